@@ -1,0 +1,34 @@
+# CUDA detection. CT_CUDA=AUTO compiles cuda/ when nvcc, the CUDA toolkit and cuDNN 9 are all found;
+# ON requires them; OFF never looks. Sets CT_WITH_CUDA and provides ct_configure_cuda_target().
+# Architectures: sm_75 through sm_90 unless CMAKE_CUDA_ARCHITECTURES is given (never "native":
+# the build machine has no GPU and the binaries run on another one).
+set(CT_WITH_CUDA OFF)
+if(NOT CT_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    find_package(CUDAToolkit QUIET)
+    find_package(CUDNN 9 QUIET)
+    if(CUDAToolkit_FOUND AND CUDNN_FOUND)
+      set(CT_WITH_CUDA ON)
+    else()
+      message(STATUS "convtape: nvcc found but CUDA toolkit (${CUDAToolkit_FOUND}) or cuDNN 9 (${CUDNN_FOUND}) missing")
+    endif()
+  endif()
+  if(CT_CUDA STREQUAL "ON" AND NOT CT_WITH_CUDA)
+    message(FATAL_ERROR "convtape: CT_CUDA=ON but nvcc, the CUDA toolkit or cuDNN 9 was not found")
+  endif()
+endif()
+
+if(CT_WITH_CUDA)
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA20 flag for nvcc; .cu files need only C++17
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+endif()
+
+function(ct_configure_cuda_target target)
+  target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE CUDNN::cudnn CUDA::cublas)
+endfunction()

@@ -1,0 +1,44 @@
+// Portable random transforms and the default generator.
+#include "core/random.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+
+namespace convtape {
+
+double Generator::normal01() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  double u1 = 0.0;
+  while (u1 <= 0.0) u1 = uniform01();  // log(0) is not finite
+  const double u2 = uniform01();
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  const double theta = 2.0 * std::numbers::pi * u2;
+  spare_ = r * std::sin(theta);
+  has_spare_ = true;
+  return r * std::cos(theta);
+}
+
+std::int64_t Generator::integer(std::int64_t lo, std::int64_t hi) {
+  CT_CHECK(lo < hi, "randint: expected low < high, got low = {}, high = {}", lo, hi);
+  const auto range = static_cast<std::uint64_t>(hi - lo);
+  // Rejection sampling keeps the draw unbiased.
+  const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+  std::uint64_t v = 0;
+  do v = engine_();
+  while (v >= limit);
+  return lo + static_cast<std::int64_t>(v % range);
+}
+
+Generator& default_generator() {
+  static Generator g;
+  return g;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+
+}  // namespace convtape

@@ -1,0 +1,29 @@
+// Shapes and strides: plain vectors of int64 extents, with the helpers every op needs
+// (element counts, dim wrapping, broadcasting, row-major strides, printing).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convtape {
+
+using Shape = std::vector<std::int64_t>;
+
+// Product of the extents (1 for a scalar shape []).
+std::int64_t numel(const Shape& shape);
+
+// "[2, 3, 4]".
+std::string to_string(const Shape& shape);
+
+// Row-major strides (in elements) of a contiguous tensor of this shape.
+Shape contiguous_strides(const Shape& shape);
+
+// Maps dim in [-rank, rank) to [0, rank); throws "<op>: expected dim in [-r, r), got d".
+std::int64_t wrap_dim(std::int64_t dim, std::int64_t rank, std::string_view op);
+
+// NumPy broadcasting of two shapes; throws "<op>: expected broadcastable shapes, got ...".
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
+
+}  // namespace convtape

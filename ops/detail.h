@@ -1,0 +1,27 @@
+// Argument checks shared by the op front ends. Each throws convtape::Error with the op's name.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace convtape::detail {
+
+// Defined, floating-point, one dtype and one device across all defined tensors.
+void check_floating_same(std::string_view op, const std::vector<Tensor>& tensors);
+// Defined and of one device; dtype not checked.
+void check_defined(std::string_view op, const Tensor& t, std::string_view what = "input");
+void check_same_device(std::string_view op, const std::vector<Tensor>& tensors);
+// The op has CPU kernels only for now: refuse CUDA tensors with a clear message.
+void check_cpu(std::string_view op, const std::vector<Tensor>& tensors);
+// A contiguous CPU tensor viewed as [outer, n, inner] around dim.
+struct Split3 {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+Split3 split_at(const Shape& shape, std::int64_t dim);
+
+// Gradient of a broadcast: sums g over the dims that broadcasting added or expanded.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+}  // namespace convtape::detail

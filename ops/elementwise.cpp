@@ -1,0 +1,207 @@
+// Elementwise front ends: checks, CPU kernels, and the tape entries with their backward formulas.
+#include "ops/elementwise.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "cpu/elementwise.h"
+#include "ops/detail.h"
+
+namespace convtape {
+
+namespace {
+
+using cpu::Binary;
+using cpu::Unary;
+
+void check_unary(std::string_view op, const Tensor& x) {
+  detail::check_floating_same(op, {x});
+  detail::check_cpu(op, {x});
+}
+
+void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
+  detail::check_floating_same(op, {a, b});
+  detail::check_cpu(op, {a, b});
+  broadcast_shapes(a.shape(), b.shape(), op);
+}
+
+// y = op(x, p0, p1) with dx = grad_op(dy, saved (x or y), p0, p1).
+Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, const Tensor& x, double p0 = 0,
+                double p1 = 0) {
+  check_unary(name, x);
+  Tensor y = cpu::unary(op, x, p0, p1);
+  record(y, name, {x}, {save_output ? y : x}, [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::binary(grad, dy, s[0], p0, p1)};
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_binary("add", a, b);
+  Tensor y = cpu::binary(Binary::Add, a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  record(y, "add", {a, b}, {}, [sa, sb](const Saved&, const Tensor& dy, const GradMask& need) {
+    return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
+                               need[1] ? detail::sum_to(dy, sb) : Tensor()};
+  });
+  return y;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_binary("sub", a, b);
+  Tensor y = cpu::binary(Binary::Sub, a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  record(y, "sub", {a, b}, {}, [sa, sb](const Saved&, const Tensor& dy, const GradMask& need) {
+    return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
+                               need[1] ? detail::sum_to(cpu::unary(Unary::Neg, dy), sb) : Tensor()};
+  });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_binary("mul", a, b);
+  Tensor y = cpu::binary(Binary::Mul, a, b);
+  record(y, "mul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
+    const Tensor &av = s[0], &bv = s[1];
+    return std::vector<Tensor>{need[0] ? detail::sum_to(cpu::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
+                               need[1] ? detail::sum_to(cpu::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
+  });
+  return y;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  check_binary("div", a, b);
+  Tensor y = cpu::binary(Binary::Div, a, b);
+  Shape sa = a.shape();
+  // da = dy / b, db = -dy * y / b
+  record(y, "div", {a, b}, {b, y}, [sa](const Saved& s, const Tensor& dy, const GradMask& need) {
+    const Tensor &bv = s[0], &yv = s[1];
+    Tensor dy_over_b = cpu::binary(Binary::Div, dy, bv);
+    return std::vector<Tensor>{
+        need[0] ? detail::sum_to(dy_over_b, sa) : Tensor(),
+        need[1] ? detail::sum_to(cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy_over_b, yv)), bv.shape())
+                : Tensor()};
+  });
+  return y;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  check_binary("pow", a, b);
+  Tensor y = cpu::binary(Binary::Pow, a, b);
+  record(y, "pow", {a, b}, {a, b, y}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
+    const Tensor &av = s[0], &bv = s[1], &yv = s[2];
+    Tensor da, db;
+    if (need[0]) {
+      // d/da a^b = b * a^(b-1), computed without dividing by a so that a = 0 stays finite.
+      Tensor t = cpu::binary(Binary::Pow, av, cpu::unary(Unary::AddScalar, bv, -1.0));
+      da = detail::sum_to(cpu::binary(Binary::Mul, dy, cpu::binary(Binary::Mul, bv, t)), av.shape());
+    }
+    if (need[1]) {
+      Tensor t = cpu::binary(Binary::Mul, yv, cpu::unary(Unary::Log, av));
+      db = detail::sum_to(cpu::binary(Binary::Mul, dy, t), bv.shape());
+    }
+    return std::vector<Tensor>{da, db};
+  });
+  return y;
+}
+
+Tensor add(const Tensor& a, double b) {
+  check_unary("add", a);
+  Tensor y = cpu::unary(Unary::AddScalar, a, b);
+  record(y, "add", {a}, {}, [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
+  return y;
+}
+
+Tensor sub(const Tensor& a, double b) {
+  check_unary("sub", a);
+  Tensor y = cpu::unary(Unary::AddScalar, a, -b);
+  record(y, "sub", {a}, {}, [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
+  return y;
+}
+
+Tensor sub(double a, const Tensor& b) {
+  check_unary("sub", b);
+  Tensor y = cpu::unary(Unary::RSubScalar, b, a);
+  record(y, "sub", {b}, {}, [](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::unary(Unary::Neg, dy)};
+  });
+  return y;
+}
+
+Tensor mul(const Tensor& a, double b) {
+  check_unary("mul", a);
+  Tensor y = cpu::unary(Unary::MulScalar, a, b);
+  record(y, "mul", {a}, {}, [b](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::unary(Unary::MulScalar, dy, b)};
+  });
+  return y;
+}
+
+Tensor div(const Tensor& a, double b) {
+  check_unary("div", a);
+  Tensor y = cpu::unary(Unary::MulScalar, a, 1.0 / b);
+  record(y, "div", {a}, {}, [b](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::unary(Unary::MulScalar, dy, 1.0 / b)};
+  });
+  return y;
+}
+
+Tensor div(double a, const Tensor& b) {
+  check_unary("div", b);
+  Tensor y = cpu::unary(Unary::RDivScalar, b, a);
+  // d(a / b) = -y / b
+  record(y, "div", {b}, {b, y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
+    Tensor t = cpu::binary(Binary::Div, s[1], s[0]);
+    return std::vector<Tensor>{cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy, t))};
+  });
+  return y;
+}
+
+Tensor pow(const Tensor& a, double exponent) {
+  return unary_op("pow", Unary::PowScalar, Binary::PowScalarGrad, false, a, exponent);
+}
+
+Tensor neg(const Tensor& x) {
+  check_unary("neg", x);
+  Tensor y = cpu::unary(Unary::Neg, x);
+  record(y, "neg", {x}, {}, [](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::unary(Unary::Neg, dy)};
+  });
+  return y;
+}
+
+Tensor exp(const Tensor& x) {
+  check_unary("exp", x);
+  Tensor y = cpu::unary(Unary::Exp, x);
+  record(y, "exp", {x}, {y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::binary(Binary::Mul, dy, s[0])};
+  });
+  return y;
+}
+
+Tensor log(const Tensor& x) {
+  check_unary("log", x);
+  Tensor y = cpu::unary(Unary::Log, x);
+  record(y, "log", {x}, {x}, [](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::binary(Binary::Div, dy, s[0])};
+  });
+  return y;
+}
+
+Tensor sqrt(const Tensor& x) { return unary_op("sqrt", Unary::Sqrt, Binary::SqrtGrad, true, x); }
+Tensor abs(const Tensor& x) { return unary_op("abs", Unary::Abs, Binary::AbsGrad, false, x); }
+Tensor relu(const Tensor& x) { return unary_op("relu", Unary::Relu, Binary::ReluGrad, false, x); }
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return unary_op("leaky_relu", Unary::LeakyRelu, Binary::LeakyReluGrad, false, x, negative_slope);
+}
+Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", Unary::Sigmoid, Binary::SigmoidGrad, true, x); }
+Tensor tanh(const Tensor& x) { return unary_op("tanh", Unary::Tanh, Binary::TanhGrad, true, x); }
+
+Tensor clamp(const Tensor& x, double low, double high) {
+  CT_CHECK(!(low > high), "clamp: expected low <= high, got low = {}, high = {}", low, high);
+  return unary_op("clamp", Unary::Clamp, Binary::ClampGrad, false, x, low, high);
+}
+
+}  // namespace convtape

@@ -1,0 +1,171 @@
+// gradcheck: analytic gradients from the tape (vector-Jacobian products with one-hot or random
+// output vectors) against float64 central differences of fn evaluated without the tape.
+#include "ops/gradcheck.h"
+
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/autograd.h"
+#include "core/random.h"
+#include "ops/factory.h"
+
+namespace convtape {
+
+namespace {
+
+std::string unravel(std::int64_t flat, const Shape& shape) {
+  Shape idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % std::max<std::int64_t>(shape[d], 1);
+    flat /= std::max<std::int64_t>(shape[d], 1);
+  }
+  return to_string(idx);
+}
+
+std::vector<double> values(const Tensor& t, std::int64_t n) {
+  if (!t.defined()) return std::vector<double>(static_cast<std::size_t>(n), 0.0);
+  return t.to_vector<double>();
+}
+
+struct Worst {
+  double excess = -INFINITY;  // |a - n| - tolerance; > 0 is a failure
+  double diff = 0.0;
+  std::string where;
+  double analytic = 0.0, numeric = 0.0, tolerance = 0.0;
+  bool any_nonzero = false;
+
+  void see(double a, double n, double tol, const std::function<std::string()>& describe) {
+    any_nonzero = any_nonzero || a != 0.0 || n != 0.0;
+    const double d = std::abs(a - n);
+    const double ex = std::isnan(d) ? INFINITY : d - tol;
+    if (ex > excess) {
+      excess = ex;
+      diff = d;
+      where = describe();
+      analytic = a;
+      numeric = n;
+      tolerance = tol;
+    }
+  }
+};
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& o) {
+  std::vector<Tensor> xs;
+  std::vector<std::size_t> checked;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (t.defined() && t.requires_grad()) {
+      CT_CHECK(t.dtype() == kFloat64, "gradcheck: expected float64 inputs, got {} for input {}", dtype_name(t.dtype()),
+               i);
+      xs.push_back(t.detach().cpu().clone().requires_grad_(true));
+      checked.push_back(i);
+    } else {
+      xs.push_back(t);
+    }
+  }
+  CT_CHECK(!checked.empty(), "gradcheck: expected at least one input that requires grad, got none of {}",
+           inputs.size());
+
+  const Tensor y = fn(xs);
+  CT_CHECK(y.defined() && y.is_floating_point(), "gradcheck: expected a floating-point output from the function");
+  CT_CHECK(y.requires_grad(), "gradcheck: expected an output that depends on the inputs through the tape, got {} "
+                              "that does not require grad",
+           to_string(y.shape()));
+  const std::int64_t n_out = y.numel();
+  std::int64_t n_in = 0;
+  for (auto i : checked) n_in += xs[i].numel();
+
+  auto evaluate = [&]() {
+    NoGradGuard guard;
+    return fn(xs).to_vector<double>();
+  };
+  auto grads_for = [&](const Tensor& u) {
+    for (auto i : checked) xs[i].zero_grad();
+    y.backward(u, /*retain_graph=*/true);
+    std::vector<std::vector<double>> g;
+    for (auto i : checked) g.push_back(values(xs[i].grad(), xs[i].numel()));
+    return g;
+  };
+
+  Worst worst;
+  const bool full = n_out * n_in <= o.max_jacobian_entries;
+  if (full) {
+    // Analytic Jacobian, one row per output element.
+    std::vector<std::vector<std::vector<double>>> rows;  // [out][input k][element]
+    for (std::int64_t r = 0; r < n_out; ++r) {
+      std::vector<double> onehot(static_cast<std::size_t>(n_out), 0.0);
+      onehot[static_cast<std::size_t>(r)] = 1.0;
+      rows.push_back(grads_for(tensor(onehot, y.shape(), y.options())));
+    }
+    // Numeric Jacobian, one column per input element.
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      Tensor& x = xs[checked[k]];
+      double* p = x.data_ptr<double>();
+      for (std::int64_t j = 0; j < x.numel(); ++j) {
+        const double orig = p[j];
+        p[j] = orig + o.eps;
+        const auto plus = evaluate();
+        p[j] = orig - o.eps;
+        const auto minus = evaluate();
+        p[j] = orig;
+        for (std::int64_t r = 0; r < n_out; ++r) {
+          const double num = (plus[static_cast<std::size_t>(r)] - minus[static_cast<std::size_t>(r)]) / (2 * o.eps);
+          const double ana = rows[static_cast<std::size_t>(r)][k][static_cast<std::size_t>(j)];
+          worst.see(ana, num, o.atol + o.rtol * std::abs(num), [&] {
+            return fmt::format("input {} (shape {}) element {}, output element {}", checked[k], to_string(x.shape()),
+                               unravel(j, x.shape()), unravel(r, y.shape()));
+          });
+        }
+      }
+    }
+  } else {
+    Generator gen(o.seed);
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      Tensor& x = xs[checked[k]];
+      double* p = x.data_ptr<double>();
+      const std::vector<double> orig(p, p + x.numel());
+      for (int d = 0; d < o.random_directions; ++d) {
+        const Tensor u = randn(y.shape(), y.options(), &gen);
+        const std::vector<double> v = randn(x.shape(), kFloat64, &gen).to_vector<double>();
+        const std::vector<double> uv = u.to_vector<double>();
+        const auto g = grads_for(u)[k];
+        const double ana = std::inner_product(g.begin(), g.end(), v.begin(), 0.0);
+        for (std::size_t j = 0; j < v.size(); ++j) p[j] = orig[j] + o.eps * v[j];
+        const auto plus = evaluate();
+        for (std::size_t j = 0; j < v.size(); ++j) p[j] = orig[j] - o.eps * v[j];
+        const auto minus = evaluate();
+        std::copy(orig.begin(), orig.end(), p);
+        double num = 0.0;
+        for (std::size_t r = 0; r < uv.size(); ++r) num += uv[r] * (plus[r] - minus[r]) / (2 * o.eps);
+        const double norm_u = std::sqrt(std::inner_product(uv.begin(), uv.end(), uv.begin(), 0.0));
+        const double norm_v = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
+        worst.see(ana, num, o.atol * norm_u * norm_v + o.rtol * std::abs(num), [&] {
+          return fmt::format("input {} (shape {}), random direction {}", checked[k], to_string(x.shape()), d);
+        });
+      }
+    }
+  }
+
+  GradcheckResult result;
+  const std::string mode = full ? fmt::format("full Jacobian {} x {}", n_out, n_in)
+                                : fmt::format("{} random directions per input", o.random_directions);
+  if (!worst.any_nonzero) {
+    result.report = fmt::format(
+        "gradcheck: failed: every analytic and numeric gradient is zero ({}), so the check proves nothing", mode);
+  } else if (worst.excess > 0.0) {
+    result.report = fmt::format("gradcheck: failed at {}: analytic {:.10g}, numeric {:.10g}, |diff| {:.3g} > "
+                                "tolerance {:.3g} ({})",
+                                worst.where, worst.analytic, worst.numeric, worst.diff, worst.tolerance, mode);
+  } else {
+    result.ok = true;
+    result.report = fmt::format("gradcheck: ok ({}, worst |diff| {:.3g} at {})", mode, worst.diff, worst.where);
+  }
+  return result;
+}
+
+}  // namespace convtape

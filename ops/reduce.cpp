@@ -1,0 +1,154 @@
+// Reduction front ends. The reduced dims are brought together (a permute and copy only when they
+// are not already adjacent) so that the kernel sees [outer, mid, inner].
+#include "ops/reduce.h"
+
+#include <algorithm>
+
+#include <fmt/ranges.h>
+
+#include "core/autograd.h"
+#include "cpu/elementwise.h"
+#include "cpu/reduce.h"
+#include "ops/detail.h"
+#include "ops/elementwise.h"
+#include "ops/shape.h"
+
+namespace convtape {
+
+namespace {
+
+struct Plan {
+  Tensor x;                          // contiguous input in kernel order
+  std::int64_t outer = 1, mid = 1, inner = 1;
+  Shape keep_shape;                  // output with reduced dims kept as 1
+  Shape out_shape;                   // output without them
+  std::vector<std::int64_t> perm;    // non-empty when x was permuted (kept dims first)
+  Shape permuted_shape;
+};
+
+std::vector<std::int64_t> all_dims(const Tensor& x) {
+  std::vector<std::int64_t> d(static_cast<std::size_t>(x.dim()));
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<std::int64_t>(i);
+  return d;
+}
+
+Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims_in) {
+  detail::check_floating_same(op, {x});
+  detail::check_cpu(op, {x});
+  const std::int64_t r = x.dim();
+  std::vector<bool> reduced(static_cast<std::size_t>(r), false);
+  for (auto d : dims_in) {
+    const auto w = static_cast<std::size_t>(wrap_dim(d, r, op));
+    CT_CHECK(!reduced[w] || r == 0, "{}: expected distinct dims, got [{}]", op, fmt::join(dims_in, ", "));
+    if (r > 0) reduced[w] = true;
+  }
+  Plan p;
+  std::int64_t first = -1, last = -1;
+  for (std::int64_t i = 0; i < r; ++i) {
+    const auto iu = static_cast<std::size_t>(i);
+    p.keep_shape.push_back(reduced[iu] ? 1 : x.size(i));
+    if (!reduced[iu]) p.out_shape.push_back(x.size(i));
+    if (reduced[iu]) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  bool adjacent = true;
+  for (std::int64_t i = first; first >= 0 && i <= last; ++i) adjacent = adjacent && reduced[static_cast<std::size_t>(i)];
+  if (adjacent) {
+    p.x = x.detach().contiguous();
+    for (std::int64_t i = 0; i < r; ++i) {
+      const auto iu = static_cast<std::size_t>(i);
+      (first < 0 || i < first ? p.outer : (i <= last ? p.mid : p.inner)) *= x.size(i);
+      (void)iu;
+    }
+  } else {
+    for (std::int64_t i = 0; i < r; ++i)
+      if (!reduced[static_cast<std::size_t>(i)]) p.perm.push_back(i);
+    for (std::int64_t i = 0; i < r; ++i)
+      if (reduced[static_cast<std::size_t>(i)]) p.perm.push_back(i);
+    p.x = permute(x.detach(), p.perm).contiguous();
+    p.permuted_shape = p.x.shape();
+    for (std::int64_t i = 0; i < r; ++i) (reduced[static_cast<std::size_t>(i)] ? p.mid : p.outer) *= x.size(i);
+  }
+  return p;
+}
+
+// Maps a gradient laid out as the kernel's [outer, mid, inner] back to x's shape.
+Tensor unplan(const Plan& p, const Tensor& g, const Shape& x_shape) {
+  if (p.perm.empty()) return reshape(g, x_shape);
+  std::vector<std::int64_t> inverse(p.perm.size());
+  for (std::size_t i = 0; i < p.perm.size(); ++i) inverse[static_cast<std::size_t>(p.perm[i])] = static_cast<std::int64_t>(i);
+  return permute(reshape(g, p.permuted_shape), inverse).contiguous();
+}
+
+Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim,
+                bool average) {
+  Plan p = make_plan(op, x, dims);
+  Tensor y = cpu::reduce(cpu::Reduce::Sum, p.x, p.outer, p.mid, p.inner);
+  if (average) y = cpu::unary(cpu::Unary::MulScalar, y, 1.0 / static_cast<double>(p.mid));
+  y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
+  const Shape keep = p.keep_shape, in = x.shape();
+  const double scale = average ? 1.0 / static_cast<double>(p.mid) : 1.0;
+  record(y, op, {x}, {}, [keep, in, scale](const Saved&, const Tensor& dy, const GradMask&) {
+    Tensor g = expand(reshape(dy, keep), in);
+    return std::vector<Tensor>{scale == 1.0 ? g : cpu::unary(cpu::Unary::MulScalar, g, scale)};
+  });
+  return y;
+}
+
+Tensor extreme_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, const std::vector<std::int64_t>& dims,
+                    bool keepdim) {
+  Plan p = make_plan(op, x, dims);
+  CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {} over dims [{}]", op, to_string(x.shape()),
+           fmt::join(dims, ", "));
+  Tensor indices;
+  Tensor y = cpu::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
+  y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
+  auto plan = std::make_shared<Plan>(p);
+  plan->x = Tensor();  // backward needs the layout only
+  const Shape in = x.shape();
+  record(y, op, {x}, {indices}, [plan, in](const Saved& s, const Tensor& dy, const GradMask&) {
+    Tensor g = cpu::reduce_scatter(dy.contiguous(), s[0], plan->outer, plan->mid, plan->inner);
+    return std::vector<Tensor>{unplan(*plan, g, in)};
+  });
+  return y;
+}
+
+Tensor arg_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, const std::vector<std::int64_t>& dims,
+                bool keepdim) {
+  Plan p = make_plan(op, x, dims);
+  CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {}", op, to_string(x.shape()));
+  Tensor indices;
+  cpu::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
+  return reshape(indices, keepdim ? p.keep_shape : p.out_shape).detach();
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum_impl("sum", x, all_dims(x), false, false); }
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return sum_impl("sum", x, dims, keepdim, false);
+}
+Tensor mean(const Tensor& x) { return sum_impl("mean", x, all_dims(x), false, true); }
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return sum_impl("mean", x, dims, keepdim, true);
+}
+Tensor max(const Tensor& x) { return extreme_impl("max", cpu::Reduce::Max, x, all_dims(x), false); }
+Tensor max(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return extreme_impl("max", cpu::Reduce::Max, x, dims, keepdim);
+}
+Tensor min(const Tensor& x) { return extreme_impl("min", cpu::Reduce::Min, x, all_dims(x), false); }
+Tensor min(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return extreme_impl("min", cpu::Reduce::Min, x, dims, keepdim);
+}
+Tensor argmax(const Tensor& x) { return arg_impl("argmax", cpu::Reduce::Max, flatten(x.detach()), {0}, false); }
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return arg_impl("argmax", cpu::Reduce::Max, x, {dim}, keepdim);
+}
+Tensor argmin(const Tensor& x) { return arg_impl("argmin", cpu::Reduce::Min, flatten(x.detach()), {0}, false); }
+Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return arg_impl("argmin", cpu::Reduce::Min, x, {dim}, keepdim);
+}
+
+}  // namespace convtape

@@ -1,0 +1,18 @@
+// main for the CUDA test executables: runs them when a CUDA device is present, otherwise prints how
+// many test cases were skipped and why, and exits with 77 so that CTest reports a visible skip.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "cuda/cuda.h"
+
+int main(int argc, char* argv[]) {
+  if (!convtape::cuda::is_available()) {
+    const auto count = Catch::getRegistryHub().getTestCaseRegistry().getAllTests().size();
+    std::printf("SKIPPED %zu CUDA test case(s): %s\n", count,
+                convtape::cuda::built_with_cuda() ? "no CUDA device is present" : "this build has no CUDA support");
+    return 77;
+  }
+  return Catch::Session().run(argc, argv);
+}

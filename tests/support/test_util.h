@@ -1,0 +1,39 @@
+// Shared test helpers: gradcheck assertions, tolerant and exact tensor comparisons, error-message
+// assertions, and the golden-value reader (files written by scripts/make_golden.py).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "convtape.h"
+
+namespace ct_test {
+
+// REQUIRE that gradcheck passes, printing its report either way.
+#define CT_REQUIRE_GRADCHECK(fn, inputs)                        \
+  do {                                                           \
+    const auto ct_gc_ = ::convtape::gradcheck((fn), (inputs));   \
+    INFO(ct_gc_.report);                                         \
+    REQUIRE(ct_gc_.ok);                                          \
+  } while (0)
+
+// REQUIRE that expr throws convtape::Error whose message contains substring.
+#define CT_REQUIRE_ERROR(expr, substring) \
+  REQUIRE_THROWS_MATCHES(expr, ::convtape::Error, Catch::Matchers::Contains(substring))
+
+// A float64 leaf with values from the default generator, requiring grad.
+convtape::Tensor leaf(const convtape::Shape& shape, double low = -1.0, double high = 1.0);
+
+// Elementwise |a - b| <= atol + rtol * |b|; the first mismatch is reported through INFO.
+bool allclose(const convtape::Tensor& a, const convtape::Tensor& b, double rtol = 1e-4, double atol = 1e-5);
+// Same shape and bit-identical values.
+bool equal(const convtape::Tensor& a, const convtape::Tensor& b);
+
+// Golden cases: each case maps names ("x", "out", "grad_x", ...) to tensors (float64 values).
+using GoldenCase = std::map<std::string, convtape::Tensor>;
+std::map<std::string, GoldenCase> load_golden(const std::string& file);
+
+}  // namespace ct_test
