@@ -83,7 +83,7 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
   const double delta = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // The second half counts back from end so that the last value is exactly end.
   return generate("linspace", {steps}, options, [&](std::int64_t i) {
-    return i < steps / 2 ? start + delta * static_cast<double>(i)
+    return i < (steps + 1) / 2 ? start + delta * static_cast<double>(i)
                          : end - delta * static_cast<double>(steps - 1 - i);
   });
 }

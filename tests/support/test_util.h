@@ -20,9 +20,20 @@ namespace ct_test {
     REQUIRE(ct_gc_.ok);                                          \
   } while (0)
 
+// Matches a convtape::Error whose message contains a substring.
+class ErrorContains : public Catch::MatcherBase<convtape::Error> {
+ public:
+  explicit ErrorContains(std::string part) : part_(std::move(part)) {}
+  bool match(const convtape::Error& e) const override { return e.message().find(part_) != std::string::npos; }
+  std::string describe() const override { return "has a message containing \"" + part_ + "\""; }
+
+ private:
+  std::string part_;
+};
+
 // REQUIRE that expr throws convtape::Error whose message contains substring.
 #define CT_REQUIRE_ERROR(expr, substring) \
-  REQUIRE_THROWS_MATCHES(expr, ::convtape::Error, Catch::Matchers::Contains(substring))
+  REQUIRE_THROWS_MATCHES(expr, ::convtape::Error, ::ct_test::ErrorContains(substring))
 
 // A float64 leaf with values from the default generator, requiring grad.
 convtape::Tensor leaf(const convtape::Shape& shape, double low = -1.0, double high = 1.0);

@@ -1,0 +1,161 @@
+// Tensor basics: factories, metadata, views sharing storage, element access, conversions,
+// in-place writes, printing, and the error for each misuse.
+#include "support/test_util.h"
+
+using namespace convtape;
+using ct_test::equal;
+
+TEST_CASE("factories fill, shape and type tensors", "[tensor]") {
+  const Tensor z = zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.dtype() == kFloat32);
+  CHECK(z.is_cpu());
+  CHECK(z.numel() == 6);
+  CHECK(z.to_vector<float>() == std::vector<float>(6, 0.0f));
+  CHECK(ones({4}, kFloat64).to_vector<double>() == std::vector<double>(4, 1.0));
+  CHECK(full({2, 2}, 2.5).to_vector<float>() == std::vector<float>(4, 2.5f));
+  CHECK(arange(5).to_vector<float>() == std::vector<float>{0, 1, 2, 3, 4});
+  CHECK(arange(1, 2, 0.25, kFloat64).to_vector<double>() == std::vector<double>{1, 1.25, 1.5, 1.75});
+  CHECK(arange(3, 0, -1).to_vector<float>() == std::vector<float>{3, 2, 1});
+  const auto ls = linspace(-3, 3, 7, kFloat64).to_vector<double>();
+  CHECK(ls == std::vector<double>{-3, -2, -1, 0, 1, 2, 3});
+  CHECK(linspace(0, 1, 1).to_vector<float>() == std::vector<float>{0});
+  const Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64);
+  CHECK(t.at<double>({1, 2}) == 6);
+  CHECK(t.at<double>({-1, 0}) == 4);
+  CHECK(from_vector(std::vector<std::int64_t>{3, 1}, {2}).dtype() == kInt64);
+  CHECK(zeros_like(t).dtype() == kFloat64);
+  CHECK(full_like(t, 7).to_vector<double>() == std::vector<double>(6, 7));
+  CHECK(tensor({5}, Shape{}).dim() == 0);
+  CHECK(tensor({5}, Shape{}).item() == 5);
+}
+
+TEST_CASE("random factories are reproducible from a seed", "[tensor][random]") {
+  manual_seed(42);
+  const auto a = randn({100}, kFloat64).to_vector<double>();
+  const auto u = rand({50}).to_vector<float>();
+  manual_seed(42);
+  CHECK(randn({100}, kFloat64).to_vector<double>() == a);
+  CHECK(rand({50}).to_vector<float>() == u);
+  for (float v : u) CHECK((v >= 0.0f && v < 1.0f));
+  double m = 0, s = 0;
+  for (double v : a) m += v / 100;
+  for (double v : a) s += (v - m) * (v - m) / 99;
+  CHECK(std::abs(m) < 0.35);
+  CHECK(std::abs(s - 1.0) < 0.4);
+  Generator g(1);
+  const auto r = randint(0, 10, {200}, kInt64, &g).to_vector<std::int64_t>();
+  for (auto v : r) CHECK((v >= 0 && v < 10));
+  const auto un = uniform({100}, 2.0, 3.0, kFloat64, &g).to_vector<double>();
+  for (double v : un) CHECK((v >= 2.0 && v < 3.0));
+  const auto nm = normal({1000}, 5.0, 0.1, kFloat64, &g).to_vector<double>();
+  double mean5 = 0;
+  for (double v : nm) mean5 += v / 1000;
+  CHECK(std::abs(mean5 - 5.0) < 0.02);
+}
+
+TEST_CASE("views share storage and copies do not", "[tensor][view]") {
+  const Tensor x = arange(12, kFloat64).reshape({3, 4});
+  const Tensor v = x.view({4, 3});
+  CHECK(v.storage() == x.storage());
+  const Tensor tr = x.transpose(0, 1);
+  CHECK(tr.storage() == x.storage());
+  CHECK_FALSE(tr.is_contiguous());
+  const Tensor c = tr.contiguous();
+  CHECK(c.storage() != x.storage());
+  CHECK(c.is_contiguous());
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  const Tensor n = x.narrow(1, 1, 2);
+  CHECK(n.storage() == x.storage());
+  CHECK(n.to_vector<double>() == std::vector<double>{1, 2, 5, 6, 9, 10});
+  const Tensor cl = x.clone();
+  CHECK(cl.storage() != x.storage());
+  CHECK(equal(cl, x));
+}
+
+TEST_CASE("conversions between dtypes keep values", "[tensor]") {
+  const Tensor x = tensor({1.5, -2.25, 3}, kFloat64);
+  CHECK(x.to(kFloat32).to_vector<float>() == std::vector<float>{1.5f, -2.25f, 3.0f});
+  CHECK(x.to(kInt64).to_vector<std::int64_t>() == std::vector<std::int64_t>{1, -2, 3});
+  CHECK(x.to(kFloat64).same(x));
+  CHECK(x.to(Device::cpu()).same(x));
+  CHECK(x.narrow(0, 1, 1).item<double>() == -2.25);
+}
+
+TEST_CASE("in-place writes outside autograd", "[tensor][inplace]") {
+  Tensor x = zeros({2, 3}, kFloat64);
+  x.fill_(2.0);
+  CHECK(x.to_vector<double>() == std::vector<double>(6, 2.0));
+  x.put_({1, 2}, 9.0);
+  CHECK(x.at<double>({1, 2}) == 9.0);
+  x.copy_(tensor({1, 2, 3}, kFloat32));  // broadcast and convert
+  CHECK(x.to_vector<double>() == std::vector<double>{1, 2, 3, 1, 2, 3});
+  x.add_(ones({2, 3}, kFloat64), 0.5);
+  CHECK(x.to_vector<double>() == std::vector<double>{1.5, 2.5, 3.5, 1.5, 2.5, 3.5});
+  x.mul_(2.0);
+  CHECK(x.to_vector<double>() == std::vector<double>{3, 5, 7, 3, 5, 7});
+  // A write through a view is seen by the base.
+  Tensor row = x.narrow(0, 1, 1);
+  row.zero_();
+  CHECK(x.to_vector<double>() == std::vector<double>{3, 5, 7, 0, 0, 0});
+  Tensor w = ones({2}, kFloat64).requires_grad_();
+  CT_REQUIRE_ERROR(w.fill_(1.0), "fill_: expected a tensor that does not require grad");
+  CT_REQUIRE_ERROR(w.add_(w, 1.0), "add_: expected a tensor that does not require grad");
+  {
+    NoGradGuard no_grad;
+    w.add_(ones({2}, kFloat64), -0.5);
+  }
+  CHECK(w.to_vector<double>() == std::vector<double>{0.5, 0.5});
+}
+
+TEST_CASE("printing shows values, shape and dtype", "[tensor][print]") {
+  CHECK(tensor({1, 2, 3, 4}, {2, 2}).str() ==
+        "tensor([[1., 2.],\n        [3., 4.]], shape=[2, 2], dtype=float32)");
+  CHECK(tensor({0.5, -1.25}, kFloat64).str() == "tensor([ 0.5000, -1.2500], shape=[2], dtype=float64)");
+  CHECK(from_vector(std::vector<std::int64_t>{7, 42}, {2}).str() == "tensor([ 7, 42], shape=[2], dtype=int64)");
+  CHECK(tensor({1e-6, 1.0}).str() == "tensor([1.0000e-06, 1.0000e+00], shape=[2], dtype=float32)");
+  const std::string big = arange(2000).str();
+  CHECK(big.find("...") != std::string::npos);
+  CHECK(big.find("1999.") != std::string::npos);
+  const Tensor g = ones({2}).requires_grad_();
+  CHECK(g.str().find("requires_grad=true") != std::string::npos);
+  CHECK((g * 2.0).str().find("grad_fn=<mul>") != std::string::npos);
+  CHECK(fmt::format("{}", tensor({3}, Shape{})) == "tensor(3., shape=[], dtype=float32)");
+  CHECK(Tensor().str() == "tensor(undefined)");
+}
+
+TEST_CASE("tensor misuse raises clear errors", "[tensor][errors]") {
+  const Tensor x = zeros({2, 3});
+  CT_REQUIRE_ERROR(x.item(), "item: expected a tensor with one element, got shape [2, 3]");
+  CT_REQUIRE_ERROR(x.at<double>({0, 0}), "at: expected a float64 tensor, got float32");
+  CT_REQUIRE_ERROR(x.at<float>({0}), "at: expected 2 indices for shape [2, 3], got 1");
+  CT_REQUIRE_ERROR(x.at<float>({2, 0}), "at: expected index 0 in [-2, 2)");
+  CT_REQUIRE_ERROR(x.size(2), "size: expected dim in [-2, 2), got 2");
+  CT_REQUIRE_ERROR(Tensor().shape(), "expected a defined tensor");
+  CT_REQUIRE_ERROR(tensor({1, 2, 3}, {2, 2}), "tensor: expected 4 values for shape [2, 2], got 3");
+  CT_REQUIRE_ERROR(zeros({2, -1}), "expected non-negative sizes");
+  CT_REQUIRE_ERROR(arange(0, 1, 0), "arange: expected a finite non-zero step, got 0");
+  CT_REQUIRE_ERROR(randn({2}, kInt64), "normal: expected a floating-point dtype, got int64");
+  CT_REQUIRE_ERROR(uniform({2}, 1.0, 0.0), "uniform: expected low <= high");
+  CT_REQUIRE_ERROR(randint(3, 3, {1}), "randint: expected low < high");
+  CT_REQUIRE_ERROR(zeros({2}, kInt64).requires_grad_(), "requires_grad_: expected a floating-point tensor, got int64");
+  CT_REQUIRE_ERROR(from_vector(std::vector<float>{1}, {1}, kFloat64),
+                   "from_vector: expected options with dtype float32 for these values, got float64");
+  Tensor y = zeros({2});
+  CT_REQUIRE_ERROR(y.copy_(zeros({3})), "copy_: expected broadcastable shapes");
+  CT_REQUIRE_ERROR(y.set_grad(zeros({3})), "set_grad: expected a gradient of shape [2]");
+}
+
+TEST_CASE("devices: CUDA requests fail clearly without a GPU", "[tensor][device]") {
+  CHECK(Device::cuda(1).str() == "cuda:1");
+  CHECK(Device::cpu().str() == "cpu");
+  if (cuda::is_available()) return;  // the CUDA suite covers real devices
+  const Tensor x = ones({2});
+  if (!cuda::built_with_cuda()) {
+    CT_REQUIRE_ERROR(x.to(Device::cuda()), "this build has no CUDA support");
+    CT_REQUIRE_ERROR(zeros({2}, Device::cuda()), "empty: this build has no CUDA support");
+  } else {
+    CT_REQUIRE_ERROR(x.to(Device::cuda()), "expected a CUDA device index in [0, 0), got 0");
+  }
+  CHECK(cuda::device_count() == 0);
+}
