@@ -1,17 +1,25 @@
-# ct_add_test(<path/to/name_test.cpp>): one Catch2 executable and one CTest test named after the
-# file's place in tests/ (tests/core/tensor_test.cpp -> core_tensor_test). Files under tests/cuda
-# get the "cuda" label; a test exiting with code 77 is reported as skipped.
+# ct_add_test(<source.cpp> [NAME <name>] [LINK <target>]): one executable and one CTest test.
+# Without NAME, the name comes from the file's place in tests/ (tests/core/tensor_test.cpp ->
+# core_tensor_test). Files under tests/cuda get the "cuda" label and the CUDA test main, which
+# exits with 77 when no GPU is present; CTest reports that as a skip. Everything else is "cpu".
 function(ct_add_test src)
+  cmake_parse_arguments(arg "" "NAME;LINK" "" ${ARGN})
   file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR}/tests ${src})
   string(REGEX REPLACE "\\.cpp$" "" rel "${rel}")
-  string(REPLACE "/" "_" name "${rel}")
-  add_executable(${name} ${src})
+  set(name ${arg_NAME})
+  if(NOT name)
+    string(REPLACE "/" "_" name "${rel}")
+  endif()
   set(labels cpu)
   set(support ct_test_support)
   if(rel MATCHES "^cuda/")
     set(labels cuda)
     set(support ct_test_cuda_main)
   endif()
+  if(arg_LINK)
+    set(support ${arg_LINK})
+  endif()
+  add_executable(${name} ${src})
   target_link_libraries(${name} PRIVATE ${support})
   ct_set_warnings(${name})
   add_test(NAME ${name} COMMAND ${name})

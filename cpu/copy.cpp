@@ -25,12 +25,15 @@ void copy_typed(const Tensor& src, const Tensor& dst) {
 }  // namespace
 
 void copy(const Tensor& src, const Tensor& dst) {
+  CT_CHECK(src.is_cpu() && dst.is_cpu(), "copy: expected CPU tensors, got {} and {}", src.device().str(),
+           dst.device().str());
   dispatch_all(dst.dtype(), [&]<class D>() {
     dispatch_all(src.dtype(), [&]<class S>() { copy_typed<D, S>(src, dst); });
   });
 }
 
 void fill(const Tensor& dst, double value) {
+  CT_CHECK(dst.is_cpu(), "fill: expected a CPU tensor, got one on {}", dst.device().str());
   dispatch_all(dst.dtype(), [&]<class T>() {
     T* d = static_cast<T*>(dst.storage()->data()) + dst.offset();
     const T v = static_cast<T>(value);

@@ -54,6 +54,7 @@ Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t coun
 // Writes src into the region of a zero tensor of `shape` that `region` (a view maker) selects.
 template <class Region>
 Tensor scatter_into_zeros(const Tensor& src, const Shape& shape, Region region) {
+  if (!src.is_cpu()) return scatter_into_zeros(src.cpu(), shape, region).to(src.device());
   Tensor out = zeros(shape, src.options());
   cpu::copy(src, region(out));
   return out;
@@ -254,7 +255,6 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   const Tensor& first = tensors.front();
   CT_CHECK(first.dim() > 0, "cat: expected tensors with at least one dim, got a scalar");
   const std::int64_t d = wrap_dim(dim, first.dim(), "cat");
-  detail::check_cpu("cat", tensors);
   Shape out = first.shape();
   out[static_cast<std::size_t>(d)] = 0;
   std::vector<std::int64_t> sizes;
@@ -271,6 +271,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     sizes.push_back(t.size(d));
     out[static_cast<std::size_t>(d)] += t.size(d);
   }
+  detail::check_cpu("cat", tensors);
   Tensor y = empty(out, first.options());
   std::int64_t offset = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {

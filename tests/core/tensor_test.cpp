@@ -159,3 +159,17 @@ TEST_CASE("devices: CUDA requests fail clearly without a GPU", "[tensor][device]
   }
   CHECK(cuda::device_count() == 0);
 }
+
+TEST_CASE("device mismatches are refused before any kernel runs", "[tensor][device]") {
+  // A tensor labelled as living on cuda:0 over host memory that nothing dereferences: the checks
+  // must reject it before a kernel could touch it, with or without a GPU.
+  static float host[4] = {};
+  auto fake = std::make_shared<Storage>(host, sizeof(host), Device::cuda(0), nullptr);
+  const Tensor d = Tensor::make(fake, {4}, {1}, 0, kFloat32);
+  const Tensor c = zeros({4});
+  CT_REQUIRE_ERROR(add(c, d), "add: expected tensors on one device, got cpu and cuda:0");
+  CT_REQUIRE_ERROR(matmul(c, d), "matmul: expected tensors on one device");
+  CT_REQUIRE_ERROR(cat({c, d}), "cat: expected tensors on one device, got cpu and cuda:0");
+  CT_REQUIRE_ERROR(relu(d), "relu: expected CPU tensors, got one on cuda:0");
+  CT_REQUIRE_ERROR(d.at<float>({0}), "at: expected a CPU tensor, got one on cuda:0");
+}

@@ -1,0 +1,16 @@
+# cmake -DREADME=... -DSNIPPET=... -P CheckReadmeSnippet.cmake
+# Fails unless the README's ```cpp block is exactly the snippet file.
+file(READ "${README}" readme)
+file(READ "${SNIPPET}" snippet)
+string(FIND "${readme}" "```cpp\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "README has no ```cpp block")
+endif()
+math(EXPR start "${start} + 7")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```" stop)
+string(SUBSTRING "${rest}" 0 ${stop} block)
+if(NOT block STREQUAL snippet)
+  message(FATAL_ERROR "README's example differs from ${SNIPPET}; copy the file into the README")
+endif()
+message(STATUS "README example matches ${SNIPPET}")
