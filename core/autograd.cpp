@@ -10,8 +10,12 @@ thread_local bool t_grad_enabled = true;
 std::atomic<std::uint64_t> g_sequence{0};
 }  // namespace
 
-bool GradMode::is_enabled() noexcept { return t_grad_enabled; }
-void GradMode::set_enabled(bool enabled) noexcept { t_grad_enabled = enabled; }
+bool GradMode::is_enabled() noexcept {
+  return t_grad_enabled;
+}
+void GradMode::set_enabled(bool enabled) noexcept {
+  t_grad_enabled = enabled;
+}
 
 Saved::Saved(std::string_view op, const std::vector<Tensor>& tensors) : op_(op) {
   tensors_.reserve(tensors.size());
@@ -24,18 +28,22 @@ Saved::Saved(std::string_view op, const std::vector<Tensor>& tensors) : op_(op) 
 
 const Tensor& Saved::operator[](std::size_t i) const {
   CT_CHECK(i < tensors_.size(),
-           "backward of {}: expected a saved tensor index below {}, got {} (the graph may have been freed)", op_,
-           tensors_.size(), i);
+           "backward of {}: expected a saved tensor index below {}, got {} (the graph may have "
+           "been freed)",
+           op_, tensors_.size(), i);
   const Tensor& t = tensors_[i];
   CT_CHECK(!t.defined() || t.storage()->version() == versions_[i],
-           "backward of {}: expected saved tensor {} unchanged since the forward pass, got one modified in place "
+           "backward of {}: expected saved tensor {} unchanged since the forward pass, got one "
+           "modified in place "
            "(version {} -> {})",
            op_, i, versions_[i], t.storage()->version());
   return t;
 }
 
 namespace autograd {
-Node::Node() { detail::count_node(+1); }
+Node::Node() {
+  detail::count_node(+1);
+}
 Node::~Node() {
   // Long chains of nodes would otherwise be destroyed recursively; unlink them iteratively.
   std::vector<std::shared_ptr<Node>> pending;
@@ -60,8 +68,8 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved,
-            BackwardFn backward) {
+void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs,
+            const std::vector<Tensor>& saved, BackwardFn backward) {
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<autograd::Node>();
   node->name = std::string(op);

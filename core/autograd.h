@@ -57,7 +57,8 @@ class Saved {
 };
 
 // backward(saved, dy, need) returns one gradient per input (undefined where need[i] is false).
-using BackwardFn = std::function<std::vector<Tensor>(const Saved& saved, const Tensor& dy, const GradMask& need)>;
+using BackwardFn =
+    std::function<std::vector<Tensor>(const Saved& saved, const Tensor& dy, const GradMask& need)>;
 
 namespace autograd {
 
@@ -95,8 +96,8 @@ struct Node {
 
 // Puts y on the tape as the output of op(inputs) when grad mode is on and any input requires grad.
 // Undefined inputs (an absent bias) are allowed and get no gradient.
-void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved,
-            BackwardFn backward);
+void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs,
+            const std::vector<Tensor>& saved, BackwardFn backward);
 
 // True when grad mode is on and any defined input requires grad.
 bool any_requires_grad(const std::vector<Tensor>& inputs);

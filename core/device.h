@@ -10,7 +10,8 @@ enum class DeviceType : unsigned char { CPU, CUDA };
 class Device {
  public:
   constexpr Device() = default;
-  constexpr Device(DeviceType type, int index) : type_(type), index_(type == DeviceType::CPU ? 0 : index) {}
+  constexpr Device(DeviceType type, int index)
+      : type_(type), index_(type == DeviceType::CPU ? 0 : index) {}
   static constexpr Device cpu() { return {DeviceType::CPU, 0}; }
   static constexpr Device cuda(int index = 0) { return {DeviceType::CUDA, index}; }
 
@@ -18,7 +19,9 @@ class Device {
   constexpr int index() const { return index_; }
   constexpr bool is_cpu() const { return type_ == DeviceType::CPU; }
   constexpr bool is_cuda() const { return type_ == DeviceType::CUDA; }
-  std::string str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index_); }
+  std::string str() const {
+    return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index_);
+  }
 
   friend constexpr bool operator==(Device a, Device b) = default;
 

@@ -31,9 +31,9 @@ namespace detail {
 }  // namespace convtape
 
 // CT_CHECK(cond, "fmt string", args...): throws convtape::Error with the formatted message.
-#define CT_CHECK(cond, ...)                                                          \
-  do {                                                                               \
-    if (!(cond)) [[unlikely]]                                                        \
+#define CT_CHECK(cond, ...)                                                            \
+  do {                                                                                 \
+    if (!(cond)) [[unlikely]]                                                          \
       ::convtape::detail::throw_error(__FILE__, __LINE__, ::fmt::format(__VA_ARGS__)); \
   } while (0)
 

@@ -39,6 +39,8 @@ Generator& default_generator() {
   return g;
 }
 
-void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+void manual_seed(std::uint64_t seed) {
+  default_generator().seed(seed);
+}
 
 }  // namespace convtape

@@ -14,7 +14,9 @@ std::int64_t numel(const Shape& shape) {
   return n;
 }
 
-std::string to_string(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string to_string(const Shape& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
@@ -39,8 +41,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
     const std::int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const std::int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     CT_CHECK(da == db || da == 1 || db == 1,
-             "{}: expected broadcastable shapes, got {} and {} (dim {}: {} vs {})", op, to_string(a),
-             to_string(b), i, da, db);
+             "{}: expected broadcastable shapes, got {} and {} (dim {}: {} vs {})", op,
+             to_string(a), to_string(b), i, da, db);
     out[i] = da == 1 ? db : da;
   }
   return out;

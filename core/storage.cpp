@@ -12,7 +12,9 @@ namespace convtape {
 namespace {
 std::atomic<std::int64_t> g_cpu_bytes{0}, g_cpu_peak{0}, g_cuda_bytes{0}, g_storages{0}, g_nodes{0};
 
-void cpu_free(void* p, Device) noexcept { std::free(p); }
+void cpu_free(void* p, Device) noexcept {
+  std::free(p);
+}
 
 void add_bytes(Device d, std::int64_t delta) noexcept {
   if (d.is_cpu()) {
@@ -42,19 +44,25 @@ std::shared_ptr<Storage> Storage::allocate_cpu(std::size_t nbytes) {
   constexpr std::size_t kAlign = 64;
   const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
   void* p = std::aligned_alloc(kAlign, rounded);
-  CT_CHECK(p != nullptr, "allocate: expected {} bytes of host memory to be available, got an allocation failure",
+  CT_CHECK(p != nullptr,
+           "allocate: expected {} bytes of host memory to be available, got an allocation failure",
            nbytes);
   return std::make_shared<Storage>(p, nbytes, Device::cpu(), &cpu_free);
 }
 
 MemoryStats memory_stats() {
-  return {g_cpu_bytes.load(), g_cpu_peak.load(), g_cuda_bytes.load(), g_storages.load(), g_nodes.load()};
+  return {g_cpu_bytes.load(), g_cpu_peak.load(), g_cuda_bytes.load(), g_storages.load(),
+          g_nodes.load()};
 }
 
-void reset_peak_memory_stats() { g_cpu_peak.store(g_cpu_bytes.load()); }
+void reset_peak_memory_stats() {
+  g_cpu_peak.store(g_cpu_bytes.load());
+}
 
 namespace detail {
-void count_node(int delta) noexcept { g_nodes.fetch_add(delta); }
+void count_node(int delta) noexcept {
+  g_nodes.fetch_add(delta);
+}
 }  // namespace detail
 
 }  // namespace convtape

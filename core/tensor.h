@@ -1,7 +1,7 @@
-// Tensor: a shared handle to a strided view (shape, strides, offset) of a Storage, plus its autograd
-// state. Copying a Tensor copies the handle, not the data. Views (reshape of a contiguous tensor,
-// narrow, slice, permute, transpose, expand, squeeze, unsqueeze) share storage; kernels that need
-// dense memory call contiguous() first.
+// Tensor: a shared handle to a strided view (shape, strides, offset) of a Storage, plus its
+// autograd state. Copying a Tensor copies the handle, not the data. Views (reshape of a contiguous
+// tensor, narrow, slice, permute, transpose, expand, squeeze, unsqueeze) share storage; kernels
+// that need dense memory call contiguous() first.
 //
 // core/ declares the type and implements what needs no kernel (metadata, element access, autograd
 // flags). Methods that compute (to, clone, contiguous, backward, printing, the method forms of ops)
@@ -27,17 +27,30 @@ namespace autograd {
 struct Node;
 }
 
-// Options for factories: dtype (default float32), device (default CPU), requires_grad (default false).
-// Chainable: TensorOptions().dtype(kFloat64).requires_grad(true). A DType or Device converts to it.
+// Options for factories: dtype (default float32), device (default CPU), requires_grad (default
+// false). Chainable: TensorOptions().dtype(kFloat64).requires_grad(true). A DType or Device
+// converts to it.
 class TensorOptions {
  public:
   TensorOptions() = default;
-  TensorOptions(DType d) : dtype_(d) {}    // NOLINT(google-explicit-constructor): kFloat64 reads well
+  TensorOptions(DType d) : dtype_(d) {}  // NOLINT(google-explicit-constructor): kFloat64 reads well
   TensorOptions(Device d) : device_(d) {}  // NOLINT(google-explicit-constructor)
 
-  TensorOptions dtype(DType d) const { auto o = *this; o.dtype_ = d; return o; }
-  TensorOptions device(Device d) const { auto o = *this; o.device_ = d; return o; }
-  TensorOptions requires_grad(bool r) const { auto o = *this; o.requires_grad_ = r; return o; }
+  TensorOptions dtype(DType d) const {
+    auto o = *this;
+    o.dtype_ = d;
+    return o;
+  }
+  TensorOptions device(Device d) const {
+    auto o = *this;
+    o.device_ = d;
+    return o;
+  }
+  TensorOptions requires_grad(bool r) const {
+    auto o = *this;
+    o.requires_grad_ = r;
+    return o;
+  }
 
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
@@ -66,8 +79,8 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // A tensor over existing storage; checks that the view fits inside it.
-  static Tensor make(std::shared_ptr<Storage> storage, Shape shape, Shape strides, std::int64_t offset,
-                     DType dtype);
+  static Tensor make(std::shared_ptr<Storage> storage, Shape shape, Shape strides,
+                     std::int64_t offset, DType dtype);
   // Uninitialised contiguous CPU tensor (for any device, see convtape::empty in ops/factory.h).
   static Tensor empty_cpu(const Shape& shape, DType dtype);
 

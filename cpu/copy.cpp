@@ -12,21 +12,23 @@ void copy_typed(const Tensor& src, const Tensor& dst) {
   D* d = static_cast<D*>(dst.storage()->data());
   const Shape s_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
   const std::int64_t s0 = src.offset(), d0 = dst.offset();
-  for_each_row<2>(dst.shape(), {dst.strides(), s_strides}, [&](auto off, std::int64_t n, auto inner) {
-    D* dp = d + d0 + off[0];
-    const S* sp = s + s0 + off[1];
-    if (inner[0] == 1 && inner[1] == 1) {
-      for (std::int64_t i = 0; i < n; ++i) dp[i] = static_cast<D>(sp[i]);
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) dp[i * inner[0]] = static_cast<D>(sp[i * inner[1]]);
-    }
-  });
+  for_each_row<2>(dst.shape(), {dst.strides(), s_strides},
+                  [&](auto off, std::int64_t n, auto inner) {
+                    D* dp = d + d0 + off[0];
+                    const S* sp = s + s0 + off[1];
+                    if (inner[0] == 1 && inner[1] == 1) {
+                      for (std::int64_t i = 0; i < n; ++i) dp[i] = static_cast<D>(sp[i]);
+                    } else {
+                      for (std::int64_t i = 0; i < n; ++i)
+                        dp[i * inner[0]] = static_cast<D>(sp[i * inner[1]]);
+                    }
+                  });
 }
 }  // namespace
 
 void copy(const Tensor& src, const Tensor& dst) {
-  CT_CHECK(src.is_cpu() && dst.is_cpu(), "copy: expected CPU tensors, got {} and {}", src.device().str(),
-           dst.device().str());
+  CT_CHECK(src.is_cpu() && dst.is_cpu(), "copy: expected CPU tensors, got {} and {}",
+           src.device().str(), dst.device().str());
   dispatch_all(dst.dtype(), [&]<class D>() {
     dispatch_all(src.dtype(), [&]<class S>() { copy_typed<D, S>(src, dst); });
   });

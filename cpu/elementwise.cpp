@@ -71,22 +71,40 @@ Tensor map_binary(const Tensor& a, const Tensor& b, F f) {
 template <class T>
 Tensor unary_typed(Unary op, const Tensor& x, T p0, T p1) {
   switch (op) {
-    case Unary::Neg: return map_unary<T>(x, [](T v) { return -v; });
-    case Unary::Exp: return map_unary<T>(x, [](T v) { return std::exp(v); });
-    case Unary::Log: return map_unary<T>(x, [](T v) { return std::log(v); });
-    case Unary::Sqrt: return map_unary<T>(x, [](T v) { return std::sqrt(v); });
-    case Unary::Abs: return map_unary<T>(x, [](T v) { return std::abs(v); });
-    case Unary::Sign: return map_unary<T>(x, [](T v) { return sign(v); });
-    case Unary::Relu: return map_unary<T>(x, [](T v) { return v > T(0) ? v : (v == v ? T(0) : v); });
-    case Unary::Sigmoid: return map_unary<T>(x, [](T v) { return sigmoid(v); });
-    case Unary::Tanh: return map_unary<T>(x, [](T v) { return std::tanh(v); });
-    case Unary::LeakyRelu: return map_unary<T>(x, [p0](T v) { return v > T(0) ? v : v * p0; });
-    case Unary::Clamp: return map_unary<T>(x, [p0, p1](T v) { return v < p0 ? p0 : (v > p1 ? p1 : v); });
-    case Unary::PowScalar: return map_unary<T>(x, [p0](T v) { return std::pow(v, p0); });
-    case Unary::AddScalar: return map_unary<T>(x, [p0](T v) { return v + p0; });
-    case Unary::MulScalar: return map_unary<T>(x, [p0](T v) { return v * p0; });
-    case Unary::RSubScalar: return map_unary<T>(x, [p0](T v) { return p0 - v; });
-    case Unary::RDivScalar: return map_unary<T>(x, [p0](T v) { return p0 / v; });
+    case Unary::Neg:
+      return map_unary<T>(x, [](T v) { return -v; });
+    case Unary::Exp:
+      return map_unary<T>(x, [](T v) { return std::exp(v); });
+    case Unary::Log:
+      return map_unary<T>(x, [](T v) { return std::log(v); });
+    case Unary::Sqrt:
+      return map_unary<T>(x, [](T v) { return std::sqrt(v); });
+    case Unary::Abs:
+      return map_unary<T>(x, [](T v) { return std::abs(v); });
+    case Unary::Sign:
+      return map_unary<T>(x, [](T v) { return sign(v); });
+    case Unary::Relu:
+      return map_unary<T>(x, [](T v) { return v > T(0) ? v : (v == v ? T(0) : v); });
+    case Unary::Sigmoid:
+      return map_unary<T>(x, [](T v) { return sigmoid(v); });
+    case Unary::Tanh:
+      return map_unary<T>(x, [](T v) { return std::tanh(v); });
+    case Unary::LeakyRelu:
+      return map_unary<T>(x, [p0](T v) { return v > T(0) ? v : v * p0; });
+    case Unary::Clamp:
+      return map_unary<T>(x, [p0, p1](T v) { return v < p0 ? p0 : (v > p1 ? p1 : v); });
+    case Unary::PowScalar:
+      return map_unary<T>(x, [p0](T v) { return std::pow(v, p0); });
+    case Unary::AddScalar:
+      return map_unary<T>(x, [p0](T v) { return v + p0; });
+    case Unary::MulScalar:
+      return map_unary<T>(x, [p0](T v) { return v * p0; });
+    case Unary::DivScalar:
+      return map_unary<T>(x, [p0](T v) { return v / p0; });
+    case Unary::RSubScalar:
+      return map_unary<T>(x, [p0](T v) { return p0 - v; });
+    case Unary::RDivScalar:
+      return map_unary<T>(x, [p0](T v) { return p0 / v; });
   }
   return {};
 }
@@ -94,24 +112,33 @@ Tensor unary_typed(Unary op, const Tensor& x, T p0, T p1) {
 template <class T>
 Tensor binary_typed(Binary op, const Tensor& a, const Tensor& b, T p0, T p1) {
   switch (op) {
-    case Binary::Add: return map_binary<T>(a, b, [](T u, T v) { return u + v; });
-    case Binary::Sub: return map_binary<T>(a, b, [](T u, T v) { return u - v; });
-    case Binary::Mul: return map_binary<T>(a, b, [](T u, T v) { return u * v; });
-    case Binary::Div: return map_binary<T>(a, b, [](T u, T v) { return u / v; });
-    case Binary::Pow: return map_binary<T>(a, b, [](T u, T v) { return std::pow(u, v); });
-    case Binary::ReluGrad: return map_binary<T>(a, b, [](T dy, T x) { return x > T(0) ? dy : T(0); });
+    case Binary::Add:
+      return map_binary<T>(a, b, [](T u, T v) { return u + v; });
+    case Binary::Sub:
+      return map_binary<T>(a, b, [](T u, T v) { return u - v; });
+    case Binary::Mul:
+      return map_binary<T>(a, b, [](T u, T v) { return u * v; });
+    case Binary::Div:
+      return map_binary<T>(a, b, [](T u, T v) { return u / v; });
+    case Binary::Pow:
+      return map_binary<T>(a, b, [](T u, T v) { return std::pow(u, v); });
+    case Binary::ReluGrad:
+      return map_binary<T>(a, b, [](T dy, T x) { return x > T(0) ? dy : T(0); });
     case Binary::LeakyReluGrad:
       return map_binary<T>(a, b, [p0](T dy, T x) { return x > T(0) ? dy : dy * p0; });
-    case Binary::SigmoidGrad: return map_binary<T>(a, b, [](T dy, T y) { return dy * y * (T(1) - y); });
-    case Binary::TanhGrad: return map_binary<T>(a, b, [](T dy, T y) { return dy * (T(1) - y * y); });
-    case Binary::AbsGrad: return map_binary<T>(a, b, [](T dy, T x) { return dy * sign(x); });
+    case Binary::SigmoidGrad:
+      return map_binary<T>(a, b, [](T dy, T y) { return dy * y * (T(1) - y); });
+    case Binary::TanhGrad:
+      return map_binary<T>(a, b, [](T dy, T y) { return dy * (T(1) - y * y); });
+    case Binary::AbsGrad:
+      return map_binary<T>(a, b, [](T dy, T x) { return dy * sign(x); });
     case Binary::ClampGrad:
       return map_binary<T>(a, b, [p0, p1](T dy, T x) { return x >= p0 && x <= p1 ? dy : T(0); });
-    case Binary::SqrtGrad: return map_binary<T>(a, b, [](T dy, T y) { return dy / (T(2) * y); });
+    case Binary::SqrtGrad:
+      return map_binary<T>(a, b, [](T dy, T y) { return dy / (T(2) * y); });
     case Binary::PowScalarGrad:
-      return map_binary<T>(a, b, [p0](T dy, T x) {
-        return p0 == T(0) ? T(0) : dy * p0 * std::pow(x, p0 - T(1));
-      });
+      return map_binary<T>(
+          a, b, [p0](T dy, T x) { return p0 == T(0) ? T(0) : dy * p0 * std::pow(x, p0 - T(1)); });
   }
   return {};
 }

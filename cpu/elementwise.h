@@ -17,13 +17,14 @@ enum class Unary {
   Relu,
   Sigmoid,
   Tanh,
-  LeakyRelu,  // p0 = negative slope
-  Clamp,      // p0 = low, p1 = high (NaN passes through)
-  PowScalar,  // x ^ p0
-  AddScalar,  // x + p0
-  MulScalar,  // x * p0
-  RSubScalar, // p0 - x
-  RDivScalar, // p0 / x
+  LeakyRelu,   // p0 = negative slope
+  Clamp,       // p0 = low, p1 = high (NaN passes through)
+  PowScalar,   // x ^ p0
+  AddScalar,   // x + p0
+  MulScalar,   // x * p0
+  DivScalar,   // x / p0 (a true division: x * (1 / p0) would round twice)
+  RSubScalar,  // p0 - x
+  RDivScalar,  // p0 / x
 };
 
 enum class Binary {

@@ -11,6 +11,7 @@ namespace convtape::cpu {
 
 Tensor softmax(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
   Tensor y = Tensor::empty_cpu(x.shape(), x.dtype());
+  if (n == 0) return y;  // nothing to normalise
   dispatch_floating(x.dtype(), [&]<class T>() {
     const T* xs = x.data_ptr<T>();
     T* ys = y.data_ptr<T>();
@@ -63,7 +64,8 @@ Tensor nll_backward(const Tensor& g, const Tensor& labels, std::int64_t classes)
   return dx;
 }
 
-Tensor index_select(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner, const Tensor& index) {
+Tensor index_select(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                    const Tensor& index) {
   const std::int64_t len = index.numel();
   Tensor y = Tensor::empty_cpu({outer, len, inner}, x.dtype());
   dispatch_all(x.dtype(), [&]<class T>() {
@@ -77,7 +79,8 @@ Tensor index_select(const Tensor& x, std::int64_t outer, std::int64_t n, std::in
   return y;
 }
 
-Tensor index_add(const Tensor& src, std::int64_t outer, std::int64_t n, std::int64_t inner, const Tensor& index) {
+Tensor index_add(const Tensor& src, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                 const Tensor& index) {
   const std::int64_t len = index.numel();
   Tensor y = Tensor::empty_cpu({outer, n, inner}, src.dtype());
   dispatch_floating(src.dtype(), [&]<class T>() {

@@ -22,8 +22,8 @@ bool better(Reduce op, T v, T best) {
 }
 
 template <class T>
-void reduce_block(Reduce op, const T* x, std::int64_t mid, std::int64_t inner, std::int64_t i0, std::int64_t i1,
-                  T* out, std::int64_t* idx) {
+void reduce_block(Reduce op, const T* x, std::int64_t mid, std::int64_t inner, std::int64_t i0,
+                  std::int64_t i1, T* out, std::int64_t* idx) {
   const std::int64_t w = i1 - i0;
   if (op == Reduce::Sum) {
     double acc[kChunk] = {};
@@ -53,8 +53,8 @@ void reduce_block(Reduce op, const T* x, std::int64_t mid, std::int64_t inner, s
 }
 
 template <class T>
-void reduce_typed(Reduce op, const T* x, std::int64_t outer, std::int64_t mid, std::int64_t inner, T* out,
-                  std::int64_t* idx) {
+void reduce_typed(Reduce op, const T* x, std::int64_t outer, std::int64_t mid, std::int64_t inner,
+                  T* out, std::int64_t* idx) {
   const std::int64_t chunks = (inner + kChunk - 1) / kChunk;
   const std::int64_t tasks = outer * chunks;
 #pragma omp parallel for schedule(static) if (tasks > 1 && outer * mid * inner >= kParallelGrain)
@@ -62,7 +62,8 @@ void reduce_typed(Reduce op, const T* x, std::int64_t outer, std::int64_t mid, s
     const std::int64_t o = t / chunks;
     const std::int64_t i0 = (t % chunks) * kChunk;
     const std::int64_t i1 = std::min(inner, i0 + kChunk);
-    reduce_block<T>(op, x + o * mid * inner, mid, inner, i0, i1, out + o * inner, idx ? idx + o * inner : nullptr);
+    reduce_block<T>(op, x + o * mid * inner, mid, inner, i0, i1, out + o * inner,
+                    idx ? idx + o * inner : nullptr);
   }
 }
 
@@ -99,7 +100,8 @@ Tensor reduce_scatter(const Tensor& dy, const Tensor& indices, std::int64_t oute
     const std::int64_t* idx = indices.data_ptr<std::int64_t>();
     std::fill_n(d, outer * mid * inner, T(0));
     for (std::int64_t o = 0; o < outer; ++o)
-      for (std::int64_t i = 0; i < inner; ++i) d[(o * mid + idx[o * inner + i]) * inner + i] = g[o * inner + i];
+      for (std::int64_t i = 0; i < inner; ++i)
+        d[(o * mid + idx[o * inner + i]) * inner + i] = g[o * inner + i];
   });
   return dx;
 }

@@ -1,6 +1,7 @@
 // Strided N-d iteration shared by the CPU elementwise, copy and reduction kernels.
 // Dims that are contiguous for every operand are merged and size-1 dims dropped, so that the
-// innermost loop is as long as possible; rows are split across OpenMP threads when the work is large.
+// innermost loop is as long as possible; rows are split across OpenMP threads when the work is
+// large.
 #pragma once
 
 #include <array>
@@ -16,8 +17,8 @@ inline constexpr std::int64_t kParallelGrain = 32768;
 
 template <std::size_t N>
 struct RowPlan {
-  Shape shape;                        // coalesced extents (at least one dim)
-  std::array<Shape, N> strides;       // per operand
+  Shape shape;                   // coalesced extents (at least one dim)
+  std::array<Shape, N> strides;  // per operand
 };
 
 template <std::size_t N>

@@ -6,9 +6,9 @@
 
 #include "core/error.h"
 
-#define CT_CUDA_CHECK(op, expr)                                                                  \
-  do {                                                                                           \
-    const cudaError_t ct_status_ = (expr);                                                       \
+#define CT_CUDA_CHECK(op, expr)                                                               \
+  do {                                                                                        \
+    const cudaError_t ct_status_ = (expr);                                                    \
     CT_CHECK(ct_status_ == cudaSuccess, "{}: expected {} to succeed, got {} ({})", op, #expr, \
-             cudaGetErrorName(ct_status_), cudaGetErrorString(ct_status_));                     \
+             cudaGetErrorName(ct_status_), cudaGetErrorString(ct_status_));                   \
   } while (0)

@@ -25,7 +25,8 @@ bool is_available() noexcept;
 // Uninitialised device memory on `device`.
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Device device);
 // Copies nbytes between any two of host and devices (at least one side is a CUDA device).
-void copy(std::string_view op, void* dst, Device dst_device, const void* src, Device src_device, std::size_t nbytes);
+void copy(std::string_view op, void* dst, Device dst_device, const void* src, Device src_device,
+          std::size_t nbytes);
 // Sets n elements of dtype at dst to value.
 void fill(std::string_view op, void* dst, DType dtype, std::int64_t n, double value, Device device);
 // Waits for all work on the device.

@@ -1,5 +1,5 @@
-// Launchers for the backend's own CUDA kernels. They return the launch status instead of throwing so
-// that .cu files stay free of fmt and of convtape::Error; the .cpp callers check the status.
+// Launchers for the backend's own CUDA kernels. They return the launch status instead of throwing
+// so that .cu files stay free of fmt and of convtape::Error; the .cpp callers check the status.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -5,16 +5,32 @@
 namespace convtape::cuda {
 
 namespace {
-[[noreturn]] void no_cuda(std::string_view op) { CT_FAIL("{}: this build has no CUDA support", op); }
+[[noreturn]] void no_cuda(std::string_view op) {
+  CT_FAIL("{}: this build has no CUDA support", op);
+}
 }  // namespace
 
-bool built_with_cuda() noexcept { return false; }
-int device_count() noexcept { return 0; }
-bool is_available() noexcept { return false; }
+bool built_with_cuda() noexcept {
+  return false;
+}
+int device_count() noexcept {
+  return 0;
+}
+bool is_available() noexcept {
+  return false;
+}
 
-std::shared_ptr<Storage> allocate(std::string_view op, std::size_t, Device) { no_cuda(op); }
-void copy(std::string_view op, void*, Device, const void*, Device, std::size_t) { no_cuda(op); }
-void fill(std::string_view op, void*, DType, std::int64_t, double, Device) { no_cuda(op); }
-void synchronize(std::string_view op, Device) { no_cuda(op); }
+std::shared_ptr<Storage> allocate(std::string_view op, std::size_t, Device) {
+  no_cuda(op);
+}
+void copy(std::string_view op, void*, Device, const void*, Device, std::size_t) {
+  no_cuda(op);
+}
+void fill(std::string_view op, void*, DType, std::int64_t, double, Device) {
+  no_cuda(op);
+}
+void synchronize(std::string_view op, Device) {
+  no_cuda(op);
+}
 
 }  // namespace convtape::cuda

@@ -1,5 +1,6 @@
 // CUDA device plumbing: device discovery, device storage (cudaMalloc / cudaFree), and copies.
-// Kernels live in .cu files beside this one (cuda/kernels.h); the caching allocator arrives with the CUDA backend.
+// Kernels live in .cu files beside this one (cuda/kernels.h); the caching allocator arrives with
+// the CUDA backend.
 #include <cuda_runtime.h>
 
 #include "cuda/check.h"
@@ -23,8 +24,8 @@ class DeviceScope {
   DeviceScope(std::string_view op, Device device) {
     CT_CHECK(device.is_cuda(), "{}: expected a CUDA device, got {}", op, device.str());
     const int n = device_count();
-    CT_CHECK(device.index() >= 0 && device.index() < n, "{}: expected a CUDA device index in [0, {}), got {}", op, n,
-             device.index());
+    CT_CHECK(device.index() >= 0 && device.index() < n,
+             "{}: expected a CUDA device index in [0, {}), got {}", op, n, device.index());
     CT_CUDA_CHECK(op, cudaGetDevice(&previous_));
     CT_CUDA_CHECK(op, cudaSetDevice(device.index()));
   }
@@ -37,7 +38,9 @@ class DeviceScope {
 };
 }  // namespace
 
-bool built_with_cuda() noexcept { return true; }
+bool built_with_cuda() noexcept {
+  return true;
+}
 
 int device_count() noexcept {
   int n = 0;
@@ -48,7 +51,9 @@ int device_count() noexcept {
   return n;
 }
 
-bool is_available() noexcept { return device_count() > 0; }
+bool is_available() noexcept {
+  return device_count() > 0;
+}
 
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Device device) {
   DeviceScope scope(op, device);
@@ -72,7 +77,8 @@ void copy(std::string_view op, void* dst, Device dst_device, const void* src, De
   CT_CUDA_CHECK(op, cudaMemcpy(dst, src, nbytes, kind));
 }
 
-void fill(std::string_view op, void* dst, DType dtype, std::int64_t n, double value, Device device) {
+void fill(std::string_view op, void* dst, DType dtype, std::int64_t n, double value,
+          Device device) {
   DeviceScope scope(op, device);
   CT_CUDA_CHECK(op, kernels::fill(dst, dtype, n, value));
 }

@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
     if (step % 50 == 0 || step == 1) {
       const auto predicted = argmax(logits, 1).to_vector<std::int64_t>();
       std::int64_t correct = 0;
-      for (std::int64_t i = 0; i < n; ++i) correct += predicted[static_cast<std::size_t>(i)] == (i % 2 == 0 ? 0 : 1);
+      for (std::int64_t i = 0; i < n; ++i)
+        correct += predicted[static_cast<std::size_t>(i)] == (i % 2 == 0 ? 0 : 1);
       std::printf("step %4d  loss %.4f  accuracy %.1f%%\n", step, loss.item(),
                   100.0 * static_cast<double>(correct) / static_cast<double>(n));
     }

@@ -27,8 +27,9 @@ void check_floating_same(std::string_view op, const std::vector<Tensor>& tensors
   const Tensor* first = nullptr;
   for (const auto& t : tensors) {
     check_defined(op, t);
-    CT_CHECK(t.is_floating_point(), "{}: expected a floating-point tensor (float32 or float64), got {} of shape {}",
-             op, dtype_name(t.dtype()), to_string(t.shape()));
+    CT_CHECK(t.is_floating_point(),
+             "{}: expected a floating-point tensor (float32 or float64), got {} of shape {}", op,
+             dtype_name(t.dtype()), to_string(t.shape()));
     if (!first) {
       first = &t;
       continue;
@@ -41,16 +42,20 @@ void check_floating_same(std::string_view op, const std::vector<Tensor>& tensors
 
 void check_cpu(std::string_view op, const std::vector<Tensor>& tensors) {
   for (const auto& t : tensors)
-    CT_CHECK(!t.defined() || t.is_cpu(), "{}: expected CPU tensors, got one on {} (this op has no CUDA kernel yet)",
-             op, t.device().str());
+    CT_CHECK(!t.defined() || t.is_cpu(),
+             "{}: expected CPU tensors, got one on {} (this op has no CUDA kernel yet)", op,
+             t.device().str());
 }
 
 Split3 split_at(const Shape& shape, std::int64_t dim) {
   Split3 s;
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(shape.size()); ++i) {
-    if (i < dim) s.outer *= shape[i];
-    else if (i == dim) s.n = shape[i];
-    else s.inner *= shape[i];
+    if (i < dim)
+      s.outer *= shape[i];
+    else if (i == dim)
+      s.n = shape[i];
+    else
+      s.inner *= shape[i];
   }
   return s;
 }
@@ -58,7 +63,8 @@ Split3 split_at(const Shape& shape, std::int64_t dim) {
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const std::int64_t lead = g.dim() - static_cast<std::int64_t>(shape.size());
-  CT_CHECK(lead >= 0, "sum_to: expected a target shape of rank <= {}, got {}", g.dim(), to_string(shape));
+  CT_CHECK(lead >= 0, "sum_to: expected a target shape of rank <= {}, got {}", g.dim(),
+           to_string(shape));
   std::vector<std::int64_t> dims;
   for (std::int64_t i = 0; i < g.dim(); ++i)
     if (i < lead || (shape[i - lead] == 1 && g.size(i) != 1)) dims.push_back(i);

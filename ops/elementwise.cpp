@@ -26,13 +26,14 @@ void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
 }
 
 // y = op(x, p0, p1) with dx = grad_op(dy, saved (x or y), p0, p1).
-Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, const Tensor& x, double p0 = 0,
-                double p1 = 0) {
+Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, const Tensor& x,
+                double p0 = 0, double p1 = 0) {
   check_unary(name, x);
   Tensor y = cpu::unary(op, x, p0, p1);
-  record(y, name, {x}, {save_output ? y : x}, [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::binary(grad, dy, s[0], p0, p1)};
-  });
+  record(y, name, {x}, {save_output ? y : x},
+         [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
+           return std::vector<Tensor>{cpu::binary(grad, dy, s[0], p0, p1)};
+         });
   return y;
 }
 
@@ -65,8 +66,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = cpu::binary(Binary::Mul, a, b);
   record(y, "mul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
-    return std::vector<Tensor>{need[0] ? detail::sum_to(cpu::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
-                               need[1] ? detail::sum_to(cpu::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
+    return std::vector<Tensor>{
+        need[0] ? detail::sum_to(cpu::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
+        need[1] ? detail::sum_to(cpu::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
   });
   return y;
 }
@@ -81,7 +83,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
     Tensor dy_over_b = cpu::binary(Binary::Div, dy, bv);
     return std::vector<Tensor>{
         need[0] ? detail::sum_to(dy_over_b, sa) : Tensor(),
-        need[1] ? detail::sum_to(cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy_over_b, yv)), bv.shape())
+        need[1] ? detail::sum_to(cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy_over_b, yv)),
+                                 bv.shape())
                 : Tensor()};
   });
   return y;
@@ -96,7 +99,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     if (need[0]) {
       // d/da a^b = b * a^(b-1), computed without dividing by a so that a = 0 stays finite.
       Tensor t = cpu::binary(Binary::Pow, av, cpu::unary(Unary::AddScalar, bv, -1.0));
-      da = detail::sum_to(cpu::binary(Binary::Mul, dy, cpu::binary(Binary::Mul, bv, t)), av.shape());
+      da =
+          detail::sum_to(cpu::binary(Binary::Mul, dy, cpu::binary(Binary::Mul, bv, t)), av.shape());
     }
     if (need[1]) {
       Tensor t = cpu::binary(Binary::Mul, yv, cpu::unary(Unary::Log, av));
@@ -110,14 +114,16 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double b) {
   check_unary("add", a);
   Tensor y = cpu::unary(Unary::AddScalar, a, b);
-  record(y, "add", {a}, {}, [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
+  record(y, "add", {a}, {},
+         [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
   return y;
 }
 
 Tensor sub(const Tensor& a, double b) {
   check_unary("sub", a);
   Tensor y = cpu::unary(Unary::AddScalar, a, -b);
-  record(y, "sub", {a}, {}, [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
+  record(y, "sub", {a}, {},
+         [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
   return y;
 }
 
@@ -141,9 +147,9 @@ Tensor mul(const Tensor& a, double b) {
 
 Tensor div(const Tensor& a, double b) {
   check_unary("div", a);
-  Tensor y = cpu::unary(Unary::MulScalar, a, 1.0 / b);
+  Tensor y = cpu::unary(Unary::DivScalar, a, b);
   record(y, "div", {a}, {}, [b](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::unary(Unary::MulScalar, dy, 1.0 / b)};
+    return std::vector<Tensor>{cpu::unary(Unary::DivScalar, dy, b)};
   });
   return y;
 }
@@ -190,14 +196,24 @@ Tensor log(const Tensor& x) {
   return y;
 }
 
-Tensor sqrt(const Tensor& x) { return unary_op("sqrt", Unary::Sqrt, Binary::SqrtGrad, true, x); }
-Tensor abs(const Tensor& x) { return unary_op("abs", Unary::Abs, Binary::AbsGrad, false, x); }
-Tensor relu(const Tensor& x) { return unary_op("relu", Unary::Relu, Binary::ReluGrad, false, x); }
+Tensor sqrt(const Tensor& x) {
+  return unary_op("sqrt", Unary::Sqrt, Binary::SqrtGrad, true, x);
+}
+Tensor abs(const Tensor& x) {
+  return unary_op("abs", Unary::Abs, Binary::AbsGrad, false, x);
+}
+Tensor relu(const Tensor& x) {
+  return unary_op("relu", Unary::Relu, Binary::ReluGrad, false, x);
+}
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return unary_op("leaky_relu", Unary::LeakyRelu, Binary::LeakyReluGrad, false, x, negative_slope);
 }
-Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", Unary::Sigmoid, Binary::SigmoidGrad, true, x); }
-Tensor tanh(const Tensor& x) { return unary_op("tanh", Unary::Tanh, Binary::TanhGrad, true, x); }
+Tensor sigmoid(const Tensor& x) {
+  return unary_op("sigmoid", Unary::Sigmoid, Binary::SigmoidGrad, true, x);
+}
+Tensor tanh(const Tensor& x) {
+  return unary_op("tanh", Unary::Tanh, Binary::TanhGrad, true, x);
+}
 
 Tensor clamp(const Tensor& x, double low, double high) {
   CT_CHECK(!(low > high), "clamp: expected low <= high, got low = {}, high = {}", low, high);

@@ -17,7 +17,9 @@ namespace {
 
 void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {
-    leaf.grad = g.contiguous().clone().impl_ptr();  // own storage: later in-place updates touch nothing else
+    leaf.grad = g.contiguous()
+                    .clone()
+                    .impl_ptr();  // own storage: later in-place updates touch nothing else
   } else {
     leaf.grad = add(Tensor(leaf.grad), g).impl_ptr();
   }
@@ -37,7 +39,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     autograd::Node* n = stack.back();
     stack.pop_back();
     CT_CHECK(!n->released,
-             "backward: expected a graph that is still alive, got one freed by an earlier backward() at '{}' "
+             "backward: expected a graph that is still alive, got one freed by an earlier "
+             "backward() at '{}' "
              "(pass retain_graph = true to the first backward)",
              n->name);
     order.push_back(n);
@@ -50,20 +53,22 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   grads.emplace(root.grad_fn().get(), grad);
   for (autograd::Node* n : order) {
     auto it = grads.find(n);
-    if (it == grads.end()) continue;  // no gradient flowed here (every consumer's gradient was skipped)
+    if (it == grads.end())
+      continue;  // no gradient flowed here (every consumer's gradient was skipped)
     const Tensor dy = std::move(it->second);
     grads.erase(it);
     GradMask need(n->next.size());
     for (std::size_t i = 0; i < need.size(); ++i) need[i] = n->next[i].active();
     std::vector<Tensor> gs = n->backward(n->saved, dy, need);
-    CT_CHECK(gs.size() == n->next.size(), "backward of {}: expected {} input gradients, got {}", n->name,
-             n->next.size(), gs.size());
+    CT_CHECK(gs.size() == n->next.size(), "backward of {}: expected {} input gradients, got {}",
+             n->name, n->next.size(), gs.size());
     for (std::size_t i = 0; i < gs.size(); ++i) {
       if (!need[i] || !gs[i].defined()) continue;
       const auto& meta = n->inputs[i];
       CT_CHECK(gs[i].shape() == meta.shape && gs[i].dtype() == meta.dtype,
-               "backward of {}: expected the gradient of input {} to be {} {}, got {} {}", n->name, i,
-               to_string(meta.shape), dtype_name(meta.dtype), to_string(gs[i].shape()), dtype_name(gs[i].dtype()));
+               "backward of {}: expected the gradient of input {} to be {} {}, got {} {}", n->name,
+               i, to_string(meta.shape), dtype_name(meta.dtype), to_string(gs[i].shape()),
+               dtype_name(gs[i].dtype()));
       auto& e = n->next[i];
       if (e.node) {
         auto [slot, fresh] = grads.try_emplace(e.node.get(), gs[i]);
@@ -84,19 +89,22 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   CT_CHECK(requires_grad(),
-           "backward: expected a tensor that requires grad, got one that does not (shape {}); call requires_grad_() "
+           "backward: expected a tensor that requires grad, got one that does not (shape {}); call "
+           "requires_grad_() "
            "on the leaves first",
            to_string(shape()));
   Tensor g = grad;
   if (!g.defined()) {
     CT_CHECK(numel() == 1,
-             "backward: expected a one-element tensor when no gradient is given, got shape {} (pass backward(grad))",
+             "backward: expected a one-element tensor when no gradient is given, got shape {} "
+             "(pass backward(grad))",
              to_string(shape()));
     g = ones_like(*this);
   } else {
     CT_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
-             "backward: expected a gradient of shape {} ({}, {}), got {} ({}, {})", to_string(shape()),
-             dtype_name(dtype()), device().str(), to_string(g.shape()), dtype_name(g.dtype()), g.device().str());
+             "backward: expected a gradient of shape {} ({}, {}), got {} ({}, {})",
+             to_string(shape()), dtype_name(dtype()), device().str(), to_string(g.shape()),
+             dtype_name(g.dtype()), g.device().str());
     g = g.detach();
   }
   run_backward(*this, g, retain_graph);

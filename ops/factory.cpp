@@ -19,7 +19,8 @@ Tensor finish(Tensor t, const TensorOptions& o) {
 // Builds a CPU tensor with gen(i) for each element i, then moves it to the requested device.
 template <class G>
 Tensor generate(std::string_view op, const Shape& shape, const TensorOptions& o, G gen) {
-  for (auto d : shape) CT_CHECK(d >= 0, "{}: expected non-negative sizes, got {}", op, to_string(shape));
+  for (auto d : shape)
+    CT_CHECK(d >= 0, "{}: expected non-negative sizes, got {}", op, to_string(shape));
   Tensor t = Tensor::empty_cpu(shape, o.dtype());
   const std::int64_t n = t.numel();
   dispatch_all(o.dtype(), [&]<class T>() {
@@ -31,20 +32,22 @@ Tensor generate(std::string_view op, const Shape& shape, const TensorOptions& o,
 }
 
 Tensor check_values(std::string_view op, std::size_t count, const Shape& shape) {
-  CT_CHECK(numel(shape) == static_cast<std::int64_t>(count), "{}: expected {} values for shape {}, got {}", op,
-           numel(shape), to_string(shape), count);
+  CT_CHECK(numel(shape) == static_cast<std::int64_t>(count),
+           "{}: expected {} values for shape {}, got {}", op, numel(shape), to_string(shape),
+           count);
   return {};
 }
 
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions options) {
-  for (auto d : shape) CT_CHECK(d >= 0, "empty: expected non-negative sizes, got {}", to_string(shape));
+  for (auto d : shape)
+    CT_CHECK(d >= 0, "empty: expected non-negative sizes, got {}", to_string(shape));
   Tensor t;
   if (options.device().is_cuda()) {
     const auto bytes = static_cast<std::size_t>(numel(shape)) * dtype_size(options.dtype());
-    t = Tensor::make(cuda::allocate("empty", bytes, options.device()), shape, contiguous_strides(shape), 0,
-                     options.dtype());
+    t = Tensor::make(cuda::allocate("empty", bytes, options.device()), shape,
+                     contiguous_strides(shape), 0, options.dtype());
   } else {
     t = Tensor::empty_cpu(shape, options.dtype());
   }
@@ -60,22 +63,38 @@ Tensor full(const Shape& shape, double value, TensorOptions options) {
   return finish(t, options);
 }
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.options()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.options()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.options()); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.options()); }
+Tensor zeros(const Shape& shape, TensorOptions options) {
+  return full(shape, 0.0, options);
+}
+Tensor ones(const Shape& shape, TensorOptions options) {
+  return full(shape, 1.0, options);
+}
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), t.options());
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.options());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.options());
+}
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, t.options());
+}
 
-Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
+Tensor arange(double end, TensorOptions options) {
+  return arange(0.0, end, 1.0, options);
+}
 
 Tensor arange(double start, double end, double step, TensorOptions options) {
-  CT_CHECK(step != 0.0 && std::isfinite(step), "arange: expected a finite non-zero step, got {}", step);
-  CT_CHECK(std::isfinite(start) && std::isfinite(end), "arange: expected finite bounds, got start = {}, end = {}",
-           start, end);
+  CT_CHECK(step != 0.0 && std::isfinite(step), "arange: expected a finite non-zero step, got {}",
+           step);
+  CT_CHECK(std::isfinite(start) && std::isfinite(end),
+           "arange: expected finite bounds, got start = {}, end = {}", start, end);
   const double count = std::ceil((end - start) / step);
   const auto n = static_cast<std::int64_t>(std::max(count, 0.0));
-  return generate("arange", {n}, options, [&](std::int64_t i) { return start + static_cast<double>(i) * step; });
+  return generate("arange", {n}, options,
+                  [&](std::int64_t i) { return start + static_cast<double>(i) * step; });
 }
 
 Tensor linspace(double start, double end, std::int64_t steps, TensorOptions options) {
@@ -84,13 +103,14 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
   // The second half counts back from end so that the last value is exactly end.
   return generate("linspace", {steps}, options, [&](std::int64_t i) {
     return i < (steps + 1) / 2 ? start + delta * static_cast<double>(i)
-                         : end - delta * static_cast<double>(steps - 1 - i);
+                               : end - delta * static_cast<double>(steps - 1 - i);
   });
 }
 
 Tensor tensor(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
   check_values("tensor", values.size(), shape);
-  return generate("tensor", shape, options, [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
+  return generate("tensor", shape, options,
+                  [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
 }
 Tensor tensor(const std::vector<double>& values, TensorOptions options) {
   return tensor(values, {static_cast<std::int64_t>(values.size())}, options);
@@ -106,9 +126,11 @@ namespace {
 template <class V>
 Tensor from_typed(const std::vector<V>& values, const Shape& shape, const TensorOptions& options) {
   check_values("from_vector", values.size(), shape);
-  CT_CHECK(options.dtype() == dtype_of<V>(), "from_vector: expected options with dtype {} for these values, got {}",
+  CT_CHECK(options.dtype() == dtype_of<V>(),
+           "from_vector: expected options with dtype {} for these values, got {}",
            dtype_name(dtype_of<V>()), dtype_name(options.dtype()));
-  return generate("from_vector", shape, options, [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
+  return generate("from_vector", shape, options,
+                  [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
 }
 }  // namespace
 
@@ -118,14 +140,18 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorO
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
   return from_typed(values, shape, options);
 }
-Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape, TensorOptions options) {
+Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape,
+                   TensorOptions options) {
   return from_typed(values, shape, options);
 }
 
 namespace {
-Generator& pick(Generator* gen) { return gen ? *gen : default_generator(); }
+Generator& pick(Generator* gen) {
+  return gen ? *gen : default_generator();
+}
 void check_float_options(std::string_view op, const TensorOptions& o) {
-  CT_CHECK(is_floating(o.dtype()), "{}: expected a floating-point dtype, got {}", op, dtype_name(o.dtype()));
+  CT_CHECK(is_floating(o.dtype()), "{}: expected a floating-point dtype, got {}", op,
+           dtype_name(o.dtype()));
 }
 }  // namespace
 
@@ -137,7 +163,8 @@ Tensor uniform(const Shape& shape, double low, double high, TensorOptions option
   check_float_options("uniform", options);
   CT_CHECK(low <= high, "uniform: expected low <= high, got low = {}, high = {}", low, high);
   Generator& g = pick(gen);
-  return generate("uniform", shape, options, [&](std::int64_t) { return low + (high - low) * g.uniform01(); });
+  return generate("uniform", shape, options,
+                  [&](std::int64_t) { return low + (high - low) * g.uniform01(); });
 }
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
@@ -148,13 +175,16 @@ Tensor normal(const Shape& shape, double mean, double std, TensorOptions options
   check_float_options("normal", options);
   CT_CHECK(std >= 0.0, "normal: expected std >= 0, got {}", std);
   Generator& g = pick(gen);
-  return generate("normal", shape, options, [&](std::int64_t) { return mean + std * g.normal01(); });
+  return generate("normal", shape, options,
+                  [&](std::int64_t) { return mean + std * g.normal01(); });
 }
 
-Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options,
+               Generator* gen) {
   CT_CHECK(low < high, "randint: expected low < high, got low = {}, high = {}", low, high);
   Generator& g = pick(gen);
-  return generate("randint", shape, options, [&](std::int64_t) { return static_cast<double>(g.integer(low, high)); });
+  return generate("randint", shape, options,
+                  [&](std::int64_t) { return static_cast<double>(g.integer(low, high)); });
 }
 
 }  // namespace convtape

@@ -32,16 +32,22 @@ Tensor tensor(const std::vector<double>& values, TensorOptions options = {});
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, TensorOptions options = {});
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
 // Exact-typed forms (no conversion through double).
-Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options = {});
-Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = kFloat64);
-Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape, TensorOptions options = kInt64);
+Tensor from_vector(const std::vector<float>& values, const Shape& shape,
+                   TensorOptions options = {});
+Tensor from_vector(const std::vector<double>& values, const Shape& shape,
+                   TensorOptions options = kFloat64);
+Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape,
+                   TensorOptions options = kInt64);
 
-// Uniform in [0, 1), standard normal, uniform in [low, high), normal(mean, std), integers in [low, high).
+// Uniform in [0, 1), standard normal, uniform in [low, high), normal(mean, std), integers in [low,
+// high).
 Tensor rand(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
 Tensor randn(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
-Tensor uniform(const Shape& shape, double low, double high, TensorOptions options = {}, Generator* gen = nullptr);
-Tensor normal(const Shape& shape, double mean, double std, TensorOptions options = {}, Generator* gen = nullptr);
-Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options = kInt64,
+Tensor uniform(const Shape& shape, double low, double high, TensorOptions options = {},
                Generator* gen = nullptr);
+Tensor normal(const Shape& shape, double mean, double std, TensorOptions options = {},
+              Generator* gen = nullptr);
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape,
+               TensorOptions options = kInt64, Generator* gen = nullptr);
 
 }  // namespace convtape

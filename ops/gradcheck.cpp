@@ -56,27 +56,31 @@ struct Worst {
 
 }  // namespace
 
-GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& o) {
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& o) {
   std::vector<Tensor> xs;
   std::vector<std::size_t> checked;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
     if (t.defined() && t.requires_grad()) {
-      CT_CHECK(t.dtype() == kFloat64, "gradcheck: expected float64 inputs, got {} for input {}", dtype_name(t.dtype()),
-               i);
+      CT_CHECK(t.dtype() == kFloat64, "gradcheck: expected float64 inputs, got {} for input {}",
+               dtype_name(t.dtype()), i);
       xs.push_back(t.detach().cpu().clone().requires_grad_(true));
       checked.push_back(i);
     } else {
       xs.push_back(t);
     }
   }
-  CT_CHECK(!checked.empty(), "gradcheck: expected at least one input that requires grad, got none of {}",
+  CT_CHECK(!checked.empty(),
+           "gradcheck: expected at least one input that requires grad, got none of {}",
            inputs.size());
 
   const Tensor y = fn(xs);
-  CT_CHECK(y.defined() && y.is_floating_point(), "gradcheck: expected a floating-point output from the function");
-  CT_CHECK(y.requires_grad(), "gradcheck: expected an output that depends on the inputs through the tape, got {} "
-                              "that does not require grad",
+  CT_CHECK(y.defined() && y.is_floating_point(),
+           "gradcheck: expected a floating-point output from the function");
+  CT_CHECK(y.requires_grad(),
+           "gradcheck: expected an output that depends on the inputs through the tape, got {} "
+           "that does not require grad",
            to_string(y.shape()));
   const std::int64_t n_out = y.numel();
   std::int64_t n_in = 0;
@@ -116,11 +120,13 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
         const auto minus = evaluate();
         p[j] = orig;
         for (std::int64_t r = 0; r < n_out; ++r) {
-          const double num = (plus[static_cast<std::size_t>(r)] - minus[static_cast<std::size_t>(r)]) / (2 * o.eps);
+          const double num =
+              (plus[static_cast<std::size_t>(r)] - minus[static_cast<std::size_t>(r)]) /
+              (2 * o.eps);
           const double ana = rows[static_cast<std::size_t>(r)][k][static_cast<std::size_t>(j)];
           worst.see(ana, num, o.atol + o.rtol * std::abs(num), [&] {
-            return fmt::format("input {} (shape {}) element {}, output element {}", checked[k], to_string(x.shape()),
-                               unravel(j, x.shape()), unravel(r, y.shape()));
+            return fmt::format("input {} (shape {}) element {}, output element {}", checked[k],
+                               to_string(x.shape()), unravel(j, x.shape()), unravel(r, y.shape()));
           });
         }
       }
@@ -143,29 +149,36 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
         const auto minus = evaluate();
         std::copy(orig.begin(), orig.end(), p);
         double num = 0.0;
-        for (std::size_t r = 0; r < uv.size(); ++r) num += uv[r] * (plus[r] - minus[r]) / (2 * o.eps);
+        for (std::size_t r = 0; r < uv.size(); ++r)
+          num += uv[r] * (plus[r] - minus[r]) / (2 * o.eps);
         const double norm_u = std::sqrt(std::inner_product(uv.begin(), uv.end(), uv.begin(), 0.0));
         const double norm_v = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
         worst.see(ana, num, o.atol * norm_u * norm_v + o.rtol * std::abs(num), [&] {
-          return fmt::format("input {} (shape {}), random direction {}", checked[k], to_string(x.shape()), d);
+          return fmt::format("input {} (shape {}), random direction {}", checked[k],
+                             to_string(x.shape()), d);
         });
       }
     }
   }
 
   GradcheckResult result;
-  const std::string mode = full ? fmt::format("full Jacobian {} x {}", n_out, n_in)
-                                : fmt::format("{} random directions per input", o.random_directions);
+  const std::string mode = full
+                               ? fmt::format("full Jacobian {} x {}", n_out, n_in)
+                               : fmt::format("{} random directions per input", o.random_directions);
   if (!worst.any_nonzero) {
     result.report = fmt::format(
-        "gradcheck: failed: every analytic and numeric gradient is zero ({}), so the check proves nothing", mode);
+        "gradcheck: failed: every analytic and numeric gradient is zero ({}), so the check proves "
+        "nothing",
+        mode);
   } else if (worst.excess > 0.0) {
-    result.report = fmt::format("gradcheck: failed at {}: analytic {:.10g}, numeric {:.10g}, |diff| {:.3g} > "
-                                "tolerance {:.3g} ({})",
-                                worst.where, worst.analytic, worst.numeric, worst.diff, worst.tolerance, mode);
+    result.report = fmt::format(
+        "gradcheck: failed at {}: analytic {:.10g}, numeric {:.10g}, |diff| {:.3g} > "
+        "tolerance {:.3g} ({})",
+        worst.where, worst.analytic, worst.numeric, worst.diff, worst.tolerance, mode);
   } else {
     result.ok = true;
-    result.report = fmt::format("gradcheck: ok ({}, largest |analytic - numeric| {:.3g})", mode, worst.max_diff);
+    result.report = fmt::format("gradcheck: ok ({}, largest |analytic - numeric| {:.3g})", mode,
+                                worst.max_diff);
   }
   return result;
 }

@@ -26,7 +26,8 @@ struct GradcheckOptions {
 
 struct GradcheckResult {
   bool ok = false;
-  std::string report;  // what was checked; on failure the input, the worst element, analytic and numeric
+  std::string
+      report;  // what was checked; on failure the input, the worst element, analytic and numeric
   explicit operator bool() const { return ok; }
 };
 

@@ -13,8 +13,8 @@ namespace {
 
 Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   const std::int64_t m = a.size(-2), k = a.size(-1), k2 = b.size(-2), n = b.size(-1);
-  CT_CHECK(k == k2, "matmul: expected inner dims to match, got {} and {} ({} vs {})", to_string(a.shape()),
-           to_string(b.shape()), k, k2);
+  CT_CHECK(k == k2, "matmul: expected inner dims to match, got {} and {} ({} vs {})",
+           to_string(a.shape()), to_string(b.shape()), k, k2);
   const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
   const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
@@ -41,8 +41,9 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::check_floating_same("matmul", {a, b});
   detail::check_cpu("matmul", {a, b});
-  CT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: expected operands with at least 1 dim, got {} and {}",
-           to_string(a.shape()), to_string(b.shape()));
+  CT_CHECK(a.dim() >= 1 && b.dim() >= 1,
+           "matmul: expected operands with at least 1 dim, got {} and {}", to_string(a.shape()),
+           to_string(b.shape()));
   const Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
   const Tensor b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
   Tensor y = matmul_batched(a2, b2);

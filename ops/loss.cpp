@@ -22,7 +22,8 @@ Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool
   const std::int64_t rd = x.dim() == 0 ? 0 : d;
   record(y, op, {x}, {y}, [log, rd](const Saved& s, const Tensor& dy, const GradMask&) {
     const Tensor& yv = s[0];
-    if (yv.dim() == 0) return std::vector<Tensor>{log ? dy : mul(dy, 0.0)};
+    // A scalar is a one-element distribution: y is constant (1, or 0 for log), so dx = 0.
+    if (yv.dim() == 0) return std::vector<Tensor>{mul(dy, 0.0)};
     if (log) return std::vector<Tensor>{sub(dy, mul(exp(yv), sum(dy, {rd}, true)))};
     return std::vector<Tensor>{mul(yv, sub(dy, sum(mul(dy, yv), {rd}, true)))};
   });
@@ -31,21 +32,29 @@ Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool
 
 Tensor reduce_losses(const Tensor& losses, Reduction reduction) {
   switch (reduction) {
-    case Reduction::None: return losses;
-    case Reduction::Sum: return sum(losses);
-    case Reduction::Mean: return mean(losses);
+    case Reduction::None:
+      return losses;
+    case Reduction::Sum:
+      return sum(losses);
+    case Reduction::Mean:
+      return mean(losses);
   }
   return losses;
 }
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_impl("softmax", x, dim, false); }
-Tensor log_softmax(const Tensor& x, std::int64_t dim) { return softmax_impl("log_softmax", x, dim, true); }
+Tensor softmax(const Tensor& x, std::int64_t dim) {
+  return softmax_impl("softmax", x, dim, false);
+}
+Tensor log_softmax(const Tensor& x, std::int64_t dim) {
+  return softmax_impl("log_softmax", x, dim, true);
+}
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   detail::check_floating_same("mse_loss", {input, target});
-  CT_CHECK(input.shape() == target.shape(), "mse_loss: expected input and target of one shape, got {} and {}",
+  CT_CHECK(input.shape() == target.shape(),
+           "mse_loss: expected input and target of one shape, got {} and {}",
            to_string(input.shape()), to_string(target.shape()));
   const Tensor diff = sub(input, target);
   return reduce_losses(mul(diff, diff), reduction);
@@ -55,27 +64,31 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reducti
   detail::check_floating_same("nll_loss", {log_probs});
   detail::check_defined("nll_loss", labels, "labels");
   detail::check_cpu("nll_loss", {log_probs, labels});
-  CT_CHECK(log_probs.dim() == 2, "nll_loss: expected log-probabilities [N, C], got {}", to_string(log_probs.shape()));
-  CT_CHECK(labels.dtype() == kInt64, "nll_loss: expected int64 labels, got {}", dtype_name(labels.dtype()));
+  CT_CHECK(log_probs.dim() == 2, "nll_loss: expected log-probabilities [N, C], got {}",
+           to_string(log_probs.shape()));
+  CT_CHECK(labels.dtype() == kInt64, "nll_loss: expected int64 labels, got {}",
+           dtype_name(labels.dtype()));
   CT_CHECK(labels.dim() == 1 && labels.size(0) == log_probs.size(0),
-           "nll_loss: expected labels [N] with N = {} for log-probabilities {}, got {}", log_probs.size(0),
-           to_string(log_probs.shape()), to_string(labels.shape()));
+           "nll_loss: expected labels [N] with N = {} for log-probabilities {}, got {}",
+           log_probs.size(0), to_string(log_probs.shape()), to_string(labels.shape()));
   const std::int64_t classes = log_probs.size(1);
   const Tensor lab = labels.contiguous();
   const std::int64_t* lp = lab.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < lab.numel(); ++i)
-    CT_CHECK(lp[i] >= 0 && lp[i] < classes, "nll_loss: expected labels in [0, {}), got {} at position {}", classes,
-             lp[i], i);
+    CT_CHECK(lp[i] >= 0 && lp[i] < classes,
+             "nll_loss: expected labels in [0, {}), got {} at position {}", classes, lp[i], i);
   Tensor losses = cpu::nll(log_probs.detach().contiguous(), lab);
-  record(losses, "nll_loss", {log_probs}, {lab}, [classes](const Saved& s, const Tensor& g, const GradMask&) {
-    return std::vector<Tensor>{cpu::nll_backward(g.contiguous(), s[0], classes)};
-  });
+  record(losses, "nll_loss", {log_probs}, {lab},
+         [classes](const Saved& s, const Tensor& g, const GradMask&) {
+           return std::vector<Tensor>{cpu::nll_backward(g.contiguous(), s[0], classes)};
+         });
   return reduce_losses(losses, reduction);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
   detail::check_floating_same("cross_entropy", {logits});
-  CT_CHECK(logits.dim() == 2, "cross_entropy: expected logits [N, C], got {}", to_string(logits.shape()));
+  CT_CHECK(logits.dim() == 2, "cross_entropy: expected logits [N, C], got {}",
+           to_string(logits.shape()));
   return nll_loss(log_softmax(logits, 1), labels, reduction);
 }
 

@@ -25,13 +25,17 @@ struct Printer {
   std::size_t width = 1;
 
   std::string number(std::int64_t flat) const {
-    if (style == Style::Int64) return fmt::format("{}", static_cast<const std::int64_t*>(t.raw_data())[flat]);
+    if (style == Style::Int64)
+      return fmt::format("{}", static_cast<const std::int64_t*>(t.raw_data())[flat]);
     const double v = static_cast<const double*>(t.raw_data())[flat];
     if (!std::isfinite(v)) return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
     switch (style) {
-      case Style::Integer: return fmt::format("{:.0f}.", v);
-      case Style::Fixed: return fmt::format("{:.4f}", v);
-      default: return fmt::format("{:.4e}", v);
+      case Style::Integer:
+        return fmt::format("{:.0f}.", v);
+      case Style::Fixed:
+        return fmt::format("{:.4f}", v);
+      default:
+        return fmt::format("{:.4e}", v);
     }
   }
 
@@ -85,9 +89,12 @@ std::string Tensor::str() const {
       if (a != 0.0) lo = std::min(lo, a);
       hi = std::max(hi, a);
     }
-    if (integral && hi < 1e8) style = Style::Integer;
-    else if (hi >= 1e8 || (lo < 1e-4) || (lo < INFINITY && hi / lo > 1000.0)) style = Style::Scientific;
-    else style = Style::Fixed;
+    if (integral && hi < 1e8)
+      style = Style::Integer;
+    else if (hi >= 1e8 || (lo < 1e-4) || (lo < INFINITY && hi / lo > 1000.0))
+      style = Style::Scientific;
+    else
+      style = Style::Fixed;
   }
   Printer pr{h, style, h.numel() > kSummarizeAbove};
   for (std::int64_t i = 0; i < h.numel(); ++i) pr.width = std::max(pr.width, pr.number(i).size());
@@ -95,11 +102,15 @@ std::string Tensor::str() const {
   pr.write(out, 0, 0, 7);
   out += fmt::format(", shape={}, dtype={}", to_string(shape()), dtype_name(dtype()));
   if (is_cuda()) out += fmt::format(", device={}", device().str());
-  if (grad_fn()) out += fmt::format(", grad_fn=<{}>", grad_fn_name());
-  else if (requires_grad()) out += ", requires_grad=true";
+  if (grad_fn())
+    out += fmt::format(", grad_fn=<{}>", grad_fn_name());
+  else if (requires_grad())
+    out += ", requires_grad=true";
   return out + ")";
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 }  // namespace convtape

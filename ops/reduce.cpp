@@ -18,11 +18,11 @@ namespace convtape {
 namespace {
 
 struct Plan {
-  Tensor x;                          // contiguous input in kernel order
+  Tensor x;  // contiguous input in kernel order
   std::int64_t outer = 1, mid = 1, inner = 1;
-  Shape keep_shape;                  // output with reduced dims kept as 1
-  Shape out_shape;                   // output without them
-  std::vector<std::int64_t> perm;    // non-empty when x was permuted (kept dims first)
+  Shape keep_shape;                // output with reduced dims kept as 1
+  Shape out_shape;                 // output without them
+  std::vector<std::int64_t> perm;  // non-empty when x was permuted (kept dims first)
   Shape permuted_shape;
 };
 
@@ -39,7 +39,9 @@ Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int6
   std::vector<bool> reduced(static_cast<std::size_t>(r), false);
   for (auto d : dims_in) {
     const auto w = static_cast<std::size_t>(wrap_dim(d, r, op));
-    CT_CHECK(!reduced[w] || r == 0, "{}: expected distinct dims, got [{}]", op, fmt::join(dims_in, ", "));
+    // A scalar accepts dim 0 / -1 (any number of times) and has no flag to read.
+    CT_CHECK(r == 0 || !reduced[w], "{}: expected distinct dims, got [{}]", op,
+             fmt::join(dims_in, ", "));
     if (r > 0) reduced[w] = true;
   }
   Plan p;
@@ -54,7 +56,8 @@ Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int6
     }
   }
   bool adjacent = true;
-  for (std::int64_t i = first; first >= 0 && i <= last; ++i) adjacent = adjacent && reduced[static_cast<std::size_t>(i)];
+  for (std::int64_t i = first; first >= 0 && i <= last; ++i)
+    adjacent = adjacent && reduced[static_cast<std::size_t>(i)];
   if (adjacent) {
     p.x = x.detach().contiguous();
     for (std::int64_t i = 0; i < r; ++i) {
@@ -69,7 +72,8 @@ Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int6
       if (reduced[static_cast<std::size_t>(i)]) p.perm.push_back(i);
     p.x = permute(x.detach(), p.perm).contiguous();
     p.permuted_shape = p.x.shape();
-    for (std::int64_t i = 0; i < r; ++i) (reduced[static_cast<std::size_t>(i)] ? p.mid : p.outer) *= x.size(i);
+    for (std::int64_t i = 0; i < r; ++i)
+      (reduced[static_cast<std::size_t>(i)] ? p.mid : p.outer) *= x.size(i);
   }
   return p;
 }
@@ -78,30 +82,33 @@ Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int6
 Tensor unplan(const Plan& p, const Tensor& g, const Shape& x_shape) {
   if (p.perm.empty()) return reshape(g, x_shape);
   std::vector<std::int64_t> inverse(p.perm.size());
-  for (std::size_t i = 0; i < p.perm.size(); ++i) inverse[static_cast<std::size_t>(p.perm[i])] = static_cast<std::int64_t>(i);
+  for (std::size_t i = 0; i < p.perm.size(); ++i)
+    inverse[static_cast<std::size_t>(p.perm[i])] = static_cast<std::int64_t>(i);
   return permute(reshape(g, p.permuted_shape), inverse).contiguous();
 }
 
-Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim,
-                bool average) {
+Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims,
+                bool keepdim, bool average) {
   Plan p = make_plan(op, x, dims);
   Tensor y = cpu::reduce(cpu::Reduce::Sum, p.x, p.outer, p.mid, p.inner);
-  if (average) y = cpu::unary(cpu::Unary::MulScalar, y, 1.0 / static_cast<double>(p.mid));
+  // Divide (not multiply by 1 / n, which rounds twice) so that exact means stay exact.
+  const double count = static_cast<double>(p.mid);
+  if (average) y = cpu::unary(cpu::Unary::DivScalar, y, count);
   y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
   const Shape keep = p.keep_shape, in = x.shape();
-  const double scale = average ? 1.0 / static_cast<double>(p.mid) : 1.0;
-  record(y, op, {x}, {}, [keep, in, scale](const Saved&, const Tensor& dy, const GradMask&) {
-    Tensor g = expand(reshape(dy, keep), in);
-    return std::vector<Tensor>{scale == 1.0 ? g : cpu::unary(cpu::Unary::MulScalar, g, scale)};
-  });
+  record(y, op, {x}, {},
+         [keep, in, average, count](const Saved&, const Tensor& dy, const GradMask&) {
+           Tensor g = expand(reshape(dy, keep), in);
+           return std::vector<Tensor>{average ? cpu::unary(cpu::Unary::DivScalar, g, count) : g};
+         });
   return y;
 }
 
-Tensor extreme_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, const std::vector<std::int64_t>& dims,
-                    bool keepdim) {
+Tensor extreme_impl(std::string_view op, cpu::Reduce kind, const Tensor& x,
+                    const std::vector<std::int64_t>& dims, bool keepdim) {
   Plan p = make_plan(op, x, dims);
-  CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {} over dims [{}]", op, to_string(x.shape()),
-           fmt::join(dims, ", "));
+  CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {} over dims [{}]", op,
+           to_string(x.shape()), fmt::join(dims, ", "));
   Tensor indices;
   Tensor y = cpu::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
   y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
@@ -115,8 +122,8 @@ Tensor extreme_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, cons
   return y;
 }
 
-Tensor arg_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, const std::vector<std::int64_t>& dims,
-                bool keepdim) {
+Tensor arg_impl(std::string_view op, cpu::Reduce kind, const Tensor& x,
+                const std::vector<std::int64_t>& dims, bool keepdim) {
   Plan p = make_plan(op, x, dims);
   CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {}", op, to_string(x.shape()));
   Tensor indices;
@@ -126,27 +133,39 @@ Tensor arg_impl(std::string_view op, cpu::Reduce kind, const Tensor& x, const st
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum_impl("sum", x, all_dims(x), false, false); }
+Tensor sum(const Tensor& x) {
+  return sum_impl("sum", x, all_dims(x), false, false);
+}
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   return sum_impl("sum", x, dims, keepdim, false);
 }
-Tensor mean(const Tensor& x) { return sum_impl("mean", x, all_dims(x), false, true); }
+Tensor mean(const Tensor& x) {
+  return sum_impl("mean", x, all_dims(x), false, true);
+}
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   return sum_impl("mean", x, dims, keepdim, true);
 }
-Tensor max(const Tensor& x) { return extreme_impl("max", cpu::Reduce::Max, x, all_dims(x), false); }
+Tensor max(const Tensor& x) {
+  return extreme_impl("max", cpu::Reduce::Max, x, all_dims(x), false);
+}
 Tensor max(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   return extreme_impl("max", cpu::Reduce::Max, x, dims, keepdim);
 }
-Tensor min(const Tensor& x) { return extreme_impl("min", cpu::Reduce::Min, x, all_dims(x), false); }
+Tensor min(const Tensor& x) {
+  return extreme_impl("min", cpu::Reduce::Min, x, all_dims(x), false);
+}
 Tensor min(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   return extreme_impl("min", cpu::Reduce::Min, x, dims, keepdim);
 }
-Tensor argmax(const Tensor& x) { return arg_impl("argmax", cpu::Reduce::Max, flatten(x.detach()), {0}, false); }
+Tensor argmax(const Tensor& x) {
+  return arg_impl("argmax", cpu::Reduce::Max, flatten(x.detach()), {0}, false);
+}
 Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
   return arg_impl("argmax", cpu::Reduce::Max, x, {dim}, keepdim);
 }
-Tensor argmin(const Tensor& x) { return arg_impl("argmin", cpu::Reduce::Min, flatten(x.detach()), {0}, false); }
+Tensor argmin(const Tensor& x) {
+  return arg_impl("argmin", cpu::Reduce::Min, flatten(x.detach()), {0}, false);
+}
 Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) {
   return arg_impl("argmin", cpu::Reduce::Min, x, {dim}, keepdim);
 }

@@ -29,25 +29,29 @@ void record_reshape_like(Tensor& y, std::string_view op, const Tensor& x) {
   });
 }
 
-Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t count, const Shape& from) {
+Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t count,
+                  const Shape& from) {
   Shape out = requested;
   std::int64_t known = 1, infer = -1;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
-      CT_CHECK(infer < 0, "{}: expected at most one -1 in the shape, got {}", op, to_string(requested));
+      CT_CHECK(infer < 0, "{}: expected at most one -1 in the shape, got {}", op,
+               to_string(requested));
       infer = static_cast<std::int64_t>(i);
     } else {
-      CT_CHECK(out[i] >= 0, "{}: expected non-negative sizes (or one -1), got {}", op, to_string(requested));
+      CT_CHECK(out[i] >= 0, "{}: expected non-negative sizes (or one -1), got {}", op,
+               to_string(requested));
       known *= out[i];
     }
   }
   if (infer >= 0) {
-    CT_CHECK(known != 0 && count % known == 0, "{}: expected a shape compatible with {} ({} elements), got {}", op,
-             to_string(from), count, to_string(requested));
+    CT_CHECK(known != 0 && count % known == 0,
+             "{}: expected a shape compatible with {} ({} elements), got {}", op, to_string(from),
+             count, to_string(requested));
     out[static_cast<std::size_t>(infer)] = count / known;
   }
-  CT_CHECK(numel(out) == count, "{}: expected a shape with {} elements (input {}), got {} with {}", op, count,
-           to_string(from), to_string(requested), numel(out));
+  CT_CHECK(numel(out) == count, "{}: expected a shape with {} elements (input {}), got {} with {}",
+           op, count, to_string(from), to_string(requested), numel(out));
   return out;
 }
 
@@ -64,7 +68,8 @@ Tensor scatter_into_zeros(const Tensor& src, const Shape& shape, Region region) 
 
 Tensor view(const Tensor& x, const Shape& shape) {
   detail::check_defined("view", x);
-  CT_CHECK(x.is_contiguous(), "view: expected a contiguous tensor, got shape {} with strides {} (use reshape)",
+  CT_CHECK(x.is_contiguous(),
+           "view: expected a contiguous tensor, got shape {} with strides {} (use reshape)",
            to_string(x.shape()), to_string(x.strides()));
   Shape out = infer_shape("view", shape, x.numel(), x.shape());
   Tensor y = make_view(x, out, contiguous_strides(out), x.offset());
@@ -76,8 +81,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   detail::check_defined("reshape", x);
   Shape out = infer_shape("reshape", shape, x.numel(), x.shape());
   if (out == x.shape()) return x;
-  Tensor y = x.is_contiguous() ? make_view(x, out, contiguous_strides(out), x.offset())
-                               : make_view(x.detach().contiguous(), out, contiguous_strides(out), 0);
+  Tensor y = x.is_contiguous()
+                 ? make_view(x, out, contiguous_strides(out), x.offset())
+                 : make_view(x.detach().contiguous(), out, contiguous_strides(out), 0);
   record_reshape_like(y, "reshape", x);
   return y;
 }
@@ -87,8 +93,8 @@ Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
   if (x.dim() == 0) return reshape(x, {1});
   const std::int64_t s = wrap_dim(start_dim, x.dim(), "flatten");
   const std::int64_t e = wrap_dim(end_dim, x.dim(), "flatten");
-  CT_CHECK(s <= e, "flatten: expected start_dim <= end_dim, got {} and {} for shape {}", start_dim, end_dim,
-           to_string(x.shape()));
+  CT_CHECK(s <= e, "flatten: expected start_dim <= end_dim, got {} and {} for shape {}", start_dim,
+           end_dim, to_string(x.shape()));
   Shape out(x.shape().begin(), x.shape().begin() + s);
   std::int64_t m = 1;
   for (std::int64_t i = s; i <= e; ++i) m *= x.size(i);
@@ -100,15 +106,16 @@ Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
   detail::check_defined("permute", x);
   const std::int64_t r = x.dim();
-  CT_CHECK(static_cast<std::int64_t>(dims.size()) == r, "permute: expected {} dims for shape {}, got [{}]", r,
-           to_string(x.shape()), fmt::join(dims, ", "));
+  CT_CHECK(static_cast<std::int64_t>(dims.size()) == r,
+           "permute: expected {} dims for shape {}, got [{}]", r, to_string(x.shape()),
+           fmt::join(dims, ", "));
   std::vector<std::int64_t> p(dims.size()), inverse(dims.size());
   std::vector<bool> seen(dims.size(), false);
   Shape shape(dims.size()), strides(dims.size());
   for (std::size_t i = 0; i < dims.size(); ++i) {
     const std::int64_t d = wrap_dim(dims[i], r, "permute");
-    CT_CHECK(!seen[static_cast<std::size_t>(d)], "permute: expected a permutation of the dims, got [{}]",
-             fmt::join(dims, ", "));
+    CT_CHECK(!seen[static_cast<std::size_t>(d)],
+             "permute: expected a permutation of the dims, got [{}]", fmt::join(dims, ", "));
     seen[static_cast<std::size_t>(d)] = true;
     p[i] = d;
     inverse[static_cast<std::size_t>(d)] = static_cast<std::int64_t>(i);
@@ -154,7 +161,8 @@ Tensor unsqueeze(const Tensor& x, std::int64_t dim) {
   detail::check_defined("unsqueeze", x);
   const std::int64_t d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape(), strides = x.strides();
-  const std::int64_t stride = d < x.dim() ? x.strides()[static_cast<std::size_t>(d)] * x.size(d) : 1;
+  const std::int64_t stride =
+      d < x.dim() ? x.strides()[static_cast<std::size_t>(d)] * x.size(d) : 1;
   shape.insert(shape.begin() + d, 1);
   strides.insert(strides.begin() + d, stride);
   Tensor y = make_view(x, shape, strides, x.offset());
@@ -162,7 +170,8 @@ Tensor unsqueeze(const Tensor& x, std::int64_t dim) {
   return y;
 }
 
-Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) {
+Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end,
+             std::int64_t step) {
   detail::check_defined("slice", x);
   CT_CHECK(x.dim() > 0, "slice: expected a tensor with at least one dim, got a scalar");
   const std::int64_t d = wrap_dim(dim, x.dim(), "slice");
@@ -177,9 +186,11 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   strides[du] *= step;
   Tensor y = make_view(x, shape, strides, x.offset() + s * x.strides()[du]);
   Shape in_shape = x.shape();
-  record(y, "slice", {x}, {}, [in_shape, d, s, e, step](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{scatter_into_zeros(dy, in_shape, [&](const Tensor& z) { return slice(z, d, s, e, step); })};
-  });
+  record(y, "slice", {x}, {},
+         [in_shape, d, s, e, step](const Saved&, const Tensor& dy, const GradMask&) {
+           return std::vector<Tensor>{scatter_into_zeros(
+               dy, in_shape, [&](const Tensor& z) { return slice(z, d, s, e, step); })};
+         });
   return y;
 }
 
@@ -189,30 +200,33 @@ Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_
   const std::int64_t d = wrap_dim(dim, x.dim(), "narrow");
   const std::int64_t n = x.size(d);
   const std::int64_t s = start < 0 ? start + n : start;
-  CT_CHECK(s >= 0 && length >= 0 && s + length <= n,
-           "narrow: expected start and length inside dim {} of size {}, got start = {}, length = {}", d, n, start,
-           length);
+  CT_CHECK(
+      s >= 0 && length >= 0 && s + length <= n,
+      "narrow: expected start and length inside dim {} of size {}, got start = {}, length = {}", d,
+      n, start, length);
   return slice(x, d, s, s + length, 1);
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   detail::check_defined("expand", x);
   const auto r = static_cast<std::int64_t>(shape.size());
-  CT_CHECK(r >= x.dim(), "expand: expected at least {} dims for input {}, got {}", x.dim(), to_string(x.shape()),
-           to_string(shape));
+  CT_CHECK(r >= x.dim(), "expand: expected at least {} dims for input {}, got {}", x.dim(),
+           to_string(x.shape()), to_string(shape));
   Shape out(shape.size()), strides(shape.size(), 0);
   const std::int64_t lead = r - x.dim();
   for (std::int64_t i = 0; i < r; ++i) {
     const auto iu = static_cast<std::size_t>(i);
     if (i < lead) {
-      CT_CHECK(shape[iu] >= 0, "expand: expected sizes >= 0 for new dims, got {}", to_string(shape));
+      CT_CHECK(shape[iu] >= 0, "expand: expected sizes >= 0 for new dims, got {}",
+               to_string(shape));
       out[iu] = shape[iu];
       continue;
     }
     const std::int64_t have = x.size(i - lead);
     const std::int64_t want = shape[iu] == -1 ? have : shape[iu];
-    CT_CHECK(want == have || have == 1, "expand: expected size {} or a size-1 dim at dim {} of input {}, got {}",
-             have, i - lead, to_string(x.shape()), to_string(shape));
+    CT_CHECK(want == have || have == 1,
+             "expand: expected size {} or a size-1 dim at dim {} of input {}, got {}", have,
+             i - lead, to_string(x.shape()), to_string(shape));
     out[iu] = want;
     strides[iu] = want == have ? x.strides()[static_cast<std::size_t>(i - lead)] : 0;
   }
@@ -228,7 +242,8 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   detail::check_defined("index_select", x);
   detail::check_defined("index_select", index, "index");
   detail::check_cpu("index_select", {x, index});
-  CT_CHECK(index.dtype() == kInt64 && index.dim() == 1, "index_select: expected a 1-d int64 index, got {} of shape {}",
+  CT_CHECK(index.dtype() == kInt64 && index.dim() == 1,
+           "index_select: expected a 1-d int64 index, got {} of shape {}",
            dtype_name(index.dtype()), to_string(index.shape()));
   CT_CHECK(x.dim() > 0, "index_select: expected a tensor with at least one dim, got a scalar");
   const std::int64_t d = wrap_dim(dim, x.dim(), "index_select");
@@ -236,16 +251,20 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   const std::int64_t n = x.size(d);
   const std::int64_t* ip = idx.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < idx.numel(); ++i)
-    CT_CHECK(ip[i] >= 0 && ip[i] < n, "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}",
-             n, d, to_string(x.shape()), ip[i], i);
+    CT_CHECK(ip[i] >= 0 && ip[i] < n,
+             "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n, d,
+             to_string(x.shape()), ip[i], i);
   const auto sp = detail::split_at(x.shape(), d);
   Shape out = x.shape();
   out[static_cast<std::size_t>(d)] = idx.numel();
-  Tensor y = reshape(cpu::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out).detach();
+  Tensor y = reshape(cpu::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
+                 .detach();
   Shape in_shape = x.shape();
-  record(y, "index_select", {x}, {idx}, [in_shape, sp](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{reshape(cpu::index_add(dy.contiguous(), sp.outer, sp.n, sp.inner, s[0]), in_shape)};
-  });
+  record(y, "index_select", {x}, {idx},
+         [in_shape, sp](const Saved& s, const Tensor& dy, const GradMask&) {
+           return std::vector<Tensor>{
+               reshape(cpu::index_add(dy.contiguous(), sp.outer, sp.n, sp.inner, s[0]), in_shape)};
+         });
   return y;
 }
 
@@ -260,14 +279,15 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   std::vector<std::int64_t> sizes;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    CT_CHECK(t.dtype() == first.dtype(), "cat: expected tensors of one dtype, got {} and {} (tensor {})",
+    CT_CHECK(t.dtype() == first.dtype(),
+             "cat: expected tensors of one dtype, got {} and {} (tensor {})",
              dtype_name(first.dtype()), dtype_name(t.dtype()), i);
-    CT_CHECK(t.device() == first.device(), "cat: expected tensors on one device, got {} and {}", first.device().str(),
-             t.device().str());
+    CT_CHECK(t.device() == first.device(), "cat: expected tensors on one device, got {} and {}",
+             first.device().str(), t.device().str());
     bool ok = t.dim() == first.dim();
     for (std::int64_t k = 0; ok && k < t.dim(); ++k) ok = k == d || t.size(k) == first.size(k);
-    CT_CHECK(ok, "cat: expected shapes that match {} except in dim {}, got {} (tensor {})", to_string(first.shape()), d,
-             to_string(t.shape()), i);
+    CT_CHECK(ok, "cat: expected shapes that match {} except in dim {}, got {} (tensor {})",
+             to_string(first.shape()), d, to_string(t.shape()), i);
     sizes.push_back(t.size(d));
     out[static_cast<std::size_t>(d)] += t.size(d);
   }
@@ -294,7 +314,8 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
   CT_CHECK(!tensors.empty(), "stack: expected at least one tensor, got none");
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     detail::check_defined("stack", tensors[i]);
-    CT_CHECK(tensors[i].shape() == tensors[0].shape(), "stack: expected tensors of one shape {}, got {} (tensor {})",
+    CT_CHECK(tensors[i].shape() == tensors[0].shape(),
+             "stack: expected tensors of one shape {}, got {} (tensor {})",
              to_string(tensors[0].shape()), to_string(tensors[i].shape()), i);
   }
   const std::int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
@@ -304,7 +325,8 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
   return cat(parts, d);
 }
 
-Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths, double value) {
+Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
+           double value) {
   detail::check_defined("pad", x);
   detail::check_cpu("pad", {x});
   const auto k = static_cast<std::int64_t>(widths.size());
@@ -315,7 +337,8 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
   for (std::int64_t i = 0; i < k; ++i) {
     const auto [l, h] = widths[static_cast<std::size_t>(i)];
     const std::int64_t d = x.dim() - k + i;
-    CT_CHECK(l >= 0 && h >= 0, "pad: expected non-negative widths, got ({}, {}) for dim {}", l, h, d);
+    CT_CHECK(l >= 0 && h >= 0, "pad: expected non-negative widths, got ({}, {}) for dim {}", l, h,
+             d);
     out[static_cast<std::size_t>(d)] += l + h;
     lo[static_cast<std::size_t>(d)] = l;
   }
@@ -342,6 +365,7 @@ Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
   std::vector<bool> seen(static_cast<std::size_t>(x.dim()), false);
   for (auto dim : dims) {
     const auto d = static_cast<std::size_t>(wrap_dim(dim, x.dim(), "flip"));
+    if (x.dim() == 0) continue;  // a scalar accepts dim 0 / -1 and has nothing to reverse
     CT_CHECK(!seen[d], "flip: expected distinct dims, got [{}]", fmt::join(dims, ", "));
     seen[d] = true;
     if (x.shape()[d] > 0) offset += (x.shape()[d] - 1) * strides[d];
@@ -358,15 +382,20 @@ Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
 
 Tensor rot90(const Tensor& x, std::int64_t k, std::pair<std::int64_t, std::int64_t> dims) {
   detail::check_defined("rot90", x);
-  CT_CHECK(x.dim() >= 2, "rot90: expected a tensor with at least 2 dims, got shape {}", to_string(x.shape()));
+  CT_CHECK(x.dim() >= 2, "rot90: expected a tensor with at least 2 dims, got shape {}",
+           to_string(x.shape()));
   const std::int64_t d0 = wrap_dim(dims.first, x.dim(), "rot90");
   const std::int64_t d1 = wrap_dim(dims.second, x.dim(), "rot90");
   CT_CHECK(d0 != d1, "rot90: expected two different dims, got {} and {}", dims.first, dims.second);
   switch (((k % 4) + 4) % 4) {
-    case 1: return transpose(flip(x, {d1}), d0, d1);
-    case 2: return flip(x, {d0, d1});
-    case 3: return flip(transpose(x, d0, d1), {d1});
-    default: return x.clone();
+    case 1:
+      return transpose(flip(x, {d1}), d0, d1);
+    case 2:
+      return flip(x, {d0, d1});
+    case 3:
+      return flip(transpose(x, d0, d1), {d1});
+    default:
+      return x.clone();
   }
 }
 

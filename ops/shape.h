@@ -1,6 +1,6 @@
 // Shape ops: views where the data need not move (reshape of contiguous data, view, flatten,
-// permute, transpose, squeeze, unsqueeze, narrow, slice, expand), copies where it must (index_select,
-// cat, stack, pad, flip, rot90). All are differentiable.
+// permute, transpose, squeeze, unsqueeze, narrow, slice, expand), copies where it must
+// (index_select, cat, stack, pad, flip, rot90). All are differentiable.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +22,10 @@ Tensor squeeze(const Tensor& x);                    // drops every size-1 dim
 Tensor squeeze(const Tensor& x, std::int64_t dim);  // drops dim if its size is 1
 Tensor unsqueeze(const Tensor& x, std::int64_t dim);
 Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t length);
-// Python-style x[start:end:step] along dim: negative indices count from the end, bounds clamp, step > 0.
-Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+// Python-style x[start:end:step] along dim: negative indices count from the end, bounds clamp, step
+// > 0.
+Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end,
+             std::int64_t step = 1);
 // Broadcasts size-1 dims (and new leading dims) to shape; -1 keeps a dim. A view with stride 0.
 Tensor expand(const Tensor& x, const Shape& shape);
 // Rows of x along dim picked by a 1-d int64 index.
@@ -32,9 +34,12 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 // Constant padding. widths holds one (low, high) pair per trailing dim of x, in dim order:
 // for an [N, C, H, W] tensor, {{1, 1}, {2, 0}} pads H by 1 on each side and W by 2 on the low side.
-Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths, double value = 0.0);
+Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
+           double value = 0.0);
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims);
-// Rotates by k * 90 degrees in the plane of dims, from the first towards the second (NumPy's rot90).
-Tensor rot90(const Tensor& x, std::int64_t k = 1, std::pair<std::int64_t, std::int64_t> dims = {0, 1});
+// Rotates by k * 90 degrees in the plane of dims, from the first towards the second (NumPy's
+// rot90).
+Tensor rot90(const Tensor& x, std::int64_t k = 1,
+             std::pair<std::int64_t, std::int64_t> dims = {0, 1});
 
 }  // namespace convtape

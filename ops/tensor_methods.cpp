@@ -37,7 +37,8 @@ Tensor host_view_of_device(const Tensor& x) {
 
 void check_inplace(const Tensor& t, const char* op) {
   CT_CHECK(!(t.requires_grad() && GradMode::is_enabled()),
-           "{}: expected a tensor that does not require grad, or a NoGradGuard scope, got one that requires grad "
+           "{}: expected a tensor that does not require grad, or a NoGradGuard scope, got one that "
+           "requires grad "
            "(shape {})",
            op, to_string(t.shape()));
 }
@@ -64,7 +65,8 @@ Tensor Tensor::to(Device target) const {
   if (target.is_cuda()) {
     const Tensor src = is_cpu() ? detach().contiguous() : host_view_of_device(*this).contiguous();
     y = empty(shape(), TensorOptions(dtype()).device(target));
-    cuda::copy("to", y.raw_data(), target, src.raw_data(), Device::cpu(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+    cuda::copy("to", y.raw_data(), target, src.raw_data(), Device::cpu(),
+               static_cast<std::size_t>(numel()) * dtype_size(dtype()));
   } else {
     y = host_view_of_device(*this).contiguous().detach();
   }
@@ -96,7 +98,8 @@ Tensor& Tensor::fill_(double value) {
   if (is_cpu()) {
     cpu::fill(*this, value);
   } else {
-    CT_CHECK(is_contiguous(), "fill_: expected a contiguous CUDA tensor, got strides {}", to_string(strides()));
+    CT_CHECK(is_contiguous(), "fill_: expected a contiguous CUDA tensor, got strides {}",
+             to_string(strides()));
     cuda::fill("fill_", raw_data(), dtype(), numel(), value, device());
   }
   storage()->bump_version();
@@ -107,12 +110,14 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
   detail::check_defined("copy_", src, "source");
   CT_CHECK(src.dim() <= dim() && broadcast_shapes(src.shape(), shape(), "copy_") == shape(),
-           "copy_: expected a source that broadcasts to {}, got {}", to_string(shape()), to_string(src.shape()));
+           "copy_: expected a source that broadcasts to {}, got {}", to_string(shape()),
+           to_string(src.shape()));
   NoGradGuard guard;
   if (is_cpu()) {
     cpu::copy(src.cpu(), *this);
   } else {
-    CT_CHECK(is_contiguous(), "copy_: expected a contiguous CUDA destination, got strides {}", to_string(strides()));
+    CT_CHECK(is_contiguous(), "copy_: expected a contiguous CUDA destination, got strides {}",
+             to_string(strides()));
     const Tensor host = convtape::expand(src.cpu().to(dtype()), shape()).contiguous();
     cuda::copy("copy_", raw_data(), device(), host.raw_data(), Device::cpu(),
                static_cast<std::size_t>(numel()) * dtype_size(dtype()));
@@ -126,7 +131,8 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   detail::check_floating_same("add_", {*this, other});
   detail::check_cpu("add_", {*this, other});
   CT_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(),
-           "add_: expected an operand that broadcasts to {}, got {}", to_string(shape()), to_string(other.shape()));
+           "add_: expected an operand that broadcasts to {}, got {}", to_string(shape()),
+           to_string(other.shape()));
   const Tensor scaled = alpha == 1.0 ? other : cpu::unary(cpu::Unary::MulScalar, other, alpha);
   cpu::copy(cpu::binary(cpu::Binary::Add, *this, scaled), *this);
   storage()->bump_version();
@@ -145,13 +151,15 @@ Tensor& Tensor::mul_(double factor) {
 Tensor& Tensor::put_(const std::vector<std::int64_t>& index, double value) {
   check_inplace(*this, "put_");
   const std::int64_t off = element_offset(index, "put_");
-  dispatch_all(dtype(), [&]<class T>() { static_cast<T*>(storage()->data())[off] = static_cast<T>(value); });
+  dispatch_all(dtype(),
+               [&]<class T>() { static_cast<T*>(storage()->data())[off] = static_cast<T>(value); });
   storage()->bump_version();
   return *this;
 }
 
 double Tensor::item() const {
-  CT_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}", to_string(shape()));
+  CT_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}",
+           to_string(shape()));
   const Tensor h = is_cpu() ? *this : cpu();
   return dispatch_all(dtype(), [&]<class T>() {
     return static_cast<double>(static_cast<const T*>(h.storage()->data())[h.offset()]);
@@ -160,7 +168,8 @@ double Tensor::item() const {
 
 template <class T>
 T Tensor::item() const {
-  CT_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}", to_string(shape()));
+  CT_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}",
+           to_string(shape()));
   return to_vector<T>()[0];
 }
 
@@ -179,37 +188,70 @@ template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
 
-Tensor Tensor::reshape(const Shape& s) const { return convtape::reshape(*this, s); }
-Tensor Tensor::view(const Shape& s) const { return convtape::view(*this, s); }
+Tensor Tensor::reshape(const Shape& s) const {
+  return convtape::reshape(*this, s);
+}
+Tensor Tensor::view(const Shape& s) const {
+  return convtape::view(*this, s);
+}
 Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
   return convtape::flatten(*this, start_dim, end_dim);
 }
-Tensor Tensor::permute(const std::vector<std::int64_t>& dims) const { return convtape::permute(*this, dims); }
-Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const { return convtape::transpose(*this, dim0, dim1); }
+Tensor Tensor::permute(const std::vector<std::int64_t>& dims) const {
+  return convtape::permute(*this, dims);
+}
+Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
+  return convtape::transpose(*this, dim0, dim1);
+}
 Tensor Tensor::t() const {
-  CT_CHECK(dim() <= 2, "t: expected a tensor with at most 2 dims, got shape {}", to_string(shape()));
+  CT_CHECK(dim() <= 2, "t: expected a tensor with at most 2 dims, got shape {}",
+           to_string(shape()));
   return dim() < 2 ? *this : convtape::transpose(*this, 0, 1);
 }
-Tensor Tensor::squeeze() const { return convtape::squeeze(*this); }
-Tensor Tensor::squeeze(std::int64_t d) const { return convtape::squeeze(*this, d); }
-Tensor Tensor::unsqueeze(std::int64_t d) const { return convtape::unsqueeze(*this, d); }
+Tensor Tensor::squeeze() const {
+  return convtape::squeeze(*this);
+}
+Tensor Tensor::squeeze(std::int64_t d) const {
+  return convtape::squeeze(*this, d);
+}
+Tensor Tensor::unsqueeze(std::int64_t d) const {
+  return convtape::unsqueeze(*this, d);
+}
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
   return convtape::narrow(*this, d, start, length);
 }
-Tensor Tensor::expand(const Shape& s) const { return convtape::expand(*this, s); }
-Tensor Tensor::sum() const { return convtape::sum(*this); }
+Tensor Tensor::expand(const Shape& s) const {
+  return convtape::expand(*this, s);
+}
+Tensor Tensor::sum() const {
+  return convtape::sum(*this);
+}
 Tensor Tensor::sum(const std::vector<std::int64_t>& dims, bool keepdim) const {
   return convtape::sum(*this, dims, keepdim);
 }
-Tensor Tensor::mean() const { return convtape::mean(*this); }
+Tensor Tensor::mean() const {
+  return convtape::mean(*this);
+}
 Tensor Tensor::mean(const std::vector<std::int64_t>& dims, bool keepdim) const {
   return convtape::mean(*this, dims, keepdim);
 }
-Tensor Tensor::max() const { return convtape::max(*this); }
-Tensor Tensor::min() const { return convtape::min(*this); }
-Tensor Tensor::argmax() const { return convtape::argmax(*this); }
-Tensor Tensor::argmax(std::int64_t d, bool keepdim) const { return convtape::argmax(*this, d, keepdim); }
-Tensor Tensor::matmul(const Tensor& other) const { return convtape::matmul(*this, other); }
-Tensor Tensor::pow(double exponent) const { return convtape::pow(*this, exponent); }
+Tensor Tensor::max() const {
+  return convtape::max(*this);
+}
+Tensor Tensor::min() const {
+  return convtape::min(*this);
+}
+Tensor Tensor::argmax() const {
+  return convtape::argmax(*this);
+}
+Tensor Tensor::argmax(std::int64_t d, bool keepdim) const {
+  return convtape::argmax(*this, d, keepdim);
+}
+Tensor Tensor::matmul(const Tensor& other) const {
+  return convtape::matmul(*this, other);
+}
+Tensor Tensor::pow(double exponent) const {
+  return convtape::pow(*this, exponent);
+}
 
 }  // namespace convtape

@@ -8,7 +8,8 @@ using namespace convtape;
 
 // softplus: x [*] -> y [*], y = log(1 + exp(x)), dy/dx = sigmoid(x).
 Tensor softplus(const Tensor& x) {
-  CT_CHECK(x.defined() && x.is_floating_point(), "softplus: expected a floating-point tensor, got {}",
+  CT_CHECK(x.defined() && x.is_floating_point(),
+           "softplus: expected a floating-point tensor, got {}",
            x.defined() ? std::string(dtype_name(x.dtype())) : std::string("an undefined one"));
   Tensor y;
   {
@@ -25,7 +26,8 @@ Tensor softplus(const Tensor& x) {
 int main() {
   manual_seed(1);
   const Tensor x = randn({4, 3}, kFloat64).requires_grad_();
-  const GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); }, {x});
+  const GradcheckResult r =
+      gradcheck([](const std::vector<Tensor>& in) { return softplus(in[0]); }, {x});
   std::printf("%s\n", r.report.c_str());
   return r.ok ? 0 : 1;
 }

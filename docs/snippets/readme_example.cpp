@@ -6,9 +6,9 @@ using namespace convtape;
 
 int main() {
   manual_seed(0);
-  const Tensor x = randn({64, 3});                          // inputs
+  const Tensor x = randn({64, 3});                           // inputs
   const Tensor y = matmul(x, tensor({2, -1, 0.5}, {3, 1}));  // targets of a linear map
-  Tensor w = zeros({3, 1}).requires_grad_();                // the parameter to learn
+  Tensor w = zeros({3, 1}).requires_grad_();                 // the parameter to learn
   for (int step = 1; step <= 100; ++step) {
     Tensor loss = mse_loss(matmul(x, w), y);
     w.zero_grad();

@@ -29,9 +29,9 @@ TEST_CASE("leaf gradients accumulate across backward calls until zero_grad", "[a
 
 TEST_CASE("a tensor with several consumers sums their gradients", "[autograd]") {
   Tensor x = tensor({2}, kFloat64).requires_grad_();
-  Tensor a = x * 3.0;                     // a = 6
-  Tensor b = a * a + a + exp(a * 0.0);    // db/da = 2a + 1 = 13
-  Tensor c = b * x;                       // dc/dx = b + x * 13 * 3 = 43 + 78
+  Tensor a = x * 3.0;                   // a = 6
+  Tensor b = a * a + a + exp(a * 0.0);  // db/da = 2a + 1 = 13
+  Tensor c = b * x;                     // dc/dx = b + x * 13 * 3 = 43 + 78
   c.sum().backward();
   CHECK(x.grad().item() == 121.0);
   // Diamond: x feeds two branches that meet again.
@@ -46,8 +46,11 @@ TEST_CASE("backward with an explicit gradient on a non-scalar", "[autograd]") {
   Tensor y = x * x;
   y.backward(tensor({1, 0, 0, 2}, {2, 2}, kFloat64));
   CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 0, 0, 16});
-  CT_REQUIRE_ERROR((x * 2.0).backward(), "backward: expected a one-element tensor when no gradient is given, got shape [2, 2]");
-  CT_REQUIRE_ERROR((x * 2.0).backward(ones({2}, kFloat64)), "backward: expected a gradient of shape [2, 2]");
+  CT_REQUIRE_ERROR(
+      (x * 2.0).backward(),
+      "backward: expected a one-element tensor when no gradient is given, got shape [2, 2]");
+  CT_REQUIRE_ERROR((x * 2.0).backward(ones({2}, kFloat64)),
+                   "backward: expected a gradient of shape [2, 2]");
   CT_REQUIRE_ERROR(ones({2}).sum().backward(), "backward: expected a tensor that requires grad");
 }
 
@@ -58,7 +61,9 @@ TEST_CASE("retain_graph allows a second backward; without it the graph is freed"
   const double g1 = x.grad().item();
   y.backward();
   CHECK(x.grad().item() == Approx(2 * g1));
-  CT_REQUIRE_ERROR(y.backward(), "backward: expected a graph that is still alive, got one freed by an earlier backward()");
+  CT_REQUIRE_ERROR(
+      y.backward(),
+      "backward: expected a graph that is still alive, got one freed by an earlier backward()");
 }
 
 TEST_CASE("NoGradGuard, detach and requires_grad_", "[autograd]") {
@@ -69,9 +74,7 @@ TEST_CASE("NoGradGuard, detach and requires_grad_", "[autograd]") {
     Tensor y = x * 2.0;
     CHECK_FALSE(y.requires_grad());
     CHECK_FALSE(y.grad_fn());
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     CHECK_FALSE(GradMode::is_enabled());
   }
   CHECK(GradMode::is_enabled());
@@ -82,7 +85,8 @@ TEST_CASE("NoGradGuard, detach and requires_grad_", "[autograd]") {
   y.backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 2, 2});
   Tensor nonleaf = x * 1.0;
-  CT_REQUIRE_ERROR(nonleaf.requires_grad_(false), "requires_grad_: expected a leaf tensor, got the output of mul");
+  CT_REQUIRE_ERROR(nonleaf.requires_grad_(false),
+                   "requires_grad_: expected a leaf tensor, got the output of mul");
   Tensor leaf = zeros({1}, kFloat64);
   leaf.requires_grad_();
   CHECK(leaf.requires_grad());
@@ -97,7 +101,8 @@ TEST_CASE("modifying a saved tensor in place is caught at backward", "[autograd]
     NoGradGuard guard;
     z.mul_(3.0);
   }
-  CT_REQUIRE_ERROR(z.sum().backward(), "backward of exp: expected saved tensor 0 unchanged since the forward pass");
+  CT_REQUIRE_ERROR(z.sum().backward(),
+                   "backward of exp: expected saved tensor 0 unchanged since the forward pass");
 }
 
 TEST_CASE("deep graphs run and free without recursion", "[autograd]") {

@@ -15,7 +15,8 @@ TEST_CASE("factories fill, shape and type tensors", "[tensor]") {
   CHECK(ones({4}, kFloat64).to_vector<double>() == std::vector<double>(4, 1.0));
   CHECK(full({2, 2}, 2.5).to_vector<float>() == std::vector<float>(4, 2.5f));
   CHECK(arange(5).to_vector<float>() == std::vector<float>{0, 1, 2, 3, 4});
-  CHECK(arange(1, 2, 0.25, kFloat64).to_vector<double>() == std::vector<double>{1, 1.25, 1.5, 1.75});
+  CHECK(arange(1, 2, 0.25, kFloat64).to_vector<double>() ==
+        std::vector<double>{1, 1.25, 1.5, 1.75});
   CHECK(arange(3, 0, -1).to_vector<float>() == std::vector<float>{3, 2, 1});
   const auto ls = linspace(-3, 3, 7, kFloat64).to_vector<double>();
   CHECK(ls == std::vector<double>{-3, -2, -1, 0, 1, 2, 3});
@@ -111,8 +112,10 @@ TEST_CASE("in-place writes outside autograd", "[tensor][inplace]") {
 TEST_CASE("printing shows values, shape and dtype", "[tensor][print]") {
   CHECK(tensor({1, 2, 3, 4}, {2, 2}).str() ==
         "tensor([[1., 2.],\n        [3., 4.]], shape=[2, 2], dtype=float32)");
-  CHECK(tensor({0.5, -1.25}, kFloat64).str() == "tensor([ 0.5000, -1.2500], shape=[2], dtype=float64)");
-  CHECK(from_vector(std::vector<std::int64_t>{7, 42}, {2}).str() == "tensor([ 7, 42], shape=[2], dtype=int64)");
+  CHECK(tensor({0.5, -1.25}, kFloat64).str() ==
+        "tensor([ 0.5000, -1.2500], shape=[2], dtype=float64)");
+  CHECK(from_vector(std::vector<std::int64_t>{7, 42}, {2}).str() ==
+        "tensor([ 7, 42], shape=[2], dtype=int64)");
   CHECK(tensor({1e-6, 1.0}).str() == "tensor([1.0000e-06, 1.0000e+00], shape=[2], dtype=float32)");
   const std::string big = arange(2000).str();
   CHECK(big.find("...") != std::string::npos);
@@ -138,9 +141,11 @@ TEST_CASE("tensor misuse raises clear errors", "[tensor][errors]") {
   CT_REQUIRE_ERROR(randn({2}, kInt64), "normal: expected a floating-point dtype, got int64");
   CT_REQUIRE_ERROR(uniform({2}, 1.0, 0.0), "uniform: expected low <= high");
   CT_REQUIRE_ERROR(randint(3, 3, {1}), "randint: expected low < high");
-  CT_REQUIRE_ERROR(zeros({2}, kInt64).requires_grad_(), "requires_grad_: expected a floating-point tensor, got int64");
-  CT_REQUIRE_ERROR(from_vector(std::vector<float>{1}, {1}, kFloat64),
-                   "from_vector: expected options with dtype float32 for these values, got float64");
+  CT_REQUIRE_ERROR(zeros({2}, kInt64).requires_grad_(),
+                   "requires_grad_: expected a floating-point tensor, got int64");
+  CT_REQUIRE_ERROR(
+      from_vector(std::vector<float>{1}, {1}, kFloat64),
+      "from_vector: expected options with dtype float32 for these values, got float64");
   Tensor y = zeros({2});
   CT_REQUIRE_ERROR(y.copy_(zeros({3})), "copy_: expected broadcastable shapes");
   CT_REQUIRE_ERROR(y.set_grad(zeros({3})), "set_grad: expected a gradient of shape [2]");

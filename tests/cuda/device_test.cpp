@@ -12,7 +12,8 @@ TEST_CASE("tensors round-trip between host and device", "[cuda]") {
   CHECK(d.device() == Device::cuda(0));
   CHECK(ct_test::equal(d.cpu(), x));
   // A non-contiguous device view comes back with the right values.
-  CHECK(d.transpose(0, 1).cpu().to_vector<double>() == x.transpose(0, 1).contiguous().to_vector<double>());
+  CHECK(d.transpose(0, 1).cpu().to_vector<double>() ==
+        x.transpose(0, 1).contiguous().to_vector<double>());
   CHECK(ct_test::equal(d.to(kFloat32).cpu(), x.to(kFloat32)));
   CHECK(ct_test::equal(d.clone().cpu(), x));
 }

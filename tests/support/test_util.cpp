@@ -24,7 +24,8 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
     const double tol = atol + rtol * std::abs(vb[i]);
     const bool both_nan = std::isnan(va[i]) && std::isnan(vb[i]);
     if (!both_nan && !(std::abs(va[i] - vb[i]) <= tol)) {
-      UNSCOPED_INFO("element " << i << ": " << va[i] << " vs " << vb[i] << " (tolerance " << tol << ")");
+      UNSCOPED_INFO("element " << i << ": " << va[i] << " vs " << vb[i] << " (tolerance " << tol
+                               << ")");
       return false;
     }
   }
@@ -53,7 +54,8 @@ std::map<std::string, GoldenCase> load_golden(const std::string& file) {
     for (auto& d : shape) ss >> d;
     std::vector<double> v(static_cast<std::size_t>(numel(shape)));
     for (auto& x : v) ss >> x;
-    if (!ss) throw std::runtime_error("malformed golden line in " + path + ": " + line.substr(0, 80));
+    if (!ss)
+      throw std::runtime_error("malformed golden line in " + path + ": " + line.substr(0, 80));
     cases[case_name][name] = tensor(v, shape, kFloat64);
   }
   return cases;

@@ -13,18 +13,20 @@
 namespace ct_test {
 
 // REQUIRE that gradcheck passes, printing its report either way.
-#define CT_REQUIRE_GRADCHECK(fn, inputs)                        \
-  do {                                                           \
-    const auto ct_gc_ = ::convtape::gradcheck((fn), (inputs));   \
-    INFO(ct_gc_.report);                                         \
-    REQUIRE(ct_gc_.ok);                                          \
+#define CT_REQUIRE_GRADCHECK(fn, inputs)                       \
+  do {                                                         \
+    const auto ct_gc_ = ::convtape::gradcheck((fn), (inputs)); \
+    INFO(ct_gc_.report);                                       \
+    REQUIRE(ct_gc_.ok);                                        \
   } while (0)
 
 // Matches a convtape::Error whose message contains a substring.
 class ErrorContains : public Catch::MatcherBase<convtape::Error> {
  public:
   explicit ErrorContains(std::string part) : part_(std::move(part)) {}
-  bool match(const convtape::Error& e) const override { return e.message().find(part_) != std::string::npos; }
+  bool match(const convtape::Error& e) const override {
+    return e.message().find(part_) != std::string::npos;
+  }
   std::string describe() const override { return "has a message containing \"" + part_ + "\""; }
 
  private:
@@ -39,7 +41,8 @@ class ErrorContains : public Catch::MatcherBase<convtape::Error> {
 convtape::Tensor leaf(const convtape::Shape& shape, double low = -1.0, double high = 1.0);
 
 // Elementwise |a - b| <= atol + rtol * |b|; the first mismatch is reported through INFO.
-bool allclose(const convtape::Tensor& a, const convtape::Tensor& b, double rtol = 1e-4, double atol = 1e-5);
+bool allclose(const convtape::Tensor& a, const convtape::Tensor& b, double rtol = 1e-4,
+              double atol = 1e-5);
 // Same shape and bit-identical values.
 bool equal(const convtape::Tensor& a, const convtape::Tensor& b);
 
