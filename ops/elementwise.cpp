@@ -2,6 +2,7 @@
 #include "ops/elementwise.h"
 
 #include <cmath>
+#include <optional>
 
 #include "core/autograd.h"
 #include "cpu/elementwise.h"
@@ -34,6 +35,18 @@ Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, 
          [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
            return std::vector<Tensor>{cpu::binary(grad, dy, s[0], p0, p1)};
          });
+  return y;
+}
+
+// y = fwd(x, p) for maps with a constant derivative: dx = grad(dy, grad_p), or dx = dy when there
+// is no grad map. Nothing is saved.
+Tensor linear_unary(std::string_view name, const Tensor& x, Unary fwd, double p,
+                    std::optional<Unary> grad = std::nullopt, double grad_p = 0.0) {
+  check_unary(name, x);
+  Tensor y = cpu::unary(fwd, x, p);
+  record(y, name, {x}, {}, [grad, grad_p](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{grad ? cpu::unary(*grad, dy, grad_p) : dy};
+  });
   return y;
 }
 
@@ -112,46 +125,19 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double b) {
-  check_unary("add", a);
-  Tensor y = cpu::unary(Unary::AddScalar, a, b);
-  record(y, "add", {a}, {},
-         [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
-  return y;
+  return linear_unary("add", a, Unary::AddScalar, b);
 }
-
 Tensor sub(const Tensor& a, double b) {
-  check_unary("sub", a);
-  Tensor y = cpu::unary(Unary::AddScalar, a, -b);
-  record(y, "sub", {a}, {},
-         [](const Saved&, const Tensor& dy, const GradMask&) { return std::vector<Tensor>{dy}; });
-  return y;
+  return linear_unary("sub", a, Unary::AddScalar, -b);
 }
-
 Tensor sub(double a, const Tensor& b) {
-  check_unary("sub", b);
-  Tensor y = cpu::unary(Unary::RSubScalar, b, a);
-  record(y, "sub", {b}, {}, [](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::unary(Unary::Neg, dy)};
-  });
-  return y;
+  return linear_unary("sub", b, Unary::RSubScalar, a, Unary::Neg);
 }
-
 Tensor mul(const Tensor& a, double b) {
-  check_unary("mul", a);
-  Tensor y = cpu::unary(Unary::MulScalar, a, b);
-  record(y, "mul", {a}, {}, [b](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::unary(Unary::MulScalar, dy, b)};
-  });
-  return y;
+  return linear_unary("mul", a, Unary::MulScalar, b, Unary::MulScalar, b);
 }
-
 Tensor div(const Tensor& a, double b) {
-  check_unary("div", a);
-  Tensor y = cpu::unary(Unary::DivScalar, a, b);
-  record(y, "div", {a}, {}, [b](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::unary(Unary::DivScalar, dy, b)};
-  });
-  return y;
+  return linear_unary("div", a, Unary::DivScalar, b, Unary::DivScalar, b);
 }
 
 Tensor div(double a, const Tensor& b) {
@@ -170,12 +156,7 @@ Tensor pow(const Tensor& a, double exponent) {
 }
 
 Tensor neg(const Tensor& x) {
-  check_unary("neg", x);
-  Tensor y = cpu::unary(Unary::Neg, x);
-  record(y, "neg", {x}, {}, [](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::unary(Unary::Neg, dy)};
-  });
-  return y;
+  return linear_unary("neg", x, Unary::Neg, 0.0, Unary::Neg);
 }
 
 Tensor exp(const Tensor& x) {
