@@ -1,49 +1,103 @@
-// Row-parallel GEMM: each output row is built from axpy's over rows of B (unit stride, vectorised)
-// or from dot products when B is transposed.
+// GEMM entry points over the blocked driver (cpu/gemm_driver.h): per-thread packing buffers,
+// the split of one product across OpenMP threads, and batched products.
 #include "cpu/gemm.h"
 
-#include <vector>
+#include <omp.h>
 
-#include "cpu/strided.h"
+#include <cstdlib>
+#include <memory>
+
+#include "cpu/gemm_driver.h"
 
 namespace convtape::cpu {
 
 namespace {
+
+struct FreeDeleter {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
+struct Buffer {
+  std::unique_ptr<void, FreeDeleter> data;
+  std::int64_t bytes = 0;
+};
+
+thread_local Buffer t_buffers[3];
+
+// Products below this many multiply-adds run on the calling thread.
+constexpr std::int64_t kParallelWork = 1 << 17;
+
 template <class T>
-void gemm_row(bool trans_a, bool trans_b, std::int64_t i, std::int64_t n, std::int64_t k, T alpha,
-              const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
-              std::int64_t ldc) {
-  T* crow = c + i * ldc;
-  if (beta == T(0)) {
-    for (std::int64_t j = 0; j < n; ++j) crow[j] = T(0);
-  } else if (beta != T(1)) {
-    for (std::int64_t j = 0; j < n; ++j) crow[j] *= beta;
-  }
-  auto a_at = [&](std::int64_t p) { return trans_a ? a[p * lda + i] : a[i * lda + p]; };
-  if (!trans_b) {
-    for (std::int64_t p = 0; p < k; ++p) {
-      const T s = alpha * a_at(p);
-      const T* brow = b + p * ldb;
-      for (std::int64_t j = 0; j < n; ++j) crow[j] += s * brow[j];
-    }
-  } else {
-    for (std::int64_t j = 0; j < n; ++j) {
-      const T* bcol = b + j * ldb;
-      T acc = T(0);
-      for (std::int64_t p = 0; p < k; ++p) acc += a_at(p) * bcol[p];
-      crow[j] += alpha * acc;
-    }
-  }
+void gemm_range(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m,
+                std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
+                std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  // With few row panels of A, a packed copy of B would be reused too rarely to pay for itself.
+  const bool in_place = !trans_b && m <= 8 * kern.mr;
+  gemm_blocked<T>(kern, m, n, k, alpha, MatrixPackA<T>{a, lda, trans_a, kern.mr},
+                  MatrixPackB<T>{b, ldb, trans_b, kern.nr, in_place}, beta, c, ldc);
 }
+
 }  // namespace
+
+template <class T>
+T* gemm_workspace(GemmBuffer which, std::int64_t count) {
+  Buffer& buf = t_buffers[static_cast<int>(which)];
+  const std::int64_t bytes =
+      std::max<std::int64_t>(count, 1) * static_cast<std::int64_t>(sizeof(T));
+  if (buf.bytes < bytes) {
+    const std::int64_t rounded = (bytes + 4095) / 4096 * 4096;
+    buf.data.reset(std::aligned_alloc(64, static_cast<std::size_t>(rounded)));
+    CT_CHECK(buf.data != nullptr,
+             "gemm: expected {} bytes of workspace to be available, got an allocation failure",
+             rounded);
+    buf.bytes = rounded;
+  }
+  return static_cast<T*>(buf.data.get());
+}
+
+template float* gemm_workspace<float>(GemmBuffer, std::int64_t);
+template double* gemm_workspace<double>(GemmBuffer, std::int64_t);
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc) {
-#pragma omp parallel for schedule(static) if (m > 1 && m * n * k >= kParallelGrain)
-  for (std::int64_t i = 0; i < m; ++i)
-    gemm_row<T>(trans_a, trans_b, i, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm<T>(gemm_kernel<T>(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+void gemm(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+          std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+          T beta, T* c, std::int64_t ldc) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads <= 1 || m * n * k < kParallelWork) {
+    gemm_range<T>(kern, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Split the larger output dimension into one slab per thread (whole register tiles), so that
+  // every thread packs its own B (or A) slab and no two threads write the same C element.
+  // N slabs keep each thread's B panels apart; narrow slabs waste their edge tiles, so split M
+  // instead when N is narrow and M has room.
+  const bool split_n = n / threads >= 4 * kern.nr || m / threads < kern.mr;
+  const std::int64_t extent = split_n ? n : m;
+  const std::int64_t unit = split_n ? kern.nr : kern.mr;
+  const std::int64_t units = (extent + unit - 1) / unit;
+  const std::int64_t parts = std::min<std::int64_t>(threads, units);
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+  for (std::int64_t p = 0; p < parts; ++p) {
+    const std::int64_t lo = units * p / parts * unit;
+    const std::int64_t hi = std::min(extent, units * (p + 1) / parts * unit);
+    if (lo >= hi) continue;
+    if (split_n) {
+      const T* bs = trans_b ? b + lo * ldb : b + lo;
+      gemm_range<T>(kern, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bs, ldb, beta, c + lo,
+                    ldc);
+    } else {
+      const T* as = trans_a ? a + lo : a + lo * lda;
+      gemm_range<T>(kern, trans_a, trans_b, hi - lo, n, k, alpha, as, lda, b, ldb, beta,
+                    c + lo * ldc, ldc);
+    }
+  }
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
@@ -51,6 +105,12 @@ template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, 
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double,
                            const double*, std::int64_t, const double*, std::int64_t, double,
                            double*, std::int64_t);
+template void gemm<float>(const GemmKernel<float>&, bool, bool, std::int64_t, std::int64_t,
+                          std::int64_t, float, const float*, std::int64_t, const float*,
+                          std::int64_t, float, float*, std::int64_t);
+template void gemm<double>(const GemmKernel<double>&, bool, bool, std::int64_t, std::int64_t,
+                           std::int64_t, double, const double*, std::int64_t, const double*,
+                           std::int64_t, double, double*, std::int64_t);
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   const std::int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
@@ -59,12 +119,17 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
     const T* ap = a.data_ptr<T>();
     const T* bp = b.data_ptr<T>();
     T* cp = c.data_ptr<T>();
-    const std::int64_t rows = batch * m;
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * n * k >= kParallelGrain)
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t bi = r / m, i = r % m;
-      gemm_row<T>(false, false, i, n, k, T(1), ap + bi * m * k, k, bp + bi * k * n, n, T(0),
-                  cp + bi * m * n, n);
+    const GemmKernel<T>& kern = gemm_kernel<T>();
+    if (batch >= omp_get_max_threads() && m * n * k * batch >= kParallelWork &&
+        !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic)
+      for (std::int64_t i = 0; i < batch; ++i)
+        gemm_range<T>(kern, false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
+                      cp + i * m * n, n);
+    } else {
+      for (std::int64_t i = 0; i < batch; ++i)
+        gemm<T>(false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
+                cp + i * m * n, n);
     }
   });
   return c;

@@ -1,12 +1,13 @@
-// CPU matrix products. gemm is the BLAS-style entry point (row-major, optional transposes);
-// bmm multiplies batches of contiguous matrices. This is the straightforward row-parallel kernel;
-// the packed, cache-blocked SIMD GEMM of the convolution work replaces its body behind the same
-// signatures.
+// CPU matrix products. gemm is the BLAS-style entry point (row-major, optional transposes), built
+// on the packed, cache-blocked driver of cpu/gemm_driver.h with the SIMD micro-kernel chosen at run
+// time (cpu/gemm_kernel.h) and split across OpenMP threads; bmm multiplies batches of contiguous
+// matrices.
 #pragma once
 
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu {
 
@@ -15,6 +16,12 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc);
+
+// The same with a given micro-kernel (tests and benchmarks compare the ISAs).
+template <class T>
+void gemm(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+          std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+          T beta, T* c, std::int64_t ldc);
 
 // a [B, M, K] and b [B, K, N], both contiguous and of one floating dtype -> [B, M, N].
 Tensor bmm(const Tensor& a, const Tensor& b);

@@ -1,0 +1,171 @@
+// The blocked GEMM driver shared by matmul and convolution. One call multiplies an m x k operand
+// A by a k x n operand B into C (row-major, leading dimension ldc) on the calling thread:
+//   for each nc-wide block of B's columns and kc-deep slice of the reduction,
+//     pack that slice of B into NR-wide panels (pack_b),
+//     for each mc-tall block of A's rows, pack it into MR-tall panels (pack_a),
+//       and run the micro-kernel over every MR x NR tile.
+// Operands are reached only through the packers, so the same driver serves a strided matrix, its
+// transpose, or an im2col view of a convolution input (unfolded straight into the panel, never
+// materialised):
+//   pack_a(i0, k0, mc, kc, dst): dst[(p*kc + kk)*MR + ii] = A(i0 + p*MR + ii, k0 + kk), 0 past mc
+//   pack_b(k0, j0, kc, nc, dst): dst[(p*kc + kk)*NR + jj] = B(k0 + kk, j0 + p*NR + jj), 0 past nc
+// A B packer whose in_place() is true also offers at(k0, j0) and ld(): B's full-width panels are
+// then read where they lie (worth it when A has few row panels to reuse a packed copy).
+// C = alpha * A B + beta * C; C is not read when beta == 0.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cpu/gemm_kernel.h"
+
+namespace convtape::cpu {
+
+// Per-thread packing buffers (64-byte aligned), grown on demand and kept for reuse.
+enum class GemmBuffer { A, B, Extra };
+template <class T>
+T* gemm_workspace(GemmBuffer which, std::int64_t count);
+
+template <class T, class PackA, class PackB>
+void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
+                  T alpha, PackA&& pack_a, PackB&& pack_b, T beta, T* c, std::int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
+  const std::int64_t mr = kern.mr, nr = kern.nr;
+  const std::int64_t ncap = std::min(kern.nc, (n + nr - 1) / nr * nr);
+  const std::int64_t mcap = std::min(kern.mc, (m + mr - 1) / mr * mr);
+  const std::int64_t kcap = std::min(kern.kc, k);  // >= every reduction slice
+  T* bp = gemm_workspace<T>(GemmBuffer::B, kcap * ncap);
+  T* ap = gemm_workspace<T>(GemmBuffer::A, mcap * kcap);
+  alignas(64) T tile[8 * 32];
+  bool in_place = false;
+  if constexpr (requires { pack_b.in_place(); }) in_place = pack_b.in_place();
+  // Equal reduction slices (576 -> 2 x 288, not 256 + 256 + 64): no short tail slice.
+  const std::int64_t slices = (k + kern.kc - 1) / kern.kc;
+  const std::int64_t kstep = (k + slices - 1) / slices;
+  for (std::int64_t jc = 0; jc < n; jc += kern.nc) {
+    const std::int64_t nc = std::min(kern.nc, n - jc);
+    for (std::int64_t pc = 0; pc < k; pc += kstep) {
+      const std::int64_t kc = std::min(kstep, k - pc);
+      const T beta_now = pc == 0 ? beta : T(1);
+      const std::int64_t full = in_place ? nc / nr * nr : 0;  // columns read in place
+      if (full < nc) pack_b(pc, jc + full, kc, nc - full, bp);
+      for (std::int64_t ic = 0; ic < m; ic += kern.mc) {
+        const std::int64_t mc = std::min(kern.mc, m - ic);
+        pack_a(ic, pc, mc, kc, ap);
+        // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
+        for (std::int64_t ir = 0; ir < mc; ir += mr) {
+          const std::int64_t mr_now = std::min(mr, mc - ir);
+          const T* a_panel = ap + (ir / mr) * mr * kc;
+          for (std::int64_t jr = 0; jr < nc; jr += nr) {
+            const std::int64_t nr_now = std::min(nr, nc - jr);
+            const T* b_panel = nullptr;
+            std::int64_t ldb = nr;
+            if constexpr (requires { pack_b.at(pc, jc); }) {
+              if (jr < full) {
+                b_panel = pack_b.at(pc, jc + jr);
+                ldb = pack_b.ld();
+              }
+            }
+            if (!b_panel) b_panel = bp + ((jr - full) / nr) * nr * kc;
+            T* cij = c + (ic + ir) * ldc + jc + jr;
+            if (mr_now == mr && nr_now == nr) {
+              kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+            } else if (mr_now == mr && 2 * nr_now == nr) {
+              kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+            } else {
+              (2 * nr_now <= nr ? kern.half : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr,
+                                                           T(1), T(0));
+              for (std::int64_t i = 0; i < mr_now; ++i)
+                for (std::int64_t j = 0; j < nr_now; ++j) {
+                  T& dst = cij[i * ldc + j];
+                  dst = beta_now == T(0) ? alpha * tile[i * nr + j]
+                                         : alpha * tile[i * nr + j] + beta_now * dst;
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Packers for a row-major matrix M with leading dimension ld, read as op(M) = M or M^T.
+template <class T>
+struct MatrixPackA {
+  const T* a;
+  std::int64_t lda;
+  bool trans;
+  int mr;
+  void operator()(std::int64_t i0, std::int64_t k0, std::int64_t mc, std::int64_t kc,
+                  T* dst) const {
+    for (std::int64_t p = 0; p * mr < mc; ++p) {
+      T* d = dst + p * mr * kc;
+      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
+      for (std::int64_t ii = 0; ii < mr; ++ii) {
+        const std::int64_t i = i0 + p * mr + ii;
+        if (ii >= rows) {
+          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = T(0);
+        } else if (!trans) {
+          const T* src = a + i * lda + k0;
+          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = src[kk];
+        } else {
+          const T* src = a + k0 * lda + i;
+          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = src[kk * lda];
+        }
+      }
+    }
+  }
+};
+
+template <class T>
+struct MatrixPackB {
+  const T* b;
+  std::int64_t ldb;
+  bool trans;
+  int nr;
+  bool read_in_place = false;  // only for !trans
+  bool in_place() const { return read_in_place && !trans; }
+  const T* at(std::int64_t k0, std::int64_t j0) const { return b + k0 * ldb + j0; }
+  std::int64_t ld() const { return ldb; }
+  void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
+                  T* dst) const {
+    const std::int64_t panels = (nc + nr - 1) / nr;
+    if (!trans) {
+      // Row by row: each source row is read once, front to back, and scattered across the panels.
+      for (std::int64_t kk = 0; kk < kc; ++kk) {
+        const T* src = b + (k0 + kk) * ldb + j0;
+        for (std::int64_t p = 0; p < panels; ++p) {
+          T* row = dst + (p * kc + kk) * nr;
+          const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
+          if (cols == nr) {
+            for (std::int64_t jj = 0; jj < nr; ++jj) row[jj] = src[p * nr + jj];
+          } else {
+            for (std::int64_t jj = 0; jj < cols; ++jj) row[jj] = src[p * nr + jj];
+            for (std::int64_t jj = cols; jj < nr; ++jj) row[jj] = T(0);
+          }
+        }
+      }
+      return;
+    }
+    for (std::int64_t p = 0; p < panels; ++p) {
+      T* d = dst + p * nr * kc;
+      const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
+      for (std::int64_t jj = 0; jj < nr; ++jj) {
+        if (jj >= cols) {
+          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * nr + jj] = T(0);
+          continue;
+        }
+        const T* src = b + (j0 + p * nr + jj) * ldb + k0;
+        for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * nr + jj] = src[kk];
+      }
+    }
+  }
+};
+
+}  // namespace convtape::cpu

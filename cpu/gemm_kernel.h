@@ -1,0 +1,38 @@
+// GEMM micro-kernels and their blocking, chosen once at run time from the CPU's features:
+// AVX-512 (512-bit FMA), AVX2 + FMA (256-bit), or portable C++. A micro-kernel multiplies one
+// packed MR x kc panel of A by one packed kc x NR panel of B into an MR x NR tile of C:
+//   C[i, j] = alpha * sum_k A[k][i] * B[k][j] + beta * C[i, j]   (C not read when beta == 0)
+// Layouts: A panel element (k, i) at a[k * MR + i]; B element (k, j) at b[k * ldb + j] (ldb = NR
+// for a packed panel, or the row stride of a row-major B read in place).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace convtape::cpu {
+
+template <class T>
+using MicroKernel = void (*)(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c,
+                             std::int64_t ldc, T alpha, T beta);
+
+template <class T>
+struct GemmKernel {
+  const char* isa;  // "avx512", "avx2" or "portable"
+  int mr, nr;       // register tile
+  std::int64_t kc;  // depth of a packed panel
+  std::int64_t mc;  // rows of A packed at once (multiple of mr)
+  std::int64_t nc;  // columns of B packed at once (multiple of nr)
+  MicroKernel<T> kernel;
+  MicroKernel<T> half;  // MR x NR/2, for a last panel at most half full
+};
+
+// The best kernel this CPU supports. CONVTAPE_ISA=avx512|avx2|portable (environment) forces one,
+// for tests and benchmarks; a forced ISA the CPU lacks falls back to the best available.
+template <class T>
+const GemmKernel<T>& gemm_kernel();
+
+// Every kernel this CPU can run, best first (for tests that compare them).
+template <class T>
+std::vector<const GemmKernel<T>*> available_gemm_kernels();
+
+}  // namespace convtape::cpu

@@ -1,0 +1,159 @@
+// GEMM micro-kernels: one register-blocked kernel per (ISA, dtype), the run-time choice among
+// them, and their cache blocking. Every kernel keeps an MR x NR tile of C in registers
+// (MR broadcasts of A times NR / W vector loads of B per k step, all FMAs independent).
+//   AVX-512: float 8 x 32, double 8 x 16 (16 accumulators of 32 zmm)
+//   AVX2:    float 6 x 16, double 6 x 8  (12 accumulators of 16 ymm)
+//   portable: float 4 x 16, double 4 x 8 (plain loops the compiler vectorises)
+// Kernels are compiled with function-level target attributes (no per-file ISA flags), so nothing
+// else in the library is built for an ISA the CPU may lack.
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "cpu/gemm_kernel.h"
+
+namespace convtape::cpu {
+
+namespace {
+
+// clang-format off
+// Defines kernel NAME: MR rows, NV vectors of W lanes per row, with the ISA's intrinsics.
+#define CT_GEMM_KERNEL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO)           \
+  __attribute__((target(TARGET))) void NAME(std::int64_t kc, const T* a, const T* b, std::int64_t ldb,   \
+                                            T* c, std::int64_t ldc, T alpha, T beta) {                  \
+    VEC acc[MR][NV];                                                                                    \
+    _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) _Pragma("GCC unroll 4") for (int v = 0; v < NV; \
+                                                                                       ++v) acc[i][v] = \
+        ZERO();                                                                                         \
+    for (std::int64_t k = 0; k < kc; ++k) {                                                             \
+      VEC bv[NV];                                                                                       \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOAD(b + v * W);                     \
+      _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {                                            \
+        const VEC ai = SET1(a[i]);                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(ai, bv[v], acc[i][v]);   \
+      }                                                                                                 \
+      a += MR;                                                                                          \
+      b += ldb;                                                                                         \
+    }                                                                                                   \
+    const VEC va = SET1(alpha);                                                                         \
+    if (beta == T(0)) {                                                                                 \
+      _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) _Pragma("GCC unroll 4") for (int v = 0;      \
+                                                                                         v < NV; ++v)   \
+          STORE(c + i * ldc + v * W, MUL(va, acc[i][v]));                                               \
+    } else {                                                                                            \
+      const VEC vb = SET1(beta);                                                                        \
+      _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) _Pragma("GCC unroll 4") for (int v = 0;      \
+                                                                                         v < NV; ++v) { \
+        T* p = c + i * ldc + v * W;                                                                     \
+        STORE(p, FMADD(va, acc[i][v], MUL(vb, LOAD(p))));                                               \
+      }                                                                                                 \
+    }                                                                                                   \
+  }
+
+CT_GEMM_KERNEL(avx512_f32, "avx512f,fma", float, __m512, 8, 2, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+               _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
+CT_GEMM_KERNEL(avx512_f64, "avx512f,fma", double, __m512d, 8, 2, 8, _mm512_loadu_pd, _mm512_storeu_pd,
+               _mm512_set1_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_setzero_pd)
+CT_GEMM_KERNEL(avx2_f32, "avx2,fma", float, __m256, 6, 2, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+               _mm256_fmadd_ps, _mm256_mul_ps, _mm256_setzero_ps)
+CT_GEMM_KERNEL(avx2_f64, "avx2,fma", double, __m256d, 6, 2, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+               _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_setzero_pd)
+
+// Half-width variants for the last, narrow column panel of a product.
+CT_GEMM_KERNEL(avx512_f32_half, "avx512f,fma", float, __m512, 8, 1, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+               _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
+CT_GEMM_KERNEL(avx512_f64_half, "avx512f,fma", double, __m512d, 8, 1, 8, _mm512_loadu_pd, _mm512_storeu_pd,
+               _mm512_set1_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_setzero_pd)
+CT_GEMM_KERNEL(avx2_f32_half, "avx2,fma", float, __m256, 6, 1, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+               _mm256_fmadd_ps, _mm256_mul_ps, _mm256_setzero_ps)
+CT_GEMM_KERNEL(avx2_f64_half, "avx2,fma", double, __m256d, 6, 1, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+               _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_setzero_pd)
+
+#undef CT_GEMM_KERNEL
+// clang-format on
+
+template <class T, int MR, int NR>
+void portable(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
+              T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (std::int64_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+    a += MR;
+    b += ldb;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      T& dst = c[i * ldc + j];
+      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
+    }
+}
+
+// A kc x nr micro-panel of B stays in L1 (16 KiB), a kc x nc block of B in L2 (512 KiB), an
+// mc x kc block of A beside it.
+const GemmKernel<float> kAvx512F32{"avx512", 8, 32, 384, 128, 512, &avx512_f32, &avx512_f32_half};
+const GemmKernel<double> kAvx512F64{"avx512", 8, 16, 128, 96, 768, &avx512_f64, &avx512_f64_half};
+const GemmKernel<float> kAvx2F32{"avx2", 6, 16, 256, 120, 1024, &avx2_f32, &avx2_f32_half};
+const GemmKernel<double> kAvx2F64{"avx2", 6, 8, 192, 96, 768, &avx2_f64, &avx2_f64_half};
+const GemmKernel<float> kPortableF32{
+    "portable", 4, 16, 256, 128, 1024, &portable<float, 4, 16>, &portable<float, 4, 8>};
+const GemmKernel<double> kPortableF64{
+    "portable", 4, 8, 192, 96, 768, &portable<double, 4, 8>, &portable<double, 4, 4>};
+
+bool has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+template <class T>
+std::vector<const GemmKernel<T>*> all_kernels() {
+  std::vector<const GemmKernel<T>*> v;
+  if constexpr (std::is_same_v<T, float>) {
+    if (has_avx512()) v.push_back(&kAvx512F32);
+    if (has_avx2()) v.push_back(&kAvx2F32);
+    v.push_back(&kPortableF32);
+  } else {
+    if (has_avx512()) v.push_back(&kAvx512F64);
+    if (has_avx2()) v.push_back(&kAvx2F64);
+    v.push_back(&kPortableF64);
+  }
+  return v;
+}
+
+template <class T>
+const GemmKernel<T>* choose() {
+  const auto kernels = all_kernels<T>();
+  if (const char* forced = std::getenv("CONVTAPE_ISA")) {
+    for (const auto* k : kernels)
+      if (std::string_view(k->isa) == forced) return k;
+  }
+  return kernels.front();
+}
+
+}  // namespace
+
+template <class T>
+const GemmKernel<T>& gemm_kernel() {
+  static const GemmKernel<T>* chosen = choose<T>();
+  return *chosen;
+}
+
+template <class T>
+std::vector<const GemmKernel<T>*> available_gemm_kernels() {
+  return all_kernels<T>();
+}
+
+template const GemmKernel<float>& gemm_kernel<float>();
+template const GemmKernel<double>& gemm_kernel<double>();
+template std::vector<const GemmKernel<float>*> available_gemm_kernels<float>();
+template std::vector<const GemmKernel<double>*> available_gemm_kernels<double>();
+
+}  // namespace convtape::cpu
