@@ -10,6 +10,7 @@
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "cuda/cuda.h"
+#include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
 #include "ops/gradcheck.h"

@@ -1,0 +1,423 @@
+// Blocked im2col + GEMM convolution on CPU. Column p of the (virtual) column matrix is output
+// position p; row kk is (input channel c, kernel offset r). Packers unfold only the panel the GEMM
+// driver asks for, walking output positions in runs along the last spatial dim so that the
+// innermost loop is a strided (usually unit-stride) row of the input.
+#include "cpu/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/gemm_driver.h"
+
+namespace convtape::cpu {
+
+bool ConvGeometry::pointwise() const {
+  for (std::size_t d = 0; d < in.size(); ++d)
+    if (kernel[d] != 1 || stride[d] != 1 || input_dilation[d] != 1 || pad_lo[d] != 0 ||
+        out[d] != in[d])
+      return false;
+  return true;
+}
+
+namespace {
+
+constexpr int kMaxRank = 8;  // spatial dims handled by the fixed-size index arrays below
+
+// A run of consecutive output positions that share every index but the last.
+struct Run {
+  std::int64_t col;          // position of the run's first column within the tile
+  std::int64_t len;          // positions in the run
+  std::int64_t o[kMaxRank];  // output index of the first position
+};
+
+// Splits output positions [p0, p0 + count) into runs along the last spatial dim.
+void make_runs(const ConvGeometry& g, std::int64_t p0, std::int64_t count, std::vector<Run>& runs) {
+  runs.clear();
+  const std::int64_t s = g.spatial();
+  std::int64_t o[kMaxRank] = {};
+  std::int64_t rem = p0;
+  for (std::int64_t d = s - 1; d >= 0; --d) {
+    o[d] = rem % g.out[static_cast<std::size_t>(d)];
+    rem /= g.out[static_cast<std::size_t>(d)];
+  }
+  const std::int64_t last = g.out[static_cast<std::size_t>(s - 1)];
+  std::int64_t col = 0;
+  while (col < count) {
+    Run r;
+    r.col = col;
+    r.len = std::min(count - col, last - o[s - 1]);
+    std::copy(o, o + s, r.o);
+    runs.push_back(r);
+    col += r.len;
+    o[s - 1] = 0;
+    for (std::int64_t d = s - 2; d >= 0; --d) {  // carry into the outer dims
+      if (++o[d] < g.out[static_cast<std::size_t>(d)]) break;
+      o[d] = 0;
+    }
+  }
+}
+
+// Decodes row kk of a group's column matrix into (channel, kernel offset).
+struct RowIndex {
+  std::int64_t c;
+  std::int64_t r[kMaxRank];
+};
+
+RowIndex decode_row(const ConvGeometry& g, std::int64_t kk) {
+  RowIndex ri;
+  const std::int64_t rn = g.kernel_numel();
+  ri.c = kk / rn;
+  std::int64_t rem = kk % rn;
+  for (std::int64_t d = g.spatial() - 1; d >= 0; --d) {
+    ri.r[d] = rem % g.kernel[static_cast<std::size_t>(d)];
+    rem /= g.kernel[static_cast<std::size_t>(d)];
+  }
+  return ri;
+}
+
+// Where a run of one im2col row reads the input plane: the offset of the row of the input that
+// the outer dims select (or -1 when that row lies in padding or a dilation hole), then, for the
+// last dim, input index t(j) = first + j * step in dilated-padded coordinates.
+struct RunMap {
+  std::int64_t base;   // plane offset of the selected input row, -1 if none
+  std::int64_t first;  // dilated coordinate of position 0 of the run along the last dim
+  std::int64_t step;   // stride along the last dim
+};
+
+RunMap map_run(const ConvGeometry& g, const RowIndex& ri, const Run& run) {
+  const std::int64_t s = g.spatial();
+  std::int64_t base = 0, plane_stride = 1;
+  for (std::int64_t d = s - 1; d >= 0; --d) {
+    const auto du = static_cast<std::size_t>(d);
+    if (d < s - 1) {
+      const std::int64_t t = run.o[d] * g.stride[du] + ri.r[d] * g.dilation[du] - g.pad_lo[du];
+      const std::int64_t di = g.input_dilation[du];
+      if (t < 0 || t % di != 0 || t / di >= g.in[du]) return {-1, 0, 0};
+      base += (t / di) * plane_stride;
+    }
+    plane_stride *= g.in[du];
+  }
+  const auto lu = static_cast<std::size_t>(s - 1);
+  return {base, run.o[s - 1] * g.stride[lu] + ri.r[s - 1] * g.dilation[lu] - g.pad_lo[lu],
+          g.stride[lu]};
+}
+
+// Range [j_lo, j_hi) of run positions whose last-dim coordinate t = first + j * step is in
+// [0, (in - 1) * di] (the span of the dilated input row).
+void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, std::int64_t span,
+                std::int64_t& j_lo, std::int64_t& j_hi) {
+  // first + j * step >= 0  <=>  j >= ceil(-first / step)
+  j_lo = first >= 0 ? 0 : (-first + step - 1) / step;
+  // first + j * step <= span  <=>  j <= floor((span - first) / step)
+  j_hi = span < first ? 0 : (span - first) / step + 1;
+  j_lo = std::min(j_lo, len);
+  j_hi = std::clamp(j_hi, j_lo, len);
+}
+
+// vals[j] = x~ at the run's positions for one im2col row (0 in padding and dilation holes).
+template <class T>
+void gather_run(const ConvGeometry& g, const T* plane, const RowIndex& ri, const Run& run,
+                T* vals) {
+  const RunMap m = map_run(g, ri, run);
+  if (m.base < 0) {
+    std::fill_n(vals, run.len, T(0));
+    return;
+  }
+  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
+  const std::int64_t di = g.input_dilation[lu];
+  std::int64_t j_lo, j_hi;
+  valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * di, j_lo, j_hi);
+  std::fill_n(vals, j_lo, T(0));
+  const T* row = plane + m.base;
+  if (di == 1) {
+    const T* src = row + m.first + j_lo * m.step;
+    if (m.step == 1) {
+      std::copy(src, src + (j_hi - j_lo), vals + j_lo);
+    } else {
+      for (std::int64_t j = j_lo; j < j_hi; ++j) vals[j] = src[(j - j_lo) * m.step];
+    }
+  } else {
+    for (std::int64_t j = j_lo; j < j_hi; ++j) {
+      const std::int64_t t = m.first + j * m.step;
+      vals[j] = t % di == 0 ? row[t / di] : T(0);
+    }
+  }
+  std::fill(vals + j_hi, vals + run.len, T(0));
+}
+
+// The adjoint of gather_run: plane[...] += vals[j] where the run reads a real input element.
+template <class T>
+void scatter_add_run(const ConvGeometry& g, T* plane, const RowIndex& ri, const Run& run,
+                     const T* vals) {
+  const RunMap m = map_run(g, ri, run);
+  if (m.base < 0) return;
+  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
+  const std::int64_t di = g.input_dilation[lu];
+  std::int64_t j_lo, j_hi;
+  valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * di, j_lo, j_hi);
+  T* row = plane + m.base;
+  if (di == 1) {
+    T* dst = row + m.first + j_lo * m.step;
+    if (m.step == 1) {
+      for (std::int64_t j = j_lo; j < j_hi; ++j) dst[j - j_lo] += vals[j];
+    } else {
+      for (std::int64_t j = j_lo; j < j_hi; ++j) dst[(j - j_lo) * m.step] += vals[j];
+    }
+  } else {
+    for (std::int64_t j = j_lo; j < j_hi; ++j) {
+      const std::int64_t t = m.first + j * m.step;
+      if (t % di == 0) row[t / di] += vals[j];
+    }
+  }
+}
+
+// Per-thread scratch: the runs of a tile and one unfolded row.
+template <class T>
+struct Scratch {
+  std::vector<Run> runs;
+  std::vector<T> vals;
+};
+
+template <class T>
+Scratch<T>& scratch() {
+  thread_local Scratch<T> s;
+  return s;
+}
+
+// B = the column matrix of one (sample, group): rows kk, columns = output positions p0 + j.
+template <class T>
+struct Im2colPackB {
+  const ConvGeometry* g;
+  const T* x;  // x[n, group's first channel]
+  std::int64_t p0;
+  int nr;
+  void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
+                  T* dst) const {
+    Scratch<T>& s = scratch<T>();
+    make_runs(*g, p0 + j0, nc, s.runs);
+    s.vals.resize(static_cast<std::size_t>(nc));
+    const std::int64_t panels = (nc + nr - 1) / nr;
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      const RowIndex ri = decode_row(*g, k0 + kk);
+      const T* plane = x + ri.c * g->in_numel();
+      for (const Run& run : s.runs) gather_run(*g, plane, ri, run, s.vals.data() + run.col);
+      for (std::int64_t p = 0; p < panels; ++p) {
+        T* row = dst + (p * kc + kk) * nr;
+        const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
+        const T* v = s.vals.data() + p * nr;
+        for (std::int64_t jj = 0; jj < cols; ++jj) row[jj] = v[jj];
+        for (std::int64_t jj = cols; jj < nr; ++jj) row[jj] = T(0);
+      }
+    }
+  }
+};
+
+// B = the transposed column matrix: rows = output positions p0 + k, columns = im2col rows kk.
+template <class T>
+struct Im2colTPackB {
+  const ConvGeometry* g;
+  const T* x;
+  std::int64_t p0;
+  int nr;
+  void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
+                  T* dst) const {
+    Scratch<T>& s = scratch<T>();
+    make_runs(*g, p0 + k0, kc, s.runs);
+    s.vals.resize(static_cast<std::size_t>(kc));
+    const std::int64_t panels = (nc + nr - 1) / nr;
+    for (std::int64_t jj = 0; jj < panels * nr; ++jj) {
+      T* col = dst + (jj / nr) * nr * kc + jj % nr;
+      if (jj >= nc) {
+        for (std::int64_t k = 0; k < kc; ++k) col[k * nr] = T(0);
+        continue;
+      }
+      const RowIndex ri = decode_row(*g, j0 + jj);
+      const T* plane = x + ri.c * g->in_numel();
+      for (const Run& run : s.runs) gather_run(*g, plane, ri, run, s.vals.data() + run.col);
+      for (std::int64_t k = 0; k < kc; ++k) col[k * nr] = s.vals[static_cast<std::size_t>(k)];
+    }
+  }
+};
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// Output-position tiles per (sample, group) so that there are enough tasks for the threads.
+std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
+                        std::int64_t preferred) {
+  const int threads = omp_get_max_threads();
+  std::int64_t tiles = std::max<std::int64_t>(ceil_div(positions, preferred), 1);
+  if (per_sample_tasks * tiles < 2 * threads)
+    tiles = std::min(positions, ceil_div(2 * threads, per_sample_tasks));
+  return std::max<std::int64_t>(ceil_div(positions, std::max<std::int64_t>(tiles, 1)), 1);
+}
+
+template <class T>
+void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
+  const std::int64_t width = tile_width(positions, g.batch * g.groups, kern.nc);
+  const std::int64_t tiles = ceil_div(positions, width);
+  const std::int64_t tasks = g.batch * g.groups * tiles;
+  const bool pointwise = g.pointwise();
+#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / (g.groups * tiles), grp = (t / tiles) % g.groups, tile = t % tiles;
+    const std::int64_t p0 = tile * width, pn = std::min(width, positions - p0);
+    const T* xg = x + (n * g.channels + grp * cg) * in_n;
+    const T* wg = w + grp * kg * rows;
+    T* yg = y + (n * g.out_channels + grp * kg) * positions + p0;
+    T beta = T(0);
+    if (b) {
+      for (std::int64_t k = 0; k < kg; ++k) std::fill_n(yg + k * positions, pn, b[grp * kg + k]);
+      beta = T(1);
+    }
+    const MatrixPackA<T> pack_a{wg, rows, false, kern.mr};
+    if (pointwise) {
+      const MatrixPackB<T> pack_b{xg + p0, positions, false, kern.nr, kg <= 8 * kern.mr};
+      gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, pack_b, beta, yg, positions);
+    } else {
+      gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, Im2colPackB<T>{&g, xg, p0, kern.nr}, beta,
+                      yg, positions);
+    }
+  }
+}
+
+template <class T>
+void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  const std::int64_t rows = cg * rn, positions = g.out_numel(), in_n = g.in_numel();
+  std::fill_n(dx, g.batch * g.channels * in_n, T(0));
+  if (g.pointwise()) {
+    // dx[n, group] = W^T dy[n, group], straight into dx.
+    const std::int64_t tasks = g.batch * g.groups;
+#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::int64_t n = t / g.groups, grp = t % g.groups;
+      gemm_blocked<T>(kern, cg, positions, kg, T(1),
+                      MatrixPackA<T>{w + grp * kg * rows, rows, true, kern.mr},
+                      MatrixPackB<T>{dy + (n * g.out_channels + grp * kg) * positions, positions,
+                                     false, kern.nr},
+                      T(0), dx + (n * g.channels + grp * cg) * in_n, in_n);
+    }
+    return;
+  }
+  // Tasks own disjoint channel blocks of dx, so their col2im scatters never collide.
+  const int threads = omp_get_max_threads();
+  std::int64_t blocks = 1;
+  while (g.batch * g.groups * blocks < 2 * threads && blocks < cg) ++blocks;
+  const std::int64_t chans = ceil_div(cg, blocks);
+  blocks = ceil_div(cg, chans);
+  constexpr std::int64_t kTileRows = 256, kTilePositions = 512;
+  const std::int64_t tasks = g.batch * g.groups * blocks;
+#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / (g.groups * blocks), grp = (t / blocks) % g.groups, blk = t % blocks;
+    const std::int64_t kk_begin = blk * chans * rn, kk_end = std::min(rows, (blk + 1) * chans * rn);
+    const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
+    const T* wg = w + grp * kg * rows;
+    T* dxg = dx + (n * g.channels + grp * cg) * in_n;
+    T* buf = gemm_workspace<T>(GemmBuffer::Extra, kTileRows * kTilePositions);
+    Scratch<T>& s = scratch<T>();
+    for (std::int64_t p0 = 0; p0 < positions; p0 += kTilePositions) {
+      const std::int64_t pn = std::min(kTilePositions, positions - p0);
+      for (std::int64_t kk0 = kk_begin; kk0 < kk_end; kk0 += kTileRows) {
+        const std::int64_t mt = std::min(kTileRows, kk_end - kk0);
+        // buf[mt, pn] = W^T[kk0 : kk0 + mt, :] dy[:, p0 : p0 + pn]
+        gemm_blocked<T>(kern, mt, pn, kg, T(1), MatrixPackA<T>{wg + kk0, rows, true, kern.mr},
+                        MatrixPackB<T>{dyg + p0, positions, false, kern.nr}, T(0), buf, pn);
+        make_runs(g, p0, pn, s.runs);
+        for (std::int64_t i = 0; i < mt; ++i) {
+          const RowIndex ri = decode_row(g, kk0 + i);
+          T* plane = dxg + ri.c * in_n;
+          for (const Run& run : s.runs) scatter_add_run(g, plane, ri, run, buf + i * pn + run.col);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
+  const std::int64_t wsize = g.out_channels * rows;
+  // Reduction over samples and positions: each thread sums into its own dw, then they are added.
+  const int threads = omp_get_max_threads();
+  const std::int64_t width = tile_width(positions, g.batch, 4096);
+  const std::int64_t tiles = ceil_div(positions, width);
+  const std::int64_t tasks = g.batch * tiles;
+  const int used = static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads));
+  std::vector<T> partial(static_cast<std::size_t>(std::max(used - 1, 0) * wsize), T(0));
+  std::fill_n(dw, wsize, T(0));
+  const bool pointwise = g.pointwise();
+#pragma omp parallel num_threads(used) if (used > 1)
+  {
+    const int me = omp_get_thread_num();
+    T* acc = me == 0 ? dw : partial.data() + (me - 1) * wsize;
+#pragma omp for schedule(dynamic)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::int64_t n = t / tiles, p0 = (t % tiles) * width,
+                         pn = std::min(width, positions - p0);
+      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* dyg = dy + (n * g.out_channels + grp * kg) * positions + p0;
+        const T* xg = x + (n * g.channels + grp * cg) * in_n;
+        const MatrixPackA<T> pack_a{dyg, positions, false, kern.mr};
+        T* dwg = acc + grp * kg * rows;
+        if (pointwise) {
+          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a,
+                          MatrixPackB<T>{xg + p0, in_n, true, kern.nr}, T(1), dwg, rows);
+        } else {
+          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a, Im2colTPackB<T>{&g, xg, p0, kern.nr},
+                          T(1), dwg, rows);
+        }
+      }
+    }
+  }
+  for (int p = 0; p + 1 < used; ++p) {
+    const T* src = partial.data() + p * wsize;
+    for (std::int64_t i = 0; i < wsize; ++i) dw[i] += src[i];
+  }
+}
+
+}  // namespace
+
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g) {
+  Shape shape{g.batch, g.out_channels};
+  shape.insert(shape.end(), g.out.begin(), g.out.end());
+  Tensor y = Tensor::empty_cpu(shape, x.dtype());
+  dispatch_floating(x.dtype(), [&]<class T>() {
+    forward_typed<T>(x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
+                     y.data_ptr<T>(), g);
+  });
+  return y;
+}
+
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g) {
+  Shape shape{g.batch, g.channels};
+  shape.insert(shape.end(), g.in.begin(), g.in.end());
+  Tensor dx = Tensor::empty_cpu(shape, dy.dtype());
+  dispatch_floating(dy.dtype(), [&]<class T>() {
+    backward_data_typed<T>(dy.data_ptr<T>(), w.data_ptr<T>(), dx.data_ptr<T>(), g);
+  });
+  return dx;
+}
+
+Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g) {
+  Shape shape{g.out_channels, g.group_channels()};
+  shape.insert(shape.end(), g.kernel.begin(), g.kernel.end());
+  Tensor dw = Tensor::empty_cpu(shape, dy.dtype());
+  dispatch_floating(dy.dtype(), [&]<class T>() {
+    backward_weight_typed<T>(dy.data_ptr<T>(), x.data_ptr<T>(), dw.data_ptr<T>(), g);
+  });
+  return dw;
+}
+
+}  // namespace convtape::cpu
