@@ -256,8 +256,142 @@ std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
   return std::max<std::int64_t>(ceil_div(positions, std::max<std::int64_t>(tiles, 1)), 1);
 }
 
+// Direct kernels for convolutions in which every output channel reads one input channel
+// (C / groups == 1 with few outputs per group: depthwise). A GEMM with one or two rows would
+// waste the micro-kernel, so these loop over output runs and kernel taps with unit-stride FMAs.
+bool use_direct(const ConvGeometry& g) {
+  return g.group_channels() == 1 && g.group_out_channels() <= 4;
+}
+
+// Calls f(j_lo, j_hi, run, map, tap offset r) for every (run, kernel tap) whose last-dim
+// coordinates fall inside the input row (holes of an input dilation are skipped by the callers).
+template <class F>
+void for_each_tap(const ConvGeometry& g, const std::vector<Run>& runs, F&& f) {
+  const std::int64_t rn = g.kernel_numel();
+  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
+  for (std::int64_t r = 0; r < rn; ++r) {
+    const RowIndex ri = decode_row(g, r);  // channel 0, tap r
+    for (const Run& run : runs) {
+      const RunMap m = map_run(g, ri, run);
+      if (m.base < 0) continue;
+      std::int64_t j_lo, j_hi;
+      valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * g.input_dilation[lu], j_lo, j_hi);
+      if (j_lo < j_hi) f(r, run, m, j_lo, j_hi);
+    }
+  }
+}
+
+// Input row element at last-dim coordinate t of the dilated row (0 in a dilation hole).
+template <class T>
+T tap_value(const T* row, std::int64_t t, std::int64_t di) {
+  return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
+}
+
+template <class T>
+void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
+  const std::int64_t rn = g.kernel_numel();
+  const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
+  const std::int64_t planes = g.batch * g.out_channels;
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1)
+  for (std::int64_t pl = 0; pl < planes; ++pl) {
+    const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
+    const T* plane = x + (n * g.channels + c) * in_n;
+    const T* wk = w + k * rn;
+    T* out = y + pl * positions;
+    std::fill_n(out, positions, b ? b[k] : T(0));
+    Scratch<T>& s = scratch<T>();
+    make_runs(g, 0, positions, s.runs);
+    for_each_tap(
+        g, s.runs,
+        [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo, std::int64_t j_hi) {
+          const T wr = wk[r];
+          const T* row = plane + m.base;
+          T* o = out + run.col;
+          if (di == 1 && m.step == 1) {
+            const T* src = row + m.first;
+            for (std::int64_t j = j_lo; j < j_hi; ++j) o[j] += wr * src[j];
+          } else {
+            for (std::int64_t j = j_lo; j < j_hi; ++j)
+              o[j] += wr * tap_value(row, m.first + j * m.step, di);
+          }
+        });
+  }
+}
+
+template <class T>
+void direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
+  const std::int64_t rn = g.kernel_numel();
+  const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
+  const std::int64_t planes = g.batch * g.channels;  // each task owns one dx plane
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1)
+  for (std::int64_t pl = 0; pl < planes; ++pl) {
+    const std::int64_t n = pl / g.channels, c = pl % g.channels;
+    T* plane = dx + pl * in_n;
+    std::fill_n(plane, in_n, T(0));
+    Scratch<T>& s = scratch<T>();
+    make_runs(g, 0, positions, s.runs);
+    for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k) {
+      const T* grad = dy + (n * g.out_channels + k) * positions;
+      const T* wk = w + k * rn;
+      for_each_tap(g, s.runs,
+                   [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo,
+                       std::int64_t j_hi) {
+                     const T wr = wk[r];
+                     T* row = plane + m.base;
+                     const T* gr = grad + run.col;
+                     if (di == 1 && m.step == 1) {
+                       T* dst = row + m.first;
+                       for (std::int64_t j = j_lo; j < j_hi; ++j) dst[j] += wr * gr[j];
+                     } else {
+                       for (std::int64_t j = j_lo; j < j_hi; ++j) {
+                         const std::int64_t t = m.first + j * m.step;
+                         if (t % di == 0) row[t / di] += wr * gr[j];
+                       }
+                     }
+                   });
+    }
+  }
+}
+
+template <class T>
+void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
+  const std::int64_t rn = g.kernel_numel();
+  const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
+#pragma omp parallel for schedule(dynamic) if (g.out_channels > 1)
+  for (std::int64_t k = 0; k < g.out_channels; ++k) {  // each task owns one row of dw
+    const std::int64_t c = k / kg;
+    T* dwk = dw + k * rn;
+    std::fill_n(dwk, rn, T(0));
+    Scratch<T>& s = scratch<T>();
+    make_runs(g, 0, positions, s.runs);
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      const T* plane = x + (n * g.channels + c) * in_n;
+      const T* grad = dy + (n * g.out_channels + k) * positions;
+      for_each_tap(g, s.runs,
+                   [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo,
+                       std::int64_t j_hi) {
+                     const T* row = plane + m.base;
+                     const T* gr = grad + run.col;
+                     T acc = T(0);
+                     if (di == 1 && m.step == 1) {
+                       const T* src = row + m.first;
+                       for (std::int64_t j = j_lo; j < j_hi; ++j) acc += gr[j] * src[j];
+                     } else {
+                       for (std::int64_t j = j_lo; j < j_hi; ++j)
+                         acc += gr[j] * tap_value(row, m.first + j * m.step, di);
+                     }
+                     dwk[r] += acc;
+                   });
+    }
+  }
+}
+
 template <class T>
 void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  if (use_direct(g)) return direct_forward(x, w, b, y, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
@@ -290,6 +424,7 @@ void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
 
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  if (use_direct(g)) return direct_backward_data(dy, w, dx, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
   const std::int64_t rows = cg * rn, positions = g.out_numel(), in_n = g.in_numel();
@@ -345,6 +480,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
 
 template <class T>
 void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  if (use_direct(g)) return direct_backward_weight(dy, x, dw, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();

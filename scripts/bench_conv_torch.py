@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""Reference timings for benchmarks/conv: PyTorch (Debian python3-torch, CPU) on the conv suite.
+
+Reads the suite from stdin, one case per line:
+    name N C K spatial(comma-separated) kernel stride pad dilation groups
+and prints, per case, "name fwd_seconds fwdbwd_seconds checksum" (median wall times; the checksum
+is the sum of the forward output for a fixed input, for a cross-check). Run by benchmarks/conv,
+which passes the thread count as the first argument.
+"""
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def median_time(fn, min_seconds=0.4, min_reps=5, max_reps=200):
+    fn()
+    times = []
+    total = 0.0
+    while (total < min_seconds or len(times) < min_reps) and len(times) < max_reps:
+        start = time.perf_counter()
+        fn()
+        t = time.perf_counter() - start
+        times.append(t)
+        total += t
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    threads = int(sys.argv[1])
+    torch.set_num_threads(threads)
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        name, n, c, k, spatial, ksize, stride, pad, dil, groups = line.split()
+        n, c, k, ksize, stride, pad, dil, groups = map(int, (n, c, k, ksize, stride, pad, dil, groups))
+        spatial = [int(s) for s in spatial.split(",")]
+        rank = len(spatial)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn([n, c] + spatial, generator=g)
+        w = torch.randn([k, c // groups] + [ksize] * rank, generator=g) * 0.1
+        b = torch.randn([k], generator=g)
+        f = conv[rank]
+
+        def forward():
+            with torch.no_grad():
+                return f(x, w, b, stride=stride, padding=pad, dilation=dil, groups=groups)
+
+        y = forward()
+        dy = torch.ones_like(y)
+        xg = x.clone().requires_grad_()
+        wg = w.clone().requires_grad_()
+        bg = b.clone().requires_grad_()
+
+        def forward_backward():
+            out = f(xg, wg, bg, stride=stride, padding=pad, dilation=dil, groups=groups)
+            out.backward(dy)
+            xg.grad = None
+            wg.grad = None
+            bg.grad = None
+
+        t_fwd = median_time(forward)
+        t_all = median_time(forward_backward)
+        print(f"{name} {t_fwd:.9f} {t_all:.9f} {float(y.double().sum()):.6e}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
