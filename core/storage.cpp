@@ -10,7 +10,8 @@
 namespace convtape {
 
 namespace {
-std::atomic<std::int64_t> g_cpu_bytes{0}, g_cpu_peak{0}, g_cuda_bytes{0}, g_storages{0}, g_nodes{0};
+std::atomic<std::int64_t> g_cpu_bytes{0}, g_cpu_peak{0}, g_cuda_bytes{0}, g_storages{0}, g_nodes{0},
+    g_workspace{0};
 
 void cpu_free(void* p, Device) noexcept {
   std::free(p);
@@ -51,8 +52,8 @@ std::shared_ptr<Storage> Storage::allocate_cpu(std::size_t nbytes) {
 }
 
 MemoryStats memory_stats() {
-  return {g_cpu_bytes.load(), g_cpu_peak.load(), g_cuda_bytes.load(), g_storages.load(),
-          g_nodes.load()};
+  return {g_cpu_bytes.load(), g_cpu_peak.load(), g_cuda_bytes.load(),
+          g_storages.load(),  g_nodes.load(),    g_workspace.load()};
 }
 
 void reset_peak_memory_stats() {
@@ -62,6 +63,9 @@ void reset_peak_memory_stats() {
 namespace detail {
 void count_node(int delta) noexcept {
   g_nodes.fetch_add(delta);
+}
+void count_workspace(std::int64_t delta) noexcept {
+  g_workspace.fetch_add(delta);
 }
 }  // namespace detail
 

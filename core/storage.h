@@ -46,12 +46,14 @@ struct MemoryStats {
   std::int64_t cuda_bytes = 0;
   std::int64_t storages = 0;
   std::int64_t autograd_nodes = 0;
+  std::int64_t workspace_bytes = 0;  // kernel scratch (GEMM packing buffers) held by all threads
 };
 MemoryStats memory_stats();
 void reset_peak_memory_stats();
 
 namespace detail {
 void count_node(int delta) noexcept;
+void count_workspace(std::int64_t delta) noexcept;
 }
 
 }  // namespace convtape

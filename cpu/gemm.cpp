@@ -20,6 +20,10 @@ struct FreeDeleter {
 struct Buffer {
   std::unique_ptr<void, FreeDeleter> data;
   std::int64_t bytes = 0;
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { detail::count_workspace(-bytes); }
 };
 
 thread_local Buffer t_buffers[3];
@@ -46,11 +50,13 @@ T* gemm_workspace(GemmBuffer which, std::int64_t count) {
       std::max<std::int64_t>(count, 1) * static_cast<std::int64_t>(sizeof(T));
   if (buf.bytes < bytes) {
     const std::int64_t rounded = (bytes + 4095) / 4096 * 4096;
+    const std::int64_t old = buf.bytes;
     buf.data.reset(std::aligned_alloc(64, static_cast<std::size_t>(rounded)));
+    buf.bytes = buf.data ? rounded : 0;
+    detail::count_workspace(buf.bytes - old);
     CT_CHECK(buf.data != nullptr,
              "gemm: expected {} bytes of workspace to be available, got an allocation failure",
              rounded);
-    buf.bytes = rounded;
   }
   return static_cast<T*>(buf.data.get());
 }
