@@ -187,6 +187,20 @@ Scratch<T>& scratch() {
   return s;
 }
 
+// Writes count consecutive columns, starting at column c0, of row kk of a packed B block
+// (dst[(panel * kc + kk) * nr + lane]) with get(i), splitting at panel boundaries so that each
+// segment is a contiguous store.
+template <class T, class Get>
+void write_columns(T* dst, std::int64_t kc, std::int64_t kk, std::int64_t nr, std::int64_t c0,
+                   std::int64_t count, Get get) {
+  for (std::int64_t i = 0; i < count;) {
+    const std::int64_t c = c0 + i, lane = c % nr, n = std::min(count - i, nr - lane);
+    T* d = dst + ((c / nr) * kc + kk) * nr + lane;
+    for (std::int64_t t = 0; t < n; ++t) d[t] = get(i + t);
+    i += n;
+  }
+}
+
 // B = the column matrix of one (sample, group): rows kk, columns = output positions p0 + j.
 template <class T>
 struct Im2colPackB {
@@ -198,19 +212,39 @@ struct Im2colPackB {
                   T* dst) const {
     Scratch<T>& s = scratch<T>();
     make_runs(*g, p0 + j0, nc, s.runs);
-    s.vals.resize(static_cast<std::size_t>(nc));
-    const std::int64_t panels = (nc + nr - 1) / nr;
+    const auto lu = static_cast<std::size_t>(g->spatial() - 1);
+    const std::int64_t di = g->input_dilation[lu], span = (g->in[lu] - 1) * di;
+    const std::int64_t padded = (nc + nr - 1) / nr * nr;
     for (std::int64_t kk = 0; kk < kc; ++kk) {
       const RowIndex ri = decode_row(*g, k0 + kk);
       const T* plane = x + ri.c * g->in_numel();
-      for (const Run& run : s.runs) gather_run(*g, plane, ri, run, s.vals.data() + run.col);
-      for (std::int64_t p = 0; p < panels; ++p) {
-        T* row = dst + (p * kc + kk) * nr;
-        const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
-        const T* v = s.vals.data() + p * nr;
-        for (std::int64_t jj = 0; jj < cols; ++jj) row[jj] = v[jj];
-        for (std::int64_t jj = cols; jj < nr; ++jj) row[jj] = T(0);
+      // Each run is written straight into the panels, segment by segment.
+      for (const Run& run : s.runs) {
+        const RunMap m = map_run(*g, ri, run);
+        if (m.base < 0) {
+          write_columns(dst, kc, kk, nr, run.col, run.len, [](std::int64_t) { return T(0); });
+          continue;
+        }
+        std::int64_t j_lo, j_hi;
+        valid_span(m.first, m.step, run.len, span, j_lo, j_hi);
+        write_columns(dst, kc, kk, nr, run.col, j_lo, [](std::int64_t) { return T(0); });
+        const T* row = plane + m.base;
+        if (di == 1 && m.step == 1) {
+          const T* src = row + m.first + j_lo;
+          write_columns(dst, kc, kk, nr, run.col + j_lo, j_hi - j_lo,
+                        [src](std::int64_t j) { return src[j]; });
+        } else {
+          const std::int64_t first = m.first + j_lo * m.step, step = m.step;
+          write_columns(dst, kc, kk, nr, run.col + j_lo, j_hi - j_lo,
+                        [row, first, step, di](std::int64_t j) {
+                          const std::int64_t t = first + j * step;
+                          return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
+                        });
+        }
+        write_columns(dst, kc, kk, nr, run.col + j_hi, run.len - j_hi,
+                      [](std::int64_t) { return T(0); });
       }
+      write_columns(dst, kc, kk, nr, nc, padded - nc, [](std::int64_t) { return T(0); });
     }
   }
 };
