@@ -285,7 +285,8 @@ std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
                         std::int64_t preferred) {
   const int threads = omp_get_max_threads();
   std::int64_t tiles = std::max<std::int64_t>(ceil_div(positions, preferred), 1);
-  if (per_sample_tasks * tiles < 2 * threads)
+  // An empty batch has no tasks to spread (and nothing to divide by).
+  if (per_sample_tasks > 0 && per_sample_tasks * tiles < 2 * threads)
     tiles = std::min(positions, ceil_div(2 * threads, per_sample_tasks));
   return std::max<std::int64_t>(ceil_div(positions, std::max<std::int64_t>(tiles, 1)), 1);
 }
@@ -463,6 +464,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
   const std::int64_t rows = cg * rn, positions = g.out_numel(), in_n = g.in_numel();
   std::fill_n(dx, g.batch * g.channels * in_n, T(0));
+  if (g.batch * g.channels * in_n == 0) return;  // empty dx (and no channel blocks to split)
   if (g.pointwise()) {
     // dx[n, group] = W^T dy[n, group], straight into dx.
     const std::int64_t tasks = g.batch * g.groups;
