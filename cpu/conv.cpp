@@ -26,54 +26,83 @@ namespace {
 
 constexpr int kMaxRank = 8;  // spatial dims handled by the fixed-size index arrays below
 
-// A run of consecutive output positions that share every index but the last.
+// The geometry as flat arrays, built once per kernel call: the packers consult it per run.
+struct Index {
+  int s = 0;
+  std::int64_t in[kMaxRank], out[kMaxRank], kernel[kMaxRank], stride[kMaxRank], dil[kMaxRank],
+      di[kMaxRank], pad[kMaxRank], plane_stride[kMaxRank];
+  std::int64_t in_numel = 1, kernel_numel = 1;
+  std::int64_t span_last = 0;  // last coordinate of a dilated input row: (in - 1) * di
+  explicit Index(const ConvGeometry& g) {
+    s = static_cast<int>(g.spatial());
+    std::int64_t ps = 1;
+    for (int d = s - 1; d >= 0; --d) {
+      const auto du = static_cast<std::size_t>(d);
+      in[d] = g.in[du];
+      out[d] = g.out[du];
+      kernel[d] = g.kernel[du];
+      stride[d] = g.stride[du];
+      dil[d] = g.dilation[du];
+      di[d] = g.input_dilation[du];
+      pad[d] = g.pad_lo[du];
+      plane_stride[d] = ps;
+      ps *= in[d];
+      kernel_numel *= kernel[d];
+    }
+    in_numel = ps;
+    span_last = (in[s - 1] - 1) * di[s - 1];
+  }
+};
+
+// A run of consecutive output positions that share every index but the last. t[d] is the
+// dilated-padded input coordinate o[d] * stride[d] - pad[d] of its first position (before the
+// kernel offset is added).
 struct Run {
-  std::int64_t col;          // position of the run's first column within the tile
-  std::int64_t len;          // positions in the run
-  std::int64_t o[kMaxRank];  // output index of the first position
+  std::int64_t col;  // position of the run's first column within the tile
+  std::int64_t len;  // positions in the run
+  std::int64_t t[kMaxRank];
 };
 
 // Splits output positions [p0, p0 + count) into runs along the last spatial dim.
-void make_runs(const ConvGeometry& g, std::int64_t p0, std::int64_t count, std::vector<Run>& runs) {
+void make_runs(const Index& ix, std::int64_t p0, std::int64_t count, std::vector<Run>& runs) {
   runs.clear();
-  const std::int64_t s = g.spatial();
+  const int s = ix.s;
   std::int64_t o[kMaxRank] = {};
   std::int64_t rem = p0;
-  for (std::int64_t d = s - 1; d >= 0; --d) {
-    o[d] = rem % g.out[static_cast<std::size_t>(d)];
-    rem /= g.out[static_cast<std::size_t>(d)];
+  for (int d = s - 1; d >= 0; --d) {
+    o[d] = rem % ix.out[d];
+    rem /= ix.out[d];
   }
-  const std::int64_t last = g.out[static_cast<std::size_t>(s - 1)];
   std::int64_t col = 0;
   while (col < count) {
     Run r;
     r.col = col;
-    r.len = std::min(count - col, last - o[s - 1]);
-    std::copy(o, o + s, r.o);
+    r.len = std::min(count - col, ix.out[s - 1] - o[s - 1]);
+    for (int d = 0; d < s; ++d) r.t[d] = o[d] * ix.stride[d] - ix.pad[d];
     runs.push_back(r);
     col += r.len;
     o[s - 1] = 0;
-    for (std::int64_t d = s - 2; d >= 0; --d) {  // carry into the outer dims
-      if (++o[d] < g.out[static_cast<std::size_t>(d)]) break;
+    for (int d = s - 2; d >= 0; --d) {  // carry into the outer dims
+      if (++o[d] < ix.out[d]) break;
       o[d] = 0;
     }
   }
 }
 
-// Decodes row kk of a group's column matrix into (channel, kernel offset).
+// Row kk of a group's column matrix: input channel c and the kernel offset, as dilated offsets
+// rd[d] = r[d] * dilation[d].
 struct RowIndex {
   std::int64_t c;
-  std::int64_t r[kMaxRank];
+  std::int64_t rd[kMaxRank];
 };
 
-RowIndex decode_row(const ConvGeometry& g, std::int64_t kk) {
+RowIndex decode_row(const Index& ix, std::int64_t kk) {
   RowIndex ri;
-  const std::int64_t rn = g.kernel_numel();
-  ri.c = kk / rn;
-  std::int64_t rem = kk % rn;
-  for (std::int64_t d = g.spatial() - 1; d >= 0; --d) {
-    ri.r[d] = rem % g.kernel[static_cast<std::size_t>(d)];
-    rem /= g.kernel[static_cast<std::size_t>(d)];
+  ri.c = kk / ix.kernel_numel;
+  std::int64_t rem = kk % ix.kernel_numel;
+  for (int d = ix.s - 1; d >= 0; --d) {
+    ri.rd[d] = (rem % ix.kernel[d]) * ix.dil[d];
+    rem /= ix.kernel[d];
   }
   return ri;
 }
@@ -87,28 +116,30 @@ struct RunMap {
   std::int64_t step;   // stride along the last dim
 };
 
-RunMap map_run(const ConvGeometry& g, const RowIndex& ri, const Run& run) {
-  const std::int64_t s = g.spatial();
-  std::int64_t base = 0, plane_stride = 1;
-  for (std::int64_t d = s - 1; d >= 0; --d) {
-    const auto du = static_cast<std::size_t>(d);
-    if (d < s - 1) {
-      const std::int64_t t = run.o[d] * g.stride[du] + ri.r[d] * g.dilation[du] - g.pad_lo[du];
-      const std::int64_t di = g.input_dilation[du];
-      if (t < 0 || t % di != 0 || t / di >= g.in[du]) return {-1, 0, 0};
-      base += (t / di) * plane_stride;
+inline RunMap map_run(const Index& ix, const RowIndex& ri, const Run& run) {
+  const int last = ix.s - 1;
+  std::int64_t base = 0;
+  for (int d = 0; d < last; ++d) {
+    std::int64_t t = run.t[d] + ri.rd[d];
+    if (ix.di[d] != 1) {
+      if (t < 0 || t % ix.di[d] != 0) return {-1, 0, 0};
+      t /= ix.di[d];
     }
-    plane_stride *= g.in[du];
+    if (static_cast<std::uint64_t>(t) >= static_cast<std::uint64_t>(ix.in[d])) return {-1, 0, 0};
+    base += t * ix.plane_stride[d];
   }
-  const auto lu = static_cast<std::size_t>(s - 1);
-  return {base, run.o[s - 1] * g.stride[lu] + ri.r[s - 1] * g.dilation[lu] - g.pad_lo[lu],
-          g.stride[lu]};
+  return {base, run.t[last] + ri.rd[last], ix.stride[last]};
 }
 
 // Range [j_lo, j_hi) of run positions whose last-dim coordinate t = first + j * step is in
-// [0, (in - 1) * di] (the span of the dilated input row).
-void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, std::int64_t span,
-                std::int64_t& j_lo, std::int64_t& j_hi) {
+// [0, span] (the dilated input row).
+inline void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, std::int64_t span,
+                       std::int64_t& j_lo, std::int64_t& j_hi) {
+  if (step == 1) {
+    j_lo = std::clamp<std::int64_t>(-first, 0, len);
+    j_hi = std::clamp<std::int64_t>(span - first + 1, j_lo, len);
+    return;
+  }
   // first + j * step >= 0  <=>  j >= ceil(-first / step)
   j_lo = first >= 0 ? 0 : (-first + step - 1) / step;
   // first + j * step <= span  <=>  j <= floor((span - first) / step)
@@ -119,17 +150,15 @@ void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, std::in
 
 // vals[j] = x~ at the run's positions for one im2col row (0 in padding and dilation holes).
 template <class T>
-void gather_run(const ConvGeometry& g, const T* plane, const RowIndex& ri, const Run& run,
-                T* vals) {
-  const RunMap m = map_run(g, ri, run);
+void gather_run(const Index& ix, const T* plane, const RowIndex& ri, const Run& run, T* vals) {
+  const RunMap m = map_run(ix, ri, run);
   if (m.base < 0) {
     std::fill_n(vals, run.len, T(0));
     return;
   }
-  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
-  const std::int64_t di = g.input_dilation[lu];
+  const std::int64_t di = ix.di[ix.s - 1];
   std::int64_t j_lo, j_hi;
-  valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * di, j_lo, j_hi);
+  valid_span(m.first, m.step, run.len, ix.span_last, j_lo, j_hi);
   std::fill_n(vals, j_lo, T(0));
   const T* row = plane + m.base;
   if (di == 1) {
@@ -150,14 +179,12 @@ void gather_run(const ConvGeometry& g, const T* plane, const RowIndex& ri, const
 
 // The adjoint of gather_run: plane[...] += vals[j] where the run reads a real input element.
 template <class T>
-void scatter_add_run(const ConvGeometry& g, T* plane, const RowIndex& ri, const Run& run,
-                     const T* vals) {
-  const RunMap m = map_run(g, ri, run);
+void scatter_add_run(const Index& ix, T* plane, const RowIndex& ri, const Run& run, const T* vals) {
+  const RunMap m = map_run(ix, ri, run);
   if (m.base < 0) return;
-  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
-  const std::int64_t di = g.input_dilation[lu];
+  const std::int64_t di = ix.di[ix.s - 1];
   std::int64_t j_lo, j_hi;
-  valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * di, j_lo, j_hi);
+  valid_span(m.first, m.step, run.len, ix.span_last, j_lo, j_hi);
   T* row = plane + m.base;
   if (di == 1) {
     T* dst = row + m.first + j_lo * m.step;
@@ -204,23 +231,22 @@ void write_columns(T* dst, std::int64_t kc, std::int64_t kk, std::int64_t nr, st
 // B = the column matrix of one (sample, group): rows kk, columns = output positions p0 + j.
 template <class T>
 struct Im2colPackB {
-  const ConvGeometry* g;
+  const Index* ix;
   const T* x;  // x[n, group's first channel]
   std::int64_t p0;
   int nr;
   void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
                   T* dst) const {
     Scratch<T>& s = scratch<T>();
-    make_runs(*g, p0 + j0, nc, s.runs);
-    const auto lu = static_cast<std::size_t>(g->spatial() - 1);
-    const std::int64_t di = g->input_dilation[lu], span = (g->in[lu] - 1) * di;
+    make_runs(*ix, p0 + j0, nc, s.runs);
+    const std::int64_t di = ix->di[ix->s - 1], span = ix->span_last;
     const std::int64_t padded = (nc + nr - 1) / nr * nr;
     for (std::int64_t kk = 0; kk < kc; ++kk) {
-      const RowIndex ri = decode_row(*g, k0 + kk);
-      const T* plane = x + ri.c * g->in_numel();
+      const RowIndex ri = decode_row(*ix, k0 + kk);
+      const T* plane = x + ri.c * ix->in_numel;
       // Each run is written straight into the panels, segment by segment.
       for (const Run& run : s.runs) {
-        const RunMap m = map_run(*g, ri, run);
+        const RunMap m = map_run(*ix, ri, run);
         if (m.base < 0) {
           write_columns(dst, kc, kk, nr, run.col, run.len, [](std::int64_t) { return T(0); });
           continue;
@@ -252,14 +278,14 @@ struct Im2colPackB {
 // B = the transposed column matrix: rows = output positions p0 + k, columns = im2col rows kk.
 template <class T>
 struct Im2colTPackB {
-  const ConvGeometry* g;
+  const Index* ix;
   const T* x;
   std::int64_t p0;
   int nr;
   void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
                   T* dst) const {
     Scratch<T>& s = scratch<T>();
-    make_runs(*g, p0 + k0, kc, s.runs);
+    make_runs(*ix, p0 + k0, kc, s.runs);
     s.vals.resize(static_cast<std::size_t>(kc));
     const std::int64_t panels = (nc + nr - 1) / nr;
     for (std::int64_t jj = 0; jj < panels * nr; ++jj) {
@@ -268,13 +294,20 @@ struct Im2colTPackB {
         for (std::int64_t k = 0; k < kc; ++k) col[k * nr] = T(0);
         continue;
       }
-      const RowIndex ri = decode_row(*g, j0 + jj);
-      const T* plane = x + ri.c * g->in_numel();
-      for (const Run& run : s.runs) gather_run(*g, plane, ri, run, s.vals.data() + run.col);
+      const RowIndex ri = decode_row(*ix, j0 + jj);
+      const T* plane = x + ri.c * ix->in_numel;
+      for (const Run& run : s.runs) gather_run(*ix, plane, ri, run, s.vals.data() + run.col);
       for (std::int64_t k = 0; k < kc; ++k) col[k * nr] = s.vals[static_cast<std::size_t>(k)];
     }
   }
 };
+
+// Multiply-adds of one pass of the convolution; below kParallelWork a pass runs on the calling
+// thread, since waking the team costs more than the work (tiny convs in tests and small models).
+std::int64_t pass_work(const ConvGeometry& g) {
+  return g.batch * g.out_channels * g.group_channels() * g.kernel_numel() * g.out_numel();
+}
+constexpr std::int64_t kParallelWork = 1 << 18;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return (a + b - 1) / b;
@@ -301,16 +334,14 @@ bool use_direct(const ConvGeometry& g) {
 // Calls f(j_lo, j_hi, run, map, tap offset r) for every (run, kernel tap) whose last-dim
 // coordinates fall inside the input row (holes of an input dilation are skipped by the callers).
 template <class F>
-void for_each_tap(const ConvGeometry& g, const std::vector<Run>& runs, F&& f) {
-  const std::int64_t rn = g.kernel_numel();
-  const auto lu = static_cast<std::size_t>(g.spatial() - 1);
-  for (std::int64_t r = 0; r < rn; ++r) {
-    const RowIndex ri = decode_row(g, r);  // channel 0, tap r
+void for_each_tap(const Index& ix, const std::vector<Run>& runs, F&& f) {
+  for (std::int64_t r = 0; r < ix.kernel_numel; ++r) {
+    const RowIndex ri = decode_row(ix, r);  // channel 0, tap r
     for (const Run& run : runs) {
-      const RunMap m = map_run(g, ri, run);
+      const RunMap m = map_run(ix, ri, run);
       if (m.base < 0) continue;
       std::int64_t j_lo, j_hi;
-      valid_span(m.first, m.step, run.len, (g.in[lu] - 1) * g.input_dilation[lu], j_lo, j_hi);
+      valid_span(m.first, m.step, run.len, ix.span_last, j_lo, j_hi);
       if (j_lo < j_hi) f(r, run, m, j_lo, j_hi);
     }
   }
@@ -324,11 +355,12 @@ T tap_value(const T* row, std::int64_t t, std::int64_t di) {
 
 template <class T>
 void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  const Index ix(g);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
   const std::int64_t rn = g.kernel_numel();
   const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
   const std::int64_t planes = g.batch * g.out_channels;
-#pragma omp parallel for schedule(dynamic, 4) if (planes > 1)
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t pl = 0; pl < planes; ++pl) {
     const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
     const T* plane = x + (n * g.channels + c) * in_n;
@@ -336,9 +368,9 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
     T* out = y + pl * positions;
     std::fill_n(out, positions, b ? b[k] : T(0));
     Scratch<T>& s = scratch<T>();
-    make_runs(g, 0, positions, s.runs);
+    make_runs(ix, 0, positions, s.runs);
     for_each_tap(
-        g, s.runs,
+        ix, s.runs,
         [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo, std::int64_t j_hi) {
           const T wr = wk[r];
           const T* row = plane + m.base;
@@ -356,21 +388,22 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
 
 template <class T>
 void direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  const Index ix(g);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
   const std::int64_t rn = g.kernel_numel();
   const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
   const std::int64_t planes = g.batch * g.channels;  // each task owns one dx plane
-#pragma omp parallel for schedule(dynamic, 4) if (planes > 1)
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t pl = 0; pl < planes; ++pl) {
     const std::int64_t n = pl / g.channels, c = pl % g.channels;
     T* plane = dx + pl * in_n;
     std::fill_n(plane, in_n, T(0));
     Scratch<T>& s = scratch<T>();
-    make_runs(g, 0, positions, s.runs);
+    make_runs(ix, 0, positions, s.runs);
     for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k) {
       const T* grad = dy + (n * g.out_channels + k) * positions;
       const T* wk = w + k * rn;
-      for_each_tap(g, s.runs,
+      for_each_tap(ix, s.runs,
                    [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo,
                        std::int64_t j_hi) {
                      const T wr = wk[r];
@@ -392,20 +425,21 @@ void direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g)
 
 template <class T>
 void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  const Index ix(g);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), in_n = g.in_numel();
   const std::int64_t rn = g.kernel_numel();
   const std::int64_t di = g.input_dilation[static_cast<std::size_t>(g.spatial() - 1)];
-#pragma omp parallel for schedule(dynamic) if (g.out_channels > 1)
+#pragma omp parallel for schedule(dynamic) if (g.out_channels > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t k = 0; k < g.out_channels; ++k) {  // each task owns one row of dw
     const std::int64_t c = k / kg;
     T* dwk = dw + k * rn;
     std::fill_n(dwk, rn, T(0));
     Scratch<T>& s = scratch<T>();
-    make_runs(g, 0, positions, s.runs);
+    make_runs(ix, 0, positions, s.runs);
     for (std::int64_t n = 0; n < g.batch; ++n) {
       const T* plane = x + (n * g.channels + c) * in_n;
       const T* grad = dy + (n * g.out_channels + k) * positions;
-      for_each_tap(g, s.runs,
+      for_each_tap(ix, s.runs,
                    [&](std::int64_t r, const Run& run, const RunMap& m, std::int64_t j_lo,
                        std::int64_t j_hi) {
                      const T* row = plane + m.base;
@@ -426,6 +460,7 @@ void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& 
 
 template <class T>
 void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  const Index ix(g);
   if (use_direct(g)) return direct_forward(x, w, b, y, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
@@ -434,24 +469,29 @@ void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
   const std::int64_t tiles = ceil_div(positions, width);
   const std::int64_t tasks = g.batch * g.groups * tiles;
   const bool pointwise = g.pointwise();
-#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  // The weights are packed once for all tasks.
+  const std::int64_t mpad = ceil_div(kg, kern.mr) * kern.mr;
+  std::vector<T> packed_w(static_cast<std::size_t>(g.groups * mpad * rows));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    MatrixPackA<T>{w + grp * kg * rows, rows, false, kern.mr}(0, 0, kg, rows,
+                                                              packed_w.data() + grp * mpad * rows);
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / (g.groups * tiles), grp = (t / tiles) % g.groups, tile = t % tiles;
     const std::int64_t p0 = tile * width, pn = std::min(width, positions - p0);
     const T* xg = x + (n * g.channels + grp * cg) * in_n;
-    const T* wg = w + grp * kg * rows;
     T* yg = y + (n * g.out_channels + grp * kg) * positions + p0;
     T beta = T(0);
     if (b) {
       for (std::int64_t k = 0; k < kg; ++k) std::fill_n(yg + k * positions, pn, b[grp * kg + k]);
       beta = T(1);
     }
-    const MatrixPackA<T> pack_a{wg, rows, false, kern.mr};
+    const PackedA<T> pack_a{packed_w.data() + grp * mpad * rows, rows, kern.mr};
     if (pointwise) {
       const MatrixPackB<T> pack_b{xg + p0, positions, false, kern.nr, kg <= 8 * kern.mr};
       gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, pack_b, beta, yg, positions);
     } else {
-      gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, Im2colPackB<T>{&g, xg, p0, kern.nr}, beta,
+      gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, Im2colPackB<T>{&ix, xg, p0, kern.nr}, beta,
                       yg, positions);
     }
   }
@@ -459,6 +499,7 @@ void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
 
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  const Index ix(g);
   if (use_direct(g)) return direct_backward_data(dy, w, dx, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
@@ -468,7 +509,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   if (g.pointwise()) {
     // dx[n, group] = W^T dy[n, group], straight into dx.
     const std::int64_t tasks = g.batch * g.groups;
-#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
     for (std::int64_t t = 0; t < tasks; ++t) {
       const std::int64_t n = t / g.groups, grp = t % g.groups;
       gemm_blocked<T>(kern, cg, positions, kg, T(1),
@@ -487,7 +528,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   blocks = ceil_div(cg, chans);
   constexpr std::int64_t kTileRows = 256, kTilePositions = 512;
   const std::int64_t tasks = g.batch * g.groups * blocks;
-#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / (g.groups * blocks), grp = (t / blocks) % g.groups, blk = t % blocks;
     const std::int64_t kk_begin = blk * chans * rn, kk_end = std::min(rows, (blk + 1) * chans * rn);
@@ -503,11 +544,11 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
         // buf[mt, pn] = W^T[kk0 : kk0 + mt, :] dy[:, p0 : p0 + pn]
         gemm_blocked<T>(kern, mt, pn, kg, T(1), MatrixPackA<T>{wg + kk0, rows, true, kern.mr},
                         MatrixPackB<T>{dyg + p0, positions, false, kern.nr}, T(0), buf, pn);
-        make_runs(g, p0, pn, s.runs);
+        make_runs(ix, p0, pn, s.runs);
         for (std::int64_t i = 0; i < mt; ++i) {
-          const RowIndex ri = decode_row(g, kk0 + i);
+          const RowIndex ri = decode_row(ix, kk0 + i);
           T* plane = dxg + ri.c * in_n;
-          for (const Run& run : s.runs) scatter_add_run(g, plane, ri, run, buf + i * pn + run.col);
+          for (const Run& run : s.runs) scatter_add_run(ix, plane, ri, run, buf + i * pn + run.col);
         }
       }
     }
@@ -516,6 +557,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
 
 template <class T>
 void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  const Index ix(g);
   if (use_direct(g)) return direct_backward_weight(dy, x, dw, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
@@ -526,7 +568,9 @@ void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g
   const std::int64_t width = tile_width(positions, g.batch, 4096);
   const std::int64_t tiles = ceil_div(positions, width);
   const std::int64_t tasks = g.batch * tiles;
-  const int used = static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads));
+  const int used = pass_work(g) >= kParallelWork
+                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads))
+                       : 1;
   std::vector<T> partial(static_cast<std::size_t>(std::max(used - 1, 0) * wsize), T(0));
   std::fill_n(dw, wsize, T(0));
   const bool pointwise = g.pointwise();
@@ -547,7 +591,7 @@ void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g
           gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a,
                           MatrixPackB<T>{xg + p0, in_n, true, kern.nr}, T(1), dwg, rows);
         } else {
-          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a, Im2colTPackB<T>{&g, xg, p0, kern.nr},
+          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a, Im2colTPackB<T>{&ix, xg, p0, kern.nr},
                           T(1), dwg, rows);
         }
       }

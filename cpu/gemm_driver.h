@@ -9,9 +9,10 @@
 // materialised):
 //   pack_a(i0, k0, mc, kc, dst): dst[(p*kc + kk)*MR + ii] = A(i0 + p*MR + ii, k0 + kk), 0 past mc
 //   pack_b(k0, j0, kc, nc, dst): dst[(p*kc + kk)*NR + jj] = B(k0 + kk, j0 + p*NR + jj), 0 past nc
-// A B packer whose in_place() is true also offers at(k0, j0) and ld(): B's full-width panels are
-// then read where they lie (worth it when A has few row panels to reuse a packed copy).
-// C = alpha * A B + beta * C; C is not read when beta == 0.
+// An A packer with at(i0, k0) holds A already packed for the whole reduction (PackedA): its panels
+// are read where they lie. A B packer whose in_place() is true also offers at(k0, j0) and ld(): B's
+// full-width panels are then read where they lie (worth it when A has few row panels to reuse a
+// packed copy). C = alpha * A B + beta * C; C is not read when beta == 0.
 #pragma once
 
 #include <algorithm>
@@ -57,11 +58,14 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
       if (full < nc) pack_b(pc, jc + full, kc, nc - full, bp);
       for (std::int64_t ic = 0; ic < m; ic += kern.mc) {
         const std::int64_t mc = std::min(kern.mc, m - ic);
-        pack_a(ic, pc, mc, kc, ap);
+        bool a_ready = false;
+        if constexpr (requires { pack_a.at(ic, pc); }) a_ready = true;
+        if (!a_ready) pack_a(ic, pc, mc, kc, ap);
         // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
         for (std::int64_t ir = 0; ir < mc; ir += mr) {
           const std::int64_t mr_now = std::min(mr, mc - ir);
           const T* a_panel = ap + (ir / mr) * mr * kc;
+          if constexpr (requires { pack_a.at(ic, pc); }) a_panel = pack_a.at(ic + ir, pc);
           for (std::int64_t jr = 0; jr < nc; jr += nr) {
             const std::int64_t nr_now = std::min(nr, nc - jr);
             const T* b_panel = nullptr;
@@ -95,6 +99,19 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
   }
 }
 
+// A packed once in full: MR-row panels over the whole reduction, panel p at data + p * MR * k,
+// element (k, i) of a panel at [k * MR + i]. A sub-block's panel is then a contiguous slice.
+template <class T>
+struct PackedA {
+  const T* data;
+  std::int64_t k;
+  int mr;
+  const T* at(std::int64_t i0, std::int64_t k0) const {
+    return data + (i0 / mr) * mr * k + k0 * mr;
+  }
+  void operator()(std::int64_t, std::int64_t, std::int64_t, std::int64_t, T*) const {}
+};
+
 // Packers for a row-major matrix M with leading dimension ld, read as op(M) = M or M^T.
 template <class T>
 struct MatrixPackA {
@@ -107,16 +124,21 @@ struct MatrixPackA {
     for (std::int64_t p = 0; p * mr < mc; ++p) {
       T* d = dst + p * mr * kc;
       const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
-      for (std::int64_t ii = 0; ii < mr; ++ii) {
-        const std::int64_t i = i0 + p * mr + ii;
-        if (ii >= rows) {
-          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = T(0);
-        } else if (!trans) {
-          const T* src = a + i * lda + k0;
-          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = src[kk];
-        } else {
-          const T* src = a + k0 * lda + i;
-          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * mr + ii] = src[kk * lda];
+      const std::int64_t i = i0 + p * mr;
+      if (!trans) {
+        // Column by column: mr row streams advance together and every store is contiguous.
+        for (std::int64_t kk = 0; kk < kc; ++kk) {
+          T* col = d + kk * mr;
+          const T* src = a + i * lda + k0 + kk;
+          for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii * lda];
+          for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
+        }
+      } else {
+        for (std::int64_t kk = 0; kk < kc; ++kk) {
+          T* col = d + kk * mr;
+          const T* src = a + (k0 + kk) * lda + i;
+          for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii];
+          for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
         }
       }
     }
