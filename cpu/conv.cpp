@@ -458,6 +458,118 @@ void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& 
   }
 }
 
+// Implicit GEMM for unit-stride convolutions without input dilation. One sample's group is copied
+// into a zero-padded buffer laid out on the grid G = (out[0], padded in[1], ..., padded in[s-1]);
+// on that grid, row kk = (c, r) of the column matrix is the padded buffer itself shifted by
+// off(kk) = c * plane + sum_d r[d] * dilation[d] * Gstride[d]. The micro-kernel reads B through one
+// row pointer per kk, so nothing is packed; grid columns past the real output width are computed
+// and dropped. Used when the padded sample fits a few MiB and there are samples enough for the
+// threads.
+constexpr std::int64_t kImplicitBytes = std::int64_t{6} << 20;
+
+bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
+  if (use_direct(g) || g.pointwise() || g.group_channels() == 0) return false;
+  std::int64_t padded = g.group_channels();
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    if (g.stride[d] != 1 || g.input_dilation[d] != 1) return false;
+    padded *= g.out[d] + g.dilation[d] * (g.kernel[d] - 1);
+  }
+  const std::int64_t threads = omp_get_max_threads();
+  return padded * static_cast<std::int64_t>(elem) <= kImplicitBytes &&
+         (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
+}
+
+template <class T>
+void implicit_forward(const T* x, const T* packed_w, std::int64_t mpad, const T* b, T* y,
+                      const ConvGeometry& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const Index ix(g);
+  const int s = ix.s;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  std::int64_t ip[kMaxRank], gs[kMaxRank];
+  for (int d = 0; d < s; ++d) ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1);
+  gs[s - 1] = 1;
+  for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
+  const std::int64_t plane = gs[0] * ip[0], grid = gs[0] * ix.out[0];
+  std::vector<std::int64_t> offs(static_cast<std::size_t>(rows));
+  for (std::int64_t kk = 0; kk < rows; ++kk) {
+    const RowIndex ri = decode_row(ix, kk);
+    std::int64_t off = ri.c * plane;
+    for (int d = 0; d < s; ++d) off += ri.rd[d] * gs[d];
+    offs[static_cast<std::size_t>(kk)] = off;
+  }
+  const std::int64_t nr = kern.nr, mr = kern.mr;
+  const std::int64_t tile = std::min<std::int64_t>(kern.nc, ceil_div(grid, nr) * nr);
+  const std::int64_t tasks = g.batch * g.groups;
+  const std::int64_t slices = ceil_div(rows, kern.kc), kstep = ceil_div(rows, slices);
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / g.groups, grp = t % g.groups;
+    // The padded copy of this sample's group, with nr columns of slack for the last tile.
+    thread_local std::vector<const T*> brow;
+    const std::int64_t padded_size = cg * plane + tile + nr;
+    T* padded = gemm_workspace<T>(GemmBuffer::Input, padded_size);
+    std::fill_n(padded, padded_size, T(0));
+    const T* xg = x + (n * g.channels + grp * cg) * ix.in_numel;
+    const std::int64_t lines = ix.in_numel / ix.in[s - 1];
+    for (std::int64_t c = 0; c < cg; ++c)
+      for (std::int64_t line = 0; line < lines; ++line) {
+        std::int64_t rem = line, dst = c * plane + ix.pad[s - 1];
+        for (int d = s - 2; d >= 0; --d) {
+          dst += (rem % ix.in[d] + ix.pad[d]) * gs[d];
+          rem /= ix.in[d];
+        }
+        std::copy_n(xg + (c * lines + line) * ix.in[s - 1], ix.in[s - 1], padded + dst);
+      }
+    brow.resize(static_cast<std::size_t>(rows));
+    const T* wg = packed_w + grp * mpad * rows;
+    T* yg = y + (n * g.out_channels + grp * kg) * positions;
+    T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * tile);
+    for (std::int64_t q0 = 0; q0 < grid; q0 += tile) {
+      const std::int64_t ncols = std::min(tile, grid - q0), width = ceil_div(ncols, nr) * nr;
+      for (std::int64_t kk = 0; kk < rows; ++kk)
+        brow[static_cast<std::size_t>(kk)] = padded + offs[static_cast<std::size_t>(kk)] + q0;
+      for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+        const std::int64_t kc = std::min(kstep, rows - pc);
+        const T beta = pc == 0 ? T(0) : T(1);
+        for (std::int64_t ir = 0; ir < kg; ir += mr) {
+          const T* a_panel = wg + (ir / mr) * mr * rows + pc * mr;
+          for (std::int64_t jr = 0; jr < width; jr += nr)
+            kern.rows(kc, a_panel, brow.data() + pc, jr, ctile + ir * width + jr, width, T(1),
+                      beta);
+        }
+      }
+      // Keep the grid columns that are real output positions.
+      const std::int64_t last = ip[s - 1];
+      for (std::int64_t q = q0; q < q0 + ncols;) {
+        const std::int64_t j = q % last, run = std::min(last - j, q0 + ncols - q);
+        std::int64_t rem = q / last, p = 0, scale = ix.out[s - 1];
+        bool inside = j < ix.out[s - 1];
+        for (int d = s - 2; d >= 0 && inside; --d) {
+          const std::int64_t o = d == 0 ? rem : rem % ip[d];
+          rem = d == 0 ? 0 : rem / ip[d];
+          inside = o < ix.out[d];
+          p += o * scale;
+          scale *= ix.out[d];
+        }
+        if (inside) {
+          const std::int64_t count = std::min(run, ix.out[s - 1] - j);
+          p += j;
+          for (std::int64_t k = 0; k < kg; ++k) {
+            const T bias = b ? b[grp * kg + k] : T(0);
+            const T* src = ctile + k * width + (q - q0);
+            T* dst = yg + k * positions + p;
+            for (std::int64_t i = 0; i < count; ++i) dst[i] = src[i] + bias;
+          }
+        }
+        q += run;
+      }
+    }
+  }
+}
+
 template <class T>
 void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   const Index ix(g);
@@ -475,6 +587,7 @@ void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
   for (std::int64_t grp = 0; grp < g.groups; ++grp)
     MatrixPackA<T>{w + grp * kg * rows, rows, false, kern.mr}(0, 0, kg, rows,
                                                               packed_w.data() + grp * mpad * rows);
+  if (implicit_ok(g, sizeof(T))) return implicit_forward(x, packed_w.data(), mpad, b, y, g);
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / (g.groups * tiles), grp = (t / tiles) % g.groups, tile = t % tiles;

@@ -26,7 +26,7 @@ struct Buffer {
   ~Buffer() { detail::count_workspace(-bytes); }
 };
 
-thread_local Buffer t_buffers[3];
+thread_local Buffer t_buffers[4];
 
 // Products below this many multiply-adds run on the calling thread.
 constexpr std::int64_t kParallelWork = 1 << 17;

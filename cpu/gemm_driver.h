@@ -23,7 +23,7 @@
 namespace convtape::cpu {
 
 // Per-thread packing buffers (64-byte aligned), grown on demand and kept for reuse.
-enum class GemmBuffer { A, B, Extra };
+enum class GemmBuffer { A, B, Extra, Input };
 template <class T>
 T* gemm_workspace(GemmBuffer which, std::int64_t count);
 

@@ -15,6 +15,12 @@ template <class T>
 using MicroKernel = void (*)(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c,
                              std::int64_t ldc, T alpha, T beta);
 
+// The same product with B given as one row pointer per k: B element (k, j) at brows[k][boff + j].
+// Serves implicit-GEMM convolution, whose B rows are shifted windows of one padded input.
+template <class T>
+using RowsKernel = void (*)(std::int64_t kc, const T* a, const T* const* brows, std::int64_t boff,
+                            T* c, std::int64_t ldc, T alpha, T beta);
+
 template <class T>
 struct GemmKernel {
   const char* isa;  // "avx512", "avx2" or "portable"
@@ -24,6 +30,8 @@ struct GemmKernel {
   std::int64_t nc;  // columns of B packed at once (multiple of nr)
   MicroKernel<T> kernel;
   MicroKernel<T> half;  // MR x NR/2, for a last panel at most half full
+  RowsKernel<T> rows;
+  RowsKernel<T> rows_half;
 };
 
 // The best kernel this CPU supports. CONVTAPE_ISA=avx512|avx2|portable (environment) forces one,
