@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "cpu/gemm.h"
@@ -472,7 +473,11 @@ bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
   std::int64_t padded = g.group_channels();
   for (std::size_t d = 0; d < g.in.size(); ++d) {
     if (g.stride[d] != 1 || g.input_dilation[d] != 1) return false;
-    padded *= g.out[d] + g.dilation[d] * (g.kernel[d] - 1);
+    const std::int64_t extent = g.out[d] + g.dilation[d] * (g.kernel[d] - 1);
+    // The grid must hold the whole (low-padded) input; a geometry whose output stops short of
+    // the input's far end (conv_transpose's gradient with output_padding > padding) does not.
+    if (g.pad_lo[d] + g.in[d] > extent) return false;
+    padded *= extent;
   }
   const std::int64_t threads = omp_get_max_threads();
   return padded * static_cast<std::int64_t>(elem) <= kImplicitBytes &&
@@ -610,10 +615,48 @@ void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
   }
 }
 
+// For a unit-stride convolution without input dilation whose low padding is at most
+// dilation * (k - 1), the geometry of dx as a forward convolution of dy: channels swapped,
+// low padding dilation * (k - 1) - pad_lo, output = the original input.
+std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g) {
+  ConvGeometry t;
+  t.batch = g.batch;
+  t.channels = g.out_channels;
+  t.out_channels = g.channels;
+  t.groups = g.groups;
+  t.in = g.out;
+  t.out = g.in;
+  t.kernel = g.kernel;
+  t.dilation = g.dilation;
+  t.stride = g.stride;
+  t.input_dilation = g.input_dilation;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    const std::int64_t lo = g.dilation[d] * (g.kernel[d] - 1) - g.pad_lo[d];
+    if (g.stride[d] != 1 || g.input_dilation[d] != 1 || lo < 0) return std::nullopt;
+    t.pad_lo.push_back(lo);
+  }
+  if (g.channels == 0 || g.out_channels == 0) return std::nullopt;
+  return t;
+}
+
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   const Index ix(g);
   if (use_direct(g)) return direct_backward_data(dy, w, dx, g);
+  if (const auto t = transposed_as_forward(g)) {
+    // Unit stride: dx is itself a unit-stride convolution of dy with the flipped, channel-swapped
+    // kernel, so it runs through the forward path (implicit GEMM) instead of col2im.
+    const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+    std::vector<T> wt(static_cast<std::size_t>(g.out_channels * cg * rn));
+    for (std::int64_t grp = 0; grp < g.groups; ++grp)
+      for (std::int64_t k = 0; k < kg; ++k)
+        for (std::int64_t c = 0; c < cg; ++c) {
+          const T* src = w + ((grp * kg + k) * cg + c) * rn;
+          T* dst = wt.data() + ((grp * cg + c) * kg + k) * rn;
+          for (std::int64_t r = 0; r < rn; ++r) dst[r] = src[rn - 1 - r];
+        }
+    return forward_typed<T>(dy, wt.data(), nullptr, dx, *t);
+  }
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
   const std::int64_t rows = cg * rn, positions = g.out_numel(), in_n = g.in_numel();
