@@ -484,40 +484,35 @@ bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
          (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
 }
 
-template <class T>
-void implicit_forward(const T* x, const T* packed_w, std::int64_t mpad, const T* b, T* y,
-                      const ConvGeometry& g) {
-  const GemmKernel<T>& kern = gemm_kernel<T>();
-  const Index ix(g);
-  const int s = ix.s;
-  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
-                     rows = cg * ix.kernel_numel;
-  const std::int64_t positions = g.out_numel();
+// The padded grid of one sample's group: extents ip (output extent + dilated kernel span),
+// strides gs, the padded plane size, the number of grid positions, and each column-matrix row's
+// window offset off(kk).
+struct ImplicitGrid {
   std::int64_t ip[kMaxRank], gs[kMaxRank];
-  for (int d = 0; d < s; ++d) ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1);
-  gs[s - 1] = 1;
-  for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
-  const std::int64_t plane = gs[0] * ip[0], grid = gs[0] * ix.out[0];
-  std::vector<std::int64_t> offs(static_cast<std::size_t>(rows));
-  for (std::int64_t kk = 0; kk < rows; ++kk) {
-    const RowIndex ri = decode_row(ix, kk);
-    std::int64_t off = ri.c * plane;
-    for (int d = 0; d < s; ++d) off += ri.rd[d] * gs[d];
-    offs[static_cast<std::size_t>(kk)] = off;
+  std::int64_t plane = 0, grid = 0;
+  std::vector<std::int64_t> offs;
+  ImplicitGrid(const Index& ix, std::int64_t rows) : offs(static_cast<std::size_t>(rows)) {
+    const int s = ix.s;
+    for (int d = 0; d < s; ++d) ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1);
+    gs[s - 1] = 1;
+    for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
+    plane = gs[0] * ip[0];
+    grid = gs[0] * ix.out[0];
+    for (std::int64_t kk = 0; kk < rows; ++kk) {
+      const RowIndex ri = decode_row(ix, kk);
+      std::int64_t off = ri.c * plane;
+      for (int d = 0; d < s; ++d) off += ri.rd[d] * gs[d];
+      offs[static_cast<std::size_t>(kk)] = off;
+    }
   }
-  const std::int64_t nr = kern.nr, mr = kern.mr;
-  const std::int64_t tile = std::min<std::int64_t>(kern.nc, ceil_div(grid, nr) * nr);
-  const std::int64_t tasks = g.batch * g.groups;
-  const std::int64_t slices = ceil_div(rows, kern.kc), kstep = ceil_div(rows, slices);
-#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
-  for (std::int64_t t = 0; t < tasks; ++t) {
-    const std::int64_t n = t / g.groups, grp = t % g.groups;
-    // The padded copy of this sample's group, with nr columns of slack for the last tile.
-    thread_local std::vector<const T*> brow;
-    const std::int64_t padded_size = cg * plane + tile + nr;
-    T* padded = gemm_workspace<T>(GemmBuffer::Input, padded_size);
-    std::fill_n(padded, padded_size, T(0));
-    const T* xg = x + (n * g.channels + grp * cg) * ix.in_numel;
+  // Zero-padded copy of channels [0, cg) of xg into the per-thread Input buffer, with `slack`
+  // extra zeros after the last plane.
+  template <class T>
+  T* pad(const Index& ix, const T* xg, std::int64_t cg, std::int64_t slack) const {
+    const int s = ix.s;
+    const std::int64_t size = cg * plane + slack;
+    T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
+    std::fill_n(padded, size, T(0));
     const std::int64_t lines = ix.in_numel / ix.in[s - 1];
     for (std::int64_t c = 0; c < cg; ++c)
       for (std::int64_t line = 0; line < lines; ++line) {
@@ -528,6 +523,46 @@ void implicit_forward(const T* x, const T* packed_w, std::int64_t mpad, const T*
         }
         std::copy_n(xg + (c * lines + line) * ix.in[s - 1], ix.in[s - 1], padded + dst);
       }
+    return padded;
+  }
+  // Output position of grid position q, or -1 for a grid column past the output.
+  std::int64_t position(const Index& ix, std::int64_t q) const {
+    const int s = ix.s;
+    std::int64_t p = 0, scale = 1;
+    for (int d = s - 1; d >= 0; --d) {
+      const std::int64_t o = d == 0 ? q : q % ip[d];
+      q = d == 0 ? 0 : q / ip[d];
+      if (o >= ix.out[d]) return -1;
+      p += o * scale;
+      scale *= ix.out[d];
+    }
+    return p;
+  }
+};
+
+template <class T>
+void implicit_forward(const T* x, const T* packed_w, std::int64_t mpad, const T* b, T* y,
+                      const ConvGeometry& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const Index ix(g);
+  const int s = ix.s;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  const ImplicitGrid ig(ix, rows);
+  const std::int64_t grid = ig.grid;
+  const std::int64_t* ip = ig.ip;
+  const auto& offs = ig.offs;
+  const std::int64_t nr = kern.nr, mr = kern.mr;
+  const std::int64_t tile = std::min<std::int64_t>(kern.nc, ceil_div(grid, nr) * nr);
+  const std::int64_t tasks = g.batch * g.groups;
+  const std::int64_t slices = ceil_div(rows, kern.kc), kstep = ceil_div(rows, slices);
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && pass_work(g) >= kParallelWork)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / g.groups, grp = t % g.groups;
+    thread_local std::vector<const T*> brow;
+    // The padded copy of this sample's group, with slack for the last tile's extra columns.
+    const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, tile + nr);
     brow.resize(static_cast<std::size_t>(rows));
     const T* wg = packed_w + grp * mpad * rows;
     T* yg = y + (n * g.out_channels + grp * kg) * positions;
@@ -711,10 +746,85 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   }
 }
 
+// A = the column matrix on the padded grid: row kk is the window padded[off(kk) + q].
+template <class T>
+struct WindowPackA {
+  const T* padded;
+  const std::int64_t* offs;
+  int mr;
+  void operator()(std::int64_t i0, std::int64_t k0, std::int64_t mc, std::int64_t kc,
+                  T* dst) const {
+    for (std::int64_t p = 0; p * mr < mc; ++p) {
+      T* d = dst + p * mr * kc;
+      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
+      const T* src[32];
+      for (std::int64_t ii = 0; ii < rows; ++ii) src[ii] = padded + offs[i0 + p * mr + ii] + k0;
+      for (std::int64_t kk = 0; kk < kc; ++kk) {
+        T* col = d + kk * mr;
+        for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii][kk];
+        for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
+      }
+    }
+  }
+};
+
+// Unit-stride weight gradient on the padded grid: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q]
+// with dy~ = dy spread onto the grid (zero in the columns past the output). Returns false when the
+// geometry does not qualify (see implicit_ok).
+template <class T>
+bool implicit_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+  if (!implicit_ok(g, sizeof(T))) return false;
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const Index ix(g);
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  const ImplicitGrid ig(ix, rows);
+  const std::int64_t tasks = g.batch * g.groups;
+  const int threads = omp_get_max_threads();
+  const int used = pass_work(g) >= kParallelWork
+                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads))
+                       : 1;
+  const std::int64_t tsize = g.groups * rows * kg;  // dw^T per group: [rows, kg]
+  std::vector<T> acc(static_cast<std::size_t>(used * tsize), T(0));
+  std::vector<std::int64_t> where(static_cast<std::size_t>(ig.grid));
+  for (std::int64_t q = 0; q < ig.grid; ++q)
+    where[static_cast<std::size_t>(q)] = ig.position(ix, q);
+#pragma omp parallel num_threads(used) if (used > 1)
+  {
+    T* mine = acc.data() + omp_get_thread_num() * tsize;
+    std::vector<T> spread(static_cast<std::size_t>(kg * ig.grid));
+#pragma omp for schedule(dynamic)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::int64_t n = t / g.groups, grp = t % g.groups;
+      const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
+      const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
+      for (std::int64_t k = 0; k < kg; ++k)
+        for (std::int64_t q = 0; q < ig.grid; ++q) {
+          const std::int64_t p = where[static_cast<std::size_t>(q)];
+          spread[static_cast<std::size_t>(k * ig.grid + q)] = p < 0 ? T(0) : dyg[k * positions + p];
+        }
+      gemm_blocked<T>(
+          kern, rows, kg, ig.grid, T(1), WindowPackA<T>{padded, ig.offs.data(), kern.mr},
+          MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}, T(1), mine + grp * rows * kg, kg);
+    }
+  }
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t k = 0; k < kg; ++k)
+      for (std::int64_t kk = 0; kk < rows; ++kk) {
+        T sum = T(0);
+        for (int u = 0; u < used; ++u)
+          sum += acc[static_cast<std::size_t>(u * tsize + (grp * rows + kk) * kg + k)];
+        dw[(grp * kg + k) * rows + kk] = sum;
+      }
+  return true;
+}
+
 template <class T>
 void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
   const Index ix(g);
   if (use_direct(g)) return direct_backward_weight(dy, x, dw, g);
+  if (implicit_backward_weight(dy, x, dw, g)) return;
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
