@@ -746,28 +746,6 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   }
 }
 
-// A = the column matrix on the padded grid: row kk is the window padded[off(kk) + q].
-template <class T>
-struct WindowPackA {
-  const T* padded;
-  const std::int64_t* offs;
-  int mr;
-  void operator()(std::int64_t i0, std::int64_t k0, std::int64_t mc, std::int64_t kc,
-                  T* dst) const {
-    for (std::int64_t p = 0; p * mr < mc; ++p) {
-      T* d = dst + p * mr * kc;
-      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
-      const T* src[32];
-      for (std::int64_t ii = 0; ii < rows; ++ii) src[ii] = padded + offs[i0 + p * mr + ii] + k0;
-      for (std::int64_t kk = 0; kk < kc; ++kk) {
-        T* col = d + kk * mr;
-        for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii][kk];
-        for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
-      }
-    }
-  }
-};
-
 // Unit-stride weight gradient on the padded grid: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q]
 // with dy~ = dy spread onto the grid (zero in the columns past the output). Returns false when the
 // geometry does not qualify (see implicit_ok).
@@ -781,6 +759,8 @@ bool implicit_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry
   const std::int64_t positions = g.out_numel();
   const ImplicitGrid ig(ix, rows);
   const std::int64_t tasks = g.batch * g.groups;
+  const std::int64_t mr = kern.mr, nr = kern.nr, kgp = ceil_div(kg, nr) * nr;
+  const std::int64_t kstep = std::min(kern.kc, ig.grid);
   const int threads = omp_get_max_threads();
   const int used = pass_work(g) >= kParallelWork
                        ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads))
@@ -804,9 +784,35 @@ bool implicit_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry
           const std::int64_t p = where[static_cast<std::size_t>(q)];
           spread[static_cast<std::size_t>(k * ig.grid + q)] = p < 0 ? T(0) : dyg[k * positions + p];
         }
-      gemm_blocked<T>(
-          kern, rows, kg, ig.grid, T(1), WindowPackA<T>{padded, ig.offs.data(), kern.mr},
-          MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}, T(1), mine + grp * rows * kg, kg);
+      // dw^T[rows, kg] += windows[rows, grid] * spread^T[grid, kg]: B packed per grid slice, A read
+      // in place through one pointer per window (the arows micro-kernel).
+      T* c = mine + grp * rows * kg;
+      T* bp = gemm_workspace<T>(GemmBuffer::B, kstep * kgp);
+      alignas(64) T tile[8 * 32];
+      const T* arows[32];
+      for (std::int64_t pc = 0; pc < ig.grid; pc += kstep) {
+        const std::int64_t kc = std::min(kstep, ig.grid - pc);
+        MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}(pc, 0, kc, kg, bp);
+        for (std::int64_t ir = 0; ir < rows; ir += mr) {
+          const std::int64_t mr_now = std::min(mr, rows - ir);
+          for (std::int64_t i = 0; i < mr; ++i)
+            arows[i] =
+                padded + ig.offs[static_cast<std::size_t>(ir + std::min(i, mr_now - 1))] + pc;
+          for (std::int64_t jr = 0; jr < kg; jr += nr) {
+            const std::int64_t nr_now = std::min(nr, kg - jr);
+            const T* b_panel = bp + (jr / nr) * nr * kc;
+            if (mr_now == mr && nr_now == nr) {
+              kern.arows(kc, arows, b_panel, nr, c + ir * kg + jr, kg, T(1), T(1));
+            } else {
+              (2 * nr_now <= nr ? kern.arows_half : kern.arows)(kc, arows, b_panel, nr, tile, nr,
+                                                                T(1), T(0));
+              for (std::int64_t i = 0; i < mr_now; ++i)
+                for (std::int64_t j = 0; j < nr_now; ++j)
+                  c[(ir + i) * kg + jr + j] += tile[i * nr + j];
+            }
+          }
+        }
+      }
     }
   }
   for (std::int64_t grp = 0; grp < g.groups; ++grp)

@@ -21,6 +21,12 @@ template <class T>
 using RowsKernel = void (*)(std::int64_t kc, const T* a, const T* const* brows, std::int64_t boff,
                             T* c, std::int64_t ldc, T alpha, T beta);
 
+// The product with A given as one pointer per row: A element (i, k) at arows[i][k]. Serves the
+// weight gradient of implicit-GEMM convolution, whose A rows are windows of one padded input.
+template <class T>
+using ARowsKernel = void (*)(std::int64_t kc, const T* const* arows, const T* b, std::int64_t ldb, T* c,
+                             std::int64_t ldc, T alpha, T beta);
+
 template <class T>
 struct GemmKernel {
   const char* isa;  // "avx512", "avx2" or "portable"
@@ -32,6 +38,8 @@ struct GemmKernel {
   MicroKernel<T> half;  // MR x NR/2, for a last panel at most half full
   RowsKernel<T> rows;
   RowsKernel<T> rows_half;
+  ARowsKernel<T> arows;
+  ARowsKernel<T> arows_half;
 };
 
 // The best kernel this CPU supports. CONVTAPE_ISA=avx512|avx2|portable (environment) forces one,

@@ -24,8 +24,8 @@ namespace {
 #define CT_UNPAREN(...) __VA_ARGS__
 // Defines kernel NAME: MR rows, NV vectors of W lanes per row, with the ISA's intrinsics. BARGS is
 // the B parameter list, BROW the address of B's row k, BNEXT what steps to the next row.
-#define CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, BARGS, BROW, BNEXT) \
-  __attribute__((target(TARGET))) void NAME(std::int64_t kc, const T* a, CT_UNPAREN BARGS, T* c, std::int64_t ldc, \
+#define CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, AARGS, AEL, ANEXT, BARGS, BROW, BNEXT) \
+  __attribute__((target(TARGET))) void NAME(std::int64_t kc, CT_UNPAREN AARGS, CT_UNPAREN BARGS, T* c, std::int64_t ldc, \
                                             T alpha, T beta) {                                          \
     VEC acc[MR][NV];                                                                                    \
     _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i)                                                \
@@ -35,10 +35,10 @@ namespace {
       VEC bv[NV];                                                                                       \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOAD(brow + v * W);                  \
       _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {                                            \
-        const VEC ai = SET1(a[i]);                                                                      \
+        const VEC ai = SET1(AEL);                                                                       \
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(ai, bv[v], acc[i][v]);   \
       }                                                                                                 \
-      a += MR;                                                                                          \
+      ANEXT;                                                                                            \
       BNEXT;                                                                                            \
     }                                                                                                   \
     const VEC va = SET1(alpha);                                                                         \
@@ -55,10 +55,16 @@ namespace {
     }                                                                                                   \
   }
 
-// B in panels (or rows ldb apart); and B given as one row pointer per k, offset by boff.
-#define CT_GEMM_KERNEL(NAME, TARGET, T, ...) \
-  CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, __VA_ARGS__, (const T* b, std::int64_t ldb), b, b += ldb) \
-  CT_GEMM_KERNEL_IMPL(NAME##_rows, TARGET, T, __VA_ARGS__, (const T* const* brows, std::int64_t boff), brows[k] + boff, (void)0)
+// Three forms per ISA: packed A with B in panels (or rows ldb apart); packed A with B given as one
+// row pointer per k, offset by boff (NAME_rows); and A given as one pointer per row (element k of
+// row i at arows[i][k]) with B in panels (NAME_arows).
+#define CT_GEMM_KERNEL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO) \
+  CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* a), a[i], a += MR, (const T* b, std::int64_t ldb), b, b += ldb) \
+  CT_GEMM_KERNEL_IMPL(NAME##_rows, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* a), a[i], a += MR, (const T* const* brows, std::int64_t boff), brows[k] + boff, (void)0) \
+  CT_GEMM_KERNEL_IMPL(NAME##_arows, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* const* arows), arows[i][k], (void)0, (const T* b, std::int64_t ldb), b, b += ldb)
 
 CT_GEMM_KERNEL(avx512_f32, "avx512f,fma", float, __m512, 8, 2, 16, _mm512_loadu_ps, _mm512_storeu_ps,
                _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
@@ -118,6 +124,22 @@ void portable_rows(std::int64_t kc, const T* a, const T* const* brows, std::int6
     }
 }
 
+template <class T, int MR, int NR>
+void portable_arows(std::int64_t kc, const T* const* arows, const T* b, std::int64_t ldb, T* c,
+                    std::int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (std::int64_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += arows[i][k] * b[j];
+    b += ldb;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      T& dst = c[i * ldc + j];
+      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
+    }
+}
+
 // A kc x nr micro-panel of B stays in L1 (16 KiB), a kc x nc block of B in L2 (512 KiB), an
 // mc x kc block of A beside it.
 const GemmKernel<float> kAvx512F32{"avx512",
@@ -129,7 +151,9 @@ const GemmKernel<float> kAvx512F32{"avx512",
                                    &avx512_f32,
                                    &avx512_f32_half,
                                    &avx512_f32_rows,
-                                   &avx512_f32_half_rows};
+                                   &avx512_f32_half_rows,
+                                   &avx512_f32_arows,
+                                   &avx512_f32_half_arows};
 const GemmKernel<double> kAvx512F64{"avx512",
                                     8,
                                     16,
@@ -139,11 +163,33 @@ const GemmKernel<double> kAvx512F64{"avx512",
                                     &avx512_f64,
                                     &avx512_f64_half,
                                     &avx512_f64_rows,
-                                    &avx512_f64_half_rows};
-const GemmKernel<float> kAvx2F32{
-    "avx2", 6, 16, 256, 120, 1024, &avx2_f32, &avx2_f32_half, &avx2_f32_rows, &avx2_f32_half_rows};
-const GemmKernel<double> kAvx2F64{
-    "avx2", 6, 8, 192, 96, 768, &avx2_f64, &avx2_f64_half, &avx2_f64_rows, &avx2_f64_half_rows};
+                                    &avx512_f64_half_rows,
+                                    &avx512_f64_arows,
+                                    &avx512_f64_half_arows};
+const GemmKernel<float> kAvx2F32{"avx2",
+                                 6,
+                                 16,
+                                 256,
+                                 120,
+                                 1024,
+                                 &avx2_f32,
+                                 &avx2_f32_half,
+                                 &avx2_f32_rows,
+                                 &avx2_f32_half_rows,
+                                 &avx2_f32_arows,
+                                 &avx2_f32_half_arows};
+const GemmKernel<double> kAvx2F64{"avx2",
+                                  6,
+                                  8,
+                                  192,
+                                  96,
+                                  768,
+                                  &avx2_f64,
+                                  &avx2_f64_half,
+                                  &avx2_f64_rows,
+                                  &avx2_f64_half_rows,
+                                  &avx2_f64_arows,
+                                  &avx2_f64_half_arows};
 const GemmKernel<float> kPortableF32{"portable",
                                      4,
                                      16,
@@ -153,7 +199,9 @@ const GemmKernel<float> kPortableF32{"portable",
                                      &portable<float, 4, 16>,
                                      &portable<float, 4, 8>,
                                      &portable_rows<float, 4, 16>,
-                                     &portable_rows<float, 4, 8>};
+                                     &portable_rows<float, 4, 8>,
+                                     &portable_arows<float, 4, 16>,
+                                     &portable_arows<float, 4, 8>};
 const GemmKernel<double> kPortableF64{"portable",
                                       4,
                                       8,
@@ -163,7 +211,9 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable<double, 4, 8>,
                                       &portable<double, 4, 4>,
                                       &portable_rows<double, 4, 8>,
-                                      &portable_rows<double, 4, 4>};
+                                      &portable_rows<double, 4, 4>,
+                                      &portable_arows<double, 4, 8>,
+                                      &portable_arows<double, 4, 4>};
 
 bool has_avx512() {
   __builtin_cpu_init();
