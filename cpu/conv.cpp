@@ -354,6 +354,185 @@ T tap_value(const T* row, std::int64_t t, std::int64_t di) {
   return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
 }
 
+// Depthwise kernels on a zero-padded copy of each plane (no input dilation): every (output line,
+// kernel tap) pair is then one bounds-free strided loop, which keeps the per-tap overhead small.
+struct PaddedPlane {
+  int s = 0;
+  std::int64_t ext[kMaxRank], ps[kMaxRank];  // padded extents and strides
+  std::int64_t size = 1, lines = 1, out_last = 1;
+  explicit PaddedPlane(const Index& ix) : s(ix.s) {
+    for (int d = s - 1; d >= 0; --d) {
+      const std::int64_t reach =
+          (ix.out[d] - 1) * ix.stride[d] + ix.dil[d] * (ix.kernel[d] - 1) + 1;
+      ext[d] = std::max(ix.in[d] + ix.pad[d], reach);
+      ps[d] = size;
+      size *= ext[d];
+    }
+    for (int d = 0; d + 1 < s; ++d) lines *= ix.out[d];
+    out_last = ix.out[s - 1];
+  }
+  // Plane offset of the start of output line `line`'s receptive row for the kernel's first tap.
+  std::int64_t line_base(const Index& ix, std::int64_t line) const {
+    std::int64_t off = 0;
+    for (int d = s - 2; d >= 0; --d) {
+      off += (line % ix.out[d]) * ix.stride[d] * ps[d];
+      line /= ix.out[d];
+    }
+    return off;
+  }
+  // Plane offset of kernel tap r relative to the first tap.
+  std::vector<std::int64_t> tap_offsets(const Index& ix) const {
+    std::vector<std::int64_t> offs(static_cast<std::size_t>(ix.kernel_numel));
+    for (std::int64_t r = 0; r < ix.kernel_numel; ++r) {
+      const RowIndex tap = decode_row(ix, r);
+      std::int64_t off = 0;
+      for (int d = 0; d < s; ++d) off += tap.rd[d] * ps[d];
+      offs[static_cast<std::size_t>(r)] = off;
+    }
+    return offs;
+  }
+  // Copies an unpadded plane into buf (zeroed) at the low padding.
+  template <class T>
+  void load(const Index& ix, const T* plane, T* buf) const {
+    std::fill_n(buf, size, T(0));
+    const std::int64_t in_lines = ix.in_numel / ix.in[s - 1];
+    for (std::int64_t line = 0; line < in_lines; ++line) {
+      std::int64_t rem = line, dst = ix.pad[s - 1];
+      for (int d = s - 2; d >= 0; --d) {
+        dst += (rem % ix.in[d] + ix.pad[d]) * ps[d];
+        rem /= ix.in[d];
+      }
+      std::copy_n(plane + line * ix.in[s - 1], ix.in[s - 1], buf + dst);
+    }
+  }
+  // Adds the interior of buf back into an unpadded plane (the adjoint of load).
+  template <class T>
+  void store(const Index& ix, const T* buf, T* plane) const {
+    const std::int64_t in_lines = ix.in_numel / ix.in[s - 1];
+    for (std::int64_t line = 0; line < in_lines; ++line) {
+      std::int64_t rem = line, src = ix.pad[s - 1];
+      for (int d = s - 2; d >= 0; --d) {
+        src += (rem % ix.in[d] + ix.pad[d]) * ps[d];
+        rem /= ix.in[d];
+      }
+      std::copy_n(buf + src, ix.in[s - 1], plane + line * ix.in[s - 1]);
+    }
+  }
+};
+
+bool padded_direct_ok(const Index& ix) {
+  for (int d = 0; d < ix.s; ++d)
+    if (ix.di[d] != 1) return false;
+  return true;
+}
+
+template <class T>
+void padded_direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g,
+                           const Index& ix) {
+  const PaddedPlane pp(ix);
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
+  const std::int64_t st = ix.stride[ix.s - 1], planes = g.batch * g.out_channels;
+  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
+  for (std::int64_t pl = 0; pl < planes; ++pl) {
+    const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
+    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
+    pp.load(ix, x + (n * g.channels + c) * ix.in_numel, buf);
+    const T* wk = w + k * rn;
+    T* out = y + pl * positions;
+    std::fill_n(out, positions, b ? b[k] : T(0));
+    for (std::int64_t line = 0; line < pp.lines; ++line) {
+      T* o = out + line * pp.out_last;
+      const std::int64_t lb = pp.line_base(ix, line);
+      for (std::int64_t r = 0; r < rn; ++r) {
+        const T wr = wk[r];
+        const T* src = buf + lb + taps[static_cast<std::size_t>(r)];
+        if (st == 1) {
+          for (std::int64_t j = 0; j < pp.out_last; ++j) o[j] += wr * src[j];
+        } else {
+          for (std::int64_t j = 0; j < pp.out_last; ++j) o[j] += wr * src[j * st];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void padded_direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g,
+                                 const Index& ix) {
+  const PaddedPlane pp(ix);
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
+  const std::int64_t st = ix.stride[ix.s - 1], planes = g.batch * g.channels;
+  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
+#pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
+  for (std::int64_t pl = 0; pl < planes; ++pl) {  // each task owns one dx plane
+    const std::int64_t n = pl / g.channels, c = pl % g.channels;
+    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
+    std::fill_n(buf, pp.size, T(0));
+    for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k) {
+      const T* grad = dy + (n * g.out_channels + k) * positions;
+      const T* wk = w + k * rn;
+      for (std::int64_t line = 0; line < pp.lines; ++line) {
+        const T* gl = grad + line * pp.out_last;
+        const std::int64_t lb = pp.line_base(ix, line);
+        for (std::int64_t r = 0; r < rn; ++r) {
+          const T wr = wk[r];
+          T* dst = buf + lb + taps[static_cast<std::size_t>(r)];
+          if (st == 1) {
+            for (std::int64_t j = 0; j < pp.out_last; ++j) dst[j] += wr * gl[j];
+          } else {
+            for (std::int64_t j = 0; j < pp.out_last; ++j) dst[j * st] += wr * gl[j];
+          }
+        }
+      }
+    }
+    pp.store(ix, buf, dx + pl * ix.in_numel);
+  }
+}
+
+template <class T>
+void padded_direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& g,
+                                   const Index& ix) {
+  const PaddedPlane pp(ix);
+  const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
+  const std::int64_t st = ix.stride[ix.s - 1];
+  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
+#pragma omp parallel for schedule(dynamic) if (g.out_channels > 1 && pass_work(g) >= kParallelWork)
+  for (std::int64_t k = 0; k < g.out_channels; ++k) {  // each task owns one row of dw
+    const std::int64_t c = k / kg;
+    T* dwk = dw + k * rn;
+    std::fill_n(dwk, rn, T(0));
+    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
+    std::vector<T> part(static_cast<std::size_t>(pp.out_last));
+    std::vector<std::int64_t> line_bases(static_cast<std::size_t>(pp.lines));
+    for (std::int64_t line = 0; line < pp.lines; ++line)
+      line_bases[static_cast<std::size_t>(line)] = pp.line_base(ix, line);
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      pp.load(ix, x + (n * g.channels + c) * ix.in_numel, buf);
+      const T* grad = dy + (n * g.out_channels + k) * positions;
+      for (std::int64_t r = 0; r < rn; ++r) {
+        // Per-position partial sums first (independent lanes that vectorise), then one reduction.
+        std::fill(part.begin(), part.end(), T(0));
+        for (std::int64_t line = 0; line < pp.lines; ++line) {
+          const T* gl = grad + line * pp.out_last;
+          const T* src =
+              buf + line_bases[static_cast<std::size_t>(line)] + taps[static_cast<std::size_t>(r)];
+          if (st == 1) {
+            for (std::int64_t j = 0; j < pp.out_last; ++j)
+              part[static_cast<std::size_t>(j)] += gl[j] * src[j];
+          } else {
+            for (std::int64_t j = 0; j < pp.out_last; ++j)
+              part[static_cast<std::size_t>(j)] += gl[j] * src[j * st];
+          }
+        }
+        T acc = T(0);
+        for (T v : part) acc += v;
+        dwk[r] += acc;
+      }
+    }
+  }
+}
+
 template <class T>
 void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   const Index ix(g);
@@ -613,7 +792,9 @@ void implicit_forward(const T* x, const T* packed_w, std::int64_t mpad, const T*
 template <class T>
 void forward_typed(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   const Index ix(g);
-  if (use_direct(g)) return direct_forward(x, w, b, y, g);
+  if (use_direct(g))
+    return padded_direct_ok(ix) ? padded_direct_forward(x, w, b, y, g, ix)
+                                : direct_forward(x, w, b, y, g);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
@@ -677,7 +858,9 @@ std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g) {
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   const Index ix(g);
-  if (use_direct(g)) return direct_backward_data(dy, w, dx, g);
+  if (use_direct(g))
+    return padded_direct_ok(ix) ? padded_direct_backward_data(dy, w, dx, g, ix)
+                                : direct_backward_data(dy, w, dx, g);
   if (const auto t = transposed_as_forward(g)) {
     // Unit stride: dx is itself a unit-stride convolution of dy with the flipped, channel-swapped
     // kernel, so it runs through the forward path (implicit GEMM) instead of col2im.
@@ -829,7 +1012,9 @@ bool implicit_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry
 template <class T>
 void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
   const Index ix(g);
-  if (use_direct(g)) return direct_backward_weight(dy, x, dw, g);
+  if (use_direct(g))
+    return padded_direct_ok(ix) ? padded_direct_backward_weight(dy, x, dw, g, ix)
+                                : direct_backward_weight(dy, x, dw, g);
   if (implicit_backward_weight(dy, x, dw, g)) return;
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();

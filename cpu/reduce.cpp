@@ -25,6 +25,18 @@ template <class T>
 void reduce_block(Reduce op, const T* x, std::int64_t mid, std::int64_t inner, std::int64_t i0,
                   std::int64_t i1, T* out, std::int64_t* idx) {
   const std::int64_t w = i1 - i0;
+  if (op == Reduce::Sum && inner == 1) {
+    // One contiguous row: eight independent partial sums (vectorisable, and no long add chain).
+    double part[8] = {};
+    std::int64_t m = 0;
+    for (; m + 8 <= mid; m += 8)
+      for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(x[m + j]);
+    double acc = 0.0;
+    for (; m < mid; ++m) acc += static_cast<double>(x[m]);
+    for (double v : part) acc += v;
+    out[i0] = static_cast<T>(acc);
+    return;
+  }
   if (op == Reduce::Sum) {
     double acc[kChunk] = {};
     for (std::int64_t m = 0; m < mid; ++m) {

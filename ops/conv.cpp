@@ -159,10 +159,12 @@ std::vector<std::int64_t> spatial_dims(std::int64_t rank) {
   return dims;
 }
 
+// db = dy summed over the batch and every spatial dim: first the (adjacent) spatial dims, then the
+// batch, so that neither sum needs a permuted copy of dy.
 Tensor bias_grad(const Tensor& dy) {
-  std::vector<std::int64_t> dims{0};
-  for (std::int64_t d = 2; d < dy.dim(); ++d) dims.push_back(d);
-  return sum(dy, dims);
+  std::vector<std::int64_t> spatial;
+  for (std::int64_t d = 2; d < dy.dim(); ++d) spatial.push_back(d);
+  return sum(sum(dy, spatial), {0});
 }
 
 Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
