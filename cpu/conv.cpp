@@ -441,17 +441,29 @@ void padded_direct_forward(const T* x, const T* w, const T* b, T* y, const ConvG
     const T* wk = w + k * rn;
     T* out = y + pl * positions;
     std::fill_n(out, positions, b ? b[k] : T(0));
+    constexpr std::int64_t kBlock = 16;  // outputs kept in registers across all taps
     for (std::int64_t line = 0; line < pp.lines; ++line) {
       T* o = out + line * pp.out_last;
-      const std::int64_t lb = pp.line_base(ix, line);
+      const T* row = buf + pp.line_base(ix, line);
+      std::int64_t j0 = 0;
+      for (; j0 + kBlock <= pp.out_last; j0 += kBlock) {
+        T acc[kBlock];
+        for (std::int64_t j = 0; j < kBlock; ++j) acc[j] = o[j0 + j];
+        for (std::int64_t r = 0; r < rn; ++r) {
+          const T wr = wk[r];
+          const T* src = row + taps[static_cast<std::size_t>(r)] + j0 * st;
+          if (st == 1) {
+            for (std::int64_t j = 0; j < kBlock; ++j) acc[j] += wr * src[j];
+          } else {
+            for (std::int64_t j = 0; j < kBlock; ++j) acc[j] += wr * src[j * st];
+          }
+        }
+        for (std::int64_t j = 0; j < kBlock; ++j) o[j0 + j] = acc[j];
+      }
       for (std::int64_t r = 0; r < rn; ++r) {
         const T wr = wk[r];
-        const T* src = buf + lb + taps[static_cast<std::size_t>(r)];
-        if (st == 1) {
-          for (std::int64_t j = 0; j < pp.out_last; ++j) o[j] += wr * src[j];
-        } else {
-          for (std::int64_t j = 0; j < pp.out_last; ++j) o[j] += wr * src[j * st];
-        }
+        const T* src = row + taps[static_cast<std::size_t>(r)];
+        for (std::int64_t j = j0; j < pp.out_last; ++j) o[j] += wr * src[j * st];
       }
     }
   }
@@ -858,7 +870,9 @@ std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g) {
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   const Index ix(g);
-  if (use_direct(g))
+  // With one output per input channel, the unit-stride data gradient is a depthwise forward
+  // convolution with the flipped kernel (below); other direct cases run the adjoint loops.
+  if (use_direct(g) && (g.group_out_channels() != 1 || !transposed_as_forward(g)))
     return padded_direct_ok(ix) ? padded_direct_backward_data(dy, w, dx, g, ix)
                                 : direct_backward_data(dy, w, dx, g);
   if (const auto t = transposed_as_forward(g)) {
