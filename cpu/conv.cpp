@@ -12,6 +12,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/gemm_driver.h"
+#include "cpu/line_ops.h"
 
 namespace convtape::cpu {
 
@@ -436,35 +437,21 @@ void padded_direct_forward(const T* x, const T* w, const T* b, T* y, const ConvG
 #pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t pl = 0; pl < planes; ++pl) {
     const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
-    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
+    // Slack after the plane for line::taps' full-width reads of the last block.
+    const std::int64_t slack = (64 / static_cast<std::int64_t>(sizeof(T))) * st;
+    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size + slack);
     pp.load(ix, x + (n * g.channels + c) * ix.in_numel, buf);
+    std::fill_n(buf + pp.size, slack, T(0));
     const T* wk = w + k * rn;
     T* out = y + pl * positions;
     std::fill_n(out, positions, b ? b[k] : T(0));
-    constexpr std::int64_t kBlock = 16;  // outputs kept in registers across all taps
+    thread_local std::vector<const T*> srcs;
+    srcs.resize(static_cast<std::size_t>(rn));
     for (std::int64_t line = 0; line < pp.lines; ++line) {
-      T* o = out + line * pp.out_last;
       const T* row = buf + pp.line_base(ix, line);
-      std::int64_t j0 = 0;
-      for (; j0 + kBlock <= pp.out_last; j0 += kBlock) {
-        T acc[kBlock];
-        for (std::int64_t j = 0; j < kBlock; ++j) acc[j] = o[j0 + j];
-        for (std::int64_t r = 0; r < rn; ++r) {
-          const T wr = wk[r];
-          const T* src = row + taps[static_cast<std::size_t>(r)] + j0 * st;
-          if (st == 1) {
-            for (std::int64_t j = 0; j < kBlock; ++j) acc[j] += wr * src[j];
-          } else {
-            for (std::int64_t j = 0; j < kBlock; ++j) acc[j] += wr * src[j * st];
-          }
-        }
-        for (std::int64_t j = 0; j < kBlock; ++j) o[j0 + j] = acc[j];
-      }
-      for (std::int64_t r = 0; r < rn; ++r) {
-        const T wr = wk[r];
-        const T* src = row + taps[static_cast<std::size_t>(r)];
-        for (std::int64_t j = j0; j < pp.out_last; ++j) o[j] += wr * src[j * st];
-      }
+      for (std::int64_t r = 0; r < rn; ++r)
+        srcs[static_cast<std::size_t>(r)] = row + taps[static_cast<std::size_t>(r)];
+      line::taps(out + line * pp.out_last, srcs.data(), wk, rn, pp.out_last, st);
     }
   }
 }
@@ -489,12 +476,7 @@ void padded_direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeome
         const std::int64_t lb = pp.line_base(ix, line);
         for (std::int64_t r = 0; r < rn; ++r) {
           const T wr = wk[r];
-          T* dst = buf + lb + taps[static_cast<std::size_t>(r)];
-          if (st == 1) {
-            for (std::int64_t j = 0; j < pp.out_last; ++j) dst[j] += wr * gl[j];
-          } else {
-            for (std::int64_t j = 0; j < pp.out_last; ++j) dst[j * st] += wr * gl[j];
-          }
+          line::axpy_scatter(buf + lb + taps[static_cast<std::size_t>(r)], gl, wr, pp.out_last, st);
         }
       }
     }
@@ -529,13 +511,7 @@ void padded_direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeo
           const T* gl = grad + line * pp.out_last;
           const T* src =
               buf + line_bases[static_cast<std::size_t>(line)] + taps[static_cast<std::size_t>(r)];
-          if (st == 1) {
-            for (std::int64_t j = 0; j < pp.out_last; ++j)
-              part[static_cast<std::size_t>(j)] += gl[j] * src[j];
-          } else {
-            for (std::int64_t j = 0; j < pp.out_last; ++j)
-              part[static_cast<std::size_t>(j)] += gl[j] * src[j * st];
-          }
+          line::mul_add(part.data(), gl, src, pp.out_last, st);
         }
         T acc = T(0);
         for (T v : part) acc += v;

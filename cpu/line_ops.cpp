@@ -1,0 +1,153 @@
+// The line kernels of cpu/line_ops.h: one body, instantiated per ISA with function-level target
+// attributes (as the GEMM micro-kernels are), and a dispatcher that picks the widest once.
+#include "cpu/line_ops.h"
+
+namespace convtape::cpu::line {
+
+namespace {
+
+// clang-format off
+#define CT_LINE_OPS(SUFFIX, TARGET)                                                                \
+  template <class T>                                                                               \
+  TARGET void axpy_##SUFFIX(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {        \
+    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j]; }                  \
+    else { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j * step]; }                     \
+  }                                                                                                \
+  template <class T>                                                                               \
+  TARGET void scatter_##SUFFIX(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {     \
+    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j]; }                  \
+    else { for (std::int64_t j = 0; j < n; ++j) dst[j * step] += w * src[j]; }                     \
+  }                                                                                                \
+  template <class T>                                                                               \
+  TARGET void taps_##SUFFIX(T* dst, const T* const* srcs, const T* w, std::int64_t ntaps,          \
+                            std::int64_t n, std::int64_t step) {                                   \
+    constexpr std::int64_t kB = 64 / sizeof(T);                                                    \
+    std::int64_t j0 = 0;                                                                           \
+    for (; j0 + kB <= n; j0 += kB) {                                                               \
+      T acc[kB];                                                                                   \
+      for (std::int64_t j = 0; j < kB; ++j) acc[j] = dst[j0 + j];                                  \
+      if (step == 1) {                                                                             \
+        for (std::int64_t t = 0; t < ntaps; ++t) {                                                 \
+          const T* s = srcs[t] + j0; const T wt = w[t];                                            \
+          _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j];                               \
+        }                                                                                          \
+      } else {                                                                                     \
+        for (std::int64_t t = 0; t < ntaps; ++t) {                                                 \
+          const T* s = srcs[t] + j0 * step; const T wt = w[t];                                     \
+          for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j * step];                        \
+        }                                                                                          \
+      }                                                                                            \
+      for (std::int64_t j = 0; j < kB; ++j) dst[j0 + j] = acc[j];                                  \
+    }                                                                                              \
+    if (j0 < n) { /* the last, partial block: full-width reads (the caller's slack), partial store */ \
+      const std::int64_t m = n - j0;                                                               \
+      T acc[kB];                                                                                   \
+      for (std::int64_t j = 0; j < kB; ++j) acc[j] = j < m ? dst[j0 + j] : T(0);                   \
+      for (std::int64_t t = 0; t < ntaps; ++t) {                                                   \
+        const T* s = srcs[t] + j0 * step; const T wt = w[t];                                       \
+        if (step == 1) { _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j]; }              \
+        else { for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j * step]; }                 \
+      }                                                                                            \
+      for (std::int64_t j = 0; j < m; ++j) dst[j0 + j] = acc[j];                                   \
+    }                                                                                              \
+  }                                                                                                \
+  template <class T>                                                                               \
+  TARGET void mul_add_##SUFFIX(T* dst, const T* a, const T* src, std::int64_t n, std::int64_t step) { \
+    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += a[j] * src[j]; }               \
+    else { for (std::int64_t j = 0; j < n; ++j) dst[j] += a[j] * src[j * step]; }                  \
+  }
+
+CT_LINE_OPS(avx512, __attribute__((target("avx512f,fma"))))
+CT_LINE_OPS(avx2, __attribute__((target("avx2,fma"))))
+CT_LINE_OPS(base, )
+#undef CT_LINE_OPS
+// clang-format on
+
+int isa() {
+  static const int level = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+  }();
+  return level;
+}
+
+template <class T>
+void axpy_any(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {
+  switch (isa()) {
+    case 2:
+      return axpy_avx512(dst, src, w, n, step);
+    case 1:
+      return axpy_avx2(dst, src, w, n, step);
+    default:
+      return axpy_base(dst, src, w, n, step);
+  }
+}
+template <class T>
+void scatter_any(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {
+  switch (isa()) {
+    case 2:
+      return scatter_avx512(dst, src, w, n, step);
+    case 1:
+      return scatter_avx2(dst, src, w, n, step);
+    default:
+      return scatter_base(dst, src, w, n, step);
+  }
+}
+template <class T>
+void mul_add_any(T* dst, const T* a, const T* src, std::int64_t n, std::int64_t step) {
+  switch (isa()) {
+    case 2:
+      return mul_add_avx512(dst, a, src, n, step);
+    case 1:
+      return mul_add_avx2(dst, a, src, n, step);
+    default:
+      return mul_add_base(dst, a, src, n, step);
+  }
+}
+
+template <class T>
+void taps_any(T* dst, const T* const* srcs, const T* w, std::int64_t ntaps, std::int64_t n,
+              std::int64_t step) {
+  switch (isa()) {
+    case 2:
+      return taps_avx512(dst, srcs, w, ntaps, n, step);
+    case 1:
+      return taps_avx2(dst, srcs, w, ntaps, n, step);
+    default:
+      return taps_base(dst, srcs, w, ntaps, n, step);
+  }
+}
+
+}  // namespace
+
+void taps(float* dst, const float* const* srcs, const float* w, std::int64_t ntaps, std::int64_t n,
+          std::int64_t step) {
+  taps_any(dst, srcs, w, ntaps, n, step);
+}
+void taps(double* dst, const double* const* srcs, const double* w, std::int64_t ntaps,
+          std::int64_t n, std::int64_t step) {
+  taps_any(dst, srcs, w, ntaps, n, step);
+}
+
+void axpy(float* dst, const float* src, float w, std::int64_t n, std::int64_t step) {
+  axpy_any(dst, src, w, n, step);
+}
+void axpy(double* dst, const double* src, double w, std::int64_t n, std::int64_t step) {
+  axpy_any(dst, src, w, n, step);
+}
+void axpy_scatter(float* dst, const float* src, float w, std::int64_t n, std::int64_t step) {
+  scatter_any(dst, src, w, n, step);
+}
+void axpy_scatter(double* dst, const double* src, double w, std::int64_t n, std::int64_t step) {
+  scatter_any(dst, src, w, n, step);
+}
+void mul_add(float* dst, const float* a, const float* src, std::int64_t n, std::int64_t step) {
+  mul_add_any(dst, a, src, n, step);
+}
+void mul_add(double* dst, const double* a, const double* src, std::int64_t n, std::int64_t step) {
+  mul_add_any(dst, a, src, n, step);
+}
+
+}  // namespace convtape::cpu::line
