@@ -28,8 +28,9 @@ struct Buffer {
 
 thread_local Buffer t_buffers[4];
 
-// Products below this many multiply-adds run on the calling thread.
-constexpr std::int64_t kParallelWork = 1 << 17;
+// Products below this many multiply-adds (about 10 us of work) run on the calling thread: waking
+// the team costs more than splitting saves.
+constexpr std::int64_t kParallelWork = 1 << 20;
 
 template <class T>
 void gemm_range(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m,
