@@ -191,12 +191,17 @@ Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Te
   return y;
 }
 
-Tensor conv_ranked(std::string_view op, std::int64_t spatial, const Tensor& x, const Tensor& w,
-                   const Tensor& b, const ConvOptions& o) {
+// The rank check of the conv1d/2d/3d and conv_transpose1d/2d/3d wrappers.
+void check_input_rank(std::string_view op, const Tensor& x, std::int64_t spatial) {
   detail::check_defined(op, x, "input");
   CT_CHECK(x.dim() == spatial + 2,
            "{}: expected input of rank {} ([N, C, {} spatial dim{}]), got {}", op, spatial + 2,
            spatial, spatial == 1 ? "" : "s", to_string(x.shape()));
+}
+
+Tensor conv_ranked(std::string_view op, std::int64_t spatial, const Tensor& x, const Tensor& w,
+                   const Tensor& b, const ConvOptions& o) {
+  check_input_rank(op, x, spatial);
   return conv_impl(op, x, w, b, o);
 }
 
@@ -285,10 +290,7 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
 
 Tensor conv_transpose_ranked(std::string_view op, std::int64_t spatial, const Tensor& x,
                              const Tensor& w, const Tensor& b, const ConvTransposeOptions& o) {
-  detail::check_defined(op, x, "input");
-  CT_CHECK(x.dim() == spatial + 2,
-           "{}: expected input of rank {} ([N, C, {} spatial dim{}]), got {}", op, spatial + 2,
-           spatial, spatial == 1 ? "" : "s", to_string(x.shape()));
+  check_input_rank(op, x, spatial);
   return conv_transpose_impl(op, x, w, b, o);
 }
 
