@@ -2,6 +2,8 @@
 // attributes (as the GEMM micro-kernels are), and a dispatcher that picks the widest once.
 #include "cpu/line_ops.h"
 
+#include <immintrin.h>
+
 namespace convtape::cpu::line {
 
 namespace {
@@ -107,12 +109,42 @@ void mul_add_any(T* dst, const T* a, const T* src, std::int64_t n, std::int64_t 
   }
 }
 
+// Unit-step all-taps kernels with explicit vectors: the accumulator of each 64-byte (or 32-byte)
+// block lives in one register across every tap; the tail uses masked loads and stores.
+__attribute__((target("avx512f"))) void taps_unit_avx512(float* dst, const float* const* srcs,
+                                                         const float* w, std::int64_t ntaps,
+                                                         std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 16) {
+    const std::int64_t m = n - j0;
+    const __mmask16 mask =
+        m >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << m) - 1);
+    __m512 acc = _mm512_maskz_loadu_ps(mask, dst + j0);
+    for (std::int64_t t = 0; t < ntaps; ++t)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, srcs[t] + j0), acc);
+    _mm512_mask_storeu_ps(dst + j0, mask, acc);
+  }
+}
+__attribute__((target("avx512f"))) void taps_unit_avx512(double* dst, const double* const* srcs,
+                                                         const double* w, std::int64_t ntaps,
+                                                         std::int64_t n) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += 8) {
+    const std::int64_t m = n - j0;
+    const __mmask8 mask =
+        m >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << m) - 1);
+    __m512d acc = _mm512_maskz_loadu_pd(mask, dst + j0);
+    for (std::int64_t t = 0; t < ntaps; ++t)
+      acc = _mm512_fmadd_pd(_mm512_set1_pd(w[t]), _mm512_maskz_loadu_pd(mask, srcs[t] + j0), acc);
+    _mm512_mask_storeu_pd(dst + j0, mask, acc);
+  }
+}
+
 template <class T>
 void taps_any(T* dst, const T* const* srcs, const T* w, std::int64_t ntaps, std::int64_t n,
               std::int64_t step) {
   switch (isa()) {
     case 2:
-      return taps_avx512(dst, srcs, w, ntaps, n, step);
+      return step == 1 ? taps_unit_avx512(dst, srcs, w, ntaps, n)
+                       : taps_avx512(dst, srcs, w, ntaps, n, step);
     case 1:
       return taps_avx2(dst, srcs, w, ntaps, n, step);
     default:
