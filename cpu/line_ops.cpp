@@ -11,11 +11,6 @@ namespace {
 // clang-format off
 #define CT_LINE_OPS(SUFFIX, TARGET)                                                                \
   template <class T>                                                                               \
-  TARGET void axpy_##SUFFIX(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {        \
-    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j]; }                  \
-    else { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j * step]; }                     \
-  }                                                                                                \
-  template <class T>                                                                               \
   TARGET void scatter_##SUFFIX(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {     \
     if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j]; }                  \
     else { for (std::int64_t j = 0; j < n; ++j) dst[j * step] += w * src[j]; }                     \
@@ -75,17 +70,6 @@ int isa() {
   return level;
 }
 
-template <class T>
-void axpy_any(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {
-  switch (isa()) {
-    case 2:
-      return axpy_avx512(dst, src, w, n, step);
-    case 1:
-      return axpy_avx2(dst, src, w, n, step);
-    default:
-      return axpy_base(dst, src, w, n, step);
-  }
-}
 template <class T>
 void scatter_any(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {
   switch (isa()) {
@@ -163,12 +147,6 @@ void taps(double* dst, const double* const* srcs, const double* w, std::int64_t 
   taps_any(dst, srcs, w, ntaps, n, step);
 }
 
-void axpy(float* dst, const float* src, float w, std::int64_t n, std::int64_t step) {
-  axpy_any(dst, src, w, n, step);
-}
-void axpy(double* dst, const double* src, double w, std::int64_t n, std::int64_t step) {
-  axpy_any(dst, src, w, n, step);
-}
 void axpy_scatter(float* dst, const float* src, float w, std::int64_t n, std::int64_t step) {
   scatter_any(dst, src, w, n, step);
 }

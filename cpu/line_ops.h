@@ -1,7 +1,6 @@
 // Strided line kernels for the direct (depthwise) convolution loops, each compiled for AVX-512,
 // AVX2 and plain x86-64 and chosen once at run time, so that the short per-tap loops vectorise at
 // the machine's full width:
-//   axpy:         dst[j]      += w * src[j * step]
 //   axpy_scatter: dst[j*step] += w * src[j]
 //   mul_add:      dst[j]      += a[j] * src[j * step]
 //   taps:         dst[j]      += sum_t w[t] * srcs[t][j * step]   (all taps per block of dst, so
@@ -14,8 +13,6 @@
 
 namespace convtape::cpu::line {
 
-void axpy(float* dst, const float* src, float w, std::int64_t n, std::int64_t step);
-void axpy(double* dst, const double* src, double w, std::int64_t n, std::int64_t step);
 void axpy_scatter(float* dst, const float* src, float w, std::int64_t n, std::int64_t step);
 void axpy_scatter(double* dst, const double* src, double w, std::int64_t n, std::int64_t step);
 void mul_add(float* dst, const float* a, const float* src, std::int64_t n, std::int64_t step);
