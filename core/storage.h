@@ -54,6 +54,6 @@ void reset_peak_memory_stats();
 namespace detail {
 void count_node(int delta) noexcept;
 void count_workspace(std::int64_t delta) noexcept;
-}
+}  // namespace detail
 
 }  // namespace convtape

@@ -24,8 +24,8 @@ using RowsKernel = void (*)(std::int64_t kc, const T* a, const T* const* brows, 
 // The product with A given as one pointer per row: A element (i, k) at arows[i][k]. Serves the
 // weight gradient of implicit-GEMM convolution, whose A rows are windows of one padded input.
 template <class T>
-using ARowsKernel = void (*)(std::int64_t kc, const T* const* arows, const T* b, std::int64_t ldb, T* c,
-                             std::int64_t ldc, T alpha, T beta);
+using ARowsKernel = void (*)(std::int64_t kc, const T* const* arows, const T* b, std::int64_t ldb,
+                             T* c, std::int64_t ldc, T alpha, T beta);
 
 template <class T>
 struct GemmKernel {

@@ -19,9 +19,10 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {
     // The leaf must own its gradient's storage, so that in-place updates of .grad (clipping, say)
     // touch nothing else. A fresh dense gradient that nobody else holds is taken as it is.
-    const bool sole_owner = g.is_contiguous() && g.offset() == 0 && g.impl_ptr().use_count() == 1 &&
-                            g.storage().use_count() == 1 &&
-                            g.storage()->nbytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
+    const bool sole_owner =
+        g.is_contiguous() && g.offset() == 0 && g.impl_ptr().use_count() == 1 &&
+        g.storage().use_count() == 1 &&
+        g.storage()->nbytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
     leaf.grad = sole_owner ? g.impl_ptr() : g.contiguous().clone().impl_ptr();
   } else {
     leaf.grad = add(Tensor(leaf.grad), g).impl_ptr();
