@@ -150,6 +150,12 @@ inline void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, 
   j_hi = std::clamp(j_hi, j_lo, len);
 }
 
+// Input row element at last-dim coordinate t of the dilated row (0 in a dilation hole).
+template <class T>
+T tap_value(const T* row, std::int64_t t, std::int64_t di) {
+  return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
+}
+
 // vals[j] = x~ at the run's positions for one im2col row (0 in padding and dilation holes).
 template <class T>
 void gather_run(const Index& ix, const T* plane, const RowIndex& ri, const Run& run, T* vals) {
@@ -173,7 +179,7 @@ void gather_run(const Index& ix, const T* plane, const RowIndex& ri, const Run& 
   } else {
     for (std::int64_t j = j_lo; j < j_hi; ++j) {
       const std::int64_t t = m.first + j * m.step;
-      vals[j] = t % di == 0 ? row[t / di] : T(0);
+      vals[j] = tap_value(row, t, di);
     }
   }
   std::fill(vals + j_hi, vals + run.len, T(0));
@@ -265,8 +271,7 @@ struct Im2colPackB {
           const std::int64_t first = m.first + j_lo * m.step, step = m.step;
           write_columns(dst, kc, kk, nr, run.col + j_lo, j_hi - j_lo,
                         [row, first, step, di](std::int64_t j) {
-                          const std::int64_t t = first + j * step;
-                          return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
+                          return tap_value(row, first + j * step, di);
                         });
         }
         write_columns(dst, kc, kk, nr, run.col + j_hi, run.len - j_hi,
@@ -347,12 +352,6 @@ void for_each_tap(const Index& ix, const std::vector<Run>& runs, F&& f) {
       if (j_lo < j_hi) f(r, run, m, j_lo, j_hi);
     }
   }
-}
-
-// Input row element at last-dim coordinate t of the dilated row (0 in a dilation hole).
-template <class T>
-T tap_value(const T* row, std::int64_t t, std::int64_t di) {
-  return di == 1 ? row[t] : (t % di == 0 ? row[t / di] : T(0));
 }
 
 // Depthwise kernels on a zero-padded copy of each plane (no input dilation): every (output line,

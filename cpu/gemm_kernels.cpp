@@ -90,6 +90,16 @@ CT_GEMM_KERNEL(avx2_f64_half, "avx2,fma", double, __m256d, 6, 1, 4, _mm256_loadu
 #undef CT_UNPAREN
 // clang-format on
 
+// C tile = alpha * acc + beta * C (C not read when beta == 0): the portable kernels' epilogue.
+template <class T, int MR, int NR>
+void store_tile(const T (&acc)[MR][NR], T* c, std::int64_t ldc, T alpha, T beta) {
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      T& dst = c[i * ldc + j];
+      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
+    }
+}
+
 template <class T, int MR, int NR>
 void portable(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
               T alpha, T beta) {
@@ -100,11 +110,7 @@ void portable(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, s
     a += MR;
     b += ldb;
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) {
-      T& dst = c[i * ldc + j];
-      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
-    }
+  store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
 
 template <class T, int MR, int NR>
@@ -117,11 +123,7 @@ void portable_rows(std::int64_t kc, const T* a, const T* const* brows, std::int6
       for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
     a += MR;
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) {
-      T& dst = c[i * ldc + j];
-      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
-    }
+  store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
 
 template <class T, int MR, int NR>
@@ -133,11 +135,7 @@ void portable_arows(std::int64_t kc, const T* const* arows, const T* b, std::int
       for (int j = 0; j < NR; ++j) acc[i][j] += arows[i][k] * b[j];
     b += ldb;
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) {
-      T& dst = c[i * ldc + j];
-      dst = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * dst;
-    }
+  store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
 
 // A kc x nr micro-panel of B stays in L1 (16 KiB), a kc x nc block of B in L2 (512 KiB), an
