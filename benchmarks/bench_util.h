@@ -35,6 +35,20 @@ inline double median_seconds(const std::function<void()>& fn, double min_seconds
   return t[t.size() / 2];
 }
 
+// The smallest of `windows` medians, each over min_seconds / windows of calls. On a shared machine
+// a whole timing window can land in a slow phase (another tenant, page-fault storms); the best
+// window's median is the steadier figure. benchmarks/conv times PyTorch the same way
+// (scripts/bench_conv_torch.py), so that the ratio compares like with like.
+inline double best_window_median_seconds(const std::function<void()>& fn, double min_seconds = 0.6,
+                                         int windows = 3) {
+  double best = 0.0;
+  for (int w = 0; w < windows; ++w) {
+    const double m = median_seconds(fn, min_seconds / windows, 3, 100);
+    best = w == 0 ? m : std::min(best, m);
+  }
+  return best;
+}
+
 // Median seconds per call of two functions timed in alternating blocks (a-block, b-block, repeated
 // `rounds` times), so that the machine's drifting load falls on both alike. Blocks rather than
 // single calls: each library's idle worker threads spin for a while after a call and would steal

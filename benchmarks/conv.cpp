@@ -2,10 +2,11 @@
 // suite of REFERENCE.md, forward and forward+backward (dx, dw, db), float32 with bias, at 1 and 2
 // threads. PyTorch runs in a child process started by this same command (scripts/
 // bench_conv_torch.py). Each shape is validated against a direct float64 loop on a small batch
-// first; then both sides are timed (medians) and the table prints GFLOP/s, the ratio ours /
-// PyTorch per shape, and the geometric means. GFLOP/s counts 2 N K (C/groups) prod(R) prod(S')
-// per pass and 3 passes for forward+backward.
-//   usage: conv [--quick] [--threads 1,2] [--torch /usr/bin/python3]
+// first; then both sides are timed (the best of three windows' medians, see bench_util.h) and the
+// table prints GFLOP/s, the ratio ours / PyTorch per shape, and the geometric means. GFLOP/s counts
+// 2 N K (C/groups) prod(R) prod(S') per pass and 3 passes for forward+backward.
+//   usage: conv [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -155,7 +156,13 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string python = "/usr/bin/python3";
   std::vector<int> thread_counts{1, 2};
+  std::vector<std::string> only;  // --only name,name: a subset of the suite
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      std::stringstream ss(argv[++i]);
+      std::string name;
+      while (std::getline(ss, name, ',')) only.push_back(name);
+    }
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--torch") && i + 1 < argc) python = argv[++i];
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -165,7 +172,10 @@ int main(int argc, char** argv) {
       while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
     }
   }
-  std::vector<Case> suite = kSuite;
+  std::vector<Case> suite;
+  for (const auto& c : kSuite)
+    if (only.empty() || std::find(only.begin(), only.end(), c.name) != only.end())
+      suite.push_back(c);
   if (quick)
     for (auto& c : suite) c.n = std::max<std::int64_t>(1, c.n / 4);
   int failures = 0;
@@ -194,11 +204,11 @@ int main(int argc, char** argv) {
       }
       const Tensor dy = ones(out_shape);
       const double f = flops_per_pass(c, out_shape);
-      const double t_fwd = ct_bench::median_seconds([&] {
+      const double t_fwd = ct_bench::best_window_median_seconds([&] {
         NoGradGuard g;
         conv(x0, w0, b0, options_of(c));
       });
-      const double t_all = ct_bench::median_seconds([&] {
+      const double t_all = ct_bench::best_window_median_seconds([&] {
         conv(x, w, b, options_of(c)).backward(dy);
         x.zero_grad();
         w.zero_grad();

@@ -356,67 +356,67 @@ void for_each_tap(const Index& ix, const std::vector<Run>& runs, F&& f) {
 
 // Depthwise kernels on a zero-padded copy of each plane (no input dilation): every (output line,
 // kernel tap) pair is then one bounds-free strided loop, which keeps the per-tap overhead small.
+// The plane's rows, the output lines and the kernel taps are precomputed as padded-plane offsets.
 struct PaddedPlane {
-  int s = 0;
-  std::int64_t ext[kMaxRank], ps[kMaxRank];  // padded extents and strides
-  std::int64_t size = 1, lines = 1, out_last = 1;
-  explicit PaddedPlane(const Index& ix) : s(ix.s) {
+  std::int64_t size = 1;
+  std::vector<std::int64_t> rows;   // padded offset of each input row
+  std::vector<std::int64_t> lines;  // padded offset of each output line's first tap
+  std::vector<std::int64_t> taps;   // padded offset of each tap relative to the first
+  std::int64_t row_len;             // input values per row
+  line::PlaneMap map;
+
+  explicit PaddedPlane(const Index& ix) : row_len(ix.in[ix.s - 1]) {
+    const int s = ix.s;
+    std::int64_t ps[kMaxRank];  // padded strides
     for (int d = s - 1; d >= 0; --d) {
       const std::int64_t reach =
           (ix.out[d] - 1) * ix.stride[d] + ix.dil[d] * (ix.kernel[d] - 1) + 1;
-      ext[d] = std::max(ix.in[d] + ix.pad[d], reach);
       ps[d] = size;
-      size *= ext[d];
+      size *= std::max(ix.in[d] + ix.pad[d], reach);
     }
-    for (int d = 0; d + 1 < s; ++d) lines *= ix.out[d];
-    out_last = ix.out[s - 1];
-  }
-  // Plane offset of the start of output line `line`'s receptive row for the kernel's first tap.
-  std::int64_t line_base(const Index& ix, std::int64_t line) const {
-    std::int64_t off = 0;
-    for (int d = s - 2; d >= 0; --d) {
-      off += (line % ix.out[d]) * ix.stride[d] * ps[d];
-      line /= ix.out[d];
+    std::int64_t nrows = 1, nlines = 1;
+    for (int d = 0; d + 1 < s; ++d) {
+      nrows *= ix.in[d];
+      nlines *= ix.out[d];
     }
-    return off;
-  }
-  // Plane offset of kernel tap r relative to the first tap.
-  std::vector<std::int64_t> tap_offsets(const Index& ix) const {
-    std::vector<std::int64_t> offs(static_cast<std::size_t>(ix.kernel_numel));
+    rows.resize(static_cast<std::size_t>(nrows));
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      std::int64_t rem = static_cast<std::int64_t>(r), off = ix.pad[s - 1];
+      for (int d = s - 2; d >= 0; --d) {
+        off += (rem % ix.in[d] + ix.pad[d]) * ps[d];
+        rem /= ix.in[d];
+      }
+      rows[r] = off;
+    }
+    lines.resize(static_cast<std::size_t>(nlines));
+    for (std::size_t l = 0; l < lines.size(); ++l) {
+      std::int64_t rem = static_cast<std::int64_t>(l), off = 0;
+      for (int d = s - 2; d >= 0; --d) {
+        off += (rem % ix.out[d]) * ix.stride[d] * ps[d];
+        rem /= ix.out[d];
+      }
+      lines[l] = off;
+    }
+    taps.resize(static_cast<std::size_t>(ix.kernel_numel));
     for (std::int64_t r = 0; r < ix.kernel_numel; ++r) {
       const RowIndex tap = decode_row(ix, r);
       std::int64_t off = 0;
       for (int d = 0; d < s; ++d) off += tap.rd[d] * ps[d];
-      offs[static_cast<std::size_t>(r)] = off;
+      taps[static_cast<std::size_t>(r)] = off;
     }
-    return offs;
+    map = {lines.data(),  static_cast<std::int64_t>(lines.size()),
+           taps.data(),   static_cast<std::int64_t>(taps.size()),
+           ix.out[s - 1], ix.stride[s - 1]};
   }
-  // Copies an unpadded plane into buf (zeroed) at the low padding.
+  // Copies an unpadded plane into the interior of buf (whose padding the caller keeps zero).
   template <class T>
-  void load(const Index& ix, const T* plane, T* buf) const {
-    std::fill_n(buf, size, T(0));
-    const std::int64_t in_lines = ix.in_numel / ix.in[s - 1];
-    for (std::int64_t line = 0; line < in_lines; ++line) {
-      std::int64_t rem = line, dst = ix.pad[s - 1];
-      for (int d = s - 2; d >= 0; --d) {
-        dst += (rem % ix.in[d] + ix.pad[d]) * ps[d];
-        rem /= ix.in[d];
-      }
-      std::copy_n(plane + line * ix.in[s - 1], ix.in[s - 1], buf + dst);
-    }
+  void load(const T* plane, T* buf) const {
+    line::scatter_rows(buf, rows.data(), plane, static_cast<std::int64_t>(rows.size()), row_len);
   }
-  // Adds the interior of buf back into an unpadded plane (the adjoint of load).
+  // Copies the interior of buf into an unpadded plane.
   template <class T>
-  void store(const Index& ix, const T* buf, T* plane) const {
-    const std::int64_t in_lines = ix.in_numel / ix.in[s - 1];
-    for (std::int64_t line = 0; line < in_lines; ++line) {
-      std::int64_t rem = line, src = ix.pad[s - 1];
-      for (int d = s - 2; d >= 0; --d) {
-        src += (rem % ix.in[d] + ix.pad[d]) * ps[d];
-        rem /= ix.in[d];
-      }
-      std::copy_n(buf + src, ix.in[s - 1], plane + line * ix.in[s - 1]);
-    }
+  void store(const T* buf, T* plane) const {
+    line::gather_rows(plane, buf, rows.data(), static_cast<std::int64_t>(rows.size()), row_len);
   }
 };
 
@@ -431,26 +431,17 @@ void padded_direct_forward(const T* x, const T* w, const T* b, T* y, const ConvG
                            const Index& ix) {
   const PaddedPlane pp(ix);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
-  const std::int64_t st = ix.stride[ix.s - 1], planes = g.batch * g.out_channels;
-  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
-#pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
-  for (std::int64_t pl = 0; pl < planes; ++pl) {
-    const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
-    // Slack after the plane for line::taps' full-width reads of the last block.
-    const std::int64_t slack = (64 / static_cast<std::int64_t>(sizeof(T))) * st;
-    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size + slack);
-    pp.load(ix, x + (n * g.channels + c) * ix.in_numel, buf);
-    std::fill_n(buf + pp.size, slack, T(0));
-    const T* wk = w + k * rn;
-    T* out = y + pl * positions;
-    std::fill_n(out, positions, b ? b[k] : T(0));
-    thread_local std::vector<const T*> srcs;
-    srcs.resize(static_cast<std::size_t>(rn));
-    for (std::int64_t line = 0; line < pp.lines; ++line) {
-      const T* row = buf + pp.line_base(ix, line);
-      for (std::int64_t r = 0; r < rn; ++r)
-        srcs[static_cast<std::size_t>(r)] = row + taps[static_cast<std::size_t>(r)];
-      line::taps(out + line * pp.out_last, srcs.data(), wk, rn, pp.out_last, st);
+  const std::int64_t planes = g.batch * g.out_channels;
+#pragma omp parallel if (planes > 1 && pass_work(g) >= kParallelWork)
+  {
+    // Every load rewrites the same interior, so the padding is zeroed once per thread.
+    T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
+    std::fill_n(buf, pp.size, T(0));
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t pl = 0; pl < planes; ++pl) {
+      const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
+      pp.load(x + (n * g.channels + c) * ix.in_numel, buf);
+      line::taps(y + pl * positions, buf, w + k * rn, b ? b[k] : T(0), pp.map);
     }
   }
 }
@@ -460,26 +451,15 @@ void padded_direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeome
                                  const Index& ix) {
   const PaddedPlane pp(ix);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
-  const std::int64_t st = ix.stride[ix.s - 1], planes = g.batch * g.channels;
-  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
+  const std::int64_t planes = g.batch * g.channels;
 #pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && pass_work(g) >= kParallelWork)
   for (std::int64_t pl = 0; pl < planes; ++pl) {  // each task owns one dx plane
     const std::int64_t n = pl / g.channels, c = pl % g.channels;
     T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
     std::fill_n(buf, pp.size, T(0));
-    for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k) {
-      const T* grad = dy + (n * g.out_channels + k) * positions;
-      const T* wk = w + k * rn;
-      for (std::int64_t line = 0; line < pp.lines; ++line) {
-        const T* gl = grad + line * pp.out_last;
-        const std::int64_t lb = pp.line_base(ix, line);
-        for (std::int64_t r = 0; r < rn; ++r) {
-          const T wr = wk[r];
-          line::axpy_scatter(buf + lb + taps[static_cast<std::size_t>(r)], gl, wr, pp.out_last, st);
-        }
-      }
-    }
-    pp.store(ix, buf, dx + pl * ix.in_numel);
+    for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k)
+      line::scatter(buf, dy + (n * g.out_channels + k) * positions, w + k * rn, pp.map);
+    pp.store(buf, dx + pl * ix.in_numel);
   }
 }
 
@@ -488,33 +468,18 @@ void padded_direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeo
                                    const Index& ix) {
   const PaddedPlane pp(ix);
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
-  const std::int64_t st = ix.stride[ix.s - 1];
-  const std::vector<std::int64_t> taps = pp.tap_offsets(ix);
-#pragma omp parallel for schedule(dynamic) if (g.out_channels > 1 && pass_work(g) >= kParallelWork)
-  for (std::int64_t k = 0; k < g.out_channels; ++k) {  // each task owns one row of dw
-    const std::int64_t c = k / kg;
-    T* dwk = dw + k * rn;
-    std::fill_n(dwk, rn, T(0));
+#pragma omp parallel if (g.out_channels > 1 && pass_work(g) >= kParallelWork)
+  {
     T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
-    std::vector<T> part(static_cast<std::size_t>(pp.out_last));
-    std::vector<std::int64_t> line_bases(static_cast<std::size_t>(pp.lines));
-    for (std::int64_t line = 0; line < pp.lines; ++line)
-      line_bases[static_cast<std::size_t>(line)] = pp.line_base(ix, line);
-    for (std::int64_t n = 0; n < g.batch; ++n) {
-      pp.load(ix, x + (n * g.channels + c) * ix.in_numel, buf);
-      const T* grad = dy + (n * g.out_channels + k) * positions;
-      for (std::int64_t r = 0; r < rn; ++r) {
-        // Per-position partial sums first (independent lanes that vectorise), then one reduction.
-        std::fill(part.begin(), part.end(), T(0));
-        for (std::int64_t line = 0; line < pp.lines; ++line) {
-          const T* gl = grad + line * pp.out_last;
-          const T* src =
-              buf + line_bases[static_cast<std::size_t>(line)] + taps[static_cast<std::size_t>(r)];
-          line::mul_add(part.data(), gl, src, pp.out_last, st);
-        }
-        T acc = T(0);
-        for (T v : part) acc += v;
-        dwk[r] += acc;
+    std::fill_n(buf, pp.size, T(0));
+#pragma omp for schedule(dynamic)
+    for (std::int64_t k = 0; k < g.out_channels; ++k) {  // each task owns one row of dw
+      const std::int64_t c = k / kg;
+      T* dwk = dw + k * rn;
+      std::fill_n(dwk, rn, T(0));
+      for (std::int64_t n = 0; n < g.batch; ++n) {
+        pp.load(x + (n * g.channels + c) * ix.in_numel, buf);
+        line::tap_dots(dwk, dy + (n * g.out_channels + k) * positions, buf, pp.map);
       }
     }
   }

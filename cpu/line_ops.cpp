@@ -1,163 +1,323 @@
-// The line kernels of cpu/line_ops.h: one body, instantiated per ISA with function-level target
-// attributes (as the GEMM micro-kernels are), and a dispatcher that picks the widest once.
+// The plane kernels of cpu/line_ops.h: one portable body, instantiated per ISA with function-level
+// target attributes (as the GEMM micro-kernels are), explicit AVX-512 vectors for the unit-step
+// forward and weight-gradient kernels, and a dispatcher that picks the widest once.
 #include "cpu/line_ops.h"
 
 #include <immintrin.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu::line {
 
 namespace {
 
 // clang-format off
-#define CT_LINE_OPS(SUFFIX, TARGET)                                                                \
+#define CT_PLANE_OPS(SUFFIX, TARGET)                                                               \
   template <class T>                                                                               \
-  TARGET void scatter_##SUFFIX(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {     \
-    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += w * src[j]; }                  \
-    else { for (std::int64_t j = 0; j < n; ++j) dst[j * step] += w * src[j]; }                     \
-  }                                                                                                \
-  template <class T>                                                                               \
-  TARGET void taps_##SUFFIX(T* dst, const T* const* srcs, const T* w, std::int64_t ntaps,          \
-                            std::int64_t n, std::int64_t step) {                                   \
+  TARGET void taps_##SUFFIX(T* dst, const T* src, const T* w, T b, const PlaneMap& m) {            \
     constexpr std::int64_t kB = 64 / sizeof(T);                                                    \
-    std::int64_t j0 = 0;                                                                           \
-    for (; j0 + kB <= n; j0 += kB) {                                                               \
-      T acc[kB];                                                                                   \
-      for (std::int64_t j = 0; j < kB; ++j) acc[j] = dst[j0 + j];                                  \
-      if (step == 1) {                                                                             \
-        for (std::int64_t t = 0; t < ntaps; ++t) {                                                 \
-          const T* s = srcs[t] + j0; const T wt = w[t];                                            \
-          _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j];                               \
+    const std::int64_t n = m.n, st = m.step;                                                       \
+    for (std::int64_t l = 0; l < m.nlines; ++l) {                                                  \
+      T* d = dst + l * n;                                                                          \
+      const T* row = src + m.lines[l];                                                             \
+      std::int64_t j0 = 0;                                                                         \
+      for (; j0 + kB <= n; j0 += kB) { /* whole blocks: the sums stay in registers */              \
+        T acc[kB];                                                                                 \
+        for (std::int64_t j = 0; j < kB; ++j) acc[j] = b;                                          \
+        for (std::int64_t t = 0; t < m.ntaps; ++t) {                                               \
+          const T* s = row + m.taps[t] + j0 * st; const T wt = w[t];                               \
+          if (st == 1) { _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j]; } \
+          else { for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j * st]; }                 \
         }                                                                                          \
-      } else {                                                                                     \
-        for (std::int64_t t = 0; t < ntaps; ++t) {                                                 \
-          const T* s = srcs[t] + j0 * step; const T wt = w[t];                                     \
-          for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j * step];                        \
-        }                                                                                          \
+        for (std::int64_t j = 0; j < kB; ++j) d[j0 + j] = acc[j];                                  \
       }                                                                                            \
-      for (std::int64_t j = 0; j < kB; ++j) dst[j0 + j] = acc[j];                                  \
-    }                                                                                              \
-    if (j0 < n) { /* the last, partial block: full-width reads (the caller's slack), partial store */ \
-      const std::int64_t m = n - j0;                                                               \
-      T acc[kB];                                                                                   \
-      for (std::int64_t j = 0; j < kB; ++j) acc[j] = j < m ? dst[j0 + j] : T(0);                   \
-      for (std::int64_t t = 0; t < ntaps; ++t) {                                                   \
-        const T* s = srcs[t] + j0 * step; const T wt = w[t];                                       \
-        if (step == 1) { _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j]; }              \
-        else { for (std::int64_t j = 0; j < kB; ++j) acc[j] += wt * s[j * step]; }                 \
+      for (std::int64_t j = j0; j < n; ++j) d[j] = b; /* the partial last block */                 \
+      for (std::int64_t t = 0; t < m.ntaps && j0 < n; ++t) {                                       \
+        const T* s = row + m.taps[t]; const T wt = w[t];                                           \
+        for (std::int64_t j = j0; j < n; ++j) d[j] += wt * s[j * st];                              \
       }                                                                                            \
-      for (std::int64_t j = 0; j < m; ++j) dst[j0 + j] = acc[j];                                   \
     }                                                                                              \
   }                                                                                                \
   template <class T>                                                                               \
-  TARGET void mul_add_##SUFFIX(T* dst, const T* a, const T* src, std::int64_t n, std::int64_t step) { \
-    if (step == 1) { for (std::int64_t j = 0; j < n; ++j) dst[j] += a[j] * src[j]; }               \
-    else { for (std::int64_t j = 0; j < n; ++j) dst[j] += a[j] * src[j * step]; }                  \
+  TARGET void tap_dots_##SUFFIX(T* dw, const T* grad, const T* src, const PlaneMap& m) {           \
+    constexpr std::int64_t kB = 64 / sizeof(T);                                                    \
+    const std::int64_t n = m.n, st = m.step;                                                       \
+    for (std::int64_t t = 0; t < m.ntaps; ++t) {                                                   \
+      T total = T(0);                                                                              \
+      for (std::int64_t j0 = 0; j0 < n; j0 += kB) {                                                \
+        const std::int64_t len = std::min(kB, n - j0);                                             \
+        T acc[kB] = {};                                                                            \
+        for (std::int64_t l = 0; l < m.nlines; ++l) {                                              \
+          const T* g = grad + l * n + j0;                                                          \
+          const T* s = src + m.lines[l] + m.taps[t] + j0 * st;                                     \
+          if (len == kB && st == 1) { _Pragma("omp simd") for (std::int64_t j = 0; j < kB; ++j) acc[j] += g[j] * s[j]; } \
+          else { for (std::int64_t j = 0; j < len; ++j) acc[j] += g[j] * s[j * st]; }              \
+        }                                                                                          \
+        for (std::int64_t j = 0; j < kB; ++j) total += acc[j];                                     \
+      }                                                                                            \
+      dw[t] += total;                                                                              \
+    }                                                                                              \
+  }                                                                                                \
+  template <class T>                                                                               \
+  TARGET void scatter_##SUFFIX(T* src, const T* grad, const T* w, const PlaneMap& m) {             \
+    /* Tap-major, so that consecutive updates go to different source rows (no store-to-load      \
+       stalls between the overlapping windows of neighbouring taps). */                           \
+    const std::int64_t n = m.n, st = m.step;                                                       \
+    for (std::int64_t t = 0; t < m.ntaps; ++t)                                                     \
+      for (std::int64_t l = 0; l < m.nlines; ++l) {                                                \
+        T* d = src + m.lines[l] + m.taps[t]; const T* g = grad + l * n; const T wt = w[t];         \
+        if (st == 1) { for (std::int64_t j = 0; j < n; ++j) d[j] += wt * g[j]; }                   \
+        else { for (std::int64_t j = 0; j < n; ++j) d[j * st] += wt * g[j]; }                      \
+      }                                                                                            \
   }
 
-CT_LINE_OPS(avx512, __attribute__((target("avx512f,fma"))))
-CT_LINE_OPS(avx2, __attribute__((target("avx2,fma"))))
-CT_LINE_OPS(base, )
-#undef CT_LINE_OPS
+CT_PLANE_OPS(avx512, __attribute__((target("avx512f,fma"))))
+CT_PLANE_OPS(avx2, __attribute__((target("avx2,fma"))))
+CT_PLANE_OPS(base, )
+#undef CT_PLANE_OPS
 // clang-format on
 
+#define CT_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+// One 64-byte vector of T with masked loads and stores (the masks cover the partial last block).
+// sum() goes through memory: GCC 12's _mm512_reduce_add_* trips -Wmaybe-uninitialized.
+template <class T>
+struct Vec512;
+template <>
+struct Vec512<float> {
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr std::int64_t kW = 16;
+  static CT_AVX512 M mask(std::int64_t m) {
+    return m >= kW ? static_cast<M>(0xFFFF) : static_cast<M>((1u << m) - 1);
+  }
+  static CT_AVX512 V load(M k, const float* p) { return _mm512_maskz_loadu_ps(k, p); }
+  static CT_AVX512 void store(M k, float* p, V v) { _mm512_mask_storeu_ps(p, k, v); }
+  static CT_AVX512 void copy(M k, float* d, const float* s) {
+    _mm512_mask_storeu_ps(d, k, _mm512_maskz_loadu_ps(k, s));
+  }
+  static CT_AVX512 V set1(float a) { return _mm512_set1_ps(a); }
+  static CT_AVX512 V zero() { return _mm512_setzero_ps(); }
+  static CT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static CT_AVX512 float sum(V v) {
+    alignas(64) float lanes[kW];
+    _mm512_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float x : lanes) s += x;
+    return s;
+  }
+};
+template <>
+struct Vec512<double> {
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr std::int64_t kW = 8;
+  static CT_AVX512 M mask(std::int64_t m) {
+    return m >= kW ? static_cast<M>(0xFF) : static_cast<M>((1u << m) - 1);
+  }
+  static CT_AVX512 V load(M k, const double* p) { return _mm512_maskz_loadu_pd(k, p); }
+  static CT_AVX512 void store(M k, double* p, V v) { _mm512_mask_storeu_pd(p, k, v); }
+  static CT_AVX512 void copy(M k, double* d, const double* s) {
+    _mm512_mask_storeu_pd(d, k, _mm512_maskz_loadu_pd(k, s));
+  }
+  static CT_AVX512 V set1(double a) { return _mm512_set1_pd(a); }
+  static CT_AVX512 V zero() { return _mm512_setzero_pd(); }
+  static CT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static CT_AVX512 double sum(V v) {
+    alignas(64) double lanes[kW];
+    _mm512_store_pd(lanes, v);
+    double s = 0.0;
+    for (double x : lanes) s += x;
+    return s;
+  }
+};
+
+// Unit-step forward: four (line, block) accumulators in flight, so that the FMA chains over the
+// taps overlap instead of waiting on each other's latency.
+template <class T, int NB>
+__attribute__((target("avx512f"))) void taps_blocks(T* const* d, const T* const* s,
+                                                    const typename Vec512<T>::M* k, const T* w, T b,
+                                                    const std::int64_t* taps, std::int64_t ntaps) {
+  using X = Vec512<T>;
+  typename X::V acc[NB];
+#pragma GCC unroll 4
+  for (int i = 0; i < NB; ++i) acc[i] = X::set1(b);
+  for (std::int64_t t = 0; t < ntaps; ++t) {
+    const typename X::V wt = X::set1(w[t]);
+    const std::int64_t off = taps[t];
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) acc[i] = X::fma(wt, X::load(k[i], s[i] + off), acc[i]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < NB; ++i) X::store(k[i], d[i], acc[i]);
+}
+
+template <class T>
+__attribute__((target("avx512f"))) void taps_unit_avx512(T* dst, const T* src, const T* w, T b,
+                                                         const PlaneMap& m) {
+  using X = Vec512<T>;
+  constexpr int kNB = 4;
+  T* d[kNB];
+  const T* s[kNB];
+  typename X::M k[kNB];
+  int nb = 0;
+  for (std::int64_t l = 0; l < m.nlines; ++l)
+    for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {
+      d[nb] = dst + l * m.n + j0;
+      s[nb] = src + m.lines[l] + j0;
+      k[nb] = X::mask(m.n - j0);
+      if (++nb == kNB) {
+        taps_blocks<T, kNB>(d, s, k, w, b, m.taps, m.ntaps);
+        nb = 0;
+      }
+    }
+  for (int i = 0; i < nb; ++i) taps_blocks<T, 1>(d + i, s + i, k + i, w, b, m.taps, m.ntaps);
+}
+
+// Unit-step weight gradient: NT taps at a time, one accumulator per tap across every line of a
+// column block, reduced once at the end.
+template <class T, int NT>
+__attribute__((target("avx512f"))) void tap_dots_group(T* dw, const T* grad, const T* src,
+                                                       const PlaneMap& m,
+                                                       const std::int64_t* taps) {
+  using X = Vec512<T>;
+  for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {
+    const typename X::M k = X::mask(m.n - j0);
+    typename X::V acc[NT];
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; ++i) acc[i] = X::zero();
+    for (std::int64_t l = 0; l < m.nlines; ++l) {
+      const typename X::V g = X::load(k, grad + l * m.n + j0);
+      const T* row = src + m.lines[l] + j0;
+#pragma GCC unroll 4
+      for (int i = 0; i < NT; ++i) acc[i] = X::fma(g, X::load(k, row + taps[i]), acc[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NT; ++i) dw[i] += X::sum(acc[i]);
+  }
+}
+
+template <class T>
+__attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* grad, const T* src,
+                                                             const PlaneMap& m) {
+  std::int64_t t = 0;
+  for (; t + 4 <= m.ntaps; t += 4) tap_dots_group<T, 4>(dw + t, grad, src, m, m.taps + t);
+  for (; t < m.ntaps; ++t) tap_dots_group<T, 1>(dw + t, grad, src, m, m.taps + t);
+}
+
+// The ISA of the chosen GEMM kernel, so that CONVTAPE_ISA forces these kernels too.
 int isa() {
   static const int level = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
+    const std::string_view chosen = gemm_kernel<float>().isa;
+    return chosen == "avx512" ? 2 : chosen == "avx2" ? 1 : 0;
   }();
   return level;
 }
 
 template <class T>
-void scatter_any(T* dst, const T* src, T w, std::int64_t n, std::int64_t step) {
+void taps_any(T* dst, const T* src, const T* w, T b, const PlaneMap& m) {
   switch (isa()) {
     case 2:
-      return scatter_avx512(dst, src, w, n, step);
+      return m.step == 1 ? taps_unit_avx512(dst, src, w, b, m) : taps_avx512(dst, src, w, b, m);
     case 1:
-      return scatter_avx2(dst, src, w, n, step);
+      return taps_avx2(dst, src, w, b, m);
     default:
-      return scatter_base(dst, src, w, n, step);
-  }
-}
-template <class T>
-void mul_add_any(T* dst, const T* a, const T* src, std::int64_t n, std::int64_t step) {
-  switch (isa()) {
-    case 2:
-      return mul_add_avx512(dst, a, src, n, step);
-    case 1:
-      return mul_add_avx2(dst, a, src, n, step);
-    default:
-      return mul_add_base(dst, a, src, n, step);
-  }
-}
-
-// Unit-step all-taps kernels with explicit vectors: the accumulator of each 64-byte (or 32-byte)
-// block lives in one register across every tap; the tail uses masked loads and stores.
-__attribute__((target("avx512f"))) void taps_unit_avx512(float* dst, const float* const* srcs,
-                                                         const float* w, std::int64_t ntaps,
-                                                         std::int64_t n) {
-  for (std::int64_t j0 = 0; j0 < n; j0 += 16) {
-    const std::int64_t m = n - j0;
-    const __mmask16 mask =
-        m >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << m) - 1);
-    __m512 acc = _mm512_maskz_loadu_ps(mask, dst + j0);
-    for (std::int64_t t = 0; t < ntaps; ++t)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask, srcs[t] + j0), acc);
-    _mm512_mask_storeu_ps(dst + j0, mask, acc);
-  }
-}
-__attribute__((target("avx512f"))) void taps_unit_avx512(double* dst, const double* const* srcs,
-                                                         const double* w, std::int64_t ntaps,
-                                                         std::int64_t n) {
-  for (std::int64_t j0 = 0; j0 < n; j0 += 8) {
-    const std::int64_t m = n - j0;
-    const __mmask8 mask =
-        m >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << m) - 1);
-    __m512d acc = _mm512_maskz_loadu_pd(mask, dst + j0);
-    for (std::int64_t t = 0; t < ntaps; ++t)
-      acc = _mm512_fmadd_pd(_mm512_set1_pd(w[t]), _mm512_maskz_loadu_pd(mask, srcs[t] + j0), acc);
-    _mm512_mask_storeu_pd(dst + j0, mask, acc);
+      return taps_base(dst, src, w, b, m);
   }
 }
 
 template <class T>
-void taps_any(T* dst, const T* const* srcs, const T* w, std::int64_t ntaps, std::int64_t n,
-              std::int64_t step) {
+__attribute__((target("avx512f"))) void scatter_rows_avx512(T* dst, const std::int64_t* offsets,
+                                                            const T* src, std::int64_t rows,
+                                                            std::int64_t n) {
+  using X = Vec512<T>;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < n; j += X::kW)
+      X::copy(X::mask(n - j), dst + offsets[r] + j, src + r * n + j);
+}
+template <class T>
+__attribute__((target("avx512f"))) void gather_rows_avx512(T* dst, const T* src,
+                                                           const std::int64_t* offsets,
+                                                           std::int64_t rows, std::int64_t n) {
+  using X = Vec512<T>;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < n; j += X::kW)
+      X::copy(X::mask(n - j), dst + r * n + j, src + offsets[r] + j);
+}
+template <class T>
+void scatter_rows_any(T* dst, const std::int64_t* offsets, const T* src, std::int64_t rows,
+                      std::int64_t n) {
+  if (isa() == 2) return scatter_rows_avx512(dst, offsets, src, rows, n);
+  for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + r * n, n, dst + offsets[r]);
+}
+template <class T>
+void gather_rows_any(T* dst, const T* src, const std::int64_t* offsets, std::int64_t rows,
+                     std::int64_t n) {
+  if (isa() == 2) return gather_rows_avx512(dst, src, offsets, rows, n);
+  for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + offsets[r], n, dst + r * n);
+}
+template <class T>
+void tap_dots_any(T* dw, const T* grad, const T* src, const PlaneMap& m) {
   switch (isa()) {
     case 2:
-      return step == 1 ? taps_unit_avx512(dst, srcs, w, ntaps, n)
-                       : taps_avx512(dst, srcs, w, ntaps, n, step);
+      return m.step == 1 ? tap_dots_unit_avx512(dw, grad, src, m)
+                         : tap_dots_avx512(dw, grad, src, m);
     case 1:
-      return taps_avx2(dst, srcs, w, ntaps, n, step);
+      return tap_dots_avx2(dw, grad, src, m);
     default:
-      return taps_base(dst, srcs, w, ntaps, n, step);
+      return tap_dots_base(dw, grad, src, m);
+  }
+}
+template <class T>
+void scatter_any(T* src, const T* grad, const T* w, const PlaneMap& m) {
+  switch (isa()) {
+    case 2:
+      return scatter_avx512(src, grad, w, m);
+    case 1:
+      return scatter_avx2(src, grad, w, m);
+    default:
+      return scatter_base(src, grad, w, m);
   }
 }
 
 }  // namespace
 
-void taps(float* dst, const float* const* srcs, const float* w, std::int64_t ntaps, std::int64_t n,
-          std::int64_t step) {
-  taps_any(dst, srcs, w, ntaps, n, step);
+void taps(float* dst, const float* src, const float* w, float b, const PlaneMap& m) {
+  taps_any(dst, src, w, b, m);
 }
-void taps(double* dst, const double* const* srcs, const double* w, std::int64_t ntaps,
-          std::int64_t n, std::int64_t step) {
-  taps_any(dst, srcs, w, ntaps, n, step);
+void taps(double* dst, const double* src, const double* w, double b, const PlaneMap& m) {
+  taps_any(dst, src, w, b, m);
 }
-
-void axpy_scatter(float* dst, const float* src, float w, std::int64_t n, std::int64_t step) {
-  scatter_any(dst, src, w, n, step);
+void scatter_rows(float* dst, const std::int64_t* offsets, const float* src, std::int64_t rows,
+                  std::int64_t n) {
+  scatter_rows_any(dst, offsets, src, rows, n);
 }
-void axpy_scatter(double* dst, const double* src, double w, std::int64_t n, std::int64_t step) {
-  scatter_any(dst, src, w, n, step);
+void scatter_rows(double* dst, const std::int64_t* offsets, const double* src, std::int64_t rows,
+                  std::int64_t n) {
+  scatter_rows_any(dst, offsets, src, rows, n);
 }
-void mul_add(float* dst, const float* a, const float* src, std::int64_t n, std::int64_t step) {
-  mul_add_any(dst, a, src, n, step);
+void gather_rows(float* dst, const float* src, const std::int64_t* offsets, std::int64_t rows,
+                 std::int64_t n) {
+  gather_rows_any(dst, src, offsets, rows, n);
 }
-void mul_add(double* dst, const double* a, const double* src, std::int64_t n, std::int64_t step) {
-  mul_add_any(dst, a, src, n, step);
+void gather_rows(double* dst, const double* src, const std::int64_t* offsets, std::int64_t rows,
+                 std::int64_t n) {
+  gather_rows_any(dst, src, offsets, rows, n);
+}
+void tap_dots(float* dw, const float* grad, const float* src, const PlaneMap& m) {
+  tap_dots_any(dw, grad, src, m);
+}
+void tap_dots(double* dw, const double* grad, const double* src, const PlaneMap& m) {
+  tap_dots_any(dw, grad, src, m);
+}
+void scatter(float* src, const float* grad, const float* w, const PlaneMap& m) {
+  scatter_any(src, grad, w, m);
+}
+void scatter(double* src, const double* grad, const double* w, const PlaneMap& m) {
+  scatter_any(src, grad, w, m);
 }
 
 }  // namespace convtape::cpu::line

@@ -950,6 +950,21 @@ TEST_CASE("conv: larger cases (several GEMM tiles and panels) equal the referenc
     cases.push_back(c);
   }
   {
+    // Depthwise lines wider than one 64-byte vector (several blocks and a masked tail per line),
+    // with channel multipliers 1 and 2, unit and strided last dims.
+    ConvSpec c = spec({2, 3, 5, 37}, {3, 3}, 3, 3);
+    c.pads = {{1, 1}, {1, 2}};
+    c.bias = true;
+    cases.push_back(c);
+    c = spec({2, 3, 6, 41}, {2, 5}, 6, 3);
+    c.stride = {1, 2};
+    c.pads = {{0, 1}, {2, 2}};
+    cases.push_back(c);
+    c = spec({1, 2, 4, 19}, {3, 3}, 4, 2);
+    c.mode = PaddingMode::Same;
+    cases.push_back(c);
+  }
+  {
     // One input channel per group and 4 outputs per group (the direct kernels), with strides,
     // dilations and an input dilation along the last dim.
     ConvSpec c = spec({2, 3, 11, 9}, {3, 2}, 12, 3);
