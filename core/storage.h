@@ -46,10 +46,21 @@ struct MemoryStats {
   std::int64_t cuda_bytes = 0;
   std::int64_t storages = 0;
   std::int64_t autograd_nodes = 0;
-  std::int64_t workspace_bytes = 0;  // kernel scratch (GEMM packing buffers) held by all threads
+  std::int64_t workspace_bytes = 0;   // kernel scratch (GEMM packing buffers) held by all threads
+  std::int64_t cpu_cached_bytes = 0;  // freed host blocks kept for reuse (not in cpu_bytes)
 };
 MemoryStats memory_stats();
 void reset_peak_memory_stats();
+
+// Host blocks of 256 KiB and more are not returned to the system when their storage dies: they
+// wait, up to a limit of cached bytes (1 GiB by default, or CONVTAPE_CPU_CACHE_MB from the
+// environment), for a later allocation of about the same size (a block is reused for requests of
+// 8/9 of its size and up). Training loops allocate the same shapes every step, and a fresh block
+// page-faults all of its pages in again. empty_cache() returns the cached blocks to the system;
+// set_cpu_cache_limit(0) turns the cache off.
+void empty_cache();
+void set_cpu_cache_limit(std::int64_t bytes);
+std::int64_t cpu_cache_limit();
 
 namespace detail {
 void count_node(int delta) noexcept;
