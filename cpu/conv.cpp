@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -846,6 +847,131 @@ std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g) {
   return t;
 }
 
+// The data gradient of a strided convolution (no input dilation), one stride phase at a time. In
+// padded coordinates u = stride * m + a, dx~[u] = sum over taps r with dil * r = a (mod stride) of
+// w[r] dy[m - e_r], e_r = (dil * r - a) / stride: for each phase a, a unit-stride convolution of
+// dy with the phase's taps (flipped, channels swapped; they are evenly spaced, so the sub-kernel
+// is an ordinary dilated one), which runs through the forward path (implicit GEMM) instead of
+// col2im. Each dx value belongs to exactly one phase; a phase without taps leaves zeros.
+struct PhaseConv {
+  ConvGeometry g;                         // dy -> this phase's values z[m], m in [0, out)
+  std::vector<std::int64_t> first, step;  // per dim: first tap r0 and tap spacing in r
+  bool empty = false;
+};
+
+// Strided, without input dilation, with channels on both sides (the depthwise kernels and empty
+// convolutions take their own paths).
+bool strided_split_ok(const ConvGeometry& g) {
+  bool strided = false;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    if (g.input_dilation[d] != 1) return false;
+    strided = strided || g.stride[d] > 1;
+  }
+  return strided && g.channels > 0 && g.out_channels > 0 && g.batch > 0;
+}
+
+PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) {
+  PhaseConv p;
+  p.g.batch = g.batch;
+  p.g.channels = g.out_channels;
+  p.g.out_channels = g.channels;
+  p.g.groups = g.groups;
+  p.g.in = g.out;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    const std::int64_t st = g.stride[d], dil = g.dilation[d], k = g.kernel[d];
+    std::int64_t r0 = 0;
+    while (r0 < k && (dil * r0) % st != a[d]) ++r0;
+    const std::int64_t last = g.pad_lo[d] + g.in[d] - 1 - a[d];  // largest padded u - a in dx
+    if (r0 == k || last < 0) {
+      p.empty = true;
+      return p;
+    }
+    const std::int64_t gcd = std::gcd(dil, st), rstep = st / gcd;
+    const std::int64_t taps = (k - 1 - r0) / rstep + 1, e0 = (dil * r0 - a[d]) / st;
+    p.first.push_back(r0);
+    p.step.push_back(rstep);
+    p.g.kernel.push_back(taps);
+    p.g.dilation.push_back(dil / gcd);
+    p.g.pad_lo.push_back(e0 + (taps - 1) * (dil / gcd));
+    p.g.out.push_back(last / st + 1);
+    p.g.stride.push_back(1);
+    p.g.input_dilation.push_back(1);
+  }
+  return p;
+}
+
+template <class T>
+void phase_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+  const std::size_t s = g.in.size();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  const std::int64_t planes = g.batch * g.channels, in_n = g.in_numel();
+  std::fill_n(dx, planes * in_n, T(0));
+  std::int64_t phases = 1;
+  for (std::size_t d = 0; d < s; ++d) phases *= g.stride[d];
+  std::vector<T> z, wt;
+  std::vector<std::int64_t> a(s);
+  for (std::int64_t ph = 0; ph < phases; ++ph) {
+    std::int64_t rem = ph;
+    for (std::size_t d = s; d-- > 0;) {
+      a[d] = rem % g.stride[d];
+      rem /= g.stride[d];
+    }
+    const PhaseConv p = phase_conv(g, a);
+    if (p.empty) continue;
+    // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)
+    // step_d.
+    const std::int64_t tn = p.g.kernel_numel();
+    std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
+    for (std::int64_t t = 0; t < tn; ++t) {
+      std::int64_t trem = t, r = 0, scale = 1;
+      for (std::size_t d = s; d-- > 0;) {
+        const std::int64_t td = trem % p.g.kernel[d];
+        trem /= p.g.kernel[d];
+        r += (p.first[d] + (p.g.kernel[d] - 1 - td) * p.step[d]) * scale;
+        scale *= g.kernel[d];
+      }
+      src_tap[static_cast<std::size_t>(t)] = r;
+    }
+    wt.resize(static_cast<std::size_t>(g.channels * kg * tn));
+    for (std::int64_t grp = 0; grp < g.groups; ++grp)
+      for (std::int64_t c = 0; c < cg; ++c)
+        for (std::int64_t k = 0; k < kg; ++k) {
+          const T* src = w + ((grp * kg + k) * cg + c) * rn;
+          T* dst = wt.data() + ((grp * cg + c) * kg + k) * tn;
+          for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[src_tap[static_cast<std::size_t>(t)]];
+        }
+    const std::int64_t zn = p.g.out_numel();
+    z.resize(static_cast<std::size_t>(planes * zn));
+    forward_typed<T>(dy, wt.data(), nullptr, z.data(), p.g);
+    // dx[i] = z[m] for i = stride * m + a - pad_lo inside the input, one z line at a time.
+    const std::int64_t zlast = p.g.out[s - 1], lines = zn / zlast;
+    const std::int64_t st = g.stride[s - 1], off = a[s - 1] - g.pad_lo[s - 1];
+    const std::int64_t m0 = off >= 0 ? 0 : ceil_div(-off, st);
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * zn >= kParallelWork)
+    for (std::int64_t pl = 0; pl < planes; ++pl)
+      for (std::int64_t line = 0; line < lines; ++line) {
+        std::int64_t lrem = line, base = 0, scale = g.in[s - 1];
+        bool inside = true;
+        for (std::size_t d = s - 1; d-- > 0 && inside;) {
+          const std::int64_t m = lrem % p.g.out[d];
+          lrem /= p.g.out[d];
+          const std::int64_t i = g.stride[d] * m + a[d] - g.pad_lo[d];
+          inside = i >= 0 && i < g.in[d];
+          base += i * scale;
+          scale *= g.in[d];
+        }
+        if (!inside) continue;
+        const T* src = z.data() + pl * zn + line * zlast;
+        T* dst = dx + pl * in_n + base;
+        for (std::int64_t m = m0; m < zlast; ++m) {
+          const std::int64_t i = st * m + off;
+          if (i >= g.in[s - 1]) break;
+          dst[i] = src[m];
+        }
+      }
+  }
+}
+
 template <class T>
 void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   const Index ix(g);
@@ -854,6 +980,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   if (use_direct(g) && (g.group_out_channels() != 1 || !transposed_as_forward(g)))
     return padded_direct_ok(ix) ? padded_direct_backward_data(dy, w, dx, g, ix)
                                 : direct_backward_data(dy, w, dx, g);
+  if (strided_split_ok(g)) return phase_backward_data(dy, w, dx, g);
   if (const auto t = transposed_as_forward(g)) {
     // Unit stride: dx is itself a unit-stride convolution of dy with the flipped, channel-swapped
     // kernel, so it runs through the forward path (implicit GEMM) instead of col2im.
