@@ -1,10 +1,13 @@
-// CPU convolution kernels for any spatial rank, as blocked im2col + GEMM.
-//   forward:          y[n, k, o] = sum_{c in group(k), r} x~[n, c, o*stride + r*dilation - pad_lo]
-//   * w[k, c, r] backward data:    dx = col2im(W^T dy) backward weight:  dw = sum_n dy col(x)^T
-// where x~ is x dilated by input_dilation (holes read as 0) and padded (outside reads as 0).
-// A tile of output positions is unfolded straight into the packed GEMM panel (cpu/gemm_driver.h),
-// so no column matrix is ever materialised and the workspace stays a few MiB per thread whatever
-// the input size; 1x1 stride-1 convolutions read the input as the GEMM operand directly.
+// CPU convolution kernels for any spatial rank, as implicit or blocked im2col GEMM:
+//   y[n, k, o] = sum over c in group(k) and taps r of
+//                w[k, c, r] * x~[n, c, o * stride + r * dilation - pad_lo]
+// where x~ is x dilated by input_dilation (holes read as 0) and padded (outside reads as 0). The
+// data gradient is the adjoint (col2im of W^T dy, or for unit and strided convolutions without
+// input dilation one forward convolution of dy per stride phase), the weight gradient
+// dw = sum_n dy col(x)^T. A tile of output positions is unfolded straight into the packed GEMM
+// panel (cpu/gemm_driver.h) or read through row pointers from a padded copy of one sample, so no
+// column matrix is ever materialised and the workspace stays a few MiB per thread whatever the
+// input size; 1x1 stride-1 convolutions read the input as the GEMM operand directly.
 #pragma once
 
 #include <cstdint>
