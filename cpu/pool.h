@@ -1,0 +1,60 @@
+// CPU pooling kernels for any spatial rank, on contiguous planes p = (n, c) of x [N, C, *in]:
+//   max:      y[p, o] = max_{r, valid} x[p, w(o, r)],  index[p, o] = flat in-plane argmax
+//   avg:      y[p, o] = sum_{r, valid} x[p, w(o, r)] / divisor(o)
+//   unpool:   y[p, index[p, o]] = x[p, o]  (zeros elsewhere)
+// where the window of output o along dim d is w = o * stride - pad_lo + r * dilation for
+// r in [0, kernel) (taps in the padding are skipped), or, for adaptive pooling, the input range
+// [floor(o * in / out), ceil((o + 1) * in / out)).
+// Max takes the first maximal element in the window's row-major order; a NaN wins over any number
+// and the first NaN is kept. A window with no element inside the input gives -inf and index -1.
+// Planes run in parallel (OpenMP); inner loops run along contiguous output lines and are compiled
+// for AVX-512, AVX2 and plain x86-64, chosen once at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace convtape::cpu {
+
+// A fully resolved pooling of x [N, C, *in] into [N, C, *out]: per-dim vectors hold one entry per
+// spatial dim. Adaptive pooling uses only batch, channels, in and out.
+struct PoolGeometry {
+  std::int64_t batch = 0, channels = 0;
+  Shape in, out;
+  Shape kernel, stride, dilation, pad_lo, pad_hi;
+  bool adaptive = false;
+  // Average pooling's divisor: with count_include_pad the window clipped to the padded extent
+  // [-pad_lo, in + pad_hi), else the number of input elements it covers; a non-zero
+  // divisor_override replaces both. Adaptive windows divide by their size.
+  bool count_include_pad = true;
+  std::int64_t divisor_override = 0;
+
+  std::int64_t planes() const { return batch * channels; }
+  std::int64_t spatial() const { return static_cast<std::int64_t>(in.size()); }
+  std::int64_t in_numel() const { return numel(in); }
+  std::int64_t out_numel() const { return numel(out); }
+};
+
+struct PoolResult {
+  Tensor values;
+  Tensor indices;  // int64, undefined when not asked for
+};
+
+// x [N, C, *in] contiguous -> values [N, C, *out] and, with_indices, int64 indices of that shape.
+PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_indices);
+// x [N, C, *in] contiguous -> y [N, C, *out].
+Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g);
+// dy [N, C, *out] contiguous -> dx [N, C, *in]: the adjoint of avg_pool_forward.
+Tensor avg_pool_backward(const Tensor& dy, const PoolGeometry& g);
+// src [N, C, *m] and int64 indices of its shape (contiguous) -> [N, C, *plane]: zeros, then
+// out[n, c, indices[n, c, o]] += src[n, c, o] (accumulate: max pooling's gradient) or
+// = src[n, c, o] (max_unpool: a later duplicate overwrites). Negative indices are skipped; the
+// others must lie in [0, numel(plane)).
+Tensor index_scatter(const Tensor& src, const Tensor& indices, const Shape& plane, bool accumulate);
+// src [N, C, *plane], int64 indices [N, C, *m] (contiguous) -> [N, C, *m]:
+// out[n, c, o] = src[n, c, indices[n, c, o]] (0 for a negative index). The adjoint of
+// index_scatter.
+Tensor index_gather(const Tensor& src, const Tensor& indices);
+
+}  // namespace convtape::cpu

@@ -1,0 +1,341 @@
+// Pooling front ends: argument checks and output sizes (every user-facing pooling error lives
+// here), the CPU kernels, and the tape entries. Max pooling saves the argmax indices of its
+// forward pass, and its gradient scatters dy to them; max_unpool is the same scatter (overwriting)
+// and its gradient the matching gather. Adaptive pooling whose output sizes divide the input is
+// run as the regular pooling with kernel = stride = in / out.
+#include "ops/pool.h"
+
+#include <algorithm>
+
+#include <fmt/ranges.h>
+
+#include "core/autograd.h"
+#include "cpu/pool.h"
+#include "ops/detail.h"
+
+namespace convtape {
+
+PoolOptions& PoolOptions::padding(const std::vector<std::int64_t>& p) {
+  padding_.clear();
+  for (auto v : p) padding_.emplace_back(v, v);
+  return *this;
+}
+
+namespace {
+
+constexpr std::int64_t kMaxSpatial = 8;
+
+enum class PoolKind { Max, Avg, Unpool };
+
+template <class V>
+V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s) {
+  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == s,
+           "{}: expected {} with 1 or {} values (one per spatial dim), got {}", op, what, s,
+           v.size());
+  return v.size() == 1 ? V(static_cast<std::size_t>(s), v[0]) : v;
+}
+
+void check_positive(std::string_view op, std::string_view what,
+                    const std::vector<std::int64_t>& v) {
+  for (auto x : v) CT_CHECK(x > 0, "{}: expected {} > 0, got [{}]", op, what, fmt::join(v, ", "));
+}
+
+std::string dims_string(const Shape& s) {
+  return fmt::format("{}", fmt::join(s, " x "));
+}
+
+// x [N, C, *S]: defined, floating point, 1 to kMaxSpatial non-empty spatial dims, on the CPU.
+void check_input(std::string_view op, const Tensor& x) {
+  detail::check_floating_same(op, {x});
+  CT_CHECK(x.dim() >= 3,
+           "{}: expected input [N, C, *spatial] with at least one spatial dim, got {}", op,
+           to_string(x.shape()));
+  CT_CHECK(x.dim() - 2 <= kMaxSpatial, "{}: expected at most {} spatial dims, got input {}", op,
+           kMaxSpatial, to_string(x.shape()));
+  for (std::int64_t d = 2; d < x.dim(); ++d)
+    CT_CHECK(x.size(d) > 0, "{}: expected non-empty spatial dims, got input {}", op,
+             to_string(x.shape()));
+  detail::check_cpu(op, {x});
+}
+
+// The rank check of the *1d / *2d / *3d wrappers.
+void check_input_rank(std::string_view op, const Tensor& x, std::int64_t spatial) {
+  detail::check_defined(op, x, "input");
+  CT_CHECK(x.dim() == spatial + 2,
+           "{}: expected input of rank {} ([N, C, {} spatial dim{}]), got {}", op, spatial + 2,
+           spatial, spatial == 1 ? "" : "s", to_string(x.shape()));
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// The per-dim options resolved against x's spatial rank s; out is left empty.
+cpu::PoolGeometry resolve_window(std::string_view op, const Tensor& x, const PoolOptions& o,
+                                 PoolKind kind) {
+  const std::int64_t s = x.dim() - 2;
+  CT_CHECK(!o.kernel_size().empty(), "{}: expected a kernel_size with 1 or {} values, got none", op,
+           s);
+  cpu::PoolGeometry g;
+  g.batch = x.size(0);
+  g.channels = x.size(1);
+  g.kernel = per_dim(op, "kernel_size", o.kernel_size(), s);
+  g.stride = o.stride().empty() ? g.kernel : per_dim(op, "stride", o.stride(), s);
+  g.dilation = per_dim(op, "dilation", o.dilation(), s);
+  const auto pads = per_dim(op, "padding", o.padding(), s);
+  check_positive(op, "kernel_size", g.kernel);
+  check_positive(op, "stride", g.stride);
+  check_positive(op, "dilation", g.dilation);
+  if (kind == PoolKind::Avg)
+    CT_CHECK(std::all_of(g.dilation.begin(), g.dilation.end(), [](auto d) { return d == 1; }),
+             "{}: expected dilation 1 (average pooling has no dilation), got [{}]", op,
+             fmt::join(g.dilation, ", "));
+  for (std::int64_t d = 0; d < s; ++d) {
+    const auto du = static_cast<std::size_t>(d);
+    const auto [lo, hi] = pads[du];
+    CT_CHECK(lo >= 0 && hi >= 0, "{}: expected non-negative padding, got ({}, {})", op, lo, hi);
+    // Wider padding would let a window hold nothing but padding.
+    if (kind != PoolKind::Unpool)
+      CT_CHECK(lo <= g.kernel[du] / 2 && hi <= g.kernel[du] / 2,
+               "{}: expected padding at most half the kernel size, got padding ({}, {}) for "
+               "kernel size {} in dim {}",
+               op, lo, hi, g.kernel[du], d);
+    g.pad_lo.push_back(lo);
+    g.pad_hi.push_back(hi);
+  }
+  if (kind == PoolKind::Avg) {
+    g.count_include_pad = o.count_include_pad();
+    if (o.divisor_override()) {
+      CT_CHECK(*o.divisor_override() != 0, "{}: expected a non-zero divisor_override, got 0", op);
+      g.divisor_override = *o.divisor_override();
+    }
+  }
+  for (std::int64_t d = 0; d < s; ++d) g.in.push_back(x.size(2 + d));
+  return g;
+}
+
+// Output sizes of a max or average pooling of x.
+cpu::PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
+                          PoolKind kind) {
+  check_input(op, x);
+  cpu::PoolGeometry g = resolve_window(op, x, o, kind);
+  Shape padded, window;
+  bool fits = true;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    const std::int64_t st = g.stride[d];
+    padded.push_back(g.in[d] + g.pad_lo[d] + g.pad_hi[d]);
+    window.push_back(g.dilation[d] * (g.kernel[d] - 1) + 1);
+    const std::int64_t span = padded.back() - window.back();
+    std::int64_t out = (o.ceil_mode() ? floor_div(span + st - 1, st) : floor_div(span, st)) + 1;
+    // PyTorch's rule: the last window must start inside the input or the low padding.
+    if (o.ceil_mode() && out >= 1 && (out - 1) * st >= g.in[d] + g.pad_lo[d]) --out;
+    fits = fits && out >= 1;
+    g.out.push_back(out);
+  }
+  CT_CHECK(fits,
+           "{}: expected a window (dilated kernel {}) that fits the padded input ({}), got "
+           "output size {} for input {}",
+           op, dims_string(window), dims_string(padded), dims_string(g.out), to_string(x.shape()));
+  return g;
+}
+
+PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
+                              bool want_indices) {
+  const cpu::PoolGeometry g = resolve(op, x, o, PoolKind::Max);
+  const Tensor xc = x.detach().contiguous();
+  const bool need_grad = any_requires_grad({x});
+  cpu::PoolResult r = cpu::max_pool_forward(xc, g, want_indices || need_grad);
+  // The argmax of the forward pass is the gradient's route: saved, not recomputed.
+  record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{
+        cpu::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+  });
+  return {r.values, want_indices ? r.indices : Tensor()};
+}
+
+Tensor avg_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
+                     const cpu::PoolGeometry* given = nullptr) {
+  const cpu::PoolGeometry g = given ? *given : resolve(op, x, o, PoolKind::Avg);
+  Tensor y = cpu::avg_pool_forward(x.detach().contiguous(), g);
+  record(y, op, {x}, {}, [g](const Saved&, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::avg_pool_backward(dy.contiguous(), g)};
+  });
+  return y;
+}
+
+Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indices,
+                       const PoolOptions& o, const Shape& output_size) {
+  check_input(op, x);
+  detail::check_defined(op, indices, "indices");
+  CT_CHECK(indices.dtype() == kInt64, "{}: expected int64 indices, got {}", op,
+           dtype_name(indices.dtype()));
+  detail::check_same_device(op, {x, indices});
+  detail::check_cpu(op, {indices});
+  CT_CHECK(indices.shape() == x.shape(), "{}: expected indices of the input's shape {}, got {}", op,
+           to_string(x.shape()), to_string(indices.shape()));
+  cpu::PoolGeometry g = resolve_window(op, x, o, PoolKind::Unpool);
+  const std::int64_t s = x.dim() - 2;
+  CT_CHECK(output_size.empty() || static_cast<std::int64_t>(output_size.size()) == s ||
+               static_cast<std::int64_t>(output_size.size()) == s + 2,
+           "{}: expected output_size with {} (spatial) or {} values, got {}", op, s, s + 2,
+           to_string(output_size));
+  Shape out;
+  for (std::int64_t d = 0; d < s; ++d) {
+    const auto du = static_cast<std::size_t>(d);
+    const std::int64_t st = g.stride[du];
+    const std::int64_t dflt = (x.size(2 + d) - 1) * st - g.pad_lo[du] - g.pad_hi[du] +
+                              g.dilation[du] * (g.kernel[du] - 1) + 1;
+    if (output_size.empty()) {
+      CT_CHECK(dflt >= 1,
+               "{}: expected a positive default output size, got {} in dim {} (input {}, kernel "
+               "size {}, stride {}, padding ({}, {}))",
+               op, dflt, d, to_string(x.shape()), g.kernel[du], st, g.pad_lo[du], g.pad_hi[du]);
+      out.push_back(dflt);
+      continue;
+    }
+    const std::int64_t want = output_size[output_size.size() - static_cast<std::size_t>(s) + du];
+    // PyTorch's rule: any size that the pooling would have mapped onto this input.
+    CT_CHECK(want > std::max<std::int64_t>(dflt - st, 0) && want < dflt + st,
+             "{}: expected output size in dim {} strictly between {} and {} (input {}, kernel "
+             "size {}, stride {}), got {}",
+             op, d, std::max<std::int64_t>(dflt - st, 0), dflt + st, to_string(x.shape()),
+             g.kernel[du], st, want);
+    out.push_back(want);
+  }
+  if (output_size.size() == static_cast<std::size_t>(s + 2))
+    CT_CHECK(output_size[0] == x.size(0) && output_size[1] == x.size(1),
+             "{}: expected output_size [N, C, *spatial] with N = {} and C = {}, got {}", op,
+             x.size(0), x.size(1), to_string(output_size));
+  const Tensor ic = indices.contiguous();
+  const std::int64_t plane = numel(out);
+  const auto* iv = ic.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < ic.numel(); ++i)
+    CT_CHECK(iv[i] >= 0 && iv[i] < plane,
+             "{}: expected indices in [0, {}) (the output plane {}), got {} at flat position {}",
+             op, plane, dims_string(out), iv[i], i);
+  Tensor y = cpu::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
+  record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{cpu::index_gather(dy.contiguous(), sv[0]), Tensor()};
+  });
+  return y;
+}
+
+// Adaptive windows; when every output size divides its input size, the regular pooling with
+// kernel = stride = in / out, whose kernels are faster.
+cpu::PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape& size) {
+  check_input(op, x);
+  const std::int64_t s = x.dim() - 2;
+  CT_CHECK(!size.empty(), "{}: expected output_size with 1 or {} values, got none", op, s);
+  const Shape out = per_dim(op, "output_size", size, s);
+  for (auto v : out) CT_CHECK(v >= 1, "{}: expected output sizes >= 1, got {}", op, to_string(out));
+  cpu::PoolGeometry g;
+  g.batch = x.size(0);
+  g.channels = x.size(1);
+  bool divides = true;
+  for (std::int64_t d = 0; d < s; ++d) {
+    const auto du = static_cast<std::size_t>(d);
+    const std::int64_t in = x.size(2 + d);
+    g.in.push_back(in);
+    g.out.push_back(out[du]);
+    divides = divides && in % out[du] == 0;
+  }
+  if (divides) {
+    for (std::int64_t d = 0; d < s; ++d) {
+      const auto du = static_cast<std::size_t>(d);
+      g.kernel.push_back(g.in[du] / g.out[du]);
+      g.stride.push_back(g.in[du] / g.out[du]);
+      g.dilation.push_back(1);
+      g.pad_lo.push_back(0);
+      g.pad_hi.push_back(0);
+    }
+  } else {
+    g.adaptive = true;
+  }
+  return g;
+}
+
+PoolWithIndices adaptive_max_impl(std::string_view op, const Tensor& x, const Shape& size,
+                                  bool want_indices) {
+  const cpu::PoolGeometry g = resolve_adaptive(op, x, size);
+  const bool need_grad = any_requires_grad({x});
+  cpu::PoolResult r = cpu::max_pool_forward(x.detach().contiguous(), g, want_indices || need_grad);
+  record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{
+        cpu::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+  });
+  return {r.values, want_indices ? r.indices : Tensor()};
+}
+
+}  // namespace
+
+Tensor max_pool(const Tensor& x, const PoolOptions& o) {
+  return max_pool_impl("max_pool", x, o, false).values;
+}
+Tensor max_pool1d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("max_pool1d", x, 1);
+  return max_pool_impl("max_pool1d", x, o, false).values;
+}
+Tensor max_pool2d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("max_pool2d", x, 2);
+  return max_pool_impl("max_pool2d", x, o, false).values;
+}
+Tensor max_pool3d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("max_pool3d", x, 3);
+  return max_pool_impl("max_pool3d", x, o, false).values;
+}
+PoolWithIndices max_pool_with_indices(const Tensor& x, const PoolOptions& o) {
+  return max_pool_impl("max_pool_with_indices", x, o, true);
+}
+
+Tensor avg_pool(const Tensor& x, const PoolOptions& o) {
+  return avg_pool_impl("avg_pool", x, o);
+}
+Tensor avg_pool1d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("avg_pool1d", x, 1);
+  return avg_pool_impl("avg_pool1d", x, o);
+}
+Tensor avg_pool2d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("avg_pool2d", x, 2);
+  return avg_pool_impl("avg_pool2d", x, o);
+}
+Tensor avg_pool3d(const Tensor& x, const PoolOptions& o) {
+  check_input_rank("avg_pool3d", x, 3);
+  return avg_pool_impl("avg_pool3d", x, o);
+}
+
+Tensor max_unpool(const Tensor& x, const Tensor& indices, const PoolOptions& o,
+                  const Shape& output_size) {
+  return max_unpool_impl("max_unpool", x, indices, o, output_size);
+}
+Tensor max_unpool1d(const Tensor& x, const Tensor& indices, const PoolOptions& o,
+                    const Shape& output_size) {
+  check_input_rank("max_unpool1d", x, 1);
+  return max_unpool_impl("max_unpool1d", x, indices, o, output_size);
+}
+Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const PoolOptions& o,
+                    const Shape& output_size) {
+  check_input_rank("max_unpool2d", x, 2);
+  return max_unpool_impl("max_unpool2d", x, indices, o, output_size);
+}
+Tensor max_unpool3d(const Tensor& x, const Tensor& indices, const PoolOptions& o,
+                    const Shape& output_size) {
+  check_input_rank("max_unpool3d", x, 3);
+  return max_unpool_impl("max_unpool3d", x, indices, o, output_size);
+}
+
+Tensor adaptive_avg_pool(const Tensor& x, const Shape& output_size) {
+  const cpu::PoolGeometry g = resolve_adaptive("adaptive_avg_pool", x, output_size);
+  return avg_pool_impl("adaptive_avg_pool", x, PoolOptions(), &g);
+}
+Tensor adaptive_max_pool(const Tensor& x, const Shape& output_size) {
+  return adaptive_max_impl("adaptive_max_pool", x, output_size, false).values;
+}
+PoolWithIndices adaptive_max_pool_with_indices(const Tensor& x, const Shape& output_size) {
+  return adaptive_max_impl("adaptive_max_pool_with_indices", x, output_size, true);
+}
+Tensor global_avg_pool(const Tensor& x) {
+  const cpu::PoolGeometry g = resolve_adaptive("global_avg_pool", x, {1});
+  return avg_pool_impl("global_avg_pool", x, PoolOptions(), &g);
+}
+
+}  // namespace convtape
