@@ -1,0 +1,52 @@
+// CPU kernels of the FlowNet correlation layer (cost volume), f1, f2 [N, C, H, W] -> y [N, D*D,
+// H', W']. With both inputs zero-padded by `padding` (P1, P2), kernel radius r = (k - 1) / 2,
+// border b = max_displacement + r, grid radius R = max_displacement / stride2, D = 2R + 1 and
+// patch centre (cy, cx) = (y * stride1 + b, x * stride1 + b):
+//   forward: y[n, (p + R) * D + (o + R), y, x] =
+//              sum_{c, |i| <= r, |j| <= r} P1[n, c, cy + i, cx + j]
+//                                          * P2[n, c, cy + i + p * stride2, cx + j + o * stride2]
+//              / (k * k * C)
+//   backward: df1 and df2 are the adjoints of the same sum.
+// The inputs are copied once per call into zero-padded channels-last buffers [N, Hp, Wp, C], on
+// which every (position, displacement) term is a contiguous dot product over channels (k * C
+// values per patch row). Each pass is written as a gather onto rows it owns (forward: output rows;
+// backward: rows of df1 or df2), parallel over (sample, row) without races, and the register-
+// blocked inner kernels (AVX-512 / AVX2 / portable, chosen at run time with the GEMM's ISA) keep
+// several displacements in flight per load of the shared operand.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace convtape::cpu {
+
+// The checked arguments of a correlation and the sizes they imply.
+struct CorrelationGeometry {
+  std::int64_t batch = 0, channels = 0, height = 0, width = 0;
+  std::int64_t kernel = 1, max_displacement = 0, stride1 = 1, stride2 = 1, padding = 0;
+
+  std::int64_t radius() const { return (kernel - 1) / 2; }
+  std::int64_t border() const { return max_displacement + radius(); }
+  std::int64_t grid_radius() const { return max_displacement / stride2; }
+  std::int64_t grid() const { return 2 * grid_radius() + 1; }  // D
+  std::int64_t padded_height() const { return height + 2 * padding; }
+  std::int64_t padded_width() const { return width + 2 * padding; }
+  // ceil((padded - 2 * border) / stride1), as the Caffe layer computes it; < 1 when nothing fits.
+  std::int64_t out_height() const { return ceil_div(padded_height() - 2 * border(), stride1); }
+  std::int64_t out_width() const { return ceil_div(padded_width() - 2 * border(), stride1); }
+
+ private:
+  static std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+    return a <= 0 ? 0 : (a + b - 1) / b;
+  }
+};
+
+// f1, f2 [N, C, H, W] contiguous, one floating dtype -> y [N, D*D, H', W'].
+Tensor correlation_forward(const Tensor& f1, const Tensor& f2, const CorrelationGeometry& g);
+// dy [N, D*D, H', W'] contiguous, f2 -> df1 [N, C, H, W].
+Tensor correlation_backward_f1(const Tensor& dy, const Tensor& f2, const CorrelationGeometry& g);
+// dy [N, D*D, H', W'] contiguous, f1 -> df2 [N, C, H, W].
+Tensor correlation_backward_f2(const Tensor& dy, const Tensor& f1, const CorrelationGeometry& g);
+
+}  // namespace convtape::cpu

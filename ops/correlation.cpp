@@ -1,0 +1,71 @@
+// The correlation (cost volume) front end: every argument check of the op, the CPU kernels and the
+// tape entry. df1 needs only f2 and df2 only f1, so each is saved only when the other's gradient
+// is wanted.
+#include "ops/correlation.h"
+
+#include "core/autograd.h"
+#include "cpu/correlation.h"
+#include "ops/detail.h"
+
+namespace convtape {
+
+namespace {
+
+cpu::CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Tensor& f2,
+                                 const CorrelationOptions& o) {
+  detail::check_defined(op, f1, "f1");
+  detail::check_defined(op, f2, "f2");
+  detail::check_floating_same(op, {f1, f2});
+  CT_CHECK(f1.dim() == 4 && f2.dim() == 4,
+           "{}: expected f1 and f2 of rank 4 ([N, C, H, W]), got {} and {}", op,
+           to_string(f1.shape()), to_string(f2.shape()));
+  CT_CHECK(f1.shape() == f2.shape(), "{}: expected f1 and f2 of one shape, got {} and {}", op,
+           to_string(f1.shape()), to_string(f2.shape()));
+  CT_CHECK(f1.size(1) >= 1, "{}: expected at least one channel, got f1 {}", op,
+           to_string(f1.shape()));
+  const std::int64_t k = o.kernel_size();
+  CT_CHECK(k >= 1 && k % 2 == 1, "{}: expected an odd kernel_size >= 1, got {}", op, k);
+  CT_CHECK(o.max_displacement() >= 0, "{}: expected max_displacement >= 0, got {}", op,
+           o.max_displacement());
+  CT_CHECK(o.stride1() >= 1 && o.stride2() >= 1,
+           "{}: expected stride1 >= 1 and stride2 >= 1, got stride1 = {}, stride2 = {}", op,
+           o.stride1(), o.stride2());
+  CT_CHECK(o.padding() >= 0, "{}: expected padding >= 0, got {}", op, o.padding());
+
+  cpu::CorrelationGeometry g;
+  g.batch = f1.size(0);
+  g.channels = f1.size(1);
+  g.height = f1.size(2);
+  g.width = f1.size(3);
+  g.kernel = k;
+  g.max_displacement = o.max_displacement();
+  g.stride1 = o.stride1();
+  g.stride2 = o.stride2();
+  g.padding = o.padding();
+  CT_CHECK(g.out_height() >= 1 && g.out_width() >= 1,
+           "{}: expected padded inputs larger than twice the border (max_displacement + "
+           "(kernel_size - 1) / 2 = {}), got padded {} x {} (input {}, padding {})",
+           op, g.border(), g.padded_height(), g.padded_width(), to_string(f1.shape()), g.padding);
+  return g;
+}
+
+}  // namespace
+
+Tensor correlation(const Tensor& f1, const Tensor& f2, const CorrelationOptions& options) {
+  constexpr std::string_view op = "correlation";
+  const cpu::CorrelationGeometry g = resolve(op, f1, f2, options);
+  detail::check_cpu(op, {f1, f2});
+  const Tensor a = f1.detach().contiguous(), b = f2.detach().contiguous();
+  Tensor y = cpu::correlation_forward(a, b, g);
+  const bool need_f1 = f1.requires_grad(), need_f2 = f2.requires_grad();
+  record(y, op, {f1, f2}, {need_f2 ? a : Tensor(), need_f1 ? b : Tensor()},
+         [g](const Saved& s, const Tensor& dy, const GradMask& need) {
+           const Tensor dyc = dy.contiguous();
+           return std::vector<Tensor>{
+               need[0] ? cpu::correlation_backward_f1(dyc, s[1], g) : Tensor(),
+               need[1] ? cpu::correlation_backward_f2(dyc, s[0], g) : Tensor()};
+         });
+  return y;
+}
+
+}  // namespace convtape
