@@ -4,8 +4,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "cpu/gemm_driver.h"
 
@@ -32,10 +34,57 @@ thread_local Buffer t_buffers[4];
 // the team costs more than splitting saves.
 constexpr std::int64_t kParallelWork = 1 << 20;
 
+// Untransposed products whose B fits in L2: nothing is packed. A is read through one pointer per
+// row (the arows micro-kernels), B's full-width column panels where they lie; only B's last,
+// partial panel is copied, zero-padded, so that no read runs past B. For small products the
+// packing copies would cost a tenth of the arithmetic or more.
+constexpr std::int64_t kUnpackedBBytes = 256 << 10;
+
+template <class T>
+void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
+                   T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta,
+                   T* c, std::int64_t ldc) {
+  const std::int64_t mr = kern.mr, nr = kern.nr, full = n / nr * nr;
+  thread_local std::vector<T> tail;
+  if (full < n) {
+    tail.assign(static_cast<std::size_t>(k * nr), T(0));
+    for (std::int64_t kk = 0; kk < k; ++kk)
+      std::copy_n(b + kk * ldb + full, n - full, tail.data() + kk * nr);
+  }
+  alignas(64) T tile[8 * 32];
+  const T* rows[8];
+  for (std::int64_t ir = 0; ir < m; ir += mr) {
+    const std::int64_t mr_now = std::min(mr, m - ir);
+    for (std::int64_t i = 0; i < mr; ++i) rows[i] = a + (ir + std::min(i, mr_now - 1)) * lda;
+    for (std::int64_t jr = 0; jr < n; jr += nr) {
+      const std::int64_t nr_now = std::min(nr, n - jr);
+      const T* bp = jr < full ? b + jr : tail.data();
+      const std::int64_t ld = jr < full ? ldb : nr;
+      T* cij = c + ir * ldc + jr;
+      if (mr_now == mr && nr_now == nr) {
+        kern.arows(k, rows, bp, ld, cij, ldc, alpha, beta);
+      } else if (mr_now == mr && 2 * nr_now == nr) {
+        kern.arows_half(k, rows, bp, ld, cij, ldc, alpha, beta);
+      } else {
+        (2 * nr_now <= nr ? kern.arows_half : kern.arows)(k, rows, bp, ld, tile, nr, T(1), T(0));
+        for (std::int64_t i = 0; i < mr_now; ++i)
+          for (std::int64_t j = 0; j < nr_now; ++j) {
+            T& dst = cij[i * ldc + j];
+            dst = beta == T(0) ? alpha * tile[i * nr + j] : alpha * tile[i * nr + j] + beta * dst;
+          }
+      }
+    }
+  }
+}
+
 template <class T>
 void gemm_range(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m,
                 std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
                 std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (!trans_a && !trans_b && k > 0 &&
+      k * n * static_cast<std::int64_t>(sizeof(T)) <= kUnpackedBBytes)
+    return gemm_unpacked<T>(kern, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   // With few row panels of A, a packed copy of B would be reused too rarely to pay for itself.
   const bool in_place = !trans_b && m <= 8 * kern.mr;
   gemm_blocked<T>(kern, m, n, k, alpha, MatrixPackA<T>{a, lda, trans_a, kern.mr},
