@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "core/shape.h"
+#include "core/state_dict.h"
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "cuda/cuda.h"
