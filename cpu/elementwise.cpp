@@ -157,4 +157,25 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b, double p0, double p1)
   });
 }
 
+void axpy_(Tensor& y, const Tensor& x, double alpha) {
+  dispatch_floating(y.dtype(), [&]<class T>() {
+    T* yp = y.data_ptr<T>();
+    const T* xp = x.data_ptr<T>();
+    const T a = static_cast<T>(alpha);
+    const std::int64_t n = y.numel();
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 18))
+    for (std::int64_t i = 0; i < n; ++i) yp[i] += a * xp[i];
+  });
+}
+
+void scale_(Tensor& y, double factor) {
+  dispatch_floating(y.dtype(), [&]<class T>() {
+    T* yp = y.data_ptr<T>();
+    const T f = static_cast<T>(factor);
+    const std::int64_t n = y.numel();
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 18))
+    for (std::int64_t i = 0; i < n; ++i) yp[i] *= f;
+  });
+}
+
 }  // namespace convtape::cpu

@@ -47,4 +47,9 @@ enum class Binary {
 Tensor unary(Unary op, const Tensor& x, double p0 = 0.0, double p1 = 0.0);
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, double p0 = 0.0, double p1 = 0.0);
 
+// In place on contiguous tensors of one dtype and shape (the optimizers' updates):
+//   axpy_: y += alpha * x        scale_: y *= factor
+void axpy_(Tensor& y, const Tensor& x, double alpha);
+void scale_(Tensor& y, double factor);
+
 }  // namespace convtape::cpu

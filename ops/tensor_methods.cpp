@@ -133,8 +133,14 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   CT_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(),
            "add_: expected an operand that broadcasts to {}, got {}", to_string(shape()),
            to_string(other.shape()));
-  const Tensor scaled = alpha == 1.0 ? other : cpu::unary(cpu::Unary::MulScalar, other, alpha);
-  cpu::copy(cpu::binary(cpu::Binary::Add, *this, scaled), *this);
+  // Same shape, contiguous, and not a shifted view of this tensor's own storage.
+  if (is_contiguous() && other.is_contiguous() && other.shape() == shape() &&
+      (other.storage() != storage() || other.raw_data() == raw_data())) {
+    cpu::axpy_(*this, other, alpha);  // the optimizers' case: no temporaries
+  } else {
+    const Tensor scaled = alpha == 1.0 ? other : cpu::unary(cpu::Unary::MulScalar, other, alpha);
+    cpu::copy(cpu::binary(cpu::Binary::Add, *this, scaled), *this);
+  }
   storage()->bump_version();
   return *this;
 }
@@ -143,7 +149,10 @@ Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
   detail::check_floating_same("mul_", {*this});
   detail::check_cpu("mul_", {*this});
-  cpu::copy(cpu::unary(cpu::Unary::MulScalar, *this, factor), *this);
+  if (is_contiguous())
+    cpu::scale_(*this, factor);
+  else
+    cpu::copy(cpu::unary(cpu::Unary::MulScalar, *this, factor), *this);
   storage()->bump_version();
   return *this;
 }

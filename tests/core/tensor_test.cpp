@@ -109,6 +109,32 @@ TEST_CASE("in-place writes outside autograd", "[tensor][inplace]") {
   CHECK(w.to_vector<double>() == std::vector<double>{0.5, 0.5});
 }
 
+TEST_CASE("add_ and mul_ take every path: dense, broadcast, strided and aliased operands",
+          "[tensor][inplace]") {
+  // Dense operands of one shape update in place; the result must equal the out-of-place maths.
+  Tensor a = arange(6, kFloat32).reshape({2, 3});
+  a.add_(full({2, 3}, 2.0), -1.5);
+  CHECK(a.to_vector<float>() == std::vector<float>{-3, -2, -1, 0, 1, 2});
+  a.mul_(-2.0);
+  CHECK(a.to_vector<float>() == std::vector<float>{6, 4, 2, 0, -2, -4});
+  // A broadcast operand and a strided (transposed) destination take the general path.
+  Tensor b = zeros({3, 2}, kFloat64);
+  Tensor bt = b.transpose(0, 1);  // [2, 3], not contiguous
+  bt.add_(tensor({1, 2, 3}, kFloat64), 2.0);
+  CHECK(b.to_vector<double>() == std::vector<double>{2, 2, 4, 4, 6, 6});
+  bt.mul_(0.5);
+  CHECK(b.to_vector<double>() == std::vector<double>{1, 1, 2, 2, 3, 3});
+  // The tensor itself as the operand: x += 2 x.
+  Tensor c = arange(4, kFloat64);
+  c.add_(c, 2.0);
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 3, 6, 9});
+  // A shifted view of the destination's own storage must read the values from before the update.
+  Tensor base = arange(5, kFloat64);
+  Tensor lo = base.narrow(0, 0, 4), hi = base.narrow(0, 1, 4);
+  hi.add_(lo, 1.0);  // base[i + 1] += base[i] for the old values
+  CHECK(base.to_vector<double>() == std::vector<double>{0, 1, 3, 5, 7});
+}
+
 TEST_CASE("printing shows values, shape and dtype", "[tensor][print]") {
   CHECK(tensor({1, 2, 3, 4}, {2, 2}).str() ==
         "tensor([[1., 2.],\n        [3., 4.]], shape=[2, 2], dtype=float32)");
