@@ -1,5 +1,7 @@
 // Softmax and loss front ends. softmax's backward is y * (dy - sum(dy * y)); log_softmax's is
-// dy - exp(y) * sum(dy); nll scatters -g to the labelled class.
+// dy - exp(y) * sum(dy); nll scatters -g to the labelled class. cross_entropy's label smoothing and
+// probability targets are compositions of differentiable ops, so they need no backward of their
+// own.
 #include "ops/loss.h"
 
 #include "core/autograd.h"
@@ -85,11 +87,39 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reducti
   return reduce_losses(losses, reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction,
+                     double label_smoothing) {
   detail::check_floating_same("cross_entropy", {logits});
+  detail::check_defined("cross_entropy", labels, "labels");
   CT_CHECK(logits.dim() == 2, "cross_entropy: expected logits [N, C], got {}",
            to_string(logits.shape()));
-  return nll_loss(log_softmax(logits, 1), labels, reduction);
+  CT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+           "cross_entropy: expected label_smoothing in [0, 1], got {}", label_smoothing);
+  const double eps = label_smoothing;
+  const auto classes = static_cast<double>(logits.size(1));
+  const Tensor logp = log_softmax(logits, 1);
+  if (labels.is_floating_point()) {
+    CT_CHECK(labels.shape() == logits.shape(),
+             "cross_entropy: expected int64 labels [N] or class probabilities of the logits' "
+             "shape {}, got {} {}",
+             to_string(logits.shape()), dtype_name(labels.dtype()), to_string(labels.shape()));
+    detail::check_floating_same("cross_entropy", {logits, labels});
+    const Tensor target = eps > 0.0 ? add(mul(labels, 1.0 - eps), eps / classes) : labels;
+    const Tensor prod = mul(logp, target);
+    switch (reduction) {
+      case Reduction::None:
+        return neg(sum(prod, {1}));
+      case Reduction::Sum:
+        return neg(sum(prod));
+      case Reduction::Mean:
+        return div(neg(sum(prod)), static_cast<double>(logits.size(0)));
+    }
+  }
+  const Tensor nll = nll_loss(logp, labels, reduction);
+  if (eps == 0.0) return nll;
+  // PyTorch's order of operations: both terms reduced first, then mixed.
+  const Tensor smooth = reduce_losses(neg(sum(logp, {1})), reduction);
+  return add(mul(nll, 1.0 - eps), mul(smooth, eps / classes));
 }
 
 }  // namespace convtape

@@ -92,6 +92,31 @@ const std::map<std::string, Spec>& specs() {
         [](const Inputs& i) {
           return nll_loss(in(i, "x"), as_int64(i, "labels"), Reduction::Sum);
         }}},
+      {"cross_entropy_smooth",
+       {{"x"},
+        [](const Inputs& i) {
+          return cross_entropy(in(i, "x"), as_int64(i, "labels"), Reduction::Mean, 0.1);
+        }}},
+      {"cross_entropy_smooth_sum",
+       {{"x"},
+        [](const Inputs& i) {
+          return cross_entropy(in(i, "x"), as_int64(i, "labels"), Reduction::Sum, 0.25);
+        }}},
+      {"cross_entropy_smooth_none",
+       {{"x"},
+        [](const Inputs& i) {
+          return cross_entropy(in(i, "x"), as_int64(i, "labels"), Reduction::None, 0.3);
+        }}},
+      {"cross_entropy_probs",
+       {{"x", "p"}, [](const Inputs& i) { return cross_entropy(in(i, "x"), in(i, "p")); }}},
+      {"cross_entropy_probs_smooth_none",
+       {{"x", "p"},
+        [](const Inputs& i) {
+          return cross_entropy(in(i, "x"), in(i, "p"), Reduction::None, 0.2);
+        }}},
+      {"cross_entropy_probs_sum",
+       {{"x", "p"},
+        [](const Inputs& i) { return cross_entropy(in(i, "x"), in(i, "p"), Reduction::Sum); }}},
       // shape ops
       {"permute_reshape",
        {{"x"},

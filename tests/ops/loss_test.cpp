@@ -1,7 +1,8 @@
 // Tests of ops/loss: softmax / log_softmax over different dims (rows sum to 1, agreement with a
 // float64 reference, stability with logits around 1000), mse_loss, nll_loss and cross_entropy with
-// every Reduction on hand-computed cases, float64 gradchecks of the differentiable input, and the
-// argument errors (labels out of range, float labels, ranks, batch sizes, shapes).
+// every Reduction on hand-computed cases, cross_entropy's label smoothing and probability targets
+// against their definitions, float64 gradchecks of the differentiable inputs, and the argument
+// errors (labels out of range, float labels, ranks, batch sizes, shapes, label smoothing).
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -278,6 +279,106 @@ TEST_CASE("nll_loss and cross_entropy: gradients have the expected values", "[op
                    1e-7));
 }
 
+// ---------------------------------------------------------------- label smoothing, probabilities
+
+namespace {
+
+// Per-sample cross-entropy against an explicit target distribution, with loops in double.
+std::vector<double> ce_reference(const Tensor& logits, const std::vector<std::vector<double>>& t) {
+  const Tensor lp = softmax_reference(logits, 1, true);
+  const std::int64_t n = logits.size(0), c = logits.size(1);
+  std::vector<double> out;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double acc = 0;
+    for (std::int64_t j = 0; j < c; ++j)
+      acc -= t[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] * lp.at<double>({i, j});
+    out.push_back(acc);
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> smoothed_one_hot(const std::vector<std::int64_t>& y,
+                                                  std::int64_t c, double eps) {
+  std::vector<std::vector<double>> t;
+  for (std::int64_t label : y) {
+    std::vector<double> row(static_cast<std::size_t>(c), eps / static_cast<double>(c));
+    row[static_cast<std::size_t>(label)] += 1 - eps;
+    t.push_back(row);
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("cross_entropy: label smoothing matches its definition", "[ops][loss]") {
+  const Tensor x = uniform({5, 4}, -3, 3, kFloat64);
+  const std::vector<std::int64_t> y = {0, 3, 1, 1, 2};
+  for (double eps : {0.0, 0.1, 0.5, 1.0}) {
+    INFO("eps " << eps);
+    const auto ref = ce_reference(x, smoothed_one_hot(y, 4, eps));
+    double total = 0;
+    for (double v : ref) total += v;
+    REQUIRE(allclose(cross_entropy(x, labels(y), Reduction::None, eps), tensor(ref, kFloat64),
+                     1e-13, 1e-14));
+    REQUIRE(allclose(cross_entropy(x, labels(y), Reduction::Sum, eps), full({}, total, kFloat64),
+                     1e-13, 1e-14));
+    REQUIRE(allclose(cross_entropy(x, labels(y), Reduction::Mean, eps),
+                     full({}, total / 5, kFloat64), 1e-13, 1e-14));
+  }
+  // eps = 0 is the plain loss, bit for bit.
+  REQUIRE(equal(cross_entropy(x, labels(y), Reduction::Mean, 0.0), cross_entropy(x, labels(y))));
+  // Equal logits: every target distribution costs log(C).
+  REQUIRE(allclose(cross_entropy(zeros({2, 4}, kFloat64), labels({1, 2}), Reduction::None, 0.3),
+                   full({2}, std::log(4.0), kFloat64), 1e-15, 1e-15));
+  // float32.
+  REQUIRE(allclose(cross_entropy(x.to(kFloat32), labels(y), Reduction::Mean, 0.2),
+                   cross_entropy(x, labels(y), Reduction::Mean, 0.2).to(kFloat32), 1e-5, 1e-6));
+}
+
+TEST_CASE("cross_entropy: probability targets", "[ops][loss]") {
+  const Tensor x = uniform({3, 5}, -2, 2, kFloat64);
+  const Tensor p = softmax(uniform({3, 5}, -1, 1, kFloat64), 1);
+  std::vector<std::vector<double>> rows(3);
+  for (std::int64_t i = 0; i < 3; ++i)
+    for (std::int64_t j = 0; j < 5; ++j)
+      rows[static_cast<std::size_t>(i)].push_back(p.at<double>({i, j}));
+  for (double eps : {0.0, 0.25}) {
+    INFO("eps " << eps);
+    auto t = rows;
+    for (auto& r : t)
+      for (auto& v : r) v = v * (1 - eps) + eps / 5;
+    const auto ref = ce_reference(x, t);
+    REQUIRE(
+        allclose(cross_entropy(x, p, Reduction::None, eps), tensor(ref, kFloat64), 1e-13, 1e-14));
+    REQUIRE(allclose(cross_entropy(x, p, Reduction::Sum, eps),
+                     full({}, ref[0] + ref[1] + ref[2], kFloat64), 1e-13, 1e-14));
+    REQUIRE(allclose(cross_entropy(x, p, Reduction::Mean, eps),
+                     full({}, (ref[0] + ref[1] + ref[2]) / 3, kFloat64), 1e-13, 1e-14));
+  }
+  // One-hot probabilities give the label loss.
+  const Tensor one_hot = tensor({0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0}, {3, 5}, kFloat64);
+  for (double eps : {0.0, 0.3})
+    REQUIRE(allclose(cross_entropy(x, one_hot, Reduction::Mean, eps),
+                     cross_entropy(x, labels({1, 4, 0}), Reduction::Mean, eps), 1e-14, 1e-15));
+}
+
+TEST_CASE("cross_entropy: gradcheck with label smoothing and probability targets",
+          "[ops][loss][grad]") {
+  const Tensor y = labels({0, 2, 1, 2});
+  for (Reduction r : {Reduction::None, Reduction::Mean, Reduction::Sum}) {
+    for (double eps : {0.1, 0.7}) {
+      INFO("reduction " << static_cast<int>(r) << " eps " << eps);
+      CT_REQUIRE_GRADCHECK(
+          ([y, r, eps](const std::vector<Tensor>& v) { return cross_entropy(v[0], y, r, eps); }),
+          std::vector<Tensor>{leaf({4, 3}, -2, 2)});
+      // Both the logits and the target probabilities are differentiable.
+      CT_REQUIRE_GRADCHECK(
+          ([r, eps](const std::vector<Tensor>& v) { return cross_entropy(v[0], v[1], r, eps); }),
+          (std::vector<Tensor>{leaf({4, 3}, -2, 2), leaf({4, 3}, 0, 1)}));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- errors
 
 TEST_CASE("loss errors", "[ops][loss][errors]") {
@@ -293,7 +394,10 @@ TEST_CASE("loss errors", "[ops][loss][errors]") {
     CT_REQUIRE_ERROR(nll_loss(lp, tensor({0, 1, 2})),
                      "nll_loss: expected int64 labels, got float32");
     CT_REQUIRE_ERROR(cross_entropy(lp, tensor({0, 1, 2}, kFloat64)),
-                     "expected int64 labels, got float64");
+                     "cross_entropy: expected int64 labels [N] or class probabilities of the "
+                     "logits' shape [3, 4], got float64 [3]");
+    CT_REQUIRE_ERROR(cross_entropy(lp, zeros({3, 4}, kFloat64)),
+                     "cross_entropy: expected tensors of one dtype");
   }
   SECTION("wrong ranks") {
     CT_REQUIRE_ERROR(nll_loss(zeros({4}), labels({0})),
@@ -314,6 +418,16 @@ TEST_CASE("loss errors", "[ops][loss][errors]") {
         nll_loss(lp, labels({0, 1})),
         "nll_loss: expected labels [N] with N = 3 for log-probabilities [3, 4], got [2]");
     CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2, 3})), "expected labels [N] with N = 3");
+  }
+  SECTION("label smoothing outside [0, 1]") {
+    CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2}), Reduction::Mean, -0.1),
+                     "cross_entropy: expected label_smoothing in [0, 1], got -0.1");
+    CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2}), Reduction::Sum, 1.5),
+                     "cross_entropy: expected label_smoothing in [0, 1], got 1.5");
+    CT_REQUIRE_ERROR(cross_entropy(lp, zeros({3, 4}), Reduction::Mean, NAN),
+                     "cross_entropy: expected label_smoothing in [0, 1], got nan");
+    CT_REQUIRE_ERROR(cross_entropy(lp, Tensor(), Reduction::Mean, 0.1),
+                     "cross_entropy: expected a defined labels tensor");
   }
   SECTION("mse shape and dtype mismatch") {
     CT_REQUIRE_ERROR(mse_loss(zeros({2, 3}), zeros({3})),
