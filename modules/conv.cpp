@@ -1,0 +1,382 @@
+// Convolution layers: option builders (checked per dim as they are set), PuzzleLib's parameter
+// mapping, construction checks, initialisation and forward through ops/conv. See conv.h.
+#include "modules/conv.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/autograd.h"
+#include "ops/factory.h"
+
+namespace convtape::nn {
+
+namespace {
+
+// v with one value, or rank values, as rank values.
+std::vector<std::int64_t> per_dim(const char* owner, const char* what, std::int64_t rank,
+                                  const std::vector<std::int64_t>& v) {
+  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == rank,
+           "{}: expected {} with {}, got {}", owner, what,
+           rank == 1 ? std::string("1 value") : fmt::format("1 or {} values", rank),
+           format_per_dim(v));
+  return v.size() == 1 ? std::vector<std::int64_t>(static_cast<std::size_t>(rank), v[0]) : v;
+}
+
+void check_all(const char* owner, const char* what, const std::vector<std::int64_t>& v,
+               std::int64_t min) {
+  CT_CHECK(std::all_of(v.begin(), v.end(), [&](std::int64_t x) { return x >= min; }),
+           "{}: expected {} >= {}, got {}", owner, what, min, format_per_dim(v));
+}
+
+void check_channels(const char* owner, std::int64_t in, std::int64_t out, std::int64_t groups) {
+  CT_CHECK(in > 0 && out > 0, "{}: expected positive in_channels and out_channels, got {} and {}",
+           owner, in, out);
+  CT_CHECK(groups > 0, "{}: expected groups > 0, got {}", owner, groups);
+  CT_CHECK(in % groups == 0 && out % groups == 0,
+           "{}: expected in_channels and out_channels divisible by groups = {}, got {} and {}",
+           owner, groups, in, out);
+}
+
+std::string rank_name(const char* base, std::int64_t rank) {
+  return fmt::format("{}{}d", base, rank);
+}
+
+}  // namespace
+
+std::string format_per_dim(const std::vector<std::int64_t>& v) {
+  return fmt::format("[{}]", fmt::join(v, ", "));
+}
+
+// ---- ConvNdOptions
+
+ConvNdOptions::ConvNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
+                             PerDim kernel_size)
+    : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
+  CT_CHECK(rank >= 1, "ConvNdOptions: expected rank >= 1, got {}", rank);
+  kernel_size_ = per_dim("ConvNdOptions", "kernel_size", rank, kernel_size.values);
+  check_all("ConvNdOptions", "kernel_size", kernel_size_, 1);
+  stride_.assign(static_cast<std::size_t>(rank), 1);
+  padding_.assign(static_cast<std::size_t>(rank), {0, 0});
+  dilation_.assign(static_cast<std::size_t>(rank), 1);
+}
+
+ConvNdOptions& ConvNdOptions::stride(PerDim s) {
+  stride_ = per_dim("ConvNdOptions", "stride", rank_, s.values);
+  check_all("ConvNdOptions", "stride", stride_, 1);
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::padding(PerDim p) {
+  const auto v = per_dim("ConvNdOptions", "padding", rank_, p.values);
+  check_all("ConvNdOptions", "padding", v, 0);
+  padding_.clear();
+  for (auto x : v) padding_.emplace_back(x, x);
+  padding_mode_ = PaddingMode::Explicit;
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::padding(std::vector<std::pair<std::int64_t, std::int64_t>> p) {
+  CT_CHECK(p.size() == 1 || static_cast<std::int64_t>(p.size()) == rank_,
+           "ConvNdOptions: expected 1 or {} (low, high) padding pairs, got {}", rank_, p.size());
+  for (const auto& [lo, hi] : p)
+    CT_CHECK(lo >= 0 && hi >= 0, "ConvNdOptions: expected padding >= 0, got ({}, {})", lo, hi);
+  if (p.size() == 1) p.assign(static_cast<std::size_t>(rank_), p[0]);
+  padding_ = std::move(p);
+  padding_mode_ = PaddingMode::Explicit;
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::padding(PaddingMode mode) {
+  padding_mode_ = mode;
+  if (mode == PaddingMode::Explicit) padding_.assign(static_cast<std::size_t>(rank_), {0, 0});
+  return *this;
+}
+
+PaddingMode ConvNdOptions::padding_mode_from_name(std::string_view name) {
+  std::string upper(name);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (upper == "SAME") return PaddingMode::Same;
+  if (upper == "SAME_LOWER") return PaddingMode::SameLower;
+  if (upper == "VALID") return PaddingMode::Valid;
+  CT_FAIL("ConvNdOptions: expected padding 'same', 'same_lower' or 'valid', got '{}'", name);
+}
+
+ConvNdOptions& ConvNdOptions::dilation(PerDim d) {
+  dilation_ = per_dim("ConvNdOptions", "dilation", rank_, d.values);
+  check_all("ConvNdOptions", "dilation", dilation_, 1);
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::groups(std::int64_t g) {
+  CT_CHECK(g >= 1, "ConvNdOptions: expected groups >= 1, got {}", g);
+  groups_ = g;
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::bias(bool on) {
+  bias_ = on;
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::init(init::Scheme weight_init) {
+  init_ = std::move(weight_init);
+  return *this;
+}
+
+ConvNdOptions& ConvNdOptions::bias_init(init::Scheme bias_init) {
+  bias_init_ = std::move(bias_init);
+  return *this;
+}
+
+ConvOptions ConvNdOptions::conv_options() const {
+  ConvOptions o;
+  o.stride(stride_).dilation(dilation_).groups(groups_);
+  if (padding_mode_ == PaddingMode::Explicit)
+    o.padding(padding_);
+  else
+    o.padding(padding_mode_);
+  return o;
+}
+
+ConvNdOptions ConvNdOptions::puzzlelib(std::int64_t rank, const PuzzleLibConv& p) {
+  ConvNdOptions o(rank, p.inmaps, p.outmaps, p.size);
+  o.stride(p.stride).padding(p.pad).dilation(p.dilation).groups(p.groups).bias(p.useBias);
+  o.init(init::Scheme::puzzlelib(p.initscheme, p.wscale)).bias_init(init::Scheme::zeros());
+  return o;
+}
+
+ConvNdOptions Conv2dOptions::puzzlelib(std::int64_t inmaps, std::int64_t outmaps, std::int64_t size,
+                                       PerDim stride, PerDim pad, PerDim dilation, double wscale,
+                                       bool use_bias, init::PuzzleLibInit initscheme,
+                                       std::int64_t groups) {
+  return ConvNdOptions::puzzlelib(2, PuzzleLibConv{.inmaps = inmaps,
+                                                   .outmaps = outmaps,
+                                                   .size = size,
+                                                   .stride = std::move(stride),
+                                                   .pad = std::move(pad),
+                                                   .dilation = std::move(dilation),
+                                                   .wscale = wscale,
+                                                   .useBias = use_bias,
+                                                   .initscheme = std::move(initscheme),
+                                                   .groups = groups});
+}
+
+// ---- ConvNd
+
+ConvNd::ConvNd(const ConvNdOptions& options) : ConvNd(options.rank(), options, nullptr) {}
+
+ConvNd::ConvNd(std::int64_t rank, const ConvNdOptions& options, const char* name)
+    : options_(options) {
+  const std::string owner = name ? std::string(name) : rank_name("Conv", options.rank());
+  CT_CHECK(options.rank() == rank, "{}: expected options of rank {}, got rank {}", owner, rank,
+           options.rank());
+  check_channels(owner.c_str(), options.in_channels(), options.out_channels(), options.groups());
+  conv_ = options.conv_options();
+  Shape w{options.out_channels(), options.in_channels() / options.groups()};
+  w.insert(w.end(), options.kernel_size().begin(), options.kernel_size().end());
+  weight_ = register_parameter("weight", empty(w));
+  if (options.bias()) bias_ = register_parameter("bias", empty({options.out_channels()}));
+  reset_parameters();
+}
+
+void ConvNd::reset_parameters(Generator* gen) {
+  const init::Fans fans = init::calculate_fans(weight_);
+  options_.init().apply(weight_, fans, gen);
+  if (bias_.defined()) options_.bias_init().apply(bias_, fans, gen);
+}
+
+Tensor ConvNd::forward(const Tensor& x) {
+  switch (options_.rank()) {
+    case 1:
+      return conv1d(x, weight_, bias_, conv_);
+    case 2:
+      return conv2d(x, weight_, bias_, conv_);
+    case 3:
+      return conv3d(x, weight_, bias_, conv_);
+    default:
+      return conv(x, weight_, bias_, conv_);
+  }
+}
+
+std::string ConvNd::type_name() const {
+  return rank_name("Conv", options_.rank());
+}
+
+std::string ConvNd::extra_repr() const {
+  const ConvNdOptions& o = options_;
+  std::string s =
+      fmt::format("{}, {}, kernel_size={}, stride={}", o.in_channels(), o.out_channels(),
+                  format_per_dim(o.kernel_size()), format_per_dim(o.stride()));
+  switch (o.padding_mode()) {
+    case PaddingMode::Same:
+      s += ", padding=same";
+      break;
+    case PaddingMode::SameLower:
+      s += ", padding=same_lower";
+      break;
+    case PaddingMode::Valid:
+      s += ", padding=valid";
+      break;
+    case PaddingMode::Explicit: {
+      const auto& p = o.padding();
+      const bool symmetric =
+          std::all_of(p.begin(), p.end(), [](const auto& e) { return e.first == e.second; });
+      const bool zero = std::all_of(p.begin(), p.end(),
+                                    [](const auto& e) { return e.first == 0 && e.second == 0; });
+      if (zero) break;
+      if (symmetric) {
+        std::vector<std::int64_t> v;
+        for (const auto& e : p) v.push_back(e.first);
+        s += ", padding=" + format_per_dim(v);
+      } else {
+        std::vector<std::string> v;
+        for (const auto& [lo, hi] : p) v.push_back(fmt::format("({}, {})", lo, hi));
+        s += fmt::format(", padding=[{}]", fmt::join(v, ", "));
+      }
+      break;
+    }
+  }
+  const auto& d = o.dilation();
+  if (std::any_of(d.begin(), d.end(), [](std::int64_t x) { return x != 1; }))
+    s += ", dilation=" + format_per_dim(d);
+  if (o.groups() != 1) s += fmt::format(", groups={}", o.groups());
+  if (!o.bias()) s += ", bias=false";
+  return s;
+}
+
+// ---- ConvTransposeNdOptions
+
+ConvTransposeNdOptions::ConvTransposeNdOptions(std::int64_t rank, std::int64_t in_channels,
+                                               std::int64_t out_channels, PerDim kernel_size)
+    : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
+  CT_CHECK(rank >= 1, "ConvTransposeNdOptions: expected rank >= 1, got {}", rank);
+  kernel_size_ = per_dim("ConvTransposeNdOptions", "kernel_size", rank, kernel_size.values);
+  check_all("ConvTransposeNdOptions", "kernel_size", kernel_size_, 1);
+  stride_.assign(static_cast<std::size_t>(rank), 1);
+  padding_.assign(static_cast<std::size_t>(rank), 0);
+  output_padding_.assign(static_cast<std::size_t>(rank), 0);
+  dilation_.assign(static_cast<std::size_t>(rank), 1);
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::stride(PerDim s) {
+  stride_ = per_dim("ConvTransposeNdOptions", "stride", rank_, s.values);
+  check_all("ConvTransposeNdOptions", "stride", stride_, 1);
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::padding(PerDim p) {
+  padding_ = per_dim("ConvTransposeNdOptions", "padding", rank_, p.values);
+  check_all("ConvTransposeNdOptions", "padding", padding_, 0);
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::output_padding(PerDim p) {
+  output_padding_ = per_dim("ConvTransposeNdOptions", "output_padding", rank_, p.values);
+  check_all("ConvTransposeNdOptions", "output_padding", output_padding_, 0);
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::dilation(PerDim d) {
+  dilation_ = per_dim("ConvTransposeNdOptions", "dilation", rank_, d.values);
+  check_all("ConvTransposeNdOptions", "dilation", dilation_, 1);
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::groups(std::int64_t g) {
+  CT_CHECK(g >= 1, "ConvTransposeNdOptions: expected groups >= 1, got {}", g);
+  groups_ = g;
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::bias(bool on) {
+  bias_ = on;
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::init(init::Scheme weight_init) {
+  init_ = std::move(weight_init);
+  return *this;
+}
+
+ConvTransposeNdOptions& ConvTransposeNdOptions::bias_init(init::Scheme bias_init) {
+  bias_init_ = std::move(bias_init);
+  return *this;
+}
+
+ConvTransposeOptions ConvTransposeNdOptions::conv_transpose_options() const {
+  ConvTransposeOptions o;
+  o.stride(stride_)
+      .padding(padding_)
+      .output_padding(output_padding_)
+      .dilation(dilation_)
+      .groups(groups_);
+  return o;
+}
+
+// ---- ConvTransposeNd
+
+ConvTransposeNd::ConvTransposeNd(const ConvTransposeNdOptions& options)
+    : ConvTransposeNd(options.rank(), options, nullptr) {}
+
+ConvTransposeNd::ConvTransposeNd(std::int64_t rank, const ConvTransposeNdOptions& options,
+                                 const char* name)
+    : options_(options) {
+  const std::string owner = name ? std::string(name) : rank_name("ConvTranspose", options.rank());
+  CT_CHECK(options.rank() == rank, "{}: expected options of rank {}, got rank {}", owner, rank,
+           options.rank());
+  check_channels(owner.c_str(), options.in_channels(), options.out_channels(), options.groups());
+  for (std::size_t d = 0; d < options.stride().size(); ++d)
+    CT_CHECK(options.output_padding()[d] < std::max(options.stride()[d], options.dilation()[d]),
+             "{}: expected output_padding smaller than stride or dilation, got output_padding {}, "
+             "stride {}, dilation {}",
+             owner, format_per_dim(options.output_padding()), format_per_dim(options.stride()),
+             format_per_dim(options.dilation()));
+  conv_ = options.conv_transpose_options();
+  Shape w{options.in_channels(), options.out_channels() / options.groups()};
+  w.insert(w.end(), options.kernel_size().begin(), options.kernel_size().end());
+  weight_ = register_parameter("weight", empty(w));
+  if (options.bias()) bias_ = register_parameter("bias", empty({options.out_channels()}));
+  reset_parameters();
+}
+
+void ConvTransposeNd::reset_parameters(Generator* gen) {
+  const init::Fans fans = init::calculate_fans(weight_);
+  options_.init().apply(weight_, fans, gen);
+  if (bias_.defined()) options_.bias_init().apply(bias_, fans, gen);
+}
+
+Tensor ConvTransposeNd::forward(const Tensor& x) {
+  switch (options_.rank()) {
+    case 1:
+      return conv_transpose1d(x, weight_, bias_, conv_);
+    case 2:
+      return conv_transpose2d(x, weight_, bias_, conv_);
+    case 3:
+      return conv_transpose3d(x, weight_, bias_, conv_);
+    default:
+      return conv_transpose(x, weight_, bias_, conv_);
+  }
+}
+
+std::string ConvTransposeNd::type_name() const {
+  return rank_name("ConvTranspose", options_.rank());
+}
+
+std::string ConvTransposeNd::extra_repr() const {
+  const ConvTransposeNdOptions& o = options_;
+  const auto any = [](const std::vector<std::int64_t>& v, std::int64_t dflt) {
+    return std::any_of(v.begin(), v.end(), [&](std::int64_t x) { return x != dflt; });
+  };
+  std::string s =
+      fmt::format("{}, {}, kernel_size={}, stride={}", o.in_channels(), o.out_channels(),
+                  format_per_dim(o.kernel_size()), format_per_dim(o.stride()));
+  if (any(o.padding(), 0)) s += ", padding=" + format_per_dim(o.padding());
+  if (any(o.output_padding(), 0)) s += ", output_padding=" + format_per_dim(o.output_padding());
+  if (any(o.dilation(), 1)) s += ", dilation=" + format_per_dim(o.dilation());
+  if (o.groups() != 1) s += fmt::format(", groups={}", o.groups());
+  if (!o.bias()) s += ", bias=false";
+  return s;
+}
+
+}  // namespace convtape::nn

@@ -1,0 +1,296 @@
+// Convolution layers. One N-d class of each kind serves every rank:
+//   ConvNd (Conv1d / Conv2d / Conv3d)  x [N, C, *S] -> y [N, K, *S'] = conv(x, weight, bias)
+//       weight [K, C/groups, *R], bias [K]; stride, padding (symmetric, per-dim, per-side
+//       (low, high) pairs, or "same" / "same_lower" / "valid"), dilation, groups.
+//       S' = floor((S + pad_lo + pad_hi - dilation * (R - 1) - 1) / stride) + 1; "same" gives
+//       ceil(S / stride) (the extra padding on the high side), "valid" no padding.
+//   ConvTransposeNd (ConvTranspose1d / 2d / 3d)  x [N, C, *S] -> y [N, K, *S']
+//       weight [C, K/groups, *R], bias [K];
+//       S' = (S - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1.
+// Options are PyTorch-style builders: Conv2dOptions(3, 16, 3).stride(2).padding(1).groups(1)
+// .bias(false). Per-dim values are given once (every spatial dim) or once per dim.
+// Default initialisation (PyTorch's): weight kaiming_uniform(a = sqrt(5)), i.e. U(-b, b) with
+// b = 1 / sqrt(fan_in), bias U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)), where fan_in =
+// weight.size(1) * prod(R): C/groups * prod(R) for ConvNd, K/groups * prod(R) for ConvTransposeNd.
+// .init(scheme) / .bias_init(scheme) replace them (see modules/init.h); reset_parameters(gen)
+// draws again.
+// PuzzleLib's Conv1D / Conv2D / Conv3D parameter set maps onto the options through
+// ConvNdOptions::puzzlelib (PuzzleLibConv below documents each parameter).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "modules/init.h"
+#include "modules/module.h"
+#include "ops/conv.h"
+
+namespace convtape::nn {
+
+// One value for every spatial dim, or one per dim: 2 or {2, 4}.
+struct PerDim {
+  PerDim(std::int64_t v) : values{v} {}  // NOLINT(google-explicit-constructor)
+  PerDim(std::initializer_list<std::int64_t> v) : values(v) {}
+  PerDim(std::vector<std::int64_t> v) : values(std::move(v)) {}  // NOLINT
+  std::vector<std::int64_t> values;
+};
+
+// PuzzleLib's ConvND parameters under PuzzleLib's names, in its order, so that
+// Conv2D(inmaps=1, outmaps=2, size=3, pad=(1, 0), useBias=False) reads
+// Conv2dOptions::puzzlelib({.inmaps = 1, .outmaps = 2, .size = 3, .pad = {1, 0},
+// .useBias = false}). What each becomes:
+//   inmaps, outmaps   in_channels, out_channels
+//   size              kernel_size (PuzzleLib's kernels are always equal-sided)
+//   stride, pad, dilation  stride, symmetric padding, dilation (an int or one value per dim)
+//   wscale            the std of "gaussian" and the bound of "uniform"; unused by the other
+//                     schemes, as in PuzzleLib
+//   useBias           bias; PuzzleLib's bias is zero-initialised and shaped (1, outmaps, 1, 1),
+//                     ours is zero-initialised and shaped [outmaps]
+//   initscheme        the weight's init: "xavier_uniform" (the default, PuzzleLib's None),
+//                     "xavier" / "xavier_normal", "he", "gaussian", "uniform", "none", or a
+//                     (scheme, factor) pair with factor "in" (default), "out" or "avg"; see
+//                     init::Scheme::puzzlelib for the distributions
+//   groups            groups
+// PuzzleLib's name and empty have no counterpart (Sequential names children; weights are always
+// initialised).
+struct PuzzleLibConv {
+  std::int64_t inmaps = 0;
+  std::int64_t outmaps = 0;
+  std::int64_t size = 0;
+  PerDim stride = 1;
+  PerDim pad = 0;
+  PerDim dilation = 1;
+  double wscale = 1.0;
+  bool useBias = true;  // NOLINT(readability-identifier-naming): PuzzleLib's spelling
+  init::PuzzleLibInit initscheme = "xavier_uniform";
+  std::int64_t groups = 1;
+};
+
+class ConvNdOptions {
+ public:
+  ConvNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
+                PerDim kernel_size);
+  // PuzzleLib's ConvND(nd, ...) as options of rank nd.
+  static ConvNdOptions puzzlelib(std::int64_t rank, const PuzzleLibConv& p);
+
+  ConvNdOptions& stride(PerDim s);
+  // Symmetric padding, once or per dim.
+  ConvNdOptions& padding(PerDim p);
+  // Per-side padding: one (low, high) pair for every dim, or one per dim.
+  ConvNdOptions& padding(std::vector<std::pair<std::int64_t, std::int64_t>> p);
+  ConvNdOptions& padding(PaddingMode mode);
+  // "same", "same_lower" or "valid" (any case). A template so that a braced list such as
+  // padding({1, 2}) never binds to it.
+  template <class S>
+  requires std::is_convertible_v<const S&, std::string_view> ConvNdOptions& padding(const S& mode) {
+    return padding(padding_mode_from_name(std::string_view(mode)));
+  }
+  ConvNdOptions& dilation(PerDim d);
+  ConvNdOptions& groups(std::int64_t g);
+  ConvNdOptions& bias(bool on);
+  ConvNdOptions& init(init::Scheme weight_init);
+  ConvNdOptions& bias_init(init::Scheme bias_init);
+
+  std::int64_t rank() const { return rank_; }
+  std::int64_t in_channels() const { return in_channels_; }
+  std::int64_t out_channels() const { return out_channels_; }
+  const std::vector<std::int64_t>& kernel_size() const { return kernel_size_; }
+  const std::vector<std::int64_t>& stride() const { return stride_; }
+  const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
+  PaddingMode padding_mode() const { return padding_mode_; }
+  const std::vector<std::int64_t>& dilation() const { return dilation_; }
+  std::int64_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+  const init::Scheme& init() const { return init_; }
+  const init::Scheme& bias_init() const { return bias_init_; }
+
+  // The op's options for these settings.
+  ConvOptions conv_options() const;
+  static PaddingMode padding_mode_from_name(std::string_view name);
+
+ private:
+  std::int64_t rank_;
+  std::int64_t in_channels_;
+  std::int64_t out_channels_;
+  std::vector<std::int64_t> kernel_size_;
+  std::vector<std::int64_t> stride_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> padding_;
+  PaddingMode padding_mode_ = PaddingMode::Explicit;
+  std::vector<std::int64_t> dilation_;
+  std::int64_t groups_ = 1;
+  bool bias_ = true;
+  init::Scheme init_ = init::Scheme::pytorch_default();
+  init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
+};
+
+// Rank-fixed spellings: Conv2dOptions(in, out, kernel) is ConvNdOptions(2, in, out, kernel).
+class Conv1dOptions : public ConvNdOptions {
+ public:
+  Conv1dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvNdOptions(1, in_channels, out_channels, std::move(kernel_size)) {}
+  static ConvNdOptions puzzlelib(const PuzzleLibConv& p) { return ConvNdOptions::puzzlelib(1, p); }
+};
+class Conv2dOptions : public ConvNdOptions {
+ public:
+  Conv2dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvNdOptions(2, in_channels, out_channels, std::move(kernel_size)) {}
+  static ConvNdOptions puzzlelib(const PuzzleLibConv& p) { return ConvNdOptions::puzzlelib(2, p); }
+  // PuzzleLib's positional order: Conv2D(inmaps, outmaps, size, stride, pad, dilation, wscale,
+  // useBias, initscheme, groups) (name and empty left out).
+  static ConvNdOptions puzzlelib(std::int64_t inmaps, std::int64_t outmaps, std::int64_t size,
+                                 PerDim stride = 1, PerDim pad = 0, PerDim dilation = 1,
+                                 double wscale = 1.0, bool use_bias = true,
+                                 init::PuzzleLibInit initscheme = "xavier_uniform",
+                                 std::int64_t groups = 1);
+};
+class Conv3dOptions : public ConvNdOptions {
+ public:
+  Conv3dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvNdOptions(3, in_channels, out_channels, std::move(kernel_size)) {}
+  static ConvNdOptions puzzlelib(const PuzzleLibConv& p) { return ConvNdOptions::puzzlelib(3, p); }
+};
+
+// The N-d convolution layer; Conv1d / Conv2d / Conv3d fix its rank.
+class ConvNd : public Module {
+ public:
+  explicit ConvNd(const ConvNdOptions& options);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override;
+  std::string extra_repr() const override;
+  // Draws the weight and bias again from the options' schemes.
+  void reset_parameters(Generator* gen = nullptr);
+
+  const ConvNdOptions& options() const { return options_; }
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }  // undefined without bias
+
+ protected:
+  ConvNd(std::int64_t rank, const ConvNdOptions& options, const char* name);
+
+ private:
+  ConvNdOptions options_;
+  ConvOptions conv_;
+  Tensor weight_;
+  Tensor bias_;
+};
+
+class Conv1d : public ConvNd {
+ public:
+  explicit Conv1d(const ConvNdOptions& options) : ConvNd(1, options, "Conv1d") {}
+};
+class Conv2d : public ConvNd {
+ public:
+  explicit Conv2d(const ConvNdOptions& options) : ConvNd(2, options, "Conv2d") {}
+};
+class Conv3d : public ConvNd {
+ public:
+  explicit Conv3d(const ConvNdOptions& options) : ConvNd(3, options, "Conv3d") {}
+};
+
+class ConvTransposeNdOptions {
+ public:
+  ConvTransposeNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
+                         PerDim kernel_size);
+
+  ConvTransposeNdOptions& stride(PerDim s);
+  ConvTransposeNdOptions& padding(PerDim p);
+  ConvTransposeNdOptions& output_padding(PerDim p);
+  ConvTransposeNdOptions& dilation(PerDim d);
+  ConvTransposeNdOptions& groups(std::int64_t g);
+  ConvTransposeNdOptions& bias(bool on);
+  ConvTransposeNdOptions& init(init::Scheme weight_init);
+  ConvTransposeNdOptions& bias_init(init::Scheme bias_init);
+
+  std::int64_t rank() const { return rank_; }
+  std::int64_t in_channels() const { return in_channels_; }
+  std::int64_t out_channels() const { return out_channels_; }
+  const std::vector<std::int64_t>& kernel_size() const { return kernel_size_; }
+  const std::vector<std::int64_t>& stride() const { return stride_; }
+  const std::vector<std::int64_t>& padding() const { return padding_; }
+  const std::vector<std::int64_t>& output_padding() const { return output_padding_; }
+  const std::vector<std::int64_t>& dilation() const { return dilation_; }
+  std::int64_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+  const init::Scheme& init() const { return init_; }
+  const init::Scheme& bias_init() const { return bias_init_; }
+
+  ConvTransposeOptions conv_transpose_options() const;
+
+ private:
+  std::int64_t rank_;
+  std::int64_t in_channels_;
+  std::int64_t out_channels_;
+  std::vector<std::int64_t> kernel_size_;
+  std::vector<std::int64_t> stride_;
+  std::vector<std::int64_t> padding_;
+  std::vector<std::int64_t> output_padding_;
+  std::vector<std::int64_t> dilation_;
+  std::int64_t groups_ = 1;
+  bool bias_ = true;
+  init::Scheme init_ = init::Scheme::pytorch_default();
+  init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
+};
+
+class ConvTranspose1dOptions : public ConvTransposeNdOptions {
+ public:
+  ConvTranspose1dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvTransposeNdOptions(1, in_channels, out_channels, std::move(kernel_size)) {}
+};
+class ConvTranspose2dOptions : public ConvTransposeNdOptions {
+ public:
+  ConvTranspose2dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvTransposeNdOptions(2, in_channels, out_channels, std::move(kernel_size)) {}
+};
+class ConvTranspose3dOptions : public ConvTransposeNdOptions {
+ public:
+  ConvTranspose3dOptions(std::int64_t in_channels, std::int64_t out_channels, PerDim kernel_size)
+      : ConvTransposeNdOptions(3, in_channels, out_channels, std::move(kernel_size)) {}
+};
+
+class ConvTransposeNd : public Module {
+ public:
+  explicit ConvTransposeNd(const ConvTransposeNdOptions& options);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override;
+  std::string extra_repr() const override;
+  void reset_parameters(Generator* gen = nullptr);
+
+  const ConvTransposeNdOptions& options() const { return options_; }
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }
+
+ protected:
+  ConvTransposeNd(std::int64_t rank, const ConvTransposeNdOptions& options, const char* name);
+
+ private:
+  ConvTransposeNdOptions options_;
+  ConvTransposeOptions conv_;
+  Tensor weight_;
+  Tensor bias_;
+};
+
+class ConvTranspose1d : public ConvTransposeNd {
+ public:
+  explicit ConvTranspose1d(const ConvTransposeNdOptions& options)
+      : ConvTransposeNd(1, options, "ConvTranspose1d") {}
+};
+class ConvTranspose2d : public ConvTransposeNd {
+ public:
+  explicit ConvTranspose2d(const ConvTransposeNdOptions& options)
+      : ConvTransposeNd(2, options, "ConvTranspose2d") {}
+};
+class ConvTranspose3d : public ConvTransposeNd {
+ public:
+  explicit ConvTranspose3d(const ConvTransposeNdOptions& options)
+      : ConvTransposeNd(3, options, "ConvTranspose3d") {}
+};
+
+// "[1, 2]": the per-dim values as extra_repr prints them.
+std::string format_per_dim(const std::vector<std::int64_t>& v);
+
+}  // namespace convtape::nn
