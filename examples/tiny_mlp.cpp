@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <numbers>
 
 #include "convtape.h"
@@ -11,6 +12,12 @@
 using namespace convtape;
 
 int main(int argc, char** argv) {
+  if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::printf(
+        "tiny_mlp: a 2-16-2 MLP learns two half-moons with cross-entropy and SGD.\n"
+        "  usage: tiny_mlp [steps (default 300)] [seed (default 7)]\n");
+    return 0;
+  }
   const int steps = argc > 1 ? std::atoi(argv[1]) : 300;
   manual_seed(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 7);
 

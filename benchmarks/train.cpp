@@ -1,0 +1,189 @@
+// benchmarks/train: training throughput of the small Fashion-MNIST CNN of REFERENCE.md,
+//   Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-
+//   Linear(128,10), cross-entropy, SGD lr 0.05 momentum 0.9,
+// against PyTorch (Debian python3-torch, scripts/bench_train_torch.py, run by this same command)
+// with the same batch size and thread count. Both train on 8 fixed synthetic batches (uniform
+// images, random labels) in a loop, so that data loading is not timed; each reports the best of
+// three windows of training steps as images/s. Validation first: one of our steps is checked
+// against the same step computed with plain ops (the modules and the optimizer must agree with
+// the maths). Memory: peak resident set of each process, and its growth over the resident set just
+// before training (PyTorch's process carries the Python interpreter and libtorch).
+//   usage: train [--threads 1,2] [--batch 64] [--steps 40] [--quick] [--torch /usr/bin/python3]
+#include <sys/resource.h>
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "convtape.h"
+
+using namespace convtape;
+
+namespace {
+
+std::shared_ptr<nn::Sequential> small_cnn() {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 32, 3).padding(1)));
+  m->push_back(std::make_shared<nn::ReLU>());
+  m->push_back(std::make_shared<nn::MaxPool2d>(2));
+  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(32, 64, 3).padding(1)));
+  m->push_back(std::make_shared<nn::ReLU>());
+  m->push_back(std::make_shared<nn::MaxPool2d>(2));
+  m->push_back(std::make_shared<nn::Flatten>());
+  m->push_back(std::make_shared<nn::Linear>(3136, 128));
+  m->push_back(std::make_shared<nn::ReLU>());
+  m->push_back(std::make_shared<nn::Linear>(128, 10));
+  return m;
+}
+
+long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+long peak_rss_kib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+// One training step computed by the library, and again by hand from the same parameters: the
+// losses and the updated first-layer weights must agree.
+bool validate() {
+  manual_seed(3);
+  auto model = small_cnn();
+  const Tensor x = rand({8, 1, 28, 28});
+  const Tensor y = randint(0, 10, {8});
+  std::vector<Tensor> p0;
+  for (const Tensor& p : model->parameters()) p0.push_back(p.detach().clone().requires_grad_());
+  optim::SGD sgd(model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  const Tensor loss = cross_entropy((*model)(x), y);
+  sgd.zero_grad();
+  loss.backward();
+  sgd.step();
+  // By hand: the same network from the same parameters, then w - lr * grad (the first momentum
+  // step is the gradient itself).
+  Tensor h = max_pool(relu(conv(x, p0[0], p0[1], ConvOptions().padding(1))), PoolOptions(2));
+  h = max_pool(relu(conv(h, p0[2], p0[3], ConvOptions().padding(1))), PoolOptions(2));
+  h = relu(matmul(flatten(h, 1), transpose(p0[4], 0, 1)) + p0[5]);
+  const Tensor ref = cross_entropy(matmul(h, transpose(p0[6], 0, 1)) + p0[7], y);
+  ref.backward();
+  const double dl = std::abs(loss.item() - ref.item());
+  const Tensor w_ref = p0[0].detach() - p0[0].grad() * 0.05;
+  const double dw = max(abs(model->parameters()[0] - w_ref)).item();
+  const bool ok = dl <= 1e-5 && dw <= 1e-6;
+  std::printf("validation: loss %.6f vs %.6f by hand, first-layer update max |diff| %.2e: %s\n",
+              loss.item(), ref.item(), dw, ok ? "ok" : "FAILED");
+  return ok;
+}
+
+struct TorchResult {
+  double images_per_second = 0;
+  long peak_kib = 0, baseline_kib = 0;
+  bool ok = false;
+};
+
+TorchResult run_torch(const std::string& python, int threads, std::int64_t batch, int steps) {
+  const std::string cmd = fmt::format("{} {}/scripts/bench_train_torch.py {} {} {} 3", python,
+                                      CT_SOURCE_DIR, threads, batch, steps);
+  TorchResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char line[256];
+  if (std::fgets(line, sizeof(line), p)) {
+    std::istringstream ss(line);
+    r.ok = static_cast<bool>(ss >> r.images_per_second >> r.peak_kib >> r.baseline_kib);
+  }
+  pclose(p);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> thread_counts{1, 2};
+  std::int64_t batch = 64;
+  int steps = 40;
+  std::string python = "/usr/bin/python3";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") steps = 10;
+    if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
+    if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
+    if (a == "--torch" && i + 1 < argc) python = argv[++i];
+    if (a == "--threads" && i + 1 < argc) {
+      thread_counts.clear();
+      std::stringstream ss(argv[++i]);
+      std::string t;
+      while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
+    }
+  }
+  if (!validate()) return 1;
+
+  manual_seed(0);
+  auto model = small_cnn();
+  optim::SGD sgd(model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  std::vector<Tensor> xs, ys;
+  for (int i = 0; i < 8; ++i) {
+    xs.push_back(rand({batch, 1, 28, 28}));
+    ys.push_back(randint(0, 10, {batch}));
+  }
+  int step_index = 0;
+  auto train_step = [&] {
+    const Tensor loss = cross_entropy((*model)(xs[step_index % 8]), ys[step_index % 8]);
+    sgd.zero_grad();
+    loss.backward();
+    sgd.step();
+    ++step_index;
+  };
+  const long baseline = rss_kib();
+  std::printf("\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows\n",
+              static_cast<long long>(batch), steps);
+  std::printf("%-8s | %12s %12s %7s\n", "threads", "ours img/s", "torch img/s", "ratio");
+  std::vector<std::pair<int, TorchResult>> torch_results;
+  for (int threads : thread_counts) {
+    const TorchResult t = run_torch(python, threads, batch, steps);
+    omp_set_num_threads(threads);
+    train_step();
+    train_step();
+    double best = 0;
+    for (int w = 0; w < 3; ++w) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int s = 0; s < steps; ++s) train_step();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      best = std::max(best, static_cast<double>(steps * batch) / secs);
+    }
+    if (t.ok)
+      std::printf("%-8d | %12.1f %12.1f %7.2f\n", threads, best, t.images_per_second,
+                  best / t.images_per_second);
+    else
+      std::printf("%-8d | %12.1f %12s %7s   (PyTorch unavailable: %s)\n", threads, best, "-", "-",
+                  python.c_str());
+    std::fflush(stdout);
+    torch_results.emplace_back(threads, t);
+  }
+  const long peak = peak_rss_kib();
+  std::printf(
+      "\npeak resident memory: ours %.1f MiB (%.1f MiB over the %.1f MiB before training)\n",
+      peak / 1024.0, (peak - baseline) / 1024.0, baseline / 1024.0);
+  for (const auto& [threads, t] : torch_results)
+    if (t.ok)
+      std::printf("                      PyTorch, %d thread%s: %.1f MiB (%.1f MiB over %.1f MiB)\n",
+                  threads, threads == 1 ? "" : "s", t.peak_kib / 1024.0,
+                  (t.peak_kib - t.baseline_kib) / 1024.0, t.baseline_kib / 1024.0);
+  return 0;
+}
