@@ -4,9 +4,9 @@
 //   Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-
 //   Linear(128,10)                                                          (421,642 parameters)
 // and --model deep a wider one with batch normalisation and dropout. The learning rate follows a
-// cosine schedule from --lr down to 0 over the run. Each epoch is checkpointed (model, optimizer
-// and epoch; --resume continues from such a file), its metrics are appended to a CSV file, and the
-// first layer's kernels are drawn into a PNG at the end.
+// cosine schedule from --lr down to 0 over the run. Each epoch is checkpointed (model, optimizer,
+// epoch and the learning-rate schedule; --resume continues from such a file), its metrics are
+// appended to a CSV file, and the first layer's kernels are drawn into a PNG at the end.
 //   usage: train_fashion_mnist [--help] [options]   (see --help)
 #include <unistd.h>
 
@@ -186,6 +186,12 @@ int main(int argc, char** argv) {
   try {
     if (s.threads > 0) omp_set_num_threads(s.threads);
     manual_seed(s.seed);
+    if (s.device == "cuda" && cuda::device_count() == 0) {
+      std::fprintf(stderr,
+                   "train_fashion_mnist: expected a CUDA device for --device cuda, got none "
+                   "(no GPU, or a build without CUDA)\n");
+      return 1;
+    }
     const Device device = s.device == "cuda" ? Device::cuda(0) : Device::cpu();
     if (!data::FashionMNIST::available(s.data, true)) {
       std::fprintf(stderr,
@@ -211,16 +217,26 @@ int main(int argc, char** argv) {
     int first_epoch = 1;
     if (!s.resume.empty()) {
       io::Checkpoint ck = io::load_checkpoint(s.resume);
-      // The epoch count travels as the last optimizer entry, "trainer.epoch".
-      CT_CHECK(!ck.optimizer.empty() && ck.optimizer.back().first == "trainer.epoch",
-               "train_fashion_mnist: expected a checkpoint written by --save, got one without "
-               "trainer.epoch in {}",
+      // The optimizer section also carries the trainer's entries: "trainer.epoch" and the
+      // scheduler's state under "scheduler.". They are split off before the optimizer loads.
+      StateDict opt_state, sched_state;
+      double epoch_done = -1;
+      for (auto& [name, t] : ck.optimizer) {
+        if (name == "trainer.epoch")
+          epoch_done = t.item();
+        else if (name.rfind("scheduler.", 0) == 0)
+          sched_state.emplace_back(name.substr(10), t);
+        else
+          opt_state.emplace_back(name, t);
+      }
+      CT_CHECK(epoch_done >= 1 && !sched_state.empty(),
+               "train_fashion_mnist: expected a checkpoint written by --save (with trainer.epoch "
+               "and the scheduler's state), got one without them in {}",
                s.resume);
-      first_epoch = static_cast<int>(ck.optimizer.back().second.item()) + 1;
-      ck.optimizer.pop_back();
       model->load_state_dict(ck.model);
-      sgd.load_state_dict(ck.optimizer);
-      for (int e = 1; e < first_epoch; ++e) schedule.step();
+      sgd.load_state_dict(opt_state);
+      schedule.load_state_dict(sched_state);
+      first_epoch = static_cast<int>(epoch_done) + 1;
       train.set_epoch(first_epoch - 1);
       std::printf("resumed from %s after epoch %d\n", s.resume.c_str(), first_epoch - 1);
     }
@@ -276,11 +292,14 @@ int main(int argc, char** argv) {
       schedule.step();
       if (!s.save.empty()) {
         io::Checkpoint ck{model->state_dict(), sgd.state_dict()};
+        for (auto& [name, t] : schedule.state_dict())
+          ck.optimizer.emplace_back("scheduler." + name, t);
         ck.optimizer.emplace_back("trainer.epoch", full({}, epoch, kFloat64));
         io::save_checkpoint(s.save, ck);
       }
     }
     if (csv) std::fclose(csv);
+    if (first_epoch > s.epochs) test_acc = accuracy(*model, test, device);  // nothing left to train
     if (!s.png.empty()) {
       const auto conv1 = model->at<nn::Conv2d>(0);
       io::write_png(s.png, io::kernel_grid(conv1->weight(), io::KernelGridOptions().columns(8)));
