@@ -24,11 +24,21 @@ if(CT_WITH_CUDA)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
   endif()
+  # One CUDA runtime, the shared one, which libcudnn and libcublas use too (CMake's default for
+  # nvcc is the static one, which put both on the link line).
+  if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+  endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA20 flag for nvcc; .cu files need only C++17
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 endif()
 
+# cuDNN and cuBLAS are private to the library (only cuda/ calls them); a static convtape still
+# passes them on to the link of its users. In the build tree the cuDNN headers are also visible to
+# users, so that the tests of cuda/ (tests/cuda, which include cuda/handles.h) compile against a
+# pip-installed cuDNN whose headers are not beside the toolkit's.
 function(ct_configure_cuda_target target)
   target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE CUDNN::cudnn CUDA::cublas)
+  target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${CUDNN_INCLUDE_DIR}>)
 endfunction()

@@ -1,12 +1,33 @@
 # FindCUDNN: locates cuDNN and reads its version from cudnn_version.h.
 # Searches CUDNN_ROOT (cache or environment), the CUDA toolkit, the system prefixes, and the pip
-# layout site-packages/nvidia/cudnn/{include,lib} (point CUDNN_ROOT at that folder).
+# layout site-packages/nvidia/cudnn/{include,lib} of the nvidia-cudnn-cu* wheels. That folder is
+# found by asking python3 where the nvidia.cudnn package lives when CUDNN_ROOT is unset (quietly
+# skipped when python3 or the package is absent); the wheel ships lib/libcudnn.so.9 and no
+# unversioned libcudnn.so, hence the versioned names below. At run time the pip cuDNN's lib folder
+# must be on LD_LIBRARY_PATH: libcudnn.so.9 loads its sub-libraries (libcudnn_cnn.so.9, ...) by name.
 # Provides CUDNN_FOUND, CUDNN_VERSION, CUDNN_INCLUDE_DIR, CUDNN_LIBRARY and the target CUDNN::cudnn.
-set(_ct_cudnn_hints ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_ROOT} ${CUDAToolkit_TARGET_DIR}
-    /usr/local/cuda /usr)
+if(NOT CUDNN_ROOT AND NOT DEFINED ENV{CUDNN_ROOT} AND NOT DEFINED CACHE{_CT_CUDNN_PIP_ROOT})
+  set(_ct_pip_root "")
+  find_program(_CT_PYTHON3 python3)
+  mark_as_advanced(_CT_PYTHON3)
+  if(_CT_PYTHON3)
+    execute_process(
+      COMMAND "${_CT_PYTHON3}" -c "import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))"
+      OUTPUT_VARIABLE _ct_pip_root OUTPUT_STRIP_TRAILING_WHITESPACE
+      RESULT_VARIABLE _ct_pip_result ERROR_QUIET TIMEOUT 30)
+    if(NOT _ct_pip_result EQUAL 0 OR NOT IS_DIRECTORY "${_ct_pip_root}/include")
+      set(_ct_pip_root "")
+    endif()
+  endif()
+  set(_CT_CUDNN_PIP_ROOT "${_ct_pip_root}" CACHE INTERNAL "cuDNN of the nvidia-cudnn pip wheel, if any")
+endif()
+set(_ct_cudnn_hints ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${_CT_CUDNN_PIP_ROOT} ${CUDAToolkit_LIBRARY_ROOT}
+    ${CUDAToolkit_TARGET_DIR} /usr/local/cuda /usr)
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h HINTS ${_ct_cudnn_hints} PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${_ct_cudnn_hints}
-  PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
+# Library and headers from the same root: with the include folder known, look beside it first.
+get_filename_component(_ct_cudnn_inc_root "${CUDNN_INCLUDE_DIR}" DIRECTORY)
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 libcudnn.so.8 NAMES_PER_DIR
+  HINTS ${_ct_cudnn_inc_root} ${_ct_cudnn_hints} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 
 if(CUDNN_INCLUDE_DIR AND EXISTS "${CUDNN_INCLUDE_DIR}/cudnn_version.h")
   file(STRINGS "${CUDNN_INCLUDE_DIR}/cudnn_version.h" _ct_cudnn_lines REGEX "#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ")

@@ -1,4 +1,5 @@
-// The CUDA entry points of a build without CUDA: each reports that the backend is absent.
+// The CUDA entry points of a build without CUDA: each reports that the backend is absent, except
+// the allocator's statistics (all zeros) and empty_cache (nothing to return).
 #include "core/error.h"
 #include "cuda/cuda.h"
 
@@ -32,5 +33,15 @@ void fill(std::string_view op, void*, DType, std::int64_t, double, Device) {
 void synchronize(std::string_view op, Device) {
   no_cuda(op);
 }
+
+DeviceMemoryStats memory_stats(Device device) {
+  CT_CHECK(device.is_cuda(), "memory_stats: expected a CUDA device, got {}", device.str());
+  return {};
+}
+void reset_peak_memory_stats(Device device) {
+  CT_CHECK(device.is_cuda(), "reset_peak_memory_stats: expected a CUDA device, got {}",
+           device.str());
+}
+void empty_cache() {}
 
 }  // namespace convtape::cuda

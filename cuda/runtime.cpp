@@ -1,42 +1,14 @@
-// CUDA device plumbing: device discovery, device storage (cudaMalloc / cudaFree), and copies.
-// Kernels live in .cu files beside this one (cuda/kernels.h); the caching allocator arrives with
-// the CUDA backend.
+// CUDA device plumbing: device discovery, device storage (through the caching allocator,
+// cuda/allocator.h), and copies. Kernels live in .cu files beside this one (cuda/kernels.h).
 #include <cuda_runtime.h>
 
+#include "cuda/allocator.h"
 #include "cuda/check.h"
 #include "cuda/cuda.h"
+#include "cuda/device_scope.h"
 #include "cuda/kernels.h"
 
 namespace convtape::cuda {
-
-namespace {
-void device_free(void* p, Device d) noexcept {
-  int previous = 0;
-  if (cudaGetDevice(&previous) != cudaSuccess) return;
-  cudaSetDevice(d.index());
-  cudaFree(p);
-  cudaSetDevice(previous);
-}
-
-// Makes `device` current for its scope.
-class DeviceScope {
- public:
-  DeviceScope(std::string_view op, Device device) {
-    CT_CHECK(device.is_cuda(), "{}: expected a CUDA device, got {}", op, device.str());
-    const int n = device_count();
-    CT_CHECK(device.index() >= 0 && device.index() < n,
-             "{}: expected a CUDA device index in [0, {}), got {}", op, n, device.index());
-    CT_CUDA_CHECK(op, cudaGetDevice(&previous_));
-    CT_CUDA_CHECK(op, cudaSetDevice(device.index()));
-  }
-  ~DeviceScope() { cudaSetDevice(previous_); }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-};
-}  // namespace
 
 bool built_with_cuda() noexcept {
   return true;
@@ -57,9 +29,13 @@ bool is_available() noexcept {
 
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Device device) {
   DeviceScope scope(op, device);
-  void* p = nullptr;
-  CT_CUDA_CHECK(op, cudaMalloc(&p, std::max<std::size_t>(nbytes, 1)));
-  return std::make_shared<Storage>(p, nbytes, device, &device_free);
+  void* p = detail::device_malloc(op, nbytes, device);
+  try {
+    return std::make_shared<Storage>(p, nbytes, device, &detail::device_release);
+  } catch (...) {
+    detail::device_release(p, device);
+    throw;
+  }
 }
 
 void copy(std::string_view op, void* dst, Device dst_device, const void* src, Device src_device,
