@@ -9,7 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -76,6 +80,67 @@ inline std::pair<double, double> median_seconds_pair(const std::function<void()>
   std::sort(ta.begin(), ta.end());
   std::sort(tb.begin(), tb.end());
   return {ta[ta.size() / 2], tb[tb.size() / 2]};
+}
+
+// The command line shared by the suite benchmarks:
+//   [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
+struct SuiteArgs {
+  bool quick = false;
+  std::string python = "/usr/bin/python3";
+  std::vector<int> threads{1, 2};
+  std::vector<std::string> only;  // a subset of the suite by name; empty for all
+  bool selected(const std::string& name) const {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  }
+};
+
+inline std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+inline SuiteArgs parse_suite_args(int argc, char** argv) {
+  SuiteArgs a;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--quick")) a.quick = true;
+    if (!std::strcmp(argv[i], "--only") && has_value) a.only = split_list(argv[++i]);
+    if (!std::strcmp(argv[i], "--torch") && has_value) a.python = argv[++i];
+    if (!std::strcmp(argv[i], "--threads") && has_value) {
+      a.threads.clear();
+      for (const std::string& t : split_list(argv[++i])) a.threads.push_back(std::stoi(t));
+    }
+  }
+  return a;
+}
+
+// Runs a reference script as `python script threads < suite` (the suite written to a temporary
+// file, one case per line) and collects what it prints per case: "name fwd_seconds
+// fwdbwd_seconds ...". An absent Python or script gives an empty map (the tables then print no
+// ratios and say so).
+inline std::map<std::string, std::pair<double, double>> run_reference_suite(
+    const std::string& python, const std::string& script, int threads, const std::string& suite) {
+  const std::string file = "/tmp/convtape_bench_suite_" + std::to_string(threads) + ".txt";
+  if (FILE* f = std::fopen(file.c_str(), "w")) {
+    std::fputs(suite.c_str(), f);
+    std::fclose(f);
+  }
+  const std::string cmd = python + " " + script + " " + std::to_string(threads) + " < " + file;
+  std::map<std::string, std::pair<double, double>> out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char line[512];
+  while (std::fgets(line, sizeof(line), p)) {
+    std::istringstream ss(line);
+    std::string name;
+    double fwd = 0, all = 0;
+    if (ss >> name >> fwd >> all) out[name] = {fwd, all};
+  }
+  pclose(p);
+  return out;
 }
 
 inline double geomean(const std::vector<double>& v) {

@@ -129,61 +129,25 @@ std::map<std::string, std::pair<double, double>> run_torch(const std::string& py
     input += fmt::format("{} {} {} {} {} {} {} {} {} {}\n", c.name, c.n, c.c, c.k, sp, c.kernel,
                          c.stride, c.pad, c.dilation, c.groups);
   }
-  const std::string file = "/tmp/convtape_bench_conv_suite.txt";
-  if (FILE* f = std::fopen(file.c_str(), "w")) {
-    std::fputs(input.c_str(), f);
-    std::fclose(f);
-  }
-  const std::string cmd = fmt::format("{} {}/scripts/bench_conv_torch.py {} < {}", python,
-                                      CT_SOURCE_DIR, threads, file);
-  std::map<std::string, std::pair<double, double>> out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char line[512];
-  while (std::fgets(line, sizeof(line), p)) {
-    std::istringstream ss(line);
-    std::string name;
-    double fwd = 0, all = 0;
-    if (ss >> name >> fwd >> all) out[name] = {fwd, all};
-  }
-  pclose(p);
-  return out;
+  return ct_bench::run_reference_suite(
+      python, std::string(CT_SOURCE_DIR) + "/scripts/bench_conv_torch.py", threads, input);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string python = "/usr/bin/python3";
-  std::vector<int> thread_counts{1, 2};
-  std::vector<std::string> only;  // --only name,name: a subset of the suite
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
-      std::stringstream ss(argv[++i]);
-      std::string name;
-      while (std::getline(ss, name, ',')) only.push_back(name);
-    }
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    if (!std::strcmp(argv[i], "--torch") && i + 1 < argc) python = argv[++i];
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      thread_counts.clear();
-      std::stringstream ss(argv[++i]);
-      std::string t;
-      while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
-    }
-  }
+  const ct_bench::SuiteArgs args = ct_bench::parse_suite_args(argc, argv);
   std::vector<Case> suite;
   for (const auto& c : kSuite)
-    if (only.empty() || std::find(only.begin(), only.end(), c.name) != only.end())
-      suite.push_back(c);
-  if (quick)
+    if (args.selected(c.name)) suite.push_back(c);
+  if (args.quick)
     for (auto& c : suite) c.n = std::max<std::int64_t>(1, c.n / 4);
   int failures = 0;
   for (const auto& c : suite) failures += validate(c) ? 0 : 1;
   std::printf("validation: %d of %zu shapes failed\n", failures, suite.size());
 
-  for (int threads : thread_counts) {
-    const auto torch = run_torch(python, threads, suite);
+  for (int threads : args.threads) {
+    const auto torch = run_torch(args.python, threads, suite);
     omp_set_num_threads(threads);
     std::printf("\nconv suite, float32, %d thread%s: GFLOP/s (ratio = ours / PyTorch)\n", threads,
                 threads == 1 ? "" : "s");
@@ -229,7 +193,7 @@ int main(int argc, char** argv) {
     }
     if (r_fwd.empty()) {
       std::printf("PyTorch reference unavailable (%s with torch); ratios not printed\n",
-                  python.c_str());
+                  args.python.c_str());
     } else {
       std::printf("geometric mean ratio, %d thread%s: forward %.2f, forward+backward %.2f\n",
                   threads, threads == 1 ? "" : "s", ct_bench::geomean(r_fwd),
