@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "core/error.h"
 
 namespace convtape {
@@ -23,7 +26,10 @@ Shape contiguous_strides(const Shape& shape) {
   std::int64_t s = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
-    s *= std::max<std::int64_t>(shape[i], 1);
+    // Saturates instead of overflowing: an empty tensor may have huge extents beside its zero,
+    // and its strides are never used to address an element.
+    if (__builtin_mul_overflow(s, std::max<std::int64_t>(shape[i], 1), &s))
+      s = std::numeric_limits<std::int64_t>::max();
   }
   return strides;
 }

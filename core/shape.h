@@ -17,7 +17,8 @@ std::int64_t numel(const Shape& shape);
 // "[2, 3, 4]".
 std::string to_string(const Shape& shape);
 
-// Row-major strides (in elements) of a contiguous tensor of this shape.
+// Row-major strides (in elements) of a contiguous tensor of this shape (size-0 and size-1 dims
+// count as 1; a product past int64 saturates, which only an empty shape can reach).
 Shape contiguous_strides(const Shape& shape);
 
 // Maps dim in [-rank, rank) to [0, rank); throws "<op>: expected dim in [-r, r), got d".

@@ -55,6 +55,7 @@ std::int64_t Tensor::size(std::int64_t d) const {
 bool Tensor::is_contiguous() const {
   const auto& s = shape();
   const auto& st = strides();
+  if (numel() == 0) return true;  // no element to address: any strides will do
   std::int64_t expected = 1;
   for (std::size_t i = s.size(); i-- > 0;) {
     if (s[i] == 1) continue;

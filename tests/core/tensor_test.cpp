@@ -55,6 +55,17 @@ TEST_CASE("random factories are reproducible from a seed", "[tensor][random]") {
   CHECK(std::abs(mean5 - 5.0) < 0.02);
 }
 
+TEST_CASE("empty tensors are contiguous whatever their strides", "[tensor][view]") {
+  const Tensor e = zeros({2, 0, 3});
+  CHECK(e.numel() == 0);
+  CHECK(e.is_contiguous());
+  CHECK(e.transpose(0, 2).is_contiguous());  // nothing to address, so no order to break
+  CHECK(e.contiguous().shape() == Shape{2, 0, 3});
+  CHECK(zeros({0}).is_contiguous());
+  // A non-empty transpose is not.
+  CHECK_FALSE(zeros({2, 3}).transpose(0, 1).is_contiguous());
+}
+
 TEST_CASE("views share storage and copies do not", "[tensor][view]") {
   const Tensor x = arange(12, kFloat64).reshape({3, 4});
   const Tensor v = x.view({4, 3});
