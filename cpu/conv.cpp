@@ -17,14 +17,6 @@
 
 namespace convtape::cpu {
 
-bool ConvGeometry::pointwise() const {
-  for (std::size_t d = 0; d < in.size(); ++d)
-    if (kernel[d] != 1 || stride[d] != 1 || input_dilation[d] != 1 || pad_lo[d] != 0 ||
-        out[d] != in[d])
-      return false;
-  return true;
-}
-
 namespace {
 
 constexpr int kMaxRank = 8;  // spatial dims handled by the fixed-size index arrays below

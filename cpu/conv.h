@@ -12,26 +12,12 @@
 
 #include <cstdint>
 
+#include "core/kernel_args.h"
 #include "core/tensor.h"
 
 namespace convtape::cpu {
 
-// A fully resolved convolution: every per-dim vector has one entry per spatial dim. Only pad_lo
-// enters the index maths; out fixes the output size (callers derive it, including pad_hi).
-struct ConvGeometry {
-  std::int64_t batch = 0, channels = 0, out_channels = 0, groups = 1;
-  Shape in, out, kernel;
-  Shape stride, dilation, input_dilation, pad_lo;
-
-  std::int64_t spatial() const { return static_cast<std::int64_t>(in.size()); }
-  std::int64_t in_numel() const { return numel(in); }
-  std::int64_t out_numel() const { return numel(out); }
-  std::int64_t kernel_numel() const { return numel(kernel); }
-  std::int64_t group_channels() const { return channels / groups; }
-  std::int64_t group_out_channels() const { return out_channels / groups; }
-  // 1x1 kernel, unit strides and dilations, no padding: the input is already the column matrix.
-  bool pointwise() const;
-};
+using convtape::ConvGeometry;
 
 // x [N, C, *in], w [K, C/groups, *kernel], b [K] or undefined -> y [N, K, *out]. Contiguous inputs.
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);

@@ -17,30 +17,12 @@
 
 #include <cstdint>
 
+#include "core/kernel_args.h"
 #include "core/tensor.h"
 
 namespace convtape::cpu {
 
-// The checked arguments of a correlation and the sizes they imply.
-struct CorrelationGeometry {
-  std::int64_t batch = 0, channels = 0, height = 0, width = 0;
-  std::int64_t kernel = 1, max_displacement = 0, stride1 = 1, stride2 = 1, padding = 0;
-
-  std::int64_t radius() const { return (kernel - 1) / 2; }
-  std::int64_t border() const { return max_displacement + radius(); }
-  std::int64_t grid_radius() const { return max_displacement / stride2; }
-  std::int64_t grid() const { return 2 * grid_radius() + 1; }  // D
-  std::int64_t padded_height() const { return height + 2 * padding; }
-  std::int64_t padded_width() const { return width + 2 * padding; }
-  // ceil((padded - 2 * border) / stride1), as the Caffe layer computes it; < 1 when nothing fits.
-  std::int64_t out_height() const { return ceil_div(padded_height() - 2 * border(), stride1); }
-  std::int64_t out_width() const { return ceil_div(padded_width() - 2 * border(), stride1); }
-
- private:
-  static std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-    return a <= 0 ? 0 : (a + b - 1) / b;
-  }
-};
+using convtape::CorrelationGeometry;
 
 // f1, f2 [N, C, H, W] contiguous, one floating dtype -> y [N, D*D, H', W'].
 Tensor correlation_forward(const Tensor& f1, const Tensor& f2, const CorrelationGeometry& g);

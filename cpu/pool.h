@@ -13,33 +13,13 @@
 
 #include <cstdint>
 
+#include "core/kernel_args.h"
 #include "core/tensor.h"
 
 namespace convtape::cpu {
 
-// A fully resolved pooling of x [N, C, *in] into [N, C, *out]: per-dim vectors hold one entry per
-// spatial dim. Adaptive pooling uses only batch, channels, in and out.
-struct PoolGeometry {
-  std::int64_t batch = 0, channels = 0;
-  Shape in, out;
-  Shape kernel, stride, dilation, pad_lo, pad_hi;
-  bool adaptive = false;
-  // Average pooling's divisor: with count_include_pad the window clipped to the padded extent
-  // [-pad_lo, in + pad_hi), else the number of input elements it covers; a non-zero
-  // divisor_override replaces both. Adaptive windows divide by their size.
-  bool count_include_pad = true;
-  std::int64_t divisor_override = 0;
-
-  std::int64_t planes() const { return batch * channels; }
-  std::int64_t spatial() const { return static_cast<std::int64_t>(in.size()); }
-  std::int64_t in_numel() const { return numel(in); }
-  std::int64_t out_numel() const { return numel(out); }
-};
-
-struct PoolResult {
-  Tensor values;
-  Tensor indices;  // int64, undefined when not asked for
-};
+using convtape::PoolGeometry;
+using convtape::PoolResult;
 
 // x [N, C, *in] contiguous -> values [N, C, *out] and, with_indices, int64 indices of that shape.
 PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_indices);

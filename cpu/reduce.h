@@ -6,11 +6,12 @@
 
 #include <cstdint>
 
+#include "core/kernel_args.h"
 #include "core/tensor.h"
 
 namespace convtape::cpu {
 
-enum class Reduce { Sum, Max, Min };
+using convtape::Reduce;
 
 // x contiguous with numel = outer * mid * inner; returns [outer, inner] (x's dtype). When indices
 // is non-null (Max/Min), it receives the int64 [outer, inner] positions along mid.

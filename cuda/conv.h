@@ -1,0 +1,22 @@
+// CUDA convolution for any spatial rank, same contract as cpu/conv.h. Spatial ranks 1 to 3 run as
+// cuDNN calls (rank 1 as rank 2 with a unit dimension); input dilation, negative padding and a
+// high padding cuDNN's symmetric descriptor cannot express go through an explicitly dilated and
+// padded copy of the input. Ranks above 3 run our own direct kernels.
+// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
+// versions throw "<op>: this build has no CUDA support".
+#pragma once
+
+#include <cstdint>
+
+#include "core/kernel_args.h"
+#include "core/tensor.h"
+
+namespace convtape::cuda {
+
+using convtape::ConvGeometry;
+
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g);
+Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g);
+
+}  // namespace convtape::cuda

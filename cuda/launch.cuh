@@ -1,0 +1,34 @@
+// Launching the functors of cuda/*_body.h (see cuda/device_fn.h): for_each runs f(i) for every i in
+// [0, n) in a grid-stride loop on the current device's default stream and returns the launch
+// status. Only .cu files include this header.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace convtape::cuda {
+
+template <class F>
+__global__ void for_each_kernel(std::int64_t n, F f) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step)
+    f(i);
+}
+
+inline constexpr int kThreadsPerBlock = 256;
+// Enough blocks to fill an H100 several times over; larger n loops inside the kernel.
+inline constexpr std::int64_t kMaxBlocks = 65535;
+
+template <class F>
+cudaError_t for_each(std::int64_t n, const F& f) {
+  if (n <= 0) return cudaSuccess;
+  const std::int64_t blocks =
+      std::min<std::int64_t>((n + kThreadsPerBlock - 1) / kThreadsPerBlock, kMaxBlocks);
+  for_each_kernel<F><<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(n, f);
+  return cudaGetLastError();
+}
+
+}  // namespace convtape::cuda
