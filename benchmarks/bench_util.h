@@ -83,9 +83,10 @@ inline std::pair<double, double> median_seconds_pair(const std::function<void()>
 }
 
 // The command line shared by the suite benchmarks:
-//   [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
+//   [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3] [--device cpu|cuda]
 struct SuiteArgs {
   bool quick = false;
+  std::string device = "cpu";  // "cuda": our side runs on cuda:0, the reference on PyTorch's GPU
   std::string python = "/usr/bin/python3";
   std::vector<int> threads{1, 2};
   std::vector<std::string> only;  // a subset of the suite by name; empty for all
@@ -109,6 +110,7 @@ inline SuiteArgs parse_suite_args(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--quick")) a.quick = true;
     if (!std::strcmp(argv[i], "--only") && has_value) a.only = split_list(argv[++i]);
     if (!std::strcmp(argv[i], "--torch") && has_value) a.python = argv[++i];
+    if (!std::strcmp(argv[i], "--device") && has_value) a.device = argv[++i];
     if (!std::strcmp(argv[i], "--threads") && has_value) {
       a.threads.clear();
       for (const std::string& t : split_list(argv[++i])) a.threads.push_back(std::stoi(t));
@@ -117,18 +119,21 @@ inline SuiteArgs parse_suite_args(int argc, char** argv) {
   return a;
 }
 
-// Runs a reference script as `python script threads < suite` (the suite written to a temporary
-// file, one case per line) and collects what it prints per case: "name fwd_seconds
+// Runs a reference script as `python script threads device < suite` (the suite written to a
+// temporary file, one case per line) and collects what it prints per case: "name fwd_seconds
 // fwdbwd_seconds ...". An absent Python or script gives an empty map (the tables then print no
 // ratios and say so).
 inline std::map<std::string, std::pair<double, double>> run_reference_suite(
-    const std::string& python, const std::string& script, int threads, const std::string& suite) {
-  const std::string file = "/tmp/convtape_bench_suite_" + std::to_string(threads) + ".txt";
+    const std::string& python, const std::string& script, int threads, const std::string& suite,
+    const std::string& device = "cpu") {
+  const std::string file =
+      "/tmp/convtape_bench_suite_" + device + "_" + std::to_string(threads) + ".txt";
   if (FILE* f = std::fopen(file.c_str(), "w")) {
     std::fputs(suite.c_str(), f);
     std::fclose(f);
   }
-  const std::string cmd = python + " " + script + " " + std::to_string(threads) + " < " + file;
+  const std::string cmd =
+      python + " " + script + " " + std::to_string(threads) + " " + device + " < " + file;
   std::map<std::string, std::pair<double, double>> out;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return out;

@@ -5,7 +5,12 @@
 // first; then both sides are timed (the best of three windows' medians, see bench_util.h) and the
 // table prints GFLOP/s, the ratio ours / PyTorch per shape, and the geometric means. GFLOP/s counts
 // 2 N K (C/groups) prod(R) prod(S') per pass and 3 passes for forward+backward.
+// With --device cuda the suite runs on cuda:0 with four times the batch (cuDNN on both sides, TF32
+// off on both), each timed call ending in a device synchronisation; validation then compares the
+// GPU's forward and gradients with float64 on the CPU, and PyTorch times its own GPU run of the
+// same suite (cudnn.benchmark on, as our algorithm search is).
 //   usage: conv [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
+//               [--device cpu|cuda]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -117,8 +122,42 @@ bool validate(const Case& c) {
   return true;
 }
 
+// The GPU's float32 forward and gradients against float64 on the CPU, on a small batch.
+bool validate_cuda(const Case& c) {
+  manual_seed(5);
+  Shape xs{2, c.c};
+  xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
+  const Tensor x = randn(xs, kFloat64), w = randn(weight_shape(c), kFloat64),
+               b = randn({c.k}, kFloat64);
+  const Device dev = Device::cuda(0);
+  std::vector<Tensor> ref, got;
+  for (const bool gpu : {false, true}) {
+    Tensor xi = (gpu ? x.to(kFloat32).to(dev) : x).requires_grad_();
+    Tensor wi = (gpu ? w.to(kFloat32).to(dev) : w).requires_grad_();
+    Tensor bi = (gpu ? b.to(kFloat32).to(dev) : b).requires_grad_();
+    const Tensor y = conv(xi, wi, bi, options_of(c));
+    sum(mul(y, y)).backward();
+    auto& out = gpu ? got : ref;
+    for (const Tensor& t : {y, xi.grad(), wi.grad(), bi.grad()})
+      out.push_back(t.cpu().to(kFloat64));
+  }
+  const char* names[] = {"forward", "dx", "dw", "db"};
+  bool ok = true;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double scale = max(abs(ref[i])).item();
+    const double diff = max(abs(sub(got[i], ref[i]))).item();
+    if (!(diff <= 1e-4 * std::max(scale, 1.0))) {
+      std::printf("VALIDATION FAILED for %s on cuda: %s max |diff| %.3g (max |ref| %.3g)\n", c.name,
+                  names[i], diff, scale);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 std::map<std::string, std::pair<double, double>> run_torch(const std::string& python, int threads,
-                                                           const std::vector<Case>& suite) {
+                                                           const std::vector<Case>& suite,
+                                                           const std::string& device) {
   std::string input;
   for (const auto& c : suite) {
     std::string sp;
@@ -130,27 +169,48 @@ std::map<std::string, std::pair<double, double>> run_torch(const std::string& py
                          c.stride, c.pad, c.dilation, c.groups);
   }
   return ct_bench::run_reference_suite(
-      python, std::string(CT_SOURCE_DIR) + "/scripts/bench_conv_torch.py", threads, input);
+      python, std::string(CT_SOURCE_DIR) + "/scripts/bench_conv_torch.py", threads, input, device);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const ct_bench::SuiteArgs args = ct_bench::parse_suite_args(argc, argv);
+  const bool gpu = args.device == "cuda";
+  if (args.device != "cpu" && !gpu) {
+    std::printf("conv: expected --device cpu or cuda, got %s\n", args.device.c_str());
+    return 2;
+  }
+  if (gpu && !cuda::is_available()) {
+    std::printf("conv: expected a CUDA device for --device cuda, got none (%s)\n",
+                cuda::built_with_cuda() ? "no device present" : "this build has no CUDA support");
+    return 2;
+  }
+  const Device dev = gpu ? Device::cuda(0) : Device::cpu();
   std::vector<Case> suite;
   for (const auto& c : kSuite)
     if (args.selected(c.name)) suite.push_back(c);
+  if (gpu)
+    for (auto& c : suite) c.n *= 4;
   if (args.quick)
     for (auto& c : suite) c.n = std::max<std::int64_t>(1, c.n / 4);
   int failures = 0;
-  for (const auto& c : suite) failures += validate(c) ? 0 : 1;
+  for (const auto& c : suite) failures += (gpu ? validate_cuda(c) : validate(c)) ? 0 : 1;
   std::printf("validation: %d of %zu shapes failed\n", failures, suite.size());
+  // Timed calls end with the device idle, so that GPU time is counted where it is spent.
+  const auto finish = [&] {
+    if (gpu) cuda::synchronize("bench conv", dev);
+  };
 
-  for (int threads : args.threads) {
-    const auto torch = run_torch(args.python, threads, suite);
+  const std::vector<int> thread_counts = gpu ? std::vector<int>{1} : args.threads;
+  for (int threads : thread_counts) {
+    const auto torch = run_torch(args.python, threads, suite, args.device);
     omp_set_num_threads(threads);
-    std::printf("\nconv suite, float32, %d thread%s: GFLOP/s (ratio = ours / PyTorch)\n", threads,
-                threads == 1 ? "" : "s");
+    if (gpu)
+      std::printf("\nconv suite, float32, cuda:0 (TF32 off): GFLOP/s (ratio = ours / PyTorch)\n");
+    else
+      std::printf("\nconv suite, float32, %d thread%s: GFLOP/s (ratio = ours / PyTorch)\n", threads,
+                  threads == 1 ? "" : "s");
     std::printf("%-10s | %8s %8s %6s | %8s %8s %6s\n", "shape", "fwd", "torch", "ratio", "fwd+bwd",
                 "torch", "ratio");
     std::vector<double> r_fwd, r_all;
@@ -158,7 +218,8 @@ int main(int argc, char** argv) {
       manual_seed(0);
       Shape xs{c.n, c.c};
       xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
-      const Tensor x0 = randn(xs), w0 = randn(weight_shape(c)) * 0.1, b0 = randn({c.k});
+      const Tensor x0 = randn(xs).to(dev), w0 = (randn(weight_shape(c)) * 0.1).to(dev),
+                   b0 = randn({c.k}).to(dev);
       Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
              b = b0.clone().requires_grad_();
       Shape out_shape;
@@ -166,17 +227,19 @@ int main(int argc, char** argv) {
         NoGradGuard g;
         out_shape = conv(x0, w0, b0, options_of(c)).shape();
       }
-      const Tensor dy = ones(out_shape);
+      const Tensor dy = ones(out_shape, dev);
       const double f = flops_per_pass(c, out_shape);
       const double t_fwd = ct_bench::best_window_median_seconds([&] {
         NoGradGuard g;
         conv(x0, w0, b0, options_of(c));
+        finish();
       });
       const double t_all = ct_bench::best_window_median_seconds([&] {
         conv(x, w, b, options_of(c)).backward(dy);
         x.zero_grad();
         w.zero_grad();
         b.zero_grad();
+        finish();
       });
       const auto it = torch.find(c.name);
       const double gf = f / t_fwd * 1e-9, ga = 3 * f / t_all * 1e-9;
@@ -194,6 +257,9 @@ int main(int argc, char** argv) {
     if (r_fwd.empty()) {
       std::printf("PyTorch reference unavailable (%s with torch); ratios not printed\n",
                   args.python.c_str());
+    } else if (gpu) {
+      std::printf("geometric mean ratio, cuda: forward %.2f, forward+backward %.2f\n",
+                  ct_bench::geomean(r_fwd), ct_bench::geomean(r_all));
     } else {
       std::printf("geometric mean ratio, %d thread%s: forward %.2f, forward+backward %.2f\n",
                   threads, threads == 1 ? "" : "s", ct_bench::geomean(r_fwd),

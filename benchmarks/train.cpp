@@ -8,7 +8,12 @@
 // against the same step computed with plain ops (the modules and the optimizer must agree with
 // the maths). Memory: peak resident set of each process, and its growth over the resident set just
 // before training (PyTorch's process carries the Python interpreter and libtorch).
+// With --device cuda both sides train on the GPU (cuDNN, TF32 off): model, batches and optimizer
+// state live on cuda:0, each window ends with a device synchronisation, validation compares one
+// GPU step with the same step on the CPU, and memory is the peak of device memory in use
+// (convtape's caching allocator, PyTorch's torch.cuda.max_memory_allocated).
 //   usage: train [--threads 1,2] [--batch 64] [--steps 40] [--quick] [--torch /usr/bin/python3]
+//                [--device cpu|cuda]
 #include <sys/resource.h>
 
 #include <omp.h>
@@ -90,15 +95,47 @@ bool validate() {
   return ok;
 }
 
+// One training step on cuda:0 against the same step on the CPU from the same parameters.
+bool validate_cuda(const Device& dev) {
+  manual_seed(3);
+  auto cpu_model = small_cnn();
+  auto gpu_model = small_cnn();
+  gpu_model->load_state_dict(cpu_model->state_dict());
+  gpu_model->to(dev);
+  const Tensor x = rand({8, 1, 28, 28});
+  const Tensor y = randint(0, 10, {8});
+  optim::SGD cpu_sgd(cpu_model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  optim::SGD gpu_sgd(gpu_model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  const Tensor l_cpu = cross_entropy((*cpu_model)(x), y);
+  const Tensor l_gpu = cross_entropy((*gpu_model)(x.to(dev)), y.to(dev));
+  for (auto* s : {&cpu_sgd, &gpu_sgd}) s->zero_grad();
+  l_cpu.backward();
+  l_gpu.backward();
+  cpu_sgd.step();
+  gpu_sgd.step();
+  double dw = 0;
+  const auto pc = cpu_model->parameters(), pg = gpu_model->parameters();
+  for (std::size_t i = 0; i < pc.size(); ++i)
+    dw = std::max(dw, max(abs(pc[i] - pg[i].cpu())).item());
+  const double dl = std::abs(l_cpu.item() - l_gpu.item());
+  const bool ok = dl <= 1e-5 && dw <= 1e-5;
+  std::printf(
+      "validation on %s: loss %.6f vs %.6f on the CPU, updated parameters max |diff| "
+      "%.2e: %s\n",
+      dev.str().c_str(), l_gpu.item(), l_cpu.item(), dw, ok ? "ok" : "FAILED");
+  return ok;
+}
+
 struct TorchResult {
   double images_per_second = 0;
   long peak_kib = 0, baseline_kib = 0;
   bool ok = false;
 };
 
-TorchResult run_torch(const std::string& python, int threads, std::int64_t batch, int steps) {
-  const std::string cmd = fmt::format("{} {}/scripts/bench_train_torch.py {} {} {} 3", python,
-                                      CT_SOURCE_DIR, threads, batch, steps);
+TorchResult run_torch(const std::string& python, int threads, std::int64_t batch, int steps,
+                      const std::string& device) {
+  const std::string cmd = fmt::format("{} {}/scripts/bench_train_torch.py {} {} {} 3 {}", python,
+                                      CT_SOURCE_DIR, threads, batch, steps, device);
   TorchResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -118,8 +155,10 @@ int main(int argc, char** argv) {
   std::int64_t batch = 64;
   int steps = 40;
   std::string python = "/usr/bin/python3";
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--device" && i + 1 < argc) device_name = argv[++i];
     if (a == "--quick") steps = 10;
     if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
     if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
@@ -131,15 +170,28 @@ int main(int argc, char** argv) {
       while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
     }
   }
-  if (!validate()) return 1;
+  const bool gpu = device_name == "cuda";
+  if (device_name != "cpu" && !gpu) {
+    std::printf("train: expected --device cpu or cuda, got %s\n", device_name.c_str());
+    return 2;
+  }
+  if (gpu && !cuda::is_available()) {
+    std::printf("train: expected a CUDA device for --device cuda, got none (%s)\n",
+                cuda::built_with_cuda() ? "no device present" : "this build has no CUDA support");
+    return 2;
+  }
+  const Device dev = gpu ? Device::cuda(0) : Device::cpu();
+  if (!validate() || (gpu && !validate_cuda(dev))) return 1;
+  if (gpu) thread_counts = {1};  // the host threads barely matter; one row
 
   manual_seed(0);
   auto model = small_cnn();
+  model->to(dev);
   optim::SGD sgd(model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
   std::vector<Tensor> xs, ys;
   for (int i = 0; i < 8; ++i) {
-    xs.push_back(rand({batch, 1, 28, 28}));
-    ys.push_back(randint(0, 10, {batch}));
+    xs.push_back(rand({batch, 1, 28, 28}).to(dev));
+    ys.push_back(randint(0, 10, {batch}).to(dev));
   }
   int step_index = 0;
   auto train_step = [&] {
@@ -150,19 +202,22 @@ int main(int argc, char** argv) {
     ++step_index;
   };
   const long baseline = rss_kib();
-  std::printf("\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows\n",
-              static_cast<long long>(batch), steps);
+  std::printf(
+      "\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows, %s\n",
+      static_cast<long long>(batch), steps, gpu ? "cuda:0 (TF32 off)" : "CPU");
   std::printf("%-8s | %12s %12s %7s\n", "threads", "ours img/s", "torch img/s", "ratio");
   std::vector<std::pair<int, TorchResult>> torch_results;
   for (int threads : thread_counts) {
-    const TorchResult t = run_torch(python, threads, batch, steps);
+    const TorchResult t = run_torch(python, threads, batch, steps, device_name);
     omp_set_num_threads(threads);
     train_step();
     train_step();
+    if (gpu) cuda::synchronize("bench train", dev);
     double best = 0;
     for (int w = 0; w < 3; ++w) {
       const auto start = std::chrono::steady_clock::now();
       for (int s = 0; s < steps; ++s) train_step();
+      if (gpu) cuda::synchronize("bench train", dev);
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       best = std::max(best, static_cast<double>(steps * batch) / secs);
@@ -175,6 +230,15 @@ int main(int argc, char** argv) {
                   python.c_str());
     std::fflush(stdout);
     torch_results.emplace_back(threads, t);
+  }
+  if (gpu) {
+    const auto st = cuda::memory_stats(dev);
+    std::printf("\npeak device memory in use: ours %.1f MiB (%.1f MiB reserved)\n",
+                static_cast<double>(st.peak_allocated_bytes) / 1048576.0,
+                static_cast<double>(st.peak_reserved_bytes) / 1048576.0);
+    for (const auto& [threads, t] : torch_results)
+      if (t.ok) std::printf("                           PyTorch: %.1f MiB\n", t.peak_kib / 1024.0);
+    return 0;
   }
   const long peak = peak_rss_kib();
   std::printf(

@@ -75,8 +75,11 @@ void Tensor::check_dtype_is(DType expected, const char* op) const {
            dtype_name(dtype()));
 }
 
-std::int64_t Tensor::element_offset(const std::vector<std::int64_t>& index, const char* op) const {
+void Tensor::check_cpu(const char* op) const {
   CT_CHECK(is_cpu(), "{}: expected a CPU tensor, got one on {}", op, device().str());
+}
+
+std::int64_t Tensor::element_offset(const std::vector<std::int64_t>& index, const char* op) const {
   CT_CHECK(static_cast<std::int64_t>(index.size()) == dim(),
            "{}: expected {} indices for shape {}, got {}", op, dim(), to_string(shape()),
            index.size());

@@ -112,13 +112,15 @@ class Tensor {
   }
   void* raw_data() const;
 
-  // ---- element access (CPU tensors); indices may be negative (counted from the end)
+  // ---- element access; indices may be negative (counted from the end)
+  // Reads one element of a CPU tensor (item() reads device tensors).
   template <class T>
   T at(const std::vector<std::int64_t>& index) const {
     check_dtype_is(dtype_of<T>(), "at");
+    check_cpu("at");
     return static_cast<const T*>(storage()->data())[element_offset(index, "at")];
   }
-  // Writes one element in place (outside autograd, see fill_).
+  // Writes one element in place, on any device (outside autograd, see fill_).
   Tensor& put_(const std::vector<std::int64_t>& index, double value);
   // The single element of a one-element tensor, converted to double.
   double item() const;
@@ -185,6 +187,7 @@ class Tensor {
   // ---- internal helpers shared by core/ and ops/
   void check_dtype_is(DType expected, const char* op) const;
   std::int64_t element_offset(const std::vector<std::int64_t>& index, const char* op) const;
+  void check_cpu(const char* op) const;
 
  private:
   const TensorImpl& checked() const;

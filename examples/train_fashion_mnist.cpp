@@ -259,6 +259,9 @@ int main(int argc, char** argv) {
       const double lr = sgd.lr();
       const auto start = std::chrono::steady_clock::now();
       double loss_sum = 0.0;
+      // The running sum of loss * batch stays on the training device and is read only when the
+      // progress line is printed: reading it every step would wait for the GPU every step.
+      Tensor loss_acc;
       std::int64_t seen = 0, step = 0;
       for (const data::Batch& b : train) {
         const Tensor loss = cross_entropy((*model)(b.data.to(device)), b.target.to(device));
@@ -266,9 +269,11 @@ int main(int argc, char** argv) {
         loss.backward();
         sgd.step();
         const std::int64_t n = b.data.size(0);
-        loss_sum += loss.item() * static_cast<double>(n);
+        const Tensor weighted = mul(loss.detach(), static_cast<double>(n));
+        loss_acc = loss_acc.defined() ? add(loss_acc, weighted) : weighted;
         seen += n;
         if (++step % 20 == 0 || step == train.size()) {
+          loss_sum = loss_acc.item();
           const double secs =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           progress(tty, epoch, step, train.size(), loss_sum / static_cast<double>(seen),

@@ -10,7 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
-#include "cpu/conv.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -72,8 +72,8 @@ void check_operands(std::string_view op, const Tensor& x, const Tensor& w, const
 }
 
 // Resolves conv's options against x [N, C, *S] and w [K, C/groups, *R].
-cpu::ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
-                          const ConvOptions& o) {
+ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+                     const ConvOptions& o) {
   check_operands(op, x, w, b);
   check_rank(op, x, w, "[K, C/groups, *R]");
   const std::int64_t s = x.dim() - 2, c = x.size(1), k = w.size(0), groups = o.groups();
@@ -92,7 +92,7 @@ cpu::ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w,
     CT_CHECK(b.dim() == 1 && b.size(0) == k, "{}: expected bias [K] with K = {}, got {}", op, k,
              to_string(b.shape()));
 
-  cpu::ConvGeometry g;
+  ConvGeometry g;
   g.batch = x.size(0);
   g.channels = c;
   g.out_channels = k;
@@ -169,8 +169,8 @@ Tensor bias_grad(const Tensor& dy) {
 
 Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
                  const ConvOptions& o) {
-  const cpu::ConvGeometry g = resolve(op, x, w, b, o);
-  detail::check_cpu(op, {x, w, b});
+  const ConvGeometry g = resolve(op, x, w, b, o);
+  detail::check_same_device(op, {x, w, b});
   if (o.flip_kernel()) {
     ConvOptions plain = o;
     plain.flip_kernel(false);
@@ -178,15 +178,16 @@ Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Te
   }
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
-  Tensor y = cpu::conv_forward(xc, wc, bc, g);
+  Tensor y = backend::conv_forward(xc, wc, bc, g);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
   // dx needs only w, dw only x: save just what the wanted gradients use.
   record(y, op, {x, w, b}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
          [g](const Saved& s, const Tensor& dy, const GradMask& need) {
            const Tensor dyc = dy.contiguous();
-           return std::vector<Tensor>{need[0] ? cpu::conv_backward_data(dyc, s[1], g) : Tensor(),
-                                      need[1] ? cpu::conv_backward_weight(dyc, s[0], g) : Tensor(),
-                                      need[2] ? bias_grad(dyc) : Tensor()};
+           return std::vector<Tensor>{
+               need[0] ? backend::conv_backward_data(dyc, s[1], g) : Tensor(),
+               need[1] ? backend::conv_backward_weight(dyc, s[0], g) : Tensor(),
+               need[2] ? bias_grad(dyc) : Tensor()};
          });
   return y;
 }
@@ -239,7 +240,7 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
   if (b.defined())
     CT_CHECK(b.dim() == 1 && b.size(0) == cout, "{}: expected bias [C_out] with C_out = {}, got {}",
              op, cout, to_string(b.shape()));
-  cpu::ConvGeometry g;
+  ConvGeometry g;
   g.batch = x.size(0);
   g.channels = cout;
   g.out_channels = cin;
@@ -271,16 +272,16 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
     g.kernel.push_back(k);
     g.pad_lo.push_back(pad[du]);
   }
-  detail::check_cpu(op, {x, w, b});
+  detail::check_same_device(op, {x, w, b});
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
-  Tensor y = cpu::conv_backward_data(xc, wc, g);
+  Tensor y = backend::conv_backward_data(xc, wc, g);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
   record(y, op, {x, w}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
          [g](const Saved& sv, const Tensor& dy, const GradMask& need) {
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
-               need[0] ? cpu::conv_forward(dyc, sv[1], Tensor(), g) : Tensor(),
-               need[1] ? cpu::conv_backward_weight(sv[0], dyc, g) : Tensor()};
+               need[0] ? backend::conv_forward(dyc, sv[1], Tensor(), g) : Tensor(),
+               need[1] ? backend::conv_backward_weight(sv[0], dyc, g) : Tensor()};
          });
   if (!b.defined()) return y;
   Shape bshape(static_cast<std::size_t>(x.dim()), 1);

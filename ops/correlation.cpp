@@ -4,15 +4,15 @@
 #include "ops/correlation.h"
 
 #include "core/autograd.h"
-#include "cpu/correlation.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 
 namespace convtape {
 
 namespace {
 
-cpu::CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Tensor& f2,
-                                 const CorrelationOptions& o) {
+CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Tensor& f2,
+                            const CorrelationOptions& o) {
   detail::check_defined(op, f1, "f1");
   detail::check_defined(op, f2, "f2");
   detail::check_floating_same(op, {f1, f2});
@@ -32,7 +32,7 @@ cpu::CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Te
            o.stride1(), o.stride2());
   CT_CHECK(o.padding() >= 0, "{}: expected padding >= 0, got {}", op, o.padding());
 
-  cpu::CorrelationGeometry g;
+  CorrelationGeometry g;
   g.batch = f1.size(0);
   g.channels = f1.size(1);
   g.height = f1.size(2);
@@ -53,17 +53,17 @@ cpu::CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Te
 
 Tensor correlation(const Tensor& f1, const Tensor& f2, const CorrelationOptions& options) {
   constexpr std::string_view op = "correlation";
-  const cpu::CorrelationGeometry g = resolve(op, f1, f2, options);
-  detail::check_cpu(op, {f1, f2});
+  const CorrelationGeometry g = resolve(op, f1, f2, options);
+  detail::check_same_device(op, {f1, f2});
   const Tensor a = f1.detach().contiguous(), b = f2.detach().contiguous();
-  Tensor y = cpu::correlation_forward(a, b, g);
+  Tensor y = backend::correlation_forward(a, b, g);
   const bool need_f1 = f1.requires_grad(), need_f2 = f2.requires_grad();
   record(y, op, {f1, f2}, {need_f2 ? a : Tensor(), need_f1 ? b : Tensor()},
          [g](const Saved& s, const Tensor& dy, const GradMask& need) {
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
-               need[0] ? cpu::correlation_backward_f1(dyc, s[1], g) : Tensor(),
-               need[1] ? cpu::correlation_backward_f2(dyc, s[0], g) : Tensor()};
+               need[0] ? backend::correlation_backward_f1(dyc, s[1], g) : Tensor(),
+               need[1] ? backend::correlation_backward_f2(dyc, s[0], g) : Tensor()};
          });
   return y;
 }

@@ -5,24 +5,21 @@
 #include <optional>
 
 #include "core/autograd.h"
-#include "cpu/elementwise.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 
 namespace convtape {
 
 namespace {
 
-using cpu::Binary;
-using cpu::Unary;
-
 void check_unary(std::string_view op, const Tensor& x) {
   detail::check_floating_same(op, {x});
-  detail::check_cpu(op, {x});
+  detail::check_same_device(op, {x});
 }
 
 void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
   detail::check_floating_same(op, {a, b});
-  detail::check_cpu(op, {a, b});
+  detail::check_same_device(op, {a, b});
   broadcast_shapes(a.shape(), b.shape(), op);
 }
 
@@ -30,10 +27,10 @@ void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
 Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, const Tensor& x,
                 double p0 = 0, double p1 = 0) {
   check_unary(name, x);
-  Tensor y = cpu::unary(op, x, p0, p1);
+  Tensor y = backend::unary(op, x, p0, p1);
   record(y, name, {x}, {save_output ? y : x},
          [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{cpu::binary(grad, dy, s[0], p0, p1)};
+           return std::vector<Tensor>{backend::binary(grad, dy, s[0], p0, p1)};
          });
   return y;
 }
@@ -43,9 +40,9 @@ Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, 
 Tensor linear_unary(std::string_view name, const Tensor& x, Unary fwd, double p,
                     std::optional<Unary> grad = std::nullopt, double grad_p = 0.0) {
   check_unary(name, x);
-  Tensor y = cpu::unary(fwd, x, p);
+  Tensor y = backend::unary(fwd, x, p);
   record(y, name, {x}, {}, [grad, grad_p](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{grad ? cpu::unary(*grad, dy, grad_p) : dy};
+    return std::vector<Tensor>{grad ? backend::unary(*grad, dy, grad_p) : dy};
   });
   return y;
 }
@@ -54,7 +51,7 @@ Tensor linear_unary(std::string_view name, const Tensor& x, Unary fwd, double p,
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_binary("add", a, b);
-  Tensor y = cpu::binary(Binary::Add, a, b);
+  Tensor y = backend::binary(Binary::Add, a, b);
   Shape sa = a.shape(), sb = b.shape();
   record(y, "add", {a, b}, {}, [sa, sb](const Saved&, const Tensor& dy, const GradMask& need) {
     return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
@@ -65,39 +62,41 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_binary("sub", a, b);
-  Tensor y = cpu::binary(Binary::Sub, a, b);
+  Tensor y = backend::binary(Binary::Sub, a, b);
   Shape sa = a.shape(), sb = b.shape();
   record(y, "sub", {a, b}, {}, [sa, sb](const Saved&, const Tensor& dy, const GradMask& need) {
-    return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
-                               need[1] ? detail::sum_to(cpu::unary(Unary::Neg, dy), sb) : Tensor()};
+    return std::vector<Tensor>{
+        need[0] ? detail::sum_to(dy, sa) : Tensor(),
+        need[1] ? detail::sum_to(backend::unary(Unary::Neg, dy), sb) : Tensor()};
   });
   return y;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_binary("mul", a, b);
-  Tensor y = cpu::binary(Binary::Mul, a, b);
+  Tensor y = backend::binary(Binary::Mul, a, b);
   record(y, "mul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
     return std::vector<Tensor>{
-        need[0] ? detail::sum_to(cpu::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
-        need[1] ? detail::sum_to(cpu::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
+        need[0] ? detail::sum_to(backend::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
+        need[1] ? detail::sum_to(backend::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
   });
   return y;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   check_binary("div", a, b);
-  Tensor y = cpu::binary(Binary::Div, a, b);
+  Tensor y = backend::binary(Binary::Div, a, b);
   Shape sa = a.shape();
   // da = dy / b, db = -dy * y / b
   record(y, "div", {a, b}, {b, y}, [sa](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &bv = s[0], &yv = s[1];
-    Tensor dy_over_b = cpu::binary(Binary::Div, dy, bv);
+    Tensor dy_over_b = backend::binary(Binary::Div, dy, bv);
     return std::vector<Tensor>{
         need[0] ? detail::sum_to(dy_over_b, sa) : Tensor(),
-        need[1] ? detail::sum_to(cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy_over_b, yv)),
-                                 bv.shape())
+        need[1] ? detail::sum_to(
+                      backend::unary(Unary::Neg, backend::binary(Binary::Mul, dy_over_b, yv)),
+                      bv.shape())
                 : Tensor()};
   });
   return y;
@@ -105,19 +104,19 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_binary("pow", a, b);
-  Tensor y = cpu::binary(Binary::Pow, a, b);
+  Tensor y = backend::binary(Binary::Pow, a, b);
   record(y, "pow", {a, b}, {a, b, y}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1], &yv = s[2];
     Tensor da, db;
     if (need[0]) {
       // d/da a^b = b * a^(b-1), computed without dividing by a so that a = 0 stays finite.
-      Tensor t = cpu::binary(Binary::Pow, av, cpu::unary(Unary::AddScalar, bv, -1.0));
-      da =
-          detail::sum_to(cpu::binary(Binary::Mul, dy, cpu::binary(Binary::Mul, bv, t)), av.shape());
+      Tensor t = backend::binary(Binary::Pow, av, backend::unary(Unary::AddScalar, bv, -1.0));
+      da = detail::sum_to(backend::binary(Binary::Mul, dy, backend::binary(Binary::Mul, bv, t)),
+                          av.shape());
     }
     if (need[1]) {
-      Tensor t = cpu::binary(Binary::Mul, yv, cpu::unary(Unary::Log, av));
-      db = detail::sum_to(cpu::binary(Binary::Mul, dy, t), bv.shape());
+      Tensor t = backend::binary(Binary::Mul, yv, backend::unary(Unary::Log, av));
+      db = detail::sum_to(backend::binary(Binary::Mul, dy, t), bv.shape());
     }
     return std::vector<Tensor>{da, db};
   });
@@ -142,11 +141,11 @@ Tensor div(const Tensor& a, double b) {
 
 Tensor div(double a, const Tensor& b) {
   check_unary("div", b);
-  Tensor y = cpu::unary(Unary::RDivScalar, b, a);
+  Tensor y = backend::unary(Unary::RDivScalar, b, a);
   // d(a / b) = -y / b
   record(y, "div", {b}, {b, y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    Tensor t = cpu::binary(Binary::Div, s[1], s[0]);
-    return std::vector<Tensor>{cpu::unary(Unary::Neg, cpu::binary(Binary::Mul, dy, t))};
+    Tensor t = backend::binary(Binary::Div, s[1], s[0]);
+    return std::vector<Tensor>{backend::unary(Unary::Neg, backend::binary(Binary::Mul, dy, t))};
   });
   return y;
 }
@@ -161,18 +160,18 @@ Tensor neg(const Tensor& x) {
 
 Tensor exp(const Tensor& x) {
   check_unary("exp", x);
-  Tensor y = cpu::unary(Unary::Exp, x);
+  Tensor y = backend::unary(Unary::Exp, x);
   record(y, "exp", {x}, {y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::binary(Binary::Mul, dy, s[0])};
+    return std::vector<Tensor>{backend::binary(Binary::Mul, dy, s[0])};
   });
   return y;
 }
 
 Tensor log(const Tensor& x) {
   check_unary("log", x);
-  Tensor y = cpu::unary(Unary::Log, x);
+  Tensor y = backend::unary(Unary::Log, x);
   record(y, "log", {x}, {x}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::binary(Binary::Div, dy, s[0])};
+    return std::vector<Tensor>{backend::binary(Binary::Div, dy, s[0])};
   });
   return y;
 }

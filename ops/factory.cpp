@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "cpu/copy.h"
 #include "cuda/cuda.h"
+#include "ops/backend.h"
 
 namespace convtape {
 
@@ -56,10 +56,7 @@ Tensor empty(const Shape& shape, TensorOptions options) {
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
   Tensor t = empty(shape, options.requires_grad(false));
-  if (t.is_cuda())
-    cuda::fill("full", t.raw_data(), t.dtype(), t.numel(), value, t.device());
-  else
-    cpu::fill(t, value);
+  backend::fill(t, value);
   return finish(t, options);
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/autograd.h"
 #include "core/random.h"
+#include "cuda/cuda.h"
 #include "ops/factory.h"
 
 namespace convtape {
@@ -23,6 +24,18 @@ std::string unravel(std::int64_t flat, const Shape& shape) {
     flat /= std::max<std::int64_t>(shape[d], 1);
   }
   return to_string(idx);
+}
+
+// Writes n float64 values at element `first` of a dense tensor on any device, as a raw store that
+// leaves the storage's version alone: the tape recorded these inputs, and the perturbations are
+// undone before the next backward pass.
+void store(const Tensor& x, std::int64_t first, const double* v, std::int64_t n) {
+  double* dst = x.data_ptr<double>() + first;
+  if (x.is_cpu())
+    std::copy(v, v + n, dst);
+  else
+    cuda::copy("gradcheck", dst, x.device(), v, Device::cpu(),
+               static_cast<std::size_t>(n) * sizeof(double));
 }
 
 std::vector<double> values(const Tensor& t, std::int64_t n) {
@@ -65,7 +78,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     if (t.defined() && t.requires_grad()) {
       CT_CHECK(t.dtype() == kFloat64, "gradcheck: expected float64 inputs, got {} for input {}",
                dtype_name(t.dtype()), i);
-      xs.push_back(t.detach().cpu().clone().requires_grad_(true));
+      xs.push_back(t.detach().clone().requires_grad_(true));  // dense, on the input's device
       checked.push_back(i);
     } else {
       xs.push_back(t);
@@ -111,14 +124,15 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     // Numeric Jacobian, one column per input element.
     for (std::size_t k = 0; k < checked.size(); ++k) {
       Tensor& x = xs[checked[k]];
-      double* p = x.data_ptr<double>();
+      const std::vector<double> start = x.to_vector<double>();
       for (std::int64_t j = 0; j < x.numel(); ++j) {
-        const double orig = p[j];
-        p[j] = orig + o.eps;
+        const double orig = start[static_cast<std::size_t>(j)];
+        const double up = orig + o.eps, down = orig - o.eps;
+        store(x, j, &up, 1);
         const auto plus = evaluate();
-        p[j] = orig - o.eps;
+        store(x, j, &down, 1);
         const auto minus = evaluate();
-        p[j] = orig;
+        store(x, j, &orig, 1);
         for (std::int64_t r = 0; r < n_out; ++r) {
           const double num =
               (plus[static_cast<std::size_t>(r)] - minus[static_cast<std::size_t>(r)]) /
@@ -135,19 +149,22 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     Generator gen(o.seed);
     for (std::size_t k = 0; k < checked.size(); ++k) {
       Tensor& x = xs[checked[k]];
-      double* p = x.data_ptr<double>();
-      const std::vector<double> orig(p, p + x.numel());
+      const std::vector<double> orig = x.to_vector<double>();
+      std::vector<double> p(orig.size());
       for (int d = 0; d < o.random_directions; ++d) {
         const Tensor u = randn(y.shape(), y.options(), &gen);
         const std::vector<double> v = randn(x.shape(), kFloat64, &gen).to_vector<double>();
         const std::vector<double> uv = u.to_vector<double>();
         const auto g = grads_for(u)[k];
         const double ana = std::inner_product(g.begin(), g.end(), v.begin(), 0.0);
+        const auto n = static_cast<std::int64_t>(p.size());
         for (std::size_t j = 0; j < v.size(); ++j) p[j] = orig[j] + o.eps * v[j];
+        store(x, 0, p.data(), n);
         const auto plus = evaluate();
         for (std::size_t j = 0; j < v.size(); ++j) p[j] = orig[j] - o.eps * v[j];
+        store(x, 0, p.data(), n);
         const auto minus = evaluate();
-        std::copy(orig.begin(), orig.end(), p);
+        store(x, 0, orig.data(), n);
         double num = 0.0;
         for (std::size_t r = 0; r < uv.size(); ++r)
           num += uv[r] * (plus[r] - minus[r]) / (2 * o.eps);

@@ -3,7 +3,7 @@
 #include "ops/linalg.h"
 
 #include "core/autograd.h"
-#include "cpu/gemm.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/shape.h"
 
@@ -25,7 +25,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   out.insert(out.end(), {m, n});
   const Tensor ad = reshape(expand(a.detach(), a_full).contiguous(), {nb, m, k});
   const Tensor bd = reshape(expand(b.detach(), b_full).contiguous(), {nb, k, n});
-  Tensor y = reshape(cpu::bmm(ad, bd), out).detach();
+  Tensor y = reshape(backend::bmm(ad, bd), out).detach();
   record(y, "matmul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
     Tensor da, db;
@@ -40,7 +40,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::check_floating_same("matmul", {a, b});
-  detail::check_cpu("matmul", {a, b});
+  detail::check_same_device("matmul", {a, b});
   CT_CHECK(a.dim() >= 1 && b.dim() >= 1,
            "matmul: expected operands with at least 1 dim, got {} and {}", to_string(a.shape()),
            to_string(b.shape()));

@@ -5,7 +5,7 @@
 #include "ops/loss.h"
 
 #include "core/autograd.h"
-#include "cpu/nn.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -17,10 +17,10 @@ namespace {
 
 Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool log) {
   detail::check_floating_same(op, {x});
-  detail::check_cpu(op, {x});
+  detail::check_same_device(op, {x});
   const std::int64_t d = wrap_dim(dim, x.dim(), op);
   const auto sp = detail::split_at(x.shape(), x.dim() == 0 ? 0 : d);
-  Tensor y = cpu::softmax(x.detach().contiguous(), sp.outer, sp.n, sp.inner, log);
+  Tensor y = backend::softmax(x.detach().contiguous(), sp.outer, sp.n, sp.inner, log);
   const std::int64_t rd = x.dim() == 0 ? 0 : d;
   record(y, op, {x}, {y}, [log, rd](const Saved& s, const Tensor& dy, const GradMask&) {
     const Tensor& yv = s[0];
@@ -65,7 +65,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reduction) {
   detail::check_floating_same("nll_loss", {log_probs});
   detail::check_defined("nll_loss", labels, "labels");
-  detail::check_cpu("nll_loss", {log_probs, labels});
+  detail::check_same_device("nll_loss", {log_probs, labels});
   CT_CHECK(log_probs.dim() == 2, "nll_loss: expected log-probabilities [N, C], got {}",
            to_string(log_probs.shape()));
   CT_CHECK(labels.dtype() == kInt64, "nll_loss: expected int64 labels, got {}",
@@ -75,14 +75,17 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reducti
            log_probs.size(0), to_string(log_probs.shape()), to_string(labels.shape()));
   const std::int64_t classes = log_probs.size(1);
   const Tensor lab = labels.contiguous();
-  const std::int64_t* lp = lab.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < lab.numel(); ++i)
-    CT_CHECK(lp[i] >= 0 && lp[i] < classes,
-             "nll_loss: expected labels in [0, {}), got {} at position {}", classes, lp[i], i);
-  Tensor losses = cpu::nll(log_probs.detach().contiguous(), lab);
+  // CUDA labels are checked by the kernel itself (cuda/nn.h), without a copy to the host.
+  if (lab.is_cpu()) {
+    const std::int64_t* lp = lab.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < lab.numel(); ++i)
+      CT_CHECK(lp[i] >= 0 && lp[i] < classes,
+               "nll_loss: expected labels in [0, {}), got {} at position {}", classes, lp[i], i);
+  }
+  Tensor losses = backend::nll(log_probs.detach().contiguous(), lab);
   record(losses, "nll_loss", {log_probs}, {lab},
          [classes](const Saved& s, const Tensor& g, const GradMask&) {
-           return std::vector<Tensor>{cpu::nll_backward(g.contiguous(), s[0], classes)};
+           return std::vector<Tensor>{backend::nll_backward(g.contiguous(), s[0], classes)};
          });
   return reduce_losses(losses, reduction);
 }

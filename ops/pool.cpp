@@ -10,7 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
-#include "cpu/pool.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 
 namespace convtape {
@@ -55,7 +55,7 @@ void check_input(std::string_view op, const Tensor& x) {
   for (std::int64_t d = 2; d < x.dim(); ++d)
     CT_CHECK(x.size(d) > 0, "{}: expected non-empty spatial dims, got input {}", op,
              to_string(x.shape()));
-  detail::check_cpu(op, {x});
+  detail::check_same_device(op, {x});
 }
 
 // The rank check of the *1d / *2d / *3d wrappers.
@@ -71,12 +71,12 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 }
 
 // The per-dim options resolved against x's spatial rank s; out is left empty.
-cpu::PoolGeometry resolve_window(std::string_view op, const Tensor& x, const PoolOptions& o,
-                                 PoolKind kind) {
+PoolGeometry resolve_window(std::string_view op, const Tensor& x, const PoolOptions& o,
+                            PoolKind kind) {
   const std::int64_t s = x.dim() - 2;
   CT_CHECK(!o.kernel_size().empty(), "{}: expected a kernel_size with 1 or {} values, got none", op,
            s);
-  cpu::PoolGeometry g;
+  PoolGeometry g;
   g.batch = x.size(0);
   g.channels = x.size(1);
   g.kernel = per_dim(op, "kernel_size", o.kernel_size(), s);
@@ -115,10 +115,9 @@ cpu::PoolGeometry resolve_window(std::string_view op, const Tensor& x, const Poo
 }
 
 // Output sizes of a max or average pooling of x.
-cpu::PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
-                          PoolKind kind) {
+PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o, PoolKind kind) {
   check_input(op, x);
-  cpu::PoolGeometry g = resolve_window(op, x, o, kind);
+  PoolGeometry g = resolve_window(op, x, o, kind);
   Shape padded, window;
   bool fits = true;
   for (std::size_t d = 0; d < g.in.size(); ++d) {
@@ -141,24 +140,24 @@ cpu::PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOption
 
 PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
                               bool want_indices) {
-  const cpu::PoolGeometry g = resolve(op, x, o, PoolKind::Max);
+  const PoolGeometry g = resolve(op, x, o, PoolKind::Max);
   const Tensor xc = x.detach().contiguous();
   const bool need_grad = any_requires_grad({x});
-  cpu::PoolResult r = cpu::max_pool_forward(xc, g, want_indices || need_grad);
+  PoolResult r = backend::max_pool_forward(xc, g, want_indices || need_grad);
   // The argmax of the forward pass is the gradient's route: saved, not recomputed.
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{
-        cpu::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+        backend::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
   });
   return {r.values, want_indices ? r.indices : Tensor()};
 }
 
 Tensor avg_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
-                     const cpu::PoolGeometry* given = nullptr) {
-  const cpu::PoolGeometry g = given ? *given : resolve(op, x, o, PoolKind::Avg);
-  Tensor y = cpu::avg_pool_forward(x.detach().contiguous(), g);
+                     const PoolGeometry* given = nullptr) {
+  const PoolGeometry g = given ? *given : resolve(op, x, o, PoolKind::Avg);
+  Tensor y = backend::avg_pool_forward(x.detach().contiguous(), g);
   record(y, op, {x}, {}, [g](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::avg_pool_backward(dy.contiguous(), g)};
+    return std::vector<Tensor>{backend::avg_pool_backward(dy.contiguous(), g)};
   });
   return y;
 }
@@ -170,10 +169,9 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
   CT_CHECK(indices.dtype() == kInt64, "{}: expected int64 indices, got {}", op,
            dtype_name(indices.dtype()));
   detail::check_same_device(op, {x, indices});
-  detail::check_cpu(op, {indices});
   CT_CHECK(indices.shape() == x.shape(), "{}: expected indices of the input's shape {}, got {}", op,
            to_string(x.shape()), to_string(indices.shape()));
-  cpu::PoolGeometry g = resolve_window(op, x, o, PoolKind::Unpool);
+  PoolGeometry g = resolve_window(op, x, o, PoolKind::Unpool);
   const std::int64_t s = x.dim() - 2;
   CT_CHECK(output_size.empty() || static_cast<std::int64_t>(output_size.size()) == s ||
                static_cast<std::int64_t>(output_size.size()) == s + 2,
@@ -208,27 +206,29 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
              x.size(0), x.size(1), to_string(output_size));
   const Tensor ic = indices.contiguous();
   const std::int64_t plane = numel(out);
-  const auto* iv = ic.data_ptr<std::int64_t>();
+  // Unpooling is rare enough that CUDA indices are checked on a host copy, with the same message.
+  const Tensor ih = ic.is_cpu() ? ic : ic.cpu();
+  const auto* iv = ih.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < ic.numel(); ++i)
     CT_CHECK(iv[i] >= 0 && iv[i] < plane,
              "{}: expected indices in [0, {}) (the output plane {}), got {} at flat position {}",
              op, plane, dims_string(out), iv[i], i);
-  Tensor y = cpu::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
+  Tensor y = backend::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
   record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{cpu::index_gather(dy.contiguous(), sv[0]), Tensor()};
+    return std::vector<Tensor>{backend::index_gather(dy.contiguous(), sv[0]), Tensor()};
   });
   return y;
 }
 
 // Adaptive windows; when every output size divides its input size, the regular pooling with
 // kernel = stride = in / out, whose kernels are faster.
-cpu::PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape& size) {
+PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape& size) {
   check_input(op, x);
   const std::int64_t s = x.dim() - 2;
   CT_CHECK(!size.empty(), "{}: expected output_size with 1 or {} values, got none", op, s);
   const Shape out = per_dim(op, "output_size", size, s);
   for (auto v : out) CT_CHECK(v >= 1, "{}: expected output sizes >= 1, got {}", op, to_string(out));
-  cpu::PoolGeometry g;
+  PoolGeometry g;
   g.batch = x.size(0);
   g.channels = x.size(1);
   bool divides = true;
@@ -256,12 +256,12 @@ cpu::PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const S
 
 PoolWithIndices adaptive_max_impl(std::string_view op, const Tensor& x, const Shape& size,
                                   bool want_indices) {
-  const cpu::PoolGeometry g = resolve_adaptive(op, x, size);
+  const PoolGeometry g = resolve_adaptive(op, x, size);
   const bool need_grad = any_requires_grad({x});
-  cpu::PoolResult r = cpu::max_pool_forward(x.detach().contiguous(), g, want_indices || need_grad);
+  PoolResult r = backend::max_pool_forward(x.detach().contiguous(), g, want_indices || need_grad);
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{
-        cpu::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+        backend::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
   });
   return {r.values, want_indices ? r.indices : Tensor()};
 }
@@ -324,7 +324,7 @@ Tensor max_unpool3d(const Tensor& x, const Tensor& indices, const PoolOptions& o
 }
 
 Tensor adaptive_avg_pool(const Tensor& x, const Shape& output_size) {
-  const cpu::PoolGeometry g = resolve_adaptive("adaptive_avg_pool", x, output_size);
+  const PoolGeometry g = resolve_adaptive("adaptive_avg_pool", x, output_size);
   return avg_pool_impl("adaptive_avg_pool", x, PoolOptions(), &g);
 }
 Tensor adaptive_max_pool(const Tensor& x, const Shape& output_size) {
@@ -334,7 +334,7 @@ PoolWithIndices adaptive_max_pool_with_indices(const Tensor& x, const Shape& out
   return adaptive_max_impl("adaptive_max_pool_with_indices", x, output_size, true);
 }
 Tensor global_avg_pool(const Tensor& x) {
-  const cpu::PoolGeometry g = resolve_adaptive("global_avg_pool", x, {1});
+  const PoolGeometry g = resolve_adaptive("global_avg_pool", x, {1});
   return avg_pool_impl("global_avg_pool", x, PoolOptions(), &g);
 }
 

@@ -7,8 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
-#include "cpu/elementwise.h"
-#include "cpu/reduce.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/shape.h"
@@ -34,7 +33,7 @@ std::vector<std::int64_t> all_dims(const Tensor& x) {
 
 Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims_in) {
   detail::check_floating_same(op, {x});
-  detail::check_cpu(op, {x});
+  detail::check_same_device(op, {x});
   const std::int64_t r = x.dim();
   std::vector<bool> reduced(static_cast<std::size_t>(r), false);
   for (auto d : dims_in) {
@@ -90,44 +89,44 @@ Tensor unplan(const Plan& p, const Tensor& g, const Shape& x_shape) {
 Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims,
                 bool keepdim, bool average) {
   Plan p = make_plan(op, x, dims);
-  Tensor y = cpu::reduce(cpu::Reduce::Sum, p.x, p.outer, p.mid, p.inner);
+  Tensor y = backend::reduce(Reduce::Sum, p.x, p.outer, p.mid, p.inner);
   // Divide (not multiply by 1 / n, which rounds twice) so that exact means stay exact.
   const double count = static_cast<double>(p.mid);
-  if (average) y = cpu::unary(cpu::Unary::DivScalar, y, count);
+  if (average) y = backend::unary(Unary::DivScalar, y, count);
   y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
   const Shape keep = p.keep_shape, in = x.shape();
   record(y, op, {x}, {},
          [keep, in, average, count](const Saved&, const Tensor& dy, const GradMask&) {
            Tensor g = expand(reshape(dy, keep), in);
-           return std::vector<Tensor>{average ? cpu::unary(cpu::Unary::DivScalar, g, count) : g};
+           return std::vector<Tensor>{average ? backend::unary(Unary::DivScalar, g, count) : g};
          });
   return y;
 }
 
-Tensor extreme_impl(std::string_view op, cpu::Reduce kind, const Tensor& x,
+Tensor extreme_impl(std::string_view op, Reduce kind, const Tensor& x,
                     const std::vector<std::int64_t>& dims, bool keepdim) {
   Plan p = make_plan(op, x, dims);
   CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {} over dims [{}]", op,
            to_string(x.shape()), fmt::join(dims, ", "));
   Tensor indices;
-  Tensor y = cpu::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
+  Tensor y = backend::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
   y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
   auto plan = std::make_shared<Plan>(p);
   plan->x = Tensor();  // backward needs the layout only
   const Shape in = x.shape();
   record(y, op, {x}, {indices}, [plan, in](const Saved& s, const Tensor& dy, const GradMask&) {
-    Tensor g = cpu::reduce_scatter(dy.contiguous(), s[0], plan->outer, plan->mid, plan->inner);
+    Tensor g = backend::reduce_scatter(dy.contiguous(), s[0], plan->outer, plan->mid, plan->inner);
     return std::vector<Tensor>{unplan(*plan, g, in)};
   });
   return y;
 }
 
-Tensor arg_impl(std::string_view op, cpu::Reduce kind, const Tensor& x,
+Tensor arg_impl(std::string_view op, Reduce kind, const Tensor& x,
                 const std::vector<std::int64_t>& dims, bool keepdim) {
   Plan p = make_plan(op, x, dims);
   CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {}", op, to_string(x.shape()));
   Tensor indices;
-  cpu::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
+  backend::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
   return reshape(indices, keepdim ? p.keep_shape : p.out_shape).detach();
 }
 
@@ -146,28 +145,28 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
   return sum_impl("mean", x, dims, keepdim, true);
 }
 Tensor max(const Tensor& x) {
-  return extreme_impl("max", cpu::Reduce::Max, x, all_dims(x), false);
+  return extreme_impl("max", Reduce::Max, x, all_dims(x), false);
 }
 Tensor max(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return extreme_impl("max", cpu::Reduce::Max, x, dims, keepdim);
+  return extreme_impl("max", Reduce::Max, x, dims, keepdim);
 }
 Tensor min(const Tensor& x) {
-  return extreme_impl("min", cpu::Reduce::Min, x, all_dims(x), false);
+  return extreme_impl("min", Reduce::Min, x, all_dims(x), false);
 }
 Tensor min(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return extreme_impl("min", cpu::Reduce::Min, x, dims, keepdim);
+  return extreme_impl("min", Reduce::Min, x, dims, keepdim);
 }
 Tensor argmax(const Tensor& x) {
-  return arg_impl("argmax", cpu::Reduce::Max, flatten(x.detach()), {0}, false);
+  return arg_impl("argmax", Reduce::Max, flatten(x.detach()), {0}, false);
 }
 Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return arg_impl("argmax", cpu::Reduce::Max, x, {dim}, keepdim);
+  return arg_impl("argmax", Reduce::Max, x, {dim}, keepdim);
 }
 Tensor argmin(const Tensor& x) {
-  return arg_impl("argmin", cpu::Reduce::Min, flatten(x.detach()), {0}, false);
+  return arg_impl("argmin", Reduce::Min, flatten(x.detach()), {0}, false);
 }
 Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) {
-  return arg_impl("argmin", cpu::Reduce::Min, x, {dim}, keepdim);
+  return arg_impl("argmin", Reduce::Min, x, {dim}, keepdim);
 }
 
 }  // namespace convtape

@@ -8,8 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
-#include "cpu/copy.h"
-#include "cpu/nn.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
 
@@ -58,9 +57,8 @@ Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t coun
 // Writes src into the region of a zero tensor of `shape` that `region` (a view maker) selects.
 template <class Region>
 Tensor scatter_into_zeros(const Tensor& src, const Shape& shape, Region region) {
-  if (!src.is_cpu()) return scatter_into_zeros(src.cpu(), shape, region).to(src.device());
   Tensor out = zeros(shape, src.options());
-  cpu::copy(src, region(out));
+  backend::copy(src, region(out));
   return out;
 }
 
@@ -241,7 +239,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   detail::check_defined("index_select", x);
   detail::check_defined("index_select", index, "index");
-  detail::check_cpu("index_select", {x, index});
+  detail::check_same_device("index_select", {x, index});
   CT_CHECK(index.dtype() == kInt64 && index.dim() == 1,
            "index_select: expected a 1-d int64 index, got {} of shape {}",
            dtype_name(index.dtype()), to_string(index.shape()));
@@ -249,21 +247,25 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   const std::int64_t d = wrap_dim(dim, x.dim(), "index_select");
   const Tensor idx = index.contiguous();
   const std::int64_t n = x.size(d);
-  const std::int64_t* ip = idx.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < idx.numel(); ++i)
-    CT_CHECK(ip[i] >= 0 && ip[i] < n,
-             "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n, d,
-             to_string(x.shape()), ip[i], i);
+  // CUDA indices are checked by the kernel itself (cuda/nn.h), without a copy to the host.
+  if (idx.is_cpu()) {
+    const std::int64_t* ip = idx.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < idx.numel(); ++i)
+      CT_CHECK(ip[i] >= 0 && ip[i] < n,
+               "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n,
+               d, to_string(x.shape()), ip[i], i);
+  }
   const auto sp = detail::split_at(x.shape(), d);
   Shape out = x.shape();
   out[static_cast<std::size_t>(d)] = idx.numel();
-  Tensor y = reshape(cpu::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
-                 .detach();
+  Tensor y =
+      reshape(backend::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
+          .detach();
   Shape in_shape = x.shape();
   record(y, "index_select", {x}, {idx},
          [in_shape, sp](const Saved& s, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{
-               reshape(cpu::index_add(dy.contiguous(), sp.outer, sp.n, sp.inner, s[0]), in_shape)};
+           return std::vector<Tensor>{reshape(
+               backend::index_add(dy.contiguous(), sp.outer, sp.n, sp.inner, s[0]), in_shape)};
          });
   return y;
 }
@@ -291,11 +293,11 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     sizes.push_back(t.size(d));
     out[static_cast<std::size_t>(d)] += t.size(d);
   }
-  detail::check_cpu("cat", tensors);
+  detail::check_same_device("cat", tensors);
   Tensor y = empty(out, first.options());
   std::int64_t offset = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
-    cpu::copy(tensors[i], slice(y.detach(), d, offset, offset + sizes[i]));
+    backend::copy(tensors[i], slice(y.detach(), d, offset, offset + sizes[i]));
     offset += sizes[i];
   }
   record(y, "cat", tensors, {}, [d, sizes](const Saved&, const Tensor& dy, const GradMask& need) {
@@ -328,7 +330,7 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
 Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
            double value) {
   detail::check_defined("pad", x);
-  detail::check_cpu("pad", {x});
+  detail::check_same_device("pad", {x});
   const auto k = static_cast<std::int64_t>(widths.size());
   CT_CHECK(k <= x.dim(), "pad: expected at most {} (low, high) pairs for shape {}, got {}", x.dim(),
            to_string(x.shape()), k);
@@ -350,7 +352,7 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
     return v;
   };
   Tensor y = full(out, value, x.options());
-  cpu::copy(x, interior(y.detach()));
+  backend::copy(x, interior(y.detach()));
   record(y, "pad", {x}, {}, [interior](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{interior(dy).contiguous()};
   });
@@ -359,7 +361,7 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
 
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
   detail::check_defined("flip", x);
-  detail::check_cpu("flip", {x});
+  detail::check_same_device("flip", {x});
   Shape strides = x.strides();
   std::int64_t offset = x.offset();
   std::vector<bool> seen(static_cast<std::size_t>(x.dim()), false);
@@ -373,7 +375,7 @@ Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
   }
   // A negative-stride view, materialised so that the result owns dense memory.
   Tensor y = empty(x.shape(), x.options());
-  cpu::copy(make_view(x, x.shape(), strides, offset), y);
+  backend::copy(make_view(x, x.shape(), strides, offset), y);
   record(y, "flip", {x}, {}, [dims](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{flip(dy, dims)};
   });

@@ -37,7 +37,7 @@ void check_signal(std::string_view op, const Tensor& in1, const Tensor& in2) {
            to_string(in1.shape()), to_string(in2.shape()));
   CT_CHECK(in1.numel() > 0 && in2.numel() > 0, "{}: expected non-empty inputs, got {} and {}", op,
            to_string(in1.shape()), to_string(in2.shape()));
-  detail::check_cpu(op, {in1, in2});
+  detail::check_same_device(op, {in1, in2});
 }
 
 bool at_least(const Shape& a, const Shape& b) {
@@ -135,7 +135,7 @@ void check_fits(std::string_view op, const Tensor& x, const Tensor& k) {
   CT_CHECK(hk >= 1 && wk >= 1 && hk <= hx && wk <= wx,
            "{}: expected a non-empty kernel no larger than the input, got x {} and k {}", op,
            to_string(x.shape()), to_string(k.shape()));
-  detail::check_cpu(op, {x, k});
+  detail::check_same_device(op, {x, k});
 }
 
 }  // namespace
@@ -178,7 +178,7 @@ Tensor corr2d_multi_in_out_1x1(const Tensor& x, const Tensor& k) {
       x.dim() == 3 && k.dim() == 4 && x.size(0) == k.size(1) && k.size(2) == 1 && k.size(3) == 1,
       "{}: expected x [C, H, W] and k [O, C, 1, 1] with one C, got {} and {}", op,
       to_string(x.shape()), to_string(k.shape()));
-  detail::check_cpu(op, {x, k});
+  detail::check_same_device(op, {x, k});
   const std::int64_t c = x.size(0), h = x.size(1), w = x.size(2), o = k.size(0);
   return reshape(matmul(reshape(k, {o, c}), reshape(x, {c, h * w})), {o, h, w});
 }

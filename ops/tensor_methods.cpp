@@ -3,9 +3,8 @@
 #include <cstring>
 
 #include "core/autograd.h"
-#include "cpu/copy.h"
-#include "cpu/elementwise.h"
 #include "cuda/cuda.h"
+#include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
@@ -27,14 +26,6 @@ void record_conversion(Tensor& y, std::string_view op, const Tensor& x) {
   });
 }
 
-// The whole storage of a CUDA tensor brought to the host, viewed like the original.
-Tensor host_view_of_device(const Tensor& x) {
-  const auto& st = x.storage();
-  auto host = Storage::allocate_cpu(st->nbytes());
-  cuda::copy("to", host->data(), Device::cpu(), st->data(), st->device(), st->nbytes());
-  return Tensor::make(host, x.shape(), x.strides(), x.offset(), x.dtype());
-}
-
 void check_inplace(const Tensor& t, const char* op) {
   CT_CHECK(!(t.requires_grad() && GradMode::is_enabled()),
            "{}: expected a tensor that does not require grad, or a NoGradGuard scope, got one that "
@@ -47,41 +38,26 @@ void check_inplace(const Tensor& t, const char* op) {
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
-  Tensor y;
-  if (is_cpu()) {
-    y = empty(shape(), TensorOptions(target));
-    cpu::copy(*this, y);
-  } else {
-    y = cpu().to(target).to(device());  // on the host until the CUDA kernels arrive
-    y = y.detach();
-  }
+  Tensor y = empty(shape(), TensorOptions(target).device(device()));
+  backend::copy(*this, y);
   record_conversion(y, "to", *this);
   return y;
 }
 
 Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
-  Tensor y;
-  if (target.is_cuda()) {
-    const Tensor src = is_cpu() ? detach().contiguous() : host_view_of_device(*this).contiguous();
-    y = empty(shape(), TensorOptions(dtype()).device(target));
-    cuda::copy("to", y.raw_data(), target, src.raw_data(), Device::cpu(),
-               static_cast<std::size_t>(numel()) * dtype_size(dtype()));
-  } else {
-    y = host_view_of_device(*this).contiguous().detach();
-  }
+  // A dense copy on the source's device first (a no-op for dense tensors), then one transfer.
+  const Tensor src = detach().contiguous();
+  Tensor y = empty(shape(), TensorOptions(dtype()).device(target));
+  cuda::copy("to", y.raw_data(), target, src.raw_data(), src.device(),
+             static_cast<std::size_t>(numel()) * dtype_size(dtype()));
   record_conversion(y, "to", *this);
   return y;
 }
 
 Tensor Tensor::clone() const {
-  Tensor y;
-  if (is_cpu()) {
-    y = empty(shape(), options());
-    cpu::copy(*this, y);
-  } else {
-    y = host_view_of_device(*this).contiguous().to(device()).detach();
-  }
+  Tensor y = empty(shape(), options());
+  backend::copy(*this, y);
   record_conversion(y, "clone", *this);
   return y;
 }
@@ -95,13 +71,7 @@ Tensor Tensor::contiguous() const {
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
-  if (is_cpu()) {
-    cpu::fill(*this, value);
-  } else {
-    CT_CHECK(is_contiguous(), "fill_: expected a contiguous CUDA tensor, got strides {}",
-             to_string(strides()));
-    cuda::fill("fill_", raw_data(), dtype(), numel(), value, device());
-  }
+  backend::fill(*this, value);
   storage()->bump_version();
   return *this;
 }
@@ -113,15 +83,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
            "copy_: expected a source that broadcasts to {}, got {}", to_string(shape()),
            to_string(src.shape()));
   NoGradGuard guard;
-  if (is_cpu()) {
-    cpu::copy(src.cpu(), *this);
-  } else {
-    CT_CHECK(is_contiguous(), "copy_: expected a contiguous CUDA destination, got strides {}",
-             to_string(strides()));
-    const Tensor host = convtape::expand(src.cpu().to(dtype()), shape()).contiguous();
-    cuda::copy("copy_", raw_data(), device(), host.raw_data(), Device::cpu(),
-               static_cast<std::size_t>(numel()) * dtype_size(dtype()));
-  }
+  backend::copy(src.device() == device() ? src : src.to(device()), *this);
   storage()->bump_version();
   return *this;
 }
@@ -129,17 +91,17 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   detail::check_floating_same("add_", {*this, other});
-  detail::check_cpu("add_", {*this, other});
+  detail::check_same_device("add_", {*this, other});
   CT_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(),
            "add_: expected an operand that broadcasts to {}, got {}", to_string(shape()),
            to_string(other.shape()));
   // Same shape, contiguous, and not a shifted view of this tensor's own storage.
   if (is_contiguous() && other.is_contiguous() && other.shape() == shape() &&
       (other.storage() != storage() || other.raw_data() == raw_data())) {
-    cpu::axpy_(*this, other, alpha);  // the optimizers' case: no temporaries
+    backend::axpy_(*this, other, alpha);  // the optimizers' case: no temporaries
   } else {
-    const Tensor scaled = alpha == 1.0 ? other : cpu::unary(cpu::Unary::MulScalar, other, alpha);
-    cpu::copy(cpu::binary(cpu::Binary::Add, *this, scaled), *this);
+    const Tensor scaled = alpha == 1.0 ? other : backend::unary(Unary::MulScalar, other, alpha);
+    backend::copy(backend::binary(Binary::Add, *this, scaled), *this);
   }
   storage()->bump_version();
   return *this;
@@ -148,11 +110,11 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
   detail::check_floating_same("mul_", {*this});
-  detail::check_cpu("mul_", {*this});
+  detail::check_same_device("mul_", {*this});
   if (is_contiguous())
-    cpu::scale_(*this, factor);
+    backend::scale_(*this, factor);
   else
-    cpu::copy(cpu::unary(cpu::Unary::MulScalar, *this, factor), *this);
+    backend::copy(backend::unary(Unary::MulScalar, *this, factor), *this);
   storage()->bump_version();
   return *this;
 }
@@ -160,8 +122,14 @@ Tensor& Tensor::mul_(double factor) {
 Tensor& Tensor::put_(const std::vector<std::int64_t>& index, double value) {
   check_inplace(*this, "put_");
   const std::int64_t off = element_offset(index, "put_");
-  dispatch_all(dtype(),
-               [&]<class T>() { static_cast<T*>(storage()->data())[off] = static_cast<T>(value); });
+  dispatch_all(dtype(), [&]<class T>() {
+    const T v = static_cast<T>(value);
+    if (is_cpu())
+      static_cast<T*>(storage()->data())[off] = v;
+    else
+      cuda::copy("put_", static_cast<T*>(storage()->data()) + off, device(), &v, Device::cpu(),
+                 sizeof(T));
+  });
   storage()->bump_version();
   return *this;
 }

@@ -4,8 +4,10 @@
 Reads the suite from stdin, one case per line:
     name N C K spatial(comma-separated) kernel stride pad dilation groups
 and prints, per case, "name fwd_seconds fwdbwd_seconds checksum" (best-of-3-windows median wall
-times; the checksum is the sum of the forward output for a fixed input, for a cross-check). Run by benchmarks/conv,
-which passes the thread count as the first argument.
+times; the checksum is the sum of the forward output for a fixed input, for a cross-check). Run by
+benchmarks/conv, which passes the thread count and the device (cpu or cuda) as arguments. On cuda
+every timed call ends with torch.cuda.synchronize(), cudnn.benchmark is on (convtape searches its
+algorithms too) and TF32 is off (as in convtape by default).
 """
 
 import sys
@@ -37,7 +39,14 @@ def best_window_median(fn, min_seconds=0.6, windows=3):
 
 def main():
     threads = int(sys.argv[1])
+    device = sys.argv[2] if len(sys.argv) > 2 else "cpu"
     torch.set_num_threads(threads)
+    sync = (lambda: None)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        sync = torch.cuda.synchronize
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
     for line in sys.stdin:
         if not line.strip():
@@ -50,11 +59,14 @@ def main():
         x = torch.randn([n, c] + spatial, generator=g)
         w = torch.randn([k, c // groups] + [ksize] * rank, generator=g) * 0.1
         b = torch.randn([k], generator=g)
+        x, w, b = x.to(device), w.to(device), b.to(device)
         f = conv[rank]
 
         def forward():
             with torch.no_grad():
-                return f(x, w, b, stride=stride, padding=pad, dilation=dil, groups=groups)
+                out = f(x, w, b, stride=stride, padding=pad, dilation=dil, groups=groups)
+            sync()
+            return out
 
         y = forward()
         dy = torch.ones_like(y)
@@ -68,6 +80,7 @@ def main():
             xg.grad = None
             wg.grad = None
             bg.grad = None
+            sync()
 
         t_fwd = best_window_median(forward)
         t_all = best_window_median(forward_backward)

@@ -31,8 +31,12 @@ TEST_CASE("device factories, fill and copy_", "[cuda]") {
   CHECK(randn({3}, TensorOptions().device(Device::cuda())).is_cuda());
 }
 
-TEST_CASE("ops without CUDA kernels refuse device tensors clearly", "[cuda]") {
-  const Tensor d = ones({2}, Device::cuda());
-  CT_REQUIRE_ERROR(sum(d), "sum: expected CPU tensors, got one on cuda:0");
-  CT_REQUIRE_ERROR(d.at<float>({0}), "at: expected a CPU tensor, got one on cuda:0");
+TEST_CASE("element access on device tensors", "[cuda]") {
+  Tensor d = zeros({2, 3}, Device::cuda());
+  CT_REQUIRE_ERROR(d.at<float>({0, 0}), "at: expected a CPU tensor, got one on cuda:0");
+  d.put_({1, 2}, 5.0);
+  d.put_({0, -1}, -2.0);
+  CHECK(d.cpu().to_vector<float>() == std::vector<float>{0, 0, -2, 0, 0, 5});
+  CHECK(d.narrow(0, 1, 1).narrow(1, 2, 1).item() == 5.0);
+  CT_REQUIRE_ERROR(d.put_({2, 0}, 1.0), "put_: expected index 0 in [-2, 2)");
 }

@@ -1574,16 +1574,10 @@ TEST_CASE("conv: device mismatches are refused before any kernel runs", "[ops][c
   CT_REQUIRE_ERROR(conv(xd, w), "conv: expected tensors on one device, got cuda:0 and cpu");
   CT_REQUIRE_ERROR(conv(x, w, bd), "conv: expected tensors on one device, got cpu and cuda:0");
   CT_REQUIRE_ERROR(conv1d(x, wd), "conv1d: expected tensors on one device");
-  CT_REQUIRE_ERROR(conv(xd, wd), "conv: expected CPU tensors, got one on cuda:0");
-  CT_REQUIRE_ERROR(conv(xd, wd, bd), "conv: expected CPU tensors, got one on cuda:0");
   CT_REQUIRE_ERROR(conv_transpose(x, wd),
                    "conv_transpose: expected tensors on one device, got cpu and cuda:0");
-  CT_REQUIRE_ERROR(conv_transpose(xd, wd),
-                   "conv_transpose: expected CPU tensors, got one on cuda:0");
   ConvGeneralOptions o;
   o.dimension_numbers = {"NCW", "OIW", "NCW"};
   CT_REQUIRE_ERROR(conv_general(x, wd, o),
                    "conv_general: expected tensors on one device, got cpu and cuda:0");
-  CT_REQUIRE_ERROR(conv_general(xd, wd, o),
-                   "conv_general: expected CPU tensors, got one on cuda:0");
 }

@@ -410,7 +410,7 @@ TEST_CASE("correlation: argument errors", "[ops][correlation][errors]") {
       "got padded 9 x 4");
 }
 
-TEST_CASE("correlation: CUDA tensors and device mismatches are refused", "[ops][correlation]") {
+TEST_CASE("correlation: device mismatches are refused", "[ops][correlation]") {
   // Tensors labelled as living on cuda:0 over host memory that nothing dereferences.
   static float host[64] = {};
   auto fake = std::make_shared<Storage>(host, sizeof(host), Device::cuda(0), nullptr);
@@ -419,5 +419,4 @@ TEST_CASE("correlation: CUDA tensors and device mismatches are refused", "[ops][
   CT_REQUIRE_ERROR(correlation(f, fd),
                    "correlation: expected tensors on one device, got cpu and "
                    "cuda:0");
-  CT_REQUIRE_ERROR(correlation(fd, fd), "correlation: expected CPU tensors, got one on cuda:0");
 }
