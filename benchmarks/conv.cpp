@@ -132,9 +132,9 @@ bool validate_cuda(const Case& c) {
   const Device dev = Device::cuda(0);
   std::vector<Tensor> ref, got;
   for (const bool gpu : {false, true}) {
-    Tensor xi = (gpu ? x.to(kFloat32).to(dev) : x).requires_grad_();
-    Tensor wi = (gpu ? w.to(kFloat32).to(dev) : w).requires_grad_();
-    Tensor bi = (gpu ? b.to(kFloat32).to(dev) : b).requires_grad_();
+    Tensor xi = (gpu ? x.to(kFloat32).to(dev) : x.detach()).requires_grad_();
+    Tensor wi = (gpu ? w.to(kFloat32).to(dev) : w.detach()).requires_grad_();
+    Tensor bi = (gpu ? b.to(kFloat32).to(dev) : b.detach()).requires_grad_();
     const Tensor y = conv(xi, wi, bi, options_of(c));
     sum(mul(y, y)).backward();
     auto& out = gpu ? got : ref;

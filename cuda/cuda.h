@@ -14,6 +14,7 @@
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/storage.h"
+#include "core/tensor.h"
 
 namespace convtape::cuda {
 
@@ -30,6 +31,10 @@ bool is_available() noexcept;
 // cache is emptied and the call retried once before an out-of-memory Error naming op, the size and
 // the device is thrown.
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Device device);
+
+// A new contiguous, uninitialised tensor of options' dtype on options' CUDA device: the kernels'
+// outputs and scratch buffers (the backend's twin of Tensor::empty_cpu; requires_grad is ignored).
+Tensor empty(const Shape& shape, TensorOptions options);
 
 // The caching allocator's counters for one device. Bytes are block sizes (requests rounded up by
 // cuda/alloc_rules.h), except requested_bytes. MemoryStats::cuda_bytes (core/storage.h) stays the

@@ -32,6 +32,9 @@ bool is_available() noexcept {
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t, Device) {
   no_cuda(op);
 }
+Tensor empty(const Shape&, TensorOptions) {
+  no_cuda("empty");
+}
 void copy(std::string_view op, void*, Device, const void*, Device, std::size_t) {
   no_cuda(op);
 }

@@ -38,6 +38,12 @@ std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Devic
   }
 }
 
+Tensor empty(const Shape& shape, TensorOptions options) {
+  const auto bytes = static_cast<std::size_t>(numel(shape)) * dtype_size(options.dtype());
+  return Tensor::make(allocate("empty", bytes, options.device()), shape, contiguous_strides(shape),
+                      0, options.dtype());
+}
+
 void copy(std::string_view op, void* dst, Device dst_device, const void* src, Device src_device,
           std::size_t nbytes) {
   if (nbytes == 0) return;

@@ -45,9 +45,7 @@ Tensor empty(const Shape& shape, TensorOptions options) {
     CT_CHECK(d >= 0, "empty: expected non-negative sizes, got {}", to_string(shape));
   Tensor t;
   if (options.device().is_cuda()) {
-    const auto bytes = static_cast<std::size_t>(numel(shape)) * dtype_size(options.dtype());
-    t = Tensor::make(cuda::allocate("empty", bytes, options.device()), shape,
-                     contiguous_strides(shape), 0, options.dtype());
+    t = cuda::empty(shape, options);
   } else {
     t = Tensor::empty_cpu(shape, options.dtype());
   }

@@ -83,7 +83,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
            "copy_: expected a source that broadcasts to {}, got {}", to_string(shape()),
            to_string(src.shape()));
   NoGradGuard guard;
-  backend::copy(src.device() == device() ? src : src.to(device()), *this);
+  Tensor from = src.device() == device() ? src : src.to(device());
+  // A source that overlaps the destination in memory (x[1:].copy_(x[:-1])) is read whole before
+  // anything is written, on both backends: a copy through a temporary.
+  if (from.storage() == storage() &&
+      !(from.raw_data() == raw_data() && from.shape() == shape() && from.strides() == strides()))
+    from = from.clone();
+  backend::copy(from, *this);
   storage()->bump_version();
   return *this;
 }

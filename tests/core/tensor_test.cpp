@@ -102,6 +102,16 @@ TEST_CASE("in-place writes outside autograd", "[tensor][inplace]") {
   CHECK(x.at<double>({1, 2}) == 9.0);
   x.copy_(tensor({1, 2, 3}, kFloat32));  // broadcast and convert
   CHECK(x.to_vector<double>() == std::vector<double>{1, 2, 3, 1, 2, 3});
+  // Overlapping source and destination: the source is read whole before anything is written.
+  Tensor s = arange(6, kFloat64);
+  s.narrow(0, 1, 5).copy_(s.narrow(0, 0, 5));
+  CHECK(s.to_vector<double>() == std::vector<double>{0, 0, 1, 2, 3, 4});
+  Tensor t = arange(6, kFloat64);
+  t.narrow(0, 0, 5).copy_(t.narrow(0, 1, 5));
+  CHECK(t.to_vector<double>() == std::vector<double>{1, 2, 3, 4, 5, 5});
+  Tensor sq = arange(4, kFloat64).reshape({2, 2});
+  sq.copy_(sq.t());  // a transpose onto itself
+  CHECK(sq.to_vector<double>() == std::vector<double>{0, 2, 1, 3});
   x.add_(ones({2, 3}, kFloat64), 0.5);
   CHECK(x.to_vector<double>() == std::vector<double>{1.5, 2.5, 3.5, 1.5, 2.5, 3.5});
   x.mul_(2.0);
