@@ -11,6 +11,7 @@
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "cuda/cuda.h"
+#include "cuda/settings.h"
 #include "data/dataloader.h"
 #include "data/dataset.h"
 #include "data/idx.h"
