@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/correlation_launch.h"
+#include "cuda/correlation_plan.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
 
@@ -38,24 +39,6 @@ void check_operand(const Tensor& t, std::string_view what, const Shape& shape,
            to_string(t.strides()));
 }
 
-CorrelationShape shape_of(const CorrelationGeometry& g) {
-  CorrelationShape s;
-  s.batch = g.batch;
-  s.channels = g.channels;
-  s.height = g.height;
-  s.width = g.width;
-  s.radius = g.radius();
-  s.border = g.border();
-  s.grid_radius = g.grid_radius();
-  s.grid = g.grid();
-  s.stride1 = g.stride1;
-  s.stride2 = g.stride2;
-  s.padding = g.padding;
-  s.out_height = g.out_height();
-  s.out_width = g.out_width();
-  return s;
-}
-
 Shape input_shape(const CorrelationGeometry& g) {
   return {g.batch, g.channels, g.height, g.width};
 }
@@ -73,7 +56,7 @@ Tensor correlation_forward(const Tensor& f1, const Tensor& f2, const Correlation
   Tensor y = empty(output_shape(g), TensorOptions(f1.dtype()).device(f1.device()));
   if (y.numel() == 0) return y;
   CT_CUDA_CHECK(kOp, kernels::correlation_forward(f1.dtype(), f1.raw_data(), f2.raw_data(),
-                                                  y.raw_data(), shape_of(g)));
+                                                  y.raw_data(), correlation_shape(g)));
   return y;
 }
 
@@ -84,7 +67,7 @@ Tensor correlation_backward_f1(const Tensor& dy, const Tensor& f2, const Correla
   Tensor df1 = empty(input_shape(g), TensorOptions(dy.dtype()).device(dy.device()));
   if (df1.numel() == 0) return df1;
   CT_CUDA_CHECK(kOp, kernels::correlation_backward_f1(dy.dtype(), dy.raw_data(), f2.raw_data(),
-                                                      df1.raw_data(), shape_of(g)));
+                                                      df1.raw_data(), correlation_shape(g)));
   return df1;
 }
 
@@ -95,7 +78,7 @@ Tensor correlation_backward_f2(const Tensor& dy, const Tensor& f1, const Correla
   Tensor df2 = empty(input_shape(g), TensorOptions(dy.dtype()).device(dy.device()));
   if (df2.numel() == 0) return df2;
   CT_CUDA_CHECK(kOp, kernels::correlation_backward_f2(dy.dtype(), dy.raw_data(), f1.raw_data(),
-                                                      df2.raw_data(), shape_of(g)));
+                                                      df2.raw_data(), correlation_shape(g)));
   return df2;
 }
 

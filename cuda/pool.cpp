@@ -16,16 +16,11 @@
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
 #include "cuda/pool_launch.h"
+#include "cuda/pool_plan.h"
 
 namespace convtape::cuda {
 
 namespace {
-
-// Windows of at least this many taps may be split; each lane then scans about kTapsPerLane of
-// them, and the split stops adding lanes at about kSplitItems threads in all.
-constexpr std::int64_t kSplitTaps = 4096;
-constexpr std::int64_t kTapsPerLane = 512;
-constexpr std::int64_t kSplitItems = std::int64_t{1} << 21;
 
 // A defined, contiguous CUDA tensor of the given shape; floating (and of dtype `like` when given)
 // or, for indices, int64.
@@ -62,59 +57,6 @@ Shape with_planes(const PoolGeometry& g, const Shape& spatial) {
   return with_planes(g.batch, g.channels, spatial);
 }
 
-PoolWindows windows(std::string_view op, const PoolGeometry& g) {
-  const std::int64_t s = g.spatial();
-  CT_CHECK(s >= 1 && s <= kMaxPoolDims, "{}: expected 1 to {} spatial dims, got {}", op,
-           kMaxPoolDims, s);
-  const auto su = static_cast<std::size_t>(s);
-  CT_CHECK(g.out.size() == su, "{}: expected {} output sizes, got {}", op, s, g.out.size());
-  if (!g.adaptive)
-    CT_CHECK(g.kernel.size() == su && g.stride.size() == su && g.dilation.size() == su &&
-                 g.pad_lo.size() == su && g.pad_hi.size() == su,
-             "{}: expected kernel, stride, dilation and padding with {} values each, got {}, {}, "
-             "{}, {} and {}",
-             op, s, g.kernel.size(), g.stride.size(), g.dilation.size(), g.pad_lo.size(),
-             g.pad_hi.size());
-  PoolWindows pw;
-  pw.dims = static_cast<int>(s);
-  pw.adaptive = g.adaptive;
-  pw.count_include_pad = g.count_include_pad;
-  pw.divisor_override = g.divisor_override;
-  pw.in_numel = g.in_numel();
-  pw.out_numel = g.out_numel();
-  std::int64_t rs = 1;
-  for (int d = pw.dims - 1; d >= 0; --d) {
-    const auto du = static_cast<std::size_t>(d);
-    pw.in[d] = g.in[du];
-    pw.out[d] = g.out[du];
-    pw.row_stride[d] = rs;
-    rs *= pw.in[d];
-    if (!g.adaptive) {
-      pw.kernel[d] = g.kernel[du];
-      pw.stride[d] = g.stride[du];
-      pw.dilation[d] = g.dilation[du];
-      pw.pad_lo[d] = g.pad_lo[du];
-      pw.pad_hi[d] = g.pad_hi[du];
-    }
-  }
-  return pw;
-}
-
-// Threads per output: 1, or enough lanes to give wide windows about kTapsPerLane taps each while
-// the call stays below kSplitItems threads.
-std::int64_t lanes_for(const PoolWindows& pw, std::int64_t outputs) {
-  std::int64_t widest = 1;
-  for (int d = 0; d < pw.dims; ++d) {
-    std::int64_t most = 0;
-    for (std::int64_t o = 0; o < pw.out[d]; ++o) most = std::max(most, pw.window(d, o).count);
-    widest *= most;
-  }
-  if (widest < kSplitTaps || outputs <= 0) return 1;
-  const std::int64_t lanes = std::min((widest + kTapsPerLane - 1) / kTapsPerLane,
-                                      std::max<std::int64_t>(kSplitItems / outputs, 1));
-  return lanes >= 2 ? lanes : 1;
-}
-
 TensorOptions on(const Tensor& t, DType dtype) {
   return TensorOptions(dtype).device(t.device());
 }
@@ -127,7 +69,7 @@ std::string dims_string(const Shape& s) {
 
 PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_indices) {
   constexpr std::string_view op = "max_pool";
-  const PoolWindows pw = windows(op, g);
+  const PoolWindows pw = pool_windows(op, g);
   check_operand(op, x, "input", with_planes(g, g.in), false);
   DeviceScope scope(op, x.device());
   PoolResult r;
@@ -135,7 +77,7 @@ PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_in
   if (with_indices) r.indices = empty(with_planes(g, g.out), on(x, kInt64));
   const std::int64_t outputs = r.values.numel();
   if (outputs == 0) return r;
-  const std::int64_t lanes = lanes_for(pw, outputs);
+  const std::int64_t lanes = pool_lanes(pw, outputs);
   Tensor partial_values, partial_indices;
   if (lanes > 1) {
     partial_values = empty({outputs * lanes}, on(x, x.dtype()));
@@ -151,13 +93,13 @@ PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_in
 
 Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g) {
   constexpr std::string_view op = "avg_pool";
-  const PoolWindows pw = windows(op, g);
+  const PoolWindows pw = pool_windows(op, g);
   check_operand(op, x, "input", with_planes(g, g.in), false);
   DeviceScope scope(op, x.device());
   Tensor y = empty(with_planes(g, g.out), on(x, x.dtype()));
   const std::int64_t outputs = y.numel();
   if (outputs == 0) return y;
-  const std::int64_t lanes = lanes_for(pw, outputs);
+  const std::int64_t lanes = pool_lanes(pw, outputs);
   Tensor partial;
   if (lanes > 1) partial = empty({outputs * lanes}, on(x, x.dtype()));
   CT_CUDA_CHECK(op, kernels::avg_pool(x.dtype(), x.raw_data(), y.raw_data(), pw, g.planes(), lanes,
@@ -167,7 +109,7 @@ Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g) {
 
 Tensor avg_pool_backward(const Tensor& dy, const PoolGeometry& g) {
   constexpr std::string_view op = "avg_pool";
-  const PoolWindows pw = windows(op, g);
+  const PoolWindows pw = pool_windows(op, g);
   check_operand(op, dy, "gradient", with_planes(g, g.out), false);
   DeviceScope scope(op, dy.device());
   Tensor dx = empty(with_planes(g, g.in), on(dy, dy.dtype()));

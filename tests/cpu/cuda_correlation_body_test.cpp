@@ -19,6 +19,7 @@
 
 #include "cpu/correlation.h"
 #include "cuda/correlation_body.h"
+#include "cuda/correlation_plan.h"
 #include "support/host_launch.h"
 #include "support/test_util.h"
 
@@ -65,21 +66,7 @@ std::string describe(const CorrelationGeometry& g) {
 
 // The kernels' view of a geometry, field by field as cuda/correlation.cpp builds it.
 CorrelationShape shape_of(const CorrelationGeometry& g) {
-  CorrelationShape s;
-  s.batch = g.batch;
-  s.channels = g.channels;
-  s.height = g.height;
-  s.width = g.width;
-  s.radius = g.radius();
-  s.border = g.border();
-  s.grid_radius = g.grid_radius();
-  s.grid = g.grid();
-  s.stride1 = g.stride1;
-  s.stride2 = g.stride2;
-  s.padding = g.padding;
-  s.out_height = g.out_height();
-  s.out_width = g.out_width();
-  return s;
+  return cuda::correlation_shape(g);  // the same code as cuda/correlation.cpp's
 }
 
 Shape in_shape(const CorrelationGeometry& g) {

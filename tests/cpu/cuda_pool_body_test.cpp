@@ -30,6 +30,7 @@
 
 #include "cpu/pool.h"
 #include "cuda/pool_body.h"
+#include "cuda/pool_plan.h"
 #include "support/host_launch.h"
 #include "support/test_util.h"
 
@@ -130,31 +131,9 @@ PoolGeometry geometry(const Spec& sp) {
   return g;
 }
 
-// The kernels' view of a geometry, field by field as cuda/pool.cpp builds it.
+// The kernels' view of a geometry, built by the same code as cuda/pool.cpp's.
 PoolWindows windows(const PoolGeometry& g) {
-  PoolWindows pw;
-  pw.dims = static_cast<int>(g.spatial());
-  pw.adaptive = g.adaptive;
-  pw.count_include_pad = g.count_include_pad;
-  pw.divisor_override = g.divisor_override;
-  pw.in_numel = g.in_numel();
-  pw.out_numel = g.out_numel();
-  std::int64_t rs = 1;
-  for (int d = pw.dims - 1; d >= 0; --d) {
-    const auto du = static_cast<std::size_t>(d);
-    pw.in[d] = g.in[du];
-    pw.out[d] = g.out[du];
-    pw.row_stride[d] = rs;
-    rs *= pw.in[d];
-    if (!g.adaptive) {
-      pw.kernel[d] = g.kernel[du];
-      pw.stride[d] = g.stride[du];
-      pw.dilation[d] = g.dilation[du];
-      pw.pad_lo[d] = g.pad_lo[du];
-      pw.pad_hi[d] = g.pad_hi[du];
-    }
-  }
-  return pw;
+  return cuda::pool_windows("pool body test", g);
 }
 
 Shape with_planes(const PoolGeometry& g, const Shape& spatial) {
