@@ -225,6 +225,15 @@ void set_math(const CudnnCall& call, const ConvAlgorithm& a) {
       kOp, cudnnSetConvolutionMathType(call.conv.get(), static_cast<cudnnMathType_t>(a.math_type)));
 }
 
+// A chosen algorithm that cuDNN refuses when it comes to running it (its workspace query or the
+// call itself answers NOT_SUPPORTED) sends the shape to the direct kernels for good, instead of
+// failing the op; any other failure is an error.
+bool unsupported(const std::vector<std::int64_t>& key, cudnnStatus_t status) {
+  if (status != CUDNN_STATUS_NOT_SUPPORTED) return false;
+  conv_algorithm_cache().replace(key, ConvAlgorithm{kConvDirect, 0, 0});
+  return true;
+}
+
 // --- forward ---
 
 std::size_t forward_workspace(cudnnHandle_t h, const CudnnCall& call, int algo,
@@ -274,12 +283,15 @@ bool run_forward(const ConvGeometry& c, std::int64_t n, DType dtype, Device devi
   set_math(call, *algo);
   cudnnStatus_t status{};
   const std::size_t need = forward_workspace(h, call, algo->algo, &status);
+  if (unsupported(key, status)) return false;
   CT_CUDNN_CHECK(kOp, status);
   const Workspace ws(device, std::max(need, algo->workspace));
-  CT_CUDNN_CHECK(
-      kOp, cudnnConvolutionForward(h, one(dtype), call.x.get(), x, call.w.get(), w, call.conv.get(),
-                                   static_cast<cudnnConvolutionFwdAlgo_t>(algo->algo), ws.data(),
-                                   ws.size(), zero_scale(dtype), call.y.get(), y));
+  const cudnnStatus_t ran =
+      cudnnConvolutionForward(h, one(dtype), call.x.get(), x, call.w.get(), w, call.conv.get(),
+                              static_cast<cudnnConvolutionFwdAlgo_t>(algo->algo), ws.data(),
+                              ws.size(), zero_scale(dtype), call.y.get(), y);
+  if (unsupported(key, ran)) return false;
+  CT_CUDNN_CHECK(kOp, ran);
   return true;
 }
 
@@ -334,12 +346,15 @@ bool run_backward_data(const ConvGeometry& c, std::int64_t n, DType dtype, Devic
   set_math(call, *algo);
   cudnnStatus_t status{};
   const std::size_t need = data_workspace(h, call, algo->algo, &status);
+  if (unsupported(key, status)) return false;
   CT_CUDNN_CHECK(kOp, status);
   const Workspace ws(device, std::max(need, algo->workspace));
-  CT_CUDNN_CHECK(kOp, cudnnConvolutionBackwardData(
-                          h, one(dtype), call.w.get(), w, call.y.get(), dy, call.conv.get(),
-                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo->algo), ws.data(),
-                          ws.size(), zero_scale(dtype), call.x.get(), dx));
+  const cudnnStatus_t ran = cudnnConvolutionBackwardData(
+      h, one(dtype), call.w.get(), w, call.y.get(), dy, call.conv.get(),
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(algo->algo), ws.data(), ws.size(),
+      zero_scale(dtype), call.x.get(), dx);
+  if (unsupported(key, ran)) return false;
+  CT_CUDNN_CHECK(kOp, ran);
   return true;
 }
 
@@ -397,13 +412,15 @@ bool run_backward_filter(const ConvGeometry& c, std::int64_t n, DType dtype, Dev
   set_math(call, *algo);
   cudnnStatus_t status{};
   const std::size_t need = filter_workspace(h, call, algo->algo, &status);
+  if (unsupported(key, status)) return false;
   CT_CUDNN_CHECK(kOp, status);
   const Workspace ws(device, std::max(need, algo->workspace));
-  CT_CUDNN_CHECK(kOp,
-                 cudnnConvolutionBackwardFilter(
-                     h, one(dtype), call.x.get(), x, call.y.get(), dy, call.conv.get(),
-                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo->algo), ws.data(), ws.size(),
-                     accumulate ? one(dtype) : zero_scale(dtype), call.w.get(), dw.raw_data()));
+  const cudnnStatus_t ran = cudnnConvolutionBackwardFilter(
+      h, one(dtype), call.x.get(), x, call.y.get(), dy, call.conv.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo->algo), ws.data(), ws.size(),
+      accumulate ? one(dtype) : zero_scale(dtype), call.w.get(), dw.raw_data());
+  if (unsupported(key, ran)) return false;
+  CT_CUDNN_CHECK(kOp, ran);
   return true;
 }
 

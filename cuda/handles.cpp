@@ -101,10 +101,15 @@ TensorDescriptor::TensorDescriptor(std::string_view op, DType dtype,
   const std::vector<int> dims = to_ints(op, "size", sizes);
   const std::vector<int> steps = to_ints(op, "stride", strides);
   CT_CUDNN_CHECK(op, cudnnCreateTensorDescriptor(&desc_));
-  const cudnnStatus_t status = cudnnSetTensorNdDescriptor(
-      desc_, type, static_cast<int>(dims.size()), dims.data(), steps.data());
-  if (status != CUDNN_STATUS_SUCCESS) cudnnDestroyTensorDescriptor(std::exchange(desc_, nullptr));
-  CT_CUDNN_CHECK(op, status);
+  // The check inside the try names the failing call in the message; a throwing constructor runs
+  // no destructor, so the descriptor is destroyed here.
+  try {
+    CT_CUDNN_CHECK(op, cudnnSetTensorNdDescriptor(desc_, type, static_cast<int>(dims.size()),
+                                                  dims.data(), steps.data()));
+  } catch (...) {
+    cudnnDestroyTensorDescriptor(std::exchange(desc_, nullptr));
+    throw;
+  }
 }
 
 namespace {
@@ -138,10 +143,13 @@ FilterDescriptor::FilterDescriptor(std::string_view op, DType dtype,
   const cudnnDataType_t type = cudnn_dtype(op, dtype);
   const std::vector<int> dims = to_ints(op, "size", sizes);
   CT_CUDNN_CHECK(op, cudnnCreateFilterDescriptor(&desc_));
-  const cudnnStatus_t status = cudnnSetFilterNdDescriptor(
-      desc_, type, CUDNN_TENSOR_NCHW, static_cast<int>(dims.size()), dims.data());
-  if (status != CUDNN_STATUS_SUCCESS) cudnnDestroyFilterDescriptor(std::exchange(desc_, nullptr));
-  CT_CUDNN_CHECK(op, status);
+  try {  // as in TensorDescriptor: the message names the call, the descriptor is destroyed
+    CT_CUDNN_CHECK(op, cudnnSetFilterNdDescriptor(desc_, type, CUDNN_TENSOR_NCHW,
+                                                  static_cast<int>(dims.size()), dims.data()));
+  } catch (...) {
+    cudnnDestroyFilterDescriptor(std::exchange(desc_, nullptr));
+    throw;
+  }
 }
 
 FilterDescriptor::~FilterDescriptor() {
@@ -177,15 +185,17 @@ ConvolutionDescriptor::ConvolutionDescriptor(std::string_view op, DType compute,
   const std::vector<int> dils = to_ints(op, "dilation", dilation);
   const int group_count = to_int(op, "group count", groups);
   CT_CUDNN_CHECK(op, cudnnCreateConvolutionDescriptor(&desc_));
-  cudnnStatus_t status =
-      cudnnSetConvolutionNdDescriptor(desc_, static_cast<int>(pads.size()), pads.data(),
-                                      steps.data(), dils.data(), CUDNN_CROSS_CORRELATION, type);
-  if (status == CUDNN_STATUS_SUCCESS) status = cudnnSetConvolutionGroupCount(desc_, group_count);
-  if (status == CUDNN_STATUS_SUCCESS)
-    status = cudnnSetConvolutionMathType(desc_, allow_tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
-  if (status != CUDNN_STATUS_SUCCESS)
+  try {  // as in TensorDescriptor: the message names the call, the descriptor is destroyed
+    CT_CUDNN_CHECK(op, cudnnSetConvolutionNdDescriptor(desc_, static_cast<int>(pads.size()),
+                                                       pads.data(), steps.data(), dils.data(),
+                                                       CUDNN_CROSS_CORRELATION, type));
+    CT_CUDNN_CHECK(op, cudnnSetConvolutionGroupCount(desc_, group_count));
+    CT_CUDNN_CHECK(
+        op, cudnnSetConvolutionMathType(desc_, allow_tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  } catch (...) {
     cudnnDestroyConvolutionDescriptor(std::exchange(desc_, nullptr));
-  CT_CUDNN_CHECK(op, status);
+    throw;
+  }
 }
 
 ConvolutionDescriptor::~ConvolutionDescriptor() {

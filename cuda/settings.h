@@ -110,6 +110,11 @@ class ConvAlgorithmCache {
     const std::lock_guard<std::mutex> lock(mutex_);
     return map_.emplace(key, value).first->second;
   }
+  // Overwrites a choice (a chosen algorithm that cuDNN then refused to run).
+  void replace(const std::vector<std::int64_t>& key, const ConvAlgorithm& value) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    map_[key] = value;
+  }
   void clear() {
     const std::lock_guard<std::mutex> lock(mutex_);
     map_.clear();
