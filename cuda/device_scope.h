@@ -22,14 +22,17 @@ class DeviceScope {
              "{}: expected a CUDA device index in [0, {}), got {}{}", op, n, device.index(),
              n == 0 ? " (no CUDA device is present)" : "");
     CT_CUDA_CHECK(op, cudaGetDevice(&previous_));
-    CT_CUDA_CHECK(op, cudaSetDevice(device.index()));
+    if (previous_ != device.index()) CT_CUDA_CHECK(op, cudaSetDevice(device.index()));
+    current_ = device.index();
   }
-  ~DeviceScope() { cudaSetDevice(previous_); }
+  ~DeviceScope() {
+    if (previous_ != current_) cudaSetDevice(previous_);
+  }
   DeviceScope(const DeviceScope&) = delete;
   DeviceScope& operator=(const DeviceScope&) = delete;
 
  private:
-  int previous_ = 0;
+  int previous_ = 0, current_ = 0;
 };
 
 }  // namespace convtape::cuda

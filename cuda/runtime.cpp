@@ -15,12 +15,16 @@ bool built_with_cuda() noexcept {
 }
 
 int device_count() noexcept {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver / no device" status
-    return 0;
-  }
-  return n;
+  // Devices do not come and go while a process runs, and every op's DeviceScope asks: read once.
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver / no device" status
+      return 0;
+    }
+    return n;
+  }();
+  return count;
 }
 
 bool is_available() noexcept {
