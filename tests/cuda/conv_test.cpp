@@ -301,7 +301,7 @@ TEST_CASE("empty batches, zero channels and zero-size inputs on CUDA match the C
   }
 }
 
-TEST_CASE("a seeded sweep of convolutions on CUDA matches the CPU", "[cuda][conv]") {
+TEST_CASE("a seeded sweep of convolutions on CUDA matches the CPU", "[cuda][conv][slow]") {
   SettingsGuard settings;
   std::mt19937 rng(2024);
   const auto draw = [&](std::int64_t lo, std::int64_t hi) {

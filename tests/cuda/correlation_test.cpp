@@ -135,7 +135,7 @@ TEST_CASE("correlation on CUDA: small integers give bitwise-equal results", "[cu
     }
 }
 
-TEST_CASE("correlation on CUDA: FlowNetC's layer at full size", "[cuda][correlation]") {
+TEST_CASE("correlation on CUDA: FlowNetC's layer at full size", "[cuda][correlation][slow]") {
   const Case c{{2, 256, 48, 64}, CorrelationOptions::flownetc()};
   compare(c, kFloat32, 77);
 }

@@ -336,7 +336,7 @@ TEST_CASE("cuda::fill writes every element of strided views only", "[cuda][copy]
   }
 }
 
-TEST_CASE("cuda::copy between overlapping views reads the source as it was", "[cuda][copy]") {
+TEST_CASE("cuda::copy between overlapping views reads the source as it was", "[cuda][copy][slow]") {
   for (DType dt : kFloating) {
     INFO(dtype_name(dt));
     // Large enough that thousands of blocks run at once: without staging, some would read values
@@ -372,7 +372,7 @@ TEST_CASE("cuda::copy between overlapping views reads the source as it was", "[c
   }
 }
 
-TEST_CASE("kernels cover sizes past one grid of blocks", "[cuda][elementwise]") {
+TEST_CASE("kernels cover sizes past one grid of blocks", "[cuda][elementwise][slow]") {
   // 65535 blocks of 256 threads are 16.8 million threads; 40 million elements make each loop
   // more than once.
   const std::int64_t n = 40'000'000;

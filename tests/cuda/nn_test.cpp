@@ -123,7 +123,8 @@ TEST_CASE("softmax and log_softmax over every dim match the CPU", "[cuda][nn]") 
   }
 }
 
-TEST_CASE("softmax over long lines (cut into parts on the GPU) matches the CPU", "[cuda][nn]") {
+TEST_CASE("softmax over long lines (cut into parts on the GPU) matches the CPU",
+          "[cuda][nn][slow]") {
   for (const DType dt : {kFloat32, kFloat64}) {
     INFO(dtype_name(dt));
     for (const auto& [shape, dim] : std::vector<std::pair<Shape, std::int64_t>>{

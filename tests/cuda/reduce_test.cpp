@@ -174,7 +174,8 @@ TEST_CASE("NaN wins max and min on the GPU as on the CPU; infinities take part",
   }
 }
 
-TEST_CASE("reductions over long axes (cut into parts on the GPU) match the CPU", "[cuda][reduce]") {
+TEST_CASE("reductions over long axes (cut into parts on the GPU) match the CPU",
+          "[cuda][reduce][slow]") {
   for (const DType dt : {kFloat32, kFloat64}) {
     INFO(dtype_name(dt));
     // A whole tensor of a million elements.
