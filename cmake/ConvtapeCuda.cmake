@@ -34,11 +34,14 @@ if(CT_WITH_CUDA)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 endif()
 
-# cuDNN and cuBLAS are private to the library (only cuda/ calls them); a static convtape still
-# passes them on to the link of its users. In the build tree the cuDNN headers are also visible to
+# cuDNN is private to the library (only cuda/ calls it); a static convtape still
+# passes it on to the link of its users. In the build tree the cuDNN headers are also visible to
 # users, so that the tests of cuda/ (tests/cuda, which include cuda/handles.h) compile against a
 # pip-installed cuDNN whose headers are not beside the toolkit's.
 function(ct_configure_cuda_target target)
-  target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE CUDNN::cudnn CUDA::cublas)
+  # cuBLAS is not linked but opened at first use (cuda/blas.cpp): loading it costs some 200 MiB of
+  # resident memory, which CPU-only programs of a CUDA-enabled build should not pay.
+  target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE CUDNN::cudnn ${CMAKE_DL_LIBS})
+  target_compile_definitions(${target} PRIVATE CT_CUBLAS_LIBRARY="$<TARGET_FILE:CUDA::cublas>")
   target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${CUDNN_INCLUDE_DIR}>)
 endfunction()

@@ -8,6 +8,7 @@
 #include <cudnn.h>
 
 #include "core/error.h"
+#include "cuda/blas.h"
 
 #define CT_CUDA_CHECK(op, expr)                                                               \
   do {                                                                                        \
@@ -16,12 +17,12 @@
              cudaGetErrorName(ct_status_), cudaGetErrorString(ct_status_));                   \
   } while (0)
 
-#define CT_CUBLAS_CHECK(op, expr)                                                \
-  do {                                                                           \
-    const cublasStatus_t ct_status_ = (expr);                                    \
-    CT_CHECK(ct_status_ == CUBLAS_STATUS_SUCCESS,                                \
-             "{}: expected {} to succeed, got cuBLAS status {} ({})", op, #expr, \
-             static_cast<int>(ct_status_), cublasGetStatusString(ct_status_));   \
+#define CT_CUBLAS_CHECK(op, expr)                                                              \
+  do {                                                                                         \
+    const cublasStatus_t ct_status_ = (expr);                                                  \
+    CT_CHECK(ct_status_ == CUBLAS_STATUS_SUCCESS,                                              \
+             "{}: expected {} to succeed, got cuBLAS status {} ({})", op, #expr,               \
+             static_cast<int>(ct_status_), ::convtape::cuda::blas::status_string(ct_status_)); \
   } while (0)
 
 #define CT_CUDNN_CHECK(op, expr)                                                \

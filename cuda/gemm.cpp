@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "cuda/blas.h"
 #include "cuda/check.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
@@ -59,8 +60,8 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
            "matmul: expected matrix dims up to {} for cuBLAS, got [{}, {}] @ [{}, {}]", kIntMax, m,
            k, k, n);
   cublasHandle_t h = cublas_handle(kOp);
-  CT_CUBLAS_CHECK(
-      kOp, cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  CT_CUBLAS_CHECK(kOp, blas::api(kOp).set_math_mode(
+                           h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
   // The batch count is an int too: run int-sized slices.
   for (std::int64_t b0 = 0; b0 < batch; b0 += kIntMax) {
@@ -70,17 +71,17 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
       const double* ap = a.data_ptr<double>() + b0 * m * k;
       const double* bp = b.data_ptr<double>() + b0 * k * n;
       double* cp = c.data_ptr<double>() + b0 * m * n;
-      CT_CUBLAS_CHECK(
-          kOp, cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, mi, ki, &one, bp, ni,
-                                         k * n, ap, ki, m * k, &zero, cp, ni, m * n, count));
+      CT_CUBLAS_CHECK(kOp, blas::api(kOp).dgemm_strided_batched(
+                               h, CUBLAS_OP_N, CUBLAS_OP_N, ni, mi, ki, &one, bp, ni, k * n, ap, ki,
+                               m * k, &zero, cp, ni, m * n, count));
     } else {
       const float one = 1.0f, zero = 0.0f;
       const float* ap = a.data_ptr<float>() + b0 * m * k;
       const float* bp = b.data_ptr<float>() + b0 * k * n;
       float* cp = c.data_ptr<float>() + b0 * m * n;
-      CT_CUBLAS_CHECK(
-          kOp, cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, mi, ki, &one, bp, ni,
-                                         k * n, ap, ki, m * k, &zero, cp, ni, m * n, count));
+      CT_CUBLAS_CHECK(kOp, blas::api(kOp).sgemm_strided_batched(
+                               h, CUBLAS_OP_N, CUBLAS_OP_N, ni, mi, ki, &one, bp, ni, k * n, ap, ki,
+                               m * k, &zero, cp, ni, m * n, count));
     }
   }
   return c;

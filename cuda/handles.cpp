@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cuda/blas.h"
 #include "cuda/check.h"
 
 namespace convtape::cuda {
@@ -28,7 +29,8 @@ struct ThreadHandles {
     int previous = 0;
     if (cudaGetDevice(&previous) != cudaSuccess) return;
     for (std::size_t d = 0; d < cublas.size(); ++d)
-      if (cublas[d] && cudaSetDevice(static_cast<int>(d)) == cudaSuccess) cublasDestroy(cublas[d]);
+      if (cublas[d] && cudaSetDevice(static_cast<int>(d)) == cudaSuccess)
+        blas::api("cublas").destroy(cublas[d]);
     for (std::size_t d = 0; d < cudnn.size(); ++d)
       if (cudnn[d] && cudaSetDevice(static_cast<int>(d)) == cudaSuccess) cudnnDestroy(cudnn[d]);
     cudaSetDevice(previous);
@@ -68,7 +70,7 @@ void check_rank(std::string_view op, const char* what, std::size_t rank, std::si
 
 cublasHandle_t cublas_handle(std::string_view op) {
   cublasHandle_t& h = slot(op, t_handles.cublas);
-  if (!h) CT_CUBLAS_CHECK(op, cublasCreate(&h));
+  if (!h) CT_CUBLAS_CHECK(op, blas::api(op).create(&h));
   return h;
 }
 

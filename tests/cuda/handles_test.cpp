@@ -6,6 +6,7 @@
 #if defined(CT_WITH_CUDA)
 #include <thread>
 
+#include "cuda/blas.h"
 #include "cuda/check.h"
 #include "cuda/handles.h"
 
@@ -31,7 +32,7 @@ TEST_CASE("handles are created once per thread and device", "[cuda]") {
   CHECK(other_dnn != nullptr);
   CHECK(other_dnn != dnn);
   int version = 0;
-  CT_CUBLAS_CHECK("handles_test", cublasGetVersion(blas, &version));
+  CT_CUBLAS_CHECK("handles_test", cuda::blas::api("handles_test").get_version(blas, &version));
   CHECK(version > 0);
 }
 
