@@ -75,8 +75,17 @@ Tensor BatchNormNd::forward(const Tensor& x) {
     y = div(centred, sqrt(add(var, options_.eps())));
     if (is_training() && options_.track_running_stats()) {
       NoGradGuard no_grad;
-      num_batches_tracked_.fill_(num_batches_tracked_.item() + 1.0);
-      const double m = options_.momentum().value_or(1.0 / num_batches_tracked_.item());
+      // With a fixed momentum the count is only bookkeeping: it is incremented where it lives,
+      // without reading it back (on a GPU a read would wait for the device at every step).
+      double m = 0.0;
+      if (options_.momentum()) {
+        num_batches_tracked_.copy_(add(num_batches_tracked_.to(kFloat64), 1.0));
+        m = *options_.momentum();
+      } else {
+        const double count = num_batches_tracked_.item() + 1.0;
+        num_batches_tracked_.fill_(count);
+        m = 1.0 / count;
+      }
       const double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
       const Tensor batch_mean = reshape(mean.detach(), {c}).to(running_mean_.dtype());
       const Tensor batch_var = reshape(var.detach(), {c}).to(running_var_.dtype());
