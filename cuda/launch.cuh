@@ -31,4 +31,13 @@ cudaError_t for_each(std::int64_t n, const F& f) {
   return cudaGetLastError();
 }
 
+// for_each as a callable, for the multi-pass drivers of cuda/*_body.h that take their launcher as
+// an argument (the body tests hand them a host loop instead).
+struct DeviceLaunch {
+  template <class F>
+  cudaError_t operator()(std::int64_t n, const F& f) const {
+    return for_each(n, f);
+  }
+};
+
 }  // namespace convtape::cuda

@@ -10,19 +10,12 @@ namespace convtape::cuda::kernels {
 
 namespace {
 
-struct Launch {
-  template <class F>
-  cudaError_t operator()(std::int64_t n, const F& f) const {
-    return for_each(n, f);
-  }
-};
-
 template <class T>
 cudaError_t softmax_typed(const void* x, void* y, std::int64_t outer, std::int64_t n,
                           std::int64_t inner, bool log, void* mx, double* sum, double* partial,
                           void* va, void* vb, double* a, double* b) {
-  return softmax_passes(Launch{}, static_cast<const T*>(x), static_cast<T*>(y), outer, n, inner,
-                        log, static_cast<T*>(mx), sum, partial, static_cast<T*>(va),
+  return softmax_passes(DeviceLaunch{}, static_cast<const T*>(x), static_cast<T*>(y), outer, n,
+                        inner, log, static_cast<T*>(mx), sum, partial, static_cast<T*>(va),
                         static_cast<T*>(vb), a, b);
 }
 

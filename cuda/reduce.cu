@@ -6,24 +6,15 @@
 
 namespace convtape::cuda::kernels {
 
-namespace {
-
-struct Launch {
-  template <class F>
-  cudaError_t operator()(std::int64_t n, const F& f) const {
-    return for_each(n, f);
-  }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 cudaError_t reduce_sum(DType dtype, const void* x, void* out, std::int64_t outer, std::int64_t n,
                        std::int64_t inner, double* a, double* b) {
   if (dtype == DType::Float64)
-    return reduce_sum_passes(Launch{}, static_cast<const double*>(x), static_cast<double*>(out),
-                             outer, n, inner, a, b);
+    return reduce_sum_passes(DeviceLaunch{}, static_cast<const double*>(x),
+                             static_cast<double*>(out), outer, n, inner, a, b);
   if (dtype == DType::Float32)
-    return reduce_sum_passes(Launch{}, static_cast<const float*>(x), static_cast<float*>(out),
+    return reduce_sum_passes(DeviceLaunch{}, static_cast<const float*>(x), static_cast<float*>(out),
                              outer, n, inner, a, b);
   return cudaErrorInvalidValue;
 }
@@ -32,11 +23,11 @@ cudaError_t reduce_extreme(DType dtype, bool max, const void* x, void* out, std:
                            std::int64_t outer, std::int64_t n, std::int64_t inner, void* va,
                            void* vb, std::int64_t* ia, std::int64_t* ib) {
   if (dtype == DType::Float64)
-    return reduce_extreme_passes(Launch{}, max, static_cast<const double*>(x),
+    return reduce_extreme_passes(DeviceLaunch{}, max, static_cast<const double*>(x),
                                  static_cast<double*>(out), idx, outer, n, inner,
                                  static_cast<double*>(va), static_cast<double*>(vb), ia, ib);
   if (dtype == DType::Float32)
-    return reduce_extreme_passes(Launch{}, max, static_cast<const float*>(x),
+    return reduce_extreme_passes(DeviceLaunch{}, max, static_cast<const float*>(x),
                                  static_cast<float*>(out), idx, outer, n, inner,
                                  static_cast<float*>(va), static_cast<float*>(vb), ia, ib);
   return cudaErrorInvalidValue;
