@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/checked.h"
 #include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu {
@@ -30,9 +31,11 @@ constexpr int kMaxRank = 8;  // spatial dims handled by the fixed-size arrays be
 constexpr std::int64_t kParallelWork = 1 << 18;
 
 // The window of each output coordinate along one dim: taps r in [lo, hi) read input coordinate
-// first + r * step; factor is the dim's share of the average's divisor.
+// first + r * step (only the taps inside the input: lo and hi are clipped to it, so every loop
+// runs over the window's real overlap with the input, never over the nominal kernel size);
+// factor is the dim's share of the average's divisor. The arrays live in Plan::mem.
 struct DimWindows {
-  std::vector<std::int64_t> first, lo, hi, factor;
+  const std::int64_t *first = nullptr, *lo = nullptr, *hi = nullptr, *factor = nullptr;
   std::int64_t step = 1;
 };
 
@@ -44,26 +47,55 @@ struct Plan {
   std::int64_t n = 1;      // outputs per line
   std::vector<DimWindows> dims;
   // Regular windows along the last dim: tap r of output j reads j * step + tap_off[r], inside
-  // the input row for j in [tap_jlo[r], tap_jhi[r]).
+  // the input row for j in [tap_jlo[r], tap_jhi[r]). Only taps that some output reads are kept.
   bool taps = false;
+  bool regular = false;  // kernel windows, not adaptive ones
   std::int64_t step = 1;
-  std::vector<std::int64_t> tap_off, tap_jlo, tap_jhi;
+  std::int64_t tap_count = 0;
+  const std::int64_t *tap_off = nullptr, *tap_jlo = nullptr, *tap_jhi = nullptr;
   // One window covering the whole plane with unit steps.
   bool global = false;
   std::int64_t divisor_override = 0;
-  std::vector<double> last_factor;  // the last dim's factor per output, as a floating value
-  double global_divisor = 1;        // the average's divisor when `global`
-  std::int64_t work = 0;            // window reads per plane
+  double global_divisor = 1;  // the average's divisor when `global`
+  double work = 0;            // window reads per plane (an estimate that cannot overflow)
+  // The arrays above, in one int64 block from the tensor allocator: their size follows the
+  // output extents, so a plan that cannot be held is refused with the allocator's Error rather
+  // than std::bad_alloc.
+  Tensor mem;
 };
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
+// The window of output o along dim d. With the front end's checks (padding at most half the
+// kernel, ceil_mode's last window starting before the input's end) a regular window starts in
+// (-pad_lo, in), so first, in - 1 - first and -first fit; the checked helpers guard the rest.
+void dim_window(const PoolGeometry& g, std::size_t d, std::int64_t o, std::int64_t& first,
+                std::int64_t& lo, std::int64_t& hi, std::int64_t& factor) {
+  const std::int64_t in = g.in[d];
+  if (g.adaptive) {  // [floor(o * in / out), ceil((o + 1) * in / out)); out * in fits
+    const std::int64_t out = g.out[d];
+    first = checked::div_floor(checked::mul(o, in, "pool", "an adaptive window start"), out);
+    const std::int64_t end =
+        checked::div_ceil(checked::mul(o + 1, in, "pool", "an adaptive window end"), out);
+    lo = 0;
+    hi = end - first;
+    factor = hi;
+    return;
+  }
+  const std::int64_t k = g.kernel[d], dil = g.dilation[d];
+  first = checked::sub(checked::mul(o, g.stride[d], "pool", "a window start"), g.pad_lo[d], "pool",
+                       "a window start");
+  lo = first >= 0 ? 0 : std::min(k, checked::div_ceil(-first, dil));
+  hi = first > in - 1 ? 0 : std::min(k, (in - 1 - first) / dil + 1);
+  hi = std::max(hi, lo);
+  // count_include_pad: the window clipped to the padded extent, min(k, in + pad_hi - first).
+  const auto room = checked::try_add(in - first, g.pad_hi[d]);
+  factor = g.count_include_pad ? (room && *room < k ? *room : k) : hi - lo;
 }
 
 Plan make_plan(const PoolGeometry& g) {
   Plan p;
   p.s = static_cast<int>(g.spatial());
   const int last = p.s - 1;
+  const auto lu = static_cast<std::size_t>(last);
   std::int64_t rs = 1;
   for (int d = p.s - 1; d >= 0; --d) {
     const auto du = static_cast<std::size_t>(d);
@@ -77,41 +109,54 @@ Plan make_plan(const PoolGeometry& g) {
   p.n = p.out[last];
   p.lines = p.out_numel / std::max<std::int64_t>(p.n, 1);
   p.divisor_override = g.divisor_override;
+  p.regular = !g.adaptive;
+
+  // Regular windows along the last dim: tap r reads j * step + r * dilation - pad_lo, which some
+  // output j in [0, n) reads inside the row only for r in [r_lo, r_hi].
+  std::int64_t r_lo = 0, r_hi = -1;
+  if (p.regular) {
+    const std::int64_t k = g.kernel[lu], dil = g.dilation[lu], in = p.in[last];
+    const std::int64_t plo = g.pad_lo[lu];
+    const std::int64_t reach = checked::mul(p.n - 1, g.stride[lu], "pool", "a window start");
+    r_hi = std::min(k - 1, checked::add(in - 1, plo, "pool", "a window end") / dil);
+    r_lo = std::max<std::int64_t>(0, checked::div_ceil(plo - reach, dil));
+  }
+  // Taps that no output reads are never visited; when the kept range is still much wider than a
+  // line and its input row (a huge kernel with huge padding), per-output segments do less work.
+  const std::int64_t tap_range = std::max<std::int64_t>(r_hi - r_lo + 1, 0);
+  const bool want_taps = p.regular && tap_range <= 2 * (p.n + p.in[last]);
+
+  std::int64_t words = want_taps ? 3 * tap_range : 0;
+  for (int d = 0; d < p.s; ++d) words = checked::add(words, 4 * p.out[d], "pool", "the plan size");
+  p.mem = Tensor::empty_cpu({words}, kInt64);
+  std::int64_t* at = p.mem.data_ptr<std::int64_t>();
+
   p.global = true;
-  std::int64_t window = 1;
+  double window = 1;
   for (int d = 0; d < p.s; ++d) {
     const auto du = static_cast<std::size_t>(d);
     const std::int64_t in = p.in[d], out = p.out[d];
+    std::int64_t* first = at;
+    std::int64_t* lo = at + out;
+    std::int64_t* hi = at + 2 * out;
+    std::int64_t* factor = at + 3 * out;
+    at += 4 * out;
     DimWindows w;
     w.step = g.adaptive ? 1 : g.dilation[du];
     std::int64_t widest = 0;
     for (std::int64_t o = 0; o < out; ++o) {
-      std::int64_t first, lo, hi, factor;
-      if (g.adaptive) {
-        first = floor_div(o * in, out);
-        const std::int64_t end = floor_div((o + 1) * in + out - 1, out);
-        lo = 0;
-        hi = end - first;
-        factor = hi;
-      } else {
-        const std::int64_t k = g.kernel[du], dil = g.dilation[du];
-        first = o * g.stride[du] - g.pad_lo[du];
-        lo = first >= 0 ? 0 : std::min(k, (-first + dil - 1) / dil);
-        hi = first > in - 1 ? 0 : std::min(k, (in - 1 - first) / dil + 1);
-        hi = std::max(hi, lo);
-        factor = g.count_include_pad ? std::min(first + k, in + g.pad_hi[du]) - first : hi - lo;
-      }
-      w.first.push_back(first);
-      w.lo.push_back(lo);
-      w.hi.push_back(hi);
-      w.factor.push_back(factor);
-      widest = std::max(widest, hi - lo);
-      p.global = p.global && out == 1 && first == 0 && lo == 0 && hi == in && w.step == 1;
+      dim_window(g, du, o, first[o], lo[o], hi[o], factor[o]);
+      widest = std::max(widest, hi[o] - lo[o]);
+      p.global = p.global && out == 1 && first[o] == 0 && lo[o] == 0 && hi[o] == in && w.step == 1;
     }
-    window *= g.adaptive ? widest : g.kernel[du];
-    p.dims.push_back(std::move(w));
+    w.first = first;
+    w.lo = lo;
+    w.hi = hi;
+    w.factor = factor;
+    window *= static_cast<double>(widest);
+    p.dims.push_back(w);
   }
-  p.work = p.out_numel * window;
+  p.work = static_cast<double>(p.out_numel) * window;
   if (p.global) {
     p.global_divisor = static_cast<double>(g.divisor_override);
     if (g.divisor_override == 0) {
@@ -119,25 +164,29 @@ Plan make_plan(const PoolGeometry& g) {
       for (const DimWindows& w : p.dims) p.global_divisor *= static_cast<double>(w.factor[0]);
     }
   }
-  const DimWindows& wl = p.dims.back();
-  for (std::int64_t j = 0; j < p.n; ++j)
-    p.last_factor.push_back(static_cast<double>(wl.factor[static_cast<std::size_t>(j)]));
-  p.taps = !g.adaptive && !p.global;
+  p.taps = want_taps && !p.global;
   if (p.taps) {
-    const auto lu = static_cast<std::size_t>(last);
-    const std::int64_t k = g.kernel[lu], dil = g.dilation[lu], in = p.in[last];
+    const std::int64_t dil = g.dilation[lu], in = p.in[last];
     p.step = g.stride[lu];
-    for (std::int64_t r = 0; r < k; ++r) {
-      const std::int64_t off = r * dil - g.pad_lo[lu];
+    std::int64_t* off_at = at;
+    std::int64_t* jlo_at = at + tap_range;
+    std::int64_t* jhi_at = at + 2 * tap_range;
+    for (std::int64_t r = r_lo; r <= r_hi; ++r) {
+      const std::int64_t off = r * dil - g.pad_lo[lu];  // in [-reach, in - 1]
       // 0 <= j * step + off <= in - 1
-      std::int64_t jlo = off >= 0 ? 0 : (-off + p.step - 1) / p.step;
+      std::int64_t jlo = off >= 0 ? 0 : checked::div_ceil(-off, p.step);
       std::int64_t jhi = off > in - 1 ? 0 : (in - 1 - off) / p.step + 1;
       jlo = std::min(jlo, p.n);
       jhi = std::clamp(jhi, jlo, p.n);
-      p.tap_off.push_back(off);
-      p.tap_jlo.push_back(jlo);
-      p.tap_jhi.push_back(jhi);
+      if (jlo == jhi) continue;  // a tap between the rows' reach (dilation gaps)
+      off_at[p.tap_count] = off;
+      jlo_at[p.tap_count] = jlo;
+      jhi_at[p.tap_count] = jhi;
+      ++p.tap_count;
     }
+    p.tap_off = off_at;
+    p.tap_jlo = jlo_at;
+    p.tap_jhi = jhi_at;
   }
   return p;
 }
@@ -206,8 +255,7 @@ CT_POOL_INLINE void max_tap(T* m, std::int64_t* id, const T* row, std::int64_t o
 template <class T, bool kIdx, int ST>
 CT_POOL_INLINE void max_row_taps(const Plan& pl, T* m, std::int64_t* id, const T* x,
                                  std::int64_t base) {
-  const std::size_t k = pl.tap_off.size();
-  for (std::size_t r = 0; r < k; ++r)
+  for (std::int64_t r = 0; r < pl.tap_count; ++r)
     max_tap<T, kIdx, ST>(m, id, x + base, pl.tap_off[r], base, pl.tap_jlo[r], pl.tap_jhi[r],
                          pl.step);
 }
@@ -218,7 +266,7 @@ CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* in
   if (pl.global) {
     if constexpr (kIdx) {
       T m = lowest;
-      std::int64_t at = -1;
+      std::int64_t at = 0;  // the first element, should every element be -inf
       for (std::int64_t i = 0; i < pl.in_numel; ++i)
         if (takes(x[i], m)) {
           m = x[i];
@@ -255,7 +303,17 @@ CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* in
     for (std::int64_t j = 0; j < n; ++j) m[j] = lowest;
     if constexpr (kIdx)
       for (std::int64_t j = 0; j < n; ++j) id[j] = -1;
+    bool first_row = true;
     for_each_row(pl, o, [&](std::int64_t base) {
+      if constexpr (kIdx) {
+        // PyTorch's rule: the argmax starts at the window's first element inside the input, so a
+        // window of -inf values (which never replace the -inf start) still routes its gradient.
+        // Windows with no element inside the input keep -1 (no row of them is ever visited).
+        if (first_row)
+          for (std::int64_t j = 0; j < n; ++j)
+            if (wl.lo[j] < wl.hi[j]) id[j] = base + wl.first[j] + wl.lo[j] * wl.step;
+      }
+      first_row = false;
       if (pl.taps) {
         if (pl.step == 1)
           max_row_taps<T, kIdx, 1>(pl, m, id, x, base);
@@ -265,14 +323,15 @@ CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* in
           max_row_taps<T, kIdx, 0>(pl, m, id, x, base);
         return;
       }
-      for (std::int64_t j = 0; j < n; ++j) {  // adaptive segments
-        const auto ju = static_cast<std::size_t>(j);
-        const std::int64_t start = base + wl.first[ju];
-        for (std::int64_t t = start + wl.lo[ju]; t < start + wl.hi[ju]; ++t)
+      for (std::int64_t j = 0; j < n; ++j) {  // per-output segments
+        const std::int64_t start = base + wl.first[j];
+        for (std::int64_t r = wl.lo[j]; r < wl.hi[j]; ++r) {
+          const std::int64_t t = start + r * wl.step;
           if (takes(x[t], m[j])) {
             m[j] = x[t];
             if constexpr (kIdx) id[j] = t;
           }
+        }
       }
     });
   }
@@ -283,22 +342,23 @@ template <class T>
 CT_POOL_INLINE T divisor(const Plan& pl, T outer, std::int64_t j) {
   return pl.divisor_override != 0
              ? static_cast<T>(pl.divisor_override)
-             : outer * static_cast<T>(pl.last_factor[static_cast<std::size_t>(j)]);
+             : outer * static_cast<T>(static_cast<double>(pl.dims.back().factor[j]));
 }
 
+// The outer dims' share of the divisor, multiplied in double: exact below 2^53, and huge kernels
+// (whose divisors leave 64 bits) round instead of overflowing. cuda/pool_body.h forms it alike.
 template <class T>
 CT_POOL_INLINE T outer_factor(const Plan& pl, const std::int64_t* o) {
-  std::int64_t f = 1;
+  double f = 1;
   for (int d = 0; d + 1 < pl.s; ++d)
-    f *= pl.dims[static_cast<std::size_t>(d)].factor[static_cast<std::size_t>(o[d])];
+    f *= static_cast<double>(pl.dims[static_cast<std::size_t>(d)].factor[o[d]]);
   return static_cast<T>(f);
 }
 
 template <class T, int ST>
 CT_POOL_INLINE void sum_row_taps(const Plan& pl, T* a, const T* row) {
   const std::int64_t st = ST > 0 ? ST : pl.step;
-  const std::size_t k = pl.tap_off.size();
-  for (std::size_t r = 0; r < k; ++r) {
+  for (std::int64_t r = 0; r < pl.tap_count; ++r) {
     const T* src = row + pl.tap_off[r];
     const std::int64_t jhi = pl.tap_jhi[r];
     for (std::int64_t j = pl.tap_jlo[r]; j < jhi; ++j) a[j] += src[j * st];
@@ -343,11 +403,14 @@ CT_POOL_INLINE void avg_plane(const Plan& pl, const T* x, T* y) {
         return;
       }
       for (std::int64_t j = 0; j < n; ++j) {
-        const auto ju = static_cast<std::size_t>(j);
-        const T* seg = row + wl.first[ju];
-        T s = T(0);
-        for (std::int64_t t = wl.lo[ju]; t < wl.hi[ju]; ++t) s += seg[t];
-        a[j] += s;
+        const T* seg = row + wl.first[j];
+        if (!pl.regular) {  // adaptive: the row's segment, then its sum
+          T s = T(0);
+          for (std::int64_t t = wl.lo[j]; t < wl.hi[j]; ++t) s += seg[t];
+          a[j] += s;
+        } else {  // tap by tap, as the taps path adds them
+          for (std::int64_t r = wl.lo[j]; r < wl.hi[j]; ++r) a[j] += seg[r * wl.step];
+        }
       }
     });
     const T outer = outer_factor<T>(pl, o);
@@ -374,9 +437,8 @@ CT_POOL_INLINE void avg_backward_plane(const Plan& pl, const T* dy, T* dx, T* g)
     for_each_row(pl, o, [&](std::int64_t base) {
       T* row = dx + base;
       if (pl.taps) {
-        const std::size_t k = pl.tap_off.size();
         const std::int64_t st = pl.step;
-        for (std::size_t r = 0; r < k; ++r) {
+        for (std::int64_t r = 0; r < pl.tap_count; ++r) {
           T* dst = row + pl.tap_off[r];
           const std::int64_t jhi = pl.tap_jhi[r];
           if (st == 1) {
@@ -387,10 +449,18 @@ CT_POOL_INLINE void avg_backward_plane(const Plan& pl, const T* dy, T* dx, T* g)
         }
         return;
       }
-      for (std::int64_t j = 0; j < n; ++j) {
-        const auto ju = static_cast<std::size_t>(j);
-        T* seg = row + wl.first[ju];
-        for (std::int64_t t = wl.lo[ju]; t < wl.hi[ju]; ++t) seg[t] += g[j];
+      if (!pl.regular) {
+        for (std::int64_t j = 0; j < n; ++j) {
+          T* seg = row + wl.first[j];
+          for (std::int64_t t = wl.lo[j]; t < wl.hi[j]; ++t) seg[t] += g[j];
+        }
+        return;
+      }
+      // Regular windows by descending output, so that every element sums its outputs in the
+      // order the taps path (and cuda/pool_body.h) does.
+      for (std::int64_t j = n - 1; j >= 0; --j) {
+        T* seg = row + wl.first[j];
+        for (std::int64_t r = wl.lo[j]; r < wl.hi[j]; ++r) seg[r * wl.step] += g[j];
       }
     });
   }
@@ -464,14 +534,22 @@ template <Kind K, class T>
 void run_planes(const Plan& pl, std::int64_t planes, const T* src, std::int64_t src_plane, T* dst,
                 std::int64_t dst_plane, std::int64_t* ind, std::int64_t scratch) {
   const PlaneFn<T> f = plane_fn<K, T>();
-  const bool parallel = planes > 1 && planes * pl.work >= kParallelWork;
+  const bool parallel =
+      planes > 1 && static_cast<double>(planes) * pl.work >= static_cast<double>(kParallelWork);
+  // Per-thread scratch from the tensor allocator, before the team starts: a refusal is an Error
+  // here rather than std::bad_alloc inside the parallel region.
+  const std::int64_t threads = parallel ? omp_get_max_threads() : 1;
+  Tensor buf;
+  if (scratch > 0)
+    buf = Tensor::empty_cpu({checked::mul(threads, scratch, "pool", "the scratch size")},
+                            dtype_of<T>());
+  T* scratch_at = scratch > 0 ? buf.data_ptr<T>() : nullptr;
 #pragma omp parallel if (parallel)
   {
     // One contiguous range of planes per thread (every plane costs the same).
     const std::int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
     const Planes r{planes * me / team, planes * (me + 1) / team, src_plane, dst_plane};
-    std::vector<T> buf(static_cast<std::size_t>(scratch));
-    if (r.p0 < r.p1) f(pl, r, src, dst, ind, buf.data());
+    if (r.p0 < r.p1) f(pl, r, src, dst, ind, scratch_at ? scratch_at + me * scratch : nullptr);
   }
 }
 
@@ -483,11 +561,14 @@ Shape with_planes(const PoolGeometry& g, const Shape& spatial) {
 
 }  // namespace
 
+// Outputs are allocated before the plan, and no plan is made for an empty result: its size
+// follows the output extents, which need not be small when N * C = 0.
 PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_indices) {
-  const Plan pl = make_plan(g);
   PoolResult r;
   r.values = Tensor::empty_cpu(with_planes(g, g.out), x.dtype());
   if (with_indices) r.indices = Tensor::empty_cpu(with_planes(g, g.out), kInt64);
+  if (r.values.numel() == 0) return r;
+  const Plan pl = make_plan(g);
   std::int64_t* ind = with_indices ? r.indices.data_ptr<std::int64_t>() : nullptr;
   dispatch_floating(x.dtype(), [&]<class T>() {
     if (with_indices)
@@ -501,8 +582,9 @@ PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_in
 }
 
 Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g) {
-  const Plan pl = make_plan(g);
   Tensor y = Tensor::empty_cpu(with_planes(g, g.out), x.dtype());
+  if (y.numel() == 0) return y;
+  const Plan pl = make_plan(g);
   dispatch_floating(x.dtype(), [&]<class T>() {
     run_planes<Kind::Avg, T>(pl, g.planes(), x.data_ptr<T>(), pl.in_numel, y.data_ptr<T>(),
                              pl.out_numel, nullptr, 0);
@@ -511,8 +593,9 @@ Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g) {
 }
 
 Tensor avg_pool_backward(const Tensor& dy, const PoolGeometry& g) {
-  const Plan pl = make_plan(g);
   Tensor dx = Tensor::empty_cpu(with_planes(g, g.in), dy.dtype());
+  if (dx.numel() == 0) return dx;
+  const Plan pl = make_plan(g);
   dispatch_floating(dy.dtype(), [&]<class T>() {
     run_planes<Kind::AvgBackward, T>(pl, g.planes(), dy.data_ptr<T>(), pl.out_numel,
                                      dx.data_ptr<T>(), pl.in_numel, nullptr, pl.n);

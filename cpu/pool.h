@@ -6,7 +6,11 @@
 // r in [0, kernel) (taps in the padding are skipped), or, for adaptive pooling, the input range
 // [floor(o * in / out), ceil((o + 1) * in / out)).
 // Max takes the first maximal element in the window's row-major order; a NaN wins over any number
-// and the first NaN is kept. A window with no element inside the input gives -inf and index -1.
+// and the first NaN is kept. The argmax starts at the window's first element inside the input
+// (PyTorch's rule), so a window of -inf values gives -inf and that element's index, and its
+// gradient goes there; a window with no element inside the input (dilated taps that all land in
+// the padding) gives -inf and index -1. Loops run over each window's overlap with the input, not
+// over the nominal kernel, so a kernel of 2^62 costs what the input costs.
 // Planes run in parallel (OpenMP); inner loops run along contiguous output lines and are compiled
 // for AVX-512, AVX2 and plain x86-64, chosen once at run time.
 #pragma once

@@ -5,8 +5,10 @@
 //               dropped (count = hi - lo), divisor factor = count_include_pad ? min(o * stride -
 //               pad_lo + kernel, in + pad_hi) - (o * stride - pad_lo) : count
 //     adaptive: [floor(o * in / out), ceil((o + 1) * in / out)), step 1, factor = its size
-//   max:  the first maximal element in row-major window order (a first NaN wins and stays), -inf
-//         and index -1 for a window with no input element; index = flat in-plane position
+//   max:  the first maximal element in row-major window order (a first NaN wins and stays); the
+//         argmax starts at the window's first input element (PyTorch's rule), so an all -inf
+//         window gives -inf and that element's index; -inf and index -1 for a window with no
+//         input element; index = flat in-plane position
 //   avg:  sum / divisor, divisor = divisor_override or the product of the dims' factors
 //   avg backward: dx[p, i] = sum over the outputs o whose window holds i of dy[p, o] / divisor(o)
 //   index_scatter / index_gather: cpu::index_scatter / cpu::index_gather.
@@ -34,9 +36,9 @@ CT_HD inline bool max_takes(T v, T cur) {
 }
 
 // Whether the lane partial (v, at) beats (cur, cur_at) when partials are combined: a NaN beats a
-// number, then the larger value; between equals (NaNs included) the earlier element, i.e. the
-// smaller in-plane index (row-major window order is increasing index order). Partials holding no
-// element (or only -inf, which max_takes never takes) carry index -1 and never win a tie.
+// number, then the larger value; between equals (NaNs included, and all -inf lanes, which carry
+// their first tap) the earlier element, i.e. the smaller in-plane index (row-major window order is
+// increasing index order). Partials holding no element carry index -1 and never win a tie.
 template <class T>
 CT_HD inline bool partial_beats(T v, std::int64_t at, T cur, std::int64_t cur_at) {
   const bool vn = is_nan(v), cn = is_nan(cur);
@@ -80,28 +82,34 @@ struct PoolWindows {
   bool adaptive = false, count_include_pad = true;
   std::int64_t divisor_override = 0;
 
+  // No intermediate value leaves 64 bits for the geometries ops/pool.cpp accepts (it checks
+  // out * in for adaptive pooling and the dilated kernel extent; a regular window starts in
+  // (-pad_lo, in)): ceilings are taken without forming a + b - 1, and the first tap is formed
+  // only when the window holds one (lo * dilation may not fit when lo is clipped to the kernel).
   CT_HD DimWindow window(int d, std::int64_t o) const {
     DimWindow w;
     const std::int64_t n = in[d];
-    if (adaptive) {
-      const std::int64_t m = out[d];
+    if (adaptive) {  // [floor(o * n / m), ceil((o + 1) * n / m))
+      const std::int64_t m = out[d], end = (o + 1) * n;
       w.first = o * n / m;
-      w.count = ((o + 1) * n + m - 1) / m - w.first;
+      w.count = end / m + (end % m != 0 ? 1 : 0) - w.first;
       w.factor = w.count;
       return w;
     }
     const std::int64_t k = kernel[d], dil = dilation[d];
     const std::int64_t start = o * stride[d] - pad_lo[d];
-    std::int64_t lo = start >= 0 ? 0 : (-start + dil - 1) / dil;
+    std::int64_t lo = start >= 0 ? 0 : -start / dil + (-start % dil != 0 ? 1 : 0);
     std::int64_t hi = start > n - 1 ? 0 : (n - 1 - start) / dil + 1;
     lo = lo < k ? lo : k;
     hi = hi < k ? hi : k;
     hi = hi > lo ? hi : lo;
-    w.first = start + lo * dil;
+    w.first = hi > lo ? start + lo * dil : start;
     w.step = dil;
     w.count = hi - lo;
-    const std::int64_t end = start + k < n + pad_hi[d] ? start + k : n + pad_hi[d];
-    w.factor = count_include_pad ? end - start : hi - lo;
+    // count_include_pad: min(k, n + pad_hi - start), with n - start > 0 and k - (n - start) >= 0
+    // or below it, so neither difference overflows.
+    const std::int64_t room = n - start;
+    w.factor = count_include_pad ? (k - room <= pad_hi[d] ? k : room + pad_hi[d]) : hi - lo;
     return w;
   }
 
@@ -113,13 +121,14 @@ struct PoolWindows {
     }
   }
 
-  // The average's divisor as cpu/pool.cpp forms it: T(outer factors) * T(last factor).
+  // The average's divisor as cpu/pool.cpp forms it: T(outer factors multiplied in double) *
+  // T(double(last factor)); double is exact below 2^53 and cannot overflow for huge kernels.
   template <class T>
   CT_HD T divisor(const DimWindow* w) const {
     if (divisor_override != 0) return static_cast<T>(divisor_override);
-    std::int64_t outer = 1;
-    for (int d = 0; d + 1 < dims; ++d) outer *= w[d].factor;
-    return static_cast<T>(outer) * static_cast<T>(w[dims - 1].factor);
+    double outer = 1;
+    for (int d = 0; d + 1 < dims; ++d) outer *= static_cast<double>(w[d].factor);
+    return static_cast<T>(outer) * static_cast<T>(static_cast<double>(w[dims - 1].factor));
   }
 
   // The windows of output f (in-plane); false when one of them is empty.
@@ -196,6 +205,7 @@ struct MaxPoolForward {
       const T* xp = x + plane * pw.in_numel;
       const DimWindow& last = w[pw.dims - 1];
       RowWalker rows(pw, w);
+      at = rows.base;  // the first input element: what an all -inf window returns
       bool nan = false;
       do {
         for (std::int64_t r = 0; r < last.count; ++r) {
@@ -265,6 +275,9 @@ struct MaxPoolPartial {
     if (pw.windows(q - plane * pw.out_numel, w)) {
       const T* xp = x + plane * pw.in_numel;
       const std::int64_t taps = window_taps(pw, w);
+      // The lane's first tap: among all -inf lanes the combine keeps the smallest index, tap 0's,
+      // the window's first input element.
+      if (lane < taps) at = tap_offset(pw, w, lane);
       for (std::int64_t t = lane; t < taps; t += lanes) {
         const std::int64_t off = tap_offset(pw, w, t);
         const T v = xp[off];
@@ -364,11 +377,11 @@ struct AvgPoolBackward {
       if (pw.adaptive) {
         lo = c[d] * pw.out[d] / pw.in[d];
         hi = ((c[d] + 1) * pw.out[d] - 1) / pw.in[d];
-      } else {
-        const std::int64_t t = c[d] + pw.pad_lo[d];
+      } else {  // (kernel - 1) * dilation fits: ops/pool.cpp checked the dilated extent
+        const std::int64_t t = c[d] + pw.pad_lo[d], st = pw.stride[d];
         const std::int64_t span = t - (pw.kernel[d] - 1) * pw.dilation[d];
-        lo = span <= 0 ? 0 : (span + pw.stride[d] - 1) / pw.stride[d];
-        hi = t / pw.stride[d];
+        lo = span <= 0 ? 0 : span / st + (span % st != 0 ? 1 : 0);
+        hi = t / st;
       }
       hi = hi < pw.out[d] - 1 ? hi : pw.out[d] - 1;
       count[d] = hi - lo + 1;

@@ -6,10 +6,14 @@
 #include "ops/pool.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 
@@ -55,6 +59,8 @@ void check_input(std::string_view op, const Tensor& x) {
   for (std::int64_t d = 2; d < x.dim(); ++d)
     CT_CHECK(x.size(d) > 0, "{}: expected non-empty spatial dims, got input {}", op,
              to_string(x.shape()));
+  // The kernels index a plane by its flat position even when N * C = 0.
+  checked::numel(Shape(x.shape().begin() + 2, x.shape().end()), op);
   detail::check_same_device(op, {x});
 }
 
@@ -64,10 +70,6 @@ void check_input_rank(std::string_view op, const Tensor& x, std::int64_t spatial
   CT_CHECK(x.dim() == spatial + 2,
            "{}: expected input of rank {} ([N, C, {} spatial dim{}]), got {}", op, spatial + 2,
            spatial, spatial == 1 ? "" : "s", to_string(x.shape()));
-}
-
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
 // The per-dim options resolved against x's spatial rank s; out is left empty.
@@ -114,27 +116,60 @@ PoolGeometry resolve_window(std::string_view op, const Tensor& x, const PoolOpti
   return g;
 }
 
-// Output sizes of a max or average pooling of x.
+// "in + lo + hi", or its value when that fits: the padded extent, for messages.
+std::string padded_string(std::int64_t in, std::int64_t lo, std::int64_t hi) {
+  const auto with_lo = checked::try_add(in, lo);
+  const auto padded = with_lo ? checked::try_add(*with_lo, hi) : std::nullopt;
+  return padded ? fmt::format("{}", *padded) : fmt::format("{} + {} + {}", in, lo, hi);
+}
+
+// The output shape [N, C, *out] must have a byte count that fits, and its spatial part an element
+// count (the kernels index planes with it even when N * C = 0).
+void check_output_size(std::string_view op, const Tensor& x, const Shape& out) {
+  checked::numel(out, op);
+  Shape full{x.size(0), x.size(1)};
+  full.insert(full.end(), out.begin(), out.end());
+  checked::nbytes(full, dtype_size(x.dtype()), op);
+}
+
+// Output sizes of a max or average pooling of x: PyTorch's floor((in + lo + hi - extent) / stride)
+// + 1 (ceil with ceil_mode), computed as (in - extent) + lo + hi so that no intermediate value
+// leaves 64 bits unless the result does. With padding at most half the kernel, that numerator is
+// at most in, so the window starts o * stride - lo of every kept output lie in (-lo, in).
 PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o, PoolKind kind) {
   check_input(op, x);
   PoolGeometry g = resolve_window(op, x, o, kind);
-  Shape padded, window;
+  std::vector<std::string> padded, window;
   bool fits = true;
   for (std::size_t d = 0; d < g.in.size(); ++d) {
-    const std::int64_t st = g.stride[d];
-    padded.push_back(g.in[d] + g.pad_lo[d] + g.pad_hi[d]);
-    window.push_back(g.dilation[d] * (g.kernel[d] - 1) + 1);
-    const std::int64_t span = padded.back() - window.back();
-    std::int64_t out = (o.ceil_mode() ? floor_div(span + st - 1, st) : floor_div(span, st)) + 1;
-    // PyTorch's rule: the last window must start inside the input or the low padding.
-    if (o.ceil_mode() && out >= 1 && (out - 1) * st >= g.in[d] + g.pad_lo[d]) --out;
+    const std::int64_t in = g.in[d], st = g.stride[d], lo = g.pad_lo[d], hi = g.pad_hi[d];
+    const std::int64_t extent =
+        checked::add(checked::mul(g.dilation[d], g.kernel[d] - 1, op, "the dilated kernel extent"),
+                     1, op, "the dilated kernel extent");
+    padded.push_back(padded_string(in, lo, hi));
+    window.push_back(fmt::format("{}", extent));
+    const std::int64_t span = checked::add(checked::add(in - extent, lo, op, "the pooled span"), hi,
+                                           op, "the pooled span");
+    const std::int64_t q =
+        o.ceil_mode() ? checked::div_ceil(span, st) : checked::div_floor(span, st);
+    std::int64_t out = checked::add(q, 1, op, "the output size");
+    // PyTorch's rule: the last window must start inside the input or the low padding, i.e. drop
+    // it when q * stride - lo >= in. q * stride is formed as (q - 1) * stride (< span <= in) plus
+    // stride - lo, and a sum past 64 bits is past in.
+    if (o.ceil_mode() && q >= 1) {
+      const std::int64_t before = checked::mul(q - 1, st, op, "the last window start");
+      const auto last = checked::try_add(before, st - lo);
+      if (!last || *last >= in) --out;
+    }
     fits = fits && out >= 1;
     g.out.push_back(out);
   }
   CT_CHECK(fits,
            "{}: expected a window (dilated kernel {}) that fits the padded input ({}), got "
            "output size {} for input {}",
-           op, dims_string(window), dims_string(padded), dims_string(g.out), to_string(x.shape()));
+           op, fmt::join(window, " x "), fmt::join(padded, " x "), dims_string(g.out),
+           to_string(x.shape()));
+  check_output_size(op, x, g.out);
   return g;
 }
 
@@ -180,32 +215,40 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
   Shape out;
   for (std::int64_t d = 0; d < s; ++d) {
     const auto du = static_cast<std::size_t>(d);
-    const std::int64_t st = g.stride[du];
-    const std::int64_t dflt = (x.size(2 + d) - 1) * st - g.pad_lo[du] - g.pad_hi[du] +
-                              g.dilation[du] * (g.kernel[du] - 1) + 1;
+    const std::int64_t st = g.stride[du], lo = g.pad_lo[du], hi = g.pad_hi[du];
+    // (in - 1) * stride - lo - hi + extent, summed as ((in - 1) * stride - lo) + (extent - hi):
+    // both halves fit, so only a default size that itself leaves 64 bits is refused.
+    const std::int64_t extent = checked::add(
+        checked::mul(g.dilation[du], g.kernel[du] - 1, op, "the dilated kernel extent"), 1, op,
+        "the dilated kernel extent");
+    const std::int64_t reach = checked::mul(x.size(2 + d) - 1, st, op, "the default output size");
+    const std::int64_t dflt = checked::add(reach - lo, extent - hi, op, "the default output size");
     if (output_size.empty()) {
       CT_CHECK(dflt >= 1,
                "{}: expected a positive default output size, got {} in dim {} (input {}, kernel "
                "size {}, stride {}, padding ({}, {}))",
-               op, dflt, d, to_string(x.shape()), g.kernel[du], st, g.pad_lo[du], g.pad_hi[du]);
+               op, dflt, d, to_string(x.shape()), g.kernel[du], st, lo, hi);
       out.push_back(dflt);
       continue;
     }
     const std::int64_t want = output_size[output_size.size() - static_cast<std::size_t>(s) + du];
-    // PyTorch's rule: any size that the pooling would have mapped onto this input.
-    CT_CHECK(want > std::max<std::int64_t>(dflt - st, 0) && want < dflt + st,
+    // PyTorch's rule: any size that the pooling would have mapped onto this input. dflt - st
+    // fits (both are positive or dflt is below 1); dflt + st past 64 bits bounds nothing.
+    const std::int64_t below = std::max<std::int64_t>(dflt > 0 ? dflt - st : 0, 0);
+    const auto above = checked::try_add(dflt, st);
+    CT_CHECK(want > below && (!above || want < *above),
              "{}: expected output size in dim {} strictly between {} and {} (input {}, kernel "
              "size {}, stride {}), got {}",
-             op, d, std::max<std::int64_t>(dflt - st, 0), dflt + st, to_string(x.shape()),
-             g.kernel[du], st, want);
+             op, d, below, above.value_or(0), to_string(x.shape()), g.kernel[du], st, want);
     out.push_back(want);
   }
   if (output_size.size() == static_cast<std::size_t>(s + 2))
     CT_CHECK(output_size[0] == x.size(0) && output_size[1] == x.size(1),
              "{}: expected output_size [N, C, *spatial] with N = {} and C = {}, got {}", op,
              x.size(0), x.size(1), to_string(output_size));
+  check_output_size(op, x, out);
   const Tensor ic = indices.contiguous();
-  const std::int64_t plane = numel(out);
+  const std::int64_t plane = checked::numel(out, op);
   // Unpooling is rare enough that CUDA indices are checked on a host copy, with the same message.
   const Tensor ih = ic.is_cpu() ? ic : ic.cpu();
   const auto* iv = ih.data_ptr<std::int64_t>();
@@ -228,6 +271,12 @@ PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape&
   CT_CHECK(!size.empty(), "{}: expected output_size with 1 or {} values, got none", op, s);
   const Shape out = per_dim(op, "output_size", size, s);
   for (auto v : out) CT_CHECK(v >= 1, "{}: expected output sizes >= 1, got {}", op, to_string(out));
+  // The windows [floor(o * in / out), ceil((o + 1) * in / out)) are computed exactly from
+  // products up to out * in.
+  for (std::int64_t d = 0; d < s; ++d)
+    checked::mul(out[static_cast<std::size_t>(d)], x.size(2 + d), op,
+                 "output size * input size (the adaptive window bounds)");
+  check_output_size(op, x, out);
   PoolGeometry g;
   g.batch = x.size(0);
   g.channels = x.size(1);

@@ -17,7 +17,15 @@
 // (o * stride >= in + pad_lo) is dropped (PyTorch's rule). Padding may be at most half the kernel
 // on each side, so padding never wins a max and every average window holds an input element.
 // Max: NaN propagates (the first NaN of a window is its max); ties send the gradient to the first
-// maximal element in the window's row-major order.
+// maximal element in the window's row-major order. The argmax starts at the window's first element
+// inside the input (PyTorch's rule), so a window of -inf values returns -inf with that element's
+// index and sends its gradient there; only a dilated window whose taps all miss the input (which
+// PyTorch accepts too) returns -inf with index -1 and no gradient.
+// Limits: output sizes, window bounds, default unpool sizes and byte counts are exact in 64 bits
+// (core/checked.h), and kernels visit only each window's overlap with the input, so arguments up to
+// 2^63 - 1 either give PyTorch's answer quickly or are refused with "<op>: expected ..., got ..."
+// naming the values that do not fit (a dilated kernel extent, out * in of adaptive windows, a
+// default unpool size, an output past 64 bits or past the allocator).
 #pragma once
 
 #include <cstdint>

@@ -12,7 +12,12 @@
 //   in a tree, and the split windows' partial sums are compared with a tolerance on real values.
 // - The rules one by one: the first NaN of a window wins and keeps it, ties go to the first
 //   element in row-major order, padding never wins, a window of padding only gives -inf and index
-//   -1, a window of -inf values gives index -1 as on the CPU.
+//   -1, a window of -inf values gives the index of its first input element (PyTorch's rule), for
+//   whole and split windows alike; the sweeps draw -inf among small integers so that such windows
+//   are common.
+// - Arguments near 2^63 (kernels of 2^62 with padding 2^61, kernel 2^63 - 1, stride 2^63 - 1,
+//   dilation 2^62): the bodies visit only the taps inside the input and form no out-of-range
+//   intermediate value (the UBSan build checks), and agree with the CPU.
 // - max_unpool's two passes (claim the last source per destination, gather) against the CPU's
 //   overwriting scatter with duplicates and negative indices, the smallest position of an index
 //   past the plane, the accumulating scatter and the gather with negative indices.
@@ -299,16 +304,19 @@ Tensor run_gather(const Tensor& src, const Tensor& indices) {
 
 // ---- data
 
-enum class Data { SmallInts, Reals, RealsWithNaN };
+// IntsWithInf: small integers of which about a third are -inf, so that many windows hold -inf
+// alone.
+enum class Data { SmallInts, Reals, RealsWithNaN, IntsWithInf };
 
 Tensor make(const Shape& shape, DType dtype, Data kind, Draw& d) {
   std::vector<double> v(static_cast<std::size_t>(numel(shape)));
   for (auto& e : v) {
-    if (kind == Data::SmallInts)
+    if (kind == Data::SmallInts || kind == Data::IntsWithInf)
       e = static_cast<double>(d(-4, 4));
     else
       e = d.real() * 3.0;
     if (kind == Data::RealsWithNaN && d.one_in(12)) e = std::nan("");
+    if (kind == Data::IntsWithInf && e < -1) e = -std::numeric_limits<double>::infinity();
   }
   return tensor(v, shape, dtype);
 }
@@ -406,7 +414,7 @@ int check_spec(const Spec& sp, Draw& d, Data kind) {
   INFO(sp.describe() << " -> " << str(g.out) << (g.adaptive ? " (adaptive windows)" : "") << ", "
                      << dtype_name(dtype_of<T>()));
   const Tensor x = make(sp.x, dtype_of<T>(), kind, d);
-  const bool ints = kind == Data::SmallInts;
+  const bool ints = kind == Data::SmallInts || kind == Data::IntsWithInf;
   return check_max<T>(x, g) + check_max_backward<T>(x, g, d, ints) + check_avg<T>(x, g, d, ints);
 }
 
@@ -439,7 +447,10 @@ TEST_CASE("cuda pool bodies: seeded sweep of max, avg and adaptive pooling equal
     const auto rank = static_cast<std::size_t>(1 + i % 3 + (i % 17 == 0 ? 1 : 0));
     const int kind = (i / 4) % 3;  // max-style, avg-style, adaptive
     const Spec sp = kind == 2 ? random_adaptive(d, rank) : random_pool(d, rank, kind == 0);
-    const Data data = i % 3 == 0 ? Data::SmallInts : i % 3 == 1 ? Data::Reals : Data::RealsWithNaN;
+    const Data data = i % 4 == 0   ? Data::SmallInts
+                      : i % 4 == 1 ? Data::Reals
+                      : i % 4 == 2 ? Data::RealsWithNaN
+                                   : Data::IntsWithInf;
     const PoolGeometry g = geometry(sp);
     seen["rank 4"] += rank == 4;
     seen["adaptive windows"] += g.adaptive;
@@ -451,6 +462,7 @@ TEST_CASE("cuda pool bodies: seeded sweep of max, avg and adaptive pooling equal
     seen["exclude_pad"] += !sp.include_pad;
     seen["divisor_override"] += sp.divisor != 0;
     seen["NaN"] += data == Data::RealsWithNaN;
+    seen["-inf"] += data == Data::IntsWithInf;
     checks += i % 2 == 0 ? check_spec<float>(sp, d, data) : check_spec<double>(sp, d, data);
     ++specs;
   }
@@ -520,14 +532,19 @@ TEST_CASE("cuda pool bodies: many lanes over a whole plane keep the first maximu
     const PoolResult r3 = run_max<double>(tensor(w, {1, 1, 23, 29}, kFloat64), g, lanes, true);
     CHECK(std::isnan(r3.values.item()));
     CHECK(r3.indices.item<std::int64_t>() == 400);
-    // -inf everywhere: no element is ever strictly larger than the start, as on the CPU.
+    // -inf everywhere: no element is ever strictly larger than the start, the first element,
+    // which every lane's partial must hand on (the smallest index among equal partials).
     std::vector<double> m(v.size(), -std::numeric_limits<double>::infinity());
     const Tensor xm = tensor(m, {1, 1, 23, 29}, kFloat64);
     const PoolResult r4 = run_max<double>(xm, g, lanes, true);
     CHECK(r4.values.item() == -std::numeric_limits<double>::infinity());
-    CHECK(r4.indices.item<std::int64_t>() == -1);
+    CHECK(r4.indices.item<std::int64_t>() == 0);
     CHECK(r4.indices.item<std::int64_t>() ==
           cpu::max_pool_forward(xm, g, true).indices.item<std::int64_t>());
+    // All -inf but the last element: that element.
+    m.back() = -5.0;
+    const PoolResult r5 = run_max<double>(tensor(m, {1, 1, 23, 29}, kFloat64), g, lanes, true);
+    CHECK(r5.indices.item<std::int64_t>() == 23 * 29 - 1);
   }
 }
 
@@ -655,4 +672,79 @@ TEST_CASE("cuda pool bodies: the comparisons catch a wrong window", "[cuda_body]
   strided.stride[1] = 1;
   CHECK_FALSE(same_indices(run_max<double>(x, g, 1, true, &strided).indices, want.indices));
   CHECK(same(run_max<double>(x, g, 1, true).values, want.values));
+}
+
+namespace {
+
+// A geometry stated in full (outputs included: the test's geometry() forms PyTorch's formula in
+// 64 bits, which these arguments would overflow; tests/ops/pool_limits_test.cpp proves these
+// output sizes through the front end).
+PoolGeometry stated(Shape x, std::int64_t k, std::int64_t st, std::int64_t dil, std::int64_t pad,
+                    std::int64_t out, bool include_pad = true) {
+  PoolGeometry g;
+  g.batch = x[0];
+  g.channels = x[1];
+  g.in.assign(x.begin() + 2, x.end());
+  const std::size_t s = g.in.size();
+  g.out.assign(s, out);
+  g.kernel.assign(s, k);
+  g.stride.assign(s, st);
+  g.dilation.assign(s, dil);
+  g.pad_lo.assign(s, pad);
+  g.pad_hi.assign(s, pad);
+  g.count_include_pad = include_pad;
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("cuda pool bodies: arguments near 2^63 visit only the input and agree with the CPU",
+          "[cuda_body][pool]") {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t k2p61 = std::int64_t{1} << 61, k2p62 = std::int64_t{1} << 62;
+  Draw d(99u);
+  struct Case {
+    const char* name;
+    PoolGeometry g;
+  };
+  const std::vector<Case> cases = {
+      {"kernel 2^62, padding 2^61, stride 1 (2-d)", stated({1, 2, 4, 4}, k2p62, 1, 1, k2p61, 5)},
+      {"kernel 2^62, padding 2^61, stride 2^61 - 1, ceil_mode",
+       stated({2, 1, 5}, k2p62, k2p61 - 1, 1, k2p61, 2)},
+      {"kernel 2^63 - 1, padding 2^62 - 1, stride 1", stated({1, 1, 3}, kMax, 1, 1, k2p62 - 1, 3)},
+      {"kernel 2^63 - 1, padding 2^62 - 1 (2-d, divisor (2^63 - 1)^2)",
+       stated({1, 1, 3, 3}, kMax, 1, 1, k2p62 - 1, 3)},
+      {"kernel 2^63 - 1 exclude_pad", stated({1, 2, 3}, kMax, 1, 1, k2p62 - 1, 3, false)},
+      {"kernel 2^62, stride 2^62, ceil_mode (one window over the plane)",
+       stated({1, 1, 4, 4}, k2p62, k2p62, 1, 0, 1)},
+      {"stride 2^63 - 1", stated({1, 1, 5}, 2, kMax, 1, 0, 1)},
+      {"dilation 2^62, stride 2^63 - 1, padding 1, ceil_mode (taps miss the input)",
+       stated({1, 1, 5}, 2, kMax, k2p62, 1, 1)},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    for (Data data : {Data::IntsWithInf, Data::Reals}) {
+      const Tensor x = make(with_planes(c.g, c.g.in), kFloat64, data, d);
+      check_max<double>(x, c.g);
+      check_max_backward<double>(x, c.g, d, data == Data::IntsWithInf);
+      const Tensor want = cpu::avg_pool_forward(x, c.g);
+      if (cpu_global(c.g) && data == Data::Reals)  // the CPU sums whole planes in a tree
+        CHECK(close(run_avg<double>(x, c.g, 1), want, 1e-13, 1e-14));
+      else
+        CHECK(same(run_avg<double>(x, c.g, 1), want));
+      const Tensor dy = make(with_planes(c.g, c.g.out), kFloat64, Data::SmallInts, d);
+      CHECK(same(run_avg_backward<double>(dy, c.g), cpu::avg_pool_backward(dy, c.g)));
+    }
+  }
+  // The one window whose taps both miss the input keeps -inf and index -1 on both backends.
+  const PoolGeometry miss = cases.back().g;
+  const Tensor x = arange(0.0, 5.0, 1.0, kFloat64).reshape({1, 1, 5});
+  const PoolResult r = run_max<double>(x, miss, 1, true);
+  CHECK(r.values.item() == -std::numeric_limits<double>::infinity());
+  CHECK(r.indices.item<std::int64_t>() == -1);
+  // Windows that cover the whole input: its maximum, at its first maximal element.
+  const Tensor x2 = arange(0.0, 10.0, 1.0, kFloat64).reshape({2, 1, 5});
+  const PoolResult w = run_max<double>(x2, cases[1].g, 1, true);
+  CHECK(w.indices.to_vector<std::int64_t>() == std::vector<std::int64_t>{4, 4, 4, 4});
+  CHECK(w.values.to_vector<double>() == std::vector<double>{4, 4, 9, 9});
 }

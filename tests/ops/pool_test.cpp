@@ -4,9 +4,11 @@
 //   (count_include_pad on and off, divisor_override, ceil_mode), adaptive avg / max pooling to
 //   sizes that do and do not divide the input (and larger than it), global_avg_pool, max_unpool.
 // - Exact results with small integers (ties included) against nested loops written from the
-//   definition: each output scans its window in row-major order, max keeps the first strictly
-//   larger value (or the first NaN), avg divides the sum by the clipped window or the count of
-//   real elements. Values, indices and gradients, float32 and float64, with and without indices
+//   definition: each output scans its window in row-major order, max starts at the first element
+//   inside the input and keeps the first strictly larger value (or the first NaN), so windows of
+//   -inf (drawn among the values) still have an argmax; avg divides the sum by the clipped
+//   window or the count of real elements. Values, indices and gradients, float32 and float64, with
+//   and without indices
 //   (two kernels), serial and parallel sizes, and four spatial dims.
 // - The d2l and flax (probml notebook) examples with their printed numbers.
 // - NaN propagation, the tie rule, padding never winning, ceil_mode's dropped window, the
@@ -222,6 +224,7 @@ Reference reference(const Spec& sp, const std::vector<double>& xv, const std::ve
         for (std::size_t d = 0; d < s; ++d) flat = flat * in[d] + taps[d][r_[d]];
         flats.push_back(flat);
         const T v = static_cast<T>(xv[static_cast<std::size_t>(p * in_n + flat)]);
+        if (at < 0) at = flat;  // PyTorch's start: the first element inside the input
         if (v > best || (std::isnan(v) && !std::isnan(best))) {
           best = v;
           at = flat;
@@ -303,9 +306,14 @@ Tensor distinct_leaf(const Shape& shape, Draw& d) {
   return tensor(v, shape, kFloat64).requires_grad_(true);
 }
 
-Tensor small_ints(const Shape& shape, Draw& d, DType dtype) {
+// Integers in [-4, 4]; with_inf turns the -4s into -inf, so that some max windows hold nothing
+// else (their argmax is the first element inside the input, PyTorch's rule).
+Tensor small_ints(const Shape& shape, Draw& d, DType dtype, bool with_inf = false) {
   std::vector<double> v(static_cast<std::size_t>(numel(shape)));
-  for (auto& e : v) e = static_cast<double>(d(-4, 4));
+  for (auto& e : v) {
+    e = static_cast<double>(d(-4, 4));
+    if (with_inf && e == -4) e = -std::numeric_limits<double>::infinity();
+  }
   return tensor(v, shape, dtype);
 }
 
@@ -322,7 +330,7 @@ int check_gradients(const std::string& description, const GradcheckFn& fn,
 template <class T>
 void check_exact(const Spec& sp, Draw& d) {
   INFO(sp.describe() << " (" << dtype_name(dtype_of<T>()) << ")");
-  const Tensor x0 = small_ints(sp.x, d, dtype_of<T>());
+  const Tensor x0 = small_ints(sp.x, d, dtype_of<T>(), /*with_inf=*/true);
   const Tensor g = small_ints(sp.y_shape(), d, dtype_of<T>());
   const Reference ref = reference<T>(sp, x0.to_vector<double>(), g.to_vector<double>());
   Tensor x = x0.clone().requires_grad_(true);
