@@ -7,14 +7,13 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/checked.h"
 #include "core/error.h"
 
 namespace convtape {
 
 std::int64_t numel(const Shape& shape) {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
+  return checked::numel(shape, "numel");
 }
 
 std::string to_string(const Shape& shape) {

@@ -11,7 +11,10 @@ namespace convtape {
 
 using Shape = std::vector<std::int64_t>;
 
-// Product of the extents (1 for a scalar shape []).
+// Product of the extents (1 for a scalar shape []; 0 when any extent is 0, whatever the others).
+// Throws "numel: expected a shape whose element count fits in 64 bits, got ..." rather than wrap:
+// Tensor::make refuses such shapes, so only a shape no tensor has can reach that error, and ops
+// that take a shape from the user check it first under their own name (checked::numel).
 std::int64_t numel(const Shape& shape);
 
 // "[2, 3, 4]".

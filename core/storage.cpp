@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <new>
 #include <string>
 #include <unordered_map>
+
+#include <sys/sysinfo.h>
 
 #include "core/error.h"
 
@@ -143,8 +146,23 @@ Storage::~Storage() {
   g_storages.fetch_sub(1);
 }
 
+// RAM plus swap: Linux's default overcommit heuristic refuses any single allocation larger than
+// that, so nothing that could succeed is refused here. Asking first gives the same clear error on
+// every allocator (AddressSanitizer's aborts on such a request instead of returning null).
+static std::uint64_t host_memory_limit() noexcept {
+  struct sysinfo info {};
+  if (sysinfo(&info) != 0) return std::numeric_limits<std::uint64_t>::max();
+  const std::uint64_t unit = info.mem_unit == 0 ? 1 : info.mem_unit;
+  return (static_cast<std::uint64_t>(info.totalram) + info.totalswap) * unit;
+}
+
 std::shared_ptr<Storage> Storage::allocate_cpu(std::size_t nbytes) {
   constexpr std::size_t kAlign = HostCache::kAlign;
+  const std::uint64_t limit = host_memory_limit();
+  CT_CHECK(nbytes <= limit,
+           "allocate: expected at most {} bytes of host memory (the machine's memory and swap), "
+           "got a request for {} bytes",
+           limit, nbytes);
   const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
   void* p = HostCache::get().allocate(rounded);
   if (!p) {  // the cached blocks may be what stands in the way
@@ -154,7 +172,12 @@ std::shared_ptr<Storage> Storage::allocate_cpu(std::size_t nbytes) {
   CT_CHECK(p != nullptr,
            "allocate: expected {} bytes of host memory to be available, got an allocation failure",
            nbytes);
-  return std::make_shared<Storage>(p, nbytes, Device::cpu(), &cpu_free);
+  try {
+    return std::make_shared<Storage>(p, nbytes, Device::cpu(), &cpu_free);
+  } catch (const std::bad_alloc&) {  // not even the handle fits: give the block back, then say so
+    cpu_free(p, Device::cpu());
+    CT_FAIL("allocate: expected memory for a storage handle, got an allocation failure");
+  }
 }
 
 MemoryStats memory_stats() {

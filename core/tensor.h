@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/device.h"
@@ -78,10 +79,13 @@ class Tensor {
   Tensor() = default;  // undefined: used for "no tensor", e.g. a conv without bias
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // A tensor over existing storage; checks that the view fits inside it.
+  // A tensor over existing storage. Refuses negative sizes, a shape whose element count overflows
+  // int64, element offsets that overflow, and views reaching outside the storage; an empty view is
+  // always accepted (its offset is stored as 0).
   static Tensor make(std::shared_ptr<Storage> storage, Shape shape, Shape strides,
                      std::int64_t offset, DType dtype);
   // Uninitialised contiguous CPU tensor (for any device, see convtape::empty in ops/factory.h).
+  // Shapes whose byte count overflows or exceeds checked::kMaxBytes are refused before allocating.
   static Tensor empty_cpu(const Shape& shape, DType dtype);
 
   // ---- metadata
@@ -144,6 +148,10 @@ class Tensor {
   Tensor& requires_grad_(bool requires_grad = true);
   bool is_leaf() const { return checked().grad_fn == nullptr; }
   Tensor grad() const;
+  // Sets .grad. A gradient that is on the tape (it has a grad_fn or requires grad) is stored
+  // detached: the leaf would otherwise hold its own graph (w.set_grad(mul(w, 2.0)) makes
+  // w -> grad -> node -> w), a shared_ptr cycle that is never freed. PyTorch keeps the tensor as
+  // it is; here its values are kept and its history dropped.
   void set_grad(const Tensor& grad);
   void zero_grad();  // drops the accumulated gradient
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
@@ -151,7 +159,11 @@ class Tensor {
   // Backpropagates from this tensor. Without grad it must hold one element (the gradient is 1).
   void backward(const Tensor& grad = {}, bool retain_graph = false) const;
 
-  // ---- in place, outside autograd: refused on a tensor that requires grad while grad mode is on
+  // ---- in place, outside autograd: refused on a tensor that requires grad while grad mode is on.
+  // As in PyTorch, copy_, add_, mul_ and put_ refuse a destination whose elements share memory
+  // (an expanded view: has_internal_overlap); fill_ writes one value, so it accepts one. A source
+  // that overlaps the destination is read whole before anything is written (NumPy's answer, where
+  // PyTorch refuses a partial overlap).
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
   Tensor& copy_(const Tensor& src);  // src broadcasts to this shape; dtype converts
@@ -195,6 +207,16 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// True when two elements of t address one memory location (an expanded, stride-0 dim of size > 1,
+// or strides that interleave). Exact: dims sorted by |stride| that each step past the span of the
+// smaller ones cannot alias; views that fail that test (only Tensor::make builds them) are
+// enumerated when small, and counted as overlapping when too large to enumerate.
+bool has_internal_overlap(const Tensor& t);
+
+// "<op>: expected a written-to tensor whose elements do not share memory, got shape [4, 3] with
+// strides [0, 1]" when has_internal_overlap(t).
+void check_no_internal_overlap(const Tensor& t, std::string_view op);
 
 }  // namespace convtape
 

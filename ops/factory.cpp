@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/checked.h"
 #include "cuda/cuda.h"
 #include "ops/backend.h"
 
@@ -16,11 +17,23 @@ Tensor finish(Tensor t, const TensorOptions& o) {
   return t;
 }
 
+// Every factory's shape check, under its own name: sizes >= 0, then an element count and a byte
+// count that fit (checked::nbytes), before anything is allocated.
+void check_shape(std::string_view op, const Shape& shape, DType dtype) {
+  for (auto d : shape)
+    CT_CHECK(d >= 0, "{}: expected non-negative sizes, got {}", op, to_string(shape));
+  checked::nbytes(shape, dtype_size(dtype), op);
+}
+
+Tensor empty_checked(std::string_view op, const Shape& shape, const TensorOptions& o) {
+  check_shape(op, shape, o.dtype());
+  return o.device().is_cuda() ? cuda::empty(shape, o) : Tensor::empty_cpu(shape, o.dtype());
+}
+
 // Builds a CPU tensor with gen(i) for each element i, then moves it to the requested device.
 template <class G>
 Tensor generate(std::string_view op, const Shape& shape, const TensorOptions& o, G gen) {
-  for (auto d : shape)
-    CT_CHECK(d >= 0, "{}: expected non-negative sizes, got {}", op, to_string(shape));
+  check_shape(op, shape, o.dtype());
   Tensor t = Tensor::empty_cpu(shape, o.dtype());
   const std::int64_t n = t.numel();
   dispatch_all(o.dtype(), [&]<class T>() {
@@ -31,38 +44,34 @@ Tensor generate(std::string_view op, const Shape& shape, const TensorOptions& o,
   return finish(t, o);
 }
 
-Tensor check_values(std::string_view op, std::size_t count, const Shape& shape) {
-  CT_CHECK(numel(shape) == static_cast<std::int64_t>(count),
-           "{}: expected {} values for shape {}, got {}", op, numel(shape), to_string(shape),
-           count);
-  return {};
+void check_values(std::string_view op, std::size_t count, const Shape& shape) {
+  for (auto d : shape)
+    CT_CHECK(d >= 0, "{}: expected non-negative sizes, got {}", op, to_string(shape));
+  const std::int64_t n = checked::numel(shape, op);
+  CT_CHECK(n == static_cast<std::int64_t>(count), "{}: expected {} values for shape {}, got {}", op,
+           n, to_string(shape), count);
+}
+
+Tensor full_named(std::string_view op, const Shape& shape, double value, TensorOptions options) {
+  Tensor t = empty_checked(op, shape, options);
+  backend::fill(t, value);
+  return finish(t, options);
 }
 
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions options) {
-  for (auto d : shape)
-    CT_CHECK(d >= 0, "empty: expected non-negative sizes, got {}", to_string(shape));
-  Tensor t;
-  if (options.device().is_cuda()) {
-    t = cuda::empty(shape, options);
-  } else {
-    t = Tensor::empty_cpu(shape, options.dtype());
-  }
-  return finish(t, options);
+  return finish(empty_checked("empty", shape, options), options);
 }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
-  Tensor t = empty(shape, options.requires_grad(false));
-  backend::fill(t, value);
-  return finish(t, options);
+  return full_named("full", shape, value, options);
 }
-
 Tensor zeros(const Shape& shape, TensorOptions options) {
-  return full(shape, 0.0, options);
+  return full_named("zeros", shape, 0.0, options);
 }
 Tensor ones(const Shape& shape, TensorOptions options) {
-  return full(shape, 1.0, options);
+  return full_named("ones", shape, 1.0, options);
 }
 Tensor empty_like(const Tensor& t) {
   return empty(t.shape(), t.options());
@@ -86,8 +95,13 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
            step);
   CT_CHECK(std::isfinite(start) && std::isfinite(end),
            "arange: expected finite bounds, got start = {}, end = {}", start, end);
-  const double count = std::ceil((end - start) / step);
-  const auto n = static_cast<std::int64_t>(std::max(count, 0.0));
+  // The count is formed in double; one past int64 (or an infinite end - start) is refused before
+  // the conversion, which would be undefined behaviour.
+  const double count = std::max(std::ceil((end - start) / step), 0.0);
+  CT_CHECK(count < 0x1p63,
+           "arange: expected an element count that fits in 64 bits, got ceil(({} - {}) / {}) = {}",
+           end, start, step, count);
+  const auto n = static_cast<std::int64_t>(count);
   return generate("arange", {n}, options,
                   [&](std::int64_t i) { return start + static_cast<double>(i) * step; });
 }
@@ -158,6 +172,7 @@ Tensor uniform(const Shape& shape, double low, double high, TensorOptions option
   check_float_options("uniform", options);
   CT_CHECK(low <= high, "uniform: expected low <= high, got low = {}, high = {}", low, high);
   Generator& g = pick(gen);
+  const auto lock = g.lock();  // the whole tensor is one run of the stream (core/random.h)
   return generate("uniform", shape, options,
                   [&](std::int64_t) { return low + (high - low) * g.uniform01(); });
 }
@@ -170,6 +185,7 @@ Tensor normal(const Shape& shape, double mean, double std, TensorOptions options
   check_float_options("normal", options);
   CT_CHECK(std >= 0.0, "normal: expected std >= 0, got {}", std);
   Generator& g = pick(gen);
+  const auto lock = g.lock();  // the whole tensor is one run of the stream (core/random.h)
   return generate("normal", shape, options,
                   [&](std::int64_t) { return mean + std * g.normal01(); });
 }
@@ -178,6 +194,7 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOp
                Generator* gen) {
   CT_CHECK(low < high, "randint: expected low < high, got low = {}, high = {}", low, high);
   Generator& g = pick(gen);
+  const auto lock = g.lock();  // the whole tensor is one run of the stream (core/random.h)
   return generate("randint", shape, options,
                   [&](std::int64_t) { return static_cast<double>(g.integer(low, high)); });
 }

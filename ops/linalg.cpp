@@ -3,8 +3,10 @@
 #include "ops/linalg.h"
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
+#include "ops/factory.h"
 #include "ops/shape.h"
 
 namespace convtape {
@@ -18,14 +20,26 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
   const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
-  const std::int64_t nb = numel(batch);
   Shape a_full = batch, b_full = batch, out = batch;
   a_full.insert(a_full.end(), {m, k});
   b_full.insert(b_full.end(), {k, n});
   out.insert(out.end(), {m, n});
-  const Tensor ad = reshape(expand(a.detach(), a_full).contiguous(), {nb, m, k});
-  const Tensor bd = reshape(expand(b.detach(), b_full).contiguous(), {nb, k, n});
-  Tensor y = reshape(backend::bmm(ad, bd), out).detach();
+  // Broadcast batches multiply: each operand (as broadcast) and the output must be a shape a
+  // tensor can have, which bounds nb, m, k and n below.
+  const std::int64_t a_count = checked::numel(a_full, "matmul");
+  const std::int64_t b_count = checked::numel(b_full, "matmul");
+  checked::nbytes(out, dtype_size(a.dtype()), "matmul");
+  Tensor y;
+  if (a_count == 0 || b_count == 0) {
+    // No product to form (an empty batch, m, k or n; the others may be huge): zeros of the
+    // output's shape, which is itself empty unless k is the zero.
+    y = zeros(out, a.options());
+  } else {
+    const std::int64_t nb = checked::numel(batch, "matmul");
+    const Tensor ad = reshape(expand(a.detach(), a_full).contiguous(), {nb, m, k});
+    const Tensor bd = reshape(expand(b.detach(), b_full).contiguous(), {nb, k, n});
+    y = reshape(backend::bmm(ad, bd), out).detach();
+  }
   record(y, "matmul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
     Tensor da, db;

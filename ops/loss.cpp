@@ -8,6 +8,7 @@
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
+#include "ops/factory.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -19,8 +20,15 @@ Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool
   detail::check_floating_same(op, {x});
   detail::check_same_device(op, {x});
   const std::int64_t d = wrap_dim(dim, x.dim(), op);
-  const auto sp = detail::split_at(x.shape(), x.dim() == 0 ? 0 : d);
-  Tensor y = backend::softmax(x.detach().contiguous(), sp.outer, sp.n, sp.inner, log);
+  Tensor y;
+  if (x.numel() == 0) {
+    // Nothing to normalise; the [outer, n, inner] split of an empty shape with huge extents beside
+    // its zero would overflow.
+    y = empty(x.shape(), x.options());
+  } else {
+    const auto sp = detail::split_at(x.shape(), x.dim() == 0 ? 0 : d);
+    y = backend::softmax(x.detach().contiguous(), sp.outer, sp.n, sp.inner, log);
+  }
   const std::int64_t rd = x.dim() == 0 ? 0 : d;
   record(y, op, {x}, {y}, [log, rd](const Saved& s, const Tensor& dy, const GradMask&) {
     const Tensor& yv = s[0];

@@ -3,13 +3,16 @@
 #include "ops/reduce.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
+#include "ops/factory.h"
 #include "ops/shape.h"
 
 namespace convtape {
@@ -19,6 +22,9 @@ namespace {
 struct Plan {
   Tensor x;  // contiguous input in kernel order
   std::int64_t outer = 1, mid = 1, inner = 1;
+  // x has no element. No kernel runs then: an empty shape may carry extents beside its zero whose
+  // [outer, mid, inner] products overflow. mid is still exact when 0 (an empty reduction).
+  bool empty = false;
   Shape keep_shape;                // output with reduced dims kept as 1
   Shape out_shape;                 // output without them
   std::vector<std::int64_t> perm;  // non-empty when x was permuted (kept dims first)
@@ -53,6 +59,17 @@ Plan make_plan(std::string_view op, const Tensor& x, const std::vector<std::int6
       if (first < 0) first = i;
       last = i;
     }
+  }
+  // The result must be a shape a tensor can have ([2^62, 2^62] from [0, 2^62, 2^62] over dim 0
+  // cannot); for a non-empty x every product below is then at most numel(x).
+  checked::numel(p.out_shape, op);
+  if (x.numel() == 0) {
+    Shape reduced_extents;
+    for (std::int64_t i = 0; i < r; ++i)
+      if (reduced[static_cast<std::size_t>(i)]) reduced_extents.push_back(x.size(i));
+    p.empty = true;
+    p.mid = checked::try_numel(reduced_extents).value_or(std::numeric_limits<std::int64_t>::max());
+    return p;
   }
   bool adjacent = true;
   for (std::int64_t i = first; first >= 0 && i <= last; ++i)
@@ -89,11 +106,18 @@ Tensor unplan(const Plan& p, const Tensor& g, const Shape& x_shape) {
 Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int64_t>& dims,
                 bool keepdim, bool average) {
   Plan p = make_plan(op, x, dims);
-  Tensor y = backend::reduce(Reduce::Sum, p.x, p.outer, p.mid, p.inner);
-  // Divide (not multiply by 1 / n, which rounds twice) so that exact means stay exact.
   const double count = static_cast<double>(p.mid);
-  if (average) y = backend::unary(Unary::DivScalar, y, count);
-  y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
+  Tensor y;
+  if (p.empty) {
+    // A sum over nothing is 0 and a mean over nothing NaN (0 / 0), as in PyTorch.
+    y = full(keepdim ? p.keep_shape : p.out_shape,
+             average && p.mid == 0 ? std::numeric_limits<double>::quiet_NaN() : 0.0, x.options());
+  } else {
+    y = backend::reduce(Reduce::Sum, p.x, p.outer, p.mid, p.inner);
+    // Divide (not multiply by 1 / n, which rounds twice) so that exact means stay exact.
+    if (average) y = backend::unary(Unary::DivScalar, y, count);
+    y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
+  }
   const Shape keep = p.keep_shape, in = x.shape();
   record(y, op, {x}, {},
          [keep, in, average, count](const Saved&, const Tensor& dy, const GradMask&) {
@@ -108,12 +132,19 @@ Tensor extreme_impl(std::string_view op, Reduce kind, const Tensor& x,
   Plan p = make_plan(op, x, dims);
   CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {} over dims [{}]", op,
            to_string(x.shape()), fmt::join(dims, ", "));
+  const Shape in = x.shape();
+  if (p.empty) {  // mid > 0, so the zero is in a kept dim and the result is empty too
+    Tensor y = empty(keepdim ? p.keep_shape : p.out_shape, x.options());
+    record(y, op, {x}, {}, [in](const Saved&, const Tensor& dy, const GradMask&) {
+      return std::vector<Tensor>{zeros(in, dy.options())};
+    });
+    return y;
+  }
   Tensor indices;
   Tensor y = backend::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
   y = reshape(y, keepdim ? p.keep_shape : p.out_shape).detach();
   auto plan = std::make_shared<Plan>(p);
   plan->x = Tensor();  // backward needs the layout only
-  const Shape in = x.shape();
   record(y, op, {x}, {indices}, [plan, in](const Saved& s, const Tensor& dy, const GradMask&) {
     Tensor g = backend::reduce_scatter(dy.contiguous(), s[0], plan->outer, plan->mid, plan->inner);
     return std::vector<Tensor>{unplan(*plan, g, in)};
@@ -125,6 +156,8 @@ Tensor arg_impl(std::string_view op, Reduce kind, const Tensor& x,
                 const std::vector<std::int64_t>& dims, bool keepdim) {
   Plan p = make_plan(op, x, dims);
   CT_CHECK(p.mid > 0, "{}: expected a non-empty reduction, got shape {}", op, to_string(x.shape()));
+  if (p.empty)
+    return empty(keepdim ? p.keep_shape : p.out_shape, TensorOptions(kInt64).device(x.device()));
   Tensor indices;
   backend::reduce(kind, p.x, p.outer, p.mid, p.inner, &indices);
   return reshape(indices, keepdim ? p.keep_shape : p.out_shape).detach();

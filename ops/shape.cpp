@@ -3,11 +3,14 @@
 #include "ops/shape.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
+#include <string>
 
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
@@ -28,10 +31,13 @@ void record_reshape_like(Tensor& y, std::string_view op, const Tensor& x) {
   });
 }
 
+// The requested shape with its -1 (if any) inferred. Products are checked: the extents beside the
+// -1 may multiply past int64 (reshape of an empty [0, 2^62, 2^62] to [2^62, 2^62, -1]), in which
+// case only an empty input fits and the -1 becomes 0.
 Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t count,
                   const Shape& from) {
-  Shape out = requested;
-  std::int64_t known = 1, infer = -1;
+  Shape out = requested, known_extents;
+  std::int64_t infer = -1;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       CT_CHECK(infer < 0, "{}: expected at most one -1 in the shape, got {}", op,
@@ -40,17 +46,20 @@ Shape infer_shape(std::string_view op, const Shape& requested, std::int64_t coun
     } else {
       CT_CHECK(out[i] >= 0, "{}: expected non-negative sizes (or one -1), got {}", op,
                to_string(requested));
-      known *= out[i];
+      known_extents.push_back(out[i]);
     }
   }
   if (infer >= 0) {
-    CT_CHECK(known != 0 && count % known == 0,
+    const auto known = checked::try_numel(known_extents);  // nullopt: past int64, so not 0
+    CT_CHECK(known != 0 && (known ? count % *known == 0 : count == 0),
              "{}: expected a shape compatible with {} ({} elements), got {}", op, to_string(from),
              count, to_string(requested));
-    out[static_cast<std::size_t>(infer)] = count / known;
+    out[static_cast<std::size_t>(infer)] = known ? count / *known : 0;
   }
-  CT_CHECK(numel(out) == count, "{}: expected a shape with {} elements (input {}), got {} with {}",
-           op, count, to_string(from), to_string(requested), numel(out));
+  const auto total = checked::try_numel(out);
+  CT_CHECK(total == count, "{}: expected a shape with {} elements (input {}), got {} with {}", op,
+           count, to_string(from), to_string(requested),
+           total ? fmt::to_string(*total) : std::string("more than 2^63 - 1"));
   return out;
 }
 
@@ -94,9 +103,14 @@ Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
   CT_CHECK(s <= e, "flatten: expected start_dim <= end_dim, got {} and {} for shape {}", start_dim,
            end_dim, to_string(x.shape()));
   Shape out(x.shape().begin(), x.shape().begin() + s);
-  std::int64_t m = 1;
-  for (std::int64_t i = s; i <= e; ++i) m *= x.size(i);
-  out.push_back(m);
+  // The merged extent; it can overflow only for an empty tensor with huge extents beside its zero.
+  const Shape merged(x.shape().begin() + s, x.shape().begin() + e + 1);
+  const auto m = checked::try_numel(merged);
+  CT_CHECK(m.has_value(),
+           "flatten: expected the flattened extent of dims {} to {} to fit in 64 bits, got {} of "
+           "shape {}",
+           s, e, to_string(merged), to_string(x.shape()));
+  out.push_back(*m);
   out.insert(out.end(), x.shape().begin() + e + 1, x.shape().end());
   return reshape(x, out);
 }
@@ -159,8 +173,11 @@ Tensor unsqueeze(const Tensor& x, std::int64_t dim) {
   detail::check_defined("unsqueeze", x);
   const std::int64_t d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape(), strides = x.strides();
+  // Saturates past int64: only an empty tensor gets there, and its strides address nothing.
   const std::int64_t stride =
-      d < x.dim() ? x.strides()[static_cast<std::size_t>(d)] * x.size(d) : 1;
+      d < x.dim() ? checked::try_mul(x.strides()[static_cast<std::size_t>(d)], x.size(d))
+                        .value_or(std::numeric_limits<std::int64_t>::max())
+                  : 1;
   shape.insert(shape.begin() + d, 1);
   strides.insert(strides.begin() + d, stride);
   Tensor y = make_view(x, shape, strides, x.offset());
@@ -175,14 +192,25 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   const std::int64_t d = wrap_dim(dim, x.dim(), "slice");
   CT_CHECK(step > 0, "slice: expected step > 0, got {}", step);
   const std::int64_t n = x.size(d);
+  // Python's rules: a negative index counts from the end (i + n cannot overflow for i < 0 and
+  // n >= 0), then both ends clamp into [0, n]; the length is ceil((e - s) / step) without the
+  // e - s + step - 1 that wraps for a step near INT64_MAX.
   auto clampi = [n](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + n : i, 0, n); };
   const std::int64_t s = clampi(start), e = std::max(clampi(end), clampi(start));
-  const std::int64_t len = (e - s + step - 1) / step;
+  const std::int64_t len = checked::div_ceil(e - s, step);
   Shape shape = x.shape(), strides = x.strides();
   const auto du = static_cast<std::size_t>(d);
   shape[du] = len;
-  strides[du] *= step;
-  Tensor y = make_view(x, shape, strides, x.offset() + s * x.strides()[du]);
+  // stride * step only matters for a length of 2 or more, where it stays inside the dim's span;
+  // a single element keeps the old stride, an empty view any (Tensor::make stores offset 0).
+  if (len > 1)
+    strides[du] = checked::mul(strides[du], step, "slice", "the stride of the sliced dim");
+  const std::int64_t offset =
+      len > 0 && x.numel() > 0
+          ? checked::add(x.offset(), checked::mul(s, x.strides()[du], "slice", "the start offset"),
+                         "slice", "the start offset")
+          : 0;
+  Tensor y = make_view(x, shape, strides, offset);
   Shape in_shape = x.shape();
   record(y, "slice", {x}, {},
          [in_shape, d, s, e, step](const Saved&, const Tensor& dy, const GradMask&) {
@@ -197,9 +225,10 @@ Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_
   CT_CHECK(x.dim() > 0, "narrow: expected a tensor with at least one dim, got a scalar");
   const std::int64_t d = wrap_dim(dim, x.dim(), "narrow");
   const std::int64_t n = x.size(d);
-  const std::int64_t s = start < 0 ? start + n : start;
+  const std::int64_t s = start < 0 ? start + n : start;  // no overflow: start < 0 <= n
+  // s + length is compared as n - length, which cannot overflow once both are in [0, n].
   CT_CHECK(
-      s >= 0 && length >= 0 && s + length <= n,
+      s >= 0 && s <= n && length >= 0 && length <= n - s,
       "narrow: expected start and length inside dim {} of size {}, got start = {}, length = {}", d,
       n, start, length);
   return slice(x, d, s, s + length, 1);
@@ -221,6 +250,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
       continue;
     }
     const std::int64_t have = x.size(i - lead);
+    CT_CHECK(shape[iu] >= -1, "expand: expected sizes >= 0 (or -1 to keep a dim), got {}",
+             to_string(shape));
     const std::int64_t want = shape[iu] == -1 ? have : shape[iu];
     CT_CHECK(want == have || have == 1,
              "expand: expected size {} or a size-1 dim at dim {} of input {}, got {}", have,
@@ -228,6 +259,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out[iu] = want;
     strides[iu] = want == have ? x.strides()[static_cast<std::size_t>(i - lead)] : 0;
   }
+  // A view, but numel() of it must still fit: [2^62] of a scalar is fine, [2^62, 4] is not.
+  checked::numel(out, "expand");
   Tensor y = make_view(x, out, strides, x.offset());
   Shape in_shape = x.shape();
   record(y, "expand", {x}, {}, [in_shape](const Saved&, const Tensor& dy, const GradMask&) {
@@ -255,9 +288,20 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
     CT_CHECK(ip[i] >= 0 && ip[i] < n,
              "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n, d,
              to_string(x.shape()), ip[i], i);
-  const auto sp = detail::split_at(x.shape(), d);
   Shape out = x.shape();
   out[static_cast<std::size_t>(d)] = idx.numel();
+  checked::nbytes(out, dtype_size(x.dtype()), "index_select");
+  if (x.numel() == 0 || idx.numel() == 0) {
+    // Nothing to gather (and the [outer, n, inner] split of an empty shape with huge extents
+    // beside its zero would overflow): an empty result whose gradient is all zeros.
+    Tensor y = empty(out, x.options());
+    Shape in_shape = x.shape();
+    record(y, "index_select", {x}, {}, [in_shape](const Saved&, const Tensor& dy, const GradMask&) {
+      return std::vector<Tensor>{zeros(in_shape, dy.options())};
+    });
+    return y;
+  }
+  const auto sp = detail::split_at(x.shape(), d);
   Tensor y =
       reshape(backend::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
           .detach();
@@ -291,9 +335,11 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     CT_CHECK(ok, "cat: expected shapes that match {} except in dim {}, got {} (tensor {})",
              to_string(first.shape()), d, to_string(t.shape()), i);
     sizes.push_back(t.size(d));
-    out[static_cast<std::size_t>(d)] += t.size(d);
+    out[static_cast<std::size_t>(d)] =
+        checked::add(out[static_cast<std::size_t>(d)], t.size(d), "cat", "the joined extent");
   }
   detail::check_same_device("cat", tensors);
+  checked::nbytes(out, dtype_size(first.dtype()), "cat");
   Tensor y = empty(out, first.options());
   std::int64_t offset = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -341,7 +387,9 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
     const std::int64_t d = x.dim() - k + i;
     CT_CHECK(l >= 0 && h >= 0, "pad: expected non-negative widths, got ({}, {}) for dim {}", l, h,
              d);
-    out[static_cast<std::size_t>(d)] += l + h;
+    out[static_cast<std::size_t>(d)] =
+        checked::add(out[static_cast<std::size_t>(d)],
+                     checked::add(l, h, "pad", "the padded extent"), "pad", "the padded extent");
     lo[static_cast<std::size_t>(d)] = l;
   }
   auto interior = [lo, in = x.shape()](const Tensor& t) {
@@ -351,6 +399,7 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
         v = slice(v, static_cast<std::int64_t>(d), lo[d], lo[d] + in[d]);
     return v;
   };
+  checked::nbytes(out, dtype_size(x.dtype()), "pad");
   Tensor y = full(out, value, x.options());
   backend::copy(x, interior(y.detach()));
   record(y, "pad", {x}, {}, [interior](const Saved&, const Tensor& dy, const GradMask&) {
