@@ -1,7 +1,9 @@
 // Elementwise front ends: checks, CPU kernels, and the tape entries with their backward formulas.
 #include "ops/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "core/autograd.h"
@@ -196,8 +198,17 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor clamp(const Tensor& x, double low, double high) {
-  CT_CHECK(!(low > high), "clamp: expected low <= high, got low = {}, high = {}", low, high);
-  return unary_op("clamp", Unary::Clamp, Binary::ClampGrad, false, x, low, high);
+  check_unary("clamp", x);
+  // PyTorch's min(max(x, low), high): a NaN bound makes every element NaN (x + NaN is NaN for
+  // every x, infinities included), low > high makes every non-NaN element high. The gradient mask
+  // stays low <= x <= high, false for every element in both cases, as in PyTorch.
+  Tensor y = std::isnan(low) || std::isnan(high)
+                 ? backend::unary(Unary::AddScalar, x, std::numeric_limits<double>::quiet_NaN())
+                 : backend::unary(Unary::Clamp, x, std::min(low, high), high);
+  record(y, "clamp", {x}, {x}, [low, high](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{backend::binary(Binary::ClampGrad, dy, s[0], low, high)};
+  });
+  return y;
 }
 
 }  // namespace convtape

@@ -31,7 +31,9 @@ Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
-// Clamps into [low, high]; the gradient passes where low <= x <= high.
+// Clamps into [low, high] as PyTorch's min(max(x, low), high): NaN x stays NaN, a NaN bound gives
+// NaN everywhere, low > high gives high everywhere. The gradient passes where low <= x <= high
+// (so nowhere in the last two cases).
 Tensor clamp(const Tensor& x, double low = -std::numeric_limits<double>::infinity(),
              double high = std::numeric_limits<double>::infinity());
 

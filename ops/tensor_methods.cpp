@@ -70,6 +70,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor& Tensor::fill_(double value) {
+  // Writes one value everywhere, so an expanded destination is fine (PyTorch allows it too).
   check_inplace(*this, "fill_");
   backend::fill(*this, value);
   storage()->bump_version();
@@ -79,6 +80,7 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
   detail::check_defined("copy_", src, "source");
+  check_no_internal_overlap(*this, "copy_");
   CT_CHECK(src.dim() <= dim() && broadcast_shapes(src.shape(), shape(), "copy_") == shape(),
            "copy_: expected a source that broadcasts to {}, got {}", to_string(shape()),
            to_string(src.shape()));
@@ -97,6 +99,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   detail::check_floating_same("add_", {*this, other});
+  check_no_internal_overlap(*this, "add_");
   detail::check_same_device("add_", {*this, other});
   CT_CHECK(broadcast_shapes(other.shape(), shape(), "add_") == shape(),
            "add_: expected an operand that broadcasts to {}, got {}", to_string(shape()),
@@ -116,6 +119,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
   detail::check_floating_same("mul_", {*this});
+  check_no_internal_overlap(*this, "mul_");
   detail::check_same_device("mul_", {*this});
   if (is_contiguous())
     backend::scale_(*this, factor);
@@ -127,6 +131,7 @@ Tensor& Tensor::mul_(double factor) {
 
 Tensor& Tensor::put_(const std::vector<std::int64_t>& index, double value) {
   check_inplace(*this, "put_");
+  check_no_internal_overlap(*this, "put_");
   const std::int64_t off = element_offset(index, "put_");
   dispatch_all(dtype(), [&]<class T>() {
     const T v = static_cast<T>(value);

@@ -151,3 +151,35 @@ TEST_CASE("memory stays flat over 10,000 training steps", "[autograd][memory]") 
   CHECK(w.to_vector<double>()[1] == Approx(-2.0).margin(1e-6));
   CHECK(b.item() == Approx(0.25).margin(1e-6));
 }
+
+TEST_CASE("set_grad with a gradient on the tape stores it detached (no cycle)",
+          "[autograd][memory]") {
+  Tensor w = ones({256}, kFloat64).requires_grad_();
+  // w.set_grad(mul(w, 2.0)) would make w -> grad -> mul node -> w: a shared_ptr cycle.
+  w.set_grad(mul(w, 2.0));
+  CHECK(w.grad().is_leaf());
+  CHECK_FALSE(w.grad().requires_grad());
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(256, 2.0));
+  const MemoryStats before = memory_stats();
+  for (int step = 0; step < 1000; ++step) w.set_grad(mul(w, 2.0));
+  const MemoryStats after = memory_stats();
+  CHECK(after.autograd_nodes == before.autograd_nodes);
+  CHECK(after.storages == before.storages);
+  CHECK(after.cpu_bytes == before.cpu_bytes);
+  // A leaf's own handle is a cycle too: w.set_grad(w).
+  Tensor v = ones({3}, kFloat64).requires_grad_();
+  v.set_grad(v);
+  CHECK_FALSE(v.grad().same(v));
+  CHECK(v.grad().storage() == v.storage());
+  // A plain tensor is kept as it is (its identity too).
+  const Tensor g = full({256}, 3.0, kFloat64);
+  w.set_grad(g);
+  CHECK(w.grad().same(g));
+  w.set_grad(Tensor());
+  CHECK_FALSE(w.grad().defined());
+  // Backward accumulates into a stored gradient as before.
+  w.set_grad(mul(w, 1.0));
+  sum(w).backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(256, 2.0));
+  CHECK(memory_stats().autograd_nodes == 0);
+}

@@ -224,3 +224,70 @@ TEST_CASE("device mismatches are refused before any kernel runs", "[tensor][devi
   CT_REQUIRE_ERROR(cat({c, d}), "cat: expected tensors on one device, got cpu and cuda:0");
   CT_REQUIRE_ERROR(d.at<float>({0}), "at: expected a CPU tensor, got one on cuda:0");
 }
+
+TEST_CASE("in-place writes refuse a destination whose elements share memory", "[tensor][inplace]") {
+  const Tensor b = tensor({0, 1, 2}, kFloat64);
+  const Tensor e = b.expand({4, 3});
+  CHECK(has_internal_overlap(e));
+  CT_REQUIRE_ERROR(Tensor(e).add_(ones({4, 3}, kFloat64)),
+                   "add_: expected a written-to tensor whose elements do not share memory, got "
+                   "shape [4, 3] with strides [0, 1]");
+  CT_REQUIRE_ERROR(Tensor(e).mul_(2.0),
+                   "mul_: expected a written-to tensor whose elements do not "
+                   "share memory");
+  CT_REQUIRE_ERROR(Tensor(e).copy_(ones({4, 3}, kFloat64)),
+                   "copy_: expected a written-to tensor whose elements do not share memory");
+  CT_REQUIRE_ERROR(Tensor(e).put_({1, 2}, 5.0), "put_: expected a written-to tensor whose");
+  // Nothing was written through the refused calls.
+  CHECK(b.to_vector<double>() == std::vector<double>{0, 1, 2});
+  // A row of an expanded tensor: copy_ into it is refused too (issue 11's probe).
+  const Tensor col = tensor({7}, kFloat64).expand({3});
+  CT_REQUIRE_ERROR(Tensor(col).copy_(tensor({1, 2, 3}, kFloat64)), "copy_: expected a written-to");
+  // fill_ writes one value, so PyTorch (and we) accept an expanded destination.
+  Tensor(e).fill_(4.0);
+  CHECK(b.to_vector<double>() == std::vector<double>{4, 4, 4});
+  // Stride 0 over a size-1 dim, or over an empty tensor, shares nothing.
+  Tensor one = b.expand({1, 3});
+  CHECK_FALSE(has_internal_overlap(one));
+  one.add_(ones({1, 3}, kFloat64));
+  CHECK(b.to_vector<double>() == std::vector<double>{5, 5, 5});
+  Tensor none = b.expand({0, 3});
+  CHECK_FALSE(has_internal_overlap(none));
+  none.mul_(2.0);
+  // Ordinary views (slices, transposes, flips) never overlap.
+  const Tensor m = arange(24, kFloat64).reshape({2, 3, 4});
+  CHECK_FALSE(has_internal_overlap(m));
+  CHECK_FALSE(has_internal_overlap(m.permute({2, 0, 1})));
+  CHECK_FALSE(has_internal_overlap(slice(m, 2, 1, 4, 2)));
+  CHECK_FALSE(has_internal_overlap(flip(m, {1})));
+  // Views only Tensor::make can build: interleaved strides, exact either way.
+  const auto& st = m.storage();
+  CHECK(has_internal_overlap(Tensor::make(st, {2, 2}, {1, 1}, 0, kFloat64)));        // 1 twice
+  CHECK(has_internal_overlap(Tensor::make(st, {3, 2}, {2, 4}, 0, kFloat64)));        // 4 twice
+  CHECK_FALSE(has_internal_overlap(Tensor::make(st, {3, 2}, {2, 3}, 0, kFloat64)));  // 0 2 4 3 5 7
+  CHECK_FALSE(has_internal_overlap(Tensor::make(st, {3, 2}, {-2, 3}, 4, kFloat64)));
+  CT_REQUIRE_ERROR(Tensor::make(st, {2, 2}, {1, 1}, 0, kFloat64).mul_(2.0),
+                   "mul_: expected a written-to tensor whose elements do not share memory, got "
+                   "shape [2, 2] with strides [1, 1]");
+  Tensor interleaved = Tensor::make(st, {3, 2}, {2, 3}, 0, kFloat64);
+  interleaved.mul_(-1.0);
+  CHECK(m.to_vector<double>()[7] == -7.0);
+  CHECK(m.to_vector<double>()[6] == 6.0);
+}
+
+TEST_CASE("in-place writes read an overlapping source whole first", "[tensor][inplace]") {
+  // PyTorch refuses a partial overlap; here the source is read before anything is written, so the
+  // answer is the one a copy of the source would give (NumPy's).
+  Tensor x = arange(5, kFloat64);
+  slice(x, 0, 1, 5).add_(slice(x, 0, 0, 4));
+  CHECK(x.to_vector<double>() == std::vector<double>{0, 1, 3, 5, 7});
+  Tensor y = arange(5, kFloat64);
+  y.add_(y.narrow(0, 0, 1));
+  CHECK(y.to_vector<double>() == std::vector<double>{0, 1, 2, 3, 4});
+  Tensor z = arange(4, kFloat64).reshape({2, 2});
+  z.add_(z.t());
+  CHECK(z.to_vector<double>() == std::vector<double>{0, 3, 3, 6});
+  Tensor w = arange(3, kFloat64);
+  w.add_(w);
+  CHECK(w.to_vector<double>() == std::vector<double>{0, 2, 4});
+}

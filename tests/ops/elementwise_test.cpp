@@ -460,7 +460,34 @@ TEST_CASE("elementwise errors", "[ops][elementwise][errors]") {
     CT_REQUIRE_ERROR(sigmoid(Tensor()), "sigmoid: expected a defined input tensor");
     CT_REQUIRE_ERROR(sub(1.0, Tensor()), "sub: expected a defined input tensor");
   }
-  SECTION("clamp with low > high") {
-    CT_REQUIRE_ERROR(clamp(a, 2.0, 1.0), "clamp: expected low <= high, got low = 2, high = 1");
+}
+
+TEST_CASE("clamp with NaN bounds or low > high follows PyTorch", "[ops][elementwise]") {
+  // torch 1.13: clamp([1, 2], nan, nan) == clamp([1, 2], nan, 1.5) == clamp([1, 2], 1.5, nan)
+  // == [nan, nan]; clamp([1, 2, nan], 3, 0) == [0, 0, nan]; every gradient is 0.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor x = tensor({1, 2, inf, -inf, nan}, kFloat64);
+  for (const auto& [low, high] : std::vector<std::pair<double, double>>{
+           {nan, nan}, {nan, 1.5}, {1.5, nan}, {nan, inf}, {-inf, nan}}) {
+    INFO("low = " << low << ", high = " << high);
+    for (double v : clamp(x, low, high).to_vector<double>()) REQUIRE(std::isnan(v));
+    for (double v : clamp(x.to(kFloat32), low, high).to_vector<double>()) REQUIRE(std::isnan(v));
+    const Tensor w = tensor({1, 2, 3}, kFloat64).requires_grad_();
+    sum(clamp(w, low, high)).backward();
+    REQUIRE(equal(w.grad(), zeros({3}, kFloat64)));
   }
+  const auto hi = clamp(x, 3, 0).to_vector<double>();
+  REQUIRE(hi[0] == 0.0);
+  REQUIRE(hi[1] == 0.0);
+  REQUIRE(hi[2] == 0.0);
+  REQUIRE(hi[3] == 0.0);
+  REQUIRE(std::isnan(hi[4]));
+  const Tensor w = tensor({1, 2, 3}, kFloat64).requires_grad_();
+  sum(clamp(w, 3, 1)).backward();
+  REQUIRE(equal(w.grad(), zeros({3}, kFloat64)));
+  // Equal bounds: the value is the bound, the gradient passes only at x == bound.
+  const Tensor v = tensor({1, 2, 3}, kFloat64).requires_grad_();
+  sum(clamp(v, 2, 2)).backward();
+  REQUIRE(equal(v.grad(), tensor({0, 1, 0}, kFloat64)));
 }
