@@ -114,8 +114,9 @@ struct CorrelationGeometry {
   std::int64_t out_width() const { return ceil_div(padded_width() - 2 * border(), stride1); }
 
  private:
+  // Without a + b - 1, which overflows for a huge stride1 (ops/correlation.cpp checks the rest).
   static std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-    return a <= 0 ? 0 : (a + b - 1) / b;
+    return a <= 0 ? 0 : a / b + (a % b != 0 ? 1 : 0);
   }
 };
 

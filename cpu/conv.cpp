@@ -7,10 +7,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <vector>
 
+#include "core/checked.h"
 #include "cpu/gemm.h"
 #include "cpu/gemm_driver.h"
 #include "cpu/line_ops.h"
@@ -135,8 +137,8 @@ inline void valid_span(std::int64_t first, std::int64_t step, std::int64_t len, 
     j_hi = std::clamp<std::int64_t>(span - first + 1, j_lo, len);
     return;
   }
-  // first + j * step >= 0  <=>  j >= ceil(-first / step)
-  j_lo = first >= 0 ? 0 : (-first + step - 1) / step;
+  // first + j * step >= 0  <=>  j >= ceil(-first / step); first >= -pad_lo, so -first fits.
+  j_lo = first >= 0 ? 0 : checked::div_ceil(-first, step);
   // first + j * step <= span  <=>  j <= floor((span - first) / step)
   j_hi = span < first ? 0 : (span - first) / step + 1;
   j_lo = std::min(j_lo, len);
@@ -304,13 +306,18 @@ struct Im2colTPackB {
 
 // Multiply-adds of one pass of the convolution; below kParallelWork a pass runs on the calling
 // thread, since waking the team costs more than the work (tiny convs in tests and small models).
+// batch * out_channels * out_numel is the output's element count, group_channels * kernel_numel
+// the weight's per output channel; their product saturates (it only picks the thread count).
 std::int64_t pass_work(const ConvGeometry& g) {
-  return g.batch * g.out_channels * g.group_channels() * g.kernel_numel() * g.out_numel();
+  return checked::try_mul(g.batch * g.out_channels * g.out_numel(),
+                          g.group_channels() * g.kernel_numel())
+      .value_or(std::numeric_limits<std::int64_t>::max());
 }
 constexpr std::int64_t kParallelWork = 1 << 18;
 
+// ceil(a / b) for a >= 0, b > 0, without the a + b - 1 that overflows near INT64_MAX.
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-  return (a + b - 1) / b;
+  return checked::div_ceil(a, b);
 }
 
 // Output-position tiles per (sample, group) so that there are enough tasks for the threads.
@@ -318,7 +325,8 @@ std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
                         std::int64_t preferred) {
   const int threads = omp_get_max_threads();
   std::int64_t tiles = std::max<std::int64_t>(ceil_div(positions, preferred), 1);
-  // An empty batch has no tasks to spread (and nothing to divide by).
+  // An empty batch has no tasks to spread (and nothing to divide by). per_sample_tasks * tiles is
+  // at most batch * groups * positions, below the output's element count.
   if (per_sample_tasks > 0 && per_sample_tasks * tiles < 2 * threads)
     tiles = std::min(positions, ceil_div(2 * threads, per_sample_tasks));
   return std::max<std::int64_t>(ceil_div(positions, std::max<std::int64_t>(tiles, 1)), 1);
@@ -350,6 +358,19 @@ void for_each_tap(const Index& ix, const std::vector<Run>& runs, F&& f) {
 // Depthwise kernels on a zero-padded copy of each plane (no input dilation): every (output line,
 // kernel tap) pair is then one bounds-free strided loop, which keeps the per-tap overhead small.
 // The plane's rows, the output lines and the kernel taps are precomputed as padded-plane offsets.
+// Values in a padded plane: per dim the larger of the input with its low padding and the reach of
+// the last output's window, (out - 1) * stride + dilation * (kernel - 1) + 1. Each is at most the
+// padded extent the front end checked; the product is checked here (nullopt when it overflows).
+std::optional<std::int64_t> padded_plane_size(const Index& ix) {
+  std::optional<std::int64_t> size = 1;
+  for (int d = 0; d < ix.s && size; ++d) {
+    const std::int64_t reach =
+        (ix.out[d] - 1) * ix.stride[d] + ix.dil[d] * (ix.kernel[d] - 1) + 1;
+    size = checked::try_mul(*size, std::max(ix.in[d] + ix.pad[d], reach));
+  }
+  return size;
+}
+
 struct PaddedPlane {
   std::int64_t size = 1;
   std::vector<std::int64_t> rows;   // padded offset of each input row
@@ -358,6 +379,7 @@ struct PaddedPlane {
   std::int64_t row_len;             // input values per row
   line::PlaneMap map;
 
+  // Built only where padded_direct_ok holds, so size and every offset below fit.
   explicit PaddedPlane(const Index& ix) : row_len(ix.in[ix.s - 1]) {
     const int s = ix.s;
     std::int64_t ps[kMaxRank];  // padded strides
@@ -413,10 +435,17 @@ struct PaddedPlane {
   }
 };
 
+// No input dilation, and a padded plane at most four times the input and output planes plus 64 Ki
+// values: filling and loading the plane then costs no more than the real work. A huge padding,
+// stride or dilation (whose windows mostly read zeros) takes the direct kernels, whose work is the
+// output times the kernel's taps.
 bool padded_direct_ok(const Index& ix) {
   for (int d = 0; d < ix.s; ++d)
     if (ix.di[d] != 1) return false;
-  return true;
+  std::int64_t out_numel = 1;
+  for (int d = 0; d < ix.s; ++d) out_numel *= ix.out[d];  // an output plane's size: fits
+  const auto size = padded_plane_size(ix);
+  return size && *size / 4 <= ix.in_numel + out_numel + 16384;
 }
 
 template <class T>
@@ -594,14 +623,19 @@ constexpr std::int64_t kImplicitBytes = std::int64_t{6} << 20;
 
 bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
   if (use_direct(g) || g.pointwise() || g.group_channels() == 0) return false;
-  std::int64_t padded = g.group_channels();
-  for (std::size_t d = 0; d < g.in.size(); ++d) {
+  // The buffer's size in checked arithmetic: a huge stride makes as many phases, and an unchecked
+  // product once wrapped to a small value here and sent ImplicitGrid looping over 2^62 phases.
+  std::optional<std::int64_t> padded = g.group_channels() * static_cast<std::int64_t>(elem);
+  for (std::size_t d = 0; d < g.in.size() && padded; ++d) {
     if (g.input_dilation[d] != 1) return false;
-    // Every stride phase of the dim, each as long as the output plus the kernel's reach in it.
-    padded *= g.stride[d] * (g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d]);
+    // Every stride phase of the dim, each as long as the output plus the kernel's reach in it;
+    // out + reach / stride <= padded extent / stride + 2 fits.
+    const std::int64_t phase = g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
+    const auto extent = checked::try_mul(g.stride[d], phase);
+    padded = extent ? checked::try_mul(*padded, *extent) : std::nullopt;
   }
   const std::int64_t threads = omp_get_max_threads();
-  return padded * static_cast<std::int64_t>(elem) <= kImplicitBytes &&
+  return padded && *padded <= kImplicitBytes &&
          (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
 }
 
@@ -851,15 +885,26 @@ struct PhaseConv {
   bool empty = false;
 };
 
+// Phase residues a of dim d that hold some dx value: u = pad_lo + i < pad_lo + in, so a < that
+// (and a < stride). Iterating only these keeps a huge stride from visiting 2^62 empty phases.
+std::int64_t live_phases(const ConvGeometry& g, std::size_t d) {
+  return std::min(g.stride[d], g.pad_lo[d] + g.in[d]);  // pad_lo + in <= padded extent: fits
+}
+
 // Strided, without input dilation, with channels on both sides (the depthwise kernels and empty
-// convolutions take their own paths).
+// convolutions take their own paths), and with a low padding that the phases' outputs, which
+// together cover the padded range [0, pad_lo + in) per dim, do not make much larger than dx
+// (else the phases would mostly compute values that land in the padding: col2im runs instead).
 bool strided_split_ok(const ConvGeometry& g) {
   bool strided = false;
+  std::optional<std::int64_t> covered = 1;
   for (std::size_t d = 0; d < g.in.size(); ++d) {
     if (g.input_dilation[d] != 1) return false;
     strided = strided || g.stride[d] > 1;
+    if (covered) covered = checked::try_mul(*covered, g.pad_lo[d] + g.in[d]);
   }
-  return strided && g.channels > 0 && g.out_channels > 0 && g.batch > 0;
+  return strided && g.channels > 0 && g.out_channels > 0 && g.batch > 0 && covered &&
+         *covered / 4 <= g.in_numel() + 16384;
 }
 
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) {
@@ -898,16 +943,18 @@ void phase_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
   const std::int64_t planes = g.batch * g.channels, in_n = g.in_numel();
   std::fill_n(dx, planes * in_n, T(0));
+  // The live phases only (strided_split_ok bounds their product by the covered range).
   std::int64_t phases = 1;
-  for (std::size_t d = 0; d < s; ++d) phases *= g.stride[d];
+  for (std::size_t d = 0; d < s; ++d) phases *= live_phases(g, d);
   std::vector<T> z, wt;
   std::vector<std::int64_t> a(s);
   for (std::int64_t ph = 0; ph < phases; ++ph) {
     std::int64_t rem = ph;
     for (std::size_t d = s; d-- > 0;) {
-      a[d] = rem % g.stride[d];
-      rem /= g.stride[d];
+      a[d] = rem % live_phases(g, d);
+      rem /= live_phases(g, d);
     }
+
     const PhaseConv p = phase_conv(g, a);
     if (p.empty) continue;
     // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)

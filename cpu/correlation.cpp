@@ -22,10 +22,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <string_view>
 #include <vector>
 
+#include "core/checked.h"
 #include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu {
@@ -363,13 +365,129 @@ void transpose(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, std::in
 }
 
 // The smallest m > 0 with m * step1 a multiple of stride2: positions m apart read the same
-// displacement grid shifted by whole displacements.
-std::int64_t column_period(std::int64_t step1, std::int64_t stride2) {
-  return stride2 / std::gcd(step1, stride2);
+// displacement grid shifted by whole displacements. Capped at the row length: a longer period
+// visits each position once anyway, and an uncapped one (a huge stride2) would loop for ages.
+std::int64_t column_period(std::int64_t step1, std::int64_t stride2, std::int64_t row) {
+  return std::max<std::int64_t>(std::min(stride2 / std::gcd(step1, stride2), row), 1);
+}
+
+// Distance between neighbouring displacements in a padded channels-last row: stride2 * C. With a
+// single displacement (grid radius 0) it is never used and stride2 may be huge, so 0; otherwise
+// stride2 <= max_displacement < padded width / 2 and the product lies inside the padded buffer.
+std::int64_t displacement_step(const CorrelationGeometry& g) {
+  return g.grid_radius() == 0 ? 0 : g.stride2 * g.channels;
 }
 
 bool parallel(std::int64_t tasks, std::int64_t work) {
   return tasks > 1 && work >= kParallelWork;
+}
+
+// Multiply-adds of a pass, output size * k * k * C (each factor checked by the front end, the
+// product saturating: it only decides whether to wake the threads).
+std::int64_t pass_work(const CorrelationGeometry& g) {
+  const std::int64_t out = g.batch * g.grid() * g.grid() * g.out_height() * g.out_width();
+  return checked::try_mul(out, g.kernel * g.kernel * g.channels)
+      .value_or(std::numeric_limits<std::int64_t>::max());
+}
+
+// ---- the padded path's limit, and the direct passes beyond it
+
+// The padded channels-last buffers cost Hp * Wp * C per sample to build and bound the patch taps
+// the padded passes visit (k <= Hp). They are used while a padded plane is at most four times the
+// input plane plus 64 Ki values; past that (a huge padding, kernel or displacement) the direct
+// passes below run instead, whose work is bounded by the output size and the real taps.
+bool padded_ok(const CorrelationGeometry& g) {
+  const auto plane = checked::try_mul(g.padded_height(), g.padded_width());
+  const auto limit = checked::try_mul(g.height, g.width * 4);  // h * w <= numel(f1): fits
+  if (!plane || !limit || *plane > *limit + 65536) return false;
+  const auto sample = checked::try_mul(*plane, g.channels);
+  return sample && checked::try_mul(*sample, g.batch).has_value();
+}
+
+// The input rows (or columns) [lo, hi) that a patch centred at padded coordinate `centre` covers
+// inside the input and whose displaced row a + shift is inside too. centre < padded extent, so
+// u = centre - pad lies in [radius - pad, extent + pad) and every sum below stays within the
+// padded extent (checked by the front end); |shift| <= max_displacement < padded extent / 2, and
+// extent - shift <= extent + max_displacement, which the allocated input's extent keeps small.
+inline void tap_range(std::int64_t centre, std::int64_t pad, std::int64_t r, std::int64_t shift,
+                      std::int64_t extent, std::int64_t& lo, std::int64_t& hi) {
+  const std::int64_t u = centre - pad;
+  lo = std::max({u - r, std::int64_t{0}, -shift});
+  hi = std::min({u + r + 1, extent, extent - shift});
+}
+
+// Direct forward: y[n, e, oy, ox] = scale * sum over c and the in-range taps of f1 * f2, straight
+// from the unpadded inputs. One (sample, displacement) output plane per task.
+template <class T>
+void direct_forward(const T* f1, const T* f2, T* y, const CorrelationGeometry& g) {
+  const std::int64_t c_ = g.channels, h = g.height, w = g.width, pad = g.padding;
+  const std::int64_t r = g.radius(), b = g.border(), rr = g.grid_radius(), d = g.grid();
+  const std::int64_t ho = g.out_height(), wo = g.out_width(), plane = ho * wo;
+  const T scale = T(1) / static_cast<T>(g.kernel * g.kernel * c_);
+  const std::int64_t tasks = g.batch * d * d;
+#pragma omp parallel for schedule(dynamic) if (parallel(tasks, pass_work(g)))
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / (d * d), e = t % (d * d);
+    const std::int64_t sy = (e / d - rr) * g.stride2, sx = (e % d - rr) * g.stride2;
+    T* out = y + t * plane;
+    for (std::int64_t oy = 0; oy < ho; ++oy) {
+      std::int64_t y0, y1;
+      tap_range(oy * g.stride1 + b, pad, r, sy, h, y0, y1);
+      for (std::int64_t ox = 0; ox < wo; ++ox) {
+        std::int64_t x0, x1;
+        tap_range(ox * g.stride1 + b, pad, r, sx, w, x0, x1);
+        T sum = 0;
+        for (std::int64_t c = 0; c < c_; ++c) {
+          const T* a1 = f1 + (n * c_ + c) * h * w;
+          const T* a2 = f2 + (n * c_ + c) * h * w;
+          for (std::int64_t a = y0; a < y1; ++a)
+            for (std::int64_t bx = x0; bx < x1; ++bx)
+              sum += a1[a * w + bx] * a2[(a + sy) * w + bx + sx];
+        }
+        out[oy * wo + ox] = scale * sum;
+      }
+    }
+  }
+}
+
+// Direct gradients, the adjoint of direct_forward: df1[a, bx] += scale * dy * f2[a + sy, bx + sx]
+// (first) or df2[a + sy, bx + sx] += scale * dy * f1[a, bx]. One (sample, channel) plane of the
+// gradient per task, so the tasks write disjoint planes.
+template <class T>
+void direct_backward(const T* dy, const T* other, T* grad, const CorrelationGeometry& g,
+                     bool first) {
+  const std::int64_t c_ = g.channels, h = g.height, w = g.width, pad = g.padding;
+  const std::int64_t r = g.radius(), b = g.border(), rr = g.grid_radius(), d = g.grid();
+  const std::int64_t ho = g.out_height(), wo = g.out_width(), plane = ho * wo;
+  const T scale = T(1) / static_cast<T>(g.kernel * g.kernel * c_);
+  const std::int64_t tasks = g.batch * c_;
+#pragma omp parallel for schedule(dynamic) if (parallel(tasks, pass_work(g)))
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / c_;
+    const T* src = other + t * h * w;
+    T* dst = grad + t * h * w;
+    std::fill_n(dst, h * w, T(0));
+    for (std::int64_t e = 0; e < d * d; ++e) {
+      const std::int64_t sy = (e / d - rr) * g.stride2, sx = (e % d - rr) * g.stride2;
+      const T* dye = dy + (n * d * d + e) * plane;
+      for (std::int64_t oy = 0; oy < ho; ++oy) {
+        std::int64_t y0, y1;
+        tap_range(oy * g.stride1 + b, pad, r, sy, h, y0, y1);
+        for (std::int64_t ox = 0; ox < wo && y0 < y1; ++ox) {
+          std::int64_t x0, x1;
+          tap_range(ox * g.stride1 + b, pad, r, sx, w, x0, x1);
+          const T gv = scale * dye[oy * wo + ox];
+          for (std::int64_t a = y0; a < y1; ++a)
+            for (std::int64_t bx = x0; bx < x1; ++bx) {
+              if (first)
+                dst[a * w + bx] += gv * src[(a + sy) * w + bx + sx];
+              else
+                dst[(a + sy) * w + bx + sx] += gv * src[a * w + bx];
+            }
+        }
+      }
+    }
+  }
 }
 
 // f [N, C, H, W] -> P [N, Hp, Wp, C], zero outside the interior.
@@ -407,9 +525,9 @@ void forward_typed(const Tensor& f1, const Tensor& f2, T* y, const CorrelationGe
   const std::int64_t ho = g.out_height(), wo = g.out_width(), plane = ho * wo;
   const T scale = T(1) / static_cast<T>(k * k * c_);
   const DotShape shape{k * c_, k, wp * c_};
-  const std::int64_t period = column_period(s1, s2);
+  const std::int64_t period = column_period(s1, s2, wo), dstep = displacement_step(g);
   const std::int64_t tasks = g.batch * ho;
-  const std::int64_t work = tasks * wo * d * d * k * k * c_;
+  const std::int64_t work = pass_work(g);
   const T* base1 = p1.data_ptr<T>();
   const T* base2 = p2.data_ptr<T>();
 #pragma omp parallel if (parallel(tasks, work))
@@ -429,7 +547,7 @@ void forward_typed(const Tensor& f1, const Tensor& f2, T* y, const CorrelationGe
             const std::int64_t cx = ox * s1 + b;
             const T* a = q1 + ((cy - r) * wp + cx - r) * c_;
             const T* bp = q2 + ((cy - r + p * s2) * wp + cx - r - rr * s2) * c_;
-            dots(vals.data(), a, bp, s2 * c_, d, shape, scale);
+            dots(vals.data(), a, bp, dstep, d, shape, scale);
             T* out = y + ((n * d + p + rr) * d * ho + oy) * wo + ox;
             for (std::int64_t o = 0; o < d; ++o) out[o * plane] = vals[static_cast<std::size_t>(o)];
           }
@@ -458,9 +576,9 @@ void backward_f1_typed(const T* dy, const Tensor& f2, T* df1, const CorrelationG
   const std::int64_t ho = g.out_height(), wo = g.out_width(), plane = ho * wo;
   const T scale = T(1) / static_cast<T>(k * k * c_);
   const std::int64_t tasks = g.batch * h;
-  const std::int64_t work = g.batch * plane * d * d * k * k * c_;
+  const std::int64_t work = pass_work(g);
   const T* base2 = p2.data_ptr<T>();
-  const std::int64_t dd = d * d, period = column_period(1, s2);
+  const std::int64_t dd = d * d, period = column_period(1, s2, w), dstep = displacement_step(g);
 #pragma omp parallel if (parallel(tasks, work))
   {
     // The row of df1 (channels-last, unscaled until it is written out) and its weights
@@ -504,7 +622,7 @@ void backward_f1_typed(const T* dy, const Tensor& f2, T* df1, const CorrelationG
             if (nx[static_cast<std::size_t>(tx)] == 0) continue;
             const std::int64_t px = tx + pad;
             combine(row.data() + tx * c_, wts.data() + (p + rr) * d * w + tx, w,
-                    q2 + ((py + p * s2) * wp + px - rr * s2) * c_, s2 * c_, d, c_);
+                    q2 + ((py + p * s2) * wp + px - rr * s2) * c_, dstep, d, c_);
           }
       transpose(row.data(), c_, df1 + n * c_ * h * w + (py - pad) * w, h * w, w, c_, scale);
     }
@@ -524,8 +642,9 @@ void backward_f2_typed(const T* dy, const Tensor& f1, T* df2, const CorrelationG
   const std::int64_t hp = g.padded_height(), wp = g.padded_width();
   const std::int64_t ho = g.out_height(), wo = g.out_width(), plane = ho * wo;
   const T scale = T(1) / static_cast<T>(k * k * c_);
-  const std::int64_t tasks = g.batch * h, period = column_period(1, s2);
-  const std::int64_t work = g.batch * plane * d * d * k * k * c_;
+  const std::int64_t tasks = g.batch * h, period = column_period(1, s2, w);
+  const std::int64_t dstep = displacement_step(g);
+  const std::int64_t work = pass_work(g);
   const T* base1 = p1.data_ptr<T>();
 #pragma omp parallel if (parallel(tasks, work))
   {
@@ -574,7 +693,7 @@ void backward_f2_typed(const T* dy, const Tensor& f1, T* df2, const CorrelationG
             if (last[u] < 0) continue;
             const std::int64_t px = tx + pad;
             combine(row.data() + tx * c_, wts.data() + first[u] * w + tx, w,
-                    q1 + (row1 * wp + px - (first[u] - rr) * s2) * c_, -s2 * c_,
+                    q1 + (row1 * wp + px - (first[u] - rr) * s2) * c_, -dstep,
                     last[u] - first[u] + 1, c_);
           }
       }
@@ -593,7 +712,12 @@ Tensor correlation_forward(const Tensor& f1, const Tensor& f2, const Correlation
   Tensor y =
       Tensor::empty_cpu({g.batch, g.grid() * g.grid(), g.out_height(), g.out_width()}, f1.dtype());
   if (y.numel() == 0) return y;
-  dispatch_floating(f1.dtype(), [&]<class T>() { forward_typed<T>(f1, f2, y.data_ptr<T>(), g); });
+  dispatch_floating(f1.dtype(), [&]<class T>() {
+    if (padded_ok(g))
+      forward_typed<T>(f1, f2, y.data_ptr<T>(), g);
+    else
+      direct_forward<T>(f1.data_ptr<T>(), f2.data_ptr<T>(), y.data_ptr<T>(), g);
+  });
   return y;
 }
 
@@ -601,7 +725,10 @@ Tensor correlation_backward_f1(const Tensor& dy, const Tensor& f2, const Correla
   Tensor df1 = Tensor::empty_cpu(input_shape(g), dy.dtype());
   if (df1.numel() == 0) return df1;
   dispatch_floating(dy.dtype(), [&]<class T>() {
-    backward_f1_typed<T>(dy.data_ptr<T>(), f2, df1.data_ptr<T>(), g);
+    if (padded_ok(g))
+      backward_f1_typed<T>(dy.data_ptr<T>(), f2, df1.data_ptr<T>(), g);
+    else
+      direct_backward<T>(dy.data_ptr<T>(), f2.data_ptr<T>(), df1.data_ptr<T>(), g, true);
   });
   return df1;
 }
@@ -610,7 +737,10 @@ Tensor correlation_backward_f2(const Tensor& dy, const Tensor& f1, const Correla
   Tensor df2 = Tensor::empty_cpu(input_shape(g), dy.dtype());
   if (df2.numel() == 0) return df2;
   dispatch_floating(dy.dtype(), [&]<class T>() {
-    backward_f2_typed<T>(dy.data_ptr<T>(), f1, df2.data_ptr<T>(), g);
+    if (padded_ok(g))
+      backward_f2_typed<T>(dy.data_ptr<T>(), f1, df2.data_ptr<T>(), g);
+    else
+      direct_backward<T>(dy.data_ptr<T>(), f1.data_ptr<T>(), df2.data_ptr<T>(), g, false);
   });
   return df2;
 }

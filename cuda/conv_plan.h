@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/kernel_args.h"
 #include "cuda/conv_body.h"
@@ -48,10 +49,15 @@ inline ConvDims conv_dims(const ConvGeometry& g) {
   return d;
 }
 
-// The output size cuDNN computes for one dim with symmetric padding `pad` (0 when nothing fits).
+// The output size cuDNN computes for one dim with symmetric padding `pad` (0 when nothing fits,
+// -1 when in + 2 * pad overflows int64: no int-sized cuDNN call could take it, so the plan then
+// materialises or runs the direct kernels). dilation * (kernel - 1) fits: the front end checked it.
 inline std::int64_t cudnn_out_size(std::int64_t in, std::int64_t pad, std::int64_t kernel,
                                    std::int64_t stride, std::int64_t dilation) {
-  const std::int64_t room = in + 2 * pad - dilation * (kernel - 1) - 1;
+  const auto twice = checked::try_mul(pad, 2);
+  const auto padded = twice ? checked::try_add(in, *twice) : std::nullopt;
+  if (!padded) return -1;
+  const std::int64_t room = *padded - dilation * (kernel - 1) - 1;
   return room < 0 ? 0 : room / stride + 1;
 }
 
@@ -92,7 +98,8 @@ inline ConvPlan plan_conv(const ConvGeometry& g) {
       p.input_dilation[d] = g.input_dilation[d];
       p.pad_lo[d] = g.pad_lo[d];
       p.in_numel *= p.in[d];
-      p.padded_numel *= p.padded[d];
+      // May wrap for a huge x~; such a plan is replaced by the direct one below before use.
+      p.padded_numel = checked::try_mul(p.padded_numel, p.padded[d]).value_or(0);
       c.in[d] = p.padded[d];
       c.pad_lo[d] = 0;
     }
@@ -106,11 +113,13 @@ inline ConvPlan plan_conv(const ConvGeometry& g) {
   plan.cudnn = c;
 
   // cuDNN describes every size, stride and count as an int: one sample of each tensor must fit,
-  // and the batch is sliced so that a slice does too.
-  const std::int64_t x_sample = c.channels * c.in_numel();
+  // and the batch is sliced so that a slice does too. A materialised x~ may be far larger than x
+  // (a huge padding or stride), so its size is checked arithmetic; y and w are real tensors.
+  const auto x_plane = checked::try_numel(c.in);
+  const auto x_sample = x_plane ? checked::try_mul(c.channels, *x_plane) : std::nullopt;
   const std::int64_t y_sample = c.out_channels * c.out_numel();
   const std::int64_t w_numel = c.out_channels * c.group_channels() * c.kernel_numel();
-  const std::int64_t sample = x_sample > y_sample ? x_sample : y_sample;
+  const std::int64_t sample = !x_sample ? kIntMax + 1 : *x_sample > y_sample ? *x_sample : y_sample;
   if (sample > kIntMax || w_numel > kIntMax) {
     plan = ConvPlan{};
     plan.direct = true;

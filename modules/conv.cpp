@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/factory.h"
 
 namespace convtape::nn {
@@ -37,6 +38,15 @@ void check_channels(const char* owner, std::int64_t in, std::int64_t out, std::i
            owner, groups, in, out);
 }
 
+// The spatial ranks ops/conv.h serves; checked before any per-dim vector of `rank` values is made.
+constexpr std::int64_t kMaxRank = 8;
+
+// The weight's shape, refused under the layer's name when its size does not fit (in_channels,
+// out_channels and kernel sizes are each valid, but their product may not be).
+void check_weight(const std::string& owner, const Shape& w) {
+  checked::nbytes(w, sizeof(float), owner);
+}
+
 std::string rank_name(const char* base, std::int64_t rank) {
   return fmt::format("{}{}d", base, rank);
 }
@@ -52,7 +62,8 @@ std::string format_per_dim(const std::vector<std::int64_t>& v) {
 ConvNdOptions::ConvNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
                              PerDim kernel_size)
     : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
-  CT_CHECK(rank >= 1, "ConvNdOptions: expected rank >= 1, got {}", rank);
+  CT_CHECK(rank >= 1 && rank <= kMaxRank, "ConvNdOptions: expected rank 1 to {}, got {}", kMaxRank,
+           rank);
   kernel_size_ = per_dim("ConvNdOptions", "kernel_size", rank, kernel_size.values);
   check_all("ConvNdOptions", "kernel_size", kernel_size_, 1);
   stride_.assign(static_cast<std::size_t>(rank), 1);
@@ -175,6 +186,7 @@ ConvNd::ConvNd(std::int64_t rank, const ConvNdOptions& options, const char* name
   conv_ = options.conv_options();
   Shape w{options.out_channels(), options.in_channels() / options.groups()};
   w.insert(w.end(), options.kernel_size().begin(), options.kernel_size().end());
+  check_weight(owner, w);
   weight_ = register_parameter("weight", empty(w));
   if (options.bias()) bias_ = register_parameter("bias", empty({options.out_channels()}));
   reset_parameters();
@@ -250,7 +262,8 @@ std::string ConvNd::extra_repr() const {
 ConvTransposeNdOptions::ConvTransposeNdOptions(std::int64_t rank, std::int64_t in_channels,
                                                std::int64_t out_channels, PerDim kernel_size)
     : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
-  CT_CHECK(rank >= 1, "ConvTransposeNdOptions: expected rank >= 1, got {}", rank);
+  CT_CHECK(rank >= 1 && rank <= kMaxRank, "ConvTransposeNdOptions: expected rank 1 to {}, got {}",
+           kMaxRank, rank);
   kernel_size_ = per_dim("ConvTransposeNdOptions", "kernel_size", rank, kernel_size.values);
   check_all("ConvTransposeNdOptions", "kernel_size", kernel_size_, 1);
   stride_.assign(static_cast<std::size_t>(rank), 1);
@@ -335,6 +348,7 @@ ConvTransposeNd::ConvTransposeNd(std::int64_t rank, const ConvTransposeNdOptions
   conv_ = options.conv_transpose_options();
   Shape w{options.in_channels(), options.out_channels() / options.groups()};
   w.insert(w.end(), options.kernel_size().begin(), options.kernel_size().end());
+  check_weight(owner, w);
   weight_ = register_parameter("weight", empty(w));
   if (options.bias()) bias_ = register_parameter("bias", empty({options.out_channels()}));
   reset_parameters();

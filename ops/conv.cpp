@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
@@ -53,15 +55,16 @@ std::string dims_string(const Shape& s) {
   return fmt::format("{}", fmt::join(s, " x "));
 }
 
-void check_rank(std::string_view op, const Tensor& x, const Tensor& w,
+void check_rank(std::string_view op, const Shape& x, const Shape& w,
                 std::string_view weight_layout) {
-  CT_CHECK(x.dim() >= 3,
-           "{}: expected input [N, C, *spatial] with at least one spatial dim, got {}", op,
-           to_string(x.shape()));
-  CT_CHECK(x.dim() - 2 <= kMaxSpatial, "{}: expected at most {} spatial dims, got input {}", op,
-           kMaxSpatial, to_string(x.shape()));
-  CT_CHECK(w.dim() == x.dim(), "{}: expected weight {} of rank {} for input {}, got {}", op,
-           weight_layout, x.dim(), to_string(x.shape()), to_string(w.shape()));
+  const auto rank = static_cast<std::int64_t>(x.size());
+  CT_CHECK(rank >= 3, "{}: expected input [N, C, *spatial] with at least one spatial dim, got {}",
+           op, to_string(x));
+  CT_CHECK(rank - 2 <= kMaxSpatial, "{}: expected at most {} spatial dims, got input {}", op,
+           kMaxSpatial, to_string(x));
+  CT_CHECK(static_cast<std::int64_t>(w.size()) == rank,
+           "{}: expected weight {} of rank {} for input {}, got {}", op, weight_layout, rank,
+           to_string(x), to_string(w));
 }
 
 void check_operands(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -71,29 +74,56 @@ void check_operands(std::string_view op, const Tensor& x, const Tensor& w, const
       op, b.defined() ? std::vector<Tensor>{x, w, b} : std::vector<Tensor>{x, w});
 }
 
-// Resolves conv's options against x [N, C, *S] and w [K, C/groups, *R].
-ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+// dilation * (kernel - 1) + 1, the extent a dilated kernel spans; kernel >= 1 and dilation >= 1
+// are checked first. Refused when it does not fit: no output could be computed without it.
+std::int64_t dilated_kernel(std::string_view op, std::int64_t kernel, std::int64_t dilation,
+                            std::int64_t dim) {
+  const auto reach = checked::try_mul(dilation, kernel - 1);
+  const auto extent = reach ? checked::try_add(*reach, 1) : std::nullopt;
+  CT_CHECK(extent.has_value(),
+           "{}: expected the dilated kernel extent dilation * (kernel - 1) + 1 to fit in 64 bits, "
+           "got {} * ({} - 1) + 1 in dim {}",
+           op, dilation, kernel, dim);
+  return *extent;
+}
+
+// The output shape [N, K, *out] whose element count must fit int64 (the byte count is checked
+// against the dtype where the tensor is made).
+Shape output_shape(std::string_view op, std::int64_t batch, std::int64_t channels,
+                   const Shape& out) {
+  Shape shape{batch, channels};
+  shape.insert(shape.end(), out.begin(), out.end());
+  checked::numel(shape, op);
+  return shape;
+}
+
+// Resolves conv's options against x [N, C, *S] and w [K, C/groups, *R] (shapes only: the
+// operands' dtypes and devices are checked by the caller). Every extent is computed in checked
+// arithmetic: the dilated input (in - 1) * input_dilation + 1, the padded input in' + lo + hi, the
+// dilated kernel, and SAME's padding; the output extent (padded - dilated kernel) / stride + 1 is
+// then at most the padded extent, so it fits too.
+ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, const Shape* bs,
                      const ConvOptions& o) {
-  check_operands(op, x, w, b);
-  check_rank(op, x, w, "[K, C/groups, *R]");
-  const std::int64_t s = x.dim() - 2, c = x.size(1), k = w.size(0), groups = o.groups();
+  check_rank(op, xs, ws, "[K, C/groups, *R]");
+  const auto s = static_cast<std::int64_t>(xs.size()) - 2;
+  const std::int64_t c = xs[1], k = ws[0], groups = o.groups();
   CT_CHECK(groups >= 1, "{}: expected groups >= 1, got {}", op, groups);
   CT_CHECK(c % groups == 0,
            "{}: expected input channels divisible by groups, got C = {}, groups = {}", op, c,
            groups);
-  CT_CHECK(w.size(1) == c / groups,
+  CT_CHECK(ws[1] == c / groups,
            "{}: expected weight [K, C/groups, *R] with C/groups = {} (C = {}, groups = {}), got {}",
-           op, c / groups, c, groups, to_string(w.shape()));
+           op, c / groups, c, groups, to_string(ws));
   CT_CHECK(k >= 1 && k % groups == 0,
            "{}: expected output channels K >= 1 and divisible by groups, got K = {}, groups = {} "
            "(weight {})",
-           op, k, groups, to_string(w.shape()));
-  if (b.defined())
-    CT_CHECK(b.dim() == 1 && b.size(0) == k, "{}: expected bias [K] with K = {}, got {}", op, k,
-             to_string(b.shape()));
+           op, k, groups, to_string(ws));
+  if (bs)
+    CT_CHECK(bs->size() == 1 && (*bs)[0] == k, "{}: expected bias [K] with K = {}, got {}", op, k,
+             to_string(*bs));
 
   ConvGeometry g;
-  g.batch = x.size(0);
+  g.batch = xs[0];
   g.channels = c;
   g.out_channels = k;
   g.groups = groups;
@@ -103,53 +133,71 @@ ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, cons
   check_positive(op, "stride", g.stride);
   check_positive(op, "dilation", g.dilation);
   check_positive(op, "input dilation", g.input_dilation);
-  for (std::int64_t d = 0; d < s; ++d) {
-    g.in.push_back(x.size(2 + d));
-    g.kernel.push_back(w.size(2 + d));
-  }
-  CT_CHECK(numel(g.kernel) > 0, "{}: expected a non-empty kernel, got weight {}", op,
-           to_string(w.shape()));
+  g.in.assign(xs.begin() + 2, xs.end());
+  g.kernel.assign(ws.begin() + 2, ws.end());
+  CT_CHECK(std::all_of(g.kernel.begin(), g.kernel.end(), [](std::int64_t r) { return r > 0; }),
+           "{}: expected a non-empty kernel, got weight {}", op, to_string(ws));
 
   std::vector<std::pair<std::int64_t, std::int64_t>> pads;
   if (o.padding_mode() == PaddingMode::Explicit) {
     pads = per_dim(op, "padding", o.padding(), s);
     for (const auto& [lo, hi] : pads)
       CT_CHECK(lo >= 0 && hi >= 0, "{}: expected non-negative padding, got ({}, {})", op, lo, hi);
-  } else {
-    for (std::int64_t d = 0; d < s; ++d) {
-      const auto du = static_cast<std::size_t>(d);
-      if (o.padding_mode() == PaddingMode::Valid) {
-        pads.emplace_back(0, 0);
-        continue;
-      }
-      // JAX's rule, on the undilated input size.
-      const std::int64_t in = g.in[du], st = g.stride[du];
-      const std::int64_t out = (in + st - 1) / st;
-      const std::int64_t total =
-          std::max<std::int64_t>((out - 1) * st + (g.kernel[du] - 1) * g.dilation[du] + 1 - in, 0);
-      const std::int64_t lo = o.padding_mode() == PaddingMode::Same ? total / 2 : total - total / 2;
-      pads.emplace_back(lo, total - lo);
-    }
   }
-  Shape padded, dilated_kernel;
+  Shape padded, dilated;
   bool fits = true;
   for (std::int64_t d = 0; d < s; ++d) {
     const auto du = static_cast<std::size_t>(d);
-    const std::int64_t in_eff = g.in[du] == 0 ? 0 : (g.in[du] - 1) * g.input_dilation[du] + 1;
-    padded.push_back(in_eff + pads[du].first + pads[du].second);
-    dilated_kernel.push_back(g.dilation[du] * (g.kernel[du] - 1) + 1);
-    fits = fits && padded.back() >= dilated_kernel.back();
-    g.pad_lo.push_back(pads[du].first);
+    const std::int64_t in = g.in[du], di = g.input_dilation[du], st = g.stride[du];
+    const std::int64_t dk = dilated_kernel(op, g.kernel[du], g.dilation[du], d);
+    if (o.padding_mode() == PaddingMode::Valid) {
+      pads.emplace_back(0, 0);
+    } else if (o.padding_mode() != PaddingMode::Explicit) {
+      // JAX's rule, on the undilated input size: out = ceil(in / stride), total padding
+      // max((out - 1) * stride + dk - in, 0). (out - 1) * stride < in (or = -stride when in = 0),
+      // so the sum is dk plus a value in [-max(in, stride), 0]: nothing overflows once dk fits.
+      const std::int64_t out = checked::div_ceil(in, st);
+      const std::int64_t total = std::max<std::int64_t>(dk + ((out - 1) * st - in), 0);
+      const std::int64_t lo = o.padding_mode() == PaddingMode::Same ? total / 2 : total - total / 2;
+      pads.emplace_back(lo, total - lo);
+    }
+    const auto [lo, hi] = pads[du];
+    std::optional<std::int64_t> in_eff = 0;
+    if (in > 0) {
+      in_eff = checked::try_mul(in - 1, di);
+      if (in_eff) in_eff = checked::try_add(*in_eff, 1);
+    }
+    CT_CHECK(in_eff.has_value(),
+             "{}: expected the dilated input extent (in - 1) * input_dilation + 1 to fit in 64 "
+             "bits, got ({} - 1) * {} + 1 in dim {}",
+             op, in, di, d);
+    auto total = checked::try_add(*in_eff, lo);
+    if (total) total = checked::try_add(*total, hi);
+    CT_CHECK(total.has_value(),
+             "{}: expected the padded input extent to fit in 64 bits, got input {}{} + padding "
+             "({}, {}) in dim {}",
+             op, in, di == 1 ? std::string() : fmt::format(" (dilated {})", *in_eff), lo, hi, d);
+    padded.push_back(*total);
+    dilated.push_back(dk);
+    fits = fits && *total >= dk;
+    g.pad_lo.push_back(lo);
   }
   CT_CHECK(fits,
            "{}: expected a dilated kernel ({}) no larger than the padded input ({}), got weight {} "
            "and input {}",
-           op, dims_string(dilated_kernel), dims_string(padded), to_string(w.shape()),
-           to_string(x.shape()));
-  for (std::int64_t d = 0; d < s; ++d) {
-    const auto du = static_cast<std::size_t>(d);
-    g.out.push_back((padded[du] - dilated_kernel[du]) / g.stride[du] + 1);
-  }
+           op, dims_string(dilated), dims_string(padded), to_string(ws), to_string(xs));
+  for (std::size_t d = 0; d < padded.size(); ++d)
+    g.out.push_back((padded[d] - dilated[d]) / g.stride[d] + 1);  // <= padded[d]: fits
+  output_shape(op, g.batch, g.out_channels, g.out);
+  return g;
+}
+
+ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+                     const ConvOptions& o) {
+  check_operands(op, x, w, b);
+  const Shape bshape = b.defined() ? b.shape() : Shape{};
+  const ConvGeometry g = resolve(op, x.shape(), w.shape(), b.defined() ? &bshape : nullptr, o);
+  checked::nbytes(output_shape(op, g.batch, g.out_channels, g.out), dtype_size(x.dtype()), op);
   return g;
 }
 
@@ -223,26 +271,35 @@ Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& b, const ConvOptio
 
 namespace {
 
-Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
-                           const ConvTransposeOptions& o) {
-  check_operands(op, x, w, b);
-  check_rank(op, x, w, "[C_in, C_out/groups, *R]");
-  const std::int64_t s = x.dim() - 2, cin = x.size(1), groups = o.groups();
+// Resolves conv_transpose's options against x [N, C_in, *S] and w [C_in, C_out/groups, *R] as the
+// geometry of the convolution it transposes (input: the transposed output, output: x). Per dim,
+// full = (S - 1) * stride + dilation * (R - 1) + output_padding + 1 is the output before the
+// padding is cropped, and also the padded input extent of that convolution, which its kernels
+// index into: it must fit int64. The output extent is full - 2 * padding (PyTorch's formula).
+ConvGeometry resolve_transpose(std::string_view op, const Shape& xs, const Shape& ws,
+                               const Shape* bs, const ConvTransposeOptions& o) {
+  check_rank(op, xs, ws, "[C_in, C_out/groups, *R]");
+  const auto s = static_cast<std::int64_t>(xs.size()) - 2;
+  const std::int64_t cin = xs[1], groups = o.groups();
   CT_CHECK(groups >= 1, "{}: expected groups >= 1, got {}", op, groups);
-  CT_CHECK(w.size(0) == cin, "{}: expected weight [C_in, C_out/groups, *R] with C_in = {}, got {}",
-           op, cin, to_string(w.shape()));
+  CT_CHECK(ws[0] == cin, "{}: expected weight [C_in, C_out/groups, *R] with C_in = {}, got {}", op,
+           cin, to_string(ws));
   CT_CHECK(cin % groups == 0,
            "{}: expected input channels divisible by groups, got C_in = {}, groups = {}", op, cin,
            groups);
-  const std::int64_t cout = w.size(1) * groups;
-  CT_CHECK(cout >= 1, "{}: expected at least one output channel, got weight {}", op,
-           to_string(w.shape()));
-  if (b.defined())
-    CT_CHECK(b.dim() == 1 && b.size(0) == cout, "{}: expected bias [C_out] with C_out = {}, got {}",
-             op, cout, to_string(b.shape()));
+  const auto cout = checked::try_mul(ws[1], groups);
+  CT_CHECK(cout.has_value(),
+           "{}: expected the output channels C_out = weight.size(1) * groups to fit in 64 bits, "
+           "got {} * {}",
+           op, ws[1], groups);
+  CT_CHECK(*cout >= 1, "{}: expected at least one output channel, got weight {}", op,
+           to_string(ws));
+  if (bs)
+    CT_CHECK(bs->size() == 1 && (*bs)[0] == *cout,
+             "{}: expected bias [C_out] with C_out = {}, got {}", op, *cout, to_string(*bs));
   ConvGeometry g;
-  g.batch = x.size(0);
-  g.channels = cout;
+  g.batch = xs[0];
+  g.channels = *cout;
   g.out_channels = cin;
   g.groups = groups;
   g.stride = per_dim(op, "stride", o.stride(), s);
@@ -254,24 +311,49 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
   check_positive(op, "dilation", g.dilation);
   for (std::int64_t d = 0; d < s; ++d) {
     const auto du = static_cast<std::size_t>(d);
-    CT_CHECK(pad[du] >= 0, "{}: expected non-negative padding, got [{}]", op, fmt::join(pad, ", "));
-    CT_CHECK(out_pad[du] >= 0 && (out_pad[du] < g.stride[du] || out_pad[du] < g.dilation[du]),
+    const std::int64_t st = g.stride[du], dil = g.dilation[du], p = pad[du], opad = out_pad[du];
+    CT_CHECK(p >= 0, "{}: expected non-negative padding, got [{}]", op, fmt::join(pad, ", "));
+    CT_CHECK(opad >= 0 && (opad < st || opad < dil),
              "{}: expected output_padding smaller than stride or dilation, got output_padding = "
-             "{}, stride = {}, "
-             "dilation = {} (dim {})",
-             op, out_pad[du], g.stride[du], g.dilation[du], d);
-    const std::int64_t k = w.size(2 + d), in = x.size(2 + d);
-    const std::int64_t len =
-        (in - 1) * g.stride[du] - 2 * pad[du] + g.dilation[du] * (k - 1) + out_pad[du] + 1;
-    CT_CHECK(
-        len >= 1,
-        "{}: expected a positive output size, got {} in dim {} (input {}, weight {}, padding {})",
-        op, len, d, to_string(x.shape()), to_string(w.shape()), pad[du]);
-    g.in.push_back(len);
+             "{}, stride = {}, dilation = {} (dim {})",
+             op, opad, st, dil, d);
+    const std::int64_t k = ws[du + 2], in = xs[du + 2];
+    CT_CHECK(k >= 1, "{}: expected a non-empty kernel, got weight {}", op, to_string(ws));
+    const std::int64_t dk = dilated_kernel(op, k, dil, d);
+    auto full = checked::try_mul(in - 1, st);
+    if (full) full = checked::try_add(*full, dk);
+    if (full) full = checked::try_add(*full, opad);
+    CT_CHECK(full.has_value(),
+             "{}: expected the uncropped output extent (input - 1) * stride + dilation * (kernel - "
+             "1) + output_padding + 1 to fit in 64 bits, got ({} - 1) * {} + {} * ({} - 1) + {} + "
+             "1 in dim {}",
+             op, in, st, dil, k, opad, d);
+    // full >= 1 - stride >= 1 - 2^63, so full - padding only overflows below -2^63: negative.
+    auto len = checked::try_sub(*full, p);
+    if (len) len = checked::try_sub(*len, p);
+    CT_CHECK(len.has_value() && *len >= 1,
+             "{}: expected a positive output size, got {} in dim {}: (input - 1) * stride - 2 * "
+             "padding + dilation * (kernel - 1) + output_padding + 1 = ({} - 1) * {} - 2 * {} + {} "
+             "* ({} - 1) + {} + 1 (input {}, weight {})",
+             op, len ? fmt::format("{}", *len) : std::string("a value below -2^63"), d, in, st, p,
+             dil, k, opad, to_string(xs), to_string(ws));
+    g.in.push_back(*len);
     g.out.push_back(in);
     g.kernel.push_back(k);
-    g.pad_lo.push_back(pad[du]);
+    g.pad_lo.push_back(p);
   }
+  output_shape(op, g.batch, g.channels, g.in);
+  return g;
+}
+
+Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+                           const ConvTransposeOptions& o) {
+  check_operands(op, x, w, b);
+  const Shape bias_shape = b.defined() ? b.shape() : Shape{};
+  const ConvGeometry g =
+      resolve_transpose(op, x.shape(), w.shape(), b.defined() ? &bias_shape : nullptr, o);
+  const std::int64_t cout = g.channels;
+  checked::nbytes(output_shape(op, g.batch, cout, g.in), dtype_size(x.dtype()), op);
   detail::check_same_device(op, {x, w, b});
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   Tensor y = backend::conv_backward_data(xc, wc, g);
@@ -296,6 +378,18 @@ Tensor conv_transpose_ranked(std::string_view op, std::int64_t spatial, const Te
 }
 
 }  // namespace
+
+Shape conv_output_shape(const Shape& x, const Shape& w, const ConvOptions& options,
+                        std::string_view op) {
+  const ConvGeometry g = resolve(op, x, w, nullptr, options);
+  return output_shape(op, g.batch, g.out_channels, g.out);
+}
+
+Shape conv_transpose_output_shape(const Shape& x, const Shape& w,
+                                  const ConvTransposeOptions& options, std::string_view op) {
+  const ConvGeometry g = resolve_transpose(op, x, w, nullptr, options);
+  return output_shape(op, g.batch, g.channels, g.in);
+}
 
 Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& b,
                       const ConvTransposeOptions& o) {
@@ -387,8 +481,10 @@ Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptio
     std::vector<std::int64_t> swap(split.size());
     std::iota(swap.begin(), swap.end(), 0);
     std::swap(swap[0], swap[1]);
+    // bgc * C is the channel count of the regrouped input, [n / bgc, bgc * C, S]: it can exceed
+    // int64 only for an input whose element count does not fit, which the tensor cannot have.
     x = reshape(permute(reshape(x, split), swap), [&] {
-      Shape merged{n / bgc, bgc * x.size(1)};
+      Shape merged{n / bgc, checked::mul(bgc, x.size(1), op, "the regrouped input channels")};
       merged.insert(merged.end(), x.shape().begin() + 2, x.shape().end());
       return merged;
     }());

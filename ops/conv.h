@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -150,6 +151,15 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = {},
                         const ConvTransposeOptions& options = {});
 Tensor conv_transpose3d(const Tensor& x, const Tensor& w, const Tensor& b = {},
                         const ConvTransposeOptions& options = {});
+
+// The output shape conv / conv_transpose would give for operand shapes x and w, with every
+// argument check of the op (not the dtypes or devices) and nothing allocated; JAX's
+// lax.conv_general_shape_tuple / conv_transpose_shape_tuple. Errors name `op`.
+Shape conv_output_shape(const Shape& x, const Shape& w, const ConvOptions& options = {},
+                        std::string_view op = "conv");
+Shape conv_transpose_output_shape(const Shape& x, const Shape& w,
+                                  const ConvTransposeOptions& options = {},
+                                  std::string_view op = "conv_transpose");
 
 // JAX-style dimension numbers: one layout string per operand. N / C name the batch and feature
 // dims of lhs and out, O / I the output and input feature dims of rhs; every other letter is a

@@ -3,7 +3,11 @@
 // is wanted.
 #include "ops/correlation.h"
 
+#include <limits>
+#include <optional>
+
 #include "core/autograd.h"
+#include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 
@@ -42,10 +46,41 @@ CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Tensor&
   g.stride1 = o.stride1();
   g.stride2 = o.stride2();
   g.padding = o.padding();
+  // The geometry's own helpers (core/kernel_args.h) compute the border, padded extents, grid and
+  // output extents unchecked; each is checked here first, so that every one fits int64 and the
+  // kernels may use them freely.
+  const auto border = checked::try_add(g.max_displacement, g.radius());
+  const auto twice_border = border ? checked::try_mul(*border, 2) : std::nullopt;
+  CT_CHECK(twice_border.has_value(),
+           "{}: expected twice the border 2 * (max_displacement + (kernel_size - 1) / 2) to fit in "
+           "64 bits, got max_displacement = {}, kernel_size = {}",
+           op, g.max_displacement, k);
+  const auto twice_pad = checked::try_mul(g.padding, 2);
+  for (const std::int64_t extent : {g.height, g.width})
+    CT_CHECK(
+        twice_pad && checked::try_add(extent, *twice_pad),
+        "{}: expected the padded extent input + 2 * padding to fit in 64 bits, got {} + 2 * {} "
+        "(input {})",
+        op, extent, g.padding, to_string(f1.shape()));
   CT_CHECK(g.out_height() >= 1 && g.out_width() >= 1,
            "{}: expected padded inputs larger than twice the border (max_displacement + "
            "(kernel_size - 1) / 2 = {}), got padded {} x {} (input {}, padding {})",
            op, g.border(), g.padded_height(), g.padded_width(), to_string(f1.shape()), g.padding);
+  const std::int64_t radius = g.max_displacement / g.stride2;  // <= max_displacement
+  const auto grid = checked::try_add(radius, radius);
+  const auto channels = grid && *grid < std::numeric_limits<std::int64_t>::max()
+                            ? checked::try_mul(*grid + 1, *grid + 1)
+                            : std::nullopt;
+  CT_CHECK(channels.has_value(),
+           "{}: expected the displacement count (2 * (max_displacement / stride2) + 1)^2 to fit "
+           "in 64 bits, got max_displacement = {}, stride2 = {}",
+           op, g.max_displacement, g.stride2);
+  const auto patch = checked::try_mul(k, k);
+  CT_CHECK(patch && checked::try_mul(*patch, g.channels),
+           "{}: expected the patch size kernel_size^2 * C to fit in 64 bits, got kernel_size = {}, "
+           "C = {}",
+           op, k, g.channels);
+  checked::nbytes({g.batch, *channels, g.out_height(), g.out_width()}, dtype_size(f1.dtype()), op);
   return g;
 }
 

@@ -5,9 +5,11 @@
 // the kernel flipped. The gradients of both arguments are conv's.
 #include "ops/signal.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
+#include "core/checked.h"
 #include "ops/conv.h"
 #include "ops/detail.h"
 #include "ops/linalg.h"
@@ -82,6 +84,31 @@ Tensor conv_signal(const Tensor& in1, const Tensor& in2, SignalMode mode, bool c
   return reshape(y, Shape(y.shape().begin() + 2, y.shape().end()));
 }
 
+// The mode's output shape for conv input in1 and kernel in2 (after any swap), refused with the op's
+// name when it does not fit, before conv sees it. The padded input conv forms is n1 + 2 * (n2 - 1)
+// for 'full' (the output n1 + n2 - 1 plus n2 - 1 more: checked too), n1 + n2 - 1 for 'same' and
+// n1 for 'valid'.
+void check_sizes(std::string_view op, const Tensor& in1, const Tensor& in2, SignalMode mode) {
+  Shape out;
+  for (std::int64_t d = 0; d < in1.dim(); ++d) {
+    const std::int64_t n1 = in1.size(d), n2 = in2.size(d);
+    auto full = checked::try_add(n1, n2 - 1);
+    CT_CHECK(full.has_value(),
+             "{}: expected the full output extent n1 + n2 - 1 to fit in 64 bits, got {} + {} - 1 "
+             "in dim {}",
+             op, n1, n2, d);
+    if (mode == SignalMode::Full)
+      CT_CHECK(checked::try_add(*full, n2 - 1).has_value(),
+               "{}: expected the padded extent n1 + 2 * (n2 - 1) to fit in 64 bits, got n1 = {}, "
+               "n2 = {} in dim {}",
+               op, n1, n2, d);
+    out.push_back(mode == SignalMode::Full   ? *full
+                  : mode == SignalMode::Same ? n1
+                                             : std::max(n1, n2) - std::min(n1, n2) + 1);
+  }
+  checked::nbytes(out, dtype_size(in1.dtype()), op);
+}
+
 Tensor signal_impl(std::string_view op, const Tensor& in1, const Tensor& in2, SignalMode mode,
                    bool convolution) {
   check_signal(op, in1, in2);
@@ -97,6 +124,7 @@ Tensor signal_impl(std::string_view op, const Tensor& in1, const Tensor& in2, Si
     // The smaller operand as the kernel: fewer products per output value.
     swap = in2.numel() > in1.numel();
   }
+  check_sizes(op, swap ? in2 : in1, swap ? in1 : in2, mode);
   if (!swap) return conv_signal(in1, in2, mode, convolution);
   // Convolution commutes; correlation comes out reversed in every dim when its operands swap.
   const Tensor y = conv_signal(in2, in1, mode, convolution);
@@ -179,6 +207,8 @@ Tensor corr2d_multi_in_out_1x1(const Tensor& x, const Tensor& k) {
       "{}: expected x [C, H, W] and k [O, C, 1, 1] with one C, got {} and {}", op,
       to_string(x.shape()), to_string(k.shape()));
   detail::check_same_device(op, {x, k});
+  // h * w and o * h * w (the output) are at most x's and k's element counts times each other's
+  // extents; h * w <= numel(x) fits, and the result's size is checked where it is made.
   const std::int64_t c = x.size(0), h = x.size(1), w = x.size(2), o = k.size(0);
   return reshape(matmul(reshape(k, {o, c}), reshape(x, {c, h * w})), {o, h, w});
 }
