@@ -1,4 +1,4 @@
-// Portable random transforms and the default generator.
+// Portable random transforms and the process-wide default generator (locked, see random.h).
 #include "core/random.h"
 
 #include <cmath>
@@ -7,6 +7,22 @@
 #include "core/error.h"
 
 namespace convtape {
+
+Generator::Generator(const Generator& other) {
+  const std::lock_guard<std::mutex> lock(other.mutex_);
+  engine_ = other.engine_;
+  has_spare_ = other.has_spare_;
+  spare_ = other.spare_;
+}
+
+Generator& Generator::operator=(const Generator& other) {
+  if (this == &other) return *this;
+  std::scoped_lock lock(mutex_, other.mutex_);
+  engine_ = other.engine_;
+  has_spare_ = other.has_spare_;
+  spare_ = other.spare_;
+  return *this;
+}
 
 double Generator::normal01() {
   if (has_spare_) {
@@ -40,7 +56,9 @@ Generator& default_generator() {
 }
 
 void manual_seed(std::uint64_t seed) {
-  default_generator().seed(seed);
+  Generator& g = default_generator();
+  const auto lock = g.lock();
+  g.seed(seed);
 }
 
 }  // namespace convtape

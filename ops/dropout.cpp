@@ -25,11 +25,16 @@ Tensor dropout_mask(const Shape& shape, double p, TensorOptions options, Generat
   const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
   Tensor mask = Tensor::empty_cpu(shape, options.dtype());
   const std::int64_t n = mask.numel();
-  dispatch_floating(options.dtype(), [&]<class T>() {
-    T* m = mask.data_ptr<T>();
-    const T keep = static_cast<T>(scale);
-    for (std::int64_t i = 0; i < n; ++i) m[i] = g.uniform01() >= p ? keep : T(0);
-  });
+  {
+    // One lock for the whole mask (see core/random.h): the mask is one contiguous run of the
+    // stream even while other threads draw from the same generator.
+    const auto lock = g.lock();
+    dispatch_floating(options.dtype(), [&]<class T>() {
+      T* m = mask.data_ptr<T>();
+      const T keep = static_cast<T>(scale);
+      for (std::int64_t i = 0; i < n; ++i) m[i] = g.uniform01() >= p ? keep : T(0);
+    });
+  }
   return options.device().is_cuda() ? mask.to(options.device()) : mask;
 }
 

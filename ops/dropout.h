@@ -4,7 +4,8 @@
 //   dx = dy * m (m is saved; x is not)
 // Outside training, or with p = 0, y is x itself; p = 1 zeroes everything (gradient 0).
 // The draws come from gen, or from the default generator (manual_seed) when gen is null, in
-// row-major order, so a seed fixes the mask.
+// row-major order under the generator's lock, so a seed fixes the mask and a mask is one
+// contiguous run of the stream even when several threads share the generator.
 #pragma once
 
 #include "core/random.h"
