@@ -8,6 +8,10 @@
 // panel (cpu/gemm_driver.h) or read through row pointers from a padded copy of one sample, so no
 // column matrix is ever materialised and the workspace stays a few MiB per thread whatever the
 // input size; 1x1 stride-1 convolutions read the input as the GEMM operand directly.
+// The plans that copy padded data (implicit GEMM, padded depthwise planes, the stride phases of the
+// data gradient) size it in checked arithmetic and are taken only while it stays within a constant
+// factor of the input and output; past that (a huge padding, stride or dilation) the direct or
+// im2col kernels run, whose work is the output times the kernel's taps.
 #pragma once
 
 #include <cstdint>

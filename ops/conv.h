@@ -13,6 +13,10 @@
 // Output size per spatial dim: floor((in' + pad_lo + pad_hi - dilation * (k - 1) - 1) / stride) + 1
 // with in' = (in - 1) * input_dilation + 1. SAME (JAX): out = ceil(in / stride), total padding
 // max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), low = total / 2 (SAME_LOWER: the rest).
+// Every extent is computed in checked arithmetic (core/checked.h): one past int64 is refused as
+// "<op>: expected ... to fit in 64 bits, got <the user's values>", an output past the allocator's
+// byte limit by its size; whatever fits gives PyTorch's / JAX's answer (a stride of 2^62 gives one
+// output position, a padding of 2^61 a huge output that is then refused by its size).
 #pragma once
 
 #include <cstdint>
