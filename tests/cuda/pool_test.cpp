@@ -13,6 +13,9 @@
 // - float64 gradcheck on the GPU of max_pool (no ties), avg_pool, the adaptive pools,
 //   global_avg_pool and max_unpool; empty batches, strided views and the kernels' own argument
 //   errors.
+// - Windows of -inf (the argmax is the first input element, PyTorch's rule) and arguments near
+//   2^63 (kernels of 2^62 and 2^63 - 1 with huge padding, stride 2^63 - 1): values, indices and
+//   gradients equal to the CPU's.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -487,4 +490,65 @@ TEST_CASE("pooling on CUDA: empty batches, strided views and kernel argument err
                    "max_pool: expected contiguous input, got strides [8, 8, 2]");
   CT_REQUIRE_ERROR(cuda::index_gather(zeros({1, 1, 4}, kGpu), zeros({1, 1, 2}, kGpu)),
                    "max_unpool: expected int64 indices, got float32");
+}
+
+TEST_CASE("pooling on CUDA: -inf windows and arguments near 2^63 as on the CPU",
+          "[cuda][pool][limits]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t k2p61 = std::int64_t{1} << 61, k2p62 = std::int64_t{1} << 62;
+  Draw d(4242u);
+  // Inputs of small integers of which about half are -inf, and all -inf planes.
+  auto with_inf = [&](const Shape& shape, bool all) {
+    std::vector<double> v(static_cast<std::size_t>(numel(shape)));
+    for (auto& e : v) e = all || d.one_in(2) ? -inf : static_cast<double>(d(-4, 4));
+    return tensor(v, shape, kFloat64);
+  };
+  struct Case {
+    const char* name;
+    Shape x;
+    PoolOptions o;
+    bool avg = true;  // average pooling has no dilation
+  };
+  const std::vector<Case> cases = {
+      {"plain", {2, 3, 6, 6}, PoolOptions(2)},
+      {"padded", {2, 3, 5, 5}, PoolOptions(3).stride(2).padding(1)},
+      {"dilated", {1, 2, 9}, PoolOptions(2).dilation(2).padding(1), false},
+      {"ceil_mode", {1, 2, 5, 6}, PoolOptions(2).stride(2).padding(1).ceil_mode()},
+      {"3-d", {1, 1, 2, 3, 3}, PoolOptions(2).stride(2).padding(1)},
+      {"kernel 2^62, padding 2^61", {1, 2, 4, 4}, PoolOptions(k2p62).stride(1).padding(k2p61)},
+      {"kernel 2^62, stride 2^61 - 1, ceil_mode",
+       {2, 1, 5},
+       PoolOptions(k2p62).stride(k2p61 - 1).padding(k2p61).ceil_mode()},
+      {"kernel 2^63 - 1", {1, 1, 3, 3}, PoolOptions(kMax).stride(1).padding(k2p62 - 1)},
+      {"stride 2^63 - 1", {1, 1, 5}, PoolOptions(3).stride(kMax).padding(1).ceil_mode()},
+  };
+  for (const Case& c : cases) {
+    for (const bool all : {false, true}) {
+      INFO(c.name << (all ? " (all -inf)" : ""));
+      const Tensor x = with_inf(c.x, all);
+      const PoolWithIndices want = max_pool_with_indices(x, c.o);
+      const PoolWithIndices got = max_pool_with_indices(x.to(kGpu), c.o);
+      CHECK(same(got.values.cpu(), want.values));
+      CHECK(got.indices.cpu().to_vector<std::int64_t>() == want.indices.to_vector<std::int64_t>());
+      for (std::int64_t i : want.indices.to_vector<std::int64_t>()) CHECK(i >= 0);
+      const Tensor g = small_ints(want.values.shape(), kFloat64, d);
+      const Tensor xc = x.clone().requires_grad_(true);
+      const Tensor xg = x.to(kGpu).detach().requires_grad_(true);
+      max_pool(xc, c.o).backward(g);
+      max_pool(xg, c.o).backward(g.to(kGpu));
+      CHECK(same(xg.grad().cpu(), xc.grad()));
+      if (c.avg) {
+        const Tensor finite = small_ints(c.x, kFloat64, d);
+        CHECK(same(avg_pool(finite.to(kGpu), c.o).cpu(), avg_pool(finite, c.o)));
+      }
+    }
+  }
+  // Adaptive windows and whole planes wide enough to be split over several threads per output.
+  for (const Shape& out : {Shape{3, 2}, Shape{1, 1}}) {
+    const Tensor x = with_inf({2, 2, 70, 90}, true);
+    const PoolWithIndices want = adaptive_max_pool_with_indices(x, out);
+    const PoolWithIndices got = adaptive_max_pool_with_indices(x.to(kGpu), out);
+    CHECK(got.indices.cpu().to_vector<std::int64_t>() == want.indices.to_vector<std::int64_t>());
+  }
 }
