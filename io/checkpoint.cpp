@@ -211,7 +211,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_file(path, "load_checkpoint");
+  return load_checkpoint_bytes(read_file(path, "load_checkpoint"), path);
+}
+
+Checkpoint load_checkpoint_bytes(std::span<const std::uint8_t> bytes, const std::string& path) {
   const std::size_t size = bytes.size();
   const std::uint8_t* data = bytes.data();
 
@@ -255,6 +258,10 @@ Checkpoint load_checkpoint(const std::string& path) {
   const std::uint8_t* payload = data + kPrefixBytes + header_bytes;
   HeaderReader in(data + kPrefixBytes, header_bytes, path);
   std::array<std::vector<EntryPlan>, kSections.size()> plans;
+  // The writer lays entries back to back; the reader accepts any layout, but entries that share
+  // payload bytes could make a small file allocate without bound, so their sizes must add up to
+  // no more than the payload.
+  std::uint64_t claimed = 0;
   std::array<bool, kSections.size()> section_seen = {};
   const std::uint32_t sections = in.u32("the section count");
   for (std::uint32_t s = 0; s < sections; ++s) {
@@ -321,6 +328,10 @@ Checkpoint load_checkpoint(const std::string& path) {
                "load_checkpoint: expected the data of \"{}\" inside the {}-byte payload, got "
                "bytes [{}, {} + {}) in {}",
                plan.name, payload_bytes, plan.offset, plan.offset, plan.nbytes, path);
+      CT_CHECK(!__builtin_add_overflow(claimed, plan.nbytes, &claimed) && claimed <= payload_bytes,
+               "load_checkpoint: expected the entries' data to fit in the {}-byte payload, got "
+               "more at \"{}\" (entries that overlap?) in {}",
+               payload_bytes, plan.name, path);
       plans[index].push_back(std::move(plan));
     }
   }

@@ -29,18 +29,24 @@
 // that lie inside the payload. A later format version may add sections (a scheduler's or the data
 // loader's state, for example); it gets a new version number, and version 1 readers refuse it.
 //
-// save_checkpoint writes "<path>.tmp.<pid>", fsyncs it and renames it over path, so a crash never
-// leaves a partial file under the real name; on failure the temporary is removed. Tensors are
-// saved from their current values (CUDA tensors are copied to the host, views are saved
-// contiguous); names must be unique within a section.
+// save_checkpoint writes through io::AtomicFile (io/file.h): a unique temporary in the target's
+// folder (O_EXCL | O_NOFOLLOW, a random name), fsync, rename over path, fsync of the folder. A
+// crash never leaves a partial file under the real name, concurrent saves to one path from threads
+// or processes each succeed and leave one complete file, and the temporaries of writers that died
+// are removed by the next save of the same path. Tensors are saved from their current values (CUDA
+// tensors are copied to the host, views are saved contiguous); names must be unique within a
+// section.
 //
-// load_checkpoint reads the whole file and checks, before it builds any tensor: the size, the
+// load_checkpoint refuses anything but a regular file before it can block on it (a FIFO, a
+// device), reads the whole file and checks, before it builds any tensor: the size, the
 // magic, the version, the CRC-32, the header's bounds, each dtype code and rank, and that every
 // entry's data lies inside the payload and has the size its shape says. Each failure throws a
 // convtape::Error naming the file and what is wrong ("load_checkpoint: expected format version
 // <= 1, got 7 in model.ckpt").
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/state_dict.h"
@@ -56,6 +62,9 @@ struct Checkpoint {
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 Checkpoint load_checkpoint(const std::string& path);
+// The same checks and result from bytes in memory (a fuzz target's entry point); `name` stands for
+// the file in error messages.
+Checkpoint load_checkpoint_bytes(std::span<const std::uint8_t> bytes, const std::string& name);
 
 // Checks that `loaded` can be copied into `expected` entry by entry: the same names (order does
 // not matter), each with the same shape and dtype. Throws on the first difference, naming the

@@ -1,13 +1,18 @@
 // Checkpoints: bit-exact round trips of every dtype and odd shape, the documented byte layout, and
 // rejection of truncated, bit-flipped, foreign, future-version and malformed files before any
-// tensor is built; crash-safe saving (no partial file under the real name, no temporary left).
+// tensor is built; crash-safe saving (no partial file under the real name, no temporary left);
+// concurrent saves from threads and processes; loading refuses FIFOs and devices without blocking.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "io/checkpoint.h"
 #include "io/file_helpers.h"
@@ -17,6 +22,7 @@ using namespace convtape;
 using convtape::io::check_compatible;
 using convtape::io::Checkpoint;
 using convtape::io::load_checkpoint;
+using convtape::io::load_checkpoint_bytes;
 using convtape::io::save_checkpoint;
 
 namespace {
@@ -373,11 +379,14 @@ TEST_CASE("missing files and unwritable places give clear errors", "[checkpoint]
   const std::string missing = dir.file("nope.ckpt");
   CT_REQUIRE_ERROR(load_checkpoint(missing), "load_checkpoint: expected a readable file at " +
                                                  missing + ", got: No such file or directory");
-  CT_REQUIRE_ERROR(load_checkpoint(dir.path().string()), "expected a regular file at");
+  CT_REQUIRE_ERROR(
+      load_checkpoint(dir.path().string()),
+      "load_checkpoint: expected a regular file, got a directory '" + dir.path().string() + "'");
 
   const std::string nowhere = dir.file("no/such/dir/model.ckpt");
   CT_REQUIRE_ERROR(save_checkpoint(nowhere, small_checkpoint()),
-                   "save_checkpoint: expected a writable file at " + nowhere + ".tmp.");
+                   "save_checkpoint: expected a writable folder " + dir.file("no/such/dir") +
+                       " for " + nowhere + ", got: No such file or directory");
   CT_REQUIRE_ERROR(save_checkpoint(nowhere, small_checkpoint()), "No such file or directory");
   CHECK(dir.list().empty());
 
@@ -411,9 +420,153 @@ TEST_CASE("a failed save leaves the previous file intact and no temporary", "[ch
   // Fails after the temporary is complete: the real name is a directory, so the rename fails.
   const std::string blocked = dir.file("blocked.ckpt");
   std::filesystem::create_directory(blocked);
-  CT_REQUIRE_ERROR(save_checkpoint(blocked, first),
-                   "save_checkpoint: expected to rename " + blocked + ".tmp.");
+  CT_REQUIRE_ERROR(
+      save_checkpoint(blocked, first),
+      "save_checkpoint: expected to rename " + dir.path().string() + "/.blocked.ckpt.ct-tmp.");
+  CT_REQUIRE_ERROR(save_checkpoint(blocked, first), " to " + blocked + ", got: Is a directory");
   CHECK(std::filesystem::is_directory(blocked));
   CHECK(dir.list() == std::vector<std::string>{"blocked.ckpt", "model.ckpt"});
   require_same(load_checkpoint(path).model, first.model);
+}
+
+TEST_CASE("entries whose data overlap cannot claim more than the payload", "[checkpoint]") {
+  ct_test::TempDir dir;
+  const std::string path = dir.file("overlap.ckpt");
+  // Header of {"a": [2, 3] float32, "b": [2, 3] float32}: b's offset at 79, 112 bytes in all.
+  save_checkpoint(path, {{{"a", zeros({2, 3})}, {"b", ones({2, 3})}}, {}});
+  auto b = ct_test::read_bytes(path);
+  constexpr std::size_t h = kHeader, payload = kHeader + 112;
+  REQUIRE(get_u64(b, h + 79) == 24);
+  REQUIRE(get_u64(b, 16) == 48);
+  set_u64(b, h + 79, 0);  // b reads a's bytes, and the payload shrinks to a's 24
+  set_u64(b, 16, 24);
+  b.erase(b.begin() + payload + 24, b.begin() + payload + 48);
+  fix_crc(b);
+  ct_test::write_bytes(path, b);
+  CT_REQUIRE_ERROR(load_checkpoint(path),
+                   "load_checkpoint: expected the entries' data to fit in the 24-byte payload, got "
+                   "more at \"b\" (entries that overlap?) in " +
+                       path);
+  // The same checks from memory, for fuzzing.
+  CT_REQUIRE_ERROR(load_checkpoint_bytes(b, "mem"),
+                   "got more at \"b\" (entries that overlap?) in mem");
+  save_checkpoint(path, small_checkpoint());
+  require_same(load_checkpoint_bytes(ct_test::read_bytes(path), "mem").model,
+               small_checkpoint().model);
+}
+
+TEST_CASE("loading a FIFO, a folder or a device fails at once instead of blocking",
+          "[checkpoint]") {
+  ct_test::TempDir dir;
+  const std::string fifo = dir.file("model.ckpt");
+  ct_test::make_fifo(fifo);
+  const ct_test::HangGuard guard(20);  // the old reader blocked in open() forever
+  CT_REQUIRE_ERROR(load_checkpoint(fifo),
+                   "load_checkpoint: expected a regular file, got a FIFO '" + fifo + "'");
+  CT_REQUIRE_ERROR(load_checkpoint("/dev/null"),
+                   "load_checkpoint: expected a regular file, got a character device '/dev/null'");
+  CT_REQUIRE_ERROR(load_checkpoint(dir.path().string()), "got a directory");
+  // Saving over a FIFO replaces the name; the FIFO is never opened.
+  save_checkpoint(fifo, small_checkpoint());
+  require_same(load_checkpoint(fifo).model, small_checkpoint().model);
+}
+
+namespace {
+
+// Writer `id`'s checkpoint: model {"w": [256] all id}, optimizer {"step": id}.
+Checkpoint writer_checkpoint(int id) {
+  return {{{"w", full({256}, static_cast<double>(id), kFloat32)}},
+          {{"step", full({}, static_cast<double>(id), kFloat64)}}};
+}
+
+// Empty when `ck` is some writer's complete checkpoint, else what is wrong. Raw bytes only: it
+// runs in threads and forked children.
+std::string check_writer_checkpoint(const Checkpoint& ck, int writers) {
+  if (ck.model.size() != 1 || ck.optimizer.size() != 1 || ck.model[0].first != "w" ||
+      ck.optimizer[0].first != "step")
+    return "unexpected entries";
+  const Tensor& w = ck.model[0].second;
+  const Tensor& step = ck.optimizer[0].second;
+  if (w.shape() != Shape{256} || w.dtype() != kFloat32 || step.dim() != 0 ||
+      step.dtype() != kFloat64)
+    return "unexpected shapes";
+  double id = 0;
+  std::memcpy(&id, step.raw_data(), sizeof id);
+  if (!(id >= 0 && id < writers) || id != std::floor(id)) return "unexpected writer id";
+  std::vector<float> values(256);
+  std::memcpy(values.data(), w.raw_data(), sizeof(float) * 256);
+  for (const float v : values)
+    if (v != static_cast<float>(id)) return "a mixture of two writers";
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("8 threads and 2 processes saving to one path all succeed, every load is whole",
+          "[checkpoint]") {
+  constexpr int kThreads = 8, kProcesses = 2, kSaves = 100, kWriters = kThreads + kProcesses;
+  ct_test::TempDir dir;
+  const std::string path = dir.file("shared.ckpt");
+  std::vector<Checkpoint> checkpoints;
+  for (int id = 0; id < kWriters; ++id) checkpoints.push_back(writer_checkpoint(id));
+  save_checkpoint(path, checkpoints[0]);
+
+  // One writer: save, then load what is there (anyone's), kSaves times. Returns the failures.
+  const auto run_writer = [&](int id) {
+    std::string failures;
+    for (int i = 0; i < kSaves; ++i) {
+      try {
+        save_checkpoint(path, checkpoints[static_cast<std::size_t>(id)]);
+        const std::string bad = check_writer_checkpoint(load_checkpoint(path), kWriters);
+        if (!bad.empty()) failures += bad + "; ";
+      } catch (const std::exception& e) {
+        failures += std::string(e.what()) + "; ";
+      }
+    }
+    return failures;
+  };
+
+  // The processes are forked before any thread exists, and start when the pipe closes.
+  int start[2];
+  REQUIRE(::pipe(start) == 0);
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::alarm(300);
+      ::close(start[1]);
+      char c;
+      while (::read(start[0], &c, 1) > 0) {
+      }
+      const std::string failures = run_writer(kThreads + p);
+      if (!failures.empty()) std::fprintf(stderr, "process writer: %s\n", failures.c_str());
+      ::_exit(failures.empty() ? 0 : 1);
+    }
+    children.push_back(child);
+  }
+  ::close(start[0]);
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      failures[static_cast<std::size_t>(t)] = run_writer(t);
+    });
+  ::close(start[1]);
+  go = true;
+  for (std::thread& t : threads) t.join();
+  for (const pid_t child : children) {
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    INFO("thread " << t);
+    CHECK(failures[static_cast<std::size_t>(t)].empty());
+  }
+  CHECK(check_writer_checkpoint(load_checkpoint(path), kWriters).empty());
+  CHECK(dir.list() == std::vector<std::string>{"shared.ckpt"});  // no temporary left behind
 }
