@@ -8,6 +8,12 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <span>
+
+#include <unistd.h>
+
+#include "core/checked.h"
 
 #include "io/file.h"
 
@@ -17,9 +23,136 @@ namespace {
 
 constexpr std::int64_t kMaxRank = 4;
 
-bool is_gzip(const std::vector<std::uint8_t>& bytes) {
-  return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
-}
+// A sequential byte stream: the IDX decoder reads the header first, validates it, and only then
+// reads (and allocates for) the data, from a file, from memory or through inflate.
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Up to n bytes; fewer only at the end of the stream.
+  virtual std::size_t read(std::uint8_t* dst, std::size_t n) = 0;
+  // The bytes left, when known without reading them (plain files and memory, not gzip).
+  virtual std::optional<std::uint64_t> remaining() const { return std::nullopt; }
+};
+
+class MemorySource final : public Source {
+ public:
+  explicit MemorySource(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
+  std::size_t read(std::uint8_t* dst, std::size_t n) override {
+    const std::size_t k = std::min(n, bytes_.size() - pos_);
+    if (k > 0) std::memcpy(dst, bytes_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+  std::optional<std::uint64_t> remaining() const override { return bytes_.size() - pos_; }
+
+ private:
+  std::span<const std::uint8_t> bytes_;
+  std::size_t pos_ = 0;
+};
+
+class FileSource final : public Source {
+ public:
+  FileSource(const io::RegularFile& file, const std::string& path) : file_(file), path_(path) {}
+  std::size_t read(std::uint8_t* dst, std::size_t n) override {
+    const std::size_t k = io::read_some(file_, dst, n, "read_idx", path_);
+    done_ += k;
+    return k;
+  }
+  // From the size at open: a file that changes under the reader is caught by the data checks.
+  std::optional<std::uint64_t> remaining() const override {
+    return file_.size >= done_ ? file_.size - done_ : 0;
+  }
+
+ private:
+  const io::RegularFile& file_;
+  const std::string& path_;
+  std::uint64_t done_ = 0;
+};
+
+// Inflates every gzip member of `in` in turn (what `gzip -d` gives), on demand: a caller that
+// stops reading stops the inflation, so a bomb costs no more than the bytes asked for.
+class GzipSource final : public Source {
+ public:
+  GzipSource(Source& in, const std::string& path) : in_(in), path_(path), buffer_(kBufferBytes) {
+    CT_CHECK(inflateInit2(&zs_, 16 + MAX_WBITS) == Z_OK,
+             "read_idx: expected zlib to start inflating, got an error for {}", path_);
+  }
+  ~GzipSource() override { inflateEnd(&zs_); }
+  GzipSource(const GzipSource&) = delete;
+  GzipSource& operator=(const GzipSource&) = delete;
+
+  std::size_t read(std::uint8_t* dst, std::size_t n) override {
+    std::size_t produced = 0;
+    while (produced < n && !ended_) {
+      if (member_done_) {
+        // Another member may follow (files concatenated with cat are valid gzip).
+        fill(2);
+        if (zs_.avail_in == 0) {
+          ended_ = true;
+          break;
+        }
+        CT_CHECK(zs_.avail_in >= 2 && zs_.next_in[0] == 0x1f && zs_.next_in[1] == 0x8b,
+                 "read_idx: expected the end of the gzip data, got {} more bytes in {}",
+                 in_.remaining() ? fmt::format("{}", zs_.avail_in + *in_.remaining())
+                                 : fmt::format("at least {}", zs_.avail_in),
+                 path_);
+        CT_CHECK(inflateReset(&zs_) == Z_OK,
+                 "read_idx: expected zlib to restart, got an error for {}", path_);
+        member_done_ = false;
+      }
+      if (zs_.avail_in == 0) fill(1);
+      const std::size_t room =
+          std::min<std::size_t>(n - produced, std::numeric_limits<uInt>::max());
+      zs_.next_out = dst + produced;
+      zs_.avail_out = static_cast<uInt>(room);
+      const int status = inflate(&zs_, Z_NO_FLUSH);
+      produced += room - zs_.avail_out;
+      if (status == Z_STREAM_END) {
+        member_done_ = true;
+        continue;
+      }
+      if (status == Z_OK) continue;
+      if (status == Z_BUF_ERROR && zs_.avail_in == 0) {
+        CT_CHECK(!in_eof_,
+                 "read_idx: expected a complete gzip stream, got its end after {} bytes (file "
+                 "truncated?) in {}",
+                 consumed_, path_);
+        continue;
+      }
+      CT_FAIL("read_idx: expected valid gzip data, got zlib error \"{}\" (file damaged?) in {}",
+              zs_.msg ? zs_.msg : "unknown", path_);
+    }
+    return produced;
+  }
+
+ private:
+  static constexpr std::size_t kBufferBytes = 64 * 1024;
+
+  // Tops the input buffer up to at least k unread bytes, unless the input ends first.
+  void fill(std::size_t k) {
+    if (zs_.avail_in >= k || in_eof_) return;
+    const std::size_t left = zs_.avail_in;
+    if (left > 0) std::memmove(buffer_.data(), zs_.next_in, left);
+    std::size_t have = left;
+    while (have < k && !in_eof_) {
+      const std::size_t got = in_.read(buffer_.data() + have, buffer_.size() - have);
+      consumed_ += got;
+      have += got;
+      in_eof_ = got == 0;
+    }
+    zs_.next_in = buffer_.data();
+    zs_.avail_in = static_cast<uInt>(have);
+  }
+
+  Source& in_;
+  const std::string& path_;
+  std::vector<std::uint8_t> buffer_;
+  z_stream zs_{};
+  std::uint64_t consumed_ = 0;
+  bool in_eof_ = false;
+  bool member_done_ = false;
+  bool ended_ = false;
+};
 
 bool known_type(std::uint8_t code) {
   switch (code) {
@@ -35,65 +168,18 @@ bool known_type(std::uint8_t code) {
   }
 }
 
-// Ends a zlib stream on every path out of gunzip.
-struct InflateStream {
-  z_stream zs{};
-  bool live = false;
-  ~InflateStream() {
-    if (live) inflateEnd(&zs);
+// As many of n bytes as the source holds.
+std::size_t read_up_to(Source& src, std::uint8_t* dst, std::size_t n) {
+  std::size_t done = 0;
+  while (done < n) {
+    const std::size_t got = src.read(dst + done, n - done);
+    if (got == 0) break;
+    done += got;
   }
-};
-
-// The concatenation of every gzip member in `in` (what `gzip -d` gives).
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path) {
-  CT_CHECK(in.size() <= std::numeric_limits<uInt>::max(),
-           "read_idx: expected a gzipped file under 4 GiB, got {} bytes in {}", in.size(), path);
-  InflateStream stream;
-  z_stream& zs = stream.zs;
-  CT_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK,
-           "read_idx: expected zlib to start inflating, got an error for {}", path);
-  stream.live = true;
-  zs.next_in = const_cast<Bytef*>(in.data());
-  zs.avail_in = static_cast<uInt>(in.size());
-
-  // gzip's trailer holds the size (mod 2^32) of the last member: a good first guess.
-  std::size_t guess =
-      in.size() >= 4 ? (std::size_t{in[in.size() - 4]} | std::size_t{in[in.size() - 3]} << 8 |
-                        std::size_t{in[in.size() - 2]} << 16 | std::size_t{in[in.size() - 1]} << 24)
-                     : 0;
-  guess = std::min<std::size_t>(std::max<std::size_t>(guess, 4096), in.size() * 1032 + 4096);
-  std::vector<std::uint8_t> out(guess);
-  std::size_t produced = 0;
-  for (;;) {
-    if (produced == out.size()) out.resize(out.size() * 2);
-    const std::size_t room =
-        std::min<std::size_t>(out.size() - produced, std::numeric_limits<uInt>::max());
-    zs.next_out = out.data() + produced;
-    zs.avail_out = static_cast<uInt>(room);
-    const int status = inflate(&zs, Z_NO_FLUSH);
-    produced += room - zs.avail_out;
-    if (status == Z_STREAM_END) {
-      if (zs.avail_in == 0) break;
-      // Another member follows (files concatenated with cat are valid gzip).
-      CT_CHECK(zs.avail_in >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b,
-               "read_idx: expected the end of the gzip data, got {} more bytes in {}", zs.avail_in,
-               path);
-      CT_CHECK(inflateReset(&zs) == Z_OK, "read_idx: expected zlib to restart, got an error for {}",
-               path);
-      continue;
-    }
-    if (status == Z_OK) continue;
-    if (status == Z_BUF_ERROR && zs.avail_out == 0) continue;  // needs more room
-    CT_CHECK(status != Z_BUF_ERROR,
-             "read_idx: expected a complete gzip stream, got its end after {} bytes (file "
-             "truncated?) in {}",
-             in.size(), path);
-    CT_FAIL("read_idx: expected valid gzip data, got zlib error \"{}\" (file damaged?) in {}",
-            zs.msg ? zs.msg : "unknown", path);
-  }
-  out.resize(produced);
-  return out;
+  return done;
 }
+
+IdxArray decode(Source& src, const std::string& name);
 
 template <class T>
 T load_be(const std::uint8_t* p) {
@@ -125,6 +211,81 @@ decltype(auto) dispatch_idx(IdxType t, F&& f) {
   return f.template operator()<double>();
 }
 
+IdxArray decode(Source& src, const std::string& name) {
+  std::array<std::uint8_t, 4 + 4 * kMaxRank> header{};
+  const std::size_t got = read_up_to(src, header.data(), 4);
+  CT_CHECK(got == 4,
+           "read_idx: expected at least 4 bytes (an IDX header), got {} (file truncated?) in {}",
+           got, name);
+  CT_CHECK(header[0] == 0 && header[1] == 0,
+           "read_idx: expected an IDX file starting with two zero bytes, got 0x{:02x} 0x{:02x} "
+           "(not an IDX file?) in {}",
+           header[0], header[1], name);
+  CT_CHECK(known_type(header[2]),
+           "read_idx: expected type code 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E, got 0x{:02X} in {}",
+           header[2], name);
+  const auto type = static_cast<IdxType>(header[2]);
+  const std::int64_t rank = header[3];
+  CT_CHECK(rank >= 1 && rank <= kMaxRank, "read_idx: expected rank 1 to {}, got {} in {}", kMaxRank,
+           rank, name);
+  const std::size_t header_bytes = 4 + 4 * static_cast<std::size_t>(rank);
+  const std::size_t dims_got = read_up_to(src, header.data() + 4, header_bytes - 4);
+  CT_CHECK(4 + dims_got == header_bytes,
+           "read_idx: expected at least {} bytes (the header of a rank-{} file), got {} (file "
+           "truncated?) in {}",
+           header_bytes, rank, 4 + dims_got, name);
+
+  // The data's length from the header alone, validated before a byte of it is allocated.
+  IdxArray array;
+  array.type = type;
+  std::uint64_t expected = idx_type_size(type);
+  bool overflow = false;
+  for (std::int64_t d = 0; d < rank; ++d) {
+    const std::uint32_t dim = load_be<std::uint32_t>(header.data() + 4 + 4 * d);
+    array.dims.push_back(dim);
+    overflow = overflow || __builtin_mul_overflow(expected, std::uint64_t{dim}, &expected);
+  }
+  if (std::find(array.dims.begin(), array.dims.end(), 0) != array.dims.end()) {
+    overflow = false;  // an empty array, however large its other dims
+    expected = 0;
+  }
+  const std::optional<std::uint64_t> left = src.remaining();
+  const auto left_text = [&] { return left ? fmt::format("{}", *left) : std::string("less"); };
+  CT_CHECK(!overflow,
+           "read_idx: expected 2^64 or more data bytes for {} {}, got {} (file "
+           "truncated?) in {}",
+           to_string(array.dims), idx_type_name(type), left_text(), name);
+  CT_CHECK(expected <= static_cast<std::uint64_t>(checked::kMaxBytes),
+           "read_idx: expected at most {} data bytes (the largest tensor), got a header declaring "
+           "{} for {} {} in {}",
+           checked::kMaxBytes, expected, to_string(array.dims), idx_type_name(type), name);
+  CT_CHECK(!left || *left == expected,
+           "read_idx: expected {} data bytes for {} {}, got {} ({}) in {}", expected,
+           to_string(array.dims), idx_type_name(type), left_text(),
+           left && *left < expected ? "file truncated?" : "trailing data", name);
+
+  // Grown as the data arrives, so memory follows the bytes really there, never the declaration.
+  auto& bytes = array.bytes;
+  const std::size_t total = static_cast<std::size_t>(expected);
+  std::size_t have = 0;
+  while (have < total) {
+    const std::size_t step =
+        left ? total : std::min(total, std::max<std::size_t>(2 * have, std::size_t{1} << 20));
+    bytes.resize(step);
+    const std::size_t got_now = read_up_to(src, bytes.data() + have, step - have);
+    have += got_now;
+    CT_CHECK(have == step,
+             "read_idx: expected {} data bytes for {} {}, got {} (file truncated?) in {}", expected,
+             to_string(array.dims), idx_type_name(type), have, name);
+  }
+  // Nothing may follow; for gzip this also reads the last trailer, whose CRC-32 inflate checks.
+  std::uint8_t extra = 0;
+  CT_CHECK(read_up_to(src, &extra, 1) == 0,
+           "read_idx: expected {} data bytes for {} {}, got more (trailing data) in {}", expected,
+           to_string(array.dims), idx_type_name(type), name);
+  return array;
+}
+
 }  // namespace
 
 std::string_view idx_type_name(IdxType type) {
@@ -149,54 +310,25 @@ std::size_t idx_type_size(IdxType type) {
   return dispatch_idx(type, []<class T>() { return sizeof(T); });
 }
 
-IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& name) {
-  CT_CHECK(bytes.size() >= 4,
-           "read_idx: expected at least 4 bytes (an IDX header), got {} (file truncated?) in {}",
-           bytes.size(), name);
-  CT_CHECK(bytes[0] == 0 && bytes[1] == 0,
-           "read_idx: expected an IDX file starting with two zero bytes, got 0x{:02x} 0x{:02x} "
-           "(not an IDX file?) in {}",
-           bytes[0], bytes[1], name);
-  CT_CHECK(known_type(bytes[2]),
-           "read_idx: expected type code 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E, got 0x{:02X} in {}",
-           bytes[2], name);
-  const auto type = static_cast<IdxType>(bytes[2]);
-  const std::int64_t rank = bytes[3];
-  CT_CHECK(rank >= 1 && rank <= kMaxRank, "read_idx: expected rank 1 to {}, got {} in {}", kMaxRank,
-           rank, name);
-  const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
-  CT_CHECK(bytes.size() >= header,
-           "read_idx: expected at least {} bytes (the header of a rank-{} file), got {} (file "
-           "truncated?) in {}",
-           header, rank, bytes.size(), name);
-  IdxArray array;
-  array.type = type;
-  std::uint64_t expected = idx_type_size(type);
-  bool overflow = false;
-  for (std::int64_t d = 0; d < rank; ++d) {
-    const std::uint32_t dim = load_be<std::uint32_t>(bytes.data() + 4 + 4 * d);
-    array.dims.push_back(dim);
-    overflow = overflow || __builtin_mul_overflow(expected, std::uint64_t{dim}, &expected);
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name) {
+  MemorySource plain(bytes);
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
+    GzipSource inflated(plain, name);
+    return decode(inflated, name);
   }
-  if (std::find(array.dims.begin(), array.dims.end(), 0) != array.dims.end()) {
-    overflow = false;  // an empty array, however large its other dims
-    expected = 0;
-  }
-  const std::size_t data_bytes = bytes.size() - header;
-  CT_CHECK(!overflow && expected == data_bytes,
-           "read_idx: expected {} data bytes for {} {}, got {} ({}) in {}",
-           overflow ? std::string("2^64 or more") : fmt::format("{}", expected),
-           to_string(array.dims), idx_type_name(type), data_bytes,
-           overflow || expected > data_bytes ? "file truncated?" : "trailing data", name);
-  bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header));
-  array.bytes = std::move(bytes);
-  return array;
+  return decode(plain, name);
 }
 
 IdxArray read_idx(const std::string& path) {
-  std::vector<std::uint8_t> bytes = io::read_file(path, "read_idx");
-  if (is_gzip(bytes)) bytes = gunzip(bytes, path);
-  return parse_idx(std::move(bytes), path);
+  const io::RegularFile file = io::open_regular_file(path, "read_idx");
+  std::array<std::uint8_t, 2> magic{};
+  const ssize_t got = ::pread(file.fd.get(), magic.data(), magic.size(), 0);
+  FileSource plain(file, path);
+  if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    GzipSource inflated(plain, path);
+    return decode(inflated, path);
+  }
+  return decode(plain, path);
 }
 
 Tensor IdxArray::to_tensor(DType dtype, double scale) const {

@@ -2,15 +2,20 @@
 //
 // Layout: two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
 // 0x0E float64), the rank, then one big-endian u32 per dim, then the elements, big-endian,
-// row-major. A file that starts with gzip's magic (1f 8b) is inflated first, whatever its name.
+// row-major. A file that starts with gzip's magic (1f 8b) is inflated, whatever its name.
 // read_idx checks the zero bytes, the type code, a rank of 1 to 4 and that the data is exactly
-// as long as the dims say; every error names the file.
+// as long as the dims say; every error names the file. It reads as a stream: the header first,
+// then the data's length is computed from the dims (overflow and the largest tensor refused) and
+// only then is memory allocated, growing with the bytes that really arrive; inflation stops at the
+// declared length plus one byte (trailing data is refused), so a gzip bomb costs nothing. Only a
+// regular file is read (a FIFO or a device is refused before it can block).
 //
 // The elements stay as they were in the file (IdxArray::bytes); to_tensor converts them: images to
 // float32 (uint8 pixels times 1/255 give [0, 1]), labels to int64.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,7 +51,8 @@ struct IdxArray {
 
 // Reads and validates an IDX file, inflating it first when it is gzipped.
 IdxArray read_idx(const std::string& path);
-// Parses IDX bytes already in memory (plain, not gzipped); `name` appears in error messages.
-IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& name);
+// Parses IDX bytes already in memory, plain or gzipped, with read_idx's checks; `name` stands for
+// the file in error messages (a fuzz target's entry point).
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name);
 
 }  // namespace convtape::data

@@ -1,7 +1,12 @@
 // The IDX reader: plain and gzipped files (detected by content), every element type decoded from
-// big-endian, and each malformed header, size or gzip stream refused with the file's name.
+// big-endian, and each malformed header, size or gzip stream refused with the file's name; a gzip
+// bomb refused after inflating its header (memory measured), FIFOs and devices without blocking.
+#include <sys/resource.h>
+
 #include <bit>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "data/idx.h"
 #include "io/file_helpers.h"
@@ -162,4 +167,96 @@ TEST_CASE("malformed IDX files are refused, naming the file", "[idx]") {
 
   const std::string missing = dir.file("missing");
   CT_REQUIRE_ERROR(read_idx(missing), "read_idx: expected a readable file at " + missing);
+}
+
+TEST_CASE("parse_idx reads bytes in memory, plain or gzipped, with read_idx's checks", "[idx]") {
+  const auto file = idx_bytes(0x0B, {3}, big_endian<std::int16_t>({-1, 2, 300}));
+  for (const auto& bytes : {file, ct_test::gzip(file)}) {
+    const IdxArray a = data::parse_idx(bytes, "mem");
+    CHECK(a.dims == Shape{3});
+    CHECK(a.to_int64_tensor().to_vector<std::int64_t>() == std::vector<std::int64_t>{-1, 2, 300});
+  }
+  CT_REQUIRE_ERROR(data::parse_idx(std::vector<std::uint8_t>{0, 0, 8}, "mem"),
+                   "read_idx: expected at least 4 bytes (an IDX header), got 3 (file truncated?) "
+                   "in mem");
+  // Sizes past the largest tensor are refused from the header, before anything is allocated.
+  CT_REQUIRE_ERROR(data::parse_idx(idx_bytes(0x08, {65536, 65536, 65536, 40000}, {}), "mem"),
+                   "read_idx: expected at most 9223372036854775807 data bytes (the largest "
+                   "tensor), got a header declaring 11258999068426240000 for [65536, 65536, "
+                   "65536, 40000] uint8 in mem");
+}
+
+namespace {
+
+// Peak resident memory in KiB, after resetting the peak to the current size where the kernel
+// allows it (Linux >= 4.0: "5" into /proc/self/clear_refs). Returns false if it cannot reset.
+bool reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+long peak_rss_kib() {
+  rusage r{};
+  ::getrusage(RUSAGE_SELF, &r);
+  return r.ru_maxrss;
+}
+
+}  // namespace
+
+TEST_CASE("a gzip bomb is refused after its declared size, in little memory", "[idx]") {
+  ct_test::TempDir dir;
+  const std::string path = dir.file("bomb-idx1-ubyte.gz");
+  // One uint8 element declared, then 100 MiB of zeros: about 100 KiB gzipped.
+  constexpr std::uint64_t kZeros = std::uint64_t{100} << 20;
+  const auto bomb = ct_test::gzip_with_zeros(idx_bytes(0x08, {1}, {}), kZeros);
+  REQUIRE(bomb.size() < (std::size_t{1} << 20));
+  ct_test::write_bytes(path, bomb);
+
+  if (!reset_peak_rss()) {
+    WARN("cannot reset the peak RSS here; the memory bound is not measured");
+  } else {
+    // The measure itself works: touching 64 MiB shows up.
+    const long before_probe = peak_rss_kib();
+    {
+      std::vector<std::uint8_t> probe(std::size_t{64} << 20, 1);
+      CHECK(peak_rss_kib() - before_probe >= 60 * 1024);
+    }
+    REQUIRE(reset_peak_rss());
+  }
+  const long before = peak_rss_kib();
+  const auto start = std::chrono::steady_clock::now();
+  CT_REQUIRE_ERROR(read_idx(path),
+                   "read_idx: expected 1 data bytes for [1] uint8, got more "
+                   "(trailing data) in " +
+                       path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(seconds < 1.0);
+  CHECK(peak_rss_kib() - before < 32 * 1024);
+  CT_REQUIRE_ERROR(data::parse_idx(bomb, "mem"), "got more (trailing data) in mem");
+
+  // Declaring all of it is fine: the data is really there.
+  ct_test::write_bytes(path, ct_test::gzip_with_zeros(idx_bytes(0x08, {1 << 20}, {}), 1 << 20));
+  CHECK(read_idx(path).bytes.size() == std::size_t{1} << 20);
+  // Declaring more than there is fails at the end of the real data, having allocated no more
+  // than it held (about twice, as the buffer grows).
+  ct_test::write_bytes(path,
+                       ct_test::gzip_with_zeros(idx_bytes(0x08, {1u << 31, 1u << 31}, {}), 100));
+  CT_REQUIRE_ERROR(read_idx(path),
+                   "read_idx: expected 4611686018427387904 data bytes for "
+                   "[2147483648, 2147483648] uint8, got 100 (file truncated?)");
+}
+
+TEST_CASE("read_idx refuses FIFOs, folders and devices without blocking", "[idx]") {
+  ct_test::TempDir dir;
+  const std::string fifo = dir.file("train-images-idx3-ubyte");
+  ct_test::make_fifo(fifo);
+  const ct_test::HangGuard guard(20);  // the old reader blocked in open() forever
+  CT_REQUIRE_ERROR(read_idx(fifo), "read_idx: expected a regular file, got a FIFO '" + fifo + "'");
+  CT_REQUIRE_ERROR(read_idx("/dev/null"),
+                   "read_idx: expected a regular file, got a character device '/dev/null'");
+  CT_REQUIRE_ERROR(read_idx(dir.path().string()),
+                   "read_idx: expected a regular file, got a "
+                   "directory");
 }
