@@ -6,12 +6,15 @@
 // and --model deep a wider one with batch normalisation and dropout. The learning rate follows a
 // cosine schedule from --lr down to 0 over the run. Each epoch is checkpointed (model, optimizer,
 // epoch and the learning-rate schedule; --resume continues from such a file), its metrics are
-// appended to a CSV file, and the first layer's kernels are drawn into a PNG at the end.
+// written to a CSV file, and the first layer's kernels are drawn into a PNG at the end. Every file
+// is written atomically (io::AtomicFile). The flags are parsed and checked in
+// train_fashion_mnist_args.h.
 //   usage: train_fashion_mnist [--help] [options]   (see --help)
 #include <unistd.h>
 
 #include <omp.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,99 +25,32 @@
 #include <string>
 
 #include "convtape.h"
+#include "io/file.h"
+#include "train_fashion_mnist_args.h"
 
 using namespace convtape;
 
 namespace {
 
-struct Settings {
-  int epochs = 12;
-  std::int64_t batch_size = 64;
-  double lr = 0.05;
-  double momentum = 0.9;
-  std::string device = "cpu";
-  std::uint64_t seed = 1;
-  std::string data = std::string(data::kFashionMnistRoot);
-  std::string save = "fashion_mnist.ckpt";
-  std::string resume;
-  std::string csv = "fashion_mnist_metrics.csv";
-  std::string png = "fashion_mnist_conv1.png";
-  std::string model = "small";
-  int threads = 0;  // 0: OpenMP's default
-};
+using train_fashion_mnist::Settings;
 
-void usage() {
-  std::printf(
-      "train_fashion_mnist: trains a CNN on Fashion-MNIST and reports loss, test accuracy and\n"
-      "images/s per epoch.\n"
-      "  --epochs N        epochs to train (default 12)\n"
-      "  --batch-size B    training batch size (default 64)\n"
-      "  --lr X            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
-      "  --momentum X      SGD momentum (default 0.9)\n"
-      "  --model NAME      small (REFERENCE.md's CNN, default) or deep\n"
-      "  --device D        cpu (default) or cuda\n"
-      "  --seed S          seed of the initialisation and the shuffling (default 1)\n"
-      "  --threads N       OpenMP threads (default: all cores)\n"
-      "  --data DIR        Fashion-MNIST directory (default %s)\n"
-      "  --save FILE       checkpoint written after every epoch (default %s; '' for none)\n"
-      "  --resume FILE     continue from a checkpoint written by --save\n"
-      "  --csv FILE        per-epoch metrics (default %s; '' for none)\n"
-      "  --png FILE        the first layer's kernels at the end (default %s; '' for none)\n",
-      std::string(data::kFashionMnistRoot).c_str(), Settings().save.c_str(), Settings().csv.c_str(),
-      Settings().png.c_str());
-}
-
-bool parse(int argc, char** argv, Settings& s) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      usage();
-      std::exit(0);
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "train_fashion_mnist: %s needs a value (try --help)\n", a.c_str());
-      return false;
-    }
-    const std::string v = argv[++i];
-    if (a == "--epochs")
-      s.epochs = std::atoi(v.c_str());
-    else if (a == "--batch-size")
-      s.batch_size = std::atoll(v.c_str());
-    else if (a == "--lr")
-      s.lr = std::atof(v.c_str());
-    else if (a == "--momentum")
-      s.momentum = std::atof(v.c_str());
-    else if (a == "--model")
-      s.model = v;
-    else if (a == "--device")
-      s.device = v;
-    else if (a == "--seed")
-      s.seed = std::strtoull(v.c_str(), nullptr, 10);
-    else if (a == "--threads")
-      s.threads = std::atoi(v.c_str());
-    else if (a == "--data")
-      s.data = v;
-    else if (a == "--save")
-      s.save = v;
-    else if (a == "--resume")
-      s.resume = v;
-    else if (a == "--csv")
-      s.csv = v;
-    else if (a == "--png")
-      s.png = v;
-    else {
-      std::fprintf(stderr, "train_fashion_mnist: unknown option %s (try --help)\n", a.c_str());
-      return false;
-    }
+// The rows of an earlier run's metrics file for the epochs before first_epoch (the header line
+// dropped): a resumed run redoes the later epochs, so their rows would otherwise appear twice.
+std::string kept_csv_rows(const std::string& text, int first_epoch) {
+  std::string kept;
+  std::size_t pos = text.find('\n');  // after the header
+  while (pos != std::string::npos && pos + 1 < text.size()) {
+    const std::size_t end = text.find('\n', pos + 1);
+    const std::string line =
+        text.substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
+    int epoch = 0;
+    const auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), epoch);
+    if (ec == std::errc() && p != line.data() + line.size() && *p == ',' && epoch >= 1 &&
+        epoch < first_epoch)
+      kept += line + "\n";
+    pos = end;
   }
-  if (s.epochs < 1 || s.batch_size < 1 || !(s.lr > 0) ||
-      (s.model != "small" && s.model != "deep") || (s.device != "cpu" && s.device != "cuda")) {
-    std::fprintf(stderr,
-                 "train_fashion_mnist: expected --epochs >= 1, --batch-size >= 1, --lr > 0, "
-                 "--model small|deep and --device cpu|cuda\n");
-    return false;
-  }
-  return true;
+  return kept;
 }
 
 std::shared_ptr<nn::Sequential> make_model(const std::string& name) {
@@ -181,8 +117,16 @@ double accuracy(nn::Module& model, data::DataLoader& loader, const Device& devic
 }  // namespace
 
 int main(int argc, char** argv) {
-  Settings s;
-  if (!parse(argc, argv, s)) return 2;
+  const train_fashion_mnist::ParseResult args = train_fashion_mnist::parse_args(argc, argv);
+  if (args.help) {
+    std::printf("%s", train_fashion_mnist::usage_text().c_str());
+    return 0;
+  }
+  if (!args.error.empty()) {
+    std::fprintf(stderr, "%s\n", args.error.c_str());
+    return 2;
+  }
+  const Settings& s = args.settings;
   try {
     if (s.threads > 0) omp_set_num_threads(s.threads);
     manual_seed(s.seed);
@@ -220,10 +164,10 @@ int main(int argc, char** argv) {
       // The optimizer section also carries the trainer's entries: "trainer.epoch" and the
       // scheduler's state under "scheduler.". They are split off before the optimizer loads.
       StateDict opt_state, sched_state;
-      double epoch_done = -1;
+      int epoch_done = 0;
       for (auto& [name, t] : ck.optimizer) {
         if (name == "trainer.epoch")
-          epoch_done = t.item();
+          epoch_done = train_fashion_mnist::checked_epoch(t, s.resume);
         else if (name.rfind("scheduler.", 0) == 0)
           sched_state.emplace_back(name.substr(10), t);
         else
@@ -236,7 +180,7 @@ int main(int argc, char** argv) {
       model->load_state_dict(ck.model);
       sgd.load_state_dict(opt_state);
       schedule.load_state_dict(sched_state);
-      first_epoch = static_cast<int>(epoch_done) + 1;
+      first_epoch = epoch_done + 1;
       train.set_epoch(first_epoch - 1);
       std::printf("resumed from %s after epoch %d\n", s.resume.c_str(), first_epoch - 1);
     }
@@ -246,12 +190,14 @@ int main(int argc, char** argv) {
                 static_cast<long long>(test.dataset().size()), static_cast<long long>(s.batch_size),
                 omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", s.device.c_str());
 
-    std::FILE* csv = nullptr;
-    if (!s.csv.empty()) {
-      const bool fresh = first_epoch == 1 || !std::filesystem::exists(s.csv);
-      csv = std::fopen(s.csv.c_str(), fresh ? "w" : "a");
-      CT_CHECK(csv != nullptr, "train_fashion_mnist: expected a writable CSV file, got {}", s.csv);
-      if (fresh) std::fprintf(csv, "epoch,lr,train_loss,test_accuracy,images_per_second,seconds\n");
+    // The metrics file is rewritten whole after each epoch through io::write_file_atomically: a
+    // crash leaves the previous complete file, and a resumed run keeps the rows of the epochs it
+    // does not redo.
+    const std::string csv_header = "epoch,lr,train_loss,test_accuracy,images_per_second,seconds\n";
+    std::string csv_rows;
+    if (!s.csv.empty() && first_epoch > 1 && std::filesystem::exists(s.csv)) {
+      const std::vector<std::uint8_t> old = io::read_file(s.csv, "train_fashion_mnist");
+      csv_rows = kept_csv_rows(std::string(old.begin(), old.end()), first_epoch);
     }
     const bool tty = isatty(fileno(stdout)) != 0;
     double test_acc = 0.0;
@@ -289,10 +235,11 @@ int main(int argc, char** argv) {
           "epoch %2d  lr %.5f  train loss %.4f  test accuracy %.2f%%  %.0f images/s  (%.1f s)\n",
           epoch, lr, loss_sum / static_cast<double>(seen), 100.0 * test_acc, ips, secs);
       std::fflush(stdout);
-      if (csv) {
-        std::fprintf(csv, "%d,%.6g,%.6f,%.6f,%.1f,%.2f\n", epoch, lr,
-                     loss_sum / static_cast<double>(seen), test_acc, ips, secs);
-        std::fflush(csv);
+      if (!s.csv.empty()) {
+        csv_rows += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.1f},{:.2f}\n", epoch, lr,
+                                loss_sum / static_cast<double>(seen), test_acc, ips, secs);
+        const std::string text = csv_header + csv_rows;
+        io::write_file_atomically(s.csv, text.data(), text.size(), "train_fashion_mnist");
       }
       schedule.step();
       if (!s.save.empty()) {
@@ -303,7 +250,6 @@ int main(int argc, char** argv) {
         io::save_checkpoint(s.save, ck);
       }
     }
-    if (csv) std::fclose(csv);
     if (first_epoch > s.epochs) test_acc = accuracy(*model, test, device);  // nothing left to train
     if (!s.png.empty()) {
       const auto conv1 = model->at<nn::Conv2d>(0);
@@ -314,7 +260,9 @@ int main(int argc, char** argv) {
     std::printf("final test accuracy %.2f%%\n", 100.0 * test_acc);
     return 0;
   } catch (const Error& e) {
-    std::fprintf(stderr, "train_fashion_mnist: %s\n", e.what());
+    const std::string_view what = e.what();  // library errors name their op; ours name us already
+    std::fprintf(stderr, "%s%s\n",
+                 what.starts_with("train_fashion_mnist:") ? "" : "train_fashion_mnist: ", e.what());
     return 1;
   }
 }

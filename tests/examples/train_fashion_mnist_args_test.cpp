@@ -1,0 +1,116 @@
+// train_fashion_mnist's command line: every numeric flag is parsed in full and range-checked
+// (non-positive --threads, a NaN --lr, "12abc" are errors naming the flag and the text), and the
+// epoch count of a checkpoint is checked as the stored double before it becomes an int.
+#include <limits>
+#include <vector>
+
+#include "examples/train_fashion_mnist_args.h"
+#include "support/test_util.h"
+
+using namespace convtape;
+using train_fashion_mnist::checked_epoch;
+using train_fashion_mnist::parse_args;
+using train_fashion_mnist::ParseResult;
+
+namespace {
+
+ParseResult parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "train_fashion_mnist");
+  return parse_args(static_cast<int>(args.size()), args.data());
+}
+
+std::string error_of(std::vector<const char*> args) {
+  return parse(std::move(args)).error;
+}
+
+}  // namespace
+
+TEST_CASE("valid flags are parsed into the settings", "[examples]") {
+  const ParseResult r = parse({"--epochs",     "3",
+                               "--batch-size", "128",
+                               "--lr",         "1e-3",
+                               "--momentum",   "0",
+                               "--seed",       "18446744073709551615",
+                               "--threads",    "2",
+                               "--model",      "deep",
+                               "--device",     "cuda",
+                               "--csv",        "",
+                               "--resume",     "a.ckpt"});
+  REQUIRE(r.error.empty());
+  CHECK_FALSE(r.help);
+  CHECK(r.settings.epochs == 3);
+  CHECK(r.settings.batch_size == 128);
+  CHECK(r.settings.lr == 1e-3);
+  CHECK(r.settings.momentum == 0.0);
+  CHECK(r.settings.seed == std::numeric_limits<std::uint64_t>::max());
+  CHECK(r.settings.threads == 2);
+  CHECK(r.settings.model == "deep");
+  CHECK(r.settings.device == "cuda");
+  CHECK(r.settings.csv.empty());
+  CHECK(r.settings.resume == "a.ckpt");
+  CHECK(parse({"--epochs", "oops", "--help"}).error.find("--epochs") != std::string::npos);
+  CHECK(parse({"--help"}).help);
+  const ParseResult defaults = parse({});
+  CHECK(defaults.error.empty());
+  CHECK(defaults.settings.threads == 0);  // OpenMP's default
+  CHECK(train_fashion_mnist::usage_text().find("--threads N") != std::string::npos);
+}
+
+TEST_CASE("every numeric flag is refused when it is not a number in range", "[examples]") {
+  CHECK(error_of({"--threads", "-5"}) ==
+        "train_fashion_mnist: expected --threads to be an integer from 1 to 4096, got '-5' (try "
+        "--help)");
+  CHECK(error_of({"--threads", "0"}).find("--threads to be an integer from 1") !=
+        std::string::npos);
+  CHECK(error_of({"--threads", "99999"}).find("got '99999'") != std::string::npos);
+  CHECK(error_of({"--epochs", "0"}) ==
+        "train_fashion_mnist: expected --epochs to be an integer from 1 to 1000000, got '0' (try "
+        "--help)");
+  CHECK(error_of({"--epochs", "12abc"}).find("got '12abc'") != std::string::npos);
+  CHECK(error_of({"--epochs", "4294967297"}).find("got '4294967297'") != std::string::npos);
+  CHECK(error_of({"--batch-size", "-1"}).find("--batch-size to be an integer from 1 to") !=
+        std::string::npos);
+  CHECK(error_of({"--batch-size", " 64"}).find("got ' 64'") != std::string::npos);
+  CHECK(error_of({"--seed", "-1"}) ==
+        "train_fashion_mnist: expected --seed to be an integer from 0 to 18446744073709551615, got "
+        "'-1' (try --help)");
+  CHECK(error_of({"--seed", "18446744073709551616"}).find("--seed") != std::string::npos);
+  for (const char* lr : {"0", "-0.1", "nan", "inf", "1e999", "0.1x", ""}) {
+    INFO(lr);
+    CHECK(error_of({"--lr", lr}) == fmt::format("train_fashion_mnist: expected --lr to be a finite "
+                                                "number > 0, got '{}' (try --help)",
+                                                lr));
+  }
+  CHECK(error_of({"--momentum", "-0.5"}) ==
+        "train_fashion_mnist: expected --momentum to be a finite number >= 0, got '-0.5' (try "
+        "--help)");
+  CHECK(error_of({"--model", "huge"}) ==
+        "train_fashion_mnist: expected --model small or deep, got 'huge'");
+  CHECK(error_of({"--device", "tpu"}) ==
+        "train_fashion_mnist: expected --device cpu or cuda, got 'tpu'");
+  CHECK(error_of({"--frobnicate", "1"}) ==
+        "train_fashion_mnist: unknown option --frobnicate (try --help)");
+  CHECK(error_of({"--epochs"}) == "train_fashion_mnist: --epochs needs a value (try --help)");
+}
+
+TEST_CASE("a checkpoint's epoch count is checked before the cast to int", "[examples]") {
+  CHECK(checked_epoch(full({}, 7.0, kFloat64), "a.ckpt") == 7);
+  CHECK(checked_epoch(full({1}, 1000000.0, kFloat64), "a.ckpt") == 1000000);
+  CT_REQUIRE_ERROR(checked_epoch(full({}, 1e30, kFloat64), "a.ckpt"),
+                   "train_fashion_mnist: expected trainer.epoch to be a whole number from 1 to "
+                   "1000000, got 1e+30 in a.ckpt");
+  CT_REQUIRE_ERROR(checked_epoch(full({}, 2147483648.0, kFloat64), "a.ckpt"), "got 2147483648 in");
+  CT_REQUIRE_ERROR(checked_epoch(full({}, -3.0, kFloat64), "a.ckpt"), "got -3 in");
+  CT_REQUIRE_ERROR(checked_epoch(full({}, 0.0, kFloat64), "a.ckpt"), "got 0 in");
+  CT_REQUIRE_ERROR(checked_epoch(full({}, 2.5, kFloat64), "a.ckpt"), "got 2.5 in");
+  CT_REQUIRE_ERROR(
+      checked_epoch(full({}, std::numeric_limits<double>::quiet_NaN(), kFloat64), "a.ckpt"),
+      "got nan in");
+  CT_REQUIRE_ERROR(
+      checked_epoch(full({}, -std::numeric_limits<double>::infinity(), kFloat64), "a.ckpt"),
+      "got -inf in");
+  CT_REQUIRE_ERROR(checked_epoch(full({2}, 1.0, kFloat64), "a.ckpt"),
+                   "train_fashion_mnist: expected trainer.epoch to be one float64 value, got [2] "
+                   "float64 in a.ckpt");
+  CT_REQUIRE_ERROR(checked_epoch(full({}, 1.0, kFloat32), "a.ckpt"), "got [] float32 in a.ckpt");
+}
