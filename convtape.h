@@ -6,6 +6,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/random.h"
+#include "core/settings.h"
 #include "core/shape.h"
 #include "core/state_dict.h"
 #include "core/storage.h"

@@ -16,6 +16,7 @@
 #include "cpu/gemm.h"
 #include "cpu/gemm_driver.h"
 #include "cpu/line_ops.h"
+#include "cpu/parallel.h"
 
 namespace convtape::cpu {
 
@@ -320,10 +321,11 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return checked::div_ceil(a, b);
 }
 
-// Output-position tiles per (sample, group) so that there are enough tasks for the threads.
+// Output-position tiles per (sample, group) so that there are enough tasks for the threads (the
+// planned ones: tile edges decide which sums a GEMM tile does, see cpu/parallel.h).
 std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
                         std::int64_t preferred) {
-  const int threads = omp_get_max_threads();
+  const int threads = plan_threads();
   std::int64_t tiles = std::max<std::int64_t>(ceil_div(positions, preferred), 1);
   // An empty batch has no tasks to spread (and nothing to divide by). per_sample_tasks * tiles is
   // at most batch * groups * positions, below the output's element count.
@@ -634,7 +636,7 @@ bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
     const auto extent = checked::try_mul(g.stride[d], phase);
     padded = extent ? checked::try_mul(*padded, *extent) : std::nullopt;
   }
-  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t threads = plan_threads();  // the path decides the sums' order
   return padded && *padded <= kImplicitBytes &&
          (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
 }
@@ -1054,7 +1056,7 @@ void backward_data_typed(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
     return;
   }
   // Tasks own disjoint channel blocks of dx, so their col2im scatters never collide.
-  const int threads = omp_get_max_threads();
+  const int threads = plan_threads();
   std::int64_t blocks = 1;
   while (g.batch * g.groups * blocks < 2 * threads && blocks < cg) ++blocks;
   const std::int64_t chans = ceil_div(cg, blocks);
@@ -1103,59 +1105,65 @@ bool implicit_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry
   const std::int64_t tasks = g.batch * g.groups;
   const std::int64_t mr = kern.mr, nr = kern.nr, kgp = ceil_div(kg, nr) * nr;
   const std::int64_t kstep = std::min(kern.kc, ig.cols);
-  const int threads = omp_get_max_threads();
+  // The samples are cut into `used` contiguous parts, each summed in sample order into its own
+  // dw^T and the parts added in order below: the same sums whichever thread runs a part, and the
+  // same cut for any team size in deterministic mode (cpu/parallel.h).
   const int used = pass_work(g) >= kParallelWork
-                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads))
+                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, plan_threads()))
                        : 1;
   const std::int64_t tsize = g.groups * rows * kg;  // dw^T per group: [rows, kg]
   std::vector<T> acc(static_cast<std::size_t>(used * tsize), T(0));
   std::vector<std::int64_t> where(static_cast<std::size_t>(ig.grid));
   for (std::int64_t q = 0; q < ig.grid; ++q)
     where[static_cast<std::size_t>(q)] = ig.position(ix, q / ig.cols, q % ig.cols);
-#pragma omp parallel num_threads(used) if (used > 1)
+#pragma omp parallel num_threads(run_threads(used)) if (used > 1)
   {
-    T* mine = acc.data() + omp_get_thread_num() * tsize;
     std::vector<T> spread(static_cast<std::size_t>(kg * ig.grid));
 #pragma omp for schedule(dynamic)
-    for (std::int64_t t = 0; t < tasks; ++t) {
-      const std::int64_t n = t / g.groups, grp = t % g.groups;
-      const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
-      const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
-      for (std::int64_t k = 0; k < kg; ++k)
-        for (std::int64_t q = 0; q < ig.grid; ++q) {
-          const std::int64_t p = where[static_cast<std::size_t>(q)];
-          spread[static_cast<std::size_t>(k * ig.grid + q)] = p < 0 ? T(0) : dyg[k * positions + p];
-        }
-      // dw^T[rows, kg] += windows[rows, grid] * spread^T[grid, kg]: B packed per slice of an outer
-      // plane's columns, A read in place through one pointer per window (the arows micro-kernel).
-      T* c = mine + grp * rows * kg;
-      T* bp = gemm_workspace<T>(GemmBuffer::B, kstep * kgp);
-      alignas(64) T tile[8 * 32];
-      const T* arows[32];
-      for (std::int64_t op = 0; op < ig.outer; ++op)
-        for (std::int64_t pc = 0; pc < ig.cols; pc += kstep) {
-          const std::int64_t kc = std::min(kstep, ig.cols - pc);
-          MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}(op * ig.cols + pc, 0, kc, kg, bp);
-          const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + pc;
-          for (std::int64_t ir = 0; ir < rows; ir += mr) {
-            const std::int64_t mr_now = std::min(mr, rows - ir);
-            for (std::int64_t i = 0; i < mr; ++i)
-              arows[i] = base + ig.offs[static_cast<std::size_t>(ir + std::min(i, mr_now - 1))];
-            for (std::int64_t jr = 0; jr < kg; jr += nr) {
-              const std::int64_t nr_now = std::min(nr, kg - jr);
-              const T* b_panel = bp + (jr / nr) * nr * kc;
-              if (mr_now == mr && nr_now == nr) {
-                kern.arows(kc, arows, b_panel, nr, c + ir * kg + jr, kg, T(1), T(1));
-              } else {
-                (2 * nr_now <= nr ? kern.arows_half : kern.arows)(kc, arows, b_panel, nr, tile, nr,
-                                                                  T(1), T(0));
-                for (std::int64_t i = 0; i < mr_now; ++i)
-                  for (std::int64_t j = 0; j < nr_now; ++j)
-                    c[(ir + i) * kg + jr + j] += tile[i * nr + j];
+    for (int part = 0; part < used; ++part) {
+      T* mine = acc.data() + part * tsize;
+      for (std::int64_t t = part_begin(tasks, used, part); t < part_begin(tasks, used, part + 1);
+           ++t) {
+        const std::int64_t n = t / g.groups, grp = t % g.groups;
+        const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
+        const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
+        for (std::int64_t k = 0; k < kg; ++k)
+          for (std::int64_t q = 0; q < ig.grid; ++q) {
+            const std::int64_t p = where[static_cast<std::size_t>(q)];
+            spread[static_cast<std::size_t>(k * ig.grid + q)] =
+                p < 0 ? T(0) : dyg[k * positions + p];
+          }
+        // dw^T[rows, kg] += windows[rows, grid] * spread^T[grid, kg]: B packed per slice of an
+        // outer plane's columns, A read in place through one pointer per window (arows kernel).
+        T* c = mine + grp * rows * kg;
+        T* bp = gemm_workspace<T>(GemmBuffer::B, kstep * kgp);
+        alignas(64) T tile[8 * 32];
+        const T* arows[32];
+        for (std::int64_t op = 0; op < ig.outer; ++op)
+          for (std::int64_t pc = 0; pc < ig.cols; pc += kstep) {
+            const std::int64_t kc = std::min(kstep, ig.cols - pc);
+            MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}(op * ig.cols + pc, 0, kc, kg, bp);
+            const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + pc;
+            for (std::int64_t ir = 0; ir < rows; ir += mr) {
+              const std::int64_t mr_now = std::min(mr, rows - ir);
+              for (std::int64_t i = 0; i < mr; ++i)
+                arows[i] = base + ig.offs[static_cast<std::size_t>(ir + std::min(i, mr_now - 1))];
+              for (std::int64_t jr = 0; jr < kg; jr += nr) {
+                const std::int64_t nr_now = std::min(nr, kg - jr);
+                const T* b_panel = bp + (jr / nr) * nr * kc;
+                if (mr_now == mr && nr_now == nr) {
+                  kern.arows(kc, arows, b_panel, nr, c + ir * kg + jr, kg, T(1), T(1));
+                } else {
+                  (2 * nr_now <= nr ? kern.arows_half : kern.arows)(kc, arows, b_panel, nr, tile,
+                                                                    nr, T(1), T(0));
+                  for (std::int64_t i = 0; i < mr_now; ++i)
+                    for (std::int64_t j = 0; j < nr_now; ++j)
+                      c[(ir + i) * kg + jr + j] += tile[i * nr + j];
+                }
               }
             }
           }
-        }
+      }
     }
   }
   for (std::int64_t grp = 0; grp < g.groups; ++grp)
@@ -1180,23 +1188,24 @@ void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel(), in_n = g.in_numel();
   const std::int64_t wsize = g.out_channels * rows;
-  // Reduction over samples and positions: each thread sums into its own dw, then they are added.
-  const int threads = omp_get_max_threads();
+  // Reduction over samples and positions: the (sample, tile) tasks are cut into `used` contiguous
+  // parts, each summed in task order into its own dw (part 0 into dw itself), and the parts are
+  // added in order below. The sums do not depend on which thread runs a part, and the cut (tiles
+  // and parts) depends on plan_threads() only (cpu/parallel.h).
   const std::int64_t width = tile_width(positions, g.batch, 4096);
   const std::int64_t tiles = ceil_div(positions, width);
   const std::int64_t tasks = g.batch * tiles;
   const int used = pass_work(g) >= kParallelWork
-                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, threads))
+                       ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, plan_threads()))
                        : 1;
   std::vector<T> partial(static_cast<std::size_t>(std::max(used - 1, 0) * wsize), T(0));
   std::fill_n(dw, wsize, T(0));
   const bool pointwise = g.pointwise();
-#pragma omp parallel num_threads(used) if (used > 1)
-  {
-    const int me = omp_get_thread_num();
-    T* acc = me == 0 ? dw : partial.data() + (me - 1) * wsize;
-#pragma omp for schedule(dynamic)
-    for (std::int64_t t = 0; t < tasks; ++t) {
+#pragma omp parallel for schedule(dynamic) num_threads(run_threads(used)) if (used > 1)
+  for (int part = 0; part < used; ++part) {
+    T* acc = part == 0 ? dw : partial.data() + (part - 1) * wsize;
+    for (std::int64_t t = part_begin(tasks, used, part); t < part_begin(tasks, used, part + 1);
+         ++t) {
       const std::int64_t n = t / tiles, p0 = (t % tiles) * width,
                          pn = std::min(width, positions - p0);
       for (std::int64_t grp = 0; grp < g.groups; ++grp) {

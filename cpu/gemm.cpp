@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cpu/gemm_driver.h"
+#include "cpu/parallel.h"
 
 namespace convtape::cpu {
 
@@ -125,13 +126,17 @@ template <class T>
 void gemm(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
           std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
           T beta, T* c, std::int64_t ldc) {
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // A call from inside a parallel region runs whole on its thread. omp_get_level() counts inactive
+  // (one-thread) regions too, unlike omp_in_parallel(), so the cut below is the same whatever the
+  // team size (cpu/parallel.h).
+  const int threads = omp_get_level() > 0 ? 1 : plan_threads();
   if (threads <= 1 || m * n * k < kParallelWork) {
     gemm_range<T>(kern, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   // Split the larger output dimension into one slab per thread (whole register tiles), so that
-  // every thread packs its own B (or A) slab and no two threads write the same C element.
+  // every thread packs its own B (or A) slab and no two threads write the same C element. Each C
+  // element is summed by one slab, so the slab's thread does not matter, only the cut.
   // N slabs keep each thread's B panels apart; narrow slabs waste their edge tiles, so split M
   // instead when N is narrow and M has room.
   const bool split_n = n / threads >= 4 * kern.nr || m / threads < kern.mr;
@@ -139,7 +144,7 @@ void gemm(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int64_t m,
   const std::int64_t unit = split_n ? kern.nr : kern.mr;
   const std::int64_t units = (extent + unit - 1) / unit;
   const std::int64_t parts = std::min<std::int64_t>(threads, units);
-#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+#pragma omp parallel for schedule(static) num_threads(run_threads(parts))
   for (std::int64_t p = 0; p < parts; ++p) {
     const std::int64_t lo = units * p / parts * unit;
     const std::int64_t hi = std::min(extent, units * (p + 1) / parts * unit);
@@ -176,8 +181,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
     const T* bp = b.data_ptr<T>();
     T* cp = c.data_ptr<T>();
     const GemmKernel<T>& kern = gemm_kernel<T>();
-    if (batch >= omp_get_max_threads() && m * n * k * batch >= kParallelWork &&
-        !omp_in_parallel()) {
+    if (batch >= plan_threads() && m * n * k * batch >= kParallelWork && omp_get_level() == 0) {
 #pragma omp parallel for schedule(dynamic)
       for (std::int64_t i = 0; i < batch; ++i)
         gemm_range<T>(kern, false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),

@@ -3,6 +3,8 @@
 // same API; without CUDA the settings are simply never consulted and the cache stays empty.
 //   deterministic()           only algorithms cuDNN reports as deterministic (bitwise-identical
 //                             results run to run); CONVTAPE_DETERMINISTIC=1 sets it at start-up.
+//                             The same switch as convtape::set_deterministic (core/settings.h),
+//                             which also makes the CPU kernels reproducible across thread counts.
 //   allow_tf32()              TF32 tensor cores for float32 convolutions and matrix products
 //                             (10-bit mantissa products: off by default, as results then differ
 //                             from the CPU's by ~1e-3); CONVTAPE_ALLOW_TF32=1 sets it.
@@ -24,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "core/settings.h"
+
 namespace convtape::cuda {
 
 namespace detail {
@@ -31,12 +35,7 @@ namespace detail {
 // "1", "true", "on", "yes" (any case) -> true; "0", "false", "off", "no", "" -> false; anything
 // else (or unset) -> fallback.
 inline bool parse_flag(const char* text, bool fallback) {
-  if (!text) return fallback;
-  std::string v(text);
-  for (char& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
-  if (v == "0" || v == "false" || v == "off" || v == "no" || v.empty()) return false;
-  return fallback;
+  return convtape::detail::parse_env_flag(text, fallback);
 }
 
 // A whole number of MiB, as bytes; fallback when unset, malformed or negative.
@@ -50,10 +49,6 @@ inline std::int64_t parse_mib(const char* text, std::int64_t fallback) {
 
 inline constexpr std::int64_t kDefaultConvWorkspace = std::int64_t{1} << 30;
 
-inline std::atomic<bool>& deterministic_flag() {
-  static std::atomic<bool> flag{parse_flag(std::getenv("CONVTAPE_DETERMINISTIC"), false)};
-  return flag;
-}
 inline std::atomic<bool>& allow_tf32_flag() {
   static std::atomic<bool> flag{parse_flag(std::getenv("CONVTAPE_ALLOW_TF32"), false)};
   return flag;
@@ -67,10 +62,10 @@ inline std::atomic<std::int64_t>& conv_workspace_bytes() {
 }  // namespace detail
 
 inline void set_deterministic(bool on) {
-  detail::deterministic_flag().store(on);
+  convtape::set_deterministic(on);
 }
 inline bool deterministic() {
-  return detail::deterministic_flag().load();
+  return convtape::deterministic();
 }
 inline void set_allow_tf32(bool on) {
   detail::allow_tf32_flag().store(on);
