@@ -1,6 +1,10 @@
 // Tests of modules/pool: each pooling layer against the op it wraps (every rank, options passed
 // through), output sizes, the adaptive layers, the printout of expanded options, and the errors
-// (rank checks, option counts).
+// (rank checks, option counts); the -inf argmax rule and extreme arguments through the layers.
+#include <cstdint>
+#include <limits>
+#include <vector>
+
 #include "support/test_util.h"
 
 namespace {
@@ -80,6 +84,25 @@ TEST_CASE("Pooling layers: printout and errors") {
                    "AdaptiveMaxPool2d: expected output_size >= 1, got [0, 1]");
   CT_REQUIRE_ERROR(nn::AdaptiveAvgPool1d({1, 2}),
                    "AdaptiveAvgPool1d: expected output_size with 1 value, got 2");
+}
+
+TEST_CASE("Pooling layers: -inf windows and arguments near 2^63 pass through to the ops") {
+  const double inf = std::numeric_limits<double>::infinity();
+  constexpr std::int64_t k2p62 = std::int64_t{1} << 62;
+  // An all -inf window routes its gradient to its first element, through the layer too.
+  Tensor x = full({1, 1, 4}, -inf, kFloat64).requires_grad_(true);
+  nn::MaxPool1d(2)(x).backward(ones({1, 1, 2}, kFloat64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 0, 1, 0});
+  Tensor a = full({1, 1, 5}, -inf, kFloat64).requires_grad_(true);
+  nn::AdaptiveMaxPool1d({3})(a).backward(ones({1, 1, 3}, kFloat64));
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1, 1, 0, 1, 0});
+  // One window of 2^62 over the plane, and an adaptive size refused with its operands.
+  const Tensor r = arange(16.0).reshape({1, 1, 4, 4});
+  CHECK(equal(nn::MaxPool2d(PoolOptions(k2p62).stride(k2p62).ceil_mode())(r),
+              tensor({15}, {1, 1, 1, 1})));
+  CT_REQUIRE_ERROR(nn::AdaptiveMaxPool1d({k2p62})(zeros({1, 1, 4})),
+                   "adaptive_max_pool: expected output size * input size (the adaptive window "
+                   "bounds) to fit in 64 bits, got 4611686018427387904 * 4");
 }
 
 }  // namespace
