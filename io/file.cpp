@@ -16,6 +16,7 @@
 #include <ctime>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <tuple>
@@ -181,7 +182,13 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::string_view op
       std::min<std::uint64_t>(max_bytes, static_cast<std::uint64_t>(PTRDIFF_MAX));
   CT_CHECK(file.size <= limit, "{}: expected a file of at most {} bytes, got {} bytes in '{}'", op,
            limit, file.size, path);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(file.size));
+  std::vector<std::uint8_t> bytes;
+  try {
+    bytes.resize(static_cast<std::size_t>(file.size));
+  } catch (const std::bad_alloc&) {
+    CT_FAIL("{}: expected memory for the {} bytes of '{}', got an allocation failure", op,
+            file.size, path);
+  }
   // Fewer bytes only when the file shrank while we read it; a file that grows is read as it was.
   bytes.resize(read_some(file, bytes.data(), bytes.size(), op, path));
   return bytes;

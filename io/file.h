@@ -23,9 +23,10 @@
 //     host name and the pid namespace) and no process has its <pid> (kill(pid, 0) gives ESRCH), or,
 //     whatever its host, when it was last modified more than kStaleTemporaryAge ago. A live
 //     writer's temporary is never stale: its pid exists (a reused pid only delays the cleanup
-//     until the age rule), and one on another host keeps writing, so its mtime stays fresh. Only
-//     names of exactly this pattern for this target are touched, and unlinking never follows a
-//     symlink.
+//     until the age rule), and one on another host keeps writing, so its mtime stays fresh (a
+//     writer stalled for a whole day loses its temporary: its rename fails with ENOENT, and the
+//     file under the real name is untouched). Only names of exactly this pattern for this target
+//     are touched, and unlinking never follows a symlink.
 #pragma once
 
 #include <chrono>
