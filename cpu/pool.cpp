@@ -126,8 +126,10 @@ Plan make_plan(const PoolGeometry& g) {
   const std::int64_t tap_range = std::max<std::int64_t>(r_hi - r_lo + 1, 0);
   const bool want_taps = p.regular && tap_range <= 2 * (p.n + p.in[last]);
 
-  std::int64_t words = want_taps ? 3 * tap_range : 0;
-  for (int d = 0; d < p.s; ++d) words = checked::add(words, 4 * p.out[d], "pool", "the plan size");
+  std::int64_t words = want_taps ? checked::mul(3, tap_range, "pool", "the plan size") : 0;
+  for (int d = 0; d < p.s; ++d)
+    words = checked::add(words, checked::mul(4, p.out[d], "pool", "the plan size"), "pool",
+                         "the plan size");
   p.mem = Tensor::empty_cpu({words}, kInt64);
   std::int64_t* at = p.mem.data_ptr<std::int64_t>();
 
@@ -611,10 +613,12 @@ Tensor index_scatter(const Tensor& src, const Tensor& indices, const Shape& plan
   shape.insert(shape.end(), plane.begin(), plane.end());
   Tensor out = Tensor::empty_cpu(shape, src.dtype());
   const std::int64_t* ind = indices.data_ptr<std::int64_t>();
+  const bool parallel =
+      planes > 1 && static_cast<double>(planes) * static_cast<double>(m + size) >= kParallelWork;
   dispatch_floating(src.dtype(), [&]<class T>() {
     const T* s = src.data_ptr<T>();
     T* d = out.data_ptr<T>();
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * (m + size) >= kParallelWork)
+#pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t p = 0; p < planes; ++p) {
       T* dp = d + p * size;
       const T* sp = s + p * m;
@@ -638,10 +642,12 @@ Tensor index_gather(const Tensor& src, const Tensor& indices) {
   const std::int64_t m = planes > 0 ? indices.numel() / planes : 0;
   Tensor out = Tensor::empty_cpu(indices.shape(), src.dtype());
   const std::int64_t* ind = indices.data_ptr<std::int64_t>();
+  const bool parallel =
+      planes > 1 && static_cast<double>(planes) * static_cast<double>(m) >= kParallelWork;
   dispatch_floating(src.dtype(), [&]<class T>() {
     const T* s = src.data_ptr<T>();
     T* d = out.data_ptr<T>();
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * m >= kParallelWork)
+#pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t p = 0; p < planes; ++p)
       for (std::int64_t o = 0; o < m; ++o) {
         const std::int64_t i = ind[p * m + o];
