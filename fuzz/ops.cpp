@@ -6,8 +6,12 @@
 // check_result, differentiable ones are differentiated, and a few ops are compared with a
 // reference where a silently wrong answer is the known failure (argmax indices, clamp, in-place
 // ops on overlapping views). Served by fuzz/ops_fuzzer.cpp (libFuzzer) and tests/fuzz/ops_test.cpp.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +28,48 @@ using namespace convtape;
 Tensor maybe_grad(Input& in, Tensor t) {
   if (t.is_floating_point() && (in.byte() & 3) == 0) t.requires_grad_(true);
   return t;
+}
+
+// CT_FUZZ_TRACE=1 prints each call with its arguments before it is made, so that a crashing input
+// replayed through the fuzzer binary names its op in one line.
+bool tracing() {
+  static const bool on = std::getenv("CT_FUZZ_TRACE") != nullptr;
+  return on;
+}
+std::string desc(const Tensor& t) {
+  if (!t.defined()) return "none";
+  return fmt::format("{}{}{}", dtype_name(t.dtype()), convtape::to_string(t.shape()),
+                     t.requires_grad() ? " grad" : "");
+}
+std::string desc(const std::vector<std::pair<i64, i64>>& p) {
+  std::string s = "{";
+  for (const auto& [a, b] : p) s += fmt::format("({}, {})", a, b);
+  return s + "}";
+}
+template <class... Args>
+void trace(fmt::format_string<Args...> f, Args&&... args) {
+  if (tracing())
+    std::fprintf(stderr, "ct_fuzz: %s\n", fmt::format(f, std::forward<Args>(args)...).c_str());
+}
+std::string desc(const ConvOptions& o) {
+  static const char* const kModes[] = {"explicit", "SAME", "SAME_LOWER", "VALID"};
+  return fmt::format("stride {}, padding {} {}, dilation {}, input_dilation {}, groups {}, flip {}",
+                     fmt::join(o.stride(), ","), kModes[static_cast<int>(o.padding_mode())],
+                     desc(o.padding()), fmt::join(o.dilation(), ","),
+                     fmt::join(o.input_dilation(), ","), o.groups(), o.flip_kernel());
+}
+std::string desc(const ConvTransposeOptions& o) {
+  return fmt::format("stride {}, padding {}, output_padding {}, dilation {}, groups {}",
+                     fmt::join(o.stride(), ","), fmt::join(o.padding(), ","),
+                     fmt::join(o.output_padding(), ","), fmt::join(o.dilation(), ","), o.groups());
+}
+std::string desc(const PoolOptions& o) {
+  return fmt::format(
+      "kernel {}, stride {}, padding {}, dilation {}, ceil_mode {}, count_include_pad {}, "
+      "divisor_override {}",
+      fmt::join(o.kernel_size(), ","), fmt::join(o.stride(), ","), desc(o.padding()),
+      fmt::join(o.dilation(), ","), o.ceil_mode(), o.count_include_pad(),
+      o.divisor_override() ? std::to_string(*o.divisor_override()) : "none");
 }
 
 // ---- factories and views
@@ -55,6 +101,7 @@ Tensor factory(Input& in) {
   if (!refused && count > kMaxTouchedElements &&
       count * static_cast<i128>(dtype_size(dtype)) <= (i128{1} << 32))
     return {};
+  trace("factory {} {}", dtype_name(dtype), convtape::to_string(shape));
   switch (in.pick(5)) {
     case 0:
       return zeros(shape, dtype);
@@ -84,7 +131,18 @@ std::vector<i64> dims_list(Input& in, std::size_t rank) {
 // One view (or shape op) with argument-space arguments applied to t.
 Tensor view_op(Input& in, const Tensor& t) {
   const std::size_t rank = t.shape().size();
-  switch (in.pick(17)) {
+  const std::size_t which = in.pick(17);
+  static const char* const kViews[17] = {
+      "reshape",   "view",         "expand",  "narrow",     "slice", "permute",
+      "transpose", "flatten",      "squeeze", "unsqueeze",  "flip",  "rot90",
+      "cat/stack", "index_select", "pad",     "contiguous", "clone"};
+  if (tracing()) {
+    // The arguments are read below; replaying the same bytes with a copy shows them.
+    Input peek = in;
+    trace("{} of {} (strides {}, offset {}), next argument bytes decode to {}", kViews[which],
+          desc(t), convtape::to_string(t.strides()), t.offset(), fmt::join(peek.values(4), ", "));
+  }
+  switch (which) {
     case 0: {
       Shape s = in.values(in.pick(5));
       if (!s.empty() && in.flag()) s[in.pick(s.size())] = -1;
@@ -189,6 +247,7 @@ Tensor conv_op(Input& in) {
   if (in.flag()) o.input_dilation(in.values(in.list_length(rank)));
   o.groups(groups);
   o.flip_kernel(in.flag());
+  trace("conv x {}, w {}, b {}, {}", desc(x), desc(w), desc(b), desc(o));
   Tensor y;
   switch (in.pick(4)) {
     case 0:
@@ -230,6 +289,7 @@ Tensor conv_transpose_op(Input& in) {
   o.output_padding(in.offsets(in.list_length(rank)));
   o.dilation(in.values(in.list_length(rank)));
   o.groups(groups);
+  trace("conv_transpose x {}, w {}, b {}, {}", desc(x), desc(w), desc(b), desc(o));
   Tensor y;
   switch (in.pick(4)) {
     case 0:
@@ -310,6 +370,13 @@ Tensor conv_general_op(Input& in) {
   if (in.flag()) opt.rhs_dilation = in.values(in.list_length(rank));
   opt.feature_group_count = fgc;
   opt.batch_group_count = bgc;
+  trace(
+      "conv_general lhs {} '{}', rhs {} '{}', out '{}', strides {}, padding mode {} {}, "
+      "lhs_dilation {}, rhs_dilation {}, feature_groups {}, batch_groups {}",
+      desc(lhs), opt.dimension_numbers.lhs, desc(rhs), opt.dimension_numbers.rhs,
+      opt.dimension_numbers.out, fmt::join(opt.window_strides, ","),
+      static_cast<int>(opt.padding_mode), desc(opt.padding), fmt::join(opt.lhs_dilation, ","),
+      fmt::join(opt.rhs_dilation, ","), fgc, bgc);
   const Tensor y = conv_general(lhs, rhs, opt);
   check_result(y, "conv_general");
   check_backward(y, {lhs, rhs}, "conv_general backward");
@@ -382,6 +449,8 @@ Tensor pool_op(Input& in) {
   const Tensor x = pool_input(in, rank);
   const PoolOptions o = pool_options(in, rank);
   const std::size_t which = in.pick(6);
+  trace("pool #{} (0-1 max, 2-3 avg, 4 max with indices, 5 + unpool) x {}, {}", which, desc(x),
+        desc(o));
   Tensor y;
   switch (which) {
     case 0:
@@ -408,6 +477,8 @@ Tensor pool_op(Input& in) {
         Tensor idx = r.indices;
         if (in.pick(4) == 0)
           idx = wild_index(in, static_cast<std::size_t>(idx.numel())).reshape(idx.shape());
+        trace("max_unpool x {}, indices {}, {}, output_size {}", desc(y), desc(idx), desc(o2),
+              convtape::to_string(out_size));
         Tensor u = max_unpool(y, idx, o2, out_size);
         check_result(u, "max_unpool");
         check_backward(u, {x}, "max_unpool backward");
@@ -425,6 +496,7 @@ Tensor adaptive_op(Input& in) {
   const std::size_t rank = 1 + in.pick(3);
   const Tensor x = pool_input(in, rank);
   const Shape out = in.values(in.list_length(rank));
+  trace("adaptive pool x {}, output_size {}", desc(x), convtape::to_string(out));
   Tensor y;
   switch (in.pick(4)) {
     case 0:
@@ -456,6 +528,10 @@ Tensor unpool_op(Input& in) {
   const PoolOptions o = pool_options(in, rank);
   Shape out_size;
   if (in.flag()) out_size = in.values(in.list_length(rank));
+  trace(
+      "max_unpool x {}, indices {} = {}, {}, output_size {}", desc(x), desc(idx),
+      idx.numel() <= 64 ? fmt::format("{}", fmt::join(idx.to_vector<std::int64_t>(), ",")) : "...",
+      desc(o), convtape::to_string(out_size));
   Tensor u;
   switch (rank) {
     case 1:
@@ -486,6 +562,11 @@ Tensor correlation_op(Input& in) {
       .stride1(in.value())
       .stride2(in.value())
       .padding(in.value());
+  trace(
+      "correlation f1 {}, f2 {}, kernel {}, max_displacement {}, stride1 {}, stride2 {}, "
+      "padding {}",
+      desc(f1), desc(f2), o.kernel_size(), o.max_displacement(), o.stride1(), o.stride2(),
+      o.padding());
   const Tensor y = correlation(f1, f2, o);
   check_result(y, "correlation");
   check_backward(y, {f1, f2}, "correlation backward");
@@ -496,6 +577,7 @@ Tensor signal_op(Input& in) {
   const std::size_t rank = in.pick(5);
   const Tensor a = maybe_grad(in, tiny(in, tiny_shape(in, rank)));
   const Tensor b = maybe_grad(in, tiny(in, tiny_shape(in, in.pick(8) == 0 ? in.pick(5) : rank)));
+  trace("signal in1 {}, in2 {}", desc(a), desc(b));
   Tensor y;
   switch (in.pick(8)) {
     case 0:
@@ -536,6 +618,7 @@ void clamp_op(Input& in) {
   const Tensor x = maybe_grad(in, tiny(in, tiny_shape(in, in.pick(4))));
   const double low = in.real();
   const double high = in.real();
+  trace("clamp x {}, low {}, high {}", desc(x), low, high);
   const Tensor y = clamp(x, low, high);
   check_result(y, "clamp");
   if (!x.is_floating_point() || y.numel() != x.numel()) return;
@@ -593,6 +676,9 @@ void inplace_op(Input& in) {
   static constexpr double kAlpha[8] = {0.0, 1.0, -1.0, 0.5, 2.0, -3.5, 0.25, 3.0};
   const double alpha = kAlpha[in.pick(8)];
   const std::size_t which = in.pick(4);
+  trace("in-place #{} (add_, mul_, copy_, fill_) dst {} strides {}, src {} strides {}, alpha {}",
+        which, desc(dst), convtape::to_string(dst.strides()), desc(src),
+        convtape::to_string(src.strides()), alpha);
   switch (which) {
     case 0:
       dst.add_(src, alpha);

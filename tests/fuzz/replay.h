@@ -1,8 +1,8 @@
 // The seeded fuzz tests' driver: feeds byte strings to a fuzz target body (fuzz/*.cpp) without
 // libFuzzer and collects what libFuzzer would call a crash: an exception other than
 // convtape::Error escaping the body (findings included). Crashes and sanitizer reports end the
-// process as they would under libFuzzer; a watchdog ends it on an input that runs past 10 s,
-// printing the input. Each failure prints its input in hex, which
+// process as they would under libFuzzer (CT_FUZZ_REPLAY_LOG=1 names the input); a watchdog ends it
+// on an input that runs past 10 s, printing the input. Each failure prints its input in hex, which
 // `xxd -r -p <<< HEX > crash && build-fuzz/fuzz/fuzz_<target> crash` replays.
 #pragma once
 
@@ -158,7 +158,11 @@ inline std::vector<Failure> replay(Body body, const std::vector<Bytes>& inputs) 
     }
   });
   std::vector<Failure> failures;
+  // CT_FUZZ_REPLAY_LOG=1 prints every input before it runs: the last line before a crash or a
+  // sanitizer report is the input that caused it.
+  const bool log = std::getenv("CT_FUZZ_REPLAY_LOG") != nullptr;
   for (const auto& in : inputs) {
+    if (log) std::fprintf(stderr, "fuzz replay: input %s\n", hex(in, in.size()).c_str());
     started.store(Clock::now().time_since_epoch().count());
     current.store(&in);
     try {
