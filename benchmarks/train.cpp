@@ -12,12 +12,16 @@
 // state live on cuda:0, each window ends with a device synchronisation, validation compares one
 // GPU step with the same step on the CPU, and memory is the peak of device memory in use
 // (convtape's caching allocator, PyTorch's torch.cuda.max_memory_allocated).
+// Deterministic mode (convtape::set_deterministic, core/settings.h) is timed beside the default
+// mode on the CPU, windows alternating between the two, and its promise validated first: a few
+// steps on 1 thread and on the most threads asked for give bit-identical parameters. --mode picks
+// one mode (on CUDA the default is the default mode alone; --mode both times cuDNN's
+// deterministic algorithms too).
 //   usage: train [--threads 1,2] [--batch 64] [--steps 40] [--quick] [--torch /usr/bin/python3]
-//                [--device cpu|cuda]
+//                [--device cpu|cuda] [--mode default|deterministic|both]
 #include <sys/resource.h>
 
-#include <omp.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -126,6 +130,36 @@ bool validate_cuda(const Device& dev) {
   return ok;
 }
 
+// Deterministic mode's promise on this model: parameters after a few steps on 1 thread and on
+// `threads` threads are bit-identical.
+bool validate_deterministic(int threads) {
+  const DeterministicGuard det(true);
+  const int previous = num_threads();
+  std::vector<std::vector<Tensor>> params;
+  for (int t : {1, threads}) {
+    set_num_threads(t);
+    manual_seed(4);
+    auto model = small_cnn();
+    optim::SGD sgd(model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+    for (int s = 0; s < 3; ++s) {
+      const Tensor x = rand({32, 1, 28, 28});
+      const Tensor y = randint(0, 10, {32});
+      const Tensor loss = cross_entropy((*model)(x), y);
+      sgd.zero_grad();
+      loss.backward();
+      sgd.step();
+    }
+    params.push_back(model->parameters());
+  }
+  set_num_threads(previous);
+  bool same = true;
+  for (std::size_t i = 0; i < params[0].size(); ++i)
+    same = same && max(abs(params[0][i] - params[1][i])).item() == 0.0;
+  std::printf("validation: deterministic mode, 3 steps on 1 and on %d threads: parameters %s\n",
+              threads, same ? "bit-identical: ok" : "differ: FAILED");
+  return same;
+}
+
 struct TorchResult {
   double images_per_second = 0;
   long peak_kib = 0, baseline_kib = 0;
@@ -156,9 +190,11 @@ int main(int argc, char** argv) {
   int steps = 40;
   std::string python = "/usr/bin/python3";
   std::string device_name = "cpu";
+  std::string mode;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--device" && i + 1 < argc) device_name = argv[++i];
+    if (a == "--mode" && i + 1 < argc) mode = argv[++i];
     if (a == "--quick") steps = 10;
     if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
     if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
@@ -180,9 +216,26 @@ int main(int argc, char** argv) {
                 cuda::built_with_cuda() ? "no device present" : "this build has no CUDA support");
     return 2;
   }
+  if (mode.empty()) mode = gpu ? "default" : "both";
+  if (mode != "default" && mode != "deterministic" && mode != "both") {
+    std::printf("train: expected --mode default, deterministic or both, got %s\n", mode.c_str());
+    return 2;
+  }
+  for (int t : thread_counts)
+    if (t < 1) {
+      std::printf("train: expected --threads of at least 1, got %d\n", t);
+      return 2;
+    }
   const Device dev = gpu ? Device::cuda(0) : Device::cpu();
   if (!validate() || (gpu && !validate_cuda(dev))) return 1;
+  int most_threads = 1;
+  for (int t : thread_counts) most_threads = std::max(most_threads, t);
+  if (!gpu && mode != "default" && !validate_deterministic(std::max(most_threads, 2))) return 1;
   if (gpu) thread_counts = {1};  // the host threads barely matter; one row
+  // The modes timed, in the order their windows alternate.
+  std::vector<bool> modes;
+  if (mode != "deterministic") modes.push_back(false);
+  if (mode != "default") modes.push_back(true);
 
   manual_seed(0);
   auto model = small_cnn();
@@ -205,29 +258,47 @@ int main(int argc, char** argv) {
   std::printf(
       "\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows, %s\n",
       static_cast<long long>(batch), steps, gpu ? "cuda:0 (TF32 off)" : "CPU");
-  std::printf("%-8s | %12s %12s %7s\n", "threads", "ours img/s", "torch img/s", "ratio");
+  const bool both = modes.size() == 2;
+  if (both)
+    std::printf("%-8s | %12s %12s %9s | %12s %7s\n", "threads", "ours img/s", "determ. img/s",
+                "det/ours", "torch img/s", "ratio");
+  else
+    std::printf("%-8s | %12s %12s %7s\n", "threads", modes[0] ? "determ. img/s" : "ours img/s",
+                "torch img/s", "ratio");
   std::vector<std::pair<int, TorchResult>> torch_results;
+  const bool initial_mode = deterministic();
   for (int threads : thread_counts) {
     const TorchResult t = run_torch(python, threads, batch, steps, device_name);
-    omp_set_num_threads(threads);
-    train_step();
-    train_step();
-    if (gpu) cuda::synchronize("bench train", dev);
-    double best = 0;
-    for (int w = 0; w < 3; ++w) {
-      const auto start = std::chrono::steady_clock::now();
-      for (int s = 0; s < steps; ++s) train_step();
-      if (gpu) cuda::synchronize("bench train", dev);
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      best = std::max(best, static_cast<double>(steps * batch) / secs);
+    set_num_threads(threads);
+    std::vector<double> best(modes.size(), 0.0);
+    for (std::size_t m = 0; m < modes.size(); ++m) {  // warm-up (cuDNN measures per mode)
+      set_deterministic(modes[m]);
+      train_step();
+      train_step();
     }
+    if (gpu) cuda::synchronize("bench train", dev);
+    for (int w = 0; w < 3; ++w)
+      for (std::size_t m = 0; m < modes.size(); ++m) {
+        set_deterministic(modes[m]);
+        const auto start = std::chrono::steady_clock::now();
+        for (int s = 0; s < steps; ++s) train_step();
+        if (gpu) cuda::synchronize("bench train", dev);
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best[m] = std::max(best[m], static_cast<double>(steps * batch) / secs);
+      }
+    set_deterministic(initial_mode);
+    // The ratio to PyTorch is the default mode's (PyTorch's CPU training is not deterministic
+    // across thread counts either).
+    const double ours = best[0];
+    std::string row = fmt::format("{:<8} | {:12.1f}", threads, ours);
+    if (both) row += fmt::format(" {:12.1f} {:9.2f}", best[1], best[1] / ours);
+    row += both ? " |" : "";
     if (t.ok)
-      std::printf("%-8d | %12.1f %12.1f %7.2f\n", threads, best, t.images_per_second,
-                  best / t.images_per_second);
+      row += fmt::format(" {:12.1f} {:7.2f}", t.images_per_second, ours / t.images_per_second);
     else
-      std::printf("%-8d | %12.1f %12s %7s   (PyTorch unavailable: %s)\n", threads, best, "-", "-",
-                  python.c_str());
+      row += fmt::format(" {:>12} {:>7}   (PyTorch unavailable: {})", "-", "-", python);
+    std::printf("%s\n", row.c_str());
     std::fflush(stdout);
     torch_results.emplace_back(threads, t);
   }
