@@ -657,10 +657,10 @@ TEST_CASE("conv / conv_transpose / correlation / signal: a seeded sweep of extre
       if (k >= 1 && k % 2 == 1 && md >= 0 && s1 >= 1 && s2 >= 1 && pad >= 0) {
         const i128 rad = (k - 1) / 2, border = static_cast<i128>(md) + rad;
         const i128 hp = h + 2 * static_cast<i128>(pad), wp = wd + 2 * static_cast<i128>(pad);
-        const i128 grid = 2 * (md / s2) + 1;
+        const i128 grid = 2 * static_cast<i128>(md / s2) + 1;
         const auto ceil_div = [](i128 a, i128 b) { return a <= 0 ? i128(0) : (a + b - 1) / b; };
         const i128 ho = ceil_div(hp - 2 * border, s1), wo = ceil_div(wp - 2 * border, s1);
-        if (fits(2 * border) && fits(hp) && fits(wp) && fits(grid * grid) &&
+        if (fits(2 * border) && fits(hp) && fits(wp) && fits(grid) && fits(grid * grid) &&
             fits(static_cast<i128>(k) * k * c) && ho >= 1 && wo >= 1)
           want = expected_shape({1, static_cast<std::int64_t>(grid * grid),
                                  static_cast<std::int64_t>(ho), static_cast<std::int64_t>(wo)},
