@@ -9,8 +9,9 @@
 // and the first NaN is kept. The argmax starts at the window's first element inside the input
 // (PyTorch's rule), so a window of -inf values gives -inf and that element's index, and its
 // gradient goes there; a window with no element inside the input (dilated taps that all land in
-// the padding) gives -inf and index -1. Loops run over each window's overlap with the input, not
-// over the nominal kernel, so a kernel of 2^62 costs what the input costs.
+// the padding, which ops/pool.cpp refuses) gives -inf and index -1. Loops run over each window's
+// overlap with the input, not over the nominal kernel, so a kernel of 2^62 costs what the input
+// costs.
 // Planes run in parallel (OpenMP); inner loops run along contiguous output lines and are compiled
 // for AVX-512, AVX2 and plain x86-64, chosen once at run time.
 #pragma once

@@ -132,6 +132,26 @@ void check_output_size(std::string_view op, const Tensor& x, const Shape& out) {
   checked::nbytes(full, dtype_size(x.dtype()), op);
 }
 
+// A dilated window can step over the whole input from the low padding (kernel 2, dilation 2,
+// padding 1 over one element: taps -1 and 1). PyTorch returns -inf and an index outside the
+// input for it; such a window has no answer, so it is refused. Only windows that start in the low
+// padding need a look (the others start inside the input), and none is visited past the first
+// that starts at 0 or later.
+void check_dilated_windows(std::string_view op, const PoolGeometry& g, std::size_t d) {
+  const std::int64_t in = g.in[d], k = g.kernel[d], st = g.stride[d], dil = g.dilation[d];
+  const std::int64_t lo = g.pad_lo[d];
+  for (std::int64_t o = 0; o < g.out[d]; ++o) {
+    const std::int64_t start =
+        checked::sub(checked::mul(o, st, op, "a window start"), lo, op, "a window start");
+    if (start >= 0) return;
+    const std::int64_t first = checked::div_ceil(-start, dil);  // the first tap at 0 or later
+    CT_CHECK(first < k && start + first * dil <= in - 1,
+             "{}: expected every dilated window to hold an input element, got output {} in dim {} "
+             "with taps {} + {} * r (r < {}) outside the input of size {}",
+             op, o, d, start, dil, k, in);
+  }
+}
+
 // Output sizes of a max or average pooling of x: PyTorch's floor((in + lo + hi - extent) / stride)
 // + 1 (ceil with ceil_mode), computed as (in - extent) + lo + hi so that no intermediate value
 // leaves 64 bits unless the result does. With padding at most half the kernel, that numerator is
@@ -163,6 +183,7 @@ PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
     }
     fits = fits && out >= 1;
     g.out.push_back(out);
+    if (kind == PoolKind::Max && g.dilation[d] > 1) check_dilated_windows(op, g, d);
   }
   CT_CHECK(fits,
            "{}: expected a window (dilated kernel {}) that fits the padded input ({}), got "

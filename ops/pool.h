@@ -19,8 +19,8 @@
 // Max: NaN propagates (the first NaN of a window is its max); ties send the gradient to the first
 // maximal element in the window's row-major order. The argmax starts at the window's first element
 // inside the input (PyTorch's rule), so a window of -inf values returns -inf with that element's
-// index and sends its gradient there; only a dilated window whose taps all miss the input (which
-// PyTorch accepts too) returns -inf with index -1 and no gradient.
+// index and sends its gradient there. A dilated window whose taps all miss the input (PyTorch
+// returns -inf and an index outside the input for it) is refused.
 // Limits: output sizes, window bounds, default unpool sizes and byte counts are exact in 64 bits
 // (core/checked.h), and kernels visit only each window's overlap with the input, so arguments up to
 // 2^63 - 1 either give PyTorch's answer quickly or are refused with "<op>: expected ..., got ..."

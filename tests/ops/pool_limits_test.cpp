@@ -315,11 +315,16 @@ TEST_CASE("pooling: extreme arguments give exact shapes or errors naming the rea
                      "max_pool1d: expected a window (dilated kernel 4611686018427387905) that "
                      "fits the padded input (5)");
     // ceil_mode with a huge stride keeps one window, whose taps -1 and 2^62 - 1 both miss the
-    // input: -inf and index -1, as for any window of padding alone.
-    const PoolWithIndices r = max_pool_with_indices(
-        x5, PoolOptions(2).dilation(k2p62).stride(kMax).padding(1).ceil_mode());
-    CHECK(r.values.item<double>() == -kInf);
-    CHECK(ints(r.indices) == std::vector<std::int64_t>{-1});
+    // input: refused, as any window of padding alone.
+    CT_REQUIRE_ERROR(
+        max_pool_with_indices(x5,
+                              PoolOptions(2).dilation(k2p62).stride(kMax).padding(1).ceil_mode()),
+        "max_pool_with_indices: expected every dilated window to hold an input element, got "
+        "output 0 in dim 0 with taps -1 + 4611686018427387904 * r (r < 2) outside the input of "
+        "size 5");
+    // One that reaches the input with its second tap is answered.
+    CHECK(equal(max_pool1d(x5, PoolOptions(2).dilation(4).stride(kMax).padding(1).ceil_mode()),
+                f64({3}, {1, 1, 1})));
   }
   SECTION("adaptive pooling to huge sizes: errors, never a hang or std::bad_alloc") {
     CT_REQUIRE_ERROR(adaptive_max_pool(x5, {k2p62}),
@@ -495,6 +500,13 @@ Want pool_want(const Args& a, bool avg) {
     i128 out = (a.ceil ? ceil_div128(num, st) : floor_div128(num, st)) + 1;
     if (a.ceil && (out - 1) * st >= in + lo) --out;
     if (out < 1) w.valid = false;
+    // Every dilated window must reach the input: the first tap at 0 or later lies below in.
+    for (i128 o = 0; o < out && !avg; ++o) {
+      const i128 start = o * st - lo;
+      if (start >= 0) break;
+      const i128 first = ceil_div128(-start, dil);
+      if (first >= k || start + first * dil > in - 1) w.valid = false;
+    }
     w.out.push_back(static_cast<std::int64_t>(out < 1 ? 0 : out));
   }
   return w;
@@ -687,7 +699,7 @@ TEST_CASE("pooling: seeded sweep over wide argument magnitudes against 128-bit a
       const std::int64_t plane = numel(Shape(a.x.begin() + 2, a.x.end()));
       for (std::size_t i = 0; i < idx.size(); ++i) {
         const std::int64_t at = idx[i];
-        REQUIRE(at >= -1);
+        REQUIRE(at >= 0);  // windows that miss the input are refused
         REQUIRE(at < plane);
         const std::int64_t p =
             static_cast<std::int64_t>(i) / std::max<std::int64_t>(numel(want.out), 1);

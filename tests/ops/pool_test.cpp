@@ -692,17 +692,23 @@ TEST_CASE("max_pool: padding never wins, even over all-negative inputs", "[ops][
   CHECK(equal(d, t2({-1, -1}, {1, 1, 2})));
 }
 
-TEST_CASE("max_pool: a dilated window whose taps all fall in padding gives -inf and no gradient",
-          "[ops][pool]") {
-  // PyTorch accepts this window (kernel 2, dilation 2, padding 1 over one element): its taps at -1
-  // and 1 are both outside the input.
-  Tensor x = t2({4}, {1, 1, 1}).requires_grad_(true);
+TEST_CASE("max_pool: a dilated window whose taps all fall in padding is refused", "[ops][pool]") {
+  // PyTorch accepts this window (kernel 2, dilation 2, padding 1 over one element), whose taps at
+  // -1 and 1 both miss the input, and returns -inf with index 1, outside the input: no answer.
+  const Tensor x = t2({4}, {1, 1, 1});
   const PoolOptions o = PoolOptions(2).stride(1).dilation(2).padding(1);
-  const PoolWithIndices r = max_pool_with_indices(x.detach(), o);
-  CHECK(r.values.item() == -std::numeric_limits<double>::infinity());
-  CHECK(r.indices.item<std::int64_t>() == -1);
-  max_pool1d(x, o).backward(ones({1, 1, 1}));
-  CHECK(x.grad().item() == 0.0);
+  CT_REQUIRE_ERROR(max_pool_with_indices(x, o),
+                   "max_pool_with_indices: expected every dilated window to hold an input "
+                   "element, got output 0 in dim 0 with taps -1 + 2 * r (r < 2) outside the input "
+                   "of size 1");
+  CT_REQUIRE_ERROR(max_pool1d(x, o), "max_pool1d: expected every dilated window");
+  // Dim 0's windows (taps {-1, 2}, {0, 3}, {1, 4} over [0, 4)) each hold an element; dim 1's one
+  // window (taps {-1, 2} over [0, 2)) does not.
+  CT_REQUIRE_ERROR(max_pool2d(zeros({1, 1, 4, 2}), PoolOptions(2).stride(1).dilation(3).padding(1)),
+                   "max_pool2d: expected every dilated window to hold an input element, got "
+                   "output 0 in dim 1 with taps -1 + 3 * r (r < 2) outside the input of size 2");
+  // Dilated windows that each keep one input element are accepted.
+  CHECK(max_pool1d(t2({4, 5}, {1, 1, 2}), o).to_vector<double>() == std::vector<double>{5, 4});
 }
 
 TEST_CASE("avg_pool: count_include_pad and divisor_override decide the divisor", "[ops][pool]") {
