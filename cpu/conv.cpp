@@ -624,7 +624,9 @@ void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& 
 constexpr std::int64_t kImplicitBytes = std::int64_t{6} << 20;
 
 bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
-  if (use_direct(g) || g.pointwise() || g.group_channels() == 0) return false;
+  // An empty input has no lines to copy into the phase planes (and ImplicitGrid divides by its
+  // extents): the im2col path writes the bias or zeros alone.
+  if (use_direct(g) || g.pointwise() || g.group_channels() == 0 || g.in_numel() == 0) return false;
   // The buffer's size in checked arithmetic: a huge stride makes as many phases, and an unchecked
   // product once wrapped to a small value here and sent ImplicitGrid looping over 2^62 phases.
   std::optional<std::int64_t> padded = g.group_channels() * static_cast<std::int64_t>(elem);
@@ -956,7 +958,6 @@ void phase_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g) 
       a[d] = rem % live_phases(g, d);
       rem /= live_phases(g, d);
     }
-
     const PhaseConv p = phase_conv(g, a);
     if (p.empty) continue;
     // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)

@@ -254,6 +254,33 @@ TEST_CASE("conv_transpose: extreme strides, paddings and output paddings", "[con
       "bits, got 4611686018427387904 * 4");
 }
 
+TEST_CASE(
+    "conv / conv_transpose: an input with an empty spatial extent gives the bias, and "
+    "its gradients",
+    "[conv][limits]") {
+  // Found by the ops fuzzer: the implicit-GEMM plan divided by the empty extent (SIGFPE) in the
+  // data gradient of a transposed conv, which is a forward conv of dy.
+  const Tensor x = zeros({4, 4, 0}, kFloat64).requires_grad_();
+  const Tensor w = full({4, 3, 3}, 0.25, kFloat64).requires_grad_();
+  const Tensor b = full({6}, 0.5, kFloat64).requires_grad_();
+  const auto o = ConvTransposeOptions().stride(2).dilation(2).groups(2);
+  Tensor y = conv_transpose1d(x, w, b, o);  // (0 - 1) * 2 + 2 * (3 - 1) + 1 = 3 outputs
+  REQUIRE(y.shape() == Shape{4, 6, 3});
+  REQUIRE(values(y) == std::vector<double>(72, 0.5));
+  sum(y).backward();
+  REQUIRE(x.grad().shape() == Shape{4, 4, 0});
+  REQUIRE(values(w.grad()) == std::vector<double>(36, 0.0));
+  REQUIRE(values(b.grad()) == std::vector<double>(6, 12.0));
+  // The forward conv of an empty extent with enough padding to give outputs.
+  const Tensor x2 = zeros({2, 4, 0}, kFloat64).requires_grad_();
+  Tensor y2 = conv1d(x2, full({2, 2, 3}, 1.0, kFloat64), b.detach().narrow(0, 0, 2),
+                     ConvOptions().padding(2).groups(2));
+  REQUIRE(y2.shape() == Shape{2, 2, 2});
+  REQUIRE(values(y2) == std::vector<double>(8, 0.5));
+  sum(y2).backward();
+  REQUIRE(x2.grad().shape() == Shape{2, 4, 0});
+}
+
 TEST_CASE("conv_transpose: a huge stride with a live output and its gradients", "[conv][limits]") {
   // x [1, 2, 1], stride 2^40, kernel 3, output_padding 1, padding 1: full 3 + 1 = 4, len 2,
   // covering coordinates 1 and 2 of the one input's taps: y[o, j] = sum_c x[c] w[c, o, j + 1].
