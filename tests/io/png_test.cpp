@@ -112,7 +112,9 @@ TEST_CASE("write_png writes the encoded bytes under the name, and nothing else",
   CHECK(decode_png(ct_test::read_bytes(path)).pixels == image.pixels);
 
   const std::string nowhere = dir.file("missing/image.png");
-  CT_REQUIRE_ERROR(io::write_png(nowhere, image), "write_png: expected a writable file at");
+  CT_REQUIRE_ERROR(io::write_png(nowhere, image), "write_png: expected a writable folder " +
+                                                      dir.file("missing") + " for " + nowhere +
+                                                      ", got: No such file or directory");
   CHECK(dir.list() == std::vector<std::string>{"image.png"});
 }
 
