@@ -50,6 +50,10 @@ RowPlan<N> plan_rows(const Shape& shape, const std::array<Shape, N>& strides) {
 // element offset of the row's start for operand k. Rows may run on several threads.
 template <std::size_t N, class F>
 void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f) {
+  // Nothing to visit; and an empty shape may carry huge extents (and saturated strides) beside
+  // its zero, whose merged products below would overflow.
+  for (const auto d : shape)
+    if (d == 0) return;
   const RowPlan<N> p = plan_rows<N>(shape, strides);
   const std::size_t rank = p.shape.size();
   const std::int64_t n = p.shape.back();

@@ -49,15 +49,27 @@ void check_cpu(std::string_view op, const std::vector<Tensor>& tensors) {
 
 Split3 split_at(const Shape& shape, std::int64_t dim) {
   Split3 s;
+  bool overflow = false;
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(shape.size()); ++i) {
     if (i < dim)
-      s.outer *= shape[i];
+      overflow = overflow || __builtin_mul_overflow(s.outer, shape[i], &s.outer);
     else if (i == dim)
       s.n = shape[i];
     else
-      s.inner *= shape[i];
+      overflow = overflow || __builtin_mul_overflow(s.inner, shape[i], &s.inner);
   }
+  // Only an empty shape gets here (a tensor's element count fits in int64): a zero beside huge
+  // extents. Its [outer, inner] slab is then empty too, or so large that the caller has refused
+  // the output already; either way nothing may be visited.
+  if (overflow) s.outer = s.inner = 0;
   return s;
+}
+
+void check_element_value(std::string_view op, double value, DType dtype) {
+  if (dtype != DType::Int64) return;
+  // [-2^63, 2^63) as doubles; NaN fails both comparisons.
+  CT_CHECK(value >= -0x1p63 && value < 0x1p63,
+           "{}: expected a value that converts to int64 without overflow, got {}", op, value);
 }
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {

@@ -21,6 +21,11 @@ struct Split3 {
 };
 Split3 split_at(const Shape& shape, std::int64_t dim);
 
+// A double about to be stored as an element of dtype: int64 refuses NaN, infinities and values
+// outside [-2^63, 2^63) (converting them is undefined behaviour; PyTorch refuses them too) and
+// otherwise truncates toward zero.
+void check_element_value(std::string_view op, double value, DType dtype);
+
 // Gradient of a broadcast: sums g over the dims that broadcasting added or expanded.
 Tensor sum_to(const Tensor& g, const Shape& shape);
 

@@ -7,6 +7,7 @@
 #include "core/checked.h"
 #include "cuda/cuda.h"
 #include "ops/backend.h"
+#include "ops/detail.h"
 
 namespace convtape {
 
@@ -53,6 +54,7 @@ void check_values(std::string_view op, std::size_t count, const Shape& shape) {
 }
 
 Tensor full_named(std::string_view op, const Shape& shape, double value, TensorOptions options) {
+  detail::check_element_value(op, value, options.dtype());
   Tensor t = empty_checked(op, shape, options);
   backend::fill(t, value);
   return finish(t, options);
@@ -102,12 +104,19 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
            "arange: expected an element count that fits in 64 bits, got ceil(({} - {}) / {}) = {}",
            end, start, step, count);
   const auto n = static_cast<std::int64_t>(count);
+  if (n > 0) {  // the values run monotonically from the first to the last
+    detail::check_element_value("arange", start, options.dtype());
+    detail::check_element_value("arange", start + static_cast<double>(n - 1) * step,
+                                options.dtype());
+  }
   return generate("arange", {n}, options,
                   [&](std::int64_t i) { return start + static_cast<double>(i) * step; });
 }
 
 Tensor linspace(double start, double end, std::int64_t steps, TensorOptions options) {
   CT_CHECK(steps >= 0, "linspace: expected steps >= 0, got {}", steps);
+  if (steps > 0) detail::check_element_value("linspace", start, options.dtype());
+  if (steps > 1) detail::check_element_value("linspace", end, options.dtype());
   const double delta = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // The second half counts back from end so that the last value is exactly end.
   return generate("linspace", {steps}, options, [&](std::int64_t i) {
@@ -118,6 +127,7 @@ Tensor linspace(double start, double end, std::int64_t steps, TensorOptions opti
 
 Tensor tensor(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
   check_values("tensor", values.size(), shape);
+  for (const double v : values) detail::check_element_value("tensor", v, options.dtype());
   return generate("tensor", shape, options,
                   [&](std::int64_t i) { return values[static_cast<std::size_t>(i)]; });
 }

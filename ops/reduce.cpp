@@ -109,7 +109,9 @@ Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int
   const double count = static_cast<double>(p.mid);
   Tensor y;
   if (p.empty) {
-    // A sum over nothing is 0 and a mean over nothing NaN (0 / 0), as in PyTorch.
+    // A sum over nothing is 0 and a mean over nothing NaN (0 / 0), as in PyTorch. The output
+    // need not be empty ([0, n] summed over dim 0 is n zeros): its size is checked under op.
+    checked::nbytes(p.out_shape, dtype_size(x.dtype()), op);
     y = full(keepdim ? p.keep_shape : p.out_shape,
              average && p.mid == 0 ? std::numeric_limits<double>::quiet_NaN() : 0.0, x.options());
   } else {

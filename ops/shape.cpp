@@ -400,6 +400,7 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
     return v;
   };
   checked::nbytes(out, dtype_size(x.dtype()), "pad");
+  detail::check_element_value("pad", value, x.dtype());
   Tensor y = full(out, value, x.options());
   backend::copy(x, interior(y.detach()));
   record(y, "pad", {x}, {}, [interior](const Saved&, const Tensor& dy, const GradMask&) {
@@ -419,7 +420,9 @@ Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
     if (x.dim() == 0) continue;  // a scalar accepts dim 0 / -1 and has nothing to reverse
     CT_CHECK(!seen[d], "flip: expected distinct dims, got [{}]", fmt::join(dims, ", "));
     seen[d] = true;
-    if (x.shape()[d] > 0) offset += (x.shape()[d] - 1) * strides[d];
+    // Only a tensor with elements moves its offset: an empty one may carry a huge extent whose
+    // (extent - 1) * stride overflows, and addresses nothing anyway.
+    if (x.numel() > 0) offset += (x.shape()[d] - 1) * strides[d];
     strides[d] = -strides[d];
   }
   // A negative-stride view, materialised so that the result owns dense memory.

@@ -72,6 +72,7 @@ Tensor Tensor::contiguous() const {
 Tensor& Tensor::fill_(double value) {
   // Writes one value everywhere, so an expanded destination is fine (PyTorch allows it too).
   check_inplace(*this, "fill_");
+  detail::check_element_value("fill_", value, dtype());
   backend::fill(*this, value);
   storage()->bump_version();
   return *this;
@@ -132,6 +133,7 @@ Tensor& Tensor::mul_(double factor) {
 Tensor& Tensor::put_(const std::vector<std::int64_t>& index, double value) {
   check_inplace(*this, "put_");
   check_no_internal_overlap(*this, "put_");
+  detail::check_element_value("put_", value, dtype());
   const std::int64_t off = element_offset(index, "put_");
   dispatch_all(dtype(), [&]<class T>() {
     const T v = static_cast<T>(value);

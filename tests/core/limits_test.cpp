@@ -208,3 +208,47 @@ TEST_CASE("numel, matmul and softmax at the limits", "[limits]") {
   CHECK(softmax(empty({0, k62, k62}), 1).shape() == Shape{0, k62, k62});
   CHECK(log_softmax(empty({3, 0}), 1).shape() == Shape{3, 0});
 }
+
+TEST_CASE("doubles stored as int64 elements are refused outside int64, truncated inside",
+          "[limits]") {
+  // Converting NaN, an infinity or a value past 2^63 to int64 is undefined behaviour; PyTorch
+  // refuses them ("cannot be converted to type int64_t without overflow"). Found by the ops fuzzer
+  // through pad's fill value.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto i64 = TensorOptions().dtype(kInt64);
+  for (const double v : {nan, inf, -inf, 1e308, 0x1p63}) {
+    CT_REQUIRE_ERROR(full({2}, v, i64), "full: expected a value that converts to int64");
+    CT_REQUIRE_ERROR(zeros({2}, i64).fill_(v), "fill_: expected a value that converts to int64");
+    CT_REQUIRE_ERROR(zeros({2}, i64).put_({1}, v), "put_: expected a value that converts to int64");
+    CT_REQUIRE_ERROR(pad(zeros({2}, i64), {{1, 1}}, v),
+                     "pad: expected a value that converts to int64");
+    CT_REQUIRE_ERROR(tensor({1.0, v}, i64), "tensor: expected a value that converts to int64");
+    CT_REQUIRE_ERROR(linspace(0.0, v, 3, i64), "linspace: expected a value that converts to int64");
+  }
+  CT_REQUIRE_ERROR(arange(1e300, 1e300 + 1e290, 1e289, i64),
+                   "arange: expected a value that converts to int64 without overflow, got 1e+300");
+  // -2^63 is the smallest int64; values inside truncate toward zero, as in PyTorch.
+  const Tensor t = pad(zeros({2}, i64), {{1, 1}}, -0x1p63);
+  CHECK(t.at<std::int64_t>({0}) == std::numeric_limits<std::int64_t>::min());
+  CHECK(full({1}, 2.5, i64).at<std::int64_t>({0}) == 2);
+  CHECK(full({1}, -3.7, i64).at<std::int64_t>({0}) == -3);
+  // float tensors take NaN and infinities as they are.
+  CHECK(std::isnan(full({1}, nan).at<float>({0})));
+}
+
+TEST_CASE("flip and reductions of empty tensors with huge extents", "[limits]") {
+  // flip moved its offset by (extent - 1) * stride even for an empty tensor (signed overflow,
+  // found by the ops fuzzer); an empty tensor addresses nothing, so nothing moves.
+  const Tensor e = zeros({0, kMax, 5, 3});
+  const Tensor f = flip(e, {1});
+  CHECK(f.shape() == e.shape());
+  CHECK(f.numel() == 0);
+  // sum over the zero dim of [2, 0, 3] gives zeros; over a huge dim of an empty tensor, an empty
+  // result.
+  CHECK(sum(zeros({2, 0, 3}), {1}).shape() == Shape{2, 3});
+  CHECK(sum(zeros({kMax, 0}), {0}).shape() == Shape{0});
+  CT_REQUIRE_ERROR(sum(zeros({0, kMax}), {0}),
+                   "sum: expected a tensor of at most 9223372036854775807 bytes, got shape "
+                   "[9223372036854775807]");
+}
