@@ -41,13 +41,14 @@ double Generator::normal01() {
 
 std::int64_t Generator::integer(std::int64_t lo, std::int64_t hi) {
   CT_CHECK(lo < hi, "randint: expected low < high, got low = {}, high = {}", lo, hi);
-  const auto range = static_cast<std::uint64_t>(hi - lo);
+  // hi - lo in unsigned arithmetic: it exceeds INT64_MAX for ranges like [INT64_MIN, INT64_MAX).
+  const std::uint64_t range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
   // Rejection sampling keeps the draw unbiased.
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
   std::uint64_t v = 0;
   do v = engine_();
   while (v >= limit);
-  return lo + static_cast<std::int64_t>(v % range);
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(lo) + v % range);  // modulo 2^64
 }
 
 Generator& default_generator() {

@@ -33,9 +33,11 @@ std::map<std::string, double> read_exact(const std::string& op, const StateDict&
   return values;
 }
 
+// A count stored as a float64 scalar, about to become an int64: whole, >= min and below 2^63
+// (converting a larger double is undefined behaviour).
 void check_count(const std::string& op, const std::string& name, double v, double min) {
-  CT_CHECK(std::isfinite(v) && v == std::floor(v) && v >= min,
-           "{}: expected an integer >= {} for entry '{}', got {}", op, min, name, v);
+  CT_CHECK(std::isfinite(v) && v == std::floor(v) && v >= min && v < 0x1p63,
+           "{}: expected an integer >= {} and below 2^63 for entry '{}', got {}", op, min, name, v);
 }
 
 void check_lr(const std::string& op, const std::string& name, double v) {
@@ -129,8 +131,9 @@ std::vector<std::pair<std::string, double>> StepLR::hyper() const {
 
 void StepLR::set_hyper(const std::map<std::string, double>& v, bool apply) {
   const double step_size = v.at("step_size"), gamma = v.at("gamma");
-  CT_CHECK(std::isfinite(step_size) && step_size == std::floor(step_size) && step_size >= 1,
-           "StepLR: expected step_size >= 1, got {}", step_size);
+  CT_CHECK(std::isfinite(step_size) && step_size == std::floor(step_size) && step_size >= 1 &&
+               step_size < 0x1p63,
+           "StepLR: expected a whole step_size >= 1 and below 2^63, got {}", step_size);
   CT_CHECK(gamma > 0.0 && std::isfinite(gamma), "StepLR: expected a finite gamma > 0, got {}",
            gamma);
   if (!apply) return;
@@ -171,8 +174,8 @@ std::vector<std::pair<std::string, double>> CosineAnnealingLR::hyper() const {
 
 void CosineAnnealingLR::set_hyper(const std::map<std::string, double>& v, bool apply) {
   const double t_max = v.at("t_max"), eta_min = v.at("eta_min");
-  CT_CHECK(std::isfinite(t_max) && t_max == std::floor(t_max) && t_max >= 1,
-           "CosineAnnealingLR: expected t_max >= 1, got {}", t_max);
+  CT_CHECK(std::isfinite(t_max) && t_max == std::floor(t_max) && t_max >= 1 && t_max < 0x1p63,
+           "CosineAnnealingLR: expected a whole t_max >= 1 and below 2^63, got {}", t_max);
   CT_CHECK(eta_min >= 0.0 && std::isfinite(eta_min),
            "CosineAnnealingLR: expected a finite eta_min >= 0, got {}", eta_min);
   if (!apply) return;

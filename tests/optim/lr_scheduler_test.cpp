@@ -212,9 +212,14 @@ TEST_CASE("LR schedulers: load_state_dict errors", "[optim][scheduler][state][er
                         "last_lr.0, last_lr.1, t_max) for an optimizer with 2 param group(s), got "
                         "'base_lrs.2'");
   CT_REQUIRE_ERROR(s.load_state_dict(replaced("t_max", sc(0))),
-                   "CosineAnnealingLR: expected t_max >= 1, got 0");
+                   "CosineAnnealingLR: expected a whole t_max >= 1 and below 2^63, got 0");
+  CT_REQUIRE_ERROR(s.load_state_dict(replaced("t_max", sc(1e30))),
+                   "CosineAnnealingLR: expected a whole t_max >= 1 and below 2^63, got 1e+30");
   CT_REQUIRE_ERROR(s.load_state_dict(replaced("last_epoch", sc(1.5))),
-                   op + "expected an integer >= 0 for entry 'last_epoch', got 1.5");
+                   op + "expected an integer >= 0 and below 2^63 for entry 'last_epoch', got 1.5");
+  CT_REQUIRE_ERROR(
+      s.load_state_dict(replaced("last_epoch", sc(1e30))),
+      op + "expected an integer >= 0 and below 2^63 for entry 'last_epoch', got 1e+30");
   CT_REQUIRE_ERROR(s.load_state_dict(replaced("base_lrs.1", sc(-0.1))),
                    op + "expected a finite lr >= 0 for entry 'base_lrs.1', got -0.1");
   CT_REQUIRE_ERROR(s.load_state_dict(replaced("eta_min", full({}, 0.0))),
@@ -238,7 +243,8 @@ TEST_CASE("LR schedulers: load_state_dict errors", "[optim][scheduler][state][er
   for (auto& kv : bad)
     if (kv.first == "cooldown_counter") kv.second = sc(-1);
   CT_REQUIRE_ERROR(p.load_state_dict(bad),
-                   "ReduceLROnPlateau.load_state_dict: expected an integer >= 0 for entry "
+                   "ReduceLROnPlateau.load_state_dict: expected an integer >= 0 and below 2^63 "
+                   "for entry "
                    "'cooldown_counter', got -1");
   bad = pd;
   bad.erase(bad.begin() + 1);
@@ -249,9 +255,11 @@ TEST_CASE("LR schedulers: load_state_dict errors", "[optim][scheduler][state][er
 
 TEST_CASE("LR schedulers: argument errors", "[optim][scheduler][errors]") {
   TwoGroups t;
-  CT_REQUIRE_ERROR(optim::StepLR(t.opt, 0), "StepLR: expected step_size >= 1, got 0");
+  CT_REQUIRE_ERROR(optim::StepLR(t.opt, 0),
+                   "StepLR: expected a whole step_size >= 1 and below 2^63, got 0");
   CT_REQUIRE_ERROR(optim::StepLR(t.opt, 2, 0.0), "StepLR: expected a finite gamma > 0, got 0");
-  CT_REQUIRE_ERROR(optim::CosineAnnealingLR(t.opt, 0), "CosineAnnealingLR: expected t_max >= 1");
+  CT_REQUIRE_ERROR(optim::CosineAnnealingLR(t.opt, 0),
+                   "CosineAnnealingLR: expected a whole t_max >= 1");
   CT_REQUIRE_ERROR(optim::CosineAnnealingLR(t.opt, 5, -1.0),
                    "CosineAnnealingLR: expected a finite eta_min >= 0, got -1");
   using O = optim::ReduceLROnPlateauOptions;
