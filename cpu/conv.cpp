@@ -165,7 +165,7 @@ void gather_run(const Index& ix, const T* plane, const RowIndex& ri, const Run& 
   valid_span(m.first, m.step, run.len, ix.span_last, j_lo, j_hi);
   std::fill_n(vals, j_lo, T(0));
   const T* row = plane + m.base;
-  if (di == 1) {
+  if (di == 1 && j_hi > j_lo) {  // an empty span's first index may lie far outside the row
     const T* src = row + m.first + j_lo * m.step;
     if (m.step == 1) {
       std::copy(src, src + (j_hi - j_lo), vals + j_lo);
@@ -191,6 +191,7 @@ void scatter_add_run(const Index& ix, T* plane, const RowIndex& ri, const Run& r
   valid_span(m.first, m.step, run.len, ix.span_last, j_lo, j_hi);
   T* row = plane + m.base;
   if (di == 1) {
+    if (j_hi <= j_lo) return;  // an empty span's first index may lie far outside the row
     T* dst = row + m.first + j_lo * m.step;
     if (m.step == 1) {
       for (std::int64_t j = j_lo; j < j_hi; ++j) dst[j - j_lo] += vals[j];
@@ -366,8 +367,7 @@ void for_each_tap(const Index& ix, const std::vector<Run>& runs, F&& f) {
 std::optional<std::int64_t> padded_plane_size(const Index& ix) {
   std::optional<std::int64_t> size = 1;
   for (int d = 0; d < ix.s && size; ++d) {
-    const std::int64_t reach =
-        (ix.out[d] - 1) * ix.stride[d] + ix.dil[d] * (ix.kernel[d] - 1) + 1;
+    const std::int64_t reach = (ix.out[d] - 1) * ix.stride[d] + ix.dil[d] * (ix.kernel[d] - 1) + 1;
     size = checked::try_mul(*size, std::max(ix.in[d] + ix.pad[d], reach));
   }
   return size;

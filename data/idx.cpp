@@ -179,7 +179,7 @@ std::size_t read_up_to(Source& src, std::uint8_t* dst, std::size_t n) {
   return done;
 }
 
-IdxArray decode(Source& src, const std::string& name);
+IdxArray decode(Source& src, const std::string& name, std::uint64_t max_bytes);
 
 template <class T>
 T load_be(const std::uint8_t* p) {
@@ -211,7 +211,7 @@ decltype(auto) dispatch_idx(IdxType t, F&& f) {
   return f.template operator()<double>();
 }
 
-IdxArray decode(Source& src, const std::string& name) {
+IdxArray decode(Source& src, const std::string& name, std::uint64_t max_bytes) {
   std::array<std::uint8_t, 4 + 4 * kMaxRank> header{};
   const std::size_t got = read_up_to(src, header.data(), 4);
   CT_CHECK(got == 4,
@@ -255,10 +255,14 @@ IdxArray decode(Source& src, const std::string& name) {
            "read_idx: expected 2^64 or more data bytes for {} {}, got {} (file "
            "truncated?) in {}",
            to_string(array.dims), idx_type_name(type), left_text(), name);
-  CT_CHECK(expected <= static_cast<std::uint64_t>(checked::kMaxBytes),
-           "read_idx: expected at most {} data bytes (the largest tensor), got a header declaring "
-           "{} for {} {} in {}",
-           checked::kMaxBytes, expected, to_string(array.dims), idx_type_name(type), name);
+  const std::uint64_t limit = std::min<std::uint64_t>(max_bytes, checked::kMaxBytes);
+  CT_CHECK(
+      expected <= limit,
+      "read_idx: expected at most {} data bytes ({}), got a header declaring {} for {} {} in "
+      "{}",
+      limit,
+      limit == static_cast<std::uint64_t>(checked::kMaxBytes) ? "the largest tensor" : "max_bytes",
+      expected, to_string(array.dims), idx_type_name(type), name);
   CT_CHECK(!left || *left == expected,
            "read_idx: expected {} data bytes for {} {}, got {} ({}) in {}", expected,
            to_string(array.dims), idx_type_name(type), left_text(),
@@ -310,25 +314,26 @@ std::size_t idx_type_size(IdxType type) {
   return dispatch_idx(type, []<class T>() { return sizeof(T); });
 }
 
-IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name) {
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name,
+                   std::uint64_t max_bytes) {
   MemorySource plain(bytes);
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
     GzipSource inflated(plain, name);
-    return decode(inflated, name);
+    return decode(inflated, name, max_bytes);
   }
-  return decode(plain, name);
+  return decode(plain, name, max_bytes);
 }
 
-IdxArray read_idx(const std::string& path) {
+IdxArray read_idx(const std::string& path, std::uint64_t max_bytes) {
   const io::RegularFile file = io::open_regular_file(path, "read_idx");
   std::array<std::uint8_t, 2> magic{};
   const ssize_t got = ::pread(file.fd.get(), magic.data(), magic.size(), 0);
   FileSource plain(file, path);
   if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
     GzipSource inflated(plain, path);
-    return decode(inflated, path);
+    return decode(inflated, path, max_bytes);
   }
-  return decode(plain, path);
+  return decode(plain, path, max_bytes);
 }
 
 Tensor IdxArray::to_tensor(DType dtype, double scale) const {

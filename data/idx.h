@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/checked.h"
 #include "core/tensor.h"
 
 namespace convtape::data {
@@ -49,10 +50,13 @@ struct IdxArray {
   Tensor to_int64_tensor() const { return to_tensor(kInt64); }
 };
 
-// Reads and validates an IDX file, inflating it first when it is gzipped.
-IdxArray read_idx(const std::string& path);
+// Reads and validates an IDX file, inflating it first when it is gzipped. A header declaring more
+// than max_bytes of data (by default the largest tensor) is refused before anything is read; a
+// program that reads files it does not trust can set its own budget.
+IdxArray read_idx(const std::string& path, std::uint64_t max_bytes = checked::kMaxBytes);
 // Parses IDX bytes already in memory, plain or gzipped, with read_idx's checks; `name` stands for
 // the file in error messages (a fuzz target's entry point).
-IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name);
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name,
+                   std::uint64_t max_bytes = checked::kMaxBytes);
 
 }  // namespace convtape::data

@@ -30,6 +30,13 @@ namespace {
 using Bytes = std::vector<std::uint8_t>;
 
 // One private folder per process for the input file (libFuzzer's -jobs run several processes).
+// The data budget given to the IDX readers: a header may declare (and a gzip stream really hold)
+// more than the allocation cap, which a reader must then refuse from the header instead of
+// allocating it; the readers' memory grows by doubling, so a quarter of the cap stays under it.
+std::uint64_t idx_budget() {
+  return alloc_cap_bytes() / 4;
+}
+
 const std::string& input_path() {
   static const std::string path = [] {
     std::string dir = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : "/tmp") +
@@ -112,11 +119,11 @@ void run(const std::uint8_t* data, std::size_t size) {
     case 2: {
       write_input(body);
       try {
-        check_idx(convtape::data::parse_idx(body, "fuzz input"));
+        check_idx(convtape::data::parse_idx(body, "fuzz input", idx_budget()));
       } catch (const convtape::Error&) {
         // Refused in memory; the file path below must agree or refuse too.
       }
-      check_idx(convtape::data::read_idx(input_path()));
+      check_idx(convtape::data::read_idx(input_path(), idx_budget()));
       break;
     }
     default: {
@@ -126,7 +133,7 @@ void run(const std::uint8_t* data, std::size_t size) {
         gz.insert(gz.end(), bomb.begin(), bomb.end());
       }
       write_input(gz);
-      check_idx(convtape::data::read_idx(input_path()));
+      check_idx(convtape::data::read_idx(input_path(), idx_budget()));
       break;
     }
   }

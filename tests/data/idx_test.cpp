@@ -184,6 +184,12 @@ TEST_CASE("parse_idx reads bytes in memory, plain or gzipped, with read_idx's ch
                    "read_idx: expected at most 9223372036854775807 data bytes (the largest "
                    "tensor), got a header declaring 11258999068426240000 for [65536, 65536, "
                    "65536, 40000] uint8 in mem");
+  // A caller's own budget: 2 MiB of declared data (none of it present) against 1 MiB.
+  CT_REQUIRE_ERROR(
+      data::parse_idx(idx_bytes(0x08, {2048, 1024}, {}), "mem", std::uint64_t{1} << 20),
+      "read_idx: expected at most 1048576 data bytes (max_bytes), got a header declaring 2097152 "
+      "for [2048, 1024] uint8 in mem");
+  CHECK(data::parse_idx(idx_bytes(0x08, {3}, {1, 2, 3}), "mem", 3).dims == Shape{3});
 }
 
 namespace {
