@@ -25,6 +25,14 @@ std::vector<ct_fuzz::Bytes> plain_seeds() {
 
 }  // namespace
 
+TEST_CASE("fuzz files: the committed corpus", "[fuzz]") {
+  const auto corpus = ct_fuzz_test::committed_corpus("files");
+  REQUIRE(!corpus.empty());  // the regression seeds are there (the folder moved?)
+  const auto failures = ct_fuzz_test::replay(ct_fuzz_files, corpus);
+  INFO(ct_fuzz_test::describe(failures));
+  CHECK(failures.empty());
+}
+
 TEST_CASE("fuzz files: the seeds load", "[fuzz]") {
   const auto seeds = plain_seeds();
   REQUIRE(seeds.size() >= 20);
