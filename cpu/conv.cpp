@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -1230,12 +1231,21 @@ void backward_weight_typed(const T* dy, const T* x, T* dw, const ConvGeometry& g
   }
 }
 
+// A dense CPU tensor set to zero, for gradients that no element contributes to.
+Tensor zero_filled(Tensor t) {
+  std::memset(t.raw_data(), 0, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+  return t;
+}
+
 }  // namespace
 
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g) {
   Shape shape{g.batch, g.out_channels};
   shape.insert(shape.end(), g.out.begin(), g.out.end());
   Tensor y = Tensor::empty_cpu(shape, x.dtype());
+  // Nothing to compute: no plan may be sized from the geometry of an empty batch (a padding of
+  // 2^61 with batch 0 once sized a 2^62-element plane).
+  if (y.numel() == 0) return y;
   dispatch_floating(x.dtype(), [&]<class T>() {
     forward_typed<T>(x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
                      y.data_ptr<T>(), g);
@@ -1247,6 +1257,8 @@ Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry&
   Shape shape{g.batch, g.channels};
   shape.insert(shape.end(), g.in.begin(), g.in.end());
   Tensor dx = Tensor::empty_cpu(shape, dy.dtype());
+  if (dx.numel() == 0) return dx;
+  if (dy.numel() == 0) return zero_filled(dx);  // no output reads any input
   dispatch_floating(dy.dtype(), [&]<class T>() {
     backward_data_typed<T>(dy.data_ptr<T>(), w.data_ptr<T>(), dx.data_ptr<T>(), g);
   });
@@ -1257,6 +1269,8 @@ Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometr
   Shape shape{g.out_channels, g.group_channels()};
   shape.insert(shape.end(), g.kernel.begin(), g.kernel.end());
   Tensor dw = Tensor::empty_cpu(shape, dy.dtype());
+  if (dw.numel() == 0) return dw;
+  if (dy.numel() == 0 || x.numel() == 0) return zero_filled(dw);  // an empty sum
   dispatch_floating(dy.dtype(), [&]<class T>() {
     backward_weight_typed<T>(dy.data_ptr<T>(), x.data_ptr<T>(), dw.data_ptr<T>(), g);
   });

@@ -279,6 +279,15 @@ TEST_CASE(
   REQUIRE(values(y2) == std::vector<double>(8, 0.5));
   sum(y2).backward();
   REQUIRE(x2.grad().shape() == Shape{2, 4, 0});
+  // An empty batch with a padding of 2^61: the output [0, 2, 2^61 + 1] is empty, and no plan may
+  // be sized from its geometry (found by the ops fuzzer: a 2^62-element workspace overflowed).
+  const Tensor x3 = zeros({0, 1, 3}, kFloat64).requires_grad_();
+  const Tensor w3 = full({2, 1, 3}, 1.0, kFloat64).requires_grad_();
+  Tensor y3 = conv1d(x3, w3, {}, ConvOptions().stride(2).padding(k2_61));
+  REQUIRE(y3.shape() == Shape{0, 2, k2_61 + 1});
+  sum(y3).backward();
+  REQUIRE(x3.grad().shape() == Shape{0, 1, 3});
+  REQUIRE(values(w3.grad()) == std::vector<double>(6, 0.0));
 }
 
 TEST_CASE("conv_transpose: a huge stride with a live output and its gradients", "[conv][limits]") {
