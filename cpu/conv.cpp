@@ -261,7 +261,9 @@ struct Im2colPackB {
         valid_span(m.first, m.step, run.len, span, j_lo, j_hi);
         write_columns(dst, kc, kk, nr, run.col, j_lo, [](std::int64_t) { return T(0); });
         const T* row = plane + m.base;
-        if (di == 1 && m.step == 1) {
+        if (j_hi <= j_lo) {
+          // An empty span: its first index may lie far outside the row, so no pointer is formed.
+        } else if (di == 1 && m.step == 1) {
           const T* src = row + m.first + j_lo;
           write_columns(dst, kc, kk, nr, run.col + j_lo, j_hi - j_lo,
                         [src](std::int64_t j) { return src[j]; });
@@ -533,8 +535,9 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry
           const T* row = plane + m.base;
           T* o = out + run.col;
           if (di == 1 && m.step == 1) {
-            const T* src = row + m.first;
-            for (std::int64_t j = j_lo; j < j_hi; ++j) o[j] += wr * src[j];
+            // Based at the first valid tap: row + m.first alone may point before the row.
+            const T* src = row + (m.first + j_lo);
+            for (std::int64_t j = j_lo; j < j_hi; ++j) o[j] += wr * src[j - j_lo];
           } else {
             for (std::int64_t j = j_lo; j < j_hi; ++j)
               o[j] += wr * tap_value(row, m.first + j * m.step, di);
@@ -567,8 +570,8 @@ void direct_backward_data(const T* dy, const T* w, T* dx, const ConvGeometry& g)
                      T* row = plane + m.base;
                      const T* gr = grad + run.col;
                      if (di == 1 && m.step == 1) {
-                       T* dst = row + m.first;
-                       for (std::int64_t j = j_lo; j < j_hi; ++j) dst[j] += wr * gr[j];
+                       T* dst = row + (m.first + j_lo);  // see direct_forward
+                       for (std::int64_t j = j_lo; j < j_hi; ++j) dst[j - j_lo] += wr * gr[j];
                      } else {
                        for (std::int64_t j = j_lo; j < j_hi; ++j) {
                          const std::int64_t t = m.first + j * m.step;
@@ -603,8 +606,8 @@ void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& 
                      const T* gr = grad + run.col;
                      T acc = T(0);
                      if (di == 1 && m.step == 1) {
-                       const T* src = row + m.first;
-                       for (std::int64_t j = j_lo; j < j_hi; ++j) acc += gr[j] * src[j];
+                       const T* src = row + (m.first + j_lo);  // see direct_forward
+                       for (std::int64_t j = j_lo; j < j_hi; ++j) acc += gr[j] * src[j - j_lo];
                      } else {
                        for (std::int64_t j = j_lo; j < j_hi; ++j)
                          acc += gr[j] * tap_value(row, m.first + j * m.step, di);
