@@ -628,9 +628,7 @@ void direct_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& 
 constexpr std::int64_t kImplicitBytes = std::int64_t{6} << 20;
 
 bool implicit_ok(const ConvGeometry& g, std::size_t elem) {
-  // An empty input has no lines to copy into the phase planes (and ImplicitGrid divides by its
-  // extents): the im2col path writes the bias or zeros alone.
-  if (use_direct(g) || g.pointwise() || g.group_channels() == 0 || g.in_numel() == 0) return false;
+  if (use_direct(g) || g.pointwise() || g.group_channels() == 0) return false;
   // The buffer's size in checked arithmetic: a huge stride makes as many phases, and an unchecked
   // product once wrapped to a small value here and sent ImplicitGrid looping over 2^62 phases.
   std::optional<std::int64_t> padded = g.group_channels() * static_cast<std::int64_t>(elem);
@@ -1246,9 +1244,21 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
   Shape shape{g.batch, g.out_channels};
   shape.insert(shape.end(), g.out.begin(), g.out.end());
   Tensor y = Tensor::empty_cpu(shape, x.dtype());
-  // Nothing to compute: no plan may be sized from the geometry of an empty batch (a padding of
-  // 2^61 with batch 0 once sized a 2^62-element plane).
+  // Empty operands are answered here, before any plan: no plan may be sized from the geometry of
+  // an empty batch (a padding of 2^61 with batch 0 once sized a 2^62-element plane), nor divide
+  // by an empty extent (the implicit-GEMM grid did). With an empty input, no tap reads anything:
+  // the output is the bias (or zeros).
   if (y.numel() == 0) return y;
+  if (x.numel() == 0) {
+    dispatch_floating(x.dtype(), [&]<class T>() {
+      T* out = y.data_ptr<T>();
+      const T* bias = b.defined() ? b.data_ptr<T>() : nullptr;
+      const std::int64_t positions = g.out_numel();
+      for (std::int64_t nk = 0; nk < g.batch * g.out_channels; ++nk)
+        std::fill_n(out + nk * positions, positions, bias ? bias[nk % g.out_channels] : T(0));
+    });
+    return y;
+  }
   dispatch_floating(x.dtype(), [&]<class T>() {
     forward_typed<T>(x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
                      y.data_ptr<T>(), g);
