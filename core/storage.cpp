@@ -158,7 +158,10 @@ static std::uint64_t host_memory_limit() noexcept {
 
 std::shared_ptr<Storage> Storage::allocate_cpu(std::size_t nbytes) {
   constexpr std::size_t kAlign = HostCache::kAlign;
-  const std::uint64_t limit = host_memory_limit();
+  // sysinfo is a system call: every allocation below the limit read at first use skips it, and
+  // only a larger request asks again (swap may have been added since).
+  static const std::uint64_t first_limit = host_memory_limit();
+  const std::uint64_t limit = nbytes <= first_limit ? first_limit : host_memory_limit();
   CT_CHECK(nbytes <= limit,
            "allocate: expected at most {} bytes of host memory (the machine's memory and swap), "
            "got a request for {} bytes",
