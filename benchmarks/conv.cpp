@@ -1,16 +1,32 @@
-// benchmarks/conv: convtape's CPU convolution against PyTorch (Debian python3-torch) on the conv
-// suite of REFERENCE.md, forward and forward+backward (dx, dw, db), float32 with bias, at 1 and 2
-// threads. PyTorch runs in a child process started by this same command (scripts/
-// bench_conv_torch.py). Each shape is validated against a direct float64 loop on a small batch
-// first; then both sides are timed (the best of three windows' medians, see bench_util.h) and the
-// table prints GFLOP/s, the ratio ours / PyTorch per shape, and the geometric means. GFLOP/s counts
-// 2 N K (C/groups) prod(R) prod(S') per pass and 3 passes for forward+backward.
-// With --device cuda the suite runs on cuda:0 with four times the batch (cuDNN on both sides, TF32
+// benchmarks/conv: convtape's CPU convolution against PyTorch on the conv suite of REFERENCE.md and
+// a few more layers, forward and forward+backward (dx, dw, db), float32 with bias, at 1 and 2
+// threads. The references are the newest PyTorch (oneDNN and MKL inside; <repo>/.bench-venv, made
+// by scripts/bench-env, or --torch PATH) and Debian's PyTorch 1.13 (/usr/bin/python3) where it is
+// installed (--no-old skips it); each runs in a child process started by this same command
+// (scripts/bench_conv_torch.py), once per thread count.
+// Three tables per thread count:
+//   suite    REFERENCE.md's shapes plus 3x3 layers at 128 and 256 channels, a strided 3x3 at 256
+//            channels and a transposed conv: GFLOP/s of each side, ratio ours / PyTorch (speed:
+//            above 1 is faster) per shape, and geometric means with and without fmnist_c1 (one
+//            input channel, a shape that no library runs near peak).
+//   latency  batch-1 inference (forward only) of resnet_64 and fmnist_c2: milliseconds per call
+//            and the ratio PyTorch's time / ours.
+//   extra    about a dozen layers outside the suite (other channel counts, 5x5 and 7x7 kernels, a
+//            strided 1x1, transposed convs, batch 1) with their own geometric means; run in full
+//            mode, with --quick only when --extra is given (--no-extra skips it).
+// Every shape is validated first: our float32 output against our float64 one, and that against a
+// direct float64 summation at 64 output positions (the scatter rule for transposed convs), on one
+// sample. Then both sides are timed alike: the best of three windows' medians (bench_util.h),
+// 0.6 s per measurement, 0.3 s with --quick (which also divides the batches by 4). GFLOP/s counts
+// 2 N K (C/groups) prod(R) prod(S') per pass for a conv, 2 N C (K/groups) prod(R) prod(S) for a
+// transposed conv (S its input extent), and 3 passes for forward+backward.
+// With --device cuda the tables run on cuda:0 with four times the batch (cuDNN on both sides, TF32
 // off on both), each timed call ending in a device synchronisation; validation then compares the
-// GPU's forward and gradients with float64 on the CPU, and PyTorch times its own GPU run of the
-// same suite (cudnn.benchmark on, as our algorithm search is).
-//   usage: conv [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
-//               [--device cpu|cuda]
+// GPU's forward and gradients with float64 on the CPU; the only reference is --torch's GPU run.
+// --isa picks our ISA path (cpu::set_isa); PyTorch keeps its own unless the environment lowers it
+// (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2), which the child processes inherit.
+//   usage: conv [--quick] [--threads 1,2] [--only name,name] [--torch PATH] [--no-old]
+//               [--isa avx512|avx2|portable] [--extra] [--no-extra] [--device cpu|cuda]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -26,57 +42,114 @@ using namespace convtape;
 
 namespace {
 
+// Which table a case belongs to; latency cases are timed forward only.
+enum class Group { suite, latency, extra };
+
 struct Case {
   const char* name;
-  std::int64_t n, c, k;
-  Shape spatial;
+  std::int64_t n, c, k;  // batch, input channels, output channels
+  Shape spatial;         // input extent
   std::int64_t kernel, stride, pad, dilation, groups;
+  bool transposed;
+  std::int64_t output_padding;  // transposed convs only
+  Group group;
 };
 
-const std::vector<Case> kSuite{
-    {"fmnist_c1", 64, 1, 32, {28, 28}, 3, 1, 1, 1, 1},
-    {"fmnist_c2", 64, 32, 64, {14, 14}, 3, 1, 1, 1, 1},
-    {"resnet_64", 16, 64, 64, {56, 56}, 3, 1, 1, 1, 1},
-    {"resnet_s2", 16, 64, 128, {56, 56}, 3, 2, 1, 1, 1},
-    {"pointwise", 16, 256, 64, {28, 28}, 1, 1, 0, 1, 1},
-    {"depthwise", 16, 128, 128, {28, 28}, 3, 1, 1, 1, 128},
-    {"grouped4", 16, 128, 128, {28, 28}, 3, 1, 1, 1, 4},
-    {"dilated2", 16, 64, 64, {56, 56}, 3, 1, 2, 2, 1},
-    {"conv1d", 32, 64, 64, {1024}, 5, 1, 2, 1, 1},
-    {"conv3d", 4, 16, 32, {16, 16, 16}, 3, 1, 1, 1, 1},
-};
-
-ConvOptions options_of(const Case& c) {
-  return ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+Case conv_case(const char* name, std::int64_t n, std::int64_t c, std::int64_t k, Shape spatial,
+               std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+               std::int64_t dilation = 1, std::int64_t groups = 1, Group group = Group::suite) {
+  return {name,   n,     c, k,    std::move(spatial), kernel, stride, pad, dilation,
+          groups, false, 0, group};
 }
 
+Case transposed_case(const char* name, std::int64_t n, std::int64_t c, std::int64_t k,
+                     Shape spatial, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+                     std::int64_t output_padding, Group group) {
+  return {name, n, c, k,    std::move(spatial), kernel, stride,
+          pad,  1, 1, true, output_padding,     group};
+}
+
+// Left out of the second geometric mean: one input channel makes the GEMM's reduction 9 long.
+constexpr const char* kFmnistC1 = "fmnist_c1";
+
+const std::vector<Case> kCases{
+    conv_case("fmnist_c1", 64, 1, 32, {28, 28}, 3, 1, 1),
+    conv_case("fmnist_c2", 64, 32, 64, {14, 14}, 3, 1, 1),
+    conv_case("resnet_64", 16, 64, 64, {56, 56}, 3, 1, 1),
+    conv_case("resnet_s2", 16, 64, 128, {56, 56}, 3, 2, 1),
+    conv_case("pointwise", 16, 256, 64, {28, 28}, 1, 1, 0),
+    conv_case("depthwise", 16, 128, 128, {28, 28}, 3, 1, 1, 1, 128),
+    conv_case("grouped4", 16, 128, 128, {28, 28}, 3, 1, 1, 1, 4),
+    conv_case("dilated2", 16, 64, 64, {56, 56}, 3, 1, 2, 2),
+    conv_case("conv1d", 32, 64, 64, {1024}, 5, 1, 2),
+    conv_case("conv3d", 4, 16, 32, {16, 16, 16}, 3, 1, 1),
+    conv_case("c128_28", 16, 128, 128, {28, 28}, 3, 1, 1),
+    conv_case("c256_14", 16, 256, 256, {14, 14}, 3, 1, 1),
+    conv_case("c256_s2", 16, 256, 256, {28, 28}, 3, 2, 1),
+    // DCGAN's upsampling layer: 28x28 -> 56x56.
+    transposed_case("tconv_k4s2", 16, 64, 32, {28, 28}, 4, 2, 1, 0, Group::suite),
+    conv_case("resnet_64_b1", 1, 64, 64, {56, 56}, 3, 1, 1, 1, 1, Group::latency),
+    conv_case("fmnist_c2_b1", 1, 32, 64, {14, 14}, 3, 1, 1, 1, 1, Group::latency),
+    conv_case("c32_56", 16, 32, 32, {56, 56}, 3, 1, 1, 1, 1, Group::extra),
+    conv_case("c48_80", 16, 48, 80, {28, 28}, 3, 1, 1, 1, 1, Group::extra),
+    conv_case("c512_7", 16, 512, 512, {7, 7}, 3, 1, 1, 1, 1, Group::extra),
+    conv_case("k5_32_64", 16, 32, 64, {28, 28}, 5, 1, 2, 1, 1, Group::extra),
+    conv_case("k5_96_128", 16, 96, 128, {14, 14}, 5, 1, 2, 1, 1, Group::extra),
+    conv_case("k7_64", 16, 64, 64, {28, 28}, 7, 1, 3, 1, 1, Group::extra),
+    conv_case("stem_k7s2", 8, 3, 64, {224, 224}, 7, 2, 3, 1, 1, Group::extra),
+    conv_case("pw_s2", 16, 256, 512, {28, 28}, 1, 2, 0, 1, 1, Group::extra),
+    conv_case("pw_64_256", 16, 64, 256, {56, 56}, 1, 1, 0, 1, 1, Group::extra),
+    // 14x14 -> 28x28 with output_padding 1, and U-Net's 2x2 upsampling.
+    transposed_case("tconv_k3op1", 16, 64, 32, {14, 14}, 3, 2, 1, 1, Group::extra),
+    transposed_case("tconv_k2s2", 16, 128, 64, {28, 28}, 2, 2, 0, 0, Group::extra),
+    conv_case("b1_c256_14", 1, 256, 256, {14, 14}, 3, 1, 1, 1, 1, Group::extra),
+    conv_case("b1_stem", 1, 3, 64, {224, 224}, 7, 2, 3, 1, 1, Group::extra),
+};
+
+Tensor run_conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (c.transposed)
+    return conv_transpose(x, w, b,
+                          ConvTransposeOptions()
+                              .stride(c.stride)
+                              .padding(c.pad)
+                              .output_padding(c.output_padding)
+                              .dilation(c.dilation)
+                              .groups(c.groups));
+  return conv(x, w, b,
+              ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups));
+}
+
+// conv: [K, C/groups, *R]; transposed: [C, K/groups, *R].
 Shape weight_shape(const Case& c) {
-  Shape s{c.k, c.c / c.groups};
+  Shape s = c.transposed ? Shape{c.c, c.k / c.groups} : Shape{c.k, c.c / c.groups};
   for (std::size_t i = 0; i < c.spatial.size(); ++i) s.push_back(c.kernel);
   return s;
 }
 
 double flops_per_pass(const Case& c, const Shape& out_shape) {
-  double f = 2.0 * double(c.n) * double(c.k) * double(c.c / c.groups);
+  double f = c.transposed ? 2.0 * double(c.n) * double(c.c) * double(c.k / c.groups)
+                          : 2.0 * double(c.n) * double(c.k) * double(c.c / c.groups);
   for (std::size_t i = 0; i < c.spatial.size(); ++i)
-    f *= double(c.kernel) * double(out_shape[2 + i]);
+    f *= double(c.kernel) * double(c.transposed ? c.spatial[i] : out_shape[2 + i]);
   return f;
 }
 
-// Direct float64 reference on one sample: the validation step before timing.
+// Direct float64 reference on one sample: the validation step before timing. Output channel k
+// lies in group k / (K/groups); a conv reads input position o * stride + r * dilation - pad, a
+// transposed conv receives from input position i where i * stride - pad + r * dilation = o.
 bool validate(const Case& c) {
   manual_seed(5);
   Shape xs{1, c.c};
   xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
   const Tensor x = randn(xs), w = randn(weight_shape(c)), b = randn({c.k});
-  const Tensor y = conv(x, w, b, options_of(c));
-  const Tensor y64 = conv(x.to(kFloat64), w.to(kFloat64), b.to(kFloat64), options_of(c));
-  // Independent check of one output channel at a handful of positions by direct summation.
+  const Tensor y = run_conv(c, x, w, b);
+  const Tensor y64 = run_conv(c, x.to(kFloat64), w.to(kFloat64), b.to(kFloat64));
   const auto xv = x.to_vector<double>(), wv = w.to_vector<double>(), yv = y.to_vector<double>();
-  const auto y64v = y64.to_vector<double>();
+  const auto y64v = y64.to_vector<double>(), bv = b.to_vector<double>();
   const std::int64_t rank = static_cast<std::int64_t>(c.spatial.size());
   const Shape out(y.shape().begin() + 2, y.shape().end());
   const std::int64_t out_n = numel(out), cg = c.c / c.groups, kg = c.k / c.groups;
+  const std::int64_t kvol = static_cast<std::int64_t>(std::pow(c.kernel, rank));
   double worst = 0;
   for (std::int64_t probe = 0; probe < 64; ++probe) {
     const std::int64_t k = (probe * 7) % c.k, p = (probe * 7919) % out_n;
@@ -86,8 +159,7 @@ bool validate(const Case& c) {
       o[d] = rem % out[d];
       rem /= out[d];
     }
-    double acc = b.to_vector<double>()[static_cast<std::size_t>(k)];
-    const std::int64_t kvol = static_cast<std::int64_t>(std::pow(c.kernel, rank));
+    double acc = bv[static_cast<std::size_t>(k)];
     for (std::int64_t ci = 0; ci < cg; ++ci)
       for (std::int64_t r = 0; r < kvol; ++r) {
         std::int64_t rr = r, xoff = 0, stride_acc = 1;
@@ -96,7 +168,13 @@ bool validate(const Case& c) {
         for (std::int64_t d = rank - 1; d >= 0; --d) {
           const std::int64_t rd = rr % c.kernel;
           rr /= c.kernel;
-          idx[d] = o[d] * c.stride + rd * c.dilation - c.pad;
+          if (c.transposed) {
+            const std::int64_t num = o[d] + c.pad - rd * c.dilation;
+            inside = inside && num >= 0 && num % c.stride == 0;
+            idx[d] = num / c.stride;
+          } else {
+            idx[d] = o[d] * c.stride + rd * c.dilation - c.pad;
+          }
           inside = inside && idx[d] >= 0 && idx[d] < c.spatial[d];
         }
         if (!inside) continue;
@@ -105,15 +183,17 @@ bool validate(const Case& c) {
           stride_acc *= c.spatial[d];
         }
         const std::int64_t cin = (k / kg) * cg + ci;
+        const std::int64_t widx =
+            c.transposed ? (cin * kg + k % kg) * kvol + r : (k * cg + ci) * kvol + r;
         acc += xv[static_cast<std::size_t>(cin * numel(c.spatial) + xoff)] *
-               wv[static_cast<std::size_t>((k * cg + ci) * kvol + r)];
+               wv[static_cast<std::size_t>(widx)];
       }
     worst = std::max(worst, std::abs(acc - y64v[static_cast<std::size_t>(k * out_n + p)]));
   }
   double worst32 = 0;
   for (std::size_t i = 0; i < yv.size(); ++i)
     worst32 = std::max(worst32, std::abs(yv[i] - y64v[i]));
-  const double tol = 1e-4 * std::sqrt(double(cg * std::pow(c.kernel, rank)));
+  const double tol = 1e-4 * std::sqrt(double(cg * kvol));
   if (worst > 1e-9 || worst32 > tol) {
     std::printf("VALIDATION FAILED for %s: direct |diff| %.3g, float32 |diff| %.3g\n", c.name,
                 worst, worst32);
@@ -135,7 +215,7 @@ bool validate_cuda(const Case& c) {
     Tensor xi = (gpu ? x.to(kFloat32).to(dev) : x.detach()).requires_grad_();
     Tensor wi = (gpu ? w.to(kFloat32).to(dev) : w.detach()).requires_grad_();
     Tensor bi = (gpu ? b.to(kFloat32).to(dev) : b.detach()).requires_grad_();
-    const Tensor y = conv(xi, wi, bi, options_of(c));
+    const Tensor y = run_conv(c, xi, wi, bi);
     sum(mul(y, y)).backward();
     auto& out = gpu ? got : ref;
     for (const Tensor& t : {y, xi.grad(), wi.grad(), bi.grad()})
@@ -155,27 +235,200 @@ bool validate_cuda(const Case& c) {
   return ok;
 }
 
-std::map<std::string, std::pair<double, double>> run_torch(const std::string& python, int threads,
-                                                           const std::vector<Case>& suite,
-                                                           const std::string& device) {
+using Timings = std::map<std::string, std::pair<double, double>>;
+
+// One line per case for scripts/bench_conv_torch.py: name N C K spatial(comma-separated) kernel
+// stride pad dilation groups transposed output_padding forward_only.
+Timings run_torch(const ct_bench::Reference& ref, int threads, const std::vector<Case>& cases,
+                  const std::string& device, double min_seconds) {
   std::string input;
-  for (const auto& c : suite) {
+  for (const auto& c : cases) {
     std::string sp;
     for (std::size_t i = 0; i < c.spatial.size(); ++i) {
       if (i) sp += ',';
       sp += std::to_string(c.spatial[i]);
     }
-    input += fmt::format("{} {} {} {} {} {} {} {} {} {}\n", c.name, c.n, c.c, c.k, sp, c.kernel,
-                         c.stride, c.pad, c.dilation, c.groups);
+    input += fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {}\n", c.name, c.n, c.c, c.k, sp,
+                         c.kernel, c.stride, c.pad, c.dilation, c.groups, c.transposed ? 1 : 0,
+                         c.output_padding, c.group == Group::latency ? 1 : 0);
   }
-  return ct_bench::run_reference_suite(
-      python, std::string(CT_SOURCE_DIR) + "/scripts/bench_conv_torch.py", threads, input, device);
+  return ct_bench::run_reference_suite(ref.python,
+                                       std::string(CT_SOURCE_DIR) + "/scripts/bench_conv_torch.py",
+                                       threads, input, device, min_seconds);
+}
+
+// Our forward and forward+backward seconds per call (forward+backward 0 for latency cases).
+std::pair<double, double> time_ours(const Case& c, const Device& dev, double min_seconds) {
+  const bool gpu = dev.is_cuda();
+  const auto finish = [&] {
+    if (gpu) cuda::synchronize("bench conv", dev);  // GPU time is counted where it is spent
+  };
+  manual_seed(0);
+  Shape xs{c.n, c.c};
+  xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
+  const Tensor x0 = randn(xs).to(dev), w0 = (randn(weight_shape(c)) * 0.1).to(dev),
+               b0 = randn({c.k}).to(dev);
+  const double t_fwd = ct_bench::best_window_median_seconds(
+      [&] {
+        NoGradGuard g;
+        run_conv(c, x0, w0, b0);
+        finish();
+      },
+      min_seconds);
+  if (c.group == Group::latency) return {t_fwd, 0.0};
+  Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+         b = b0.clone().requires_grad_();
+  Shape out_shape;
+  {
+    NoGradGuard g;
+    out_shape = run_conv(c, x0, w0, b0).shape();
+  }
+  const Tensor dy = ones(out_shape, dev);
+  const double t_all = ct_bench::best_window_median_seconds(
+      [&] {
+        run_conv(c, x, w, b).backward(dy);
+        x.zero_grad();
+        w.zero_grad();
+        b.zero_grad();
+        finish();
+      },
+      min_seconds);
+  return {t_fwd, t_all};
+}
+
+Shape output_shape(const Case& c) {
+  Shape xs{c.n, c.c};
+  xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
+  if (c.transposed)
+    return conv_transpose_output_shape(xs, weight_shape(c),
+                                       ConvTransposeOptions()
+                                           .stride(c.stride)
+                                           .padding(c.pad)
+                                           .output_padding(c.output_padding)
+                                           .dilation(c.dilation)
+                                           .groups(c.groups));
+  return conv_output_shape(
+      xs, weight_shape(c),
+      ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups));
+}
+
+// "2.15" from "pt2.15": the ratio columns' heading.
+std::string short_label(const ct_bench::Reference& r) {
+  return "/" + r.label.substr(2);
+}
+
+// One GFLOP/s table (suite or extra): per row our speed, each reference's, and the ratios; then
+// the geometric means per reference (for the suite also without fmnist_c1).
+void gflops_table(const char* title, const std::vector<Case>& cases, Group group,
+                  const std::vector<ct_bench::Reference>& refs, const std::vector<Timings>& torch,
+                  const Device& dev, double min_seconds, const std::string& where) {
+  std::vector<const Case*> rows;
+  for (const auto& c : cases)
+    if (c.group == group) rows.push_back(&c);
+  if (rows.empty()) return;
+  std::printf("\n%s, float32, %s: GFLOP/s; /X = ours / PyTorch X (speed, above 1: ours faster)\n",
+              title, where.c_str());
+  std::string head = fmt::format("{:<12} | {:>8}", "shape", "fwd");
+  for (const auto& r : refs) head += fmt::format(" {:>7}", r.label);
+  for (const auto& r : refs) head += fmt::format(" {:>6}", short_label(r));
+  head += fmt::format(" | {:>8}", "fwd+bwd");
+  for (const auto& r : refs) head += fmt::format(" {:>7}", r.label);
+  for (const auto& r : refs) head += fmt::format(" {:>6}", short_label(r));
+  std::printf("%s\n", head.c_str());
+  // Ratios per reference: [ref][0 forward, 1 forward+backward], all rows and without fmnist_c1.
+  std::vector<std::vector<std::vector<double>>> all(refs.size(),
+                                                    std::vector<std::vector<double>>(2)),
+      no_c1 = all;
+  for (const Case* c : rows) {
+    const auto [t_fwd, t_all] = time_ours(*c, dev, min_seconds);
+    const double f = flops_per_pass(*c, output_shape(*c));
+    const double gf = f / t_fwd * 1e-9, ga = 3 * f / t_all * 1e-9;
+    std::string speeds_f, ratios_f, speeds_a, ratios_a;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      const auto it = torch[i].find(c->name);
+      if (it == torch[i].end()) {
+        speeds_f += fmt::format(" {:>7}", "-");
+        ratios_f += fmt::format(" {:>6}", "-");
+        speeds_a += fmt::format(" {:>7}", "-");
+        ratios_a += fmt::format(" {:>6}", "-");
+        continue;
+      }
+      const double tf = f / it->second.first * 1e-9, ta = 3 * f / it->second.second * 1e-9;
+      speeds_f += fmt::format(" {:7.1f}", tf);
+      ratios_f += fmt::format(" {:6.2f}", gf / tf);
+      speeds_a += fmt::format(" {:7.1f}", ta);
+      ratios_a += fmt::format(" {:6.2f}", ga / ta);
+      all[i][0].push_back(gf / tf);
+      all[i][1].push_back(ga / ta);
+      if (std::strcmp(c->name, kFmnistC1) != 0) {
+        no_c1[i][0].push_back(gf / tf);
+        no_c1[i][1].push_back(ga / ta);
+      }
+    }
+    std::printf("%-12s | %8.1f%s%s | %8.1f%s%s\n", c->name, gf, speeds_f.c_str(), ratios_f.c_str(),
+                ga, speeds_a.c_str(), ratios_a.c_str());
+    std::fflush(stdout);
+  }
+  const bool has_c1 = std::any_of(
+      rows.begin(), rows.end(), [](const Case* c) { return std::strcmp(c->name, kFmnistC1) == 0; });
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (all[i][0].empty()) {
+      std::printf("geomean ours/%s: no rows (the reference printed nothing)\n",
+                  refs[i].label.c_str());
+      continue;
+    }
+    std::string line = fmt::format(
+        "geomean ours/{} ({} rows, {}): forward {:.2f}, forward+backward {:.2f}", refs[i].label,
+        all[i][0].size(), where, ct_bench::geomean(all[i][0]), ct_bench::geomean(all[i][1]));
+    if (has_c1 && !no_c1[i][0].empty())
+      line += fmt::format("; without {}: forward {:.2f}, forward+backward {:.2f}", kFmnistC1,
+                          ct_bench::geomean(no_c1[i][0]), ct_bench::geomean(no_c1[i][1]));
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+// Batch-1 inference latency: milliseconds per forward call and PyTorch's time / ours.
+void latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::Reference>& refs,
+                   const std::vector<Timings>& torch, const Device& dev, double min_seconds,
+                   const std::string& where) {
+  std::vector<const Case*> rows;
+  for (const auto& c : cases)
+    if (c.group == Group::latency) rows.push_back(&c);
+  if (rows.empty()) return;
+  std::printf(
+      "\nbatch-1 inference latency, float32, %s: ms per forward call; /X = PyTorch X's "
+      "time / ours (above 1: ours faster)\n",
+      where.c_str());
+  std::string head = fmt::format("{:<12} | {:>8}", "shape", "ours ms");
+  for (const auto& r : refs) head += fmt::format(" {:>8}", r.label);
+  for (const auto& r : refs) head += fmt::format(" {:>6}", short_label(r));
+  std::printf("%s\n", head.c_str());
+  for (const Case* c : rows) {
+    const double ours = time_ours(*c, dev, min_seconds).first;
+    std::string times, ratios;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      const auto it = torch[i].find(c->name);
+      if (it == torch[i].end()) {
+        times += fmt::format(" {:>8}", "-");
+        ratios += fmt::format(" {:>6}", "-");
+        continue;
+      }
+      times += fmt::format(" {:8.3f}", it->second.first * 1e3);
+      ratios += fmt::format(" {:6.2f}", it->second.first / ours);
+    }
+    std::printf("%-12s | %8.3f%s%s\n", c->name, ours * 1e3, times.c_str(), ratios.c_str());
+    std::fflush(stdout);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const ct_bench::SuiteArgs args = ct_bench::parse_suite_args(argc, argv);
+  if (!args.error.empty()) {
+    std::printf("conv: %s\n", args.error.c_str());
+    return 2;
+  }
   const bool gpu = args.device == "cuda";
   if (args.device != "cpu" && !gpu) {
     std::printf("conv: expected --device cpu or cuda, got %s\n", args.device.c_str());
@@ -186,85 +439,37 @@ int main(int argc, char** argv) {
                 cuda::built_with_cuda() ? "no device present" : "this build has no CUDA support");
     return 2;
   }
+  if (!ct_bench::apply_isa("conv", args.isa)) return 2;
+  const auto refs = ct_bench::resolve_references("conv", args.python, args.no_old, args.device);
+  if (!refs) return 2;
   const Device dev = gpu ? Device::cuda(0) : Device::cpu();
-  std::vector<Case> suite;
-  for (const auto& c : kSuite)
-    if (args.selected(c.name)) suite.push_back(c);
-  if (gpu)
-    for (auto& c : suite) c.n *= 4;
-  if (args.quick)
-    for (auto& c : suite) c.n = std::max<std::int64_t>(1, c.n / 4);
-  int failures = 0;
-  for (const auto& c : suite) failures += (gpu ? validate_cuda(c) : validate(c)) ? 0 : 1;
-  std::printf("validation: %d of %zu shapes failed\n", failures, suite.size());
-  // Timed calls end with the device idle, so that GPU time is counted where it is spent.
-  const auto finish = [&] {
-    if (gpu) cuda::synchronize("bench conv", dev);
-  };
-
+  const bool with_extra = args.extra || (!args.quick && !args.no_extra);
+  std::vector<Case> cases;
+  for (const auto& c : kCases)
+    if (args.selected(c.name) && (c.group != Group::extra || with_extra || !args.only.empty()))
+      cases.push_back(c);
+  for (auto& c : cases) {
+    if (c.group == Group::latency) continue;  // batch 1 by definition
+    if (gpu) c.n *= 4;
+    if (args.quick) c.n = std::max<std::int64_t>(1, c.n / 4);
+  }
   const std::vector<int> thread_counts = gpu ? std::vector<int>{1} : args.threads;
+  ct_bench::print_header(gpu ? "bench_conv on cuda:0" : "bench_conv", thread_counts, *refs,
+                         args.no_old);
+  int failures = 0;
+  for (const auto& c : cases) failures += (gpu ? validate_cuda(c) : validate(c)) ? 0 : 1;
+  std::printf("validation: %d of %zu shapes failed\n", failures, cases.size());
+
   for (int threads : thread_counts) {
-    const auto torch = run_torch(args.python, threads, suite, args.device);
+    std::vector<Timings> torch;
+    for (const auto& r : *refs)
+      torch.push_back(run_torch(r, threads, cases, args.device, args.min_seconds()));
     omp_set_num_threads(threads);
-    if (gpu)
-      std::printf("\nconv suite, float32, cuda:0 (TF32 off): GFLOP/s (ratio = ours / PyTorch)\n");
-    else
-      std::printf("\nconv suite, float32, %d thread%s: GFLOP/s (ratio = ours / PyTorch)\n", threads,
-                  threads == 1 ? "" : "s");
-    std::printf("%-10s | %8s %8s %6s | %8s %8s %6s\n", "shape", "fwd", "torch", "ratio", "fwd+bwd",
-                "torch", "ratio");
-    std::vector<double> r_fwd, r_all;
-    for (const auto& c : suite) {
-      manual_seed(0);
-      Shape xs{c.n, c.c};
-      xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
-      const Tensor x0 = randn(xs).to(dev), w0 = (randn(weight_shape(c)) * 0.1).to(dev),
-                   b0 = randn({c.k}).to(dev);
-      Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
-             b = b0.clone().requires_grad_();
-      Shape out_shape;
-      {
-        NoGradGuard g;
-        out_shape = conv(x0, w0, b0, options_of(c)).shape();
-      }
-      const Tensor dy = ones(out_shape, dev);
-      const double f = flops_per_pass(c, out_shape);
-      const double t_fwd = ct_bench::best_window_median_seconds([&] {
-        NoGradGuard g;
-        conv(x0, w0, b0, options_of(c));
-        finish();
-      });
-      const double t_all = ct_bench::best_window_median_seconds([&] {
-        conv(x, w, b, options_of(c)).backward(dy);
-        x.zero_grad();
-        w.zero_grad();
-        b.zero_grad();
-        finish();
-      });
-      const auto it = torch.find(c.name);
-      const double gf = f / t_fwd * 1e-9, ga = 3 * f / t_all * 1e-9;
-      if (it == torch.end()) {
-        std::printf("%-10s | %8.1f %8s %6s | %8.1f %8s %6s\n", c.name, gf, "-", "-", ga, "-", "-");
-        continue;
-      }
-      const double tf = f / it->second.first * 1e-9, ta = 3 * f / it->second.second * 1e-9;
-      r_fwd.push_back(gf / tf);
-      r_all.push_back(ga / ta);
-      std::printf("%-10s | %8.1f %8.1f %6.2f | %8.1f %8.1f %6.2f\n", c.name, gf, tf, gf / tf, ga,
-                  ta, ga / ta);
-      std::fflush(stdout);
-    }
-    if (r_fwd.empty()) {
-      std::printf("PyTorch reference unavailable (%s with torch); ratios not printed\n",
-                  args.python.c_str());
-    } else if (gpu) {
-      std::printf("geometric mean ratio, cuda: forward %.2f, forward+backward %.2f\n",
-                  ct_bench::geomean(r_fwd), ct_bench::geomean(r_all));
-    } else {
-      std::printf("geometric mean ratio, %d thread%s: forward %.2f, forward+backward %.2f\n",
-                  threads, threads == 1 ? "" : "s", ct_bench::geomean(r_fwd),
-                  ct_bench::geomean(r_all));
-    }
+    const std::string where =
+        gpu ? "cuda:0 (TF32 off)" : fmt::format("{} thread{}", threads, threads == 1 ? "" : "s");
+    gflops_table("conv suite", cases, Group::suite, *refs, torch, dev, args.min_seconds(), where);
+    latency_table(cases, *refs, torch, dev, args.min_seconds(), where);
+    gflops_table("extra shapes", cases, Group::extra, *refs, torch, dev, args.min_seconds(), where);
   }
   return failures;
 }

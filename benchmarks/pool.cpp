@@ -1,11 +1,15 @@
-// benchmarks/pool: convtape's CPU pooling against PyTorch (Debian python3-torch) on a suite of
-// pooling layers from common networks, forward and forward+backward (dx), float32, at 1 and 2
-// threads. PyTorch runs in a child process started by this same command (scripts/
-// bench_pool_torch.py). Each shape is validated against a direct float64 loop over the windows on
-// a small batch first; then both sides are timed (the best of three windows' medians, see
-// bench_util.h) and the table prints microseconds per call, the ratio ours / PyTorch in speed
-// (PyTorch's time over ours: above 1 is faster) per shape, and the geometric means.
-//   usage: pool [--quick] [--threads 1,2] [--only name,name] [--torch /usr/bin/python3]
+// benchmarks/pool: convtape's CPU pooling against PyTorch on a suite of pooling layers from common
+// networks, forward and forward+backward (dx), float32, at 1 and 2 threads. The references are the
+// newest PyTorch (<repo>/.bench-venv, made by scripts/bench-env, or --torch PATH) and Debian's
+// PyTorch 1.13 (/usr/bin/python3) where it is installed (--no-old skips it); each runs in a child
+// process started by this same command (scripts/bench_pool_torch.py), once per thread count.
+// Each shape is validated against a direct float64 loop over the windows on a small batch first;
+// then both sides are timed alike (the best of three windows' medians, see bench_util.h; 0.6 s per
+// measurement, 0.3 s with --quick, which also divides the batches by 4) and the table prints
+// microseconds per call, the ratio PyTorch's time / ours (speed: above 1 is faster) per shape and
+// reference, and the geometric means. --isa picks our ISA path (cpu::set_isa).
+//   usage: pool [--quick] [--threads 1,2] [--only name,name] [--torch PATH] [--no-old]
+//               [--isa avx512|avx2|portable]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -109,8 +113,10 @@ bool validate(const Case& c) {
   return true;
 }
 
-std::map<std::string, std::pair<double, double>> run_torch(const std::string& python, int threads,
-                                                           const std::vector<Case>& suite) {
+using Timings = std::map<std::string, std::pair<double, double>>;
+
+Timings run_torch(const ct_bench::Reference& ref, int threads, const std::vector<Case>& suite,
+                  double min_seconds) {
   std::string input;
   for (const auto& c : suite) {
     std::string sp;
@@ -121,33 +127,53 @@ std::map<std::string, std::pair<double, double>> run_torch(const std::string& py
     input += fmt::format("{} {} {} {} {} {} {} {} {}\n", c.name, c.op, c.n, c.c, sp, c.kernel,
                          c.stride, c.pad, c.output_size);
   }
-  return ct_bench::run_reference_suite(
-      python, std::string(CT_SOURCE_DIR) + "/scripts/bench_pool_torch.py", threads, input);
+  return ct_bench::run_reference_suite(ref.python,
+                                       std::string(CT_SOURCE_DIR) + "/scripts/bench_pool_torch.py",
+                                       threads, input, "cpu", min_seconds);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const ct_bench::SuiteArgs args = ct_bench::parse_suite_args(argc, argv);
+  if (!args.error.empty() || args.device != "cpu" || args.extra || args.no_extra) {
+    std::printf("pool: %s\n", args.error.empty()
+                                  ? "expected the options of its usage (CPU only, no --extra), got "
+                                    "--device, --extra or --no-extra"
+                                  : args.error.c_str());
+    return 2;
+  }
+  if (!ct_bench::apply_isa("pool", args.isa)) return 2;
+  const auto refs = ct_bench::resolve_references("pool", args.python, args.no_old, "cpu");
+  if (!refs) return 2;
   std::vector<Case> suite;
   for (const auto& c : kSuite)
     if (args.selected(c.name)) suite.push_back(c);
   if (args.quick)
     for (auto& c : suite) c.n = std::max<std::int64_t>(1, c.n / 4);
+  ct_bench::print_header("bench_pool", args.threads, *refs, args.no_old);
   int failures = 0;
   for (const auto& c : suite) failures += validate(c) ? 0 : 1;
   std::printf("validation: %d of %zu shapes failed\n", failures, suite.size());
 
   for (int threads : args.threads) {
-    const auto torch = run_torch(args.python, threads, suite);
+    std::vector<Timings> torch;
+    for (const auto& r : *refs) torch.push_back(run_torch(r, threads, suite, args.min_seconds()));
     omp_set_num_threads(threads);
     std::printf(
-        "\npool suite, float32, %d thread%s: microseconds per call (ratio = PyTorch time / "
-        "ours, above 1 is faster)\n",
+        "\npool suite, float32, %d thread%s: microseconds per call; /X = PyTorch X's time / ours "
+        "(above 1: ours faster)\n",
         threads, threads == 1 ? "" : "s");
-    std::printf("%-16s | %9s %9s %6s | %9s %9s %6s\n", "shape", "fwd", "torch", "ratio", "fwd+bwd",
-                "torch", "ratio");
-    std::vector<double> r_fwd, r_all;
+    std::string head = fmt::format("{:<16} | {:>9}", "shape", "fwd");
+    for (const auto& r : *refs) head += fmt::format(" {:>9}", r.label);
+    for (const auto& r : *refs)
+      head += fmt::format(" {:>6}", fmt::format("/{}", r.label.substr(2)));
+    head += fmt::format(" | {:>9}", "fwd+bwd");
+    for (const auto& r : *refs) head += fmt::format(" {:>9}", r.label);
+    for (const auto& r : *refs)
+      head += fmt::format(" {:>6}", fmt::format("/{}", r.label.substr(2)));
+    std::printf("%s\n", head.c_str());
+    std::vector<std::vector<double>> r_fwd(refs->size()), r_all(refs->size());
     for (const auto& c : suite) {
       manual_seed(0);
       Shape xs{c.n, c.c};
@@ -160,35 +186,49 @@ int main(int argc, char** argv) {
         out_shape = run(c, x0).shape();
       }
       const Tensor dy = ones(out_shape);
-      const double t_fwd = ct_bench::best_window_median_seconds([&] {
-        NoGradGuard g;
-        run(c, x0);
-      });
-      const double t_all = ct_bench::best_window_median_seconds([&] {
-        run(c, x).backward(dy);
-        x.zero_grad();
-      });
-      const auto it = torch.find(c.name);
-      if (it == torch.end()) {
-        std::printf("%-16s | %9.1f %9s %6s | %9.1f %9s %6s\n", c.name, t_fwd * 1e6, "-", "-",
-                    t_all * 1e6, "-", "-");
-        continue;
+      const double t_fwd = ct_bench::best_window_median_seconds(
+          [&] {
+            NoGradGuard g;
+            run(c, x0);
+          },
+          args.min_seconds());
+      const double t_all = ct_bench::best_window_median_seconds(
+          [&] {
+            run(c, x).backward(dy);
+            x.zero_grad();
+          },
+          args.min_seconds());
+      std::string times_f, ratios_f, times_a, ratios_a;
+      for (std::size_t i = 0; i < refs->size(); ++i) {
+        const auto it = torch[i].find(c.name);
+        if (it == torch[i].end()) {
+          times_f += fmt::format(" {:>9}", "-");
+          ratios_f += fmt::format(" {:>6}", "-");
+          times_a += fmt::format(" {:>9}", "-");
+          ratios_a += fmt::format(" {:>6}", "-");
+          continue;
+        }
+        const double tf = it->second.first, ta = it->second.second;
+        times_f += fmt::format(" {:9.1f}", tf * 1e6);
+        ratios_f += fmt::format(" {:6.2f}", tf / t_fwd);
+        times_a += fmt::format(" {:9.1f}", ta * 1e6);
+        ratios_a += fmt::format(" {:6.2f}", ta / t_all);
+        r_fwd[i].push_back(tf / t_fwd);
+        r_all[i].push_back(ta / t_all);
       }
-      const double tf = it->second.first, ta = it->second.second;
-      r_fwd.push_back(tf / t_fwd);
-      r_all.push_back(ta / t_all);
-      std::printf("%-16s | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f\n", c.name, t_fwd * 1e6, tf * 1e6,
-                  tf / t_fwd, t_all * 1e6, ta * 1e6, ta / t_all);
+      std::printf("%-16s | %9.1f%s%s | %9.1f%s%s\n", c.name, t_fwd * 1e6, times_f.c_str(),
+                  ratios_f.c_str(), t_all * 1e6, times_a.c_str(), ratios_a.c_str());
       std::fflush(stdout);
     }
-    if (r_fwd.empty()) {
-      std::printf("PyTorch reference unavailable (%s with torch); ratios not printed\n",
-                  args.python.c_str());
-    } else {
-      std::printf("geometric mean ratio, %d thread%s: forward %.2f, forward+backward %.2f\n",
-                  threads, threads == 1 ? "" : "s", ct_bench::geomean(r_fwd),
-                  ct_bench::geomean(r_all));
-    }
+    for (std::size_t i = 0; i < refs->size(); ++i)
+      if (r_fwd[i].empty())
+        std::printf("geomean %s/ours: no rows (the reference printed nothing)\n",
+                    (*refs)[i].label.c_str());
+      else
+        std::printf(
+            "geomean %s/ours (%zu rows, %d thread%s): forward %.2f, forward+backward %.2f\n",
+            (*refs)[i].label.c_str(), r_fwd[i].size(), threads, threads == 1 ? "" : "s",
+            ct_bench::geomean(r_fwd[i]), ct_bench::geomean(r_all[i]));
   }
   return failures;
 }

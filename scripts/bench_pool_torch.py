@@ -1,13 +1,16 @@
-#!/usr/bin/python3
-"""Reference timings for benchmarks/pool: PyTorch (Debian python3-torch, CPU) on the pool suite.
+#!/usr/bin/env python3
+"""Reference timings for benchmarks/pool: PyTorch (CPU; benchmarks/pool runs this with the newest
+PyTorch, from .bench-venv, and with Debian's 1.13) on the pool suite.
+
+usage: bench_pool_torch.py THREADS [DEVICE [MIN_SECONDS]] < cases  (DEVICE: cpu only)
 
 Reads the suite from stdin, one case per line:
     name op N C spatial(comma-separated) kernel stride pad output_size
 where op is max, avg, adaptive_avg or global_avg (kernel, stride and pad are single ints used for
 every spatial dim; output_size likewise, for adaptive_avg), and prints, per case,
 "name fwd_seconds fwdbwd_seconds checksum" (best-of-3-windows median wall times; the checksum is
-the sum of the forward output for a fixed input, for a cross-check). Run by benchmarks/pool, which
-passes the thread count as the first argument.
+the sum of the forward output for a fixed input, for a cross-check), each window's median over
+MIN_SECONDS / 3 (default 0.6 in all) of calls, as benchmarks/bench_util.h times convtape.
 """
 
 import sys
@@ -17,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 
-def median_time(fn, min_seconds=0.4, min_reps=5, max_reps=200):
+def median_time(fn, min_seconds, min_reps, max_reps):
     fn()
     times = []
     total = 0.0
@@ -31,7 +34,7 @@ def median_time(fn, min_seconds=0.4, min_reps=5, max_reps=200):
     return times[len(times) // 2]
 
 
-def best_window_median(fn, min_seconds=0.6, windows=3):
+def best_window_median(fn, min_seconds, windows=3):
     """The smallest of `windows` medians (as benchmarks/bench_util.h times convtape): a window
     that lands in a slow phase of the shared machine does not decide the figure."""
     return min(median_time(fn, min_seconds / windows, 3, 100) for _ in range(windows))
@@ -55,6 +58,9 @@ def pool_fn(op, rank, kernel, stride, pad, out_size):
 
 def main():
     threads = int(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] != "cpu":
+        sys.exit(f"bench_pool_torch.py: expected device cpu, got {sys.argv[2]}")
+    min_seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.6
     torch.set_num_threads(threads)
     for line in sys.stdin:
         if not line.strip():
@@ -78,8 +84,8 @@ def main():
             f(xg).backward(dy)
             xg.grad = None
 
-        t_fwd = best_window_median(forward)
-        t_all = best_window_median(forward_backward)
+        t_fwd = best_window_median(forward, min_seconds)
+        t_all = best_window_median(forward_backward, min_seconds)
         print(f"{name} {t_fwd:.9f} {t_all:.9f} {float(y.double().sum()):.6e}", flush=True)
 
 
