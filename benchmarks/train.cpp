@@ -1,24 +1,30 @@
 // benchmarks/train: training throughput of the small Fashion-MNIST CNN of REFERENCE.md,
 //   Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-
 //   Linear(128,10), cross-entropy, SGD lr 0.05 momentum 0.9,
-// against PyTorch (Debian python3-torch, scripts/bench_train_torch.py, run by this same command)
-// with the same batch size and thread count. Both train on 8 fixed synthetic batches (uniform
-// images, random labels) in a loop, so that data loading is not timed; each reports the best of
-// three windows of training steps as images/s. Validation first: one of our steps is checked
-// against the same step computed with plain ops (the modules and the optimizer must agree with
-// the maths). Memory: peak resident set of each process, and its growth over the resident set just
-// before training (PyTorch's process carries the Python interpreter and libtorch).
-// With --device cuda both sides train on the GPU (cuDNN, TF32 off): model, batches and optimizer
-// state live on cuda:0, each window ends with a device synchronisation, validation compares one
-// GPU step with the same step on the CPU, and memory is the peak of device memory in use
-// (convtape's caching allocator, PyTorch's torch.cuda.max_memory_allocated).
+// against PyTorch with the same batch size and thread count: the newest PyTorch
+// (<repo>/.bench-venv, made by scripts/bench-env, or --torch PATH) and Debian's PyTorch 1.13
+// (/usr/bin/python3) where it is installed (--no-old skips it), each in a child process
+// (scripts/bench_train_torch.py) started by this same command. Both sides train on 8 fixed
+// synthetic batches (uniform images, random labels) in a loop, so that data loading is not timed;
+// each reports the best of three windows of training steps as images/s, and the table prints the
+// ratios ours / PyTorch (above 1: ours faster). Validation first: one of our steps is checked
+// against the same step computed with plain ops (the modules and the optimizer must agree with the
+// maths). Memory: the peak resident set (VmHWM, getrusage's ru_maxrss) of each process, and its
+// growth over the resident set just before training (PyTorch's process carries the Python
+// interpreter and libtorch); then the ratios ours / PyTorch of both (below 1: ours smaller). With
+// --device cuda both sides train on the GPU (cuDNN, TF32 off): model, batches and optimizer state
+// live on cuda:0, each window ends with a device synchronisation, validation compares one GPU step
+// with the same step on the CPU, memory is the peak of device memory in use (convtape's caching
+// allocator, PyTorch's torch.cuda.max_memory_allocated) and --torch's PyTorch is the only
+// reference.
 // Deterministic mode (convtape::set_deterministic, core/settings.h) is timed beside the default
 // mode on the CPU, windows alternating between the two, and its promise validated first: a few
 // steps on 1 thread and on the most threads asked for give bit-identical parameters. --mode picks
 // one mode (on CUDA the default is the default mode alone; --mode both times cuDNN's
-// deterministic algorithms too).
-//   usage: train [--threads 1,2] [--batch 64] [--steps 40] [--quick] [--torch /usr/bin/python3]
-//                [--device cpu|cuda] [--mode default|deterministic|both]
+// deterministic algorithms too). --isa picks our ISA path (cpu::set_isa).
+//   usage: train [--threads 1,2] [--batch 64] [--steps 40] [--quick] [--torch PATH] [--no-old]
+//                [--isa avx512|avx2|portable] [--device cpu|cuda] [--mode
+//                default|deterministic|both]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -34,6 +40,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_util.h"
 #include "convtape.h"
 
 using namespace convtape;
@@ -168,7 +175,7 @@ struct TorchResult {
 
 TorchResult run_torch(const std::string& python, int threads, std::int64_t batch, int steps,
                       const std::string& device) {
-  const std::string cmd = fmt::format("{} {}/scripts/bench_train_torch.py {} {} {} 3 {}", python,
+  const std::string cmd = fmt::format("'{}' {}/scripts/bench_train_torch.py {} {} {} 3 {}", python,
                                       CT_SOURCE_DIR, threads, batch, steps, device);
   TorchResult r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -185,26 +192,38 @@ TorchResult run_torch(const std::string& python, int threads, std::int64_t batch
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts{1, 2};
+  ct_bench::SuiteArgs args;
   std::int64_t batch = 64;
   int steps = 40;
-  std::string python = "/usr/bin/python3";
+  bool steps_given = false;
   std::string device_name = "cpu";
   std::string mode;
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc && args.error.empty(); ++i) {
+    if (ct_bench::parse_common_arg(argc, argv, i, args)) continue;
     const std::string a = argv[i];
-    if (a == "--device" && i + 1 < argc) device_name = argv[++i];
-    if (a == "--mode" && i + 1 < argc) mode = argv[++i];
-    if (a == "--quick") steps = 10;
-    if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
-    if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
-    if (a == "--torch" && i + 1 < argc) python = argv[++i];
-    if (a == "--threads" && i + 1 < argc) {
-      thread_counts.clear();
-      std::stringstream ss(argv[++i]);
-      std::string t;
-      while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
+    const bool has_value = i + 1 < argc;
+    if (a == "--device" && has_value) {
+      device_name = argv[++i];
+    } else if (a == "--mode" && has_value) {
+      mode = argv[++i];
+    } else if (a == "--batch" && has_value) {
+      batch = std::atoll(argv[++i]);
+    } else if (a == "--steps" && has_value) {
+      steps = std::atoi(argv[++i]);
+      steps_given = true;
+    } else {
+      args.error = "expected a known option (see the usage at the top of the source), got " + a;
     }
+  }
+  if (!args.error.empty()) {
+    std::printf("train: %s\n", args.error.c_str());
+    return 2;
+  }
+  if (args.quick && !steps_given) steps = 10;
+  if (batch < 1 || steps < 1) {
+    std::printf("train: expected --batch and --steps of at least 1, got %lld and %d\n",
+                static_cast<long long>(batch), steps);
+    return 2;
   }
   const bool gpu = device_name == "cuda";
   if (device_name != "cpu" && !gpu) {
@@ -221,17 +240,17 @@ int main(int argc, char** argv) {
     std::printf("train: expected --mode default, deterministic or both, got %s\n", mode.c_str());
     return 2;
   }
-  for (int t : thread_counts)
-    if (t < 1) {
-      std::printf("train: expected --threads of at least 1, got %d\n", t);
-      return 2;
-    }
+  if (!ct_bench::apply_isa("train", args.isa)) return 2;
+  const auto refs = ct_bench::resolve_references("train", args.python, args.no_old, device_name);
+  if (!refs) return 2;
+  std::vector<int> thread_counts = gpu ? std::vector<int>{1} : args.threads;  // GPU: one row
+  ct_bench::print_header(gpu ? "bench_train on cuda:0" : "bench_train", thread_counts, *refs,
+                         args.no_old);
   const Device dev = gpu ? Device::cuda(0) : Device::cpu();
   if (!validate() || (gpu && !validate_cuda(dev))) return 1;
   int most_threads = 1;
   for (int t : thread_counts) most_threads = std::max(most_threads, t);
   if (!gpu && mode != "default" && !validate_deterministic(std::max(most_threads, 2))) return 1;
-  if (gpu) thread_counts = {1};  // the host threads barely matter; one row
   // The modes timed, in the order their windows alternate.
   std::vector<bool> modes;
   if (mode != "deterministic") modes.push_back(false);
@@ -256,19 +275,24 @@ int main(int argc, char** argv) {
   };
   const long baseline = rss_kib();
   std::printf(
-      "\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows, %s\n",
+      "\nsmall CNN training, float32, batch %lld, %d steps per window, best of 3 windows, %s; "
+      "images/s, /X = ours / PyTorch X\n",
       static_cast<long long>(batch), steps, gpu ? "cuda:0 (TF32 off)" : "CPU");
   const bool both = modes.size() == 2;
-  if (both)
-    std::printf("%-8s | %12s %12s %9s | %12s %7s\n", "threads", "ours img/s", "determ. img/s",
-                "det/ours", "torch img/s", "ratio");
-  else
-    std::printf("%-8s | %12s %12s %7s\n", "threads", modes[0] ? "determ. img/s" : "ours img/s",
-                "torch img/s", "ratio");
-  std::vector<std::pair<int, TorchResult>> torch_results;
+  std::string head =
+      fmt::format("{:<8} | {:>12}", "threads", modes[0] ? "determ. img/s" : "ours img/s");
+  if (both) head += fmt::format(" {:>13} {:>8}", "determ. img/s", "det/ours");
+  for (const auto& r : *refs)
+    head +=
+        fmt::format(" | {:>12} {:>6}", r.label + " img/s", fmt::format("/{}", r.label.substr(2)));
+  std::printf("%s\n", head.c_str());
+  // Per thread count, each reference's result.
+  std::vector<std::pair<int, std::vector<TorchResult>>> torch_results;
   const bool initial_mode = deterministic();
   for (int threads : thread_counts) {
-    const TorchResult t = run_torch(python, threads, batch, steps, device_name);
+    std::vector<TorchResult> ts;
+    for (const auto& r : *refs)
+      ts.push_back(run_torch(r.python, threads, batch, steps, device_name));
     set_num_threads(threads);
     std::vector<double> best(modes.size(), 0.0);
     for (std::size_t m = 0; m < modes.size(); ++m) {  // warm-up (cuDNN measures per mode)
@@ -288,37 +312,47 @@ int main(int argc, char** argv) {
         best[m] = std::max(best[m], static_cast<double>(steps * batch) / secs);
       }
     set_deterministic(initial_mode);
-    // The ratio to PyTorch is the default mode's (PyTorch's CPU training is not deterministic
+    // The ratio to PyTorch is the first mode's (PyTorch's CPU training is not deterministic
     // across thread counts either).
     const double ours = best[0];
     std::string row = fmt::format("{:<8} | {:12.1f}", threads, ours);
-    if (both) row += fmt::format(" {:12.1f} {:9.2f}", best[1], best[1] / ours);
-    row += both ? " |" : "";
-    if (t.ok)
-      row += fmt::format(" {:12.1f} {:7.2f}", t.images_per_second, ours / t.images_per_second);
-    else
-      row += fmt::format(" {:>12} {:>7}   (PyTorch unavailable: {})", "-", "-", python);
+    if (both) row += fmt::format(" {:13.1f} {:8.2f}", best[1], best[1] / ours);
+    for (const TorchResult& t : ts)
+      row +=
+          t.ok ? fmt::format(" | {:12.1f} {:6.2f}", t.images_per_second, ours / t.images_per_second)
+               : fmt::format(" | {:>12} {:>6}", "failed", "-");
     std::printf("%s\n", row.c_str());
     std::fflush(stdout);
-    torch_results.emplace_back(threads, t);
+    torch_results.emplace_back(threads, std::move(ts));
   }
   if (gpu) {
     const auto st = cuda::memory_stats(dev);
-    std::printf("\npeak device memory in use: ours %.1f MiB (%.1f MiB reserved)\n",
-                static_cast<double>(st.peak_allocated_bytes) / 1048576.0,
+    const double ours_mib = static_cast<double>(st.peak_allocated_bytes) / 1048576.0;
+    std::printf("\npeak device memory in use: ours %.1f MiB (%.1f MiB reserved)\n", ours_mib,
                 static_cast<double>(st.peak_reserved_bytes) / 1048576.0);
-    for (const auto& [threads, t] : torch_results)
-      if (t.ok) std::printf("                           PyTorch: %.1f MiB\n", t.peak_kib / 1024.0);
+    for (const auto& [threads, ts] : torch_results)
+      for (std::size_t i = 0; i < ts.size(); ++i)
+        if (ts[i].ok)
+          std::printf("  %s: %.1f MiB; ours / %s %.2f\n", (*refs)[i].label.c_str(),
+                      ts[i].peak_kib / 1024.0, (*refs)[i].label.c_str(),
+                      ours_mib / (ts[i].peak_kib / 1024.0));
     return 0;
   }
   const long peak = peak_rss_kib();
   std::printf(
-      "\npeak resident memory: ours %.1f MiB (%.1f MiB over the %.1f MiB before training)\n",
+      "\npeak resident memory (VmHWM): ours %.1f MiB, %.1f MiB over the %.1f MiB before training "
+      "(one process for every thread count and mode)\n",
       peak / 1024.0, (peak - baseline) / 1024.0, baseline / 1024.0);
-  for (const auto& [threads, t] : torch_results)
-    if (t.ok)
-      std::printf("                      PyTorch, %d thread%s: %.1f MiB (%.1f MiB over %.1f MiB)\n",
-                  threads, threads == 1 ? "" : "s", t.peak_kib / 1024.0,
-                  (t.peak_kib - t.baseline_kib) / 1024.0, t.baseline_kib / 1024.0);
+  std::printf("%-8s | %-7s | %10s %10s %10s | %10s %10s\n", "threads", "ref", "peak MiB",
+              "growth MiB", "base MiB", "ours/peak", "ours/grow");
+  for (const auto& [threads, ts] : torch_results)
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      if (!ts[i].ok) continue;
+      const long growth = ts[i].peak_kib - ts[i].baseline_kib;
+      std::printf("%-8d | %-7s | %10.1f %10.1f %10.1f | %10.2f %10.2f\n", threads,
+                  (*refs)[i].label.c_str(), ts[i].peak_kib / 1024.0, growth / 1024.0,
+                  ts[i].baseline_kib / 1024.0, double(peak) / double(ts[i].peak_kib),
+                  growth > 0 ? double(peak - baseline) / double(growth) : 0.0);
+    }
   return 0;
 }

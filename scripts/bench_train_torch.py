@@ -1,5 +1,6 @@
-#!/usr/bin/python3
-"""Reference for benchmarks/train: PyTorch (Debian python3-torch, CPU) training the small
+#!/usr/bin/env python3
+"""Reference for benchmarks/train: PyTorch (any version: benchmarks/train runs this with the newest
+PyTorch, from .bench-venv, and with Debian's 1.13) training the small
 Fashion-MNIST CNN of REFERENCE.md on the same synthetic batches that convtape trains on.
 
     Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-
