@@ -1,0 +1,689 @@
+// Winograd F(4x4, 3x3) convolution on CPU, float32, NCHW (cpu/conv_winograd.h). Per 4x4 output
+// tile and channel pair, with d the 6x6 input tile and g the 3x3 kernel:
+//   y = A^T [ (G g G^T) . (B^T d B) ] A
+//   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0     0 ]   A^T = [1 1  1 1  1 0]
+//         [0 -4 -4  1 1 0]       [-1/6 -1/6  -1/6 ]         [0 1 -1 2 -2 0]
+//         [0  4 -4 -1 1 0]       [-1/6  1/6  -1/6 ]         [0 1  1 4  4 0]
+//         [0 -2 -1  2 1 0]       [1/24  1/12  1/6 ]         [0 1 -1 8 -8 1]
+//         [0  2 -1 -2 1 0]       [1/24 -1/12  1/6 ]
+//         [0  4  0 -5 0 1]       [ 0     0     1  ]
+// (interpolation points 0, 1, -1, 2, -2 and infinity). Summed over input channels, the 36
+// elementwise products become 36 independent GEMMs per block of tiles:
+//   M_xi[K_g x T] = U_xi[K_g x C_g] V_xi[C_g x T],  U = G g G^T, V = B^T d B, xi in 6x6.
+// Every pass is one such convolution: forward (x, w), the data gradient (dy, w flipped in space
+// and transposed in channels, padding 2 - pad on each side) and, for the weight gradient, the
+// adjoint dU_xi[K_g x C_g] = sum_t (A dy_t A^T)_xi V_xi,t and dw = G^T dU G.
+//
+// Layout and blocking: the tiles of a pass are the rows (sample, tile row) times the tile columns;
+// a task is one group and a block of R tile rows by S tile columns (T = R S tiles), sized so that
+// V [36][C_g][T] and M [36][K_g][T] (tiles contiguous) stay in L2; the transforms run on 16 tiles
+// at once (one tile per SIMD lane: the 6 input rows of 16 neighbouring tiles are read as 6 rows of
+// 66 floats and split by phase), and the GEMMs use a register-blocked micro-kernel whose A is
+// read in place (U, or dy's transform for the weight gradient) and whose B rows are vectors of
+// tiles (or, for the weight gradient, of input channels after a transpose of V). Workspace per
+// thread: V, M and a few lines, bounded by 36 (C_g + K_g) T floats whatever the image size.
+//
+// Determinism: every output of forward and backward_data is one GEMM sum over channels in index
+// order, whatever the blocking and thread count. backward_weight sums over tiles: the blocks are
+// cut into plan_threads() parts (cpu/parallel.h), each summed in order into its own dU, turned
+// into its own dw, and the parts' dw are added in part order.
+//
+// ISA paths: the transforms are plain lane loops compiled three times under function-level target
+// attributes (AVX-512, AVX2 + FMA, baseline), the micro-kernels are intrinsics per path; the path
+// is read once per call from cpu::isa(). Paths differ in rounding only (FMA contraction and the
+// micro-kernel's register tile do not change the order of the channel sums).
+#include "cpu/conv_winograd.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/checked.h"
+#include "cpu/isa.h"
+#include "cpu/parallel.h"
+
+namespace convtape::cpu::winograd {
+
+namespace {
+
+using int64 = std::int64_t;
+
+constexpr int kLanes = 16;             // tiles per transform step
+constexpr int kLine = 4 * kLanes + 8;  // one input row of 16 tiles (66 floats used), padded
+constexpr int kXi = 36;                // transformed tile elements
+constexpr int64 kBlockAlign = 32;      // tile blocks are padded to a multiple of every NR
+// V and M of a block together stay within this (half of a 2 MiB L2, leaving room for U).
+constexpr int64 kBlockBytes = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
+
+// 1-D input transform B^T z of 6 values.
+#define CT_WINO_IN_1D(z0, z1, z2, z3, z4, z5, r0, r1, r2, r3, r4, r5) \
+  do {                                                                \
+    r0 = 4.0f * z0 - 5.0f * z2 + z4;                                  \
+    r1 = (z3 + z4) - 4.0f * (z1 + z2);                                \
+    r2 = (z4 - z3) + 4.0f * (z1 - z2);                                \
+    r3 = (z4 - z2) + 2.0f * (z3 - z1);                                \
+    r4 = (z4 - z2) - 2.0f * (z3 - z1);                                \
+    r5 = 4.0f * z1 - 5.0f * z3 + z5;                                  \
+  } while (0)
+
+// Geometry of one plane read by a transform: the tile of lane 0 starts at (y0, x0), lane l at
+// (y0, x0 + 4 l); lanes >= n are not wanted.
+struct TileRow {
+  int64 y0, x0;
+  int n;
+};
+
+// Copies row y of a plane [h, w], columns x0 .. x0 + count - 1, into line (zeros outside).
+[[gnu::always_inline]] inline void load_line(const float* plane, int64 h, int64 w, int64 y,
+                                             int64 x0, int count, float* line) {
+  std::fill_n(line, kLine, 0.0f);
+  if (y < 0 || y >= h) return;
+  const int64 lo = std::max<int64>(0, -x0), hi = std::min<int64>(count, w - x0);
+  if (lo < hi) std::memcpy(line + lo, plane + y * w + x0 + lo, sizeof(float) * (hi - lo));
+}
+
+// V = B^T d B for 16 tiles of one input plane; element xi of lane l goes to dst[xi * xs + l].
+[[gnu::always_inline]] inline void input_transform_impl(const float* plane, int64 h, int64 w,
+                                                        TileRow r, float* dst, int64 xs) {
+  alignas(64) float line[kLine];
+  alignas(64) float t[6][6][kLanes];  // t[i][j] = row i of the tile after B (columns)
+  for (int i = 0; i < 6; ++i) {
+    load_line(plane, h, w, r.y0 + i, r.x0, 4 * r.n + 2, line);
+    for (int l = 0; l < kLanes; ++l) {
+      const float* z = line + 4 * l;
+      CT_WINO_IN_1D(z[0], z[1], z[2], z[3], z[4], z[5], t[i][0][l], t[i][1][l], t[i][2][l],
+                    t[i][3][l], t[i][4][l], t[i][5][l]);
+    }
+  }
+  for (int j = 0; j < 6; ++j) {
+    float* d0 = dst + (0 * 6 + j) * xs;
+    float* d1 = dst + (1 * 6 + j) * xs;
+    float* d2 = dst + (2 * 6 + j) * xs;
+    float* d3 = dst + (3 * 6 + j) * xs;
+    float* d4 = dst + (4 * 6 + j) * xs;
+    float* d5 = dst + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l) {
+      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], d0[l],
+                    d1[l], d2[l], d3[l], d4[l], d5[l]);
+    }
+  }
+}
+
+// y = A^T m A (+ bias) for 16 tiles: element xi of lane l read at src[xi * xs + l], output tile
+// rows written into a plane [h, w] at (y0, x0 + 4 l), clipped to the plane.
+[[gnu::always_inline]] inline void output_transform_impl(const float* src, int64 xs, float* plane,
+                                                         int64 h, int64 w, TileRow r, float bias) {
+  alignas(64) float t[4][6][kLanes];  // t[i][j]: A^T applied along the rows of the 6x6 tile
+  for (int j = 0; j < 6; ++j) {
+    const float* m0 = src + (0 * 6 + j) * xs;
+    const float* m1 = src + (1 * 6 + j) * xs;
+    const float* m2 = src + (2 * 6 + j) * xs;
+    const float* m3 = src + (3 * 6 + j) * xs;
+    const float* m4 = src + (4 * 6 + j) * xs;
+    const float* m5 = src + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l) {
+      const float s12 = m1[l] + m2[l], d12 = m1[l] - m2[l];
+      const float s34 = m3[l] + m4[l], d34 = m3[l] - m4[l];
+      t[0][j][l] = m0[l] + s12 + s34;
+      t[1][j][l] = d12 + 2.0f * d34;
+      t[2][j][l] = s12 + 4.0f * s34;
+      t[3][j][l] = d12 + 8.0f * d34 + m5[l];
+    }
+  }
+  alignas(64) float line[kLine];
+  const int64 lo = std::max<int64>(0, -r.x0), hi = std::min<int64>(4 * r.n, w - r.x0);
+  for (int i = 0; i < 4; ++i) {
+    for (int l = 0; l < kLanes; ++l) {
+      const float s12 = t[i][1][l] + t[i][2][l], d12 = t[i][1][l] - t[i][2][l];
+      const float s34 = t[i][3][l] + t[i][4][l], d34 = t[i][3][l] - t[i][4][l];
+      line[4 * l + 0] = t[i][0][l] + s12 + s34 + bias;
+      line[4 * l + 1] = d12 + 2.0f * d34 + bias;
+      line[4 * l + 2] = s12 + 4.0f * s34 + bias;
+      line[4 * l + 3] = d12 + 8.0f * d34 + t[i][5][l] + bias;
+    }
+    const int64 y = r.y0 + i;
+    if (y < 0 || y >= h || lo >= hi) continue;
+    std::memcpy(plane + y * w + r.x0 + lo, line + lo, sizeof(float) * (hi - lo));
+  }
+}
+
+// Z = A dy A^T for 16 tiles of 4x4 output gradients (the weight gradient's transform of dy):
+// z = (d0, d0 + d1 + d2 + d3, d0 - d1 + d2 - d3, d0 + 2 d1 + 4 d2 + 8 d3, d0 - 2 d1 + 4 d2 - 8 d3,
+// d3) along each axis.
+[[gnu::always_inline]] inline void grad_transform_impl(const float* plane, int64 h, int64 w,
+                                                       TileRow r, float* dst, int64 xs) {
+  alignas(64) float line[kLine];
+  alignas(64) float t[4][6][kLanes];
+  for (int i = 0; i < 4; ++i) {
+    load_line(plane, h, w, r.y0 + i, r.x0, 4 * r.n, line);
+    for (int l = 0; l < kLanes; ++l) {
+      const float* d = line + 4 * l;
+      const float s02 = d[0] + d[2], s13 = d[1] + d[3];
+      const float q02 = d[0] + 4.0f * d[2], q13 = 2.0f * d[1] + 8.0f * d[3];
+      t[i][0][l] = d[0];
+      t[i][1][l] = s02 + s13;
+      t[i][2][l] = s02 - s13;
+      t[i][3][l] = q02 + q13;
+      t[i][4][l] = q02 - q13;
+      t[i][5][l] = d[3];
+    }
+  }
+  for (int j = 0; j < 6; ++j) {
+    float* d0 = dst + (0 * 6 + j) * xs;
+    float* d1 = dst + (1 * 6 + j) * xs;
+    float* d2 = dst + (2 * 6 + j) * xs;
+    float* d3 = dst + (3 * 6 + j) * xs;
+    float* d4 = dst + (4 * 6 + j) * xs;
+    float* d5 = dst + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l) {
+      const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
+      const float s02 = a + c, s13 = b + e;
+      const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
+      d0[l] = a;
+      d1[l] = s02 + s13;
+      d2[l] = s02 - s13;
+      d3[l] = q02 + q13;
+      d4[l] = q02 - q13;
+      d5[l] = e;
+    }
+  }
+}
+
+// dst[t * ldd + c] = src[c * lds + t] for c < rows, t < cols (the weight gradient's V^T).
+[[gnu::always_inline]] inline void transpose_impl(const float* src, int64 lds, int64 rows,
+                                                  int64 cols, float* dst, int64 ldd) {
+  constexpr int64 kB = 16;
+  for (int64 c0 = 0; c0 < rows; c0 += kB)
+    for (int64 t0 = 0; t0 < cols; t0 += kB) {
+      const int64 cn = std::min(kB, rows - c0), tn = std::min(kB, cols - t0);
+      for (int64 t = 0; t < tn; ++t)
+        for (int64 c = 0; c < cn; ++c) dst[(t0 + t) * ldd + c0 + c] = src[(c0 + c) * lds + t0 + t];
+    }
+}
+
+#define CT_WINO_TRANSFORMS(SUFFIX, TARGET)                                                         \
+  TARGET void input_transform_##SUFFIX(const float* plane, int64 h, int64 w, TileRow r,            \
+                                       float* dst, int64 xs) {                                     \
+    input_transform_impl(plane, h, w, r, dst, xs);                                                 \
+  }                                                                                                \
+  TARGET void output_transform_##SUFFIX(const float* src, int64 xs, float* plane, int64 h,         \
+                                        int64 w, TileRow r, float bias) {                          \
+    output_transform_impl(src, xs, plane, h, w, r, bias);                                          \
+  }                                                                                                \
+  TARGET void grad_transform_##SUFFIX(const float* plane, int64 h, int64 w, TileRow r, float* dst, \
+                                      int64 xs) {                                                  \
+    grad_transform_impl(plane, h, w, r, dst, xs);                                                  \
+  }                                                                                                \
+  TARGET void transpose_##SUFFIX(const float* src, int64 lds, int64 rows, int64 cols, float* dst,  \
+                                 int64 ldd) {                                                      \
+    transpose_impl(src, lds, rows, cols, dst, ldd);                                                \
+  }
+
+CT_WINO_TRANSFORMS(avx512, __attribute__((target("avx512f,fma"))))
+CT_WINO_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
+CT_WINO_TRANSFORMS(portable, )
+
+#undef CT_WINO_TRANSFORMS
+#undef CT_WINO_IN_1D
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernels: C[MR x NR] (=|+=) sum_k A[i * lda + k] B[k * ldb + j]. A is read in place, one
+// broadcast per row and k (rows lda apart); B rows are NR contiguous floats.
+
+__attribute__((target("avx512f,fma"))) void kernel_avx512(int64 kc, const float* a, int64 lda,
+                                                          const float* b, int64 ldb, float* c,
+                                                          int64 ldc, bool accumulate) {
+  constexpr int kMr = 8;
+  __m512 c0[kMr], c1[kMr];
+  for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64 k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i * lda + k]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) {
+      c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
+      c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(ci + 16));
+    }
+    _mm512_storeu_ps(ci, c0[i]);
+    _mm512_storeu_ps(ci + 16, c1[i]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64 kc, const float* a, int64 lda,
+                                                     const float* b, int64 ldb, float* c, int64 ldc,
+                                                     bool accumulate) {
+  constexpr int kMr = 6;
+  __m256 c0[kMr], c1[kMr];
+  for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int64 k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+    for (int i = 0; i < kMr; ++i) {
+      const __m256 ai = _mm256_set1_ps(a[i * lda + k]);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) {
+      c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
+      c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
+    }
+    _mm256_storeu_ps(ci, c0[i]);
+    _mm256_storeu_ps(ci + 8, c1[i]);
+  }
+}
+
+void kernel_portable(int64 kc, const float* a, int64 lda, const float* b, int64 ldb, float* c,
+                     int64 ldc, bool accumulate) {
+  constexpr int kMr = 4, kNr = 16;
+  float acc[kMr][kNr] = {};
+  for (int64 k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    for (int i = 0; i < kMr; ++i) {
+      const float ai = a[i * lda + k];
+      for (int j = 0; j < kNr; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  for (int i = 0; i < kMr; ++i)
+    for (int j = 0; j < kNr; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+// One ISA path: the micro-kernel's register tile and the compiled transforms.
+struct Path {
+  int mr, nr;
+  void (*kernel)(int64, const float*, int64, const float*, int64, float*, int64, bool);
+  void (*input_transform)(const float*, int64, int64, TileRow, float*, int64);
+  void (*output_transform)(const float*, int64, float*, int64, int64, TileRow, float);
+  void (*grad_transform)(const float*, int64, int64, TileRow, float*, int64);
+  void (*transpose)(const float*, int64, int64, int64, float*, int64);
+};
+
+const Path kAvx512{8,
+                   32,
+                   &kernel_avx512,
+                   &input_transform_avx512,
+                   &output_transform_avx512,
+                   &grad_transform_avx512,
+                   &transpose_avx512};
+const Path kAvx2{6,
+                 16,
+                 &kernel_avx2,
+                 &input_transform_avx2,
+                 &output_transform_avx2,
+                 &grad_transform_avx2,
+                 &transpose_avx2};
+const Path kPortable{4,
+                     16,
+                     &kernel_portable,
+                     &input_transform_portable,
+                     &output_transform_portable,
+                     &grad_transform_portable,
+                     &transpose_portable};
+
+const Path& path_for(Isa isa) {
+  switch (isa) {
+    case Isa::avx512:
+      return kAvx512;
+    case Isa::avx2:
+      return kAvx2;
+    default:
+      return kPortable;
+  }
+}
+
+int64 round_up(int64 a, int64 b) {
+  return (a + b - 1) / b * b;
+}
+int64 ceil_div(int64 a, int64 b) {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+
+// A 64-byte aligned float buffer, zero-filled.
+class Buffer {
+ public:
+  explicit Buffer(int64 count)
+      : data_(static_cast<std::size_t>(checked::add(count, 16, "winograd", "a workspace size"))) {}
+  float* get() {
+    auto p = reinterpret_cast<std::uintptr_t>(data_.data());
+    return reinterpret_cast<float*>((p + 63) / 64 * 64);
+  }
+
+ private:
+  std::vector<float> data_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Kernel transforms, in float64 and rounded once.
+
+// U = G g G^T for one 3x3 kernel (row-major), flipped in both axes when flip is set.
+void kernel_transform(const float* g3, bool flip, double (&u)[kXi]) {
+  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                      {0, 0, 1}};
+  double gk[3][3];
+  for (int r = 0; r < 3; ++r)
+    for (int s = 0; s < 3; ++s) gk[r][s] = flip ? g3[(2 - r) * 3 + (2 - s)] : g3[r * 3 + s];
+  double t[6][3];
+  for (int i = 0; i < 6; ++i)
+    for (int s = 0; s < 3; ++s)
+      t[i][s] = kG[i][0] * gk[0][s] + kG[i][1] * gk[1][s] + kG[i][2] * gk[2][s];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j)
+      u[i * 6 + j] = t[i][0] * kG[j][0] + t[i][1] * kG[j][1] + t[i][2] * kG[j][2];
+}
+
+// dw = G^T du G for one channel pair: du element xi at du[xi * xs].
+void kernel_adjoint(const float* du, int64 xs, float* dw3) {
+  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                      {0, 0, 1}};
+  double t[3][6] = {};
+  for (int r = 0; r < 3; ++r)
+    for (int j = 0; j < 6; ++j)
+      for (int i = 0; i < 6; ++i) t[r][j] += kG[i][r] * double(du[(i * 6 + j) * xs]);
+  for (int r = 0; r < 3; ++r)
+    for (int s = 0; s < 3; ++s) {
+      double v = 0;
+      for (int j = 0; j < 6; ++j) v += t[r][j] * kG[j][s];
+      dw3[r * 3 + s] = static_cast<float>(v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One stride-1 3x3 convolution pass src [N, groups * ci, hi, wi] -> [N, groups * co, ho, wo] with
+// the tile at (4 ty - ph, 4 tx - pw) (any padding; reads outside the input are zeros).
+struct Pass {
+  int64 batch = 0, groups = 1, ci = 0, co = 0, hi = 0, wi = 0, ho = 0, wo = 0, ph = 0, pw = 0;
+};
+
+// The tiles of a pass and their blocks: blocks of `rows_per` tile rows (over samples and tile
+// rows, flattened) by `cols_per` tile columns.
+struct Tiling {
+  int64 th = 0, tw = 0, rows = 0, rows_per = 0, cols_per = 0, row_blocks = 0, col_blocks = 0;
+  int64 stride = 0;  // the tile stride of V and M: a block's tiles padded, plus a spill margin
+  int64 blocks() const { return row_blocks * col_blocks; }
+};
+
+Tiling make_tiling(const Pass& p, int64 per_tile_floats) {
+  Tiling t;
+  t.th = ceil_div(p.ho, 4);
+  t.tw = ceil_div(p.wo, 4);
+  t.rows = checked::mul(p.batch, t.th, "winograd", "the tile rows");
+  const int64 budget = std::max<int64>(kBlockAlign, kBlockBytes / (4 * per_tile_floats));
+  const int64 tiles = std::max<int64>(kBlockAlign, budget / kBlockAlign * kBlockAlign);
+  t.cols_per = std::min(t.tw, tiles);
+  t.rows_per = std::max<int64>(1, tiles / t.cols_per);
+  t.row_blocks = ceil_div(t.rows, t.rows_per);
+  t.col_blocks = ceil_div(t.tw, t.cols_per);
+  t.stride = round_up(t.rows_per * t.cols_per, kBlockAlign) + kLanes;
+  return t;
+}
+
+// One block of a tiling: tile rows r0 .. r0 + nr - 1, tile columns c0 .. c0 + nc - 1; tile
+// (r, s) of the block is local tile r * nc + s.
+struct Block {
+  int64 r0, nr, c0, nc;
+  int64 tiles() const { return nr * nc; }
+  int64 padded() const { return round_up(tiles(), kBlockAlign); }
+};
+
+Block block_of(const Tiling& t, int64 b) {
+  const int64 rb = b / t.col_blocks, cb = b % t.col_blocks;
+  Block k;
+  k.r0 = rb * t.rows_per;
+  k.nr = std::min(t.rows_per, t.rows - k.r0);
+  k.c0 = cb * t.cols_per;
+  k.nc = std::min(t.cols_per, t.tw - k.c0);
+  return k;
+}
+
+// Calls f(n, ty, local tile index of lane 0, TileRow with the tile origin in output units) for
+// each run of up to 16 tiles of the block.
+template <class F>
+void for_each_run(const Tiling& t, const Block& k, F&& f) {
+  for (int64 r = 0; r < k.nr; ++r) {
+    const int64 row = k.r0 + r, n = row / t.th, ty = row % t.th;
+    for (int64 s = 0; s < k.nc; s += kLanes) {
+      const int lanes = static_cast<int>(std::min<int64>(kLanes, k.nc - s));
+      f(n, r * k.nc + s, TileRow{4 * ty, 4 * (k.c0 + s), lanes});
+    }
+  }
+}
+
+// V [36][ci][stride] of one block and group: the input transform of every channel, the padded
+// tiles past the block set to zero (the weight gradient sums over them).
+void transform_inputs(const Path& path, const float* src, const Pass& p, const Tiling& t,
+                      const Block& k, int64 grp, float* v) {
+  const int64 xs = p.ci * t.stride, plane = p.hi * p.wi;
+  for (int64 c = 0; c < p.ci; ++c) {
+    for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
+      const float* in = src + ((n * p.groups + grp) * p.ci + c) * plane;
+      path.input_transform(in, p.hi, p.wi, TileRow{r.y0 - p.ph, r.x0 - p.pw, r.n},
+                           v + c * t.stride + local, xs);
+    });
+  }
+  const int64 used = k.tiles(), pad = k.padded();
+  for (int64 xc = 0; xc < kXi * p.ci; ++xc)
+    std::fill(v + xc * t.stride + used, v + xc * t.stride + pad, 0.0f);
+}
+
+// Forward-type pass: u is [groups][36][kp][ci] (rows past co zero), bias [groups * co] or null.
+void run_pass(const Path& path, const float* src, const float* u, int64 kp, const float* bias,
+              float* dst, const Pass& p) {
+  const Tiling t = make_tiling(p, kXi * (p.ci + kp));
+  const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
+  const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
+  const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
+  const int64 out_plane = p.ho * p.wo;
+#pragma omp parallel num_threads(run_threads(tasks)) if (tasks > 1)
+  {
+    Buffer vbuf(v_size), mbuf(m_size);
+    float* v = vbuf.get();
+    float* m = mbuf.get();
+#pragma omp for schedule(dynamic)
+    for (int64 task = 0; task < tasks; ++task) {
+      const int64 grp = task / t.blocks();
+      const Block k = block_of(t, task % t.blocks());
+      transform_inputs(path, src, p, t, k, grp, v);
+      const int64 cols = k.padded();
+      const float* ug = u + grp * kXi * kp * p.ci;
+      for (int64 xi = 0; xi < kXi; ++xi) {
+        const float* uxi = ug + xi * kp * p.ci;
+        const float* vxi = v + xi * p.ci * t.stride;
+        float* mxi = m + xi * kp * t.stride;
+        for (int64 i = 0; i < kp; i += path.mr)
+          for (int64 j = 0; j < cols; j += path.nr)
+            path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
+                        t.stride, false);
+      }
+      for (int64 o = 0; o < p.co; ++o) {
+        const float b = bias ? bias[grp * p.co + o] : 0.0f;
+        for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
+          float* out = dst + ((n * p.groups + grp) * p.co + o) * out_plane;
+          path.output_transform(m + o * t.stride + local, kp * t.stride, out, p.ho, p.wo, r, b);
+        });
+      }
+    }
+  }
+}
+
+// Transformed weights [groups][36][kp][cols] of a pass with `rows` output and `cols` input
+// channels per group (rows past `rows` zero). Forward: w [groups * rows, cols, 3, 3]. Data
+// gradient (transpose): w [groups * cols, rows, 3, 3], swapped in channels and flipped in space.
+std::vector<float> transform_weights(const float* w, int64 groups, int64 rows, int64 cols, int64 kp,
+                                     bool transpose) {
+  const int64 size = checked::mul(checked::mul(groups * kXi, kp, "winograd", "the weights"), cols,
+                                  "winograd", "the weights");
+  std::vector<float> u(static_cast<std::size_t>(size), 0.0f);
+  const int64 pairs = groups * rows * cols;
+#pragma omp parallel for schedule(static) if (pairs >= 4096)
+  for (int64 q = 0; q < pairs; ++q) {
+    const int64 grp = q / (rows * cols), r = q / cols % rows, c = q % cols;
+    const float* g3 =
+        transpose ? w + ((grp * cols + c) * rows + r) * 9 : w + ((grp * rows + r) * cols + c) * 9;
+    double ux[kXi];
+    kernel_transform(g3, transpose, ux);
+    float* dst = u.data() + grp * kXi * kp * cols + r * cols + c;
+    for (int xi = 0; xi < kXi; ++xi) dst[xi * kp * cols] = static_cast<float>(ux[xi]);
+  }
+  return u;
+}
+
+}  // namespace
+
+bool applies(const ConvGeometry& g) {
+  if (g.spatial() != 2) return false;
+  for (int d = 0; d < 2; ++d) {
+    if (g.kernel[d] != 3 || g.stride[d] != 1 || g.dilation[d] != 1 || g.input_dilation[d] != 1)
+      return false;
+    const int64 pad_hi = g.out[d] - g.in[d] - g.pad_lo[d] + 2;
+    if (g.pad_lo[d] < 0 || g.pad_lo[d] > 2 || pad_hi < 0 || pad_hi > 2) return false;
+    if (g.out[d] < 1 || g.in[d] < 1) return false;
+  }
+  if (g.batch < 1 || g.groups < 1) return false;
+  // Measured (docs/architecture.md): the transforms cost per input and per output channel, the
+  // GEMMs per channel pair, so both channel counts must be large enough to pay for them.
+  return g.group_channels() >= 16 && g.group_out_channels() >= 16;
+}
+
+void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
+  const Path& path = path_for(isa());
+  Pass p;
+  p.batch = g.batch;
+  p.groups = g.groups;
+  p.ci = g.group_channels();
+  p.co = g.group_out_channels();
+  p.hi = g.in[0];
+  p.wi = g.in[1];
+  p.ho = g.out[0];
+  p.wo = g.out[1];
+  p.ph = g.pad_lo[0];
+  p.pw = g.pad_lo[1];
+  const int64 kp = round_up(p.co, path.mr);
+  const std::vector<float> u = transform_weights(w, p.groups, p.co, p.ci, kp, false);
+  run_pass(path, x, u.data(), kp, b, y, p);
+}
+
+void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  const Path& path = path_for(isa());
+  // dx = conv(dy, w flipped and transposed), padding 2 - pad_lo low (pad_hi follows from sizes).
+  Pass p;
+  p.batch = g.batch;
+  p.groups = g.groups;
+  p.ci = g.group_out_channels();
+  p.co = g.group_channels();
+  p.hi = g.out[0];
+  p.wi = g.out[1];
+  p.ho = g.in[0];
+  p.wo = g.in[1];
+  p.ph = 2 - g.pad_lo[0];
+  p.pw = 2 - g.pad_lo[1];
+  const int64 kp = round_up(p.co, path.mr);
+  const std::vector<float> u = transform_weights(w, p.groups, p.co, p.ci, kp, true);
+  run_pass(path, dy, u.data(), kp, nullptr, dx, p);
+}
+
+void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
+  const Path& path = path_for(isa());
+  Pass p;
+  p.batch = g.batch;
+  p.groups = g.groups;
+  p.ci = g.group_channels();
+  p.co = g.group_out_channels();
+  p.hi = g.in[0];
+  p.wi = g.in[1];
+  p.ho = g.out[0];
+  p.wo = g.out[1];
+  p.ph = g.pad_lo[0];
+  p.pw = g.pad_lo[1];
+  const int64 kp = round_up(p.co, path.mr), cp = round_up(p.ci, path.nr);
+  const Tiling t = make_tiling(p, kXi * (2 * p.ci + kp));
+  const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
+  const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
+  const int64 vt_size = checked::mul(kXi * cp, t.stride, "winograd", "the workspace");
+  const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
+  const int64 s_size = checked::mul(checked::mul(p.groups * kXi, kp, "winograd", "the workspace"),
+                                    cp, "winograd", "the workspace");
+  const int64 w_size = p.groups * p.co * p.ci * 9;
+  // Tasks are cut into `used` contiguous parts (cpu/parallel.h): each sums its tasks in order into
+  // its own dU and dw; the parts' dw are added in part order.
+  const int used = static_cast<int>(std::clamp<int64>(tasks, 1, plan_threads()));
+  std::vector<float> partial(static_cast<std::size_t>(std::max(used - 1, 0) * w_size), 0.0f);
+  const int64 out_plane = p.ho * p.wo;
+#pragma omp parallel num_threads(run_threads(used)) if (used > 1)
+  {
+    Buffer vbuf(v_size), vtbuf(vt_size), mbuf(m_size), sbuf(s_size);
+    float* v = vbuf.get();
+    float* vt = vtbuf.get();
+    float* m = mbuf.get();
+    float* s = sbuf.get();
+#pragma omp for schedule(dynamic)
+    for (int part = 0; part < used; ++part) {
+      std::fill_n(s, s_size, 0.0f);
+      const int64 first = part_begin(tasks, used, part), last = part_begin(tasks, used, part + 1);
+      for (int64 task = first; task < last; ++task) {
+        const int64 grp = task / t.blocks();
+        const Block k = block_of(t, task % t.blocks());
+        const int64 cols = k.padded();
+        transform_inputs(path, x, p, t, k, grp, v);
+        for (int64 xi = 0; xi < kXi; ++xi)
+          path.transpose(v + xi * p.ci * t.stride, t.stride, p.ci, cols, vt + xi * cols * cp, cp);
+        for (int64 o = 0; o < p.co; ++o)
+          for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
+            const float* in = dy + ((n * p.groups + grp) * p.co + o) * out_plane;
+            path.grad_transform(in, p.ho, p.wo, r, m + o * t.stride + local, kp * t.stride);
+          });
+        for (int64 xo = 0; xo < kXi * kp; ++xo) {
+          // Padded tiles past the block, and rows past co, are zero in dy's transform.
+          float* row = m + xo * t.stride;
+          if (xo % kp < p.co)
+            std::fill(row + k.tiles(), row + cols, 0.0f);
+          else
+            std::fill(row, row + cols, 0.0f);
+        }
+        float* sg = s + grp * kXi * kp * cp;
+        for (int64 xi = 0; xi < kXi; ++xi)
+          for (int64 i = 0; i < kp; i += path.mr)
+            for (int64 j = 0; j < cp; j += path.nr)
+              path.kernel(cols, m + (xi * kp + i) * t.stride, t.stride, vt + xi * cols * cp + j, cp,
+                          sg + (xi * kp + i) * cp + j, cp, true);
+      }
+      float* out = part == 0 ? dw : partial.data() + (part - 1) * w_size;
+      for (int64 grp = 0; grp < p.groups; ++grp)
+        for (int64 o = 0; o < p.co; ++o)
+          for (int64 c = 0; c < p.ci; ++c) {
+            // A group this part never reached has dU = 0 and so dw = 0.
+            kernel_adjoint(s + (grp * kXi * kp + o) * cp + c, kp * cp,
+                           out + ((grp * p.co + o) * p.ci + c) * 9);
+          }
+    }
+  }
+  for (int q = 0; q + 1 < used; ++q) {
+    const float* src = partial.data() + q * w_size;
+    for (int64 i = 0; i < w_size; ++i) dw[i] += src[i];
+  }
+}
+
+}  // namespace convtape::cpu::winograd
