@@ -10,7 +10,9 @@
 // one sample (a single run with --quick, else the median of three) and scaled by the batch;
 // its outputs for that sample are compared with ours as well. GFLOP/s counts 2 C k^2 per output
 // value per pass and 3 passes for forward+backward; ratio = ours / direct (speed-up).
-//   usage: correlation [--quick] [--threads 1,2]
+// No PyTorch reference: PyTorch has no correlation op. The header names the CPU, our ISA path
+// (--isa lowers it, cpu::set_isa) and the thread counts.
+//   usage: correlation [--quick] [--threads 1,2] [--isa avx512|avx2|portable]
 #include <omp.h>
 
 #include <algorithm>
@@ -182,17 +184,18 @@ double once_seconds(const std::function<void()>& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::vector<int> thread_counts{1, 2};
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      thread_counts.clear();
-      std::stringstream ss(argv[++i]);
-      std::string t;
-      while (std::getline(ss, t, ',')) thread_counts.push_back(std::stoi(t));
-    }
+  ct_bench::SuiteArgs args;
+  for (int i = 1; i < argc && args.error.empty(); ++i)
+    if (!ct_bench::parse_common_arg(argc, argv, i, args) || !args.python.empty() || args.no_old)
+      args.error = std::string("expected --quick, --threads or --isa, got ") + argv[i];
+  if (!args.error.empty()) {
+    std::printf("correlation: %s\n", args.error.c_str());
+    return 2;
   }
+  if (!ct_bench::apply_isa("correlation", args.isa)) return 2;
+  const bool quick = args.quick;
+  const std::vector<int> thread_counts = args.threads;
+  ct_bench::print_header("bench_correlation", thread_counts, {}, true);
   int failures = validate_small() ? 0 : 1;
 
   const Config g = kFlowNetC;
