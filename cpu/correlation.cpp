@@ -24,11 +24,10 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
-#include <string_view>
 #include <vector>
 
 #include "core/checked.h"
-#include "cpu/gemm_kernel.h"
+#include "cpu/isa.h"
 
 namespace convtape::cpu {
 
@@ -313,22 +312,14 @@ void combine_avx512(T* dst, const T* w, std::int64_t ws, const T* b, std::int64_
 
 // ---- dispatch
 
-// The ISA of the chosen GEMM kernel, so that CONVTAPE_ISA forces these kernels too.
-int isa() {
-  static const int level = [] {
-    const std::string_view chosen = gemm_kernel<float>().isa;
-    return chosen == "avx512" ? 2 : chosen == "avx2" ? 1 : 0;
-  }();
-  return level;
-}
-
+// Each pass reads cpu::isa() once and hands it to every call, so that one op runs one path.
 template <class T>
-void dots(T* out, const T* a, const T* b, std::int64_t bstep, std::int64_t nd, const DotShape& s,
-          T scale) {
-  switch (isa()) {
-    case 2:
+void dots(Isa path, T* out, const T* a, const T* b, std::int64_t bstep, std::int64_t nd,
+          const DotShape& s, T scale) {
+  switch (path) {
+    case Isa::avx512:
       return dots_avx512(out, a, b, bstep, nd, s, scale);
-    case 1:
+    case Isa::avx2:
       return dots_avx2(out, a, b, bstep, nd, s, scale);
     default:
       return dots_base(out, a, b, bstep, nd, s, scale);
@@ -336,12 +327,12 @@ void dots(T* out, const T* a, const T* b, std::int64_t bstep, std::int64_t nd, c
 }
 
 template <class T>
-void combine(T* dst, const T* w, std::int64_t ws, const T* b, std::int64_t bstep, std::int64_t nd,
-             std::int64_t len) {
-  switch (isa()) {
-    case 2:
+void combine(Isa path, T* dst, const T* w, std::int64_t ws, const T* b, std::int64_t bstep,
+             std::int64_t nd, std::int64_t len) {
+  switch (path) {
+    case Isa::avx512:
       return combine_avx512(dst, w, ws, b, bstep, nd, len);
-    case 1:
+    case Isa::avx2:
       return combine_avx2(dst, w, ws, b, bstep, nd, len);
     default:
       return combine_base(dst, w, ws, b, bstep, nd, len);
@@ -530,6 +521,7 @@ void forward_typed(const Tensor& f1, const Tensor& f2, T* y, const CorrelationGe
   const std::int64_t work = pass_work(g);
   const T* base1 = p1.data_ptr<T>();
   const T* base2 = p2.data_ptr<T>();
+  const Isa path = isa();
 #pragma omp parallel if (parallel(tasks, work))
   {
     std::vector<T> vals(static_cast<std::size_t>(d));
@@ -547,7 +539,7 @@ void forward_typed(const Tensor& f1, const Tensor& f2, T* y, const CorrelationGe
             const std::int64_t cx = ox * s1 + b;
             const T* a = q1 + ((cy - r) * wp + cx - r) * c_;
             const T* bp = q2 + ((cy - r + p * s2) * wp + cx - r - rr * s2) * c_;
-            dots(vals.data(), a, bp, dstep, d, shape, scale);
+            dots(path, vals.data(), a, bp, dstep, d, shape, scale);
             T* out = y + ((n * d + p + rr) * d * ho + oy) * wo + ox;
             for (std::int64_t o = 0; o < d; ++o) out[o * plane] = vals[static_cast<std::size_t>(o)];
           }
@@ -579,6 +571,7 @@ void backward_f1_typed(const T* dy, const Tensor& f2, T* df1, const CorrelationG
   const std::int64_t work = pass_work(g);
   const T* base2 = p2.data_ptr<T>();
   const std::int64_t dd = d * d, period = column_period(1, s2, w), dstep = displacement_step(g);
+  const Isa path = isa();
 #pragma omp parallel if (parallel(tasks, work))
   {
     // The row of df1 (channels-last, unscaled until it is written out) and its weights
@@ -621,7 +614,7 @@ void backward_f1_typed(const T* dy, const Tensor& f2, T* df1, const CorrelationG
           for (std::int64_t tx = first; tx < w; tx += period) {
             if (nx[static_cast<std::size_t>(tx)] == 0) continue;
             const std::int64_t px = tx + pad;
-            combine(row.data() + tx * c_, wts.data() + (p + rr) * d * w + tx, w,
+            combine(path, row.data() + tx * c_, wts.data() + (p + rr) * d * w + tx, w,
                     q2 + ((py + p * s2) * wp + px - rr * s2) * c_, dstep, d, c_);
           }
       transpose(row.data(), c_, df1 + n * c_ * h * w + (py - pad) * w, h * w, w, c_, scale);
@@ -646,6 +639,7 @@ void backward_f2_typed(const T* dy, const Tensor& f1, T* df2, const CorrelationG
   const std::int64_t dstep = displacement_step(g);
   const std::int64_t work = pass_work(g);
   const T* base1 = p1.data_ptr<T>();
+  const Isa path = isa();
 #pragma omp parallel if (parallel(tasks, work))
   {
     std::vector<T> row(static_cast<std::size_t>(w * c_)), wts(static_cast<std::size_t>(w * d));
@@ -692,7 +686,7 @@ void backward_f2_typed(const T* dy, const Tensor& f1, T* df2, const CorrelationG
             const auto u = static_cast<std::size_t>(tx);
             if (last[u] < 0) continue;
             const std::int64_t px = tx + pad;
-            combine(row.data() + tx * c_, wts.data() + first[u] * w + tx, w,
+            combine(path, row.data() + tx * c_, wts.data() + first[u] * w + tx, w,
                     q1 + (row1 * wp + px - (first[u] - rr) * s2) * c_, -dstep,
                     last[u] - first[u] + 1, c_);
           }

@@ -180,6 +180,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
     const T* ap = a.data_ptr<T>();
     const T* bp = b.data_ptr<T>();
     T* cp = c.data_ptr<T>();
+    // One kernel for the whole batch (cpu/gemm_kernel.h).
     const GemmKernel<T>& kern = gemm_kernel<T>();
     if (batch >= plan_threads() && m * n * k * batch >= kParallelWork && omp_get_level() == 0) {
 #pragma omp parallel for schedule(dynamic)
@@ -188,7 +189,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                       cp + i * m * n, n);
     } else {
       for (std::int64_t i = 0; i < batch; ++i)
-        gemm<T>(false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
+        gemm<T>(kern, false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
                 cp + i * m * n, n);
     }
   });

@@ -1,6 +1,7 @@
-// GEMM micro-kernels and their blocking, chosen once at run time from the CPU's features:
-// AVX-512 (512-bit FMA), AVX2 + FMA (256-bit), or portable C++. A micro-kernel multiplies one
-// packed MR x kc panel of A by one packed kc x NR panel of B into an MR x NR tile of C:
+// GEMM micro-kernels and their blocking, one set per ISA path of cpu/isa.h: AVX-512 (512-bit FMA),
+// AVX2 + FMA (256-bit), or portable C++; the path in effect (cpu::isa()) picks one at each call. A
+// micro-kernel multiplies one packed MR x kc panel of A by one packed kc x NR panel of B into an MR
+// x NR tile of C:
 //   C[i, j] = alpha * sum_k A[k][i] * B[k][j] + beta * C[i, j]   (C not read when beta == 0)
 // Layouts: A panel element (k, i) at a[k * MR + i]; B element (k, j) at b[k * ldb + j] (ldb = NR
 // for a packed panel, or the row stride of a row-major B read in place).
@@ -8,6 +9,8 @@
 
 #include <cstdint>
 #include <vector>
+
+#include "cpu/isa.h"
 
 namespace convtape::cpu {
 
@@ -42,12 +45,20 @@ struct GemmKernel {
   ARowsKernel<T> arows_half;
 };
 
-// The best kernel this CPU supports. CONVTAPE_ISA=avx512|avx2|portable (environment) forces one,
-// for tests and benchmarks; a forced ISA the CPU lacks falls back to the best available.
+// The kernel of one ISA path (clamped to native_isa()).
 template <class T>
-const GemmKernel<T>& gemm_kernel();
+const GemmKernel<T>& gemm_kernel(Isa path);
 
-// Every kernel this CPU can run, best first (for tests that compare them).
+// The kernel of the path in effect, cpu::isa(). An op fetches it once and hands that reference to
+// everything it runs: its blocking (mr, nr, kc, ...) sizes the packed panels, so two fetches in
+// one op could mix two kernels' layouts if set_isa ran in between.
+template <class T>
+const GemmKernel<T>& gemm_kernel() {
+  return gemm_kernel<T>(isa());
+}
+
+// Every kernel this CPU can run, best first, one per available_isas() (for tests that compare
+// them).
 template <class T>
 std::vector<const GemmKernel<T>*> available_gemm_kernels();
 

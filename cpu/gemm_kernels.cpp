@@ -1,6 +1,6 @@
-// GEMM micro-kernels: one register-blocked kernel per (ISA, dtype), the run-time choice among
-// them, and their cache blocking. Every kernel keeps an MR x NR tile of C in registers
-// (MR broadcasts of A times NR / W vector loads of B per k step, all FMAs independent).
+// GEMM micro-kernels: one register-blocked kernel per (ISA path of cpu/isa.h, dtype), the lookup
+// of a path's kernel, and their cache blocking. Every kernel keeps an MR x NR tile of C in
+// registers (MR broadcasts of A times NR / W vector loads of B per k step, all FMAs independent).
 //   AVX-512: float 8 x 32, double 8 x 16 (16 accumulators of 32 zmm)
 //   AVX2:    float 6 x 16, double 6 x 8  (12 accumulators of 16 ymm)
 //   portable: float 4 x 16, double 4 x 8 (plain loops the compiler vectorises)
@@ -8,9 +8,7 @@
 // else in the library is built for an ISA the CPU may lack.
 #include <immintrin.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <string_view>
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -222,55 +220,31 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable_arows<double, 4, 8>,
                                       &portable_arows<double, 4, 4>};
 
-bool has_avx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-}
-bool has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-template <class T>
-std::vector<const GemmKernel<T>*> all_kernels() {
-  std::vector<const GemmKernel<T>*> v;
-  if constexpr (std::is_same_v<T, float>) {
-    if (has_avx512()) v.push_back(&kAvx512F32);
-    if (has_avx2()) v.push_back(&kAvx2F32);
-    v.push_back(&kPortableF32);
-  } else {
-    if (has_avx512()) v.push_back(&kAvx512F64);
-    if (has_avx2()) v.push_back(&kAvx2F64);
-    v.push_back(&kPortableF64);
-  }
-  return v;
-}
-
-template <class T>
-const GemmKernel<T>* choose() {
-  const auto kernels = all_kernels<T>();
-  if (const char* forced = std::getenv("CONVTAPE_ISA")) {
-    for (const auto* k : kernels)
-      if (std::string_view(k->isa) == forced) return k;
-  }
-  return kernels.front();
-}
+// Indexed by Isa's value (portable 0, avx2 1, avx512 2).
+const GemmKernel<float>* const kFloatKernels[] = {&kPortableF32, &kAvx2F32, &kAvx512F32};
+const GemmKernel<double>* const kDoubleKernels[] = {&kPortableF64, &kAvx2F64, &kAvx512F64};
 
 }  // namespace
 
 template <class T>
-const GemmKernel<T>& gemm_kernel() {
-  static const GemmKernel<T>* chosen = choose<T>();
-  return *chosen;
+const GemmKernel<T>& gemm_kernel(Isa path) {
+  // Clamped, so that no caller can run an instruction set the CPU lacks.
+  const int p = std::clamp(static_cast<int>(path), 0, static_cast<int>(native_isa()));
+  if constexpr (std::is_same_v<T, float>)
+    return *kFloatKernels[p];
+  else
+    return *kDoubleKernels[p];
 }
 
 template <class T>
 std::vector<const GemmKernel<T>*> available_gemm_kernels() {
-  return all_kernels<T>();
+  std::vector<const GemmKernel<T>*> v;
+  for (Isa path : available_isas()) v.push_back(&gemm_kernel<T>(path));
+  return v;
 }
 
-template const GemmKernel<float>& gemm_kernel<float>();
-template const GemmKernel<double>& gemm_kernel<double>();
+template const GemmKernel<float>& gemm_kernel<float>(Isa);
+template const GemmKernel<double>& gemm_kernel<double>(Isa);
 template std::vector<const GemmKernel<float>*> available_gemm_kernels<float>();
 template std::vector<const GemmKernel<double>*> available_gemm_kernels<double>();
 

@@ -29,14 +29,6 @@ std::atomic<int>& current() {
   return value;
 }
 
-Isa from_environment() {
-  const char* forced = std::getenv("CONVTAPE_ISA");
-  if (forced == nullptr || *forced == '\0') return native_isa();
-  const std::optional<Isa> path = parse_isa(forced);
-  CT_CHECK(path.has_value(), "CONVTAPE_ISA: expected avx512, avx2 or portable, got '{}'", forced);
-  return clamp(*path);
-}
-
 }  // namespace
 
 Isa native_isa() {
@@ -48,7 +40,7 @@ Isa isa() {
   int v = current().load(std::memory_order_relaxed);
   if (v < 0) {
     int expected = -1;
-    const int read = static_cast<int>(from_environment());
+    const int read = static_cast<int>(isa_from_string(std::getenv("CONVTAPE_ISA")));
     // Another thread may have set a path meanwhile: its choice stands.
     current().compare_exchange_strong(expected, read, std::memory_order_relaxed);
     v = current().load(std::memory_order_relaxed);
@@ -84,6 +76,13 @@ std::optional<Isa> parse_isa(std::string_view name) {
   for (Isa p : {Isa::avx512, Isa::avx2, Isa::portable})
     if (name == isa_name(p)) return p;
   return std::nullopt;
+}
+
+Isa isa_from_string(const char* value) {
+  if (value == nullptr || *value == '\0') return native_isa();
+  const std::optional<Isa> path = parse_isa(value);
+  CT_CHECK(path.has_value(), "CONVTAPE_ISA: expected avx512, avx2 or portable, got '{}'", value);
+  return clamp(*path);
 }
 
 std::string cpu_model() {

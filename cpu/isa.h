@@ -33,6 +33,10 @@ const char* isa_name(Isa path);
 // The inverse of isa_name (exact, lower case); nullopt for anything else.
 std::optional<Isa> parse_isa(std::string_view name);
 
+// The path a CONVTAPE_ISA value asks for: native_isa() for nullptr or "", else parse_isa(value)
+// clamped to native_isa(); anything else is an Error (isa() reads the environment through this).
+Isa isa_from_string(const char* value);
+
 // The CPU's model name ("model name" of /proc/cpuinfo, or the CPUID brand string), for the
 // benchmarks' headers; "unknown CPU" where neither is readable.
 std::string cpu_model();

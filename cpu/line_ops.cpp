@@ -1,14 +1,15 @@
 // The plane kernels of cpu/line_ops.h: one portable body, instantiated per ISA with function-level
 // target attributes (as the GEMM micro-kernels are), explicit AVX-512 vectors for the unit-step
-// forward and weight-gradient kernels, and a dispatcher that picks the widest once.
+// forward and weight-gradient kernels, and a dispatcher that follows cpu::isa() at each call (one
+// plane: a whole op's planes share a path unless set_isa runs during it, which changes rounding
+// only).
 #include "cpu/line_ops.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
-#include <string_view>
 
-#include "cpu/gemm_kernel.h"
+#include "cpu/isa.h"
 
 namespace convtape::cpu::line {
 
@@ -208,21 +209,14 @@ __attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* gra
   for (; t < m.ntaps; ++t) tap_dots_group<T, 1>(dw + t, grad, src, m, m.taps + t);
 }
 
-// The ISA of the chosen GEMM kernel, so that CONVTAPE_ISA forces these kernels too.
-int isa() {
-  static const int level = [] {
-    const std::string_view chosen = gemm_kernel<float>().isa;
-    return chosen == "avx512" ? 2 : chosen == "avx2" ? 1 : 0;
-  }();
-  return level;
-}
+// ---- dispatch on the path in effect (cpu/isa.h)
 
 template <class T>
 void taps_any(T* dst, const T* src, const T* w, T b, const PlaneMap& m) {
   switch (isa()) {
-    case 2:
+    case Isa::avx512:
       return m.step == 1 ? taps_unit_avx512(dst, src, w, b, m) : taps_avx512(dst, src, w, b, m);
-    case 1:
+    case Isa::avx2:
       return taps_avx2(dst, src, w, b, m);
     default:
       return taps_base(dst, src, w, b, m);
@@ -250,22 +244,22 @@ __attribute__((target("avx512f"))) void gather_rows_avx512(T* dst, const T* src,
 template <class T>
 void scatter_rows_any(T* dst, const std::int64_t* offsets, const T* src, std::int64_t rows,
                       std::int64_t n) {
-  if (isa() == 2) return scatter_rows_avx512(dst, offsets, src, rows, n);
+  if (isa() == Isa::avx512) return scatter_rows_avx512(dst, offsets, src, rows, n);
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + r * n, n, dst + offsets[r]);
 }
 template <class T>
 void gather_rows_any(T* dst, const T* src, const std::int64_t* offsets, std::int64_t rows,
                      std::int64_t n) {
-  if (isa() == 2) return gather_rows_avx512(dst, src, offsets, rows, n);
+  if (isa() == Isa::avx512) return gather_rows_avx512(dst, src, offsets, rows, n);
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + offsets[r], n, dst + r * n);
 }
 template <class T>
 void tap_dots_any(T* dw, const T* grad, const T* src, const PlaneMap& m) {
   switch (isa()) {
-    case 2:
+    case Isa::avx512:
       return m.step == 1 ? tap_dots_unit_avx512(dw, grad, src, m)
                          : tap_dots_avx512(dw, grad, src, m);
-    case 1:
+    case Isa::avx2:
       return tap_dots_avx2(dw, grad, src, m);
     default:
       return tap_dots_base(dw, grad, src, m);
@@ -274,9 +268,9 @@ void tap_dots_any(T* dw, const T* grad, const T* src, const PlaneMap& m) {
 template <class T>
 void scatter_any(T* src, const T* grad, const T* w, const PlaneMap& m) {
   switch (isa()) {
-    case 2:
+    case Isa::avx512:
       return scatter_avx512(src, grad, w, m);
-    case 1:
+    case Isa::avx2:
       return scatter_avx2(src, grad, w, m);
     default:
       return scatter_base(src, grad, w, m);

@@ -14,11 +14,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <string_view>
 #include <vector>
 
 #include "core/checked.h"
-#include "cpu/gemm_kernel.h"
+#include "cpu/isa.h"
 
 namespace convtape::cpu {
 
@@ -510,21 +509,13 @@ CT_POOL_ISA(avx2, __attribute__((target("avx2,fma"))))
 CT_POOL_ISA(base, )
 #undef CT_POOL_ISA
 
-// The ISA of the chosen GEMM kernel, so that CONVTAPE_ISA forces these kernels too.
-int isa() {
-  static const int level = [] {
-    const std::string_view chosen = gemm_kernel<float>().isa;
-    return chosen == "avx512" ? 2 : chosen == "avx2" ? 1 : 0;
-  }();
-  return level;
-}
-
+// The kernel of the path in effect (cpu/isa.h), fetched once per op by run_planes.
 template <Kind K, class T>
 PlaneFn<T> plane_fn() {
   switch (isa()) {
-    case 2:
+    case Isa::avx512:
       return planes_avx512<K, T>;
-    case 1:
+    case Isa::avx2:
       return planes_avx2<K, T>;
     default:
       return planes_base<K, T>;
