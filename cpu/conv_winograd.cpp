@@ -209,6 +209,171 @@ struct TileRow {
     }
 }
 
+// Kernel transforms over 16 channel pairs at once, in float64 and rounded once.
+constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
+// u[xi * us + l] = (G g_l G^T)[xi] for the n <= 16 kernels g_l = g + l * gs (3x3 row-major,
+// flipped in both axes when flip is set).
+[[gnu::always_inline]] inline void weight_transform_impl(const float* g, int64 gs, int n, bool flip,
+                                                         float* u, int64 us) {
+  alignas(64) double gk[9][kLanes];
+  for (int e = 0; e < 9; ++e)
+    for (int l = 0; l < kLanes; ++l) gk[e][l] = l < n ? double(g[l * gs + (flip ? 8 - e : e)]) : 0;
+  alignas(64) double t[6][3][kLanes];
+  for (int i = 0; i < 6; ++i)
+    for (int c = 0; c < 3; ++c)
+      for (int l = 0; l < kLanes; ++l)
+        t[i][c][l] = kG[i][0] * gk[c][l] + kG[i][1] * gk[3 + c][l] + kG[i][2] * gk[6 + c][l];
+  alignas(64) float out[kXi][kLanes];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        out[i * 6 + j][l] = static_cast<float>(t[i][0][l] * kG[j][0] + t[i][1][l] * kG[j][1] +
+                                               t[i][2][l] * kG[j][2]);
+  for (int xi = 0; xi < kXi; ++xi) std::memcpy(u + xi * us, out[xi], sizeof(float) * n);
+}
+
+// dw_l = G^T du_l G for n <= 16 channel pairs: du_l element xi at du[xi * xs + l] (16 readable
+// lanes), dw_l written at dw + 9 l.
+[[gnu::always_inline]] inline void weight_adjoint_impl(const float* du, int64 xs, int n,
+                                                       float* dw) {
+  alignas(64) double t[3][6][kLanes];
+  for (int r = 0; r < 3; ++r)
+    for (int j = 0; j < 6; ++j)
+      for (int l = 0; l < kLanes; ++l) {
+        double v = 0;
+        for (int i = 0; i < 6; ++i) v += kG[i][r] * double(du[(i * 6 + j) * xs + l]);
+        t[r][j][l] = v;
+      }
+  alignas(64) float out[kLanes][9];
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c)
+      for (int l = 0; l < kLanes; ++l) {
+        double v = 0;
+        for (int j = 0; j < 6; ++j) v += t[r][j][l] * kG[j][c];
+        out[l][r * 3 + c] = static_cast<float>(v);
+      }
+  std::memcpy(dw, out, sizeof(float) * 9 * n);
+}
+
+// 16 tiles anywhere in a batch of planes (narrow images, whose tile rows are shorter than the
+// lanes): lane l's tile origin is base + off[l], where base is the plane of the run's first
+// sample; bit l of rows[i] (cols[j]) is set when row i (column j) of lane l's tile lies in its
+// plane. Lanes past the run have no bits set and read as zeros.
+struct LaneMap {
+  std::int32_t off[kLanes];
+  std::uint32_t rows[6], cols[6];
+};
+
+[[gnu::always_inline]] inline bool lane_in(const LaneMap& m, int i, int j, int l) {
+  return ((m.rows[i] & m.cols[j]) >> l) & 1u;
+}
+
+[[gnu::always_inline]] inline void input_gather_impl(const float* base, const LaneMap& m, int64 w,
+                                                     float* dst, int64 xs) {
+  alignas(64) float t[6][6][kLanes];
+  for (int i = 0; i < 6; ++i) {
+    alignas(64) float z[6][kLanes];
+    for (int j = 0; j < 6; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        z[j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+    for (int l = 0; l < kLanes; ++l)
+      CT_WINO_IN_1D(z[0][l], z[1][l], z[2][l], z[3][l], z[4][l], z[5][l], t[i][0][l], t[i][1][l],
+                    t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
+  }
+  for (int j = 0; j < 6; ++j) {
+    float* d0 = dst + (0 * 6 + j) * xs;
+    float* d1 = dst + (1 * 6 + j) * xs;
+    float* d2 = dst + (2 * 6 + j) * xs;
+    float* d3 = dst + (3 * 6 + j) * xs;
+    float* d4 = dst + (4 * 6 + j) * xs;
+    float* d5 = dst + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l)
+      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], d0[l],
+                    d1[l], d2[l], d3[l], d4[l], d5[l]);
+  }
+}
+
+[[gnu::always_inline]] inline void output_scatter_impl(const float* src, int64 xs, float* base,
+                                                       const LaneMap& m, int64 w, float bias) {
+  alignas(64) float t[4][6][kLanes];
+  for (int j = 0; j < 6; ++j) {
+    const float* m0 = src + (0 * 6 + j) * xs;
+    const float* m1 = src + (1 * 6 + j) * xs;
+    const float* m2 = src + (2 * 6 + j) * xs;
+    const float* m3 = src + (3 * 6 + j) * xs;
+    const float* m4 = src + (4 * 6 + j) * xs;
+    const float* m5 = src + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l) {
+      const float s12 = m1[l] + m2[l], d12 = m1[l] - m2[l];
+      const float s34 = m3[l] + m4[l], d34 = m3[l] - m4[l];
+      t[0][j][l] = m0[l] + s12 + s34;
+      t[1][j][l] = d12 + 2.0f * d34;
+      t[2][j][l] = s12 + 4.0f * s34;
+      t[3][j][l] = d12 + 8.0f * d34 + m5[l];
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    alignas(64) float o[4][kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const float s12 = t[i][1][l] + t[i][2][l], d12 = t[i][1][l] - t[i][2][l];
+      const float s34 = t[i][3][l] + t[i][4][l], d34 = t[i][3][l] - t[i][4][l];
+      o[0][l] = t[i][0][l] + s12 + s34 + bias;
+      o[1][l] = d12 + 2.0f * d34 + bias;
+      o[2][l] = s12 + 4.0f * s34 + bias;
+      o[3][l] = d12 + 8.0f * d34 + t[i][5][l] + bias;
+    }
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        if (lane_in(m, i, j, l)) base[m.off[l] + i * w + j] = o[j][l];
+  }
+}
+
+[[gnu::always_inline]] inline void grad_gather_impl(const float* base, const LaneMap& m, int64 w,
+                                                    float* dst, int64 xs) {
+  alignas(64) float t[4][6][kLanes];
+  for (int i = 0; i < 4; ++i) {
+    alignas(64) float d[4][kLanes];
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        d[j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+    for (int l = 0; l < kLanes; ++l) {
+      const float s02 = d[0][l] + d[2][l], s13 = d[1][l] + d[3][l];
+      const float q02 = d[0][l] + 4.0f * d[2][l], q13 = 2.0f * d[1][l] + 8.0f * d[3][l];
+      t[i][0][l] = d[0][l];
+      t[i][1][l] = s02 + s13;
+      t[i][2][l] = s02 - s13;
+      t[i][3][l] = q02 + q13;
+      t[i][4][l] = q02 - q13;
+      t[i][5][l] = d[3][l];
+    }
+  }
+  for (int j = 0; j < 6; ++j) {
+    float* d0 = dst + (0 * 6 + j) * xs;
+    float* d1 = dst + (1 * 6 + j) * xs;
+    float* d2 = dst + (2 * 6 + j) * xs;
+    float* d3 = dst + (3 * 6 + j) * xs;
+    float* d4 = dst + (4 * 6 + j) * xs;
+    float* d5 = dst + (5 * 6 + j) * xs;
+    for (int l = 0; l < kLanes; ++l) {
+      const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
+      const float s02 = a + c, s13 = b + e;
+      const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
+      d0[l] = a;
+      d1[l] = s02 + s13;
+      d2[l] = s02 - s13;
+      d3[l] = q02 + q13;
+      d4[l] = q02 - q13;
+      d5[l] = e;
+    }
+  }
+}
+
 #define CT_WINO_TRANSFORMS(SUFFIX, TARGET)                                                         \
   TARGET void input_transform_##SUFFIX(const float* plane, int64 h, int64 w, TileRow r,            \
                                        float* dst, int64 xs) {                                     \
@@ -225,14 +390,348 @@ struct TileRow {
   TARGET void transpose_##SUFFIX(const float* src, int64 lds, int64 rows, int64 cols, float* dst,  \
                                  int64 ldd) {                                                      \
     transpose_impl(src, lds, rows, cols, dst, ldd);                                                \
+  }                                                                                                \
+  TARGET void input_gather_##SUFFIX(const float* base, const LaneMap& m, int64 w, float* dst,      \
+                                    int64 xs) {                                                    \
+    input_gather_impl(base, m, w, dst, xs);                                                        \
+  }                                                                                                \
+  TARGET void output_scatter_##SUFFIX(const float* src, int64 xs, float* base, const LaneMap& m,   \
+                                      int64 w, float bias) {                                       \
+    output_scatter_impl(src, xs, base, m, w, bias);                                                \
+  }                                                                                                \
+  TARGET void grad_gather_##SUFFIX(const float* base, const LaneMap& m, int64 w, float* dst,       \
+                                   int64 xs) {                                                     \
+    grad_gather_impl(base, m, w, dst, xs);                                                         \
+  }                                                                                                \
+  TARGET void weight_transform_##SUFFIX(const float* g, int64 gs, int n, bool flip, float* u,      \
+                                        int64 us) {                                                \
+    weight_transform_impl(g, gs, n, flip, u, us);                                                  \
+  }                                                                                                \
+  TARGET void weight_adjoint_##SUFFIX(const float* du, int64 xs, int n, float* dw) {               \
+    weight_adjoint_impl(du, xs, n, dw);                                                            \
   }
 
-CT_WINO_TRANSFORMS(avx512, __attribute__((target("avx512f,fma"))))
 CT_WINO_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
 CT_WINO_TRANSFORMS(portable, )
 
 #undef CT_WINO_TRANSFORMS
+
+// AVX-512: the same transforms with the tile phases split by permutes in registers. Row q of a
+// run holds 64 (+ 2) consecutive floats; lane l of phase j is element 4 l + j. Reads past the
+// plane's edges are masked (never formed outside the row: a left edge is read with an expanding
+// load from its first valid element), writes are masked to the plane.
+
+// Lanes [s, e) of 16 as a mask (empty when e <= s).
+inline __mmask16 lane_mask(int64 s, int64 e) {
+  s = std::clamp<int64>(s, 0, 16);
+  e = std::clamp<int64>(e, 0, 16);
+  if (e <= s) return 0;
+  return static_cast<__mmask16>(((1u << e) - 1u) & ~((1u << s) - 1u));
+}
+
+// Elements q in [16 v, 16 v + 16) of a row whose valid elements are [lo, hi) (lo < hi), zeros
+// elsewhere; `first` points at element lo.
+__attribute__((target("avx512f"), always_inline)) inline __m512 load_masked(const float* first,
+                                                                            int64 v, int64 lo,
+                                                                            int64 hi) {
+  const int64 s = lo - 16 * v, e = hi - 16 * v;
+  if (s <= 0 && e >= 16) return _mm512_loadu_ps(first + (16 * v - lo));
+  const __mmask16 m = lane_mask(s, e);
+  if (!m) return _mm512_setzero_ps();
+  return _mm512_maskz_expandloadu_ps(m, first + (16 * v + std::max<int64>(s, 0) - lo));
+}
+
+// The 4 phases of 64 consecutive floats q0..q3 (q_v = elements 16 v ..): p[j] lane l = 4 l + j.
+__attribute__((target("avx512f"), always_inline)) inline void split_phases(const __m512 (&q)[4],
+                                                                           __m512 (&p)[4]) {
+  const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  const __m512 a01 = _mm512_permutex2var_ps(q[0], i01, q[1]);
+  const __m512 a23 = _mm512_permutex2var_ps(q[0], i23, q[1]);
+  const __m512 b01 = _mm512_permutex2var_ps(q[2], i01, q[3]);
+  const __m512 b23 = _mm512_permutex2var_ps(q[2], i23, q[3]);
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const __m512i hi =
+      _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  p[0] = _mm512_permutex2var_ps(a01, lo, b01);
+  p[1] = _mm512_permutex2var_ps(a01, hi, b01);
+  p[2] = _mm512_permutex2var_ps(a23, lo, b23);
+  p[3] = _mm512_permutex2var_ps(a23, hi, b23);
+}
+
+__attribute__((target("avx512f,fma"))) void input_transform_avx512(const float* plane, int64 h,
+                                                                   int64 w, TileRow r, float* dst,
+                                                                   int64 xs) {
+  const int64 span = 4 * r.n + 2;
+  const int64 lo = std::max<int64>(0, -r.x0), hi = std::min<int64>(span, w - r.x0);
+  alignas(64) float t[6][6][kLanes];
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+  for (int i = 0; i < 6; ++i) {
+    const int64 y = r.y0 + i;
+    __m512 z[6];
+    if (y < 0 || y >= h || lo >= hi) {
+      for (auto& v : z) v = _mm512_setzero_ps();
+    } else {
+      // The row from column x0 + lo on (x0 + lo >= 0): offsets below are relative to x0.
+      const float* row = plane + y * w + r.x0 + lo;
+      __m512 q[4];
+      for (int v = 0; v < 4; ++v) q[v] = load_masked(row, v, lo, hi);
+      __m512 p[4];
+      split_phases(q, p);
+      z[0] = p[0];
+      z[1] = p[1];
+      z[2] = p[2];
+      z[3] = p[3];
+      // Phases 4 and 5 are phases 0 and 1 one tile on: lane 15 takes elements 64 and 65.
+      const float e64 = (64 >= lo && 64 < hi) ? row[64 - lo] : 0.0f;
+      const float e65 = (65 >= lo && 65 < hi) ? row[65 - lo] : 0.0f;
+      const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+      z[4] = _mm512_permutex2var_ps(p[0], next, _mm512_set1_ps(e64));
+      z[5] = _mm512_permutex2var_ps(p[1], next, _mm512_set1_ps(e65));
+    }
+    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
+    _mm512_store_ps(t[i][0], _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
+    _mm512_store_ps(t[i][1], _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
+    _mm512_store_ps(t[i][2], _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
+    _mm512_store_ps(t[i][3], _mm512_fmadd_ps(two, d31, d42));
+    _mm512_store_ps(t[i][4], _mm512_fnmadd_ps(two, d31, d42));
+    _mm512_store_ps(t[i][5], _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+  }
+  for (int j = 0; j < 6; ++j) {
+    __m512 z[6];
+    for (int i = 0; i < 6; ++i) z[i] = _mm512_load_ps(t[i][j]);
+    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
+    _mm512_storeu_ps(dst + (0 * 6 + j) * xs,
+                     _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
+    _mm512_storeu_ps(dst + (1 * 6 + j) * xs,
+                     _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
+    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
+    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_fmadd_ps(two, d31, d42));
+    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_fnmadd_ps(two, d31, d42));
+    _mm512_storeu_ps(dst + (5 * 6 + j) * xs,
+                     _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void output_transform_avx512(const float* src, int64 xs,
+                                                                    float* plane, int64 h, int64 w,
+                                                                    TileRow r, float bias) {
+  alignas(64) float t[4][6][kLanes];
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f), vb = _mm512_set1_ps(bias);
+  for (int j = 0; j < 6; ++j) {
+    __m512 m[6];
+    for (int i = 0; i < 6; ++i) m[i] = _mm512_loadu_ps(src + (i * 6 + j) * xs);
+    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    _mm512_store_ps(t[0][j], _mm512_add_ps(_mm512_add_ps(m[0], s12), s34));
+    _mm512_store_ps(t[1][j], _mm512_fmadd_ps(two, d34, d12));
+    _mm512_store_ps(t[2][j], _mm512_fmadd_ps(four, s34, s12));
+    _mm512_store_ps(t[3][j], _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]));
+  }
+  const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ihi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i jlo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i jhi =
+      _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+  const int64 hi = std::min<int64>(4 * r.n, w - r.x0);  // x0 >= 0 for outputs
+  for (int i = 0; i < 4; ++i) {
+    const int64 y = r.y0 + i;
+    if (y < 0 || y >= h || hi <= 0) continue;
+    __m512 m[6];
+    for (int j = 0; j < 6; ++j) m[j] = _mm512_load_ps(t[i][j]);
+    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m[0], s12), s34), vb);
+    const __m512 o1 = _mm512_add_ps(_mm512_fmadd_ps(two, d34, d12), vb);
+    const __m512 o2 = _mm512_add_ps(_mm512_fmadd_ps(four, s34, s12), vb);
+    const __m512 o3 = _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]), vb);
+    // Interleave the 4 columns of 16 tiles into 64 consecutive floats.
+    const __m512 a0 = _mm512_permutex2var_ps(o0, ilo, o1), a1 = _mm512_permutex2var_ps(o0, ihi, o1);
+    const __m512 b0 = _mm512_permutex2var_ps(o2, ilo, o3), b1 = _mm512_permutex2var_ps(o2, ihi, o3);
+    const __m512 q[4] = {_mm512_permutex2var_ps(a0, jlo, b0), _mm512_permutex2var_ps(a0, jhi, b0),
+                         _mm512_permutex2var_ps(a1, jlo, b1), _mm512_permutex2var_ps(a1, jhi, b1)};
+    float* row = plane + y * w + r.x0;
+    for (int v = 0; v < 4 && 16 * v < hi; ++v) {
+      if (16 * v + 16 <= hi)
+        _mm512_storeu_ps(row + 16 * v, q[v]);
+      else
+        _mm512_mask_storeu_ps(row + 16 * v, lane_mask(0, hi - 16 * v), q[v]);
+    }
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void grad_transform_avx512(const float* plane, int64 h,
+                                                                  int64 w, TileRow r, float* dst,
+                                                                  int64 xs) {
+  const int64 hi = std::min<int64>(4 * r.n, w - r.x0);  // x0 >= 0 for outputs
+  alignas(64) float t[4][6][kLanes];
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f);
+  for (int i = 0; i < 4; ++i) {
+    const int64 y = r.y0 + i;
+    __m512 d[4];
+    if (y < 0 || y >= h || hi <= 0) {
+      for (auto& v : d) v = _mm512_setzero_ps();
+    } else {
+      const float* row = plane + y * w + r.x0;
+      __m512 q[4];
+      for (int v = 0; v < 4; ++v) q[v] = load_masked(row, v, 0, hi);
+      split_phases(q, d);
+    }
+    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+    const __m512 q02 = _mm512_fmadd_ps(four, d[2], d[0]);
+    const __m512 q13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
+    _mm512_store_ps(t[i][0], d[0]);
+    _mm512_store_ps(t[i][1], _mm512_add_ps(s02, s13));
+    _mm512_store_ps(t[i][2], _mm512_sub_ps(s02, s13));
+    _mm512_store_ps(t[i][3], _mm512_add_ps(q02, q13));
+    _mm512_store_ps(t[i][4], _mm512_sub_ps(q02, q13));
+    _mm512_store_ps(t[i][5], d[3]);
+  }
+  for (int j = 0; j < 6; ++j) {
+    const __m512 a = _mm512_load_ps(t[0][j]), b = _mm512_load_ps(t[1][j]),
+                 c = _mm512_load_ps(t[2][j]), e = _mm512_load_ps(t[3][j]);
+    const __m512 s02 = _mm512_add_ps(a, c), s13 = _mm512_add_ps(b, e);
+    const __m512 q02 = _mm512_fmadd_ps(four, c, a);
+    const __m512 q13 = _mm512_fmadd_ps(eight, e, _mm512_mul_ps(two, b));
+    _mm512_storeu_ps(dst + (0 * 6 + j) * xs, a);
+    _mm512_storeu_ps(dst + (1 * 6 + j) * xs, _mm512_add_ps(s02, s13));
+    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_sub_ps(s02, s13));
+    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_add_ps(q02, q13));
+    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_sub_ps(q02, q13));
+    _mm512_storeu_ps(dst + (5 * 6 + j) * xs, e);
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void transpose_avx512(const float* src, int64 lds,
+                                                             int64 rows, int64 cols, float* dst,
+                                                             int64 ldd) {
+  transpose_impl(src, lds, rows, cols, dst, ldd);
+}
+
+__attribute__((target("avx512f,fma"))) void weight_transform_avx512(const float* g, int64 gs, int n,
+                                                                    bool flip, float* u, int64 us) {
+  weight_transform_impl(g, gs, n, flip, u, us);
+}
+
+__attribute__((target("avx512f,fma"))) void weight_adjoint_avx512(const float* du, int64 xs, int n,
+                                                                  float* dw) {
+  weight_adjoint_impl(du, xs, n, dw);
+}
 #undef CT_WINO_IN_1D
+
+// Gathers and scatters of lane-mapped runs: one masked gather per tile element.
+__attribute__((target("avx512f,fma"))) void input_gather_avx512(const float* base, const LaneMap& m,
+                                                                int64 w, float* dst, int64 xs) {
+  const __m512i idx = _mm512_loadu_si512(m.off);
+  const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f),
+               two = _mm512_set1_ps(2.0f);
+  alignas(64) float t[6][6][kLanes];
+  for (int i = 0; i < 6; ++i) {
+    __m512 z[6];
+    for (int j = 0; j < 6; ++j)
+      z[j] = _mm512_mask_i32gather_ps(
+          zero, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
+          _mm512_add_epi32(idx, _mm512_set1_epi32(static_cast<int>(i * w + j))), base, 4);
+    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
+    _mm512_store_ps(t[i][0], _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
+    _mm512_store_ps(t[i][1], _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
+    _mm512_store_ps(t[i][2], _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
+    _mm512_store_ps(t[i][3], _mm512_fmadd_ps(two, d31, d42));
+    _mm512_store_ps(t[i][4], _mm512_fnmadd_ps(two, d31, d42));
+    _mm512_store_ps(t[i][5], _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+  }
+  for (int j = 0; j < 6; ++j) {
+    __m512 z[6];
+    for (int i = 0; i < 6; ++i) z[i] = _mm512_load_ps(t[i][j]);
+    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
+    _mm512_storeu_ps(dst + (0 * 6 + j) * xs,
+                     _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
+    _mm512_storeu_ps(dst + (1 * 6 + j) * xs,
+                     _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
+    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
+    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_fmadd_ps(two, d31, d42));
+    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_fnmadd_ps(two, d31, d42));
+    _mm512_storeu_ps(dst + (5 * 6 + j) * xs,
+                     _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void output_scatter_avx512(const float* src, int64 xs,
+                                                                  float* base, const LaneMap& m,
+                                                                  int64 w, float bias) {
+  const __m512i idx = _mm512_loadu_si512(m.off);
+  alignas(64) float t[4][6][kLanes];
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f), vb = _mm512_set1_ps(bias);
+  for (int j = 0; j < 6; ++j) {
+    __m512 v[6];
+    for (int i = 0; i < 6; ++i) v[i] = _mm512_loadu_ps(src + (i * 6 + j) * xs);
+    const __m512 s12 = _mm512_add_ps(v[1], v[2]), d12 = _mm512_sub_ps(v[1], v[2]);
+    const __m512 s34 = _mm512_add_ps(v[3], v[4]), d34 = _mm512_sub_ps(v[3], v[4]);
+    _mm512_store_ps(t[0][j], _mm512_add_ps(_mm512_add_ps(v[0], s12), s34));
+    _mm512_store_ps(t[1][j], _mm512_fmadd_ps(two, d34, d12));
+    _mm512_store_ps(t[2][j], _mm512_fmadd_ps(four, s34, s12));
+    _mm512_store_ps(t[3][j], _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), v[5]));
+  }
+  for (int i = 0; i < 4; ++i) {
+    __m512 v[6];
+    for (int j = 0; j < 6; ++j) v[j] = _mm512_load_ps(t[i][j]);
+    const __m512 s12 = _mm512_add_ps(v[1], v[2]), d12 = _mm512_sub_ps(v[1], v[2]);
+    const __m512 s34 = _mm512_add_ps(v[3], v[4]), d34 = _mm512_sub_ps(v[3], v[4]);
+    const __m512 o[4] = {_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], s12), s34), vb),
+                         _mm512_add_ps(_mm512_fmadd_ps(two, d34, d12), vb),
+                         _mm512_add_ps(_mm512_fmadd_ps(four, s34, s12), vb),
+                         _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), v[5]), vb)};
+    for (int j = 0; j < 4; ++j)
+      _mm512_mask_i32scatter_ps(
+          base, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
+          _mm512_add_epi32(idx, _mm512_set1_epi32(static_cast<int>(i * w + j))), o[j], 4);
+  }
+}
+
+__attribute__((target("avx512f,fma"))) void grad_gather_avx512(const float* base, const LaneMap& m,
+                                                               int64 w, float* dst, int64 xs) {
+  const __m512i idx = _mm512_loadu_si512(m.off);
+  const __m512 zero = _mm512_setzero_ps(), two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f);
+  alignas(64) float t[4][6][kLanes];
+  for (int i = 0; i < 4; ++i) {
+    __m512 d[4];
+    for (int j = 0; j < 4; ++j)
+      d[j] = _mm512_mask_i32gather_ps(
+          zero, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
+          _mm512_add_epi32(idx, _mm512_set1_epi32(static_cast<int>(i * w + j))), base, 4);
+    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+    const __m512 q02 = _mm512_fmadd_ps(four, d[2], d[0]);
+    const __m512 q13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
+    _mm512_store_ps(t[i][0], d[0]);
+    _mm512_store_ps(t[i][1], _mm512_add_ps(s02, s13));
+    _mm512_store_ps(t[i][2], _mm512_sub_ps(s02, s13));
+    _mm512_store_ps(t[i][3], _mm512_add_ps(q02, q13));
+    _mm512_store_ps(t[i][4], _mm512_sub_ps(q02, q13));
+    _mm512_store_ps(t[i][5], d[3]);
+  }
+  for (int j = 0; j < 6; ++j) {
+    const __m512 a = _mm512_load_ps(t[0][j]), b = _mm512_load_ps(t[1][j]),
+                 c = _mm512_load_ps(t[2][j]), e = _mm512_load_ps(t[3][j]);
+    const __m512 s02 = _mm512_add_ps(a, c), s13 = _mm512_add_ps(b, e);
+    const __m512 q02 = _mm512_fmadd_ps(four, c, a);
+    const __m512 q13 = _mm512_fmadd_ps(eight, e, _mm512_mul_ps(two, b));
+    _mm512_storeu_ps(dst + (0 * 6 + j) * xs, a);
+    _mm512_storeu_ps(dst + (1 * 6 + j) * xs, _mm512_add_ps(s02, s13));
+    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_sub_ps(s02, s13));
+    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_add_ps(q02, q13));
+    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_sub_ps(q02, q13));
+    _mm512_storeu_ps(dst + (5 * 6 + j) * xs, e);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Micro-kernels: C[MR x NR] (=|+=) sum_k A[i * lda + k] B[k * ldb + j]. A is read in place, one
@@ -312,6 +811,11 @@ struct Path {
   void (*output_transform)(const float*, int64, float*, int64, int64, TileRow, float);
   void (*grad_transform)(const float*, int64, int64, TileRow, float*, int64);
   void (*transpose)(const float*, int64, int64, int64, float*, int64);
+  void (*input_gather)(const float*, const LaneMap&, int64, float*, int64);
+  void (*output_scatter)(const float*, int64, float*, const LaneMap&, int64, float);
+  void (*grad_gather)(const float*, const LaneMap&, int64, float*, int64);
+  void (*weight_transform)(const float*, int64, int, bool, float*, int64);
+  void (*weight_adjoint)(const float*, int64, int, float*);
 };
 
 const Path kAvx512{8,
@@ -320,21 +824,36 @@ const Path kAvx512{8,
                    &input_transform_avx512,
                    &output_transform_avx512,
                    &grad_transform_avx512,
-                   &transpose_avx512};
+                   &transpose_avx512,
+                   &input_gather_avx512,
+                   &output_scatter_avx512,
+                   &grad_gather_avx512,
+                   &weight_transform_avx512,
+                   &weight_adjoint_avx512};
 const Path kAvx2{6,
                  16,
                  &kernel_avx2,
                  &input_transform_avx2,
                  &output_transform_avx2,
                  &grad_transform_avx2,
-                 &transpose_avx2};
+                 &transpose_avx2,
+                 &input_gather_avx2,
+                 &output_scatter_avx2,
+                 &grad_gather_avx2,
+                 &weight_transform_avx2,
+                 &weight_adjoint_avx2};
 const Path kPortable{4,
                      16,
                      &kernel_portable,
                      &input_transform_portable,
                      &output_transform_portable,
                      &grad_transform_portable,
-                     &transpose_portable};
+                     &transpose_portable,
+                     &input_gather_portable,
+                     &output_scatter_portable,
+                     &grad_gather_portable,
+                     &weight_transform_portable,
+                     &weight_adjoint_portable};
 
 const Path& path_for(Isa isa) {
   switch (isa) {
@@ -369,48 +888,6 @@ class Buffer {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Kernel transforms, in float64 and rounded once.
-
-// U = G g G^T for one 3x3 kernel (row-major), flipped in both axes when flip is set.
-void kernel_transform(const float* g3, bool flip, double (&u)[kXi]) {
-  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
-                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                      {0, 0, 1}};
-  double gk[3][3];
-  for (int r = 0; r < 3; ++r)
-    for (int s = 0; s < 3; ++s) gk[r][s] = flip ? g3[(2 - r) * 3 + (2 - s)] : g3[r * 3 + s];
-  double t[6][3];
-  for (int i = 0; i < 6; ++i)
-    for (int s = 0; s < 3; ++s)
-      t[i][s] = kG[i][0] * gk[0][s] + kG[i][1] * gk[1][s] + kG[i][2] * gk[2][s];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 6; ++j)
-      u[i * 6 + j] = t[i][0] * kG[j][0] + t[i][1] * kG[j][1] + t[i][2] * kG[j][2];
-}
-
-// dw = G^T du G for one channel pair: du element xi at du[xi * xs].
-void kernel_adjoint(const float* du, int64 xs, float* dw3) {
-  static constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
-                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                      {0, 0, 1}};
-  double t[3][6] = {};
-  for (int r = 0; r < 3; ++r)
-    for (int j = 0; j < 6; ++j)
-      for (int i = 0; i < 6; ++i) t[r][j] += kG[i][r] * double(du[(i * 6 + j) * xs]);
-  for (int r = 0; r < 3; ++r)
-    for (int s = 0; s < 3; ++s) {
-      double v = 0;
-      for (int j = 0; j < 6; ++j) v += t[r][j] * kG[j][s];
-      dw3[r * 3 + s] = static_cast<float>(v);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // One stride-1 3x3 convolution pass src [N, groups * ci, hi, wi] -> [N, groups * co, ho, wo] with
 // the tile at (4 ty - ph, 4 tx - pw) (any padding; reads outside the input are zeros).
@@ -459,30 +936,91 @@ Block block_of(const Tiling& t, int64 b) {
   return k;
 }
 
-// Calls f(n, ty, local tile index of lane 0, TileRow with the tile origin in output units) for
-// each run of up to 16 tiles of the block.
-template <class F>
-void for_each_run(const Tiling& t, const Block& k, F&& f) {
-  for (int64 r = 0; r < k.nr; ++r) {
-    const int64 row = k.r0 + r, n = row / t.th, ty = row % t.th;
-    for (int64 s = 0; s < k.nc; s += kLanes) {
-      const int lanes = static_cast<int>(std::min<int64>(kLanes, k.nc - s));
-      f(n, r * k.nc + s, TileRow{4 * ty, 4 * (k.c0 + s), lanes});
+// The runs of up to 16 tiles in which the transforms visit a block, in local tile order. Row runs
+// (tiles of one tile row, read as contiguous rows) when tile rows are long; lane-mapped runs (16
+// consecutive tiles of the block across tile rows and samples, one gather per element) when they
+// are short, which would leave most lanes of a row run idle.
+struct Run {
+  int64 n, local;  // the sample of the run's plane (its first tile's), its first local tile
+  TileRow row;     // row runs: the origin of lane 0's tile in its plane
+  LaneMap map;     // lane-mapped runs
+};
+
+// The plane a run reads or writes: rows h, columns w, sample_stride floats from one sample's
+// plane to the next, tile origins at (4 ty + shift_y, 4 tx + shift_x), taps x taps elements.
+struct Plane {
+  int64 h, w, sample_stride, shift_y, shift_x;
+  int taps;
+};
+
+// Whether a pass maps lanes: short tile rows, and every lane offset of a run (at most 16 samples
+// apart) fits an int32 gather index.
+bool lane_mapped(const Tiling& t, const Plane& in, const Plane& out) {
+  if (t.tw >= 12) return false;
+  const auto fits = [](const Plane& q) {
+    const auto span = checked::try_mul(kLanes + 1, q.sample_stride);
+    return span && *span + 8 * q.w + 8 <= INT32_MAX;
+  };
+  return fits(in) && fits(out);
+}
+
+std::vector<Run> make_runs(const Tiling& t, const Block& k, bool mapped, const Plane& q) {
+  std::vector<Run> runs;
+  if (!mapped) {
+    for (int64 r = 0; r < k.nr; ++r) {
+      const int64 row = k.r0 + r, n = row / t.th, ty = row % t.th;
+      for (int64 s = 0; s < k.nc; s += kLanes) {
+        Run run{};
+        run.n = n;
+        run.local = r * k.nc + s;
+        run.row = TileRow{4 * ty + q.shift_y, 4 * (k.c0 + s) + q.shift_x,
+                          static_cast<int>(std::min<int64>(kLanes, k.nc - s))};
+        runs.push_back(run);
+      }
     }
+    return runs;
   }
+  for (int64 first = 0; first < k.tiles(); first += kLanes) {
+    Run run{};
+    run.local = first;
+    for (int l = 0; l < kLanes && first + l < k.tiles(); ++l) {
+      const int64 local = first + l, row = k.r0 + local / k.nc, n = row / t.th, ty = row % t.th;
+      const int64 tx = k.c0 + local % k.nc;
+      if (l == 0) run.n = n;
+      const int64 y0 = 4 * ty + q.shift_y, x0 = 4 * tx + q.shift_x;
+      run.map.off[l] = static_cast<std::int32_t>((n - run.n) * q.sample_stride + y0 * q.w + x0);
+      for (int i = 0; i < q.taps; ++i) {
+        if (y0 + i >= 0 && y0 + i < q.h) run.map.rows[i] |= 1u << l;
+        if (x0 + i >= 0 && x0 + i < q.w) run.map.cols[i] |= 1u << l;
+      }
+    }
+    runs.push_back(run);
+  }
+  return runs;
+}
+
+Plane input_plane(const Pass& p) {
+  return Plane{p.hi, p.wi, p.groups * p.ci * p.hi * p.wi, -p.ph, -p.pw, 6};
+}
+Plane output_plane(const Pass& p) {
+  return Plane{p.ho, p.wo, p.groups * p.co * p.ho * p.wo, 0, 0, 4};
 }
 
 // V [36][ci][stride] of one block and group: the input transform of every channel, the padded
 // tiles past the block set to zero (the weight gradient sums over them).
 void transform_inputs(const Path& path, const float* src, const Pass& p, const Tiling& t,
-                      const Block& k, int64 grp, float* v) {
+                      const Block& k, bool mapped, int64 grp, float* v) {
   const int64 xs = p.ci * t.stride, plane = p.hi * p.wi;
+  const std::vector<Run> runs = make_runs(t, k, mapped, input_plane(p));
   for (int64 c = 0; c < p.ci; ++c) {
-    for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
-      const float* in = src + ((n * p.groups + grp) * p.ci + c) * plane;
-      path.input_transform(in, p.hi, p.wi, TileRow{r.y0 - p.ph, r.x0 - p.pw, r.n},
-                           v + c * t.stride + local, xs);
-    });
+    for (const Run& run : runs) {
+      const float* in = src + ((run.n * p.groups + grp) * p.ci + c) * plane;
+      float* dst = v + c * t.stride + run.local;
+      if (mapped)
+        path.input_gather(in, run.map, p.wi, dst, xs);
+      else
+        path.input_transform(in, p.hi, p.wi, run.row, dst, xs);
+    }
   }
   const int64 used = k.tiles(), pad = k.padded();
   for (int64 xc = 0; xc < kXi * p.ci; ++xc)
@@ -493,6 +1031,7 @@ void transform_inputs(const Path& path, const float* src, const Pass& p, const T
 void run_pass(const Path& path, const float* src, const float* u, int64 kp, const float* bias,
               float* dst, const Pass& p) {
   const Tiling t = make_tiling(p, kXi * (p.ci + kp));
+  const bool mapped = lane_mapped(t, input_plane(p), output_plane(p));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
   const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
@@ -506,7 +1045,7 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
     for (int64 task = 0; task < tasks; ++task) {
       const int64 grp = task / t.blocks();
       const Block k = block_of(t, task % t.blocks());
-      transform_inputs(path, src, p, t, k, grp, v);
+      transform_inputs(path, src, p, t, k, mapped, grp, v);
       const int64 cols = k.padded();
       const float* ug = u + grp * kXi * kp * p.ci;
       for (int64 xi = 0; xi < kXi; ++xi) {
@@ -518,12 +1057,17 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
             path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
                         t.stride, false);
       }
+      const std::vector<Run> runs = make_runs(t, k, mapped, output_plane(p));
       for (int64 o = 0; o < p.co; ++o) {
         const float b = bias ? bias[grp * p.co + o] : 0.0f;
-        for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
-          float* out = dst + ((n * p.groups + grp) * p.co + o) * out_plane;
-          path.output_transform(m + o * t.stride + local, kp * t.stride, out, p.ho, p.wo, r, b);
-        });
+        for (const Run& run : runs) {
+          float* out = dst + ((run.n * p.groups + grp) * p.co + o) * out_plane;
+          const float* src_m = m + o * t.stride + run.local;
+          if (mapped)
+            path.output_scatter(src_m, kp * t.stride, out, run.map, p.wo, b);
+          else
+            path.output_transform(src_m, kp * t.stride, out, p.ho, p.wo, run.row, b);
+        }
       }
     }
   }
@@ -532,21 +1076,22 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
 // Transformed weights [groups][36][kp][cols] of a pass with `rows` output and `cols` input
 // channels per group (rows past `rows` zero). Forward: w [groups * rows, cols, 3, 3]. Data
 // gradient (transpose): w [groups * cols, rows, 3, 3], swapped in channels and flipped in space.
-std::vector<float> transform_weights(const float* w, int64 groups, int64 rows, int64 cols, int64 kp,
-                                     bool transpose) {
+std::vector<float> transform_weights(const Path& path, const float* w, int64 groups, int64 rows,
+                                     int64 cols, int64 kp, bool transpose) {
   const int64 size = checked::mul(checked::mul(groups * kXi, kp, "winograd", "the weights"), cols,
                                   "winograd", "the weights");
   std::vector<float> u(static_cast<std::size_t>(size), 0.0f);
-  const int64 pairs = groups * rows * cols;
-#pragma omp parallel for schedule(static) if (pairs >= 4096)
-  for (int64 q = 0; q < pairs; ++q) {
-    const int64 grp = q / (rows * cols), r = q / cols % rows, c = q % cols;
-    const float* g3 =
+  // Runs of 16 input channels c of one output channel r: u[grp][xi][r][c .. c + 15] contiguous.
+  const int64 chunks = (cols + kLanes - 1) / kLanes, tasks = groups * rows * chunks;
+#pragma omp parallel for schedule(static) if (tasks >= 256)
+  for (int64 q = 0; q < tasks; ++q) {
+    const int64 grp = q / (rows * chunks), r = q / chunks % rows, c = q % chunks * kLanes;
+    const int n = static_cast<int>(std::min<int64>(kLanes, cols - c));
+    // Forward: w[grp * rows + r][c]; data gradient: w[grp * cols + c][r] flipped.
+    const float* g =
         transpose ? w + ((grp * cols + c) * rows + r) * 9 : w + ((grp * rows + r) * cols + c) * 9;
-    double ux[kXi];
-    kernel_transform(g3, transpose, ux);
-    float* dst = u.data() + grp * kXi * kp * cols + r * cols + c;
-    for (int xi = 0; xi < kXi; ++xi) dst[xi * kp * cols] = static_cast<float>(ux[xi]);
+    path.weight_transform(g, transpose ? rows * 9 : 9, n, transpose,
+                          u.data() + (grp * kXi * kp + r) * cols + c, kp * cols);
   }
   return u;
 }
@@ -582,7 +1127,7 @@ void forward(const float* x, const float* w, const float* b, float* y, const Con
   p.ph = g.pad_lo[0];
   p.pw = g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr);
-  const std::vector<float> u = transform_weights(w, p.groups, p.co, p.ci, kp, false);
+  const std::vector<float> u = transform_weights(path, w, p.groups, p.co, p.ci, kp, false);
   run_pass(path, x, u.data(), kp, b, y, p);
 }
 
@@ -601,7 +1146,7 @@ void backward_data(const float* dy, const float* w, float* dx, const ConvGeometr
   p.ph = 2 - g.pad_lo[0];
   p.pw = 2 - g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr);
-  const std::vector<float> u = transform_weights(w, p.groups, p.co, p.ci, kp, true);
+  const std::vector<float> u = transform_weights(path, w, p.groups, p.co, p.ci, kp, true);
   run_pass(path, dy, u.data(), kp, nullptr, dx, p);
 }
 
@@ -620,6 +1165,7 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   p.pw = g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr), cp = round_up(p.ci, path.nr);
   const Tiling t = make_tiling(p, kXi * (2 * p.ci + kp));
+  const bool mapped = lane_mapped(t, input_plane(p), output_plane(p));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
   const int64 vt_size = checked::mul(kXi * cp, t.stride, "winograd", "the workspace");
@@ -647,14 +1193,19 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
         const int64 grp = task / t.blocks();
         const Block k = block_of(t, task % t.blocks());
         const int64 cols = k.padded();
-        transform_inputs(path, x, p, t, k, grp, v);
+        transform_inputs(path, x, p, t, k, mapped, grp, v);
         for (int64 xi = 0; xi < kXi; ++xi)
           path.transpose(v + xi * p.ci * t.stride, t.stride, p.ci, cols, vt + xi * cols * cp, cp);
+        const std::vector<Run> runs = make_runs(t, k, mapped, output_plane(p));
         for (int64 o = 0; o < p.co; ++o)
-          for_each_run(t, k, [&](int64 n, int64 local, TileRow r) {
-            const float* in = dy + ((n * p.groups + grp) * p.co + o) * out_plane;
-            path.grad_transform(in, p.ho, p.wo, r, m + o * t.stride + local, kp * t.stride);
-          });
+          for (const Run& run : runs) {
+            const float* in = dy + ((run.n * p.groups + grp) * p.co + o) * out_plane;
+            float* dst = m + o * t.stride + run.local;
+            if (mapped)
+              path.grad_gather(in, run.map, p.wo, dst, kp * t.stride);
+            else
+              path.grad_transform(in, p.ho, p.wo, run.row, dst, kp * t.stride);
+          }
         for (int64 xo = 0; xo < kXi * kp; ++xo) {
           // Padded tiles past the block, and rows past co, are zero in dy's transform.
           float* row = m + xo * t.stride;
@@ -671,13 +1222,13 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
                           sg + (xi * kp + i) * cp + j, cp, true);
       }
       float* out = part == 0 ? dw : partial.data() + (part - 1) * w_size;
+      // A group this part never reached has dU = 0 and so dw = 0.
       for (int64 grp = 0; grp < p.groups; ++grp)
         for (int64 o = 0; o < p.co; ++o)
-          for (int64 c = 0; c < p.ci; ++c) {
-            // A group this part never reached has dU = 0 and so dw = 0.
-            kernel_adjoint(s + (grp * kXi * kp + o) * cp + c, kp * cp,
-                           out + ((grp * p.co + o) * p.ci + c) * 9);
-          }
+          for (int64 c = 0; c < p.ci; c += kLanes)
+            path.weight_adjoint(s + (grp * kXi * kp + o) * cp + c, kp * cp,
+                                static_cast<int>(std::min<int64>(kLanes, p.ci - c)),
+                                out + ((grp * p.co + o) * p.ci + c) * 9);
     }
   }
   for (int q = 0; q + 1 < used; ++q) {
