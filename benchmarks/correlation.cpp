@@ -185,9 +185,11 @@ double once_seconds(const std::function<void()>& fn) {
 
 int main(int argc, char** argv) {
   ct_bench::SuiteArgs args;
-  for (int i = 1; i < argc && args.error.empty(); ++i)
+  for (int i = 1; i < argc && args.error.empty(); ++i) {
+    const std::string arg = argv[i];
     if (!ct_bench::parse_common_arg(argc, argv, i, args) || !args.python.empty() || args.no_old)
-      args.error = std::string("expected --quick, --threads or --isa, got ") + argv[i];
+      args.error = "expected --quick, --threads or --isa, got " + arg;
+  }
   if (!args.error.empty()) {
     std::printf("correlation: %s\n", args.error.c_str());
     return 2;
