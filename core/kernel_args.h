@@ -57,6 +57,10 @@ struct ConvGeometry {
   std::int64_t batch = 0, channels = 0, out_channels = 0, groups = 1;
   Shape in, out, kernel;
   Shape stride, dilation, input_dilation, pad_lo;
+  // ConvOptions::exact: the CPU runs only the exact GEMM / direct paths, never Winograd (whose
+  // transforms round differently). The CUDA backend ignores it: cuDNN chooses its algorithm, and
+  // TF32 is already off.
+  bool exact = false;
 
   std::int64_t spatial() const { return static_cast<std::int64_t>(in.size()); }
   std::int64_t in_numel() const { return numel(in); }

@@ -12,6 +12,10 @@
 // data gradient) size it in checked arithmetic and are taken only while it stays within a constant
 // factor of the input and output; past that (a huge padding, stride or dilation) the direct or
 // im2col kernels run, whose work is the output times the kernel's taps.
+// Each call is planned first (cpu/conv_plan.h: a pure function of the geometry, the pass, the
+// dtype, the ISA path and the threads picks the path, its tiles and its workspace), then run by
+// that path (cpu/conv_paths.h lists them, one file each). CONVTAPE_CONV_VERBOSE=1 prints each
+// call's plan to stderr.
 #pragma once
 
 #include <cstdint>

@@ -127,6 +127,7 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
   g.channels = c;
   g.out_channels = k;
   g.groups = groups;
+  g.exact = o.exact();
   g.stride = per_dim(op, "stride", o.stride(), s);
   g.dilation = per_dim(op, "dilation", o.dilation(), s);
   g.input_dilation = per_dim(op, "input dilation", o.input_dilation(), s);
@@ -302,6 +303,7 @@ ConvGeometry resolve_transpose(std::string_view op, const Shape& xs, const Shape
   g.channels = *cout;
   g.out_channels = cin;
   g.groups = groups;
+  g.exact = o.exact();
   g.stride = per_dim(op, "stride", o.stride(), s);
   g.dilation = per_dim(op, "dilation", o.dilation(), s);
   g.input_dilation = Shape(static_cast<std::size_t>(s), 1);
@@ -500,6 +502,7 @@ Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptio
     co.padding(o.padding_mode);
   }
   co.groups(groups);
+  co.exact(o.exact);
   const Tensor y = conv_impl(op, x, w, Tensor(), co);
   // y is [N, C, *spatial]; out_pos says where each of those dims goes in the result.
   std::vector<std::int64_t> to_out(out_pos.size());

@@ -10,6 +10,10 @@
 //                   result ("NHWC", "HWIO", "NHWC"; "NCHW", "OIHW", "NCHW"; "NWC", "WIO", "NWC";
 //                   "NHWDC", "HWDIO", "NHWDC"; ...), window strides, padding, lhs / rhs dilation,
 //                   feature_group_count and batch_group_count.
+// On the CPU, float32 stride-1 3x3 2-D convs where it pays run through Winograd F(4x4, 3x3), whose
+// transforms round differently from a plain sum of products; exact (an option of each of the
+// three, or CONVTAPE_CONV_EXACT=1 for every conv, read once) forces the exact GEMM path. CUDA
+// ignores it (cuDNN chooses; TF32 is off).
 // Output size per spatial dim: floor((in' + pad_lo + pad_hi - dilation * (k - 1) - 1) / stride) + 1
 // with in' = (in - 1) * input_dilation + 1. SAME (JAX): out = ceil(in / stride), total padding
 // max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), low = total / 2 (SAME_LOWER: the rest).
@@ -76,6 +80,15 @@ class ConvOptions {
     flip_kernel_ = flip;
     return *this;
   }
+  // true: forces the exact GEMM path on the CPU (im2col / implicit / 1x1 GEMM or the direct
+  // kernels: every output an ordinary sum of products) for this conv and its gradients, never
+  // Winograd, whose input and output transforms round differently (its accuracy is a measured
+  // contract, docs/architecture.md). CONVTAPE_CONV_EXACT=1 in the environment (read once) does the
+  // same for every conv. CUDA ignores it: cuDNN chooses its algorithm, and TF32 is already off.
+  ConvOptions& exact(bool on = true) {
+    exact_ = on;
+    return *this;
+  }
 
   const std::vector<std::int64_t>& stride() const { return stride_; }
   const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
@@ -84,6 +97,7 @@ class ConvOptions {
   const std::vector<std::int64_t>& input_dilation() const { return input_dilation_; }
   std::int64_t groups() const { return groups_; }
   bool flip_kernel() const { return flip_kernel_; }
+  bool exact() const { return exact_; }
 
  private:
   std::vector<std::int64_t> stride_{1};
@@ -93,6 +107,7 @@ class ConvOptions {
   std::vector<std::int64_t> input_dilation_{1};
   std::int64_t groups_ = 1;
   bool flip_kernel_ = false;
+  bool exact_ = false;
 };
 
 class ConvTransposeOptions {
@@ -123,12 +138,18 @@ class ConvTransposeOptions {
     groups_ = g;
     return *this;
   }
+  // As ConvOptions::exact: no Winograd on the CPU for this conv and its gradients.
+  ConvTransposeOptions& exact(bool on = true) {
+    exact_ = on;
+    return *this;
+  }
 
   const std::vector<std::int64_t>& stride() const { return stride_; }
   const std::vector<std::int64_t>& padding() const { return padding_; }
   const std::vector<std::int64_t>& output_padding() const { return output_padding_; }
   const std::vector<std::int64_t>& dilation() const { return dilation_; }
   std::int64_t groups() const { return groups_; }
+  bool exact() const { return exact_; }
 
  private:
   std::vector<std::int64_t> stride_{1};
@@ -136,6 +157,7 @@ class ConvTransposeOptions {
   std::vector<std::int64_t> output_padding_{0};
   std::vector<std::int64_t> dilation_{1};
   std::int64_t groups_ = 1;
+  bool exact_ = false;
 };
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b = {},
@@ -184,6 +206,7 @@ struct ConvGeneralOptions {
   ConvDimensionNumbers dimension_numbers;
   std::int64_t feature_group_count = 1;
   std::int64_t batch_group_count = 1;
+  bool exact = false;  // as ConvOptions::exact
 };
 
 Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptions& options);

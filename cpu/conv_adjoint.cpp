@@ -1,0 +1,123 @@
+// The data gradient of a convolution as forward convolutions of dy on CPU, so that it runs through
+// the forward paths (implicit GEMM, mostly) instead of col2im:
+//   transposed_forward  unit stride, no input dilation, pad_lo <= dilation * (k - 1): dx is itself
+//                       a unit-stride convolution of dy with the flipped, channel-swapped kernel,
+//                       low padding dilation * (k - 1) - pad_lo (transposed_as_forward).
+//   phase_split         strided, no input dilation: in padded coordinates u = stride * m + a,
+//                       dx~[u] = sum over taps r with dil * r = a (mod stride) of w[r] dy[m - e_r],
+//                       e_r = (dil * r - a) / stride, so each stride phase a of dx is a
+//                       unit-stride convolution of dy with the phase's taps (flipped, channels
+//                       swapped; evenly spaced, so the sub-kernel is an ordinary dilated one,
+//                       phase_conv). Each dx value belongs to exactly one phase; a phase without
+//                       taps leaves zeros. Each phase's forward conv is planned when it runs.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/conv_common.h"
+#include "cpu/conv_paths.h"
+
+namespace convtape::cpu::conv_detail {
+
+template <class T>
+void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                              const T* w, T* dx) {
+  const ConvGeometry& g = plan.geometry;
+  // The flipped, channel-swapped kernel: wt[grp*cg + c, k, r] = w[grp*kg + k, c, rn - 1 - r].
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  std::vector<T> wt(static_cast<std::size_t>(g.out_channels * cg * rn));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t k = 0; k < kg; ++k)
+      for (std::int64_t c = 0; c < cg; ++c) {
+        const T* src = w + ((grp * kg + k) * cg + c) * rn;
+        T* dst = wt.data() + ((grp * cg + c) * kg + k) * rn;
+        for (std::int64_t r = 0; r < rn; ++r) dst[r] = src[rn - 1 - r];
+      }
+  run_forward<T>(plan.inner.front(), kern, dy, wt.data(), nullptr, dx);
+}
+
+template <class T>
+void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
+                         T* dx) {
+  const ConvGeometry& g = plan.geometry;
+  const std::size_t s = g.in.size();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  const std::int64_t planes = g.batch * g.channels, in_n = g.in_numel();
+  std::fill_n(dx, planes * in_n, T(0));
+  // The live phases only (strided_split_ok bounds their product by the covered range).
+  const std::int64_t phases = plan.phases;
+  std::vector<T> z, wt;
+  std::vector<std::int64_t> a(s);
+  for (std::int64_t ph = 0; ph < phases; ++ph) {
+    std::int64_t rem = ph;
+    for (std::size_t d = s; d-- > 0;) {
+      a[d] = rem % live_phases(g, d);
+      rem /= live_phases(g, d);
+    }
+    const PhaseConv p = phase_conv(g, a);
+    if (p.empty) continue;
+    // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)
+    // step_d.
+    const std::int64_t tn = p.g.kernel_numel();
+    std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
+    for (std::int64_t t = 0; t < tn; ++t) {
+      std::int64_t trem = t, r = 0, scale = 1;
+      for (std::size_t d = s; d-- > 0;) {
+        const std::int64_t td = trem % p.g.kernel[d];
+        trem /= p.g.kernel[d];
+        r += (p.first[d] + (p.g.kernel[d] - 1 - td) * p.step[d]) * scale;
+        scale *= g.kernel[d];
+      }
+      src_tap[static_cast<std::size_t>(t)] = r;
+    }
+    wt.resize(static_cast<std::size_t>(g.channels * kg * tn));
+    for (std::int64_t grp = 0; grp < g.groups; ++grp)
+      for (std::int64_t c = 0; c < cg; ++c)
+        for (std::int64_t k = 0; k < kg; ++k) {
+          const T* src = w + ((grp * kg + k) * cg + c) * rn;
+          T* dst = wt.data() + ((grp * cg + c) * kg + k) * tn;
+          for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[src_tap[static_cast<std::size_t>(t)]];
+        }
+    const std::int64_t zn = p.g.out_numel();
+    z.resize(static_cast<std::size_t>(planes * zn));
+    run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt.data(), nullptr,
+                   z.data());
+    // dx[i] = z[m] for i = stride * m + a - pad_lo inside the input, one z line at a time.
+    const std::int64_t zlast = p.g.out[s - 1], lines = zn / zlast;
+    const std::int64_t st = g.stride[s - 1], off = a[s - 1] - g.pad_lo[s - 1];
+    const std::int64_t m0 = off >= 0 ? 0 : ceil_div(-off, st);
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * zn >= kParallelWork)
+    for (std::int64_t pl = 0; pl < planes; ++pl)
+      for (std::int64_t line = 0; line < lines; ++line) {
+        std::int64_t lrem = line, base = 0, scale = g.in[s - 1];
+        bool inside = true;
+        for (std::size_t d = s - 1; d-- > 0 && inside;) {
+          const std::int64_t m = lrem % p.g.out[d];
+          lrem /= p.g.out[d];
+          const std::int64_t i = g.stride[d] * m + a[d] - g.pad_lo[d];
+          inside = i >= 0 && i < g.in[d];
+          base += i * scale;
+          scale *= g.in[d];
+        }
+        if (!inside) continue;
+        const T* src = z.data() + pl * zn + line * zlast;
+        T* dst = dx + pl * in_n + base;
+        for (std::int64_t m = m0; m < zlast; ++m) {
+          const std::int64_t i = st * m + off;
+          if (i >= g.in[s - 1]) break;
+          dst[i] = src[m];
+        }
+      }
+  }
+}
+#define CT_INSTANTIATE(T)                                                                         \
+  template void transposed_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*,      \
+                                            const T*, T*);                                        \
+  template void phase_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \
+                                       T*);
+CT_INSTANTIATE(float)
+CT_INSTANTIATE(double)
+#undef CT_INSTANTIATE
+
+}  // namespace convtape::cpu::conv_detail

@@ -1,0 +1,291 @@
+// Implicit-GEMM convolution on CPU for convolutions without input dilation (any spatial rank,
+// any stride):
+//   y[n, k, o] = b[k] + sum over rows kk = (c, r) of w[k, kk] * padded[n, c](o * stride + r * dil)
+// One sample's group is copied into a zero-padded buffer laid out on the grid
+// G = (out[0], padded in[1], ..., padded in[s-1]); on that grid, row kk = (c, r) of the column
+// matrix is the padded buffer itself shifted by off(kk) = c * plane + sum_d r[d] * dilation[d] *
+// Gstride[d]. The micro-kernel reads B through one row pointer per kk, so nothing is packed; grid
+// columns past the real output width are computed and dropped. The weight gradient reads the same
+// windows as A rows: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q]. The plan (cpu/conv_plan.h,
+// implicit_ok) takes this path when the padded sample group fits kImplicitBytes and there are
+// samples enough for the threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/conv_common.h"
+#include "cpu/conv_paths.h"
+#include "cpu/parallel.h"
+
+namespace convtape::cpu::conv_detail {
+
+namespace {
+
+// The padded grid of one sample's group. A strided conv is first split into its stride phases:
+// phase plane (a_0, .., a_{s-1}) holds the padded input at coordinates stride * i + a, so that tap
+// r of output o, at padded coordinate stride * o + dil * r = stride * (o + dil * r / stride) +
+// (dil * r) % stride, reads phase (dil * r) % stride at o + dil * r / stride: a unit-stride window
+// again. Each phase plane has extents ip (output extent + the kernel's reach in phase
+// coordinates) and strides gs; `plane` is the padded size of one channel (all its phases), and
+// off(kk) the window offset of column-matrix row kk. The grid's columns run over the output's
+// last two dims with the last one padded (out[s-2] x ip[s-1] columns per outer plane, the extra
+// ip - out columns of each line being discarded), once per outer plane (the output positions of
+// dims 0 .. s-3): padding only the last dim keeps the wasted columns of a 3-d conv at ip/out of
+// one dim instead of three. A unit-stride conv has one phase.
+struct ImplicitGrid {
+  std::int64_t ip[kMaxRank], gs[kMaxRank], phases[kMaxRank];
+  std::int64_t pplane = 0;     // values per phase plane
+  std::int64_t plane = 0;      // padded values per channel (every phase)
+  std::int64_t cols = 0;       // grid columns per outer plane
+  std::int64_t outer = 1;      // outer planes
+  std::int64_t grid = 0;       // outer * cols
+  std::int64_t plane_out = 0;  // output positions per outer plane
+  std::vector<std::int64_t> offs, outer_off;
+  ImplicitGrid(const Index& ix, std::int64_t rows) : offs(static_cast<std::size_t>(rows)) {
+    const int s = ix.s;
+    std::int64_t nphase = 1;
+    for (int d = 0; d < s; ++d) {
+      ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1) / ix.stride[d];
+      phases[d] = ix.stride[d];
+      nphase *= phases[d];
+    }
+    gs[s - 1] = 1;
+    for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
+    pplane = gs[0] * ip[0];
+    plane = nphase * pplane;
+    cols = s == 1 ? ix.out[0] : ix.out[s - 2] * ip[s - 1];
+    plane_out = s == 1 ? ix.out[0] : ix.out[s - 2] * ix.out[s - 1];
+    for (int d = 0; d + 2 < s; ++d) outer *= ix.out[d];
+    grid = outer * cols;
+    outer_off.resize(static_cast<std::size_t>(outer));
+    for (std::int64_t op = 0; op < outer; ++op) {
+      std::int64_t rem = op, off = 0;
+      for (int d = s - 3; d >= 0; --d) {
+        off += (rem % ix.out[d]) * gs[d];
+        rem /= ix.out[d];
+      }
+      outer_off[static_cast<std::size_t>(op)] = off;
+    }
+    for (std::int64_t kk = 0; kk < rows; ++kk) {
+      const RowIndex ri = decode_row(ix, kk);
+      std::int64_t off = ri.c * plane, phase = 0;
+      for (int d = 0; d < s; ++d) {
+        const std::int64_t reach = ri.rd[d];  // dil * r
+        off += reach / ix.stride[d] * gs[d];
+        phase = phase * phases[d] + reach % ix.stride[d];
+      }
+      offs[static_cast<std::size_t>(kk)] = off + phase * pplane;
+    }
+  }
+  // Zero-padded, phase-split copy of channels [0, cg) of xg into the per-thread Input buffer, with
+  // `slack` extra zeros after the last plane. Input values that no output reads are left out.
+  template <class T>
+  T* pad(const Index& ix, const T* xg, std::int64_t cg, std::int64_t slack) const {
+    const int s = ix.s;
+    const std::int64_t size = cg * plane + slack;
+    T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
+    std::fill_n(padded, size, T(0));
+    const std::int64_t lines = ix.in_numel / ix.in[s - 1], len = ix.in[s - 1];
+    const std::int64_t st = ix.stride[s - 1], lo = ix.pad[s - 1];
+    for (std::int64_t c = 0; c < cg; ++c)
+      for (std::int64_t line = 0; line < lines; ++line) {
+        std::int64_t rem = line, base = c * plane, phase = 0, scale = 1;
+        bool kept = true;
+        for (int d = s - 2; d >= 0 && kept; --d) {
+          const std::int64_t u = rem % ix.in[d] + ix.pad[d];
+          rem /= ix.in[d];
+          kept = u / ix.stride[d] < ip[d];
+          base += u / ix.stride[d] * gs[d];
+          phase += (u % ix.stride[d]) * scale;
+          scale *= phases[d];
+        }
+        if (!kept) continue;
+        const T* src = xg + (c * lines + line) * len;
+        if (st == 1) {
+          std::copy_n(src, std::min(len, ip[s - 1] - lo), padded + base + phase * pplane + lo);
+          continue;
+        }
+        // One strided gather per phase of the last dim (which varies fastest in the phase index):
+        // input i lands at index (i + lo) / st of phase (i + lo) % st.
+        for (std::int64_t a = 0; a < st; ++a) {
+          const std::int64_t i0 = ((a - lo) % st + st) % st;  // first i of phase a
+          T* dst = padded + base + (phase * st + a) * pplane + (i0 + lo) / st;
+          const std::int64_t count = std::min(ceil_div(len - i0, st), ip[s - 1] - (i0 + lo) / st);
+          for (std::int64_t j = 0; j < count; ++j) dst[j] = src[i0 + j * st];
+        }
+      }
+    return padded;
+  }
+  // Output position of column q of outer plane op, or -1 for a column past the output's last dim.
+  std::int64_t position(const Index& ix, std::int64_t op, std::int64_t q) const {
+    if (ix.s == 1) return q;
+    const std::int64_t j = q % ip[ix.s - 1];
+    if (j >= ix.out[ix.s - 1]) return -1;
+    return op * plane_out + (q / ip[ix.s - 1]) * ix.out[ix.s - 1] + j;
+  }
+};
+
+}  // namespace
+
+template <class T>
+void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
+                      const T* b, T* y) {
+  const ConvGeometry& g = plan.geometry;
+  const Index ix(g);
+  const int s = ix.s;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  const ImplicitGrid ig(ix, rows);
+  const auto& offs = ig.offs;
+  const std::int64_t nr = kern.nr, mr = kern.mr;
+  const std::int64_t tile = plan.tile;  // grid columns per tile: min(nc, cols rounded up to nr)
+  // A run of grid columns that maps to consecutive output positions: one output line (s >= 2) or
+  // the whole tile (s == 1).
+  const std::int64_t line_cols = s == 1 ? tile : ig.ip[s - 1];
+  const std::int64_t tasks = plan.tasks;  // (sample, group)
+  // Equal reduction slices of at most kc rows.
+  const std::int64_t kstep = plan.tile_rows;
+  // The weights are packed once for all tasks.
+  const std::int64_t mpad = ceil_div(kg, mr) * mr;
+  const std::vector<T> packed_w = pack_weights(kern, w, g, mpad);
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / g.groups, grp = t % g.groups;
+    thread_local std::vector<const T*> brow;
+    // The padded copy of this sample's group, with slack for the last tile's extra columns.
+    const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, tile + nr);
+    brow.resize(static_cast<std::size_t>(rows));
+    const T* wg = packed_w.data() + grp * mpad * rows;
+    T* yg = y + (n * g.out_channels + grp * kg) * positions;
+    T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * tile);
+    for (std::int64_t op = 0; op < ig.outer; ++op)
+      for (std::int64_t q0 = 0; q0 < ig.cols; q0 += tile) {
+        const std::int64_t ncols = std::min(tile, ig.cols - q0), width = ceil_div(ncols, nr) * nr;
+        const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + q0;
+        for (std::int64_t kk = 0; kk < rows; ++kk)
+          brow[static_cast<std::size_t>(kk)] = base + offs[static_cast<std::size_t>(kk)];
+        for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+          const std::int64_t kc = std::min(kstep, rows - pc);
+          const T beta = pc == 0 ? T(0) : T(1);
+          for (std::int64_t ir = 0; ir < kg; ir += mr) {
+            const T* a_panel = wg + (ir / mr) * mr * rows + pc * mr;
+            for (std::int64_t jr = 0; jr < width; jr += nr)
+              kern.rows(kc, a_panel, brow.data() + pc, jr, ctile + ir * width + jr, width, T(1),
+                        beta);
+          }
+        }
+        // Keep the grid columns that are real output positions, one output line at a time.
+        for (std::int64_t q = q0; q < q0 + ncols;) {
+          const std::int64_t run = std::min(line_cols - q % line_cols, q0 + ncols - q);
+          const std::int64_t p = ig.position(ix, op, q);
+          if (p >= 0) {
+            const std::int64_t count =
+                s == 1 ? run : std::min(run, ix.out[s - 1] - q % ig.ip[s - 1]);
+            for (std::int64_t k = 0; k < kg; ++k) {
+              const T bias = b ? b[grp * kg + k] : T(0);
+              const T* src = ctile + k * width + (q - q0);
+              T* dst = yg + k * positions + p;
+              for (std::int64_t i = 0; i < count; ++i) dst[i] = src[i] + bias;
+            }
+          }
+          q += run;
+        }
+      }
+  }
+}
+
+// The weight gradient on the padded grid: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q] with dy~ =
+// dy spread onto the grid (zero in the columns past the output).
+template <class T>
+void implicit_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                              const T* x, T* dw) {
+  const ConvGeometry& g = plan.geometry;
+  const Index ix(g);
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  const ImplicitGrid ig(ix, rows);
+  const std::int64_t tasks = plan.tasks;  // (sample, group)
+  const std::int64_t mr = kern.mr, nr = kern.nr, kgp = ceil_div(kg, nr) * nr;
+  const std::int64_t kstep = plan.tile;  // min(kc, grid columns)
+  // The samples are cut into `used` contiguous parts, each summed in sample order into its own
+  // dw^T and the parts added in order below: the same sums whichever thread runs a part, and the
+  // same cut for any team size in deterministic mode (cpu/parallel.h; the plan's parts).
+  const int used = plan.parts;
+  const std::int64_t tsize = g.groups * rows * kg;  // dw^T per group: [rows, kg]
+  std::vector<T> acc(static_cast<std::size_t>(used * tsize), T(0));
+  std::vector<std::int64_t> where(static_cast<std::size_t>(ig.grid));
+  for (std::int64_t q = 0; q < ig.grid; ++q)
+    where[static_cast<std::size_t>(q)] = ig.position(ix, q / ig.cols, q % ig.cols);
+#pragma omp parallel num_threads(run_threads(used)) if (used > 1)
+  {
+    std::vector<T> spread(static_cast<std::size_t>(kg * ig.grid));
+#pragma omp for schedule(dynamic)
+    for (int part = 0; part < used; ++part) {
+      T* mine = acc.data() + part * tsize;
+      for (std::int64_t t = part_begin(tasks, used, part); t < part_begin(tasks, used, part + 1);
+           ++t) {
+        const std::int64_t n = t / g.groups, grp = t % g.groups;
+        const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
+        const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
+        for (std::int64_t k = 0; k < kg; ++k)
+          for (std::int64_t q = 0; q < ig.grid; ++q) {
+            const std::int64_t p = where[static_cast<std::size_t>(q)];
+            spread[static_cast<std::size_t>(k * ig.grid + q)] =
+                p < 0 ? T(0) : dyg[k * positions + p];
+          }
+        // dw^T[rows, kg] += windows[rows, grid] * spread^T[grid, kg]: B packed per slice of an
+        // outer plane's columns, A read in place through one pointer per window (arows kernel).
+        T* c = mine + grp * rows * kg;
+        T* bp = gemm_workspace<T>(GemmBuffer::B, kstep * kgp);
+        alignas(64) T tile[8 * 32];
+        const T* arows[32];
+        for (std::int64_t op = 0; op < ig.outer; ++op)
+          for (std::int64_t pc = 0; pc < ig.cols; pc += kstep) {
+            const std::int64_t kc = std::min(kstep, ig.cols - pc);
+            MatrixPackB<T>{spread.data(), ig.grid, true, kern.nr}(op * ig.cols + pc, 0, kc, kg, bp);
+            const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + pc;
+            for (std::int64_t ir = 0; ir < rows; ir += mr) {
+              const std::int64_t mr_now = std::min(mr, rows - ir);
+              for (std::int64_t i = 0; i < mr; ++i)
+                arows[i] = base + ig.offs[static_cast<std::size_t>(ir + std::min(i, mr_now - 1))];
+              for (std::int64_t jr = 0; jr < kg; jr += nr) {
+                const std::int64_t nr_now = std::min(nr, kg - jr);
+                const T* b_panel = bp + (jr / nr) * nr * kc;
+                if (mr_now == mr && nr_now == nr) {
+                  kern.arows(kc, arows, b_panel, nr, c + ir * kg + jr, kg, T(1), T(1));
+                } else {
+                  (2 * nr_now <= nr ? kern.arows_half : kern.arows)(kc, arows, b_panel, nr, tile,
+                                                                    nr, T(1), T(0));
+                  for (std::int64_t i = 0; i < mr_now; ++i)
+                    for (std::int64_t j = 0; j < nr_now; ++j)
+                      c[(ir + i) * kg + jr + j] += tile[i * nr + j];
+                }
+              }
+            }
+          }
+      }
+    }
+  }
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t k = 0; k < kg; ++k)
+      for (std::int64_t kk = 0; kk < rows; ++kk) {
+        T sum = T(0);
+        for (int u = 0; u < used; ++u)
+          sum += acc[static_cast<std::size_t>(u * tsize + (grp * rows + kk) * kg + k)];
+        dw[(grp * kg + k) * rows + kk] = sum;
+      }
+}
+
+#define CT_INSTANTIATE(T)                                                                      \
+  template void implicit_forward<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \
+                                    const T*, T*);                                             \
+  template void implicit_backward_weight<T>(const ConvPlan&, const GemmKernel<T>&, const T*,   \
+                                            const T*, T*);
+CT_INSTANTIATE(float)
+CT_INSTANTIATE(double)
+#undef CT_INSTANTIATE
+
+}  // namespace convtape::cpu::conv_detail

@@ -1,0 +1,509 @@
+// The CPU convolution plan (cpu/conv_plan.h): the path per pass, its tiles and thread split, and
+// the scratch it will use, from the geometry and the machine side alone. The tile and split
+// formulas are the ones the paths run with (they read them from the plan); the workspace mirrors
+// each path's allocations: packed weights, per-thread GEMM packing buffers
+// (kc x nc + mc x kc values, cpu/gemm_driver.h), padded copies, runs of output positions, partial
+// sums of the weight gradient, and the inner plans of the data gradient's forward convolutions.
+#include "cpu/conv_plan.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "core/checked.h"
+#include "cpu/conv_common.h"
+
+namespace convtape::cpu {
+
+namespace {
+
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+
+// Saturating arithmetic on non-negative sizes: a workspace past int64 reads as INT64_MAX.
+std::int64_t smul(std::int64_t a, std::int64_t b) {
+  return checked::try_mul(a, b).value_or(kMax);
+}
+std::int64_t sadd(std::int64_t a, std::int64_t b) {
+  return checked::try_add(a, b).value_or(kMax);
+}
+
+bool any_zero(const Shape& s) {
+  return std::any_of(s.begin(), s.end(), [](std::int64_t v) { return v == 0; });
+}
+
+// The result, or every product it sums, is empty (the entry points then write the bias or zeros):
+// no plan may be sized from such a geometry (a padding of 2^61 with batch 0 once sized a
+// 2^62-element plane), nor divide by an empty extent.
+bool is_empty(const ConvGeometry& g, ConvPass pass) {
+  const bool x_empty = g.batch == 0 || g.channels == 0 || any_zero(g.in);
+  const bool y_empty = g.batch == 0 || g.out_channels == 0 || any_zero(g.out);
+  switch (pass) {
+    case ConvPass::forward:
+      return x_empty || y_empty;
+    case ConvPass::backward_data:
+      return x_empty || y_empty;
+    case ConvPass::backward_weight:
+      return x_empty || y_empty || g.group_channels() == 0 || any_zero(g.kernel);
+  }
+  return true;
+}
+
+// Values one thread's gemm_blocked(m, n, k) packs at most: a kc x nc panel of B, an mc x kc block
+// of A, each cut to the product's extents.
+std::int64_t gemm_values(const GemmBlocking& b, std::int64_t m, std::int64_t n, std::int64_t k) {
+  if (m <= 0 || n <= 0 || k <= 0) return 0;
+  const std::int64_t ncap = std::min(b.nc, checked::div_ceil(n, b.nr) * b.nr);
+  const std::int64_t mcap = std::min(b.mc, checked::div_ceil(m, b.mr) * b.mr);
+  const std::int64_t kcap = std::min(b.kc, k);
+  return sadd(smul(kcap, ncap), smul(mcap, kcap));
+}
+
+// Bytes of the runs (cpu/conv_common.h) that `count` consecutive output positions split into:
+// one per output line touched, at most count and at most count / out_last + 2.
+std::int64_t run_bytes(const ConvGeometry& g, std::int64_t count) {
+  const std::int64_t last = g.out.back();
+  const std::int64_t runs = std::min(count, count / last + 2);
+  return smul(runs, static_cast<std::int64_t>(sizeof(conv_detail::Run)));
+}
+
+// Threads that hold scratch while a path's loop of `tasks` runs: the team when it runs in
+// parallel (an omp parallel region gives every member its buffers), else the caller.
+std::int64_t holders(const ConvPlan& p, const ConvTarget& t, std::int64_t tasks) {
+  return p.parallel && tasks > 1 ? std::max(t.team, 1) : 1;
+}
+
+// The implicit GEMM's padded grid sizes (cpu/conv_implicit.cpp, ImplicitGrid): per channel
+// `plane` values over every stride phase, `cols` grid columns per outer plane, `outer` planes.
+struct GridSize {
+  std::int64_t plane = 1, cols = 0, outer = 1;
+};
+GridSize grid_size(const ConvGeometry& g) {
+  GridSize z;
+  const std::size_t s = g.in.size();
+  std::int64_t pplane = 1, nphase = 1, last_ip = 0;
+  for (std::size_t d = 0; d < s; ++d) {
+    const std::int64_t ip = g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
+    pplane = smul(pplane, ip);
+    nphase = smul(nphase, g.stride[d]);
+    last_ip = ip;
+  }
+  z.plane = smul(nphase, pplane);
+  z.cols = s == 1 ? g.out[0] : smul(g.out[s - 2], last_ip);
+  for (std::size_t d = 0; d + 2 < s; ++d) z.outer = smul(z.outer, g.out[d]);
+  return z;
+}
+
+void plan_direct(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
+  const ConvGeometry& g = p.geometry;
+  p.path = padded_direct_ok(g) ? ConvPath::direct_padded : ConvPath::direct;
+  p.tasks = p.pass == ConvPass::forward         ? g.batch * g.out_channels
+            : p.pass == ConvPass::backward_data ? g.batch * g.channels
+                                                : g.out_channels;
+  const std::int64_t who = holders(p, t, p.tasks);
+  if (p.path == ConvPath::direct_padded) {
+    // One padded plane per thread, and the plane's row, line and tap offsets.
+    std::int64_t rows = 1, lines = 1;
+    for (std::size_t d = 0; d + 1 < g.in.size(); ++d) {
+      rows = smul(rows, g.in[d]);
+      lines = smul(lines, g.out[d]);
+    }
+    const std::int64_t tables = smul(sadd(sadd(rows, lines), g.kernel_numel()), 8);
+    p.workspace_bytes = sadd(smul(who, smul(*padded_plane_size(g), elem)), tables);
+  } else {
+    p.workspace_bytes = smul(who, run_bytes(g, g.out_numel()));
+  }
+}
+
+// Forward GEMM paths: implicit, pointwise or im2col, all with the weights packed once.
+void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
+  const ConvGeometry& g = p.geometry;
+  const GemmBlocking& b = t.gemm;
+  const std::int64_t kg = g.group_out_channels(), rows = g.group_channels() * g.kernel_numel();
+  const std::int64_t mpad = checked::div_ceil(kg, b.mr) * b.mr;
+  const std::int64_t packed_w = smul(smul(g.groups, smul(mpad, rows)), elem);
+  if (implicit_ok(g, elem, t.threads)) {
+    p.path = ConvPath::implicit_gemm;
+    const GridSize z = grid_size(g);
+    p.tile = std::min(b.nc, checked::div_ceil(z.cols, b.nr) * b.nr);
+    const std::int64_t slices = checked::div_ceil(rows, b.kc);
+    p.tile_rows = checked::div_ceil(rows, slices);
+    p.tasks = g.batch * g.groups;
+    // Per thread: the padded group with slack for the last tile, the C tile, the row pointers.
+    const std::int64_t padded = sadd(smul(g.group_channels(), z.plane), p.tile + b.nr);
+    const std::int64_t per_thread =
+        sadd(smul(sadd(padded, smul(mpad, p.tile)), elem), smul(rows, sizeof(void*)));
+    const std::int64_t tables = smul(sadd(rows, z.outer), 8);
+    p.workspace_bytes = sadd(sadd(packed_w, tables), smul(holders(p, t, p.tasks), per_thread));
+    return;
+  }
+  p.path = g.pointwise() ? ConvPath::pointwise_gemm : ConvPath::im2col_gemm;
+  const std::int64_t positions = g.out_numel();
+  p.tile = tile_width(positions, g.batch * g.groups, b.nc, t.threads);
+  p.tiles = checked::div_ceil(positions, p.tile);
+  p.tasks = g.batch * g.groups * p.tiles;
+  std::int64_t per_thread = smul(gemm_values(b, kg, p.tile, rows), elem);
+  if (p.path == ConvPath::im2col_gemm)
+    per_thread = sadd(per_thread, run_bytes(g, std::min(b.nc, p.tile)));
+  p.workspace_bytes = sadd(packed_w, smul(holders(p, t, p.tasks), per_thread));
+}
+
+// col2im's GEMM tile: rows of W^T by output positions (cpu/conv_im2col.cpp).
+constexpr std::int64_t kCol2imRows = 256, kCol2imPositions = 512;
+
+void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
+  const ConvGeometry& g = p.geometry;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  const std::optional<ConvGeometry> transposed = transposed_as_forward(g);
+  // With one output per input channel, the unit-stride data gradient is a depthwise forward
+  // convolution with the flipped kernel (transposed_forward); other direct cases run the adjoint
+  // loops.
+  if (use_direct(g) && (kg != 1 || !transposed)) return plan_direct(p, t, elem);
+  if (strided_split_ok(g)) {
+    p.path = ConvPath::phase_split;
+    const std::size_t s = g.in.size();
+    p.phases = 1;
+    for (std::size_t d = 0; d < s; ++d) p.phases *= live_phases(g, d);  // bounded by the cover
+    // The phases' outputs z and flipped sub-kernels share one buffer each, grown to the largest;
+    // each phase's forward plan adds its own scratch while it runs.
+    std::int64_t z = 0, taps = 0, inner = 0;
+    std::vector<std::int64_t> a(s);
+    for (std::int64_t ph = 0; ph < p.phases; ++ph) {
+      std::int64_t rem = ph;
+      for (std::size_t d = s; d-- > 0;) {
+        a[d] = rem % live_phases(g, d);
+        rem /= live_phases(g, d);
+      }
+      const PhaseConv pc = phase_conv(g, a);
+      if (pc.empty) continue;
+      z = std::max(z, pc.g.out_numel());
+      taps = std::max(taps, pc.g.kernel_numel());
+      inner = std::max(inner, plan_conv(pc.g, ConvPass::forward, t).workspace_bytes);
+    }
+    p.workspace_bytes = sadd(smul(smul(g.batch * g.channels, z), elem),
+                             sadd(smul(smul(g.channels * kg, taps), elem), inner));
+    return;
+  }
+  if (transposed) {
+    p.path = ConvPath::transposed_forward;
+    p.inner.push_back(plan_conv(*transposed, ConvPass::forward, t));
+    // The flipped, channel-swapped kernel.
+    p.workspace_bytes =
+        sadd(smul(smul(g.out_channels * cg, rn), elem), p.inner.front().workspace_bytes);
+    return;
+  }
+  const std::int64_t positions = g.out_numel();
+  if (g.pointwise()) {
+    p.path = ConvPath::pointwise_gemm;  // dx[n, group] = W^T dy[n, group], straight into dx
+    p.tasks = g.batch * g.groups;
+    p.workspace_bytes =
+        smul(holders(p, t, p.tasks), smul(gemm_values(t.gemm, cg, positions, kg), elem));
+    return;
+  }
+  // col2im. Tasks own disjoint channel blocks of dx, so their scatters never collide.
+  p.path = ConvPath::im2col_gemm;
+  std::int64_t blocks = 1;
+  while (g.batch * g.groups * blocks < 2 * t.threads && blocks < cg) ++blocks;
+  p.block_channels = checked::div_ceil(cg, blocks);
+  p.channel_blocks = checked::div_ceil(cg, p.block_channels);
+  p.tasks = g.batch * g.groups * p.channel_blocks;
+  p.tile = kCol2imPositions;
+  p.tile_rows = kCol2imRows;
+  const std::int64_t rows = cg * rn;
+  const std::int64_t gemm =
+      gemm_values(t.gemm, std::min(kCol2imRows, rows), std::min(kCol2imPositions, positions), kg);
+  const std::int64_t per_thread = sadd(smul(sadd(gemm, kCol2imRows * kCol2imPositions), elem),
+                                       run_bytes(g, std::min(kCol2imPositions, positions)));
+  p.workspace_bytes = smul(holders(p, t, p.tasks), per_thread);
+}
+
+void plan_backward_weight(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
+  const ConvGeometry& g = p.geometry;
+  if (use_direct(g)) return plan_direct(p, t, elem);
+  const GemmBlocking& b = t.gemm;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t rows = cg * g.kernel_numel(), positions = g.out_numel();
+  // Reductions over samples and positions are cut into `parts` contiguous parts, each summed in
+  // order into its own copy and the parts added in order: the cut depends on threads only.
+  const auto parts_for = [&](std::int64_t tasks) {
+    return p.parallel ? static_cast<int>(std::clamp<std::int64_t>(tasks, 1, t.threads)) : 1;
+  };
+  const auto part_holders = [&] {
+    return p.parts > 1 ? std::min<std::int64_t>(p.parts, std::max(t.team, 1)) : 1;
+  };
+  if (implicit_ok(g, elem, t.threads)) {
+    p.path = ConvPath::implicit_gemm;
+    const GridSize z = grid_size(g);
+    p.tasks = g.batch * g.groups;
+    p.parts = parts_for(p.tasks);
+    p.tile = std::min(b.kc, z.cols);  // grid columns per packed slice of dy~
+    const std::int64_t grid = smul(z.outer, z.cols);
+    const std::int64_t kgp = checked::div_ceil(kg, b.nr) * b.nr;
+    // The parts' dw^T, the grid's output positions, the window offsets; per thread the spread
+    // dy~, the padded group and one packed slice.
+    const std::int64_t shared = sadd(smul(smul(p.parts, g.groups * rows * kg), elem),
+                                     smul(sadd(sadd(grid, rows), z.outer), 8));
+    const std::int64_t per_thread =
+        smul(sadd(sadd(smul(kg, grid), smul(cg, z.plane)), smul(p.tile, kgp)), elem);
+    p.workspace_bytes = sadd(shared, smul(part_holders(), per_thread));
+    return;
+  }
+  p.path = g.pointwise() ? ConvPath::pointwise_gemm : ConvPath::im2col_gemm;
+  p.tile = tile_width(positions, g.batch, 4096, t.threads);
+  p.tiles = checked::div_ceil(positions, p.tile);
+  p.tasks = g.batch * p.tiles;
+  p.parts = parts_for(p.tasks);
+  const std::int64_t wsize = g.out_channels * rows;  // dw's size: fits
+  std::int64_t per_thread = smul(gemm_values(b, kg, rows, p.tile), elem);
+  if (p.path == ConvPath::im2col_gemm) {
+    const std::int64_t kc = std::min(b.kc, p.tile);  // positions per packed panel
+    per_thread = sadd(per_thread, sadd(run_bytes(g, kc), smul(kc, elem)));
+  }
+  p.workspace_bytes = sadd(smul(smul(p.parts - 1, wsize), elem), smul(part_holders(), per_thread));
+}
+
+std::string bytes_string(std::int64_t bytes) {
+  if (bytes == kMax) return "unbounded";
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string dims(const Shape& s) {
+  return fmt::format("{}", fmt::join(s, "x"));
+}
+
+}  // namespace
+
+std::int64_t pass_work(const ConvGeometry& g) {
+  // batch * out_channels * out_numel is the output's element count, group_channels *
+  // kernel_numel the weight's per output channel; their product saturates (it only picks the
+  // thread count).
+  return checked::try_mul(g.batch * g.out_channels * g.out_numel(),
+                          g.group_channels() * g.kernel_numel())
+      .value_or(kMax);
+}
+
+bool use_direct(const ConvGeometry& g) {
+  return g.group_channels() == 1 && g.group_out_channels() <= 4;
+}
+
+std::optional<std::int64_t> padded_plane_size(const ConvGeometry& g) {
+  std::optional<std::int64_t> size = 1;
+  for (std::size_t d = 0; d < g.in.size() && size; ++d) {
+    // Each extent is at most the padded extent the front end checked.
+    const std::int64_t reach = (g.out[d] - 1) * g.stride[d] + g.dilation[d] * (g.kernel[d] - 1) + 1;
+    size = checked::try_mul(*size, std::max(g.in[d] + g.pad_lo[d], reach));
+  }
+  return size;
+}
+
+bool padded_direct_ok(const ConvGeometry& g) {
+  for (std::size_t d = 0; d < g.in.size(); ++d)
+    if (g.input_dilation[d] != 1) return false;
+  const auto size = padded_plane_size(g);
+  // An input and an output plane's sizes fit (the tensors exist).
+  return size && *size / 4 <= g.in_numel() + g.out_numel() + 16384;
+}
+
+bool implicit_ok(const ConvGeometry& g, std::size_t elem, int threads) {
+  if (use_direct(g) || g.pointwise() || g.group_channels() == 0) return false;
+  // The buffer's size in checked arithmetic: a huge stride makes as many phases, and an unchecked
+  // product once wrapped to a small value here and sent ImplicitGrid looping over 2^62 phases.
+  std::optional<std::int64_t> padded = g.group_channels() * static_cast<std::int64_t>(elem);
+  for (std::size_t d = 0; d < g.in.size() && padded; ++d) {
+    if (g.input_dilation[d] != 1) return false;
+    // Every stride phase of the dim, each as long as the output plus the kernel's reach in it;
+    // out + reach / stride <= padded extent / stride + 2 fits.
+    const std::int64_t phase = g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
+    const auto extent = checked::try_mul(g.stride[d], phase);
+    padded = extent ? checked::try_mul(*padded, *extent) : std::nullopt;
+  }
+  return padded && *padded <= kImplicitBytes &&
+         (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
+}
+
+std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
+                        std::int64_t preferred, int threads) {
+  std::int64_t tiles = std::max<std::int64_t>(checked::div_ceil(positions, preferred), 1);
+  // An empty batch has no tasks to spread (and nothing to divide by). per_sample_tasks * tiles is
+  // at most batch * groups * positions, below the output's element count.
+  if (per_sample_tasks > 0 && per_sample_tasks * tiles < 2 * threads)
+    tiles = std::min(positions, checked::div_ceil(2 * threads, per_sample_tasks));
+  return std::max<std::int64_t>(checked::div_ceil(positions, std::max<std::int64_t>(tiles, 1)), 1);
+}
+
+std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g) {
+  ConvGeometry t;
+  t.batch = g.batch;
+  t.channels = g.out_channels;
+  t.out_channels = g.channels;
+  t.groups = g.groups;
+  t.in = g.out;
+  t.out = g.in;
+  t.kernel = g.kernel;
+  t.dilation = g.dilation;
+  t.stride = g.stride;
+  t.input_dilation = g.input_dilation;
+  t.exact = g.exact;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    const std::int64_t lo = g.dilation[d] * (g.kernel[d] - 1) - g.pad_lo[d];
+    if (g.stride[d] != 1 || g.input_dilation[d] != 1 || lo < 0) return std::nullopt;
+    t.pad_lo.push_back(lo);
+  }
+  if (g.channels == 0 || g.out_channels == 0) return std::nullopt;
+  return t;
+}
+
+std::int64_t live_phases(const ConvGeometry& g, std::size_t d) {
+  return std::min(g.stride[d], g.pad_lo[d] + g.in[d]);  // pad_lo + in <= padded extent: fits
+}
+
+bool strided_split_ok(const ConvGeometry& g) {
+  bool strided = false;
+  std::optional<std::int64_t> covered = 1;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    if (g.input_dilation[d] != 1) return false;
+    strided = strided || g.stride[d] > 1;
+    if (covered) covered = checked::try_mul(*covered, g.pad_lo[d] + g.in[d]);
+  }
+  return strided && g.channels > 0 && g.out_channels > 0 && g.batch > 0 && covered &&
+         *covered / 4 <= g.in_numel() + 16384;
+}
+
+PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) {
+  PhaseConv p;
+  p.g.batch = g.batch;
+  p.g.channels = g.out_channels;
+  p.g.out_channels = g.channels;
+  p.g.groups = g.groups;
+  p.g.in = g.out;
+  p.g.exact = g.exact;
+  for (std::size_t d = 0; d < g.in.size(); ++d) {
+    const std::int64_t st = g.stride[d], dil = g.dilation[d], k = g.kernel[d];
+    std::int64_t r0 = 0;
+    while (r0 < k && (dil * r0) % st != a[d]) ++r0;
+    const std::int64_t last = g.pad_lo[d] + g.in[d] - 1 - a[d];  // largest padded u - a in dx
+    if (r0 == k || last < 0) {
+      p.empty = true;
+      return p;
+    }
+    const std::int64_t gcd = std::gcd(dil, st), rstep = st / gcd;
+    const std::int64_t taps = (k - 1 - r0) / rstep + 1, e0 = (dil * r0 - a[d]) / st;
+    p.first.push_back(r0);
+    p.step.push_back(rstep);
+    p.g.kernel.push_back(taps);
+    p.g.dilation.push_back(dil / gcd);
+    p.g.pad_lo.push_back(e0 + (taps - 1) * (dil / gcd));
+    p.g.out.push_back(last / st + 1);
+    p.g.stride.push_back(1);
+    p.g.input_dilation.push_back(1);
+  }
+  return p;
+}
+
+ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& target) {
+  ConvPlan p;
+  p.pass = pass;
+  p.geometry = g;
+  p.target = target;
+  p.exact = target.exact || g.exact;
+  if (is_empty(g, pass)) return p;  // ConvPath::empty
+  const std::size_t elem = dtype_size(target.dtype);
+  p.parallel = pass_work(g) >= kParallelWork;
+  switch (pass) {
+    case ConvPass::forward:
+      if (use_direct(g)) {
+        plan_direct(p, target, elem);
+      } else {
+        plan_forward_gemm(p, target, elem);
+      }
+      break;
+    case ConvPass::backward_data:
+      plan_backward_data(p, target, elem);
+      break;
+    case ConvPass::backward_weight:
+      plan_backward_weight(p, target, elem);
+      break;
+  }
+  return p;
+}
+
+const char* pass_name(ConvPass pass) {
+  switch (pass) {
+    case ConvPass::forward:
+      return "forward";
+    case ConvPass::backward_data:
+      return "backward_data";
+    case ConvPass::backward_weight:
+      return "backward_weight";
+  }
+  return "forward";
+}
+
+const char* path_name(ConvPath path) {
+  switch (path) {
+    case ConvPath::empty:
+      return "empty";
+    case ConvPath::winograd:
+      return "winograd";
+    case ConvPath::direct_padded:
+      return "direct_padded";
+    case ConvPath::direct:
+      return "direct";
+    case ConvPath::implicit_gemm:
+      return "implicit_gemm";
+    case ConvPath::pointwise_gemm:
+      return "pointwise_gemm";
+    case ConvPath::im2col_gemm:
+      return "im2col_gemm";
+    case ConvPath::transposed_forward:
+      return "transposed_forward";
+    case ConvPath::phase_split:
+      return "phase_split";
+  }
+  return "empty";
+}
+
+std::string to_string(const ConvPlan& plan) {
+  std::string s =
+      fmt::format("{} {} {} threads={}", path_name(plan.path), dtype_name(plan.target.dtype),
+                  isa_name(plan.target.isa), plan.target.threads);
+  if (plan.exact) s += " exact";
+  if (plan.parallel) s += " parallel";
+  const auto field = [&s](const char* name, std::int64_t v) {
+    if (v != 0) s += fmt::format(" {}={}", name, v);
+  };
+  field("tasks", plan.tasks);
+  field("tile", plan.tile);
+  field("tiles", plan.tiles);
+  field("tile_rows", plan.tile_rows);
+  field("channel_blocks", plan.channel_blocks);
+  field("block_channels", plan.block_channels);
+  if (plan.parts > 1) field("parts", plan.parts);
+  field("phases", plan.phases);
+  s += " workspace=" + bytes_string(plan.workspace_bytes);
+  for (const ConvPlan& in : plan.inner)
+    s += fmt::format(" [{} {}: {}]", pass_name(in.pass), to_string(in.geometry), to_string(in));
+  return s;
+}
+
+std::string to_string(const ConvGeometry& g) {
+  std::string s = fmt::format(
+      "N={} C={} K={} groups={} in={} out={} kernel={} stride={} "
+      "dilation={} input_dilation={} pad_lo={}",
+      g.batch, g.channels, g.out_channels, g.groups, dims(g.in), dims(g.out), dims(g.kernel),
+      dims(g.stride), dims(g.dilation), dims(g.input_dilation), dims(g.pad_lo));
+  if (g.exact) s += " exact";
+  return s;
+}
+
+}  // namespace convtape::cpu

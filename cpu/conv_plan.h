@@ -1,0 +1,178 @@
+// The CPU convolution plan: one pure function that, from a resolved geometry, the pass (forward,
+// data gradient, weight gradient) and the machine side (element type, ISA path and its GEMM
+// blocking, the threads the sums are cut for, the exact switch), picks the path that runs the pass,
+// its tiles and thread split, and the scratch memory it will use. Nothing here touches data, reads
+// the environment or allocates a tensor, so the choice is unit-tested without running a
+// convolution (tests/cpu/conv_plan_test.cpp) and printed per call under CONVTAPE_CONV_VERBOSE=1
+// (cpu/conv.cpp). The paths, each in its own file:
+//   empty               an operand or the result has no elements: the result is the bias or zeros
+//   winograd            float32 F(4x4, 3x3) for stride-1 3x3 2-D convs (cpu/conv_winograd.h),
+//                       never under the exact switch (ConvOptions::exact, CONVTAPE_CONV_EXACT=1)
+//   direct_padded       C / groups == 1 with at most 4 outputs per group (depthwise): per plane on
+//                       a zero-padded copy, bounds-free strided loops (cpu/conv_depthwise.cpp)
+//   direct              the same convs when the padded plane would be much larger than the data
+//                       (huge padding, stride or dilation) or the input is dilated: loops over
+//                       the taps that land inside the input, work = output x taps
+//   implicit_gemm       unit- or small-stride convs without input dilation whose padded, phase-
+//                       split sample fits 6 MiB: the micro-kernel reads the padded copy through
+//                       one row pointer per column-matrix row (cpu/conv_implicit.cpp)
+//   pointwise_gemm      1x1, unit stride, no padding: the input is the GEMM operand itself
+//   im2col_gemm         everything else: a tile of output positions unfolded straight into the
+//                       packed GEMM panel, col2im for the data gradient (cpu/conv_im2col.cpp)
+//   transposed_forward  data gradient of a unit-stride conv: dx = a unit-stride forward conv of dy
+//                       with the flipped, channel-swapped kernel; `inner` is that conv's plan
+//   phase_split         data gradient of a strided conv: one unit-stride forward conv of dy per
+//                       stride phase of dx (cpu/conv_adjoint.cpp), each planned when it runs
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/kernel_args.h"
+#include "cpu/isa.h"
+
+namespace convtape::cpu {
+
+enum class ConvPass { forward, backward_data, backward_weight };
+
+enum class ConvPath {
+  empty,
+  winograd,
+  direct_padded,
+  direct,
+  implicit_gemm,
+  pointwise_gemm,
+  im2col_gemm,
+  transposed_forward,
+  phase_split,
+};
+
+// The GEMM micro-kernel's blocking (cpu/gemm_kernel.h) that the GEMM paths size their tiles with.
+struct GemmBlocking {
+  int mr = 1, nr = 1;   // register tile
+  std::int64_t kc = 1;  // depth of a packed panel
+  std::int64_t mc = 1;  // rows of A packed at once
+  std::int64_t nc = 1;  // columns of B packed at once
+};
+
+// Everything plan_conv reads beyond the geometry and the pass. The caller (cpu/conv.cpp) fills it
+// from the process: the element type of the operands, the ISA path and the blocking of the GEMM
+// kernel it will hand to the path, plan_threads() (the cut that fixes the order of the sums, see
+// cpu/parallel.h), the team size, and CONVTAPE_CONV_EXACT.
+struct ConvTarget {
+  DType dtype = DType::Float32;
+  Isa isa = Isa::portable;
+  GemmBlocking gemm;
+  int threads = 1;     // plan_threads(): tiles and reduction parts are cut for this many threads
+  int team = 1;        // omp_get_max_threads(): the threads that may hold scratch at once
+  bool exact = false;  // the exact switch from the environment; ConvGeometry::exact is or'ed in
+};
+
+struct ConvPlan {
+  ConvPass pass = ConvPass::forward;
+  ConvPath path = ConvPath::empty;
+  ConvGeometry geometry;  // the convolution the path runs (for `inner`, dy -> dx as a forward)
+  ConvTarget target;      // what it was planned for (phase_split plans each phase with it)
+  bool exact = false;     // target.exact or geometry.exact: Winograd was not considered
+  bool parallel = false;  // the pass's multiply-adds reach kParallelWork: the team runs it
+  // The thread split, where the path has one (0 where it does not):
+  std::int64_t tasks = 0;           // iterations of the path's parallel loop
+  std::int64_t tile = 0;            // output positions per GEMM tile (implicit_gemm: grid columns;
+                                    // winograd: the output tile's edge, 4)
+  std::int64_t tiles = 0;           // tiles per task row: (sample, group) for the forward and
+                                    // col2im, sample for the weight gradient, plane for winograd
+  std::int64_t tile_rows = 0;       // column-matrix rows per GEMM slice (implicit_gemm, col2im)
+  std::int64_t channel_blocks = 0;  // col2im: blocks of input channels per (sample, group), each
+  std::int64_t block_channels = 0;  // of this many channels, so that scatters never collide
+  int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
+                                    // summed into its own copy and added in part order
+  std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values)
+  // Scratch bytes the path allocates beyond its operands and result, over every thread that may
+  // run it (packing buffers, padded copies, partial sums, inner plans). Buffers are kept per
+  // thread between calls (cpu/gemm_driver.h), so this is what one call needs, not what it adds.
+  // Saturates at INT64_MAX.
+  std::int64_t workspace_bytes = 0;
+  std::vector<ConvPlan> inner;  // transposed_forward: the plan of the forward conv it runs
+};
+
+ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& target);
+
+// "forward", "backward_data", "backward_weight"; "im2col_gemm", ...
+const char* pass_name(ConvPass pass);
+const char* path_name(ConvPath path);
+// One line: path, type, ISA, threads, the split fields that are set, workspace, and the inner plan
+// in brackets, e.g. "im2col_gemm float32 avx512 threads=2 parallel tasks=32 tile=392 tiles=2
+// workspace=1.2 MiB".
+std::string to_string(const ConvPlan& plan);
+// "N=16 C=64 K=64 groups=1 in=56x56 out=56x56 kernel=3x3 stride=1x1 dilation=1x1
+// input_dilation=1x1 pad_lo=1x1" (plus " exact" when the geometry asks for the exact path).
+std::string to_string(const ConvGeometry& g);
+
+// --- The decisions, exposed for the paths and the tests -----------------------------------------
+
+// Multiply-adds of one pass, saturating at INT64_MAX; below kParallelWork a pass runs on the
+// calling thread, since waking the team costs more than the work (tiny convs in tests and small
+// models).
+std::int64_t pass_work(const ConvGeometry& g);
+inline constexpr std::int64_t kParallelWork = 1 << 18;
+
+// Every output channel reads one input channel and a group has at most 4 outputs (depthwise): a
+// GEMM with one or two rows would waste the micro-kernel, so the direct kernels run.
+bool use_direct(const ConvGeometry& g);
+
+// The padded plane of the direct_padded path: per dim the larger of the input with its low padding
+// and the reach of the last output's window, (out - 1) * stride + dilation * (kernel - 1) + 1;
+// nullopt when the product overflows.
+std::optional<std::int64_t> padded_plane_size(const ConvGeometry& g);
+
+// No input dilation, and a padded plane at most four times the input and output planes plus 64 Ki
+// values: filling and loading the plane then costs no more than the real work. A huge padding,
+// stride or dilation (whose windows mostly read zeros) takes the direct kernels, whose work is the
+// output times the kernel's taps.
+bool padded_direct_ok(const ConvGeometry& g);
+
+// The implicit GEMM's bound on one padded, phase-split sample group.
+inline constexpr std::int64_t kImplicitBytes = std::int64_t{6} << 20;
+
+// Not direct, not pointwise, no input dilation, the padded sample group within kImplicitBytes, and
+// (since the path decides the sums' order, `threads` is plan_threads()) samples enough for the
+// threads or work too small to share.
+bool implicit_ok(const ConvGeometry& g, std::size_t elem, int threads);
+
+// Output-position tiles per (sample, group): `preferred` wide, narrower while there are fewer
+// than 2 * threads tasks (tile edges decide which sums a GEMM tile does, see cpu/parallel.h).
+std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,
+                        std::int64_t preferred, int threads);
+
+// For a unit-stride convolution without input dilation whose low padding is at most
+// dilation * (k - 1), the geometry of dx as a forward convolution of dy: channels swapped,
+// low padding dilation * (k - 1) - pad_lo, output = the original input.
+std::optional<ConvGeometry> transposed_as_forward(const ConvGeometry& g);
+
+// Strided, without input dilation, with channels on both sides (the depthwise kernels and empty
+// convolutions take their own paths), and with a low padding that the phases' outputs, which
+// together cover the padded range [0, pad_lo + in) per dim, do not make much larger than dx
+// (else the phases would mostly compute values that land in the padding: col2im runs instead).
+bool strided_split_ok(const ConvGeometry& g);
+
+// Phase residues a of dim d that hold some dx value: u = pad_lo + i < pad_lo + in, so a < that
+// (and a < stride). Iterating only these keeps a huge stride from visiting 2^62 empty phases.
+std::int64_t live_phases(const ConvGeometry& g, std::size_t d);
+
+// The data gradient of a strided convolution (no input dilation), one stride phase at a time. In
+// padded coordinates u = stride * m + a, dx~[u] = sum over taps r with dil * r = a (mod stride) of
+// w[r] dy[m - e_r], e_r = (dil * r - a) / stride: for each phase a, a unit-stride convolution of
+// dy with the phase's taps (flipped, channels swapped; they are evenly spaced, so the sub-kernel
+// is an ordinary dilated one). Each dx value belongs to exactly one phase; a phase without taps
+// leaves zeros.
+struct PhaseConv {
+  ConvGeometry g;                         // dy -> this phase's values z[m], m in [0, out)
+  std::vector<std::int64_t> first, step;  // per dim: first tap r0 and tap spacing in r
+  bool empty = false;
+};
+PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a);
+
+}  // namespace convtape::cpu
