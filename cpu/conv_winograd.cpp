@@ -895,40 +895,72 @@ struct Pass {
   int64 batch = 0, groups = 1, ci = 0, co = 0, hi = 0, wi = 0, ho = 0, wo = 0, ph = 0, pw = 0;
 };
 
-// The tiles of a pass and their blocks: blocks of `rows_per` tile rows (over samples and tile
-// rows, flattened) by `cols_per` tile columns.
+// The tiles of a pass and their blocks. Row blocks: `rows_per` tile rows (over samples and tile
+// rows, flattened) by `cols_per` tile columns. Lane-mapped passes (short tile rows, see
+// lane_mapped) take `per` consecutive tiles of the flattened (sample, tile row, tile column)
+// order instead, so that no block pads its tiles.
 struct Tiling {
-  int64 th = 0, tw = 0, rows = 0, rows_per = 0, cols_per = 0, row_blocks = 0, col_blocks = 0;
+  int64 th = 0, tw = 0, rows = 0;
+  bool mapped = false;
+  int64 rows_per = 0, cols_per = 0, row_blocks = 0, col_blocks = 0;
+  int64 per = 0, total = 0;
   int64 stride = 0;  // the tile stride of V and M: a block's tiles padded, plus a spill margin
-  int64 blocks() const { return row_blocks * col_blocks; }
+  int64 blocks() const { return mapped ? ceil_div(total, per) : row_blocks * col_blocks; }
 };
 
-Tiling make_tiling(const Pass& p, int64 per_tile_floats) {
+Tiling make_tiling(const Pass& p, bool mapped, int64 per_tile_floats) {
   Tiling t;
   t.th = ceil_div(p.ho, 4);
   t.tw = ceil_div(p.wo, 4);
   t.rows = checked::mul(p.batch, t.th, "winograd", "the tile rows");
+  t.total = checked::mul(t.rows, t.tw, "winograd", "the tiles");
+  t.mapped = mapped;
   const int64 budget = std::max<int64>(kBlockAlign, kBlockBytes / (4 * per_tile_floats));
   const int64 tiles = std::max<int64>(kBlockAlign, budget / kBlockAlign * kBlockAlign);
+  if (mapped) {
+    t.per = tiles;
+    t.stride = tiles + kLanes;
+    return t;
+  }
   t.cols_per = std::min(t.tw, tiles);
-  t.rows_per = std::max<int64>(1, tiles / t.cols_per);
+  // The number of tile rows whose tiles fill the padded block best (the GEMMs run over the
+  // padding too), up to twice the budget.
+  t.rows_per = 1;
+  double best = 0;
+  for (int64 r = 1; r == 1 || r * t.cols_per <= 2 * tiles; ++r) {
+    const double fill = double(r * t.cols_per) / double(round_up(r * t.cols_per, kBlockAlign));
+    if (fill > best + 1e-9 || (fill > best - 1e-9 && r * t.cols_per <= tiles)) {
+      best = std::max(best, fill);
+      t.rows_per = r;
+    }
+  }
+  t.rows_per = std::min(t.rows_per, t.rows);
   t.row_blocks = ceil_div(t.rows, t.rows_per);
   t.col_blocks = ceil_div(t.tw, t.cols_per);
   t.stride = round_up(t.rows_per * t.cols_per, kBlockAlign) + kLanes;
   return t;
 }
 
-// One block of a tiling: tile rows r0 .. r0 + nr - 1, tile columns c0 .. c0 + nc - 1; tile
-// (r, s) of the block is local tile r * nc + s.
+// One block of a tiling: tile rows r0 .. r0 + nr - 1 by tile columns c0 .. c0 + nc - 1, tile
+// (r, s) being local tile r * nc + s; or, lane-mapped, tiles first .. first + count - 1 of the
+// flattened order.
 struct Block {
-  int64 r0, nr, c0, nc;
-  int64 tiles() const { return nr * nc; }
+  int64 r0 = 0, nr = 0, c0 = 0, nc = 0;
+  int64 first = 0, count = 0;
+  bool mapped = false;
+  int64 tiles() const { return mapped ? count : nr * nc; }
   int64 padded() const { return round_up(tiles(), kBlockAlign); }
 };
 
 Block block_of(const Tiling& t, int64 b) {
-  const int64 rb = b / t.col_blocks, cb = b % t.col_blocks;
   Block k;
+  k.mapped = t.mapped;
+  if (t.mapped) {
+    k.first = b * t.per;
+    k.count = std::min(t.per, t.total - k.first);
+    return k;
+  }
+  const int64 rb = b / t.col_blocks, cb = b % t.col_blocks;
   k.r0 = rb * t.rows_per;
   k.nr = std::min(t.rows_per, t.rows - k.r0);
   k.c0 = cb * t.cols_per;
@@ -955,8 +987,8 @@ struct Plane {
 
 // Whether a pass maps lanes: short tile rows, and every lane offset of a run (at most 16 samples
 // apart) fits an int32 gather index.
-bool lane_mapped(const Tiling& t, const Plane& in, const Plane& out) {
-  if (t.tw >= 12) return false;
+bool lane_mapped(const Pass& p, const Plane& in, const Plane& out) {
+  if (ceil_div(p.wo, 4) >= 12) return false;
   const auto fits = [](const Plane& q) {
     const auto span = checked::try_mul(kLanes + 1, q.sample_stride);
     return span && *span + 8 * q.w + 8 <= INT32_MAX;
@@ -964,9 +996,9 @@ bool lane_mapped(const Tiling& t, const Plane& in, const Plane& out) {
   return fits(in) && fits(out);
 }
 
-std::vector<Run> make_runs(const Tiling& t, const Block& k, bool mapped, const Plane& q) {
+std::vector<Run> make_runs(const Tiling& t, const Block& k, const Plane& q) {
   std::vector<Run> runs;
-  if (!mapped) {
+  if (!t.mapped) {
     for (int64 r = 0; r < k.nr; ++r) {
       const int64 row = k.r0 + r, n = row / t.th, ty = row % t.th;
       for (int64 s = 0; s < k.nc; s += kLanes) {
@@ -984,8 +1016,8 @@ std::vector<Run> make_runs(const Tiling& t, const Block& k, bool mapped, const P
     Run run{};
     run.local = first;
     for (int l = 0; l < kLanes && first + l < k.tiles(); ++l) {
-      const int64 local = first + l, row = k.r0 + local / k.nc, n = row / t.th, ty = row % t.th;
-      const int64 tx = k.c0 + local % k.nc;
+      const int64 tile = k.first + first + l, row = tile / t.tw, n = row / t.th, ty = row % t.th;
+      const int64 tx = tile % t.tw;
       if (l == 0) run.n = n;
       const int64 y0 = 4 * ty + q.shift_y, x0 = 4 * tx + q.shift_x;
       run.map.off[l] = static_cast<std::int32_t>((n - run.n) * q.sample_stride + y0 * q.w + x0);
@@ -1006,13 +1038,63 @@ Plane output_plane(const Pass& p) {
   return Plane{p.ho, p.wo, p.groups * p.co * p.ho * p.wo, 0, 0, 4};
 }
 
+// The rows of one channel's plane that a block's tiles read, as (sample, first element, end)
+// spans: each channel's spans are prefetched while the channel before is transformed, since a
+// block reads a few rows of every channel plane, too scattered for the hardware prefetcher.
+struct Span {
+  int64 n, begin, end;
+};
+
+std::vector<Span> block_spans(const Tiling& t, const Block& k, const Plane& q) {
+  int64 r_first, r_last, x_begin = 0, x_end = q.w;
+  if (k.mapped) {
+    r_first = k.first / t.tw;
+    r_last = (k.first + k.count - 1) / t.tw;
+  } else {
+    r_first = k.r0;
+    r_last = k.r0 + k.nr - 1;
+    x_begin = std::max<int64>(0, 4 * k.c0 + q.shift_x);
+    x_end = std::min<int64>(q.w, 4 * (k.c0 + k.nc - 1) + q.shift_x + q.taps);
+  }
+  std::vector<Span> spans;
+  if (x_begin >= x_end) return spans;
+  for (int64 r = r_first; r <= r_last; ++r) {
+    const int64 n = r / t.th, y0 = std::max<int64>(0, 4 * (r % t.th) + q.shift_y),
+                y1 = std::min<int64>(q.h, 4 * (r % t.th) + q.shift_y + q.taps);
+    for (int64 y = y0; y < y1; ++y) {
+      const Span sp{n, y * q.w + x_begin, y * q.w + x_end};
+      if (!spans.empty() && spans.back().n == n && spans.back().end >= sp.begin)
+        spans.back().end = std::max(spans.back().end, sp.end);
+      else
+        spans.push_back(sp);
+    }
+  }
+  return spans;
+}
+
+// Prefetches the spans of the planes at plane(n) for every span's sample n.
+template <class PlaneOf>
+void prefetch_spans(const std::vector<Span>& spans, PlaneOf&& plane) {
+  for (const Span& sp : spans) {
+    const float* base = plane(sp.n);
+    for (int64 e = sp.begin; e < sp.end; e += 16) __builtin_prefetch(base + e);
+    __builtin_prefetch(base + sp.end - 1);
+  }
+}
+
 // V [36][ci][stride] of one block and group: the input transform of every channel, the padded
 // tiles past the block set to zero (the weight gradient sums over them).
 void transform_inputs(const Path& path, const float* src, const Pass& p, const Tiling& t,
                       const Block& k, bool mapped, int64 grp, float* v) {
   const int64 xs = p.ci * t.stride, plane = p.hi * p.wi;
-  const std::vector<Run> runs = make_runs(t, k, mapped, input_plane(p));
+  const std::vector<Run> runs = make_runs(t, k, input_plane(p));
+  const std::vector<Span> spans = block_spans(t, k, input_plane(p));
+  const auto plane_of = [&](int64 c) {
+    return [&, c](int64 n) { return src + ((n * p.groups + grp) * p.ci + c) * plane; };
+  };
+  prefetch_spans(spans, plane_of(0));
   for (int64 c = 0; c < p.ci; ++c) {
+    if (c + 1 < p.ci) prefetch_spans(spans, plane_of(c + 1));
     for (const Run& run : runs) {
       const float* in = src + ((run.n * p.groups + grp) * p.ci + c) * plane;
       float* dst = v + c * t.stride + run.local;
@@ -1030,8 +1112,8 @@ void transform_inputs(const Path& path, const float* src, const Pass& p, const T
 // Forward-type pass: u is [groups][36][kp][ci] (rows past co zero), bias [groups * co] or null.
 void run_pass(const Path& path, const float* src, const float* u, int64 kp, const float* bias,
               float* dst, const Pass& p) {
-  const Tiling t = make_tiling(p, kXi * (p.ci + kp));
-  const bool mapped = lane_mapped(t, input_plane(p), output_plane(p));
+  const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
+  const Tiling t = make_tiling(p, mapped, kXi * (p.ci + kp));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
   const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
@@ -1057,7 +1139,7 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
             path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
                         t.stride, false);
       }
-      const std::vector<Run> runs = make_runs(t, k, mapped, output_plane(p));
+      const std::vector<Run> runs = make_runs(t, k, output_plane(p));
       for (int64 o = 0; o < p.co; ++o) {
         const float b = bias ? bias[grp * p.co + o] : 0.0f;
         for (const Run& run : runs) {
@@ -1164,8 +1246,8 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   p.ph = g.pad_lo[0];
   p.pw = g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr), cp = round_up(p.ci, path.nr);
-  const Tiling t = make_tiling(p, kXi * (2 * p.ci + kp));
-  const bool mapped = lane_mapped(t, input_plane(p), output_plane(p));
+  const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
+  const Tiling t = make_tiling(p, mapped, kXi * (2 * p.ci + kp));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
   const int64 vt_size = checked::mul(kXi * cp, t.stride, "winograd", "the workspace");
@@ -1196,8 +1278,14 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
         transform_inputs(path, x, p, t, k, mapped, grp, v);
         for (int64 xi = 0; xi < kXi; ++xi)
           path.transpose(v + xi * p.ci * t.stride, t.stride, p.ci, cols, vt + xi * cols * cp, cp);
-        const std::vector<Run> runs = make_runs(t, k, mapped, output_plane(p));
-        for (int64 o = 0; o < p.co; ++o)
+        const std::vector<Run> runs = make_runs(t, k, output_plane(p));
+        const std::vector<Span> spans = block_spans(t, k, output_plane(p));
+        const auto dy_of = [&](int64 o) {
+          return [&, o](int64 n) { return dy + ((n * p.groups + grp) * p.co + o) * out_plane; };
+        };
+        prefetch_spans(spans, dy_of(0));
+        for (int64 o = 0; o < p.co; ++o) {
+          if (o + 1 < p.co) prefetch_spans(spans, dy_of(o + 1));
           for (const Run& run : runs) {
             const float* in = dy + ((run.n * p.groups + grp) * p.co + o) * out_plane;
             float* dst = m + o * t.stride + run.local;
@@ -1206,6 +1294,7 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
             else
               path.grad_transform(in, p.ho, p.wo, run.row, dst, kp * t.stride);
           }
+        }
         for (int64 xo = 0; xo < kXi * kp; ++xo) {
           // Padded tiles past the block, and rows past co, are zero in dy's transform.
           float* row = m + xo * t.stride;
