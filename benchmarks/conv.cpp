@@ -16,7 +16,8 @@
 //            mode, with --quick only when --extra is given (--no-extra skips it).
 // Every shape is validated first: our float32 output against our float64 one, and that against a
 // direct float64 summation at 64 output positions (the scatter rule for transposed convs), on one
-// sample. Then both sides are timed alike: the best of three windows' medians (bench_util.h),
+// sample; a shape that fails (or throws) is reported, not timed, and counted in the exit status.
+// Then both sides are timed alike: the best of three windows' medians (bench_util.h),
 // 0.6 s per measurement, 0.3 s with --quick (which also divides the batches by 4). GFLOP/s counts
 // 2 N K (C/groups) prod(R) prod(S') per pass for a conv, 2 N C (K/groups) prod(R) prod(S) for a
 // transposed conv (S its input extent), and 3 passes for forward+backward.
@@ -31,9 +32,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include "bench_util.h"
 #include "convtape.h"
@@ -318,14 +321,16 @@ std::string short_label(const ct_bench::Reference& r) {
 }
 
 // One GFLOP/s table (suite or extra): per row our speed, each reference's, and the ratios; then
-// the geometric means per reference (for the suite also without fmnist_c1).
-void gflops_table(const char* title, const std::vector<Case>& cases, Group group,
-                  const std::vector<ct_bench::Reference>& refs, const std::vector<Timings>& torch,
-                  const Device& dev, double min_seconds, const std::string& where) {
+// the geometric means per reference (for the suite also without fmnist_c1). Returns the rows that
+// threw.
+int gflops_table(const char* title, const std::vector<Case>& cases, Group group,
+                 const std::vector<ct_bench::Reference>& refs, const std::vector<Timings>& torch,
+                 const Device& dev, double min_seconds, const std::string& where) {
   std::vector<const Case*> rows;
   for (const auto& c : cases)
     if (c.group == group) rows.push_back(&c);
-  if (rows.empty()) return;
+  if (rows.empty()) return 0;
+  int failed = 0;
   std::printf("\n%s, float32, %s: GFLOP/s; /X = ours / PyTorch X (speed, above 1: ours faster)\n",
               title, where.c_str());
   std::string head = fmt::format("{:<12} | {:>8}", "shape", "fwd");
@@ -340,7 +345,14 @@ void gflops_table(const char* title, const std::vector<Case>& cases, Group group
                                                     std::vector<std::vector<double>>(2)),
       no_c1 = all;
   for (const Case* c : rows) {
-    const auto [t_fwd, t_all] = time_ours(*c, dev, min_seconds);
+    double t_fwd = 0, t_all = 0;
+    try {
+      std::tie(t_fwd, t_all) = time_ours(*c, dev, min_seconds);
+    } catch (const std::exception& e) {
+      std::printf("%-12s | FAILED: %s\n", c->name, e.what());
+      ++failed;
+      continue;
+    }
     const double f = flops_per_pass(*c, output_shape(*c));
     const double gf = f / t_fwd * 1e-9, ga = 3 * f / t_all * 1e-9;
     std::string speeds_f, ratios_f, speeds_a, ratios_a;
@@ -385,16 +397,19 @@ void gflops_table(const char* title, const std::vector<Case>& cases, Group group
                           ct_bench::geomean(no_c1[i][0]), ct_bench::geomean(no_c1[i][1]));
     std::printf("%s\n", line.c_str());
   }
+  return failed;
 }
 
-// Batch-1 inference latency: milliseconds per forward call and PyTorch's time / ours.
-void latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::Reference>& refs,
-                   const std::vector<Timings>& torch, const Device& dev, double min_seconds,
-                   const std::string& where) {
+// Batch-1 inference latency: milliseconds per forward call and PyTorch's time / ours. Returns the
+// rows that threw.
+int latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::Reference>& refs,
+                  const std::vector<Timings>& torch, const Device& dev, double min_seconds,
+                  const std::string& where) {
   std::vector<const Case*> rows;
   for (const auto& c : cases)
     if (c.group == Group::latency) rows.push_back(&c);
-  if (rows.empty()) return;
+  if (rows.empty()) return 0;
+  int failed = 0;
   std::printf(
       "\nbatch-1 inference latency, float32, %s: ms per forward call; /X = PyTorch X's "
       "time / ours (above 1: ours faster)\n",
@@ -404,7 +419,14 @@ void latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::R
   for (const auto& r : refs) head += fmt::format(" {:>6}", short_label(r));
   std::printf("%s\n", head.c_str());
   for (const Case* c : rows) {
-    const double ours = time_ours(*c, dev, min_seconds).first;
+    double ours = 0;
+    try {
+      ours = time_ours(*c, dev, min_seconds).first;
+    } catch (const std::exception& e) {
+      std::printf("%-12s | FAILED: %s\n", c->name, e.what());
+      ++failed;
+      continue;
+    }
     std::string times, ratios;
     for (std::size_t i = 0; i < refs.size(); ++i) {
       const auto it = torch[i].find(c->name);
@@ -419,6 +441,7 @@ void latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::R
     std::printf("%-12s | %8.3f%s%s\n", c->name, ours * 1e3, times.c_str(), ratios.c_str());
     std::fflush(stdout);
   }
+  return failed;
 }
 
 }  // namespace
@@ -456,9 +479,22 @@ int main(int argc, char** argv) {
   const std::vector<int> thread_counts = gpu ? std::vector<int>{1} : args.threads;
   ct_bench::print_header(gpu ? "bench_conv on cuda:0" : "bench_conv", thread_counts, *refs,
                          args.no_old);
+  // A shape whose validation fails or throws is reported and left out of the timing.
   int failures = 0;
-  for (const auto& c : cases) failures += (gpu ? validate_cuda(c) : validate(c)) ? 0 : 1;
-  std::printf("validation: %d of %zu shapes failed\n", failures, cases.size());
+  std::vector<Case> valid;
+  for (const auto& c : cases) {
+    bool ok = false;
+    try {
+      ok = gpu ? validate_cuda(c) : validate(c);
+    } catch (const std::exception& e) {
+      std::printf("VALIDATION FAILED for %s: %s\n", c.name, e.what());
+    }
+    if (ok) valid.push_back(c);
+    failures += ok ? 0 : 1;
+  }
+  std::printf("validation: %d of %zu shapes failed%s\n", failures, cases.size(),
+              failures ? " (not timed)" : "");
+  cases = valid;
 
   for (int threads : thread_counts) {
     std::vector<Timings> torch;
@@ -467,9 +503,11 @@ int main(int argc, char** argv) {
     omp_set_num_threads(threads);
     const std::string where =
         gpu ? "cuda:0 (TF32 off)" : fmt::format("{} thread{}", threads, threads == 1 ? "" : "s");
-    gflops_table("conv suite", cases, Group::suite, *refs, torch, dev, args.min_seconds(), where);
-    latency_table(cases, *refs, torch, dev, args.min_seconds(), where);
-    gflops_table("extra shapes", cases, Group::extra, *refs, torch, dev, args.min_seconds(), where);
+    failures += gflops_table("conv suite", cases, Group::suite, *refs, torch, dev,
+                             args.min_seconds(), where);
+    failures += latency_table(cases, *refs, torch, dev, args.min_seconds(), where);
+    failures += gflops_table("extra shapes", cases, Group::extra, *refs, torch, dev,
+                             args.min_seconds(), where);
   }
   return failures;
 }
