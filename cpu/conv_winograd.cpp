@@ -607,10 +607,30 @@ __attribute__((target("avx512f,fma"))) void grad_transform_avx512(const float* p
   }
 }
 
-__attribute__((target("avx512f,fma"))) void transpose_avx512(const float* src, int64 lds,
-                                                             int64 rows, int64 cols, float* dst,
-                                                             int64 ldd) {
-  transpose_impl(src, lds, rows, cols, dst, ldd);
+// dst[t * ldd + c] = src[c * lds + t] for c < rows, t < cols, in 16 x 16 blocks: 4 rounds of
+// interleaving rows i and i + 8 transpose a block (each round rotates the 8 bits of (row, column)
+// by one). Preconditions (backward_weight's V^T): cols is a multiple of 16 and dst rows hold
+// round_up(rows, 16) floats, the columns past rows being written as zeros.
+__attribute__((target("avx512f"))) void transpose_avx512(const float* src, int64 lds, int64 rows,
+                                                         int64 cols, float* dst, int64 ldd) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (int64 c0 = 0; c0 < rows; c0 += 16)
+    for (int64 t0 = 0; t0 < cols; t0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = c0 + i < rows ? _mm512_loadu_ps(src + (c0 + i) * lds + t0) : _mm512_setzero_ps();
+      for (int round = 0; round < 4; ++round) {
+        __m512 o[16];
+        for (int i = 0; i < 8; ++i) {
+          o[2 * i] = _mm512_permutex2var_ps(r[i], lo, r[i + 8]);
+          o[2 * i + 1] = _mm512_permutex2var_ps(r[i], hi, r[i + 8]);
+        }
+        for (int i = 0; i < 16; ++i) r[i] = o[i];
+      }
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + (t0 + j) * ldd + c0, r[j]);
+    }
 }
 
 __attribute__((target("avx512f,fma"))) void weight_transform_avx512(const float* g, int64 gs, int n,
@@ -1072,6 +1092,9 @@ std::vector<Span> block_spans(const Tiling& t, const Block& k, const Plane& q) {
   return spans;
 }
 
+// How many channels ahead the planes are prefetched.
+constexpr int64 kPrefetchAhead = 2;
+
 // Prefetches the spans of the planes at plane(n) for every span's sample n.
 template <class PlaneOf>
 void prefetch_spans(const std::vector<Span>& spans, PlaneOf&& plane) {
@@ -1092,9 +1115,10 @@ void transform_inputs(const Path& path, const float* src, const Pass& p, const T
   const auto plane_of = [&](int64 c) {
     return [&, c](int64 n) { return src + ((n * p.groups + grp) * p.ci + c) * plane; };
   };
-  prefetch_spans(spans, plane_of(0));
+  for (int64 c = 0; c < std::min<int64>(kPrefetchAhead, p.ci); ++c)
+    prefetch_spans(spans, plane_of(c));
   for (int64 c = 0; c < p.ci; ++c) {
-    if (c + 1 < p.ci) prefetch_spans(spans, plane_of(c + 1));
+    if (c + kPrefetchAhead < p.ci) prefetch_spans(spans, plane_of(c + kPrefetchAhead));
     for (const Run& run : runs) {
       const float* in = src + ((run.n * p.groups + grp) * p.ci + c) * plane;
       float* dst = v + c * t.stride + run.local;
@@ -1283,9 +1307,10 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
         const auto dy_of = [&](int64 o) {
           return [&, o](int64 n) { return dy + ((n * p.groups + grp) * p.co + o) * out_plane; };
         };
-        prefetch_spans(spans, dy_of(0));
+        for (int64 o = 0; o < std::min<int64>(kPrefetchAhead, p.co); ++o)
+          prefetch_spans(spans, dy_of(o));
         for (int64 o = 0; o < p.co; ++o) {
-          if (o + 1 < p.co) prefetch_spans(spans, dy_of(o + 1));
+          if (o + kPrefetchAhead < p.co) prefetch_spans(spans, dy_of(o + kPrefetchAhead));
           for (const Run& run : runs) {
             const float* in = dy + ((run.n * p.groups + grp) * p.co + o) * out_plane;
             float* dst = m + o * t.stride + run.local;
