@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "core/checked.h"
+#include "cpu/gemm_driver.h"
 #include "cpu/isa.h"
 #include "cpu/parallel.h"
 
@@ -1144,9 +1145,9 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
   const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(tasks)) if (tasks > 1)
   {
-    Buffer vbuf(v_size), mbuf(m_size);
-    float* v = vbuf.get();
-    float* m = mbuf.get();
+    // The thread's reusable workspace (cpu/gemm_driver.h; nothing here runs the GEMM driver).
+    float* v = gemm_workspace<float>(GemmBuffer::Extra, v_size);
+    float* m = gemm_workspace<float>(GemmBuffer::Input, m_size);
 #pragma omp for schedule(dynamic)
     for (int64 task = 0; task < tasks; ++task) {
       const int64 grp = task / t.blocks();
@@ -1214,9 +1215,15 @@ bool applies(const ConvGeometry& g) {
     if (g.out[d] < 1 || g.in[d] < 1) return false;
   }
   if (g.batch < 1 || g.groups < 1) return false;
-  // Measured (docs/architecture.md): the transforms cost per input and per output channel, the
-  // GEMMs per channel pair, so both channel counts must be large enough to pay for them.
-  return g.group_channels() >= 16 && g.group_out_channels() >= 16;
+  // Measured against the GEMM paths (one thread, float32, AVX-512; docs/architecture.md): the
+  // transforms cost per input and per output channel and the GEMMs save per channel pair, so below
+  // 32 channels per group on either side the saving does not pay for them (16 -> 16 ran 0.6x,
+  // 24 -> 24 1.0x, 32 -> 32 1.4x, 64 -> 64 2.8x on 56x56 forward). And the tiles must not waste
+  // much of the 4x fewer multiplications: direct 9 Ho Wo against 36 per 4x4 tile, kept at 2.5x
+  // or more (5x5 and 9x9 outputs fall short).
+  const int64 tiles = ceil_div(g.out[0], 4) * ceil_div(g.out[1], 4);
+  return g.group_channels() >= 32 && g.group_out_channels() >= 32 &&
+         g.out[0] * g.out[1] >= 10 * tiles;
 }
 
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
@@ -1286,10 +1293,13 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(used)) if (used > 1)
   {
-    Buffer vbuf(v_size), vtbuf(vt_size), mbuf(m_size), sbuf(s_size);
-    float* v = vbuf.get();
-    float* vt = vtbuf.get();
-    float* m = mbuf.get();
+    // V, V^T and dy's transform in the thread's reusable workspace (cpu/gemm_driver.h; nothing
+    // here runs the GEMM driver); dU, four times the size of the weights, apart.
+    float* v = gemm_workspace<float>(GemmBuffer::Extra, v_size);
+    float* m = gemm_workspace<float>(GemmBuffer::Input, m_size);
+    float* vt = gemm_workspace<float>(GemmBuffer::A, vt_size);
+    std::fill_n(vt, vt_size, 0.0f);  // channels past ci stay zero
+    Buffer sbuf(s_size);
     float* s = sbuf.get();
 #pragma omp for schedule(dynamic)
     for (int part = 0; part < used; ++part) {

@@ -242,8 +242,15 @@ TEST_CASE("winograd applies to 2-D stride-1 3x3 convolutions with padding 0..2 a
   CHECK(wino::applies(geometry(Case{16, 1, 256, 256, 14, 14, 1, 1, 1, 1, true})));
   CHECK(wino::applies(geometry(Case{1, 1, 64, 64, 10, 10, 0, 0, 0, 0, true})));
   CHECK(wino::applies(geometry(Case{1, 1, 64, 64, 10, 10, 2, 0, 1, 2, true})));
-  // fmnist_c1: one input channel cannot pay for the transforms.
+  // fmnist_c1: one input channel cannot pay for the transforms; nor can 16 on either side.
   CHECK_FALSE(wino::applies(geometry(Case{64, 1, 1, 32, 28, 28, 1, 1, 1, 1, true})));
+  CHECK_FALSE(wino::applies(geometry(Case{16, 1, 16, 64, 28, 28, 1, 1, 1, 1, true})));
+  CHECK_FALSE(wino::applies(geometry(Case{16, 1, 64, 16, 28, 28, 1, 1, 1, 1, true})));
+  CHECK_FALSE(wino::applies(geometry(Case{16, 4, 64, 64, 28, 28, 1, 1, 1, 1, true})));
+  CHECK(wino::applies(geometry(Case{16, 2, 64, 128, 28, 28, 1, 1, 1, 1, true})));
+  // Outputs whose 4x4 tiles waste too much: 5x5 (4 tiles for 25 outputs) and 9x9.
+  CHECK_FALSE(wino::applies(geometry(Case{16, 1, 64, 64, 5, 5, 1, 1, 1, 1, true})));
+  CHECK_FALSE(wino::applies(geometry(Case{16, 1, 64, 64, 9, 9, 1, 1, 1, 1, true})));
   // Depthwise and small groups.
   CHECK_FALSE(wino::applies(geometry(Case{16, 128, 128, 128, 28, 28, 1, 1, 1, 1, true})));
   // Padding beyond 2 on either side: the data gradient would need a negative padding.
