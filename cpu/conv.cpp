@@ -11,11 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "core/settings.h"
 #include "cpu/conv_paths.h"
+#include "cpu/conv_winograd.h"
 #include "cpu/gemm_kernel.h"
 #include "cpu/parallel.h"
 
@@ -27,6 +29,9 @@ template <class T>
 void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
                  const T* b, T* y) {
   switch (plan.path) {
+    case ConvPath::winograd:
+      if constexpr (std::is_same_v<T, float>) return winograd::forward(x, w, b, y, plan.geometry);
+      break;  // the plan picks Winograd for float32 only
     case ConvPath::direct_padded:
     case ConvPath::direct:
       return depthwise_forward(plan, x, w, b, y);
@@ -45,6 +50,10 @@ template <class T>
 void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
                        T* dx) {
   switch (plan.path) {
+    case ConvPath::winograd:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd::backward_data(dy, w, dx, plan.geometry);
+      break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
       return depthwise_backward_data(plan, dy, w, dx);
@@ -65,6 +74,10 @@ template <class T>
 void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* x,
                          T* dw) {
   switch (plan.path) {
+    case ConvPath::winograd:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd::backward_weight(dy, x, dw, plan.geometry);
+      break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
       return depthwise_backward_weight(plan, dy, x, dw);

@@ -15,6 +15,7 @@
 
 #include "core/checked.h"
 #include "cpu/conv_common.h"
+#include "cpu/conv_winograd.h"
 
 namespace convtape::cpu {
 
@@ -94,6 +95,40 @@ GridSize grid_size(const ConvGeometry& g) {
   z.cols = s == 1 ? g.out[0] : smul(g.out[s - 2], last_ip);
   for (std::size_t d = 0; d + 2 < s; ++d) z.outer = smul(z.outer, g.out[d]);
   return z;
+}
+
+// Winograd F(4x4, 3x3) (cpu/conv_winograd.cpp): 4x4 output tiles, ceil(out / 4) per dim and plane.
+// Its scratch, bounded here from that file's blocking: the transformed weights U (36 values per
+// channel pair, output channels padded to the micro-kernel's rows, at most 32), and per thread a
+// block's transformed inputs V and products M, whose tile count is cut so that V and M take about
+// 1 MiB (kBlockBytes there) and is at most twice that cut plus 48 tiles of padding; the weight
+// gradient adds V transposed and one dU per thread, and the reduction parts' copies of dw.
+void plan_winograd(ConvPlan& p, const ConvTarget& t) {
+  const ConvGeometry& g = p.geometry;
+  p.path = ConvPath::winograd;
+  const Shape& out = p.pass == ConvPass::backward_data ? g.in : g.out;  // the pass's output
+  p.tile = 4;
+  p.tiles = checked::div_ceil(out[0], 4) * checked::div_ceil(out[1], 4);
+  constexpr std::int64_t kXi = 36, kAlign = 32, kBlockBytes = 1 << 20, kFloat = 4;
+  const bool data = p.pass == ConvPass::backward_data, weight = p.pass == ConvPass::backward_weight;
+  const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
+  const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
+  const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
+  const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
+  const std::int64_t per_tile = smul(kXi, sadd(smul(weight ? 2 : 1, ci), kp));
+  const std::int64_t budget = std::max(kAlign, kBlockBytes / smul(kFloat, per_tile));
+  const std::int64_t stride = sadd(smul(2, std::max(kAlign, budget / kAlign * kAlign)), 48);
+  std::int64_t per_thread = smul(smul(kXi, sadd(ci, kp)), stride);  // V and M
+  std::int64_t shared = 0;
+  if (weight) {
+    per_thread = sadd(per_thread, smul(smul(kXi, cp), stride));               // V transposed
+    per_thread = sadd(per_thread, smul(smul(g.groups * kXi, kp), cp));        // dU
+    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);  // parts' dw
+  } else {
+    shared = smul(smul(g.groups * kXi, kp), ci);  // U
+  }
+  const std::int64_t who = std::max(t.team, 1);
+  p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
 }
 
 void plan_direct(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
@@ -419,6 +454,12 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
   if (is_empty(g, pass)) return p;  // ConvPath::empty
   const std::size_t elem = dtype_size(target.dtype);
   p.parallel = pass_work(g) >= kParallelWork;
+  // Fewer multiplications than any exact path, for every pass of the shapes it applies to (its own
+  // measured cost model); float32 only, and never under the exact switch.
+  if (target.dtype == DType::Float32 && !p.exact && winograd::applies(g)) {
+    plan_winograd(p, target);
+    return p;
+  }
   switch (pass) {
     case ConvPass::forward:
       if (use_direct(g)) {

@@ -1,12 +1,38 @@
-// The CPU convolution kernels' resource bounds: a large convolution runs in memory close to
-// input + output + weights, with a bounded per-thread workspace, where a materialised column
-// matrix would need many times more.
+// The CPU convolution entry points: a large convolution runs in memory close to input + output +
+// weights, with a bounded per-thread workspace, where a materialised column matrix would need many
+// times more; the exact switch (ConvOptions::exact, ConvTransposeOptions::exact,
+// ConvGeneralOptions::exact, CONVTAPE_CONV_EXACT=1) keeps a Winograd-eligible float32 conv on the
+// exact paths, so that small integers give exact results, gradients included; and
+// CONVTAPE_CONV_VERBOSE=1 prints one plan line per call (both variables checked in a child
+// process of this test, since they are read once).
 #include <omp.h>
 
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <unistd.h>
+
+#include "core/settings.h"
 #include "cpu/conv.h"
 #include "support/test_util.h"
 
 using namespace convtape;
+
+namespace {
+
+// Small integers in [-4, 4] (float32 products and sums of them stay exact), in float32.
+Tensor small_ints(const Shape& shape) {
+  return randint(-4, 5, shape).to(kFloat32);
+}
+
+// Every value of a float32 tensor equals the float64 one's.
+bool exactly(const Tensor& f32, const Tensor& f64) {
+  return ct_test::equal(f32.to(kFloat64), f64);
+}
+
+}  // namespace
 
 TEST_CASE("a large convolution needs input + output + weights and a bounded workspace",
           "[conv][memory]") {
@@ -24,7 +50,8 @@ TEST_CASE("a large convolution needs input + output + weights and a bounded work
   Tensor y;
   {
     NoGradGuard guard;
-    y = conv2d(x, w, b, ConvOptions().padding(1));
+    // exact: the GEMM path, whose scratch is the packing workspace (memory_stats counts it).
+    y = conv2d(x, w, b, ConvOptions().padding(1).exact());
   }
   const MemoryStats after = memory_stats();
   const double extra_peak = double(after.cpu_peak_bytes - before);
@@ -41,11 +68,101 @@ TEST_CASE("a large convolution needs input + output + weights and a bounded work
   Tensor xg = x.clone().requires_grad_(), wg = w.clone().requires_grad_();
   reset_peak_memory_stats();
   const std::int64_t start = memory_stats().cpu_bytes;
-  Tensor out = conv2d(xg, wg, Tensor(), ConvOptions().padding(1));
+  Tensor out = conv2d(xg, wg, Tensor(), ConvOptions().padding(1).exact());
   out.backward(ones_like(out));
   const MemoryStats grads = memory_stats();
   INFO("backward peak beyond the inputs: " << grads.cpu_peak_bytes - start);
   // output, its gradient, dx and dw (plus the saved-tensor views, which share storage)
   CHECK(double(grads.cpu_peak_bytes - start) <= (2 * out_bytes + in_bytes + w_bytes) * 1.05 + 1e6);
   CHECK(double(grads.workspace_bytes) <= per_thread_limit * omp_get_max_threads() + 1e6);
+}
+
+TEST_CASE("exact keeps a Winograd-eligible conv exact on small integers, gradients included",
+          "[conv][exact]") {
+  // 32 -> 32 channels, 3 x 3, stride 1, padding 1: Winograd takes it unless exact.
+  manual_seed(7);
+  const Tensor x = small_ints({2, 32, 16, 16}), w = small_ints({32, 32, 3, 3});
+  const Tensor b = small_ints({32});
+  const Tensor x64 = x.to(kFloat64), w64 = w.to(kFloat64), b64 = b.to(kFloat64);
+  const ConvOptions o = ConvOptions().padding(1);
+  const Tensor ref = conv2d(x64, w64, b64, o);  // float64: never Winograd
+  {
+    NoGradGuard guard;
+    // Winograd's transforms hold 1/6 and 1/24: some value is off by a rounding error, which is
+    // what the exact switch is for (a test that passes for any plan would prove nothing).
+    const Tensor fast = conv2d(x, w, b, o);
+    REQUIRE(ct_test::allclose(fast.to(kFloat64), ref, 1e-5, 1e-3));
+    if (!detail::parse_env_flag(std::getenv("CONVTAPE_CONV_EXACT"), false))
+      REQUIRE_FALSE(exactly(fast, ref));
+    CHECK(exactly(conv2d(x, w, b, ConvOptions(o).exact()), ref));
+  }
+  // Gradients of the exact conv: dx and dw exact as well.
+  Tensor xg = x.clone().requires_grad_(), wg = w.clone().requires_grad_();
+  Tensor xr = x64.clone().requires_grad_(), wr = w64.clone().requires_grad_();
+  const Tensor dy = small_ints({2, 32, 16, 16});
+  conv2d(xg, wg, b, ConvOptions(o).exact()).backward(dy);
+  conv2d(xr, wr, b64, o).backward(dy.to(kFloat64));
+  CHECK(exactly(xg.grad(), xr.grad()));
+  CHECK(exactly(wg.grad(), wr.grad()));
+
+  // conv_transpose runs the data gradient of the conv it transposes (Winograd-eligible here).
+  const ConvTransposeOptions t = ConvTransposeOptions().padding(1);
+  const Tensor tref = conv_transpose2d(x64, w64, Tensor(), t);
+  CHECK(exactly(conv_transpose2d(x, w, Tensor(), ConvTransposeOptions(t).exact()), tref));
+  // conv_general in NHWC / HWIO.
+  ConvGeneralOptions g;
+  g.padding = {{1, 1}, {1, 1}};
+  g.dimension_numbers = {"NHWC", "HWIO", "NHWC"};
+  const Tensor xn = permute(x, {0, 2, 3, 1}).contiguous(),
+               wn = permute(w, {2, 3, 1, 0}).contiguous();
+  const Tensor gref = conv_general(xn.to(kFloat64), wn.to(kFloat64), g);
+  g.exact = true;
+  CHECK(exactly(conv_general(xn, wn, g), gref));
+}
+
+// The child of the next test: one Winograd-eligible conv with its gradients, run with the
+// environment the parent sets; exact only through CONVTAPE_CONV_EXACT.
+TEST_CASE("conv environment child", "[.conv_env_child]") {
+  manual_seed(7);
+  const Tensor x = small_ints({2, 32, 16, 16}), w = small_ints({32, 32, 3, 3});
+  Tensor xg = x.clone().requires_grad_(), wg = w.clone().requires_grad_();
+  const Tensor y = conv2d(xg, wg, Tensor(), ConvOptions().padding(1));
+  y.backward(ones_like(y));
+  const Tensor ref = conv2d(x.to(kFloat64), w.to(kFloat64), Tensor(), ConvOptions().padding(1));
+  REQUIRE(exactly(y.detach(), ref));
+}
+
+TEST_CASE("CONVTAPE_CONV_VERBOSE prints each call's plan; CONVTAPE_CONV_EXACT forces exact",
+          "[conv][exact]") {
+  // /proc/self/exe would name the shell popen starts: read our own path first.
+  std::array<char, 4096> self{};
+  const ssize_t len = readlink("/proc/self/exe", self.data(), self.size() - 1);
+  REQUIRE(len > 0);
+  const std::string run = "CONVTAPE_CONV_VERBOSE=1 CONVTAPE_CONV_EXACT=1 '" +
+                          std::string(self.data(), static_cast<std::size_t>(len)) +
+                          "' '[.conv_env_child]' 2>&1";
+  FILE* pipe = popen(run.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), static_cast<int>(buf.size()), pipe)) out += buf.data();
+  const int status = pclose(pipe);
+  INFO(out);
+  CHECK(status == 0);  // the child's exactness check passed
+  const std::string geometry =
+      "N=2 C=32 K=32 groups=1 in=16x16 out=16x16 kernel=3x3 stride=1x1 dilation=1x1 "
+      "input_dilation=1x1 pad_lo=1x1 -> ";
+  // One line per call: the float32 forward and both gradients (exact: no Winograd), then the
+  // float64 reference.
+  for (const char* pass : {"forward", "backward_data", "backward_weight"}) {
+    const std::string line = std::string("convtape conv: ") + pass + " " + geometry;
+    const auto at = out.find(line);
+    REQUIRE(at != std::string::npos);
+    const std::string plan = out.substr(at + line.size(), out.find('\n', at) - at - line.size());
+    CHECK(plan.find(" float32 ") != std::string::npos);
+    CHECK(plan.find(" exact") != std::string::npos);
+    CHECK(plan.rfind("winograd", 0) != 0);
+  }
+  CHECK(out.find("convtape conv: forward " + geometry) !=
+        out.rfind("convtape conv: forward " + geometry));  // the float64 reference too
 }
