@@ -948,7 +948,7 @@ Tiling make_tiling(const Pass& p, bool mapped, int64 per_tile_floats) {
   // padding too), up to twice the budget.
   t.rows_per = 1;
   double best = 0;
-  for (int64 r = 1; r == 1 || r * t.cols_per <= 2 * tiles; ++r) {
+  for (int64 r = 1; r == 1 || r * t.cols_per <= 4 * tiles; ++r) {
     const double fill = double(r * t.cols_per) / double(round_up(r * t.cols_per, kBlockAlign));
     if (fill > best + 1e-9 || (fill > best - 1e-9 && r * t.cols_per <= tiles)) {
       best = std::max(best, fill);
@@ -1106,11 +1106,18 @@ void prefetch_spans(const std::vector<Span>& spans, PlaneOf&& plane) {
   }
 }
 
-// V [36][ci][stride] of one block and group: the input transform of every channel, the padded
-// tiles past the block set to zero (the weight gradient sums over them).
+// The distance between the 36 planes of V or M, `rows` rows of t.stride floats: a multiple of
+// 4 KiB plus one cache line, so that the 36 elements of one tile, which every transform reads or
+// writes together, fall in 36 different L1 sets (a multiple of 4 KiB put them all in one set).
+int64 xi_stride(int64 rows, const Tiling& t) {
+  return round_up(checked::mul(rows, t.stride, "winograd", "the workspace"), 1024) + 16;
+}
+
+// V [36][ci][stride] (planes xs apart) of one block and group: the input transform of every
+// channel, the padded tiles past the block set to zero (the weight gradient sums over them).
 void transform_inputs(const Path& path, const float* src, const Pass& p, const Tiling& t,
-                      const Block& k, bool mapped, int64 grp, float* v) {
-  const int64 xs = p.ci * t.stride, plane = p.hi * p.wi;
+                      const Block& k, bool mapped, int64 grp, float* v, int64 xs) {
+  const int64 plane = p.hi * p.wi;
   const std::vector<Run> runs = make_runs(t, k, input_plane(p));
   const std::vector<Span> spans = block_spans(t, k, input_plane(p));
   const auto plane_of = [&](int64 c) {
@@ -1130,8 +1137,11 @@ void transform_inputs(const Path& path, const float* src, const Pass& p, const T
     }
   }
   const int64 used = k.tiles(), pad = k.padded();
-  for (int64 xc = 0; xc < kXi * p.ci; ++xc)
-    std::fill(v + xc * t.stride + used, v + xc * t.stride + pad, 0.0f);
+  for (int64 xi = 0; xi < kXi; ++xi)
+    for (int64 c = 0; c < p.ci; ++c) {
+      float* row = v + xi * xs + c * t.stride;
+      std::fill(row + used, row + pad, 0.0f);
+    }
 }
 
 // Forward-type pass: u is [groups][36][kp][ci] (rows past co zero), bias [groups * co] or null.
@@ -1140,8 +1150,9 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
   const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
   const Tiling t = make_tiling(p, mapped, kXi * (p.ci + kp));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
-  const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
-  const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
+  const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
+  const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
+  const int64 m_size = checked::mul(kXi, mxs, "winograd", "the workspace");
   const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(tasks)) if (tasks > 1)
   {
@@ -1152,13 +1163,13 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
     for (int64 task = 0; task < tasks; ++task) {
       const int64 grp = task / t.blocks();
       const Block k = block_of(t, task % t.blocks());
-      transform_inputs(path, src, p, t, k, mapped, grp, v);
+      transform_inputs(path, src, p, t, k, mapped, grp, v, vxs);
       const int64 cols = k.padded();
       const float* ug = u + grp * kXi * kp * p.ci;
       for (int64 xi = 0; xi < kXi; ++xi) {
         const float* uxi = ug + xi * kp * p.ci;
-        const float* vxi = v + xi * p.ci * t.stride;
-        float* mxi = m + xi * kp * t.stride;
+        const float* vxi = v + xi * vxs;
+        float* mxi = m + xi * mxs;
         for (int64 i = 0; i < kp; i += path.mr)
           for (int64 j = 0; j < cols; j += path.nr)
             path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
@@ -1171,9 +1182,9 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
           float* out = dst + ((run.n * p.groups + grp) * p.co + o) * out_plane;
           const float* src_m = m + o * t.stride + run.local;
           if (mapped)
-            path.output_scatter(src_m, kp * t.stride, out, run.map, p.wo, b);
+            path.output_scatter(src_m, mxs, out, run.map, p.wo, b);
           else
-            path.output_transform(src_m, kp * t.stride, out, p.ho, p.wo, run.row, b);
+            path.output_transform(src_m, mxs, out, p.ho, p.wo, run.row, b);
         }
       }
     }
@@ -1280,9 +1291,10 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
   const Tiling t = make_tiling(p, mapped, kXi * (2 * p.ci + kp));
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
-  const int64 v_size = checked::mul(kXi * p.ci, t.stride, "winograd", "the workspace");
+  const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
+  const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
   const int64 vt_size = checked::mul(kXi * cp, t.stride, "winograd", "the workspace");
-  const int64 m_size = checked::mul(kXi * kp, t.stride, "winograd", "the workspace");
+  const int64 m_size = checked::mul(kXi, mxs, "winograd", "the workspace");
   const int64 s_size = checked::mul(checked::mul(p.groups * kXi, kp, "winograd", "the workspace"),
                                     cp, "winograd", "the workspace");
   const int64 w_size = p.groups * p.co * p.ci * 9;
@@ -1309,9 +1321,9 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
         const int64 grp = task / t.blocks();
         const Block k = block_of(t, task % t.blocks());
         const int64 cols = k.padded();
-        transform_inputs(path, x, p, t, k, mapped, grp, v);
+        transform_inputs(path, x, p, t, k, mapped, grp, v, vxs);
         for (int64 xi = 0; xi < kXi; ++xi)
-          path.transpose(v + xi * p.ci * t.stride, t.stride, p.ci, cols, vt + xi * cols * cp, cp);
+          path.transpose(v + xi * vxs, t.stride, p.ci, cols, vt + xi * cols * cp, cp);
         const std::vector<Run> runs = make_runs(t, k, output_plane(p));
         const std::vector<Span> spans = block_spans(t, k, output_plane(p));
         const auto dy_of = [&](int64 o) {
@@ -1325,24 +1337,22 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
             const float* in = dy + ((run.n * p.groups + grp) * p.co + o) * out_plane;
             float* dst = m + o * t.stride + run.local;
             if (mapped)
-              path.grad_gather(in, run.map, p.wo, dst, kp * t.stride);
+              path.grad_gather(in, run.map, p.wo, dst, mxs);
             else
-              path.grad_transform(in, p.ho, p.wo, run.row, dst, kp * t.stride);
+              path.grad_transform(in, p.ho, p.wo, run.row, dst, mxs);
           }
         }
-        for (int64 xo = 0; xo < kXi * kp; ++xo) {
-          // Padded tiles past the block, and rows past co, are zero in dy's transform.
-          float* row = m + xo * t.stride;
-          if (xo % kp < p.co)
-            std::fill(row + k.tiles(), row + cols, 0.0f);
-          else
-            std::fill(row, row + cols, 0.0f);
-        }
+        // Padded tiles past the block, and rows past co, are zero in dy's transform.
+        for (int64 xi = 0; xi < kXi; ++xi)
+          for (int64 o = 0; o < kp; ++o) {
+            float* row = m + xi * mxs + o * t.stride;
+            std::fill(row + (o < p.co ? k.tiles() : 0), row + cols, 0.0f);
+          }
         float* sg = s + grp * kXi * kp * cp;
         for (int64 xi = 0; xi < kXi; ++xi)
           for (int64 i = 0; i < kp; i += path.mr)
             for (int64 j = 0; j < cp; j += path.nr)
-              path.kernel(cols, m + (xi * kp + i) * t.stride, t.stride, vt + xi * cols * cp + j, cp,
+              path.kernel(cols, m + xi * mxs + i * t.stride, t.stride, vt + xi * cols * cp + j, cp,
                           sg + (xi * kp + i) * cp + j, cp, true);
       }
       float* out = part == 0 ? dw : partial.data() + (part - 1) * w_size;
