@@ -431,15 +431,24 @@ inline __mmask16 lane_mask(int64 s, int64 e) {
 }
 
 // Elements q in [16 v, 16 v + 16) of a row whose valid elements are [lo, hi) (lo < hi), zeros
-// elsewhere; `first` points at element lo.
+// elsewhere; `first` points at element lo. Past the right edge a masked load (masked lanes are
+// never read); before the left edge the valid part is loaded from `first` and shifted up.
 __attribute__((target("avx512f"), always_inline)) inline __m512 load_masked(const float* first,
                                                                             int64 v, int64 lo,
                                                                             int64 hi) {
   const int64 s = lo - 16 * v, e = hi - 16 * v;
-  if (s <= 0 && e >= 16) return _mm512_loadu_ps(first + (16 * v - lo));
-  const __mmask16 m = lane_mask(s, e);
-  if (!m) return _mm512_setzero_ps();
-  return _mm512_maskz_expandloadu_ps(m, first + (16 * v + std::max<int64>(s, 0) - lo));
+  if (s <= 0) {
+    if (e >= 16) return _mm512_loadu_ps(first + (16 * v - lo));
+    if (e <= 0) return _mm512_setzero_ps();
+    return _mm512_maskz_loadu_ps(lane_mask(0, e), first + (16 * v - lo));
+  }
+  if (s >= 16 || e <= s) return _mm512_setzero_ps();
+  // Lanes s .. e - 1 hold elements 0 .. e - s - 1 of `first`.
+  const __m512 part = _mm512_maskz_loadu_ps(lane_mask(0, e - s), first);
+  const __m512i shift =
+      _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                       _mm512_set1_epi32(static_cast<int>(s)));
+  return _mm512_maskz_permutexvar_ps(lane_mask(s, 16), shift, part);
 }
 
 // The 4 phases of 64 consecutive floats q0..q3 (q_v = elements 16 v ..): p[j] lane l = 4 l + j.
