@@ -11,7 +11,7 @@
 // which every (position, displacement) term is a contiguous dot product over channels (k * C
 // values per patch row). Each pass is written as a gather onto rows it owns (forward: output rows;
 // backward: rows of df1 or df2), parallel over (sample, row) without races, and the register-
-// blocked inner kernels (AVX-512 / AVX2 / portable, chosen at run time with the GEMM's ISA) keep
+// blocked inner kernels (AVX-512 / AVX2 / portable, the path of cpu::isa() read once per pass) keep
 // several displacements in flight per load of the shared operand. Where the padded buffers would
 // dwarf the inputs (a huge padding, kernel or displacement), direct loops over the taps inside both
 // inputs run instead, so the work stays the output times min(k, H) * min(k, W) * C.

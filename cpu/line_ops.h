@@ -1,7 +1,8 @@
 // Plane kernels for the direct (depthwise) convolution loops over a zero-padded plane `src`, each
-// compiled for AVX-512, AVX2 and plain x86-64 and chosen once at run time. An output plane is
-// `nlines` lines of `n` contiguous values; output line l, kernel tap t and position j read
-// src[lines[l] + taps[t] + j * step], which the caller keeps inside the padded plane.
+// compiled for AVX-512, AVX2 and plain x86-64; each call takes the path of cpu::isa() (cpu/isa.h).
+// An output plane is `nlines` lines of `n` contiguous values; output line l, kernel tap t and
+// position j read src[lines[l] + taps[t] + j * step], which the caller keeps inside the padded
+// plane.
 //   taps:     dst[l*n + j] += sum_t w[t] * src[...]            (forward; the partial sums of a
 //   block
 //                                                              stay in registers across the taps)

@@ -13,7 +13,8 @@
 // overlap with the input, not over the nominal kernel, so a kernel of 2^62 costs what the input
 // costs.
 // Planes run in parallel (OpenMP); inner loops run along contiguous output lines and are compiled
-// for AVX-512, AVX2 and plain x86-64, chosen once at run time.
+// for AVX-512, AVX2 and plain x86-64; each op takes the path cpu::isa() names at its start
+// (cpu/isa.h).
 #pragma once
 
 #include <cstdint>
