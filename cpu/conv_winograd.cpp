@@ -60,6 +60,8 @@ constexpr int kXi = 36;                // transformed tile elements
 constexpr int64 kBlockAlign = 32;      // tile blocks are padded to a multiple of every NR
 // V and M of a block together stay within this (half of a 2 MiB L2, leaving room for U).
 constexpr int64 kBlockBytes = 1 << 20;
+constexpr int64 kGemmBytes = 1 << 20;  // U_xi, V_xi and M_xi of one of the 36 GEMMs
+constexpr int64 kReuseTiles = 128;     // tiles per block when U is streamed from L3
 
 // ---------------------------------------------------------------------------------------------
 // Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
@@ -938,15 +940,29 @@ struct Tiling {
   int64 blocks() const { return mapped ? ceil_div(total, per) : row_blocks * col_blocks; }
 };
 
-Tiling make_tiling(const Pass& p, bool mapped, int64 per_tile_floats) {
+// The tiles of a block. Small channel counts keep V and M of a block within kBlockBytes (L2).
+// When the 36 matrices U (or, for the weight gradient, dU) outgrow that, every block streams them
+// whole from L3, so blocks grow to kReuseTiles tiles to read them less often, as long as one
+// GEMM's operands (U_xi, V_xi, M_xi) stay within kGemmBytes and there are two blocks per thread
+// of plan_threads() (not the team size: the weight gradient's sums follow the blocks).
+int64 block_tiles(int64 per_tile_floats, int64 pair_floats, int64 total) {
+  int64 tiles = kBlockBytes / (4 * per_tile_floats);
+  if (4 * kXi * pair_floats > kBlockBytes) {
+    const int64 fit = (kGemmBytes / 4 - pair_floats) / std::max<int64>(1, per_tile_floats / kXi);
+    tiles = std::max(tiles, std::min(kReuseTiles, fit));
+    tiles = std::min(tiles, total / std::max<int64>(1, 2 * plan_threads()));
+  }
+  return std::max<int64>(kBlockAlign, tiles / kBlockAlign * kBlockAlign);
+}
+
+Tiling make_tiling(const Pass& p, bool mapped, int64 per_tile_floats, int64 pair_floats) {
   Tiling t;
   t.th = ceil_div(p.ho, 4);
   t.tw = ceil_div(p.wo, 4);
   t.rows = checked::mul(p.batch, t.th, "winograd", "the tile rows");
   t.total = checked::mul(t.rows, t.tw, "winograd", "the tiles");
   t.mapped = mapped;
-  const int64 budget = std::max<int64>(kBlockAlign, kBlockBytes / (4 * per_tile_floats));
-  const int64 tiles = std::max<int64>(kBlockAlign, budget / kBlockAlign * kBlockAlign);
+  const int64 tiles = block_tiles(per_tile_floats, pair_floats, t.total);
   if (mapped) {
     t.per = tiles;
     t.stride = tiles + kLanes;
@@ -1157,7 +1173,7 @@ void transform_inputs(const Path& path, const float* src, const Pass& p, const T
 void run_pass(const Path& path, const float* src, const float* u, int64 kp, const float* bias,
               float* dst, const Pass& p) {
   const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
-  const Tiling t = make_tiling(p, mapped, kXi * (p.ci + kp));
+  const Tiling t = make_tiling(p, mapped, kXi * (p.ci + kp), kp * p.ci);
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
   const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
@@ -1298,7 +1314,7 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   p.pw = g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr), cp = round_up(p.ci, path.nr);
   const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
-  const Tiling t = make_tiling(p, mapped, kXi * (2 * p.ci + kp));
+  const Tiling t = make_tiling(p, mapped, kXi * (2 * p.ci + kp), kp * p.ci);
   const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
   const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
   const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
