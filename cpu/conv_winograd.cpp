@@ -212,7 +212,7 @@ struct TileRow {
     }
 }
 
-// Kernel transforms over 16 channel pairs at once, in float64 and rounded once.
+// Kernel transforms over 16 channel pairs at once.
 constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -221,24 +221,31 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {0, 0, 1}};
 
 // u[xi * us + l] = (G g_l G^T)[xi] for the n <= 16 kernels g_l = g + l * gs (3x3 row-major,
-// flipped in both axes when flip is set).
+// flipped in both axes when flip is set), in float32 (its rounding is far below the transforms').
 [[gnu::always_inline]] inline void weight_transform_impl(const float* g, int64 gs, int n, bool flip,
                                                          float* u, int64 us) {
-  alignas(64) double gk[9][kLanes];
+  alignas(64) float gk[9][kLanes];
   for (int e = 0; e < 9; ++e)
-    for (int l = 0; l < kLanes; ++l) gk[e][l] = l < n ? double(g[l * gs + (flip ? 8 - e : e)]) : 0;
-  alignas(64) double t[6][3][kLanes];
+    for (int l = 0; l < kLanes; ++l) gk[e][l] = l < n ? g[l * gs + (flip ? 8 - e : e)] : 0.0f;
+  alignas(64) float t[6][3][kLanes];
   for (int i = 0; i < 6; ++i)
     for (int c = 0; c < 3; ++c)
       for (int l = 0; l < kLanes; ++l)
-        t[i][c][l] = kG[i][0] * gk[c][l] + kG[i][1] * gk[3 + c][l] + kG[i][2] * gk[6 + c][l];
+        t[i][c][l] = float(kG[i][0]) * gk[c][l] + float(kG[i][1]) * gk[3 + c][l] +
+                     float(kG[i][2]) * gk[6 + c][l];
   alignas(64) float out[kXi][kLanes];
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 6; ++j)
       for (int l = 0; l < kLanes; ++l)
-        out[i * 6 + j][l] = static_cast<float>(t[i][0][l] * kG[j][0] + t[i][1][l] * kG[j][1] +
-                                               t[i][2][l] * kG[j][2]);
-  for (int xi = 0; xi < kXi; ++xi) std::memcpy(u + xi * us, out[xi], sizeof(float) * n);
+        out[i * 6 + j][l] = t[i][0][l] * float(kG[j][0]) + t[i][1][l] * float(kG[j][1]) +
+                            t[i][2][l] * float(kG[j][2]);
+  if (n == kLanes) {
+    for (int xi = 0; xi < kXi; ++xi)
+      for (int l = 0; l < kLanes; ++l) u[xi * us + l] = out[xi][l];
+  } else {
+    for (int xi = 0; xi < kXi; ++xi)
+      for (int l = 0; l < n; ++l) u[xi * us + l] = out[xi][l];
+  }
 }
 
 // dw_l = G^T du_l G for n <= 16 channel pairs: du_l element xi at du[xi * xs + l] (16 readable
@@ -1219,11 +1226,14 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
 // Transformed weights [groups][36][kp][cols] of a pass with `rows` output and `cols` input
 // channels per group (rows past `rows` zero). Forward: w [groups * rows, cols, 3, 3]. Data
 // gradient (transpose): w [groups * cols, rows, 3, 3], swapped in channels and flipped in space.
-std::vector<float> transform_weights(const Path& path, const float* w, int64 groups, int64 rows,
-                                     int64 cols, int64 kp, bool transpose) {
+// Kept in the calling thread's GEMM workspace B (the passes' threads use the other buffers).
+const float* transform_weights(const Path& path, const float* w, int64 groups, int64 rows,
+                               int64 cols, int64 kp, bool transpose) {
   const int64 size = checked::mul(checked::mul(groups * kXi, kp, "winograd", "the weights"), cols,
                                   "winograd", "the weights");
-  std::vector<float> u(static_cast<std::size_t>(size), 0.0f);
+  float* u = gemm_workspace<float>(GemmBuffer::B, size);
+  for (int64 gx = 0; gx < groups * kXi; ++gx)  // rows past `rows` are zero
+    std::fill(u + (gx * kp + rows) * cols, u + (gx + 1) * kp * cols, 0.0f);
   // Runs of 16 input channels c of one output channel r: u[grp][xi][r][c .. c + 15] contiguous.
   const int64 chunks = (cols + kLanes - 1) / kLanes, tasks = groups * rows * chunks;
 #pragma omp parallel for schedule(static) if (tasks >= 256)
@@ -1234,7 +1244,7 @@ std::vector<float> transform_weights(const Path& path, const float* w, int64 gro
     const float* g =
         transpose ? w + ((grp * cols + c) * rows + r) * 9 : w + ((grp * rows + r) * cols + c) * 9;
     path.weight_transform(g, transpose ? rows * 9 : 9, n, transpose,
-                          u.data() + (grp * kXi * kp + r) * cols + c, kp * cols);
+                          u + (grp * kXi * kp + r) * cols + c, kp * cols);
   }
   return u;
 }
@@ -1276,8 +1286,8 @@ void forward(const float* x, const float* w, const float* b, float* y, const Con
   p.ph = g.pad_lo[0];
   p.pw = g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr);
-  const std::vector<float> u = transform_weights(path, w, p.groups, p.co, p.ci, kp, false);
-  run_pass(path, x, u.data(), kp, b, y, p);
+  const float* u = transform_weights(path, w, p.groups, p.co, p.ci, kp, false);
+  run_pass(path, x, u, kp, b, y, p);
 }
 
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
@@ -1295,8 +1305,8 @@ void backward_data(const float* dy, const float* w, float* dx, const ConvGeometr
   p.ph = 2 - g.pad_lo[0];
   p.pw = 2 - g.pad_lo[1];
   const int64 kp = round_up(p.co, path.mr);
-  const std::vector<float> u = transform_weights(path, w, p.groups, p.co, p.ci, kp, true);
-  run_pass(path, dy, u.data(), kp, nullptr, dx, p);
+  const float* u = transform_weights(path, w, p.groups, p.co, p.ci, kp, true);
+  run_pass(path, dy, u, kp, nullptr, dx, p);
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
