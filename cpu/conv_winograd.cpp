@@ -252,21 +252,21 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
 // lanes), dw_l written at dw + 9 l.
 [[gnu::always_inline]] inline void weight_adjoint_impl(const float* du, int64 xs, int n,
                                                        float* dw) {
-  alignas(64) double t[3][6][kLanes];
+  alignas(64) float t[3][6][kLanes];
   for (int r = 0; r < 3; ++r)
     for (int j = 0; j < 6; ++j)
       for (int l = 0; l < kLanes; ++l) {
-        double v = 0;
-        for (int i = 0; i < 6; ++i) v += kG[i][r] * double(du[(i * 6 + j) * xs + l]);
+        float v = 0;
+        for (int i = 0; i < 6; ++i) v += float(kG[i][r]) * du[(i * 6 + j) * xs + l];
         t[r][j][l] = v;
       }
   alignas(64) float out[kLanes][9];
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c)
       for (int l = 0; l < kLanes; ++l) {
-        double v = 0;
-        for (int j = 0; j < 6; ++j) v += t[r][j][l] * kG[j][c];
-        out[l][r * 3 + c] = static_cast<float>(v);
+        float v = 0;
+        for (int j = 0; j < 6; ++j) v += t[r][j][l] * float(kG[j][c]);
+        out[l][r * 3 + c] = v;
       }
   std::memcpy(dw, out, sizeof(float) * 9 * n);
 }
@@ -912,20 +912,6 @@ int64 ceil_div(int64 a, int64 b) {
   return a / b + (a % b != 0 ? 1 : 0);
 }
 
-// A 64-byte aligned float buffer, zero-filled.
-class Buffer {
- public:
-  explicit Buffer(int64 count)
-      : data_(static_cast<std::size_t>(checked::add(count, 16, "winograd", "a workspace size"))) {}
-  float* get() {
-    auto p = reinterpret_cast<std::uintptr_t>(data_.data());
-    return reinterpret_cast<float*>((p + 63) / 64 * 64);
-  }
-
- private:
-  std::vector<float> data_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
 // One stride-1 3x3 convolution pass src [N, groups * ci, hi, wi] -> [N, groups * co, ho, wo] with
@@ -1330,30 +1316,35 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
   const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
   const int64 vt_size = checked::mul(kXi * cp, t.stride, "winograd", "the workspace");
   const int64 m_size = checked::mul(kXi, mxs, "winograd", "the workspace");
-  const int64 s_size = checked::mul(checked::mul(p.groups * kXi, kp, "winograd", "the workspace"),
-                                    cp, "winograd", "the workspace");
+  // dU [groups][36][kp][cp], its planes apart as V's and M's (xi_stride).
+  const int64 sxs = round_up(checked::mul(kp, cp, "winograd", "the workspace"), 1024) + 16;
+  const int64 s_size = checked::mul(p.groups * kXi, sxs, "winograd", "the workspace");
   const int64 w_size = p.groups * p.co * p.ci * 9;
   // Tasks are cut into `used` contiguous parts (cpu/parallel.h): each sums its tasks in order into
   // its own dU and dw; the parts' dw are added in part order.
   const int used = static_cast<int>(std::clamp<int64>(tasks, 1, plan_threads()));
-  std::vector<float> partial(static_cast<std::size_t>(std::max(used - 1, 0) * w_size), 0.0f);
+  // Every element of a part's dw is written by its adjoint below.
+  const std::unique_ptr<float[]> partial(new float[static_cast<std::size_t>(
+      checked::mul(std::max(used - 1, 0), w_size, "winograd", "the workspace"))]);
   const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(used)) if (used > 1)
   {
-    // V, V^T and dy's transform in the thread's reusable workspace (cpu/gemm_driver.h; nothing
-    // here runs the GEMM driver); dU, four times the size of the weights, apart.
+    // V, V^T, dy's transform and dU in the thread's reusable workspace (cpu/gemm_driver.h;
+    // nothing here runs the GEMM driver).
     float* v = gemm_workspace<float>(GemmBuffer::Extra, v_size);
     float* m = gemm_workspace<float>(GemmBuffer::Input, m_size);
     float* vt = gemm_workspace<float>(GemmBuffer::A, vt_size);
     std::fill_n(vt, vt_size, 0.0f);  // channels past ci stay zero
-    Buffer sbuf(s_size);
-    float* s = sbuf.get();
+    float* s = gemm_workspace<float>(GemmBuffer::B, s_size);
 #pragma omp for schedule(dynamic)
     for (int part = 0; part < used; ++part) {
-      std::fill_n(s, s_size, 0.0f);
+      // A group's dU is written by the part's first block of that group, then accumulated.
+      std::vector<char> touched(static_cast<std::size_t>(p.groups), 0);
       const int64 first = part_begin(tasks, used, part), last = part_begin(tasks, used, part + 1);
       for (int64 task = first; task < last; ++task) {
         const int64 grp = task / t.blocks();
+        const bool accumulate = touched[static_cast<std::size_t>(grp)] != 0;
+        touched[static_cast<std::size_t>(grp)] = 1;
         const Block k = block_of(t, task % t.blocks());
         const int64 cols = k.padded();
         transform_inputs(path, x, p, t, k, mapped, grp, v, vxs);
@@ -1383,25 +1374,30 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
             float* row = m + xi * mxs + o * t.stride;
             std::fill(row + (o < p.co ? k.tiles() : 0), row + cols, 0.0f);
           }
-        float* sg = s + grp * kXi * kp * cp;
+        float* sg = s + grp * kXi * sxs;
         for (int64 xi = 0; xi < kXi; ++xi)
           for (int64 i = 0; i < kp; i += path.mr)
             for (int64 j = 0; j < cp; j += path.nr)
               path.kernel(cols, m + xi * mxs + i * t.stride, t.stride, vt + xi * cols * cp + j, cp,
-                          sg + (xi * kp + i) * cp + j, cp, true);
+                          sg + xi * sxs + i * cp + j, cp, accumulate);
       }
-      float* out = part == 0 ? dw : partial.data() + (part - 1) * w_size;
-      // A group this part never reached has dU = 0 and so dw = 0.
-      for (int64 grp = 0; grp < p.groups; ++grp)
+      float* out = part == 0 ? dw : partial.get() + (part - 1) * w_size;
+      for (int64 grp = 0; grp < p.groups; ++grp) {
+        float* dwg = out + grp * p.co * p.ci * 9;
+        if (!touched[static_cast<std::size_t>(grp)]) {  // dU = 0, and so dw = 0
+          std::fill_n(dwg, p.co * p.ci * 9, 0.0f);
+          continue;
+        }
         for (int64 o = 0; o < p.co; ++o)
           for (int64 c = 0; c < p.ci; c += kLanes)
-            path.weight_adjoint(s + (grp * kXi * kp + o) * cp + c, kp * cp,
+            path.weight_adjoint(s + grp * kXi * sxs + o * cp + c, sxs,
                                 static_cast<int>(std::min<int64>(kLanes, p.ci - c)),
-                                out + ((grp * p.co + o) * p.ci + c) * 9);
+                                dwg + (o * p.ci + c) * 9);
+      }
     }
   }
   for (int q = 0; q + 1 < used; ++q) {
-    const float* src = partial.data() + q * w_size;
+    const float* src = partial.get() + q * w_size;
     for (int64 i = 0; i < w_size; ++i) dw[i] += src[i];
   }
 }
