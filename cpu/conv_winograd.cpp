@@ -284,18 +284,14 @@ struct LaneMap {
   return ((m.rows[i] & m.cols[j]) >> l) & 1u;
 }
 
-[[gnu::always_inline]] inline void input_gather_impl(const float* base, const LaneMap& m, int64 w,
-                                                     float* dst, int64 xs) {
+// V = B^T d B for 16 lanes of gathered 6x6 tiles d[i][j][lane].
+[[gnu::always_inline]] inline void input_math_impl(const float (&d)[6][6][kLanes], float* dst,
+                                                   int64 xs) {
   alignas(64) float t[6][6][kLanes];
-  for (int i = 0; i < 6; ++i) {
-    alignas(64) float z[6][kLanes];
-    for (int j = 0; j < 6; ++j)
-      for (int l = 0; l < kLanes; ++l)
-        z[j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+  for (int i = 0; i < 6; ++i)
     for (int l = 0; l < kLanes; ++l)
-      CT_WINO_IN_1D(z[0][l], z[1][l], z[2][l], z[3][l], z[4][l], z[5][l], t[i][0][l], t[i][1][l],
-                    t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
-  }
+      CT_WINO_IN_1D(d[i][0][l], d[i][1][l], d[i][2][l], d[i][3][l], d[i][4][l], d[i][5][l],
+                    t[i][0][l], t[i][1][l], t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
   for (int j = 0; j < 6; ++j) {
     float* d0 = dst + (0 * 6 + j) * xs;
     float* d1 = dst + (1 * 6 + j) * xs;
@@ -307,6 +303,16 @@ struct LaneMap {
       CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], d0[l],
                     d1[l], d2[l], d3[l], d4[l], d5[l]);
   }
+}
+
+[[gnu::always_inline]] inline void input_gather_impl(const float* base, const LaneMap& m, int64 w,
+                                                     float* dst, int64 xs) {
+  alignas(64) float d[6][6][kLanes];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        d[i][j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+  input_math_impl(d, dst, xs);
 }
 
 [[gnu::always_inline]] inline void output_scatter_impl(const float* src, int64 xs, float* base,
@@ -344,25 +350,21 @@ struct LaneMap {
   }
 }
 
-[[gnu::always_inline]] inline void grad_gather_impl(const float* base, const LaneMap& m, int64 w,
-                                                    float* dst, int64 xs) {
+// Z = A dy A^T for 16 lanes of gathered 4x4 tiles d[i][j][lane].
+[[gnu::always_inline]] inline void grad_math_impl(const float (&d)[4][4][kLanes], float* dst,
+                                                  int64 xs) {
   alignas(64) float t[4][6][kLanes];
-  for (int i = 0; i < 4; ++i) {
-    alignas(64) float d[4][kLanes];
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < kLanes; ++l)
-        d[j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+  for (int i = 0; i < 4; ++i)
     for (int l = 0; l < kLanes; ++l) {
-      const float s02 = d[0][l] + d[2][l], s13 = d[1][l] + d[3][l];
-      const float q02 = d[0][l] + 4.0f * d[2][l], q13 = 2.0f * d[1][l] + 8.0f * d[3][l];
-      t[i][0][l] = d[0][l];
+      const float s02 = d[i][0][l] + d[i][2][l], s13 = d[i][1][l] + d[i][3][l];
+      const float q02 = d[i][0][l] + 4.0f * d[i][2][l], q13 = 2.0f * d[i][1][l] + 8.0f * d[i][3][l];
+      t[i][0][l] = d[i][0][l];
       t[i][1][l] = s02 + s13;
       t[i][2][l] = s02 - s13;
       t[i][3][l] = q02 + q13;
       t[i][4][l] = q02 - q13;
-      t[i][5][l] = d[3][l];
+      t[i][5][l] = d[i][3][l];
     }
-  }
   for (int j = 0; j < 6; ++j) {
     float* d0 = dst + (0 * 6 + j) * xs;
     float* d1 = dst + (1 * 6 + j) * xs;
@@ -384,6 +386,16 @@ struct LaneMap {
   }
 }
 
+[[gnu::always_inline]] inline void grad_gather_impl(const float* base, const LaneMap& m, int64 w,
+                                                    float* dst, int64 xs) {
+  alignas(64) float d[4][4][kLanes];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        d[i][j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
+  grad_math_impl(d, dst, xs);
+}
+
 #define CT_WINO_TRANSFORMS(SUFFIX, TARGET)                                                         \
   TARGET void input_transform_##SUFFIX(const float* plane, int64 h, int64 w, TileRow r,            \
                                        float* dst, int64 xs) {                                     \
@@ -401,17 +413,9 @@ struct LaneMap {
                                  int64 ldd) {                                                      \
     transpose_impl(src, lds, rows, cols, dst, ldd);                                                \
   }                                                                                                \
-  TARGET void input_gather_##SUFFIX(const float* base, const LaneMap& m, int64 w, float* dst,      \
-                                    int64 xs) {                                                    \
-    input_gather_impl(base, m, w, dst, xs);                                                        \
-  }                                                                                                \
   TARGET void output_scatter_##SUFFIX(const float* src, int64 xs, float* base, const LaneMap& m,   \
                                       int64 w, float bias) {                                       \
     output_scatter_impl(src, xs, base, m, w, bias);                                                \
-  }                                                                                                \
-  TARGET void grad_gather_##SUFFIX(const float* base, const LaneMap& m, int64 w, float* dst,       \
-                                   int64 xs) {                                                     \
-    grad_gather_impl(base, m, w, dst, xs);                                                         \
   }                                                                                                \
   TARGET void weight_transform_##SUFFIX(const float* g, int64 gs, int n, bool flip, float* u,      \
                                         int64 us) {                                                \
@@ -425,6 +429,45 @@ CT_WINO_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
 CT_WINO_TRANSFORMS(portable, )
 
 #undef CT_WINO_TRANSFORMS
+
+void input_gather_portable(const float* base, const LaneMap& m, int64 w, float* dst, int64 xs) {
+  input_gather_impl(base, m, w, dst, xs);
+}
+
+void grad_gather_portable(const float* base, const LaneMap& m, int64 w, float* dst, int64 xs) {
+  grad_gather_impl(base, m, w, dst, xs);
+}
+
+// AVX2: lane-mapped gathers as two masked 8-lane gathers per tile element.
+__attribute__((target("avx2,fma"), always_inline)) inline void gather16_avx2(
+    const float* base, const LaneMap& m, std::uint32_t bits, int64 delta, float* out) {
+  const __m256i select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i idx =
+        _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m.off + 8 * h)),
+                         _mm256_set1_epi32(static_cast<int>(delta)));
+    const __m256i on = _mm256_cmpeq_epi32(
+        _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits >> (8 * h))), select), select);
+    _mm256_store_ps(out + 8 * h, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx,
+                                                          _mm256_castsi256_ps(on), 4));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void input_gather_avx2(const float* base, const LaneMap& m,
+                                                           int64 w, float* dst, int64 xs) {
+  alignas(64) float d[6][6][kLanes];
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) gather16_avx2(base, m, m.rows[i] & m.cols[j], i * w + j, d[i][j]);
+  input_math_impl(d, dst, xs);
+}
+
+__attribute__((target("avx2,fma"))) void grad_gather_avx2(const float* base, const LaneMap& m,
+                                                          int64 w, float* dst, int64 xs) {
+  alignas(64) float d[4][4][kLanes];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) gather16_avx2(base, m, m.rows[i] & m.cols[j], i * w + j, d[i][j]);
+  grad_math_impl(d, dst, xs);
+}
 
 // AVX-512: the same transforms with the tile phases split by permutes in registers. Row q of a
 // run holds 64 (+ 2) consecutive floats; lane l of phase j is element 4 l + j. Reads past the
