@@ -14,24 +14,32 @@
 // and transposed in channels, padding 2 - pad on each side) and, for the weight gradient, the
 // adjoint dU_xi[K_g x C_g] = sum_t (A dy_t A^T)_xi V_xi,t and dw = G^T dU G.
 //
-// Layout and blocking: the tiles of a pass are the rows (sample, tile row) times the tile columns;
-// a task is one group and a block of R tile rows by S tile columns (T = R S tiles), sized so that
-// V [36][C_g][T] and M [36][K_g][T] (tiles contiguous) stay in L2; the transforms run on 16 tiles
-// at once (one tile per SIMD lane: the 6 input rows of 16 neighbouring tiles are read as 6 rows of
-// 66 floats and split by phase), and the GEMMs use a register-blocked micro-kernel whose A is
-// read in place (U, or dy's transform for the weight gradient) and whose B rows are vectors of
-// tiles (or, for the weight gradient, of input channels after a transpose of V). Workspace per
-// thread: V, M and a few lines, bounded by 36 (C_g + K_g) T floats whatever the image size.
+// Layout and blocking: a pass's 4x4 tiles are ordered (sample, tile row, tile column); a task is
+// one group and one block of T tiles, whose V [36][C_g][T] and M [36][K_g][T] (tiles contiguous,
+// the 36 planes a multiple of 4 KiB plus a cache line apart) stay in L2, or, once the 36 U_xi
+// outgrow L2, 128 tiles so that U is streamed from L3 less often. The transforms handle 16 tiles
+// per step, one per SIMD lane: "row runs" read 16 neighbouring tiles of one tile row as 6 input
+// rows of 66 floats split into 6 phases by permutes (wide images); "lane-mapped runs" gather 16
+// consecutive tiles across tile rows and samples (outputs under 45 columns, whose rows would leave
+// most lanes idle). Each channel's rows are prefetched two channels ahead. The GEMMs use a
+// register-blocked micro-kernel whose A is read in place (U rows, or dy's transform for the
+// weight gradient) and whose B rows are vectors of tiles (or, for the weight gradient, of input
+// channels after a register transpose of V). Workspace: V, M (and V^T, dU) in each thread's
+// reusable GEMM buffers (cpu/gemm_driver.h), U in the calling thread's, bounded by
+// 36 (C_g + K_g) T + 36 C_g K_g floats whatever the image size.
 //
 // Determinism: every output of forward and backward_data is one GEMM sum over channels in index
-// order, whatever the blocking and thread count. backward_weight sums over tiles: the blocks are
-// cut into plan_threads() parts (cpu/parallel.h), each summed in order into its own dU, turned
-// into its own dw, and the parts' dw are added in part order.
+// order, whatever the blocking and thread count. backward_weight sums over tiles: the blocks
+// (sized from plan_threads(), never the team) are cut into plan_threads() parts
+// (cpu/parallel.h), each summed in order into its own dU, turned into its own dw, and the parts'
+// dw are added in part order.
 //
-// ISA paths: the transforms are plain lane loops compiled three times under function-level target
-// attributes (AVX-512, AVX2 + FMA, baseline), the micro-kernels are intrinsics per path; the path
-// is read once per call from cpu::isa(). Paths differ in rounding only (FMA contraction and the
-// micro-kernel's register tile do not change the order of the channel sums).
+// ISA paths: AVX-512 transforms are written with intrinsics (phase permutes, masked edge loads,
+// masked gathers and scatters); AVX2 and baseline compile the same lane loops under
+// function-level target attributes (AVX2 gathering with masked 8-lane gathers); the
+// micro-kernels are intrinsics per path (8x32, 6x16, 4x16). The path is read once per call from
+// cpu::isa(). Paths differ in rounding only: FMA contraction in the transforms; the channel sums
+// run in the same order on every path.
 #include "cpu/conv_winograd.h"
 
 #include <immintrin.h>
