@@ -106,6 +106,7 @@ GridSize grid_size(const ConvGeometry& g) {
 void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   const ConvGeometry& g = p.geometry;
   p.path = ConvPath::winograd;
+  p.parallel = true;  // its blocks of tiles go to the team whatever the work
   const Shape& out = p.pass == ConvPass::backward_data ? g.in : g.out;  // the pass's output
   p.tile = 4;
   p.tiles = checked::div_ceil(out[0], 4) * checked::div_ceil(out[1], 4);

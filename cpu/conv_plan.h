@@ -77,7 +77,8 @@ struct ConvPlan {
   ConvGeometry geometry;  // the convolution the path runs (for `inner`, dy -> dx as a forward)
   ConvTarget target;      // what it was planned for (phase_split plans each phase with it)
   bool exact = false;     // target.exact or geometry.exact: Winograd was not considered
-  bool parallel = false;  // the pass's multiply-adds reach kParallelWork: the team runs it
+  bool parallel = false;  // the team runs it: the pass's multiply-adds reach kParallelWork
+                          // (winograd: always)
   // The thread split, where the path has one (0 where it does not):
   std::int64_t tasks = 0;           // iterations of the path's parallel loop
   std::int64_t tile = 0;            // output positions per GEMM tile (implicit_gemm: grid columns;
