@@ -68,8 +68,9 @@ constexpr int kXi = 36;                // transformed tile elements
 constexpr int64 kBlockAlign = 32;      // tile blocks are padded to a multiple of every NR
 // V and M of a block together stay within this (half of a 2 MiB L2, leaving room for U).
 constexpr int64 kBlockBytes = 1 << 20;
-constexpr int64 kGemmBytes = 1 << 20;  // U_xi, V_xi and M_xi of one of the 36 GEMMs
-constexpr int64 kReuseTiles = 128;     // tiles per block when U is streamed from L3
+constexpr int64 kGemmBytes = 1 << 20;     // U_xi, V_xi and M_xi of one of the 36 GEMMs
+constexpr int64 kReuseTiles = 128;        // tiles per block when U is streamed from L3
+constexpr int64 kStretchBytes = 4 << 20;  // V and M of a block grown to fill its padding
 
 // ---------------------------------------------------------------------------------------------
 // Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
@@ -1014,10 +1015,11 @@ Tiling make_tiling(const Pass& p, bool mapped, int64 per_tile_floats, int64 pair
   }
   t.cols_per = std::min(t.tw, tiles);
   // The number of tile rows whose tiles fill the padded block best (the GEMMs run over the
-  // padding too), up to twice the budget.
+  // padding too), up to four times the budget while V and M stay within kStretchBytes.
+  const int64 limit = std::max(tiles, std::min(4 * tiles, kStretchBytes / (4 * per_tile_floats)));
   t.rows_per = 1;
   double best = 0;
-  for (int64 r = 1; r == 1 || r * t.cols_per <= 4 * tiles; ++r) {
+  for (int64 r = 1; r == 1 || r * t.cols_per <= limit; ++r) {
     const double fill = double(r * t.cols_per) / double(round_up(r * t.cols_per, kBlockAlign));
     if (fill > best + 1e-9 || (fill > best - 1e-9 && r * t.cols_per <= tiles)) {
       best = std::max(best, fill);
