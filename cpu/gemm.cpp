@@ -41,6 +41,9 @@ constexpr std::int64_t kParallelWork = 1 << 20;
 // packing copies would cost a tenth of the arithmetic or more.
 constexpr std::int64_t kUnpackedBBytes = 256 << 10;
 
+// B read in place by products of 2 to 4 row panels only up to this size (about what stays in L2).
+constexpr std::int64_t kInPlaceBBytes = 1536 << 10;
+
 template <class T>
 void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
                    T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta,
@@ -86,8 +89,13 @@ void gemm_range(const GemmKernel<T>& kern, bool trans_a, bool trans_b, std::int6
   if (!trans_a && !trans_b && k > 0 &&
       k * n * static_cast<std::int64_t>(sizeof(T)) <= kUnpackedBBytes)
     return gemm_unpacked<T>(kern, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  // With few row panels of A, a packed copy of B would be reused too rarely to pay for itself.
-  const bool in_place = !trans_b && m <= 8 * kern.mr;
+  // With few row panels of A, a packed copy of B would be reused too rarely to pay for itself, as
+  // long as B stays in cache; a B streamed from memory is better copied in bulk (the copy keeps
+  // many lines in flight, the micro-kernel waits on each).
+  const bool in_place =
+      !trans_b &&
+      (m <= 2 * kern.mr ||
+       (m <= 4 * kern.mr && k * n * static_cast<std::int64_t>(sizeof(T)) <= kInPlaceBBytes));
   gemm_blocked<T>(kern, m, n, k, alpha, MatrixPackA<T>{a, lda, trans_a, kern.mr},
                   MatrixPackB<T>{b, ldb, trans_b, kern.nr, in_place}, beta, c, ldc);
 }

@@ -27,6 +27,16 @@ enum class GemmBuffer { A, B, Extra, Input };
 template <class T>
 T* gemm_workspace(GemmBuffer which, std::int64_t count);
 
+// Panel packers of row-major sources (cpu/gemm_kernels.cpp, vectorised for the path in effect;
+// every path stores the same values). pack_rows copies rows x cols of src into w-wide panels:
+//   dst[(p * rows + r) * w + jj] = src[r * ld + p * w + jj], 0 for p * w + jj >= cols;
+// pack_cols transposes cols x rows of src into w-tall panels:
+//   dst[(p * cols + c) * w + ii] = src[(p * w + ii) * ld + c], 0 for p * w + ii >= rows.
+template <class T>
+void pack_rows(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w, T* dst);
+template <class T>
+void pack_cols(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w, T* dst);
+
 template <class T, class PackA, class PackB>
 void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
                   T alpha, PackA&& pack_a, PackB&& pack_b, T beta, T* c, std::int64_t ldc) {
@@ -49,54 +59,69 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
   // Equal reduction slices (576 -> 2 x 288, not 256 + 256 + 64): no short tail slice.
   const std::int64_t slices = (k + kern.kc - 1) / kern.kc;
   const std::int64_t kstep = (k + slices - 1) / slices;
-  for (std::int64_t jc = 0; jc < n; jc += kern.nc) {
-    const std::int64_t nc = std::min(kern.nc, n - jc);
-    for (std::int64_t pc = 0; pc < k; pc += kstep) {
-      const std::int64_t kc = std::min(kstep, k - pc);
-      const T beta_now = pc == 0 ? beta : T(1);
-      const std::int64_t full = in_place ? nc / nr * nr : 0;  // columns read in place
-      if (full < nc) pack_b(pc, jc + full, kc, nc - full, bp);
-      for (std::int64_t ic = 0; ic < m; ic += kern.mc) {
-        const std::int64_t mc = std::min(kern.mc, m - ic);
-        bool a_ready = false;
-        if constexpr (requires { pack_a.at(ic, pc); }) a_ready = true;
-        if (!a_ready) pack_a(ic, pc, mc, kc, ap);
-        // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
-        for (std::int64_t ir = 0; ir < mc; ir += mr) {
-          const std::int64_t mr_now = std::min(mr, mc - ir);
-          const T* a_panel = ap + (ir / mr) * mr * kc;
-          if constexpr (requires { pack_a.at(ic, pc); }) a_panel = pack_a.at(ic + ir, pc);
-          for (std::int64_t jr = 0; jr < nc; jr += nr) {
-            const std::int64_t nr_now = std::min(nr, nc - jr);
-            const T* b_panel = nullptr;
-            std::int64_t ldb = nr;
-            if constexpr (requires { pack_b.at(pc, jc); }) {
-              if (jr < full) {
-                b_panel = pack_b.at(pc, jc + jr);
-                ldb = pack_b.ld();
+  constexpr bool kPrepacked = requires {
+    pack_a.at(std::int64_t{0}, std::int64_t{0});
+  };
+  // One block: B's slice (pc, jc) packed once, A's row blocks packed unless a_packed says that the
+  // single row block is already in ap.
+  auto block = [&](std::int64_t jc, std::int64_t nc, std::int64_t pc, std::int64_t kc,
+                   bool a_packed) {
+    const T beta_now = pc == 0 ? beta : T(1);
+    const std::int64_t full = in_place ? nc / nr * nr : 0;  // columns read in place
+    if (full < nc) pack_b(pc, jc + full, kc, nc - full, bp);
+    for (std::int64_t ic = 0; ic < m; ic += kern.mc) {
+      const std::int64_t mc = std::min(kern.mc, m - ic);
+      if (!kPrepacked && !a_packed) pack_a(ic, pc, mc, kc, ap);
+      // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
+      for (std::int64_t ir = 0; ir < mc; ir += mr) {
+        const std::int64_t mr_now = std::min(mr, mc - ir);
+        const T* a_panel = ap + (ir / mr) * mr * kc;
+        if constexpr (kPrepacked) a_panel = pack_a.at(ic + ir, pc);
+        for (std::int64_t jr = 0; jr < nc; jr += nr) {
+          const std::int64_t nr_now = std::min(nr, nc - jr);
+          const T* b_panel = nullptr;
+          std::int64_t ldb = nr;
+          if constexpr (requires { pack_b.at(pc, jc); }) {
+            if (jr < full) {
+              b_panel = pack_b.at(pc, jc + jr);
+              ldb = pack_b.ld();
+            }
+          }
+          if (!b_panel) b_panel = bp + ((jr - full) / nr) * nr * kc;
+          T* cij = c + (ic + ir) * ldc + jc + jr;
+          if (mr_now == mr && nr_now == nr) {
+            kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+          } else if (mr_now == mr && 2 * nr_now == nr) {
+            kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+          } else {
+            (2 * nr_now <= nr ? kern.half : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr, T(1),
+                                                         T(0));
+            for (std::int64_t i = 0; i < mr_now; ++i)
+              for (std::int64_t j = 0; j < nr_now; ++j) {
+                T& dst = cij[i * ldc + j];
+                dst = beta_now == T(0) ? alpha * tile[i * nr + j]
+                                       : alpha * tile[i * nr + j] + beta_now * dst;
               }
-            }
-            if (!b_panel) b_panel = bp + ((jr - full) / nr) * nr * kc;
-            T* cij = c + (ic + ir) * ldc + jc + jr;
-            if (mr_now == mr && nr_now == nr) {
-              kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
-            } else if (mr_now == mr && 2 * nr_now == nr) {
-              kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
-            } else {
-              (2 * nr_now <= nr ? kern.half : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr,
-                                                           T(1), T(0));
-              for (std::int64_t i = 0; i < mr_now; ++i)
-                for (std::int64_t j = 0; j < nr_now; ++j) {
-                  T& dst = cij[i * ldc + j];
-                  dst = beta_now == T(0) ? alpha * tile[i * nr + j]
-                                         : alpha * tile[i * nr + j] + beta_now * dst;
-                }
-            }
           }
         }
       }
     }
+  };
+  if (m <= kern.mc) {
+    // A single row block: each slice of A is packed once and serves every column block. The
+    // reduction slices still reach each C element in order, so the sums are those of the order
+    // below.
+    for (std::int64_t pc = 0; pc < k; pc += kstep) {
+      const std::int64_t kc = std::min(kstep, k - pc);
+      if (!kPrepacked) pack_a(0, pc, m, kc, ap);
+      for (std::int64_t jc = 0; jc < n; jc += kern.nc)
+        block(jc, std::min(kern.nc, n - jc), pc, kc, true);
+    }
+    return;
   }
+  for (std::int64_t jc = 0; jc < n; jc += kern.nc)
+    for (std::int64_t pc = 0; pc < k; pc += kstep)
+      block(jc, std::min(kern.nc, n - jc), pc, std::min(kstep, k - pc), false);
 }
 
 // A packed once in full: MR-row panels over the whole reduction, panel p at data + p * MR * k,
@@ -121,27 +146,10 @@ struct MatrixPackA {
   int mr;
   void operator()(std::int64_t i0, std::int64_t k0, std::int64_t mc, std::int64_t kc,
                   T* dst) const {
-    for (std::int64_t p = 0; p * mr < mc; ++p) {
-      T* d = dst + p * mr * kc;
-      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
-      const std::int64_t i = i0 + p * mr;
-      if (!trans) {
-        // Column by column: mr row streams advance together and every store is contiguous.
-        for (std::int64_t kk = 0; kk < kc; ++kk) {
-          T* col = d + kk * mr;
-          const T* src = a + i * lda + k0 + kk;
-          for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii * lda];
-          for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
-        }
-      } else {
-        for (std::int64_t kk = 0; kk < kc; ++kk) {
-          T* col = d + kk * mr;
-          const T* src = a + (k0 + kk) * lda + i;
-          for (std::int64_t ii = 0; ii < rows; ++ii) col[ii] = src[ii];
-          for (std::int64_t ii = rows; ii < mr; ++ii) col[ii] = T(0);
-        }
-      }
-    }
+    if (trans)
+      pack_rows<T>(a + k0 * lda + i0, lda, kc, mc, mr, dst);
+    else
+      pack_cols<T>(a + i0 * lda + k0, lda, mc, kc, mr, dst);
   }
 };
 
@@ -157,36 +165,10 @@ struct MatrixPackB {
   std::int64_t ld() const { return ldb; }
   void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
                   T* dst) const {
-    const std::int64_t panels = (nc + nr - 1) / nr;
-    if (!trans) {
-      // Row by row: each source row is read once, front to back, and scattered across the panels.
-      for (std::int64_t kk = 0; kk < kc; ++kk) {
-        const T* src = b + (k0 + kk) * ldb + j0;
-        for (std::int64_t p = 0; p < panels; ++p) {
-          T* row = dst + (p * kc + kk) * nr;
-          const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
-          if (cols == nr) {
-            for (std::int64_t jj = 0; jj < nr; ++jj) row[jj] = src[p * nr + jj];
-          } else {
-            for (std::int64_t jj = 0; jj < cols; ++jj) row[jj] = src[p * nr + jj];
-            for (std::int64_t jj = cols; jj < nr; ++jj) row[jj] = T(0);
-          }
-        }
-      }
-      return;
-    }
-    for (std::int64_t p = 0; p < panels; ++p) {
-      T* d = dst + p * nr * kc;
-      const std::int64_t cols = std::min<std::int64_t>(nr, nc - p * nr);
-      for (std::int64_t jj = 0; jj < nr; ++jj) {
-        if (jj >= cols) {
-          for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * nr + jj] = T(0);
-          continue;
-        }
-        const T* src = b + (j0 + p * nr + jj) * ldb + k0;
-        for (std::int64_t kk = 0; kk < kc; ++kk) d[kk * nr + jj] = src[kk];
-      }
-    }
+    if (trans)
+      pack_cols<T>(b + j0 * ldb + k0, ldb, nc, kc, nr, dst);
+    else
+      pack_rows<T>(b + k0 * ldb + j0, ldb, kc, nc, nr, dst);
   }
 };
 

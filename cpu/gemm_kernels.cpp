@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/gemm_driver.h"
 #include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu {
@@ -219,6 +220,204 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable_rows<double, 4, 4>,
                                       &portable_arows<double, 4, 8>,
                                       &portable_arows<double, 4, 4>};
+
+// ---- Panel packers (cpu/gemm_driver.h). Pure copies: every path stores the same values. ----
+
+// Full w-wide panels of pack_rows: one w-element row copy per source row, written in order. The
+// copy is a fixed-size loop, vectorised for the target of the caller below.
+#define CT_PACK_ROWS_FULL(NAME, TARGET)                                                       \
+  template <class T, int W>                                                                   \
+  __attribute__((target(TARGET))) void NAME(const T* src, std::int64_t ld, std::int64_t rows, \
+                                            T* dst) {                                         \
+    for (std::int64_t r = 0; r < rows; ++r) {                                                 \
+      const T* s = src + r * ld;                                                              \
+      T* d = dst + r * W;                                                                     \
+      _Pragma("GCC unroll 32") for (int j = 0; j < W; ++j) d[j] = s[j];                       \
+    }                                                                                         \
+  }
+CT_PACK_ROWS_FULL(rows_full_avx512, "avx512f")
+CT_PACK_ROWS_FULL(rows_full_avx2, "avx2")
+#undef CT_PACK_ROWS_FULL
+
+template <class T, int W>
+void rows_full_portable(const T* src, std::int64_t ld, std::int64_t rows, T* dst) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (int j = 0; j < W; ++j) dst[r * W + j] = src[r * ld + j];
+}
+
+// One partial panel (cols < w): the copied columns, then zeros.
+template <class T>
+void rows_partial(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w,
+                  T* dst) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[r * w + j] = src[r * ld + j];
+    for (std::int64_t j = cols; j < w; ++j) dst[r * w + j] = T(0);
+  }
+}
+
+template <class T, int W>
+void pack_rows_w(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, T* dst) {
+  const Isa path = isa();
+  std::int64_t p = 0;
+  for (; (p + 1) * W <= cols; ++p) {
+    const T* s = src + p * W;
+    T* d = dst + p * rows * W;
+    if (path == Isa::avx512)
+      rows_full_avx512<T, W>(s, ld, rows, d);
+    else if (path == Isa::avx2)
+      rows_full_avx2<T, W>(s, ld, rows, d);
+    else
+      rows_full_portable<T, W>(s, ld, rows, d);
+  }
+  if (p * W < cols) rows_partial<T>(src + p * W, ld, rows, cols - p * W, W, dst + p * rows * W);
+}
+
+// Transposes of 8 x 8 floats and 4 x 4 doubles held in registers (row i of the input in v[i],
+// column i of it in v[i] afterwards).
+__attribute__((target("avx2"))) inline void transpose8(__m256 (&v)[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+  }
+  __m256 u[8];
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+__attribute__((target("avx2"))) inline void transpose4(__m256d (&v)[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
+  v[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  v[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  v[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  v[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+template <class T>
+struct Avx2Vec {
+  using type = __m256;
+};
+template <>
+struct Avx2Vec<double> {
+  using type = __m256d;
+};
+
+// One w-tall panel of pack_cols (h <= w source rows, the rest zeros) with AVX2 transposes: groups
+// of V rows by blocks of V columns, each transposed column stored at its place in the panel
+// (masked where the group runs past w), and the last cols % V columns one by one.
+template <class T>
+__attribute__((target("avx2"))) void cols_panel_avx2(const T* src, std::int64_t ld, std::int64_t h,
+                                                     std::int64_t cols, int w, T* dst) {
+  constexpr int V = 32 / sizeof(T);
+  using Vec = typename Avx2Vec<T>::type;
+  const std::int64_t cfull = cols / V * V;
+  for (int g = 0; g < w; g += V) {
+    const int lanes = std::min(V, w - g);
+    alignas(32) std::int64_t mask_bits[4] = {};
+    alignas(32) std::int32_t mask_words[8] = {};
+    for (int l = 0; l < lanes; ++l) {
+      mask_words[l] = -1;
+      if (l < 4) mask_bits[l] = -1;
+    }
+    const __m256i mask = std::is_same_v<T, float>
+                             ? _mm256_load_si256(reinterpret_cast<const __m256i*>(mask_words))
+                             : _mm256_load_si256(reinterpret_cast<const __m256i*>(mask_bits));
+    for (std::int64_t c = 0; c < cfull; c += V) {
+      Vec v[V];
+      for (int i = 0; i < V; ++i) {
+        const std::int64_t row = g + i;
+        if constexpr (std::is_same_v<T, float>)
+          v[i] = row < h ? _mm256_loadu_ps(src + row * ld + c) : _mm256_setzero_ps();
+        else
+          v[i] = row < h ? _mm256_loadu_pd(src + row * ld + c) : _mm256_setzero_pd();
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        transpose8(v);
+        for (int i = 0; i < V; ++i) {
+          T* d = dst + (c + i) * w + g;
+          if (lanes == V)
+            _mm256_storeu_ps(d, v[i]);
+          else
+            _mm256_maskstore_ps(d, mask, v[i]);
+        }
+      } else {
+        transpose4(v);
+        for (int i = 0; i < V; ++i) {
+          T* d = dst + (c + i) * w + g;
+          if (lanes == V)
+            _mm256_storeu_pd(d, v[i]);
+          else
+            _mm256_maskstore_pd(d, mask, v[i]);
+        }
+      }
+    }
+  }
+  for (std::int64_t c = cfull; c < cols; ++c)
+    for (int i = 0; i < w; ++i) dst[c * w + i] = i < h ? src[i * ld + c] : T(0);
+}
+
+template <class T>
+void cols_panel_portable(const T* src, std::int64_t ld, std::int64_t h, std::int64_t cols, int w,
+                         T* dst) {
+  // Column by column: h row streams advance together and every store is contiguous.
+  for (std::int64_t c = 0; c < cols; ++c) {
+    for (std::int64_t i = 0; i < h; ++i) dst[c * w + i] = src[i * ld + c];
+    for (std::int64_t i = h; i < w; ++i) dst[c * w + i] = T(0);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void pack_rows(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w, T* dst) {
+  switch (w) {
+    case 32:
+      return pack_rows_w<T, 32>(src, ld, rows, cols, dst);
+    case 16:
+      return pack_rows_w<T, 16>(src, ld, rows, cols, dst);
+    case 8:
+      return pack_rows_w<T, 8>(src, ld, rows, cols, dst);
+    case 6:
+      return pack_rows_w<T, 6>(src, ld, rows, cols, dst);
+    case 4:
+      return pack_rows_w<T, 4>(src, ld, rows, cols, dst);
+    default:
+      break;
+  }
+  for (std::int64_t p = 0; p * w < cols; ++p)
+    rows_partial<T>(src + p * w, ld, rows, std::min<std::int64_t>(w, cols - p * w), w,
+                    dst + p * rows * w);
+}
+
+template <class T>
+void pack_cols(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w, T* dst) {
+  const bool simd = isa() != Isa::portable;
+  for (std::int64_t p = 0; p * w < rows; ++p) {
+    const std::int64_t h = std::min<std::int64_t>(w, rows - p * w);
+    if (simd)
+      cols_panel_avx2<T>(src + p * w * ld, ld, h, cols, w, dst + p * cols * w);
+    else
+      cols_panel_portable<T>(src + p * w * ld, ld, h, cols, w, dst + p * cols * w);
+  }
+}
+
+template void pack_rows<float>(const float*, std::int64_t, std::int64_t, std::int64_t, int, float*);
+template void pack_rows<double>(const double*, std::int64_t, std::int64_t, std::int64_t, int,
+                                double*);
+template void pack_cols<float>(const float*, std::int64_t, std::int64_t, std::int64_t, int, float*);
+template void pack_cols<double>(const double*, std::int64_t, std::int64_t, std::int64_t, int,
+                                double*);
+
+namespace {
 
 // Indexed by Isa's value (portable 0, avx2 1, avx512 2).
 const GemmKernel<float>* const kFloatKernels[] = {&kPortableF32, &kAvx2F32, &kAvx512F32};
