@@ -1241,8 +1241,10 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
         const float* uxi = ug + xi * kp * p.ci;
         const float* vxi = v + xi * vxs;
         float* mxi = m + xi * mxs;
-        for (int64 i = 0; i < kp; i += path.mr)
-          for (int64 j = 0; j < cols; j += path.nr)
+        // One 32-tile column panel of V_xi (C_g x 32) stays in L1 while every row panel of U_xi
+        // streams past it from L2.
+        for (int64 j = 0; j < cols; j += path.nr)
+          for (int64 i = 0; i < kp; i += path.mr)
             path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
                         t.stride, false);
       }
