@@ -833,15 +833,18 @@ __attribute__((target("avx512f,fma"))) void kernel_avx512(int64 kc, const float*
                                                           int64 ldc, bool accumulate) {
   constexpr int kMr = 8;
   __m512 c0[kMr], c1[kMr];
+#pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   for (int64 k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+#pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * lda + k]);
       c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
     }
   }
+#pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
     float* ci = c + i * ldc;
     if (accumulate) {
@@ -858,15 +861,18 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64 kc, const float* a, i
                                                      bool accumulate) {
   constexpr int kMr = 6;
   __m256 c0[kMr], c1[kMr];
+#pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
   for (int64 k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+#pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       const __m256 ai = _mm256_set1_ps(a[i * lda + k]);
       c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
       c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
     }
   }
+#pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
     float* ci = c + i * ldc;
     if (accumulate) {
