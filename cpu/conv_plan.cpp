@@ -98,11 +98,12 @@ GridSize grid_size(const ConvGeometry& g) {
 }
 
 // Winograd F(4x4, 3x3) (cpu/conv_winograd.cpp): 4x4 output tiles, ceil(out / 4) per dim and plane.
-// Its scratch, bounded here from that file's blocking: the transformed weights U (36 values per
-// channel pair, output channels padded to the micro-kernel's rows, at most 32), and per thread a
-// block's transformed inputs V and products M, whose tile count is cut so that V and M take about
-// 1 MiB (kBlockBytes there) and is at most twice that cut plus 48 tiles of padding; the weight
-// gradient adds V transposed and one dU per thread, and the reduction parts' copies of dw.
+// Its scratch is bounded here from that file's blocking (its constants as of b64a1fe: a block of
+// T tiles with T the larger of 1 MiB of V and M and 128 tiles, rounded down to 32; row blocks
+// stretched up to 4 T tiles while V and M stay within 4 MiB; 32-tile padding plus 16): the
+// transformed weights U (36 values per channel pair, output channels padded to the micro-kernel's
+// rows, at most 32) and per thread V and M; the weight gradient adds V transposed and one dU per
+// thread, and the reduction parts' copies of dw.
 void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   const ConvGeometry& g = p.geometry;
   p.path = ConvPath::winograd;
@@ -110,15 +111,19 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   const Shape& out = p.pass == ConvPass::backward_data ? g.in : g.out;  // the pass's output
   p.tile = 4;
   p.tiles = checked::div_ceil(out[0], 4) * checked::div_ceil(out[1], 4);
-  constexpr std::int64_t kXi = 36, kAlign = 32, kBlockBytes = 1 << 20, kFloat = 4;
+  constexpr std::int64_t kXi = 36, kAlign = 32, kFloat = 4;
+  constexpr std::int64_t kBlockBytes = 1 << 20, kStretchBytes = 4 << 20, kReuseTiles = 128;
   const bool data = p.pass == ConvPass::backward_data, weight = p.pass == ConvPass::backward_weight;
   const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
   const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
   const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
   const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
   const std::int64_t per_tile = smul(kXi, sadd(smul(weight ? 2 : 1, ci), kp));
-  const std::int64_t budget = std::max(kAlign, kBlockBytes / smul(kFloat, per_tile));
-  const std::int64_t stride = sadd(smul(2, std::max(kAlign, budget / kAlign * kAlign)), 48);
+  const std::int64_t budget = std::max(kBlockBytes / smul(kFloat, per_tile), kReuseTiles);
+  const std::int64_t tiles = std::max(kAlign, budget / kAlign * kAlign);
+  const std::int64_t stretch =
+      std::max(tiles, std::min(smul(4, tiles), kStretchBytes / smul(kFloat, per_tile)));
+  const std::int64_t stride = sadd(round_up(stretch, kAlign), 16);
   std::int64_t per_thread = smul(smul(kXi, sadd(ci, kp)), stride);  // V and M
   std::int64_t shared = 0;
   if (weight) {

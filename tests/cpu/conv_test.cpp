@@ -4,7 +4,9 @@
 // ConvGeneralOptions::exact, CONVTAPE_CONV_EXACT=1) keeps a Winograd-eligible float32 conv on the
 // exact paths, so that small integers give exact results, gradients included; and
 // CONVTAPE_CONV_VERBOSE=1 prints one plan line per call (both variables checked in a child
-// process of this test, since they are read once).
+// process of this test, since they are read once); and the plan's workspace bound covers the
+// per-thread GEMM buffers each path really grows (each pass measured in a fresh child process,
+// where no buffer is held yet).
 #include <omp.h>
 
 #include <array>
@@ -16,6 +18,9 @@
 
 #include "core/settings.h"
 #include "cpu/conv.h"
+#include "cpu/conv_plan.h"
+#include "cpu/gemm_kernel.h"
+#include "cpu/parallel.h"
 #include "support/test_util.h"
 
 using namespace convtape;
@@ -30,6 +35,43 @@ Tensor small_ints(const Shape& shape) {
 // Every value of a float32 tensor equals the float64 one's.
 bool exactly(const Tensor& f32, const Tensor& f64) {
   return ct_test::equal(f32.to(kFloat64), f64);
+}
+
+// Runs this test binary with `env` and the tag, and returns its output; status is its exit status.
+std::string run_child(const std::string& env, const std::string& tag, int& status) {
+  // /proc/self/exe would name the shell popen starts: read our own path first.
+  std::array<char, 4096> self{};
+  const ssize_t len = readlink("/proc/self/exe", self.data(), self.size() - 1);
+  REQUIRE(len > 0);
+  const std::string run =
+      env + " '" + std::string(self.data(), static_cast<std::size_t>(len)) + "' '" + tag + "' 2>&1";
+  FILE* pipe = popen(run.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), static_cast<int>(buf.size()), pipe)) out += buf.data();
+  status = pclose(pipe);
+  return out;
+}
+
+// The workspace cases: (x shape, w shape, padding, stride, input dilation, exact), each run as
+// one pass in a child.
+struct WorkspaceCase {
+  Shape x, w;
+  std::int64_t pad, stride, input_dilation;
+  bool exact;
+};
+const std::vector<WorkspaceCase>& workspace_cases() {
+  static const std::vector<WorkspaceCase> cases{
+      {{4, 64, 56, 56}, {64, 64, 3, 3}, 1, 1, 1, false},     // Winograd
+      {{2, 256, 14, 14}, {256, 256, 3, 3}, 1, 1, 1, false},  // Winograd, wide channels
+      {{4, 64, 56, 56}, {64, 64, 3, 3}, 1, 1, 1, true},      // implicit GEMM, transposed forward
+      {{4, 64, 56, 56}, {128, 64, 3, 3}, 1, 2, 1, true},     // strided: stride phases
+      {{2, 32, 40, 40}, {48, 32, 3, 3}, 1, 1, 2, true},      // input dilation: im2col, col2im
+      {{4, 256, 28, 28}, {64, 256, 1, 1}, 0, 1, 1, true},    // pointwise
+      {{4, 64, 28, 28}, {64, 1, 3, 3}, 1, 1, 1, true},       // depthwise
+  };
+  return cases;
 }
 
 }  // namespace
@@ -134,19 +176,9 @@ TEST_CASE("conv environment child", "[.conv_env_child]") {
 
 TEST_CASE("CONVTAPE_CONV_VERBOSE prints each call's plan; CONVTAPE_CONV_EXACT forces exact",
           "[conv][exact]") {
-  // /proc/self/exe would name the shell popen starts: read our own path first.
-  std::array<char, 4096> self{};
-  const ssize_t len = readlink("/proc/self/exe", self.data(), self.size() - 1);
-  REQUIRE(len > 0);
-  const std::string run = "CONVTAPE_CONV_VERBOSE=1 CONVTAPE_CONV_EXACT=1 '" +
-                          std::string(self.data(), static_cast<std::size_t>(len)) +
-                          "' '[.conv_env_child]' 2>&1";
-  FILE* pipe = popen(run.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), static_cast<int>(buf.size()), pipe)) out += buf.data();
-  const int status = pclose(pipe);
+  int status = 0;
+  const std::string out =
+      run_child("CONVTAPE_CONV_VERBOSE=1 CONVTAPE_CONV_EXACT=1", "[.conv_env_child]", status);
   INFO(out);
   CHECK(status == 0);  // the child's exactness check passed
   const std::string geometry =
@@ -165,4 +197,68 @@ TEST_CASE("CONVTAPE_CONV_VERBOSE prints each call's plan; CONVTAPE_CONV_EXACT fo
   }
   CHECK(out.find("convtape conv: forward " + geometry) !=
         out.rfind("convtape conv: forward " + geometry));  // the float64 reference too
+}
+
+// The child of the next test: one pass of one case (CT_CONV_CASE = 3 * case + pass), printing the
+// GEMM buffers it grew and the plan's bound.
+TEST_CASE("conv workspace child", "[.conv_workspace_child]") {
+  const char* which = std::getenv("CT_CONV_CASE");
+  REQUIRE(which != nullptr);
+  const int index = std::atoi(which);
+  const WorkspaceCase& c = workspace_cases().at(static_cast<std::size_t>(index / 3));
+  const auto pass = static_cast<cpu::ConvPass>(index % 3);
+  manual_seed(3);
+  const Tensor x = randn(c.x), w = randn(c.w);
+  ConvGeometry g;
+  g.batch = c.x[0];
+  g.channels = c.x[1];
+  g.out_channels = c.w[0];
+  g.groups = c.x[1] / c.w[1];
+  g.exact = c.exact;
+  for (std::size_t d = 2; d < c.x.size(); ++d) {
+    g.in.push_back(c.x[d]);
+    g.kernel.push_back(c.w[d]);
+    g.stride.push_back(c.stride);
+    g.dilation.push_back(1);
+    g.input_dilation.push_back(c.input_dilation);
+    g.pad_lo.push_back(c.pad);
+    const std::int64_t in = (c.x[d] - 1) * c.input_dilation + 1;
+    g.out.push_back((in + 2 * c.pad - c.w[d]) / c.stride + 1);
+  }
+  Shape ys{g.batch, g.out_channels};
+  ys.insert(ys.end(), g.out.begin(), g.out.end());
+  const Tensor dy = randn(ys);
+  const auto& kern = cpu::gemm_kernel<float>();
+  cpu::ConvTarget t;
+  t.isa = cpu::parse_isa(kern.isa).value_or(cpu::Isa::portable);
+  t.gemm = {kern.mr, kern.nr, kern.kc, kern.mc, kern.nc};
+  t.threads = cpu::plan_threads();
+  t.team = omp_get_max_threads();
+  const cpu::ConvPlan plan = cpu::plan_conv(g, pass, t);
+  const std::int64_t before = memory_stats().workspace_bytes;
+  if (pass == cpu::ConvPass::forward) cpu::conv_forward(x, w, Tensor(), g);
+  if (pass == cpu::ConvPass::backward_data) cpu::conv_backward_data(dy, w, g);
+  if (pass == cpu::ConvPass::backward_weight) cpu::conv_backward_weight(dy, x, g);
+  const std::int64_t grown = memory_stats().workspace_bytes - before;
+  std::printf("grown %lld bound %lld team %d plan %s\n", static_cast<long long>(grown),
+              static_cast<long long>(plan.workspace_bytes), t.team, cpu::to_string(plan).c_str());
+}
+
+TEST_CASE("the plan's workspace bound covers the GEMM buffers each path grows", "[conv][plan]") {
+  for (std::size_t i = 0; i < 3 * workspace_cases().size(); ++i) {
+    int status = 0;
+    const std::string out = run_child("CT_CONV_CASE=" + std::to_string(i) + " OMP_NUM_THREADS=2",
+                                      "[.conv_workspace_child]", status);
+    INFO("case " << i / 3 << " pass " << i % 3 << ": " << out);
+    REQUIRE(status == 0);
+    long long grown = -1, bound = -1;
+    int team = 0;
+    const auto at = out.find("grown ");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::sscanf(out.c_str() + at, "grown %lld bound %lld team %d", &grown, &bound, &team) ==
+            3);
+    CHECK(grown > 0);
+    // Buffers are allocated in whole pages: up to 4 KiB more per buffer and thread.
+    CHECK(grown <= bound + 4 * 4096LL * team);
+  }
 }
