@@ -5,6 +5,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -44,11 +46,34 @@ constexpr std::int64_t kUnpackedBBytes = 256 << 10;
 // B read in place by products of 2 to 4 row panels only up to this size (about what stays in L2).
 constexpr std::int64_t kInPlaceBBytes = 1536 << 10;
 
+// C element = alpha * acc + beta * C as the micro-kernels round it (SIMD: one fused multiply-add
+// onto beta * C; portable: two roundings), for tiles finished outside a kernel: every element then
+// has the same value whichever tile holds it.
+template <class T>
+T finish(bool fused, T alpha, T acc, T beta, T c) {
+  if (beta == T(0)) return alpha * acc;
+  return fused ? std::fma(alpha, acc, beta * c) : alpha * acc + beta * c;
+}
+
+// Short reductions store a C element for every few multiply-adds, and a store split across two
+// cache lines costs about twice one within a line: up to this k, the unpacked product shifts its
+// tiles so that C's full tiles start on 64-byte lines (when every row of C is aligned alike).
+constexpr std::int64_t kAlignCMaxK = 64;
+
 template <class T>
 void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
                    T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta,
                    T* c, std::int64_t ldc) {
-  const std::int64_t mr = kern.mr, nr = kern.nr, full = n / nr * nr;
+  const std::int64_t mr = kern.mr, nr = kern.nr;
+  const auto address = reinterpret_cast<std::uintptr_t>(c);
+  std::int64_t head = 0;  // columns before the first full tile
+  if (k <= kAlignCMaxK && ldc * static_cast<std::int64_t>(sizeof(T)) % 64 == 0 &&
+      address % sizeof(T) == 0) {
+    head = static_cast<std::int64_t>((64 - address % 64) % 64 / sizeof(T));
+    if (head + nr > n) head = 0;
+  }
+  const std::int64_t full = head + (n - head) / nr * nr;  // full tiles cover [head, full)
+  const bool fused = kern.isa[0] != 'p';
   thread_local std::vector<T> tail;
   if (full < n) {
     tail.assign(static_cast<std::size_t>(k * nr), T(0));
@@ -57,26 +82,33 @@ void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, st
   }
   alignas(64) T tile[8 * 32];
   const T* rows[8];
+  // Columns [j0, j0 + cols) of the row panel at ir through the tile buffer; B read from bp.
+  auto edge = [&](std::int64_t ir, std::int64_t mr_now, std::int64_t j0, std::int64_t cols,
+                  const T* bp, std::int64_t ld) {
+    (2 * cols <= nr ? kern.arows_half : kern.arows)(k, rows, bp, ld, tile, nr, T(1), T(0));
+    for (std::int64_t i = 0; i < mr_now; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) {
+        T& dst = c[(ir + i) * ldc + j0 + j];
+        dst = finish(fused, alpha, tile[i * nr + j], beta, dst);
+      }
+  };
   for (std::int64_t ir = 0; ir < m; ir += mr) {
     const std::int64_t mr_now = std::min(mr, m - ir);
     for (std::int64_t i = 0; i < mr; ++i) rows[i] = a + (ir + std::min(i, mr_now - 1)) * lda;
-    for (std::int64_t jr = 0; jr < n; jr += nr) {
-      const std::int64_t nr_now = std::min(nr, n - jr);
-      const T* bp = jr < full ? b + jr : tail.data();
-      const std::int64_t ld = jr < full ? ldb : nr;
+    // The head reads B's first nr (or nr / 2) columns, all within B since head + nr <= n.
+    if (head > 0) edge(ir, mr_now, 0, head, b, ldb);
+    for (std::int64_t jr = head; jr < full; jr += nr) {
       T* cij = c + ir * ldc + jr;
-      if (mr_now == mr && nr_now == nr) {
-        kern.arows(k, rows, bp, ld, cij, ldc, alpha, beta);
-      } else if (mr_now == mr && 2 * nr_now == nr) {
-        kern.arows_half(k, rows, bp, ld, cij, ldc, alpha, beta);
-      } else {
-        (2 * nr_now <= nr ? kern.arows_half : kern.arows)(k, rows, bp, ld, tile, nr, T(1), T(0));
-        for (std::int64_t i = 0; i < mr_now; ++i)
-          for (std::int64_t j = 0; j < nr_now; ++j) {
-            T& dst = cij[i * ldc + j];
-            dst = beta == T(0) ? alpha * tile[i * nr + j] : alpha * tile[i * nr + j] + beta * dst;
-          }
-      }
+      if (mr_now == mr)
+        kern.arows(k, rows, b + jr, ldb, cij, ldc, alpha, beta);
+      else
+        edge(ir, mr_now, jr, nr, b + jr, ldb);
+    }
+    if (full < n) {
+      if (mr_now == mr && 2 * (n - full) == nr)
+        kern.arows_half(k, rows, tail.data(), nr, c + ir * ldc + full, ldc, alpha, beta);
+      else
+        edge(ir, mr_now, full, n - full, tail.data(), nr);
     }
   }
 }

@@ -125,7 +125,61 @@ void check_packers() {
   SUCCEED();
 }
 
+// Short products shift their tiles to C's cache lines (cpu/gemm.cpp), so the tile holding an
+// element depends on C's address: every placement must give the reference (small integers, exact)
+// and, with fractional values and alpha, beta not 1, the same bits.
+template <class T>
+void check_c_alignment() {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> frac(-1, 1);
+  for (const auto* kern : available_gemm_kernels<T>())
+    for (std::int64_t n : {40, 47, 70})
+      for (std::int64_t k : {3, 9}) {
+        const std::int64_t m = 11, ldc = 80;  // 320 or 640 bytes: every row aligned alike
+        std::vector<T> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+        std::vector<T> c0(static_cast<std::size_t>(m * ldc));
+        for (auto& x : a) x = static_cast<T>(frac(rng));
+        for (auto& x : b) x = static_cast<T>(frac(rng));
+        for (auto& x : c0) x = static_cast<T>(frac(rng));
+        std::vector<T> first;
+        for (std::int64_t offset = 0; offset < 64 / static_cast<std::int64_t>(sizeof(T));
+             ++offset) {
+          std::vector<T> buf(c0.size() + 64);
+          const auto misalign = reinterpret_cast<std::uintptr_t>(buf.data()) % 64 / sizeof(T);
+          T* c = buf.data() + (64 / sizeof(T) - misalign) % (64 / sizeof(T)) + offset;
+          std::copy(c0.begin(), c0.end(), c);
+          gemm<T>(*kern, false, false, m, n, k, T(0.75), a.data(), k, b.data(), n, T(-1.5), c, ldc);
+          std::vector<T> got(c, c + c0.size());
+          if (first.empty()) {
+            first = got;
+          } else if (got != first) {
+            FAIL(kern->isa << " n=" << n << " k=" << k << " C offset " << offset
+                           << " floats: result differs from the aligned placement");
+          }
+        }
+        // The aligned placement against a double reference (fractional values: a tolerance).
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = 0; j < n; ++j) {
+            double acc = 0;
+            for (std::int64_t p = 0; p < k; ++p)
+              acc += double(a[static_cast<std::size_t>(i * k + p)]) *
+                     double(b[static_cast<std::size_t>(p * n + j)]);
+            const auto idx = static_cast<std::size_t>(i * ldc + j);
+            const double want = 0.75 * acc - 1.5 * double(c0[idx]);
+            if (std::abs(double(first[idx]) - want) > 1e-5)
+              FAIL(kern->isa << " n=" << n << " k=" << k << ": C[" << i << "," << j
+                             << "] = " << first[idx] << ", expected " << want);
+          }
+      }
+  SUCCEED();
+}
+
 }  // namespace
+
+TEST_CASE("short products give the same bits wherever C lies", "[gemm]") {
+  check_c_alignment<float>();
+  check_c_alignment<double>();
+}
 
 TEST_CASE("panel packers match their definitions on every ISA path", "[gemm]") {
   check_packers<float>();
