@@ -37,10 +37,9 @@ thread_local Buffer t_buffers[4];
 // the team costs more than splitting saves.
 constexpr std::int64_t kParallelWork = 1 << 20;
 
-// Untransposed products whose B fits in L2: nothing is packed. A is read through one pointer per
-// row (the arows micro-kernels), B's full-width column panels where they lie; only B's last,
-// partial panel is copied, zero-padded, so that no read runs past B. For small products the
-// packing copies would cost a tenth of the arithmetic or more.
+// Untransposed products whose B fits in L2: B is not packed. Its full-width column panels are read
+// where they lie; only B's last, partial panel is copied, zero-padded, so that no read runs past
+// B. For small products a packed copy of B would cost a tenth of the arithmetic or more.
 constexpr std::int64_t kUnpackedBBytes = 256 << 10;
 
 // B read in place by products of 2 to 4 row panels only up to this size (about what stays in L2).
@@ -81,11 +80,13 @@ void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, st
       std::copy_n(b + kk * ldb + full, n - full, tail.data() + kk * nr);
   }
   alignas(64) T tile[8 * 32];
-  const T* rows[8];
+  // A is packed one row panel at a time (mr x k, a small copy): the micro-kernel's broadcasts then
+  // read one contiguous stream instead of mr rows.
+  T* ap = gemm_workspace<T>(GemmBuffer::A, mr * k);
   // Columns [j0, j0 + cols) of the row panel at ir through the tile buffer; B read from bp.
   auto edge = [&](std::int64_t ir, std::int64_t mr_now, std::int64_t j0, std::int64_t cols,
                   const T* bp, std::int64_t ld) {
-    (2 * cols <= nr ? kern.arows_half : kern.arows)(k, rows, bp, ld, tile, nr, T(1), T(0));
+    (2 * cols <= nr ? kern.half : kern.kernel)(k, ap, bp, ld, tile, nr, T(1), T(0));
     for (std::int64_t i = 0; i < mr_now; ++i)
       for (std::int64_t j = 0; j < cols; ++j) {
         T& dst = c[(ir + i) * ldc + j0 + j];
@@ -94,19 +95,19 @@ void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, st
   };
   for (std::int64_t ir = 0; ir < m; ir += mr) {
     const std::int64_t mr_now = std::min(mr, m - ir);
-    for (std::int64_t i = 0; i < mr; ++i) rows[i] = a + (ir + std::min(i, mr_now - 1)) * lda;
+    pack_cols<T>(a + ir * lda, lda, mr_now, k, kern.mr, ap);
     // The head reads B's first nr (or nr / 2) columns, all within B since head + nr <= n.
     if (head > 0) edge(ir, mr_now, 0, head, b, ldb);
     for (std::int64_t jr = head; jr < full; jr += nr) {
       T* cij = c + ir * ldc + jr;
       if (mr_now == mr)
-        kern.arows(k, rows, b + jr, ldb, cij, ldc, alpha, beta);
+        kern.kernel(k, ap, b + jr, ldb, cij, ldc, alpha, beta);
       else
         edge(ir, mr_now, jr, nr, b + jr, ldb);
     }
     if (full < n) {
       if (mr_now == mr && 2 * (n - full) == nr)
-        kern.arows_half(k, rows, tail.data(), nr, c + ir * ldc + full, ldc, alpha, beta);
+        kern.half(k, ap, tail.data(), nr, c + ir * ldc + full, ldc, alpha, beta);
       else
         edge(ir, mr_now, full, n - full, tail.data(), nr);
     }
