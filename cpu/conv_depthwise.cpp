@@ -94,13 +94,15 @@ struct PaddedPlane {
   }
   // Copies an unpadded plane into the interior of buf (whose padding the caller keeps zero).
   template <class T>
-  void load(const T* plane, T* buf) const {
-    line::scatter_rows(buf, rows.data(), plane, static_cast<std::int64_t>(rows.size()), row_len);
+  void load(Isa isa, const T* plane, T* buf) const {
+    line::scatter_rows(isa, buf, rows.data(), plane, static_cast<std::int64_t>(rows.size()),
+                       row_len);
   }
   // Copies the interior of buf into an unpadded plane.
   template <class T>
-  void store(const T* buf, T* plane) const {
-    line::gather_rows(plane, buf, rows.data(), static_cast<std::int64_t>(rows.size()), row_len);
+  void store(Isa isa, const T* buf, T* plane) const {
+    line::gather_rows(isa, plane, buf, rows.data(), static_cast<std::int64_t>(rows.size()),
+                      row_len);
   }
 };
 
@@ -109,6 +111,7 @@ void padded_direct_forward(const ConvPlan& plan, const T* x, const T* w, const T
   const ConvGeometry& g = plan.geometry;
   const Index ix(g);
   const PaddedPlane pp(ix);
+  const Isa isa = plan.target.isa;  // read before the parallel region, once per call
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
   const std::int64_t planes = g.batch * g.out_channels;
 #pragma omp parallel if (planes > 1 && plan.parallel)
@@ -119,8 +122,8 @@ void padded_direct_forward(const ConvPlan& plan, const T* x, const T* w, const T
 #pragma omp for schedule(dynamic, 4)
     for (std::int64_t pl = 0; pl < planes; ++pl) {
       const std::int64_t n = pl / g.out_channels, k = pl % g.out_channels, c = k / kg;
-      pp.load(x + (n * g.channels + c) * ix.in_numel, buf);
-      line::taps(y + pl * positions, buf, w + k * rn, b ? b[k] : T(0), pp.map);
+      pp.load(isa, x + (n * g.channels + c) * ix.in_numel, buf);
+      line::taps(isa, y + pl * positions, buf, w + k * rn, b ? b[k] : T(0), pp.map);
     }
   }
 }
@@ -130,6 +133,7 @@ void padded_direct_backward_data(const ConvPlan& plan, const T* dy, const T* w, 
   const ConvGeometry& g = plan.geometry;
   const Index ix(g);
   const PaddedPlane pp(ix);
+  const Isa isa = plan.target.isa;  // read before the parallel region, once per call
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
   const std::int64_t planes = g.batch * g.channels;
 #pragma omp parallel for schedule(dynamic, 4) if (planes > 1 && plan.parallel)
@@ -138,8 +142,8 @@ void padded_direct_backward_data(const ConvPlan& plan, const T* dy, const T* w, 
     T* buf = gemm_workspace<T>(GemmBuffer::Input, pp.size);
     std::fill_n(buf, pp.size, T(0));
     for (std::int64_t k = c * kg; k < (c + 1) * kg; ++k)
-      line::scatter(buf, dy + (n * g.out_channels + k) * positions, w + k * rn, pp.map);
-    pp.store(buf, dx + pl * ix.in_numel);
+      line::scatter(isa, buf, dy + (n * g.out_channels + k) * positions, w + k * rn, pp.map);
+    pp.store(isa, buf, dx + pl * ix.in_numel);
   }
 }
 
@@ -148,6 +152,7 @@ void padded_direct_backward_weight(const ConvPlan& plan, const T* dy, const T* x
   const ConvGeometry& g = plan.geometry;
   const Index ix(g);
   const PaddedPlane pp(ix);
+  const Isa isa = plan.target.isa;  // read before the parallel region, once per call
   const std::int64_t kg = g.group_out_channels(), positions = g.out_numel(), rn = ix.kernel_numel;
 #pragma omp parallel if (g.out_channels > 1 && plan.parallel)
   {
@@ -159,8 +164,8 @@ void padded_direct_backward_weight(const ConvPlan& plan, const T* dy, const T* x
       T* dwk = dw + k * rn;
       std::fill_n(dwk, rn, T(0));
       for (std::int64_t n = 0; n < g.batch; ++n) {
-        pp.load(x + (n * g.channels + c) * ix.in_numel, buf);
-        line::tap_dots(dwk, dy + (n * g.out_channels + k) * positions, buf, pp.map);
+        pp.load(isa, x + (n * g.channels + c) * ix.in_numel, buf);
+        line::tap_dots(isa, dwk, dy + (n * g.out_channels + k) * positions, buf, pp.map);
       }
     }
   }

@@ -1,15 +1,12 @@
 // The plane kernels of cpu/line_ops.h: one portable body, instantiated per ISA with function-level
 // target attributes (as the GEMM micro-kernels are), explicit AVX-512 vectors for the unit-step
-// forward and weight-gradient kernels, and a dispatcher that follows cpu::isa() at each call (one
-// plane: a whole op's planes share a path unless set_isa runs during it, which changes rounding
-// only).
+// forward and weight-gradient kernels, and a dispatcher on the path the caller passes (read once
+// per convolution, so a whole op's planes share one path).
 #include "cpu/line_ops.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
-
-#include "cpu/isa.h"
 
 namespace convtape::cpu::line {
 
@@ -209,11 +206,11 @@ __attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* gra
   for (; t < m.ntaps; ++t) tap_dots_group<T, 1>(dw + t, grad, src, m, m.taps + t);
 }
 
-// ---- dispatch on the path in effect (cpu/isa.h)
+// ---- dispatch on the caller's path (cpu/isa.h)
 
 template <class T>
-void taps_any(T* dst, const T* src, const T* w, T b, const PlaneMap& m) {
-  switch (isa()) {
+void taps_any(Isa isa, T* dst, const T* src, const T* w, T b, const PlaneMap& m) {
+  switch (isa) {
     case Isa::avx512:
       return m.step == 1 ? taps_unit_avx512(dst, src, w, b, m) : taps_avx512(dst, src, w, b, m);
     case Isa::avx2:
@@ -242,20 +239,20 @@ __attribute__((target("avx512f"))) void gather_rows_avx512(T* dst, const T* src,
       X::copy(X::mask(n - j), dst + r * n + j, src + offsets[r] + j);
 }
 template <class T>
-void scatter_rows_any(T* dst, const std::int64_t* offsets, const T* src, std::int64_t rows,
+void scatter_rows_any(Isa isa, T* dst, const std::int64_t* offsets, const T* src, std::int64_t rows,
                       std::int64_t n) {
-  if (isa() == Isa::avx512) return scatter_rows_avx512(dst, offsets, src, rows, n);
+  if (isa == Isa::avx512) return scatter_rows_avx512(dst, offsets, src, rows, n);
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + r * n, n, dst + offsets[r]);
 }
 template <class T>
-void gather_rows_any(T* dst, const T* src, const std::int64_t* offsets, std::int64_t rows,
+void gather_rows_any(Isa isa, T* dst, const T* src, const std::int64_t* offsets, std::int64_t rows,
                      std::int64_t n) {
-  if (isa() == Isa::avx512) return gather_rows_avx512(dst, src, offsets, rows, n);
+  if (isa == Isa::avx512) return gather_rows_avx512(dst, src, offsets, rows, n);
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(src + offsets[r], n, dst + r * n);
 }
 template <class T>
-void tap_dots_any(T* dw, const T* grad, const T* src, const PlaneMap& m) {
-  switch (isa()) {
+void tap_dots_any(Isa isa, T* dw, const T* grad, const T* src, const PlaneMap& m) {
+  switch (isa) {
     case Isa::avx512:
       return m.step == 1 ? tap_dots_unit_avx512(dw, grad, src, m)
                          : tap_dots_avx512(dw, grad, src, m);
@@ -266,8 +263,8 @@ void tap_dots_any(T* dw, const T* grad, const T* src, const PlaneMap& m) {
   }
 }
 template <class T>
-void scatter_any(T* src, const T* grad, const T* w, const PlaneMap& m) {
-  switch (isa()) {
+void scatter_any(Isa isa, T* src, const T* grad, const T* w, const PlaneMap& m) {
+  switch (isa) {
     case Isa::avx512:
       return scatter_avx512(src, grad, w, m);
     case Isa::avx2:
@@ -279,39 +276,39 @@ void scatter_any(T* src, const T* grad, const T* w, const PlaneMap& m) {
 
 }  // namespace
 
-void taps(float* dst, const float* src, const float* w, float b, const PlaneMap& m) {
-  taps_any(dst, src, w, b, m);
+void taps(Isa isa, float* dst, const float* src, const float* w, float b, const PlaneMap& m) {
+  taps_any(isa, dst, src, w, b, m);
 }
-void taps(double* dst, const double* src, const double* w, double b, const PlaneMap& m) {
-  taps_any(dst, src, w, b, m);
+void taps(Isa isa, double* dst, const double* src, const double* w, double b, const PlaneMap& m) {
+  taps_any(isa, dst, src, w, b, m);
 }
-void scatter_rows(float* dst, const std::int64_t* offsets, const float* src, std::int64_t rows,
-                  std::int64_t n) {
-  scatter_rows_any(dst, offsets, src, rows, n);
+void scatter_rows(Isa isa, float* dst, const std::int64_t* offsets, const float* src,
+                  std::int64_t rows, std::int64_t n) {
+  scatter_rows_any(isa, dst, offsets, src, rows, n);
 }
-void scatter_rows(double* dst, const std::int64_t* offsets, const double* src, std::int64_t rows,
-                  std::int64_t n) {
-  scatter_rows_any(dst, offsets, src, rows, n);
+void scatter_rows(Isa isa, double* dst, const std::int64_t* offsets, const double* src,
+                  std::int64_t rows, std::int64_t n) {
+  scatter_rows_any(isa, dst, offsets, src, rows, n);
 }
-void gather_rows(float* dst, const float* src, const std::int64_t* offsets, std::int64_t rows,
-                 std::int64_t n) {
-  gather_rows_any(dst, src, offsets, rows, n);
+void gather_rows(Isa isa, float* dst, const float* src, const std::int64_t* offsets,
+                 std::int64_t rows, std::int64_t n) {
+  gather_rows_any(isa, dst, src, offsets, rows, n);
 }
-void gather_rows(double* dst, const double* src, const std::int64_t* offsets, std::int64_t rows,
-                 std::int64_t n) {
-  gather_rows_any(dst, src, offsets, rows, n);
+void gather_rows(Isa isa, double* dst, const double* src, const std::int64_t* offsets,
+                 std::int64_t rows, std::int64_t n) {
+  gather_rows_any(isa, dst, src, offsets, rows, n);
 }
-void tap_dots(float* dw, const float* grad, const float* src, const PlaneMap& m) {
-  tap_dots_any(dw, grad, src, m);
+void tap_dots(Isa isa, float* dw, const float* grad, const float* src, const PlaneMap& m) {
+  tap_dots_any(isa, dw, grad, src, m);
 }
-void tap_dots(double* dw, const double* grad, const double* src, const PlaneMap& m) {
-  tap_dots_any(dw, grad, src, m);
+void tap_dots(Isa isa, double* dw, const double* grad, const double* src, const PlaneMap& m) {
+  tap_dots_any(isa, dw, grad, src, m);
 }
-void scatter(float* src, const float* grad, const float* w, const PlaneMap& m) {
-  scatter_any(src, grad, w, m);
+void scatter(Isa isa, float* src, const float* grad, const float* w, const PlaneMap& m) {
+  scatter_any(isa, src, grad, w, m);
 }
-void scatter(double* src, const double* grad, const double* w, const PlaneMap& m) {
-  scatter_any(src, grad, w, m);
+void scatter(Isa isa, double* src, const double* grad, const double* w, const PlaneMap& m) {
+  scatter_any(isa, src, grad, w, m);
 }
 
 }  // namespace convtape::cpu::line

@@ -1,5 +1,7 @@
 // Plane kernels for the direct (depthwise) convolution loops over a zero-padded plane `src`, each
-// compiled for AVX-512, AVX2 and plain x86-64; each call takes the path of cpu::isa() (cpu/isa.h).
+// compiled for AVX-512, AVX2 and plain x86-64; each call takes the path `isa` names (cpu/isa.h),
+// which the caller reads once per convolution, outside any parallel region (cpu::isa() may throw
+// on an invalid CONVTAPE_ISA, and an exception must not leave an OpenMP region).
 // An output plane is `nlines` lines of `n` contiguous values; output line l, kernel tap t and
 // position j read src[lines[l] + taps[t] + j * step], which the caller keeps inside the padded
 // plane.
@@ -13,6 +15,8 @@
 
 #include <cstdint>
 
+#include "cpu/isa.h"
+
 namespace convtape::cpu::line {
 
 struct PlaneMap {
@@ -24,23 +28,23 @@ struct PlaneMap {
   std::int64_t step;  // source stride between neighbouring outputs of a line
 };
 
-void taps(float* dst, const float* src, const float* w, float b, const PlaneMap& m);
-void taps(double* dst, const double* src, const double* w, double b, const PlaneMap& m);
-void tap_dots(float* dw, const float* grad, const float* src, const PlaneMap& m);
-void tap_dots(double* dw, const double* grad, const double* src, const PlaneMap& m);
-void scatter(float* src, const float* grad, const float* w, const PlaneMap& m);
-void scatter(double* src, const double* grad, const double* w, const PlaneMap& m);
+void taps(Isa isa, float* dst, const float* src, const float* w, float b, const PlaneMap& m);
+void taps(Isa isa, double* dst, const double* src, const double* w, double b, const PlaneMap& m);
+void tap_dots(Isa isa, float* dw, const float* grad, const float* src, const PlaneMap& m);
+void tap_dots(Isa isa, double* dw, const double* grad, const double* src, const PlaneMap& m);
+void scatter(Isa isa, float* src, const float* grad, const float* w, const PlaneMap& m);
+void scatter(Isa isa, double* src, const double* grad, const double* w, const PlaneMap& m);
 
 // Row copies between a dense plane (rows of n values) and the interior of a padded one:
 //   scatter_rows: dst[offsets[r] + j] = src[r*n + j]
 //   gather_rows:  dst[r*n + j]        = src[offsets[r] + j]
-void scatter_rows(float* dst, const std::int64_t* offsets, const float* src, std::int64_t rows,
-                  std::int64_t n);
-void scatter_rows(double* dst, const std::int64_t* offsets, const double* src, std::int64_t rows,
-                  std::int64_t n);
-void gather_rows(float* dst, const float* src, const std::int64_t* offsets, std::int64_t rows,
-                 std::int64_t n);
-void gather_rows(double* dst, const double* src, const std::int64_t* offsets, std::int64_t rows,
-                 std::int64_t n);
+void scatter_rows(Isa isa, float* dst, const std::int64_t* offsets, const float* src,
+                  std::int64_t rows, std::int64_t n);
+void scatter_rows(Isa isa, double* dst, const std::int64_t* offsets, const double* src,
+                  std::int64_t rows, std::int64_t n);
+void gather_rows(Isa isa, float* dst, const float* src, const std::int64_t* offsets,
+                 std::int64_t rows, std::int64_t n);
+void gather_rows(Isa isa, double* dst, const double* src, const std::int64_t* offsets,
+                 std::int64_t rows, std::int64_t n);
 
 }  // namespace convtape::cpu::line
