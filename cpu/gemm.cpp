@@ -86,7 +86,9 @@ void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, st
   // Columns [j0, j0 + cols) of the row panel at ir through the tile buffer; B read from bp.
   auto edge = [&](std::int64_t ir, std::int64_t mr_now, std::int64_t j0, std::int64_t cols,
                   const T* bp, std::int64_t ld) {
-    (2 * cols <= nr ? kern.half : kern.kernel)(k, ap, bp, ld, tile, nr, T(1), T(0));
+    (2 * cols <= nr     ? kern.half
+     : 2 * mr_now <= mr ? kern.part
+                        : kern.kernel)(k, ap, bp, ld, tile, nr, T(1), T(0));
     for (std::int64_t i = 0; i < mr_now; ++i)
       for (std::int64_t j = 0; j < cols; ++j) {
         T& dst = c[(ir + i) * ldc + j0 + j];

@@ -93,9 +93,12 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
             kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
           } else if (mr_now == mr && 2 * nr_now == nr) {
             kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+          } else if (2 * mr_now == mr && nr_now == nr) {
+            kern.part(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
           } else {
-            (2 * nr_now <= nr ? kern.half : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr, T(1),
-                                                         T(0));
+            (2 * nr_now <= nr   ? kern.half
+             : 2 * mr_now <= mr ? kern.part
+                                : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr, T(1), T(0));
             for (std::int64_t i = 0; i < mr_now; ++i)
               for (std::int64_t j = 0; j < nr_now; ++j) {
                 T& dst = cij[i * ldc + j];

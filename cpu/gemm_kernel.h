@@ -3,6 +3,7 @@
 // micro-kernel multiplies one packed MR x kc panel of A by one packed kc x NR panel of B into an MR
 // x NR tile of C:
 //   C[i, j] = alpha * sum_k A[k][i] * B[k][j] + beta * C[i, j]   (C not read when beta == 0)
+// The part kernel computes only the top MR / 2 rows (A still steps MR per k).
 // Layouts: A panel element (k, i) at a[k * MR + i]; B element (k, j) at b[k * ldb + j] (ldb = NR
 // for a packed panel, or the row stride of a row-major B read in place).
 #pragma once
@@ -43,6 +44,8 @@ struct GemmKernel {
   RowsKernel<T> rows_half;
   ARowsKernel<T> arows;
   ARowsKernel<T> arows_half;
+  MicroKernel<T>
+      part;  // the top mr / 2 rows of a packed A panel, for a last panel at most half full
 };
 
 // The kernel of one ISA path (clamped to native_isa()).

@@ -93,6 +93,20 @@ CT_GEMM_KERNEL(avx2_f32_half, "avx2,fma", float, __m256, 6, 1, 8, _mm256_loadu_p
 CT_GEMM_KERNEL(avx2_f64_half, "avx2,fma", double, __m256d, 6, 1, 4, _mm256_loadu_pd, _mm256_storeu_pd,
                _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_setzero_pd)
 
+// Top halves of a row panel (MR / 2 rows of the MR-row packed A panel), for a last row panel at most
+// half full: half the multiply-adds of a full tile spent on zero rows.
+#define CT_GEMM_PART(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO) \
+  CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR / 2, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* a), a[i], a += MR, (const T* b, std::int64_t ldb), b, b += ldb)
+CT_GEMM_PART(avx512_f32_part, "avx512f,fma", float, __m512, 8, 2, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+             _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
+CT_GEMM_PART(avx512_f64_part, "avx512f,fma", double, __m512d, 8, 2, 8, _mm512_loadu_pd, _mm512_storeu_pd,
+             _mm512_set1_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_setzero_pd)
+CT_GEMM_PART(avx2_f32_part, "avx2,fma", float, __m256, 6, 2, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+             _mm256_fmadd_ps, _mm256_mul_ps, _mm256_setzero_ps)
+CT_GEMM_PART(avx2_f64_part, "avx2,fma", double, __m256d, 6, 2, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+             _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_setzero_pd)
+#undef CT_GEMM_PART
 #undef CT_GEMM_KERNEL
 #undef CT_GEMM_KERNEL_IMPL
 #undef CT_UNPAREN
@@ -108,14 +122,15 @@ void store_tile(const T (&acc)[MR][NR], T* c, std::int64_t ldc, T alpha, T beta)
     }
 }
 
-template <class T, int MR, int NR>
+// MR rows of a packed A panel STEP rows tall (STEP > MR: the top rows of a fuller panel).
+template <class T, int MR, int NR, int STEP = MR>
 void portable(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
               T alpha, T beta) {
   T acc[MR][NR] = {};
   for (std::int64_t k = 0; k < kc; ++k) {
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
-    a += MR;
+    a += STEP;
     b += ldb;
   }
   store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
@@ -159,7 +174,8 @@ const GemmKernel<float> kAvx512F32{"avx512",
                                    &avx512_f32_rows,
                                    &avx512_f32_half_rows,
                                    &avx512_f32_arows,
-                                   &avx512_f32_half_arows};
+                                   &avx512_f32_half_arows,
+                                   &avx512_f32_part};
 const GemmKernel<double> kAvx512F64{"avx512",
                                     8,
                                     16,
@@ -171,7 +187,8 @@ const GemmKernel<double> kAvx512F64{"avx512",
                                     &avx512_f64_rows,
                                     &avx512_f64_half_rows,
                                     &avx512_f64_arows,
-                                    &avx512_f64_half_arows};
+                                    &avx512_f64_half_arows,
+                                    &avx512_f64_part};
 const GemmKernel<float> kAvx2F32{"avx2",
                                  6,
                                  16,
@@ -183,7 +200,8 @@ const GemmKernel<float> kAvx2F32{"avx2",
                                  &avx2_f32_rows,
                                  &avx2_f32_half_rows,
                                  &avx2_f32_arows,
-                                 &avx2_f32_half_arows};
+                                 &avx2_f32_half_arows,
+                                 &avx2_f32_part};
 const GemmKernel<double> kAvx2F64{"avx2",
                                   6,
                                   8,
@@ -195,7 +213,8 @@ const GemmKernel<double> kAvx2F64{"avx2",
                                   &avx2_f64_rows,
                                   &avx2_f64_half_rows,
                                   &avx2_f64_arows,
-                                  &avx2_f64_half_arows};
+                                  &avx2_f64_half_arows,
+                                  &avx2_f64_part};
 const GemmKernel<float> kPortableF32{"portable",
                                      4,
                                      16,
@@ -207,7 +226,8 @@ const GemmKernel<float> kPortableF32{"portable",
                                      &portable_rows<float, 4, 16>,
                                      &portable_rows<float, 4, 8>,
                                      &portable_arows<float, 4, 16>,
-                                     &portable_arows<float, 4, 8>};
+                                     &portable_arows<float, 4, 8>,
+                                     &portable<float, 2, 16, 4>};
 const GemmKernel<double> kPortableF64{"portable",
                                       4,
                                       8,
@@ -219,7 +239,8 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable_rows<double, 4, 8>,
                                       &portable_rows<double, 4, 4>,
                                       &portable_arows<double, 4, 8>,
-                                      &portable_arows<double, 4, 4>};
+                                      &portable_arows<double, 4, 4>,
+                                      &portable<double, 2, 8, 4>};
 
 // ---- Panel packers (cpu/gemm_driver.h). Pure copies: every path stores the same values. ----
 

@@ -69,6 +69,10 @@ void sweep() {
         for (auto m : sizes)
           for (auto n : sizes)
             for (auto k : {1, 3, 16, 31}) check_case<T>(*kern, ta, tb, m, n, k, T(1), T(0), rng);
+    // Last row panels exactly half full (the part kernels' direct store) and below half.
+    for (int m : {kern->mr / 2, kern->mr + kern->mr / 2, 4 * kern->mr + 1})
+      for (int n : {kern->nr, 2 * kern->nr + 3})
+        for (bool ta : {false, true}) check_case<T>(*kern, ta, false, m, n, 31, T(2), T(-1), rng);
     // Past every blocking boundary (mc, nc, kc) with alpha and beta, single- and multi-threaded.
     const std::int64_t big_m = kern->mc + 5, big_n = kern->nc + kern->nr + 3,
                        big_k = kern->kc * 2 + 7;
