@@ -130,6 +130,11 @@ ConvNdOptions& ConvNdOptions::bias(bool on) {
   return *this;
 }
 
+ConvNdOptions& ConvNdOptions::exact(bool on) {
+  exact_ = on;
+  return *this;
+}
+
 ConvNdOptions& ConvNdOptions::init(init::Scheme weight_init) {
   init_ = std::move(weight_init);
   return *this;
@@ -142,7 +147,7 @@ ConvNdOptions& ConvNdOptions::bias_init(init::Scheme bias_init) {
 
 ConvOptions ConvNdOptions::conv_options() const {
   ConvOptions o;
-  o.stride(stride_).dilation(dilation_).groups(groups_);
+  o.stride(stride_).dilation(dilation_).groups(groups_).exact(exact_);
   if (padding_mode_ == PaddingMode::Explicit)
     o.padding(padding_);
   else
@@ -254,6 +259,7 @@ std::string ConvNd::extra_repr() const {
     s += ", dilation=" + format_per_dim(d);
   if (o.groups() != 1) s += fmt::format(", groups={}", o.groups());
   if (!o.bias()) s += ", bias=false";
+  if (o.exact()) s += ", exact=true";
   return s;
 }
 
@@ -307,6 +313,11 @@ ConvTransposeNdOptions& ConvTransposeNdOptions::bias(bool on) {
   return *this;
 }
 
+ConvTransposeNdOptions& ConvTransposeNdOptions::exact(bool on) {
+  exact_ = on;
+  return *this;
+}
+
 ConvTransposeNdOptions& ConvTransposeNdOptions::init(init::Scheme weight_init) {
   init_ = std::move(weight_init);
   return *this;
@@ -323,7 +334,8 @@ ConvTransposeOptions ConvTransposeNdOptions::conv_transpose_options() const {
       .padding(padding_)
       .output_padding(output_padding_)
       .dilation(dilation_)
-      .groups(groups_);
+      .groups(groups_)
+      .exact(exact_);
   return o;
 }
 
@@ -390,6 +402,7 @@ std::string ConvTransposeNd::extra_repr() const {
   if (any(o.dilation(), 1)) s += ", dilation=" + format_per_dim(o.dilation());
   if (o.groups() != 1) s += fmt::format(", groups={}", o.groups());
   if (!o.bias()) s += ", bias=false";
+  if (o.exact()) s += ", exact=true";
   return s;
 }
 

@@ -95,6 +95,9 @@ class ConvNdOptions {
   ConvNdOptions& bias(bool on);
   ConvNdOptions& init(init::Scheme weight_init);
   ConvNdOptions& bias_init(init::Scheme bias_init);
+  // As ConvOptions::exact: the CPU never runs this layer's convolution (or its gradients) through
+  // Winograd, so small-integer data gives exact results. Off by default.
+  ConvNdOptions& exact(bool on = true);
 
   std::int64_t rank() const { return rank_; }
   std::int64_t in_channels() const { return in_channels_; }
@@ -106,6 +109,7 @@ class ConvNdOptions {
   const std::vector<std::int64_t>& dilation() const { return dilation_; }
   std::int64_t groups() const { return groups_; }
   bool bias() const { return bias_; }
+  bool exact() const { return exact_; }
   const init::Scheme& init() const { return init_; }
   const init::Scheme& bias_init() const { return bias_init_; }
 
@@ -124,6 +128,7 @@ class ConvNdOptions {
   std::vector<std::int64_t> dilation_;
   std::int64_t groups_ = 1;
   bool bias_ = true;
+  bool exact_ = false;
   init::Scheme init_ = init::Scheme::pytorch_default();
   init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
 };
@@ -205,6 +210,8 @@ class ConvTransposeNdOptions {
   ConvTransposeNdOptions& bias(bool on);
   ConvTransposeNdOptions& init(init::Scheme weight_init);
   ConvTransposeNdOptions& bias_init(init::Scheme bias_init);
+  // As ConvTransposeOptions::exact: no Winograd on the CPU for this layer.
+  ConvTransposeNdOptions& exact(bool on = true);
 
   std::int64_t rank() const { return rank_; }
   std::int64_t in_channels() const { return in_channels_; }
@@ -216,6 +223,7 @@ class ConvTransposeNdOptions {
   const std::vector<std::int64_t>& dilation() const { return dilation_; }
   std::int64_t groups() const { return groups_; }
   bool bias() const { return bias_; }
+  bool exact() const { return exact_; }
   const init::Scheme& init() const { return init_; }
   const init::Scheme& bias_init() const { return bias_init_; }
 
@@ -232,6 +240,7 @@ class ConvTransposeNdOptions {
   std::vector<std::int64_t> dilation_;
   std::int64_t groups_ = 1;
   bool bias_ = true;
+  bool exact_ = false;
   init::Scheme init_ = init::Scheme::pytorch_default();
   init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
 };

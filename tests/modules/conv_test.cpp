@@ -119,6 +119,29 @@ TEST_CASE("Conv1d / Conv2d / Conv3d: parameters, output sizes and agreement with
     nn::Conv3d strided_same(nn::Conv3dOptions(2, 3, 3).stride(2).padding("same"));
     CHECK(strided_same(x).shape() == Shape{1, 3, 3, 3, 4});  // ceil(S / 2)
   }
+  SECTION("exact() keeps a layer off Winograd: small integers give exact sums") {
+    // 32 -> 32 channels, 3x3, stride 1, padding 1, 16x16: a float32 shape the CPU plan sends to
+    // Winograd, whose transforms (with 1/6 and 1/24 in them) round small-integer sums.
+    nn::Conv2d conv(nn::Conv2dOptions(32, 32, 3).padding(1).exact());
+    CHECK(conv.options().exact());
+    const ConvOptions op = conv.options().conv_options();
+    CHECK(op.exact());
+    CHECK(conv.extra_repr() ==
+          "32, 32, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], exact=true");
+    {
+      NoGradGuard no_grad;
+      conv.weight().copy_(randint(-2, 3, conv.weight().shape()).to(kFloat32));
+      conv.bias().copy_(randint(-2, 3, {32}).to(kFloat32));
+    }
+    const Tensor x = randint(-4, 5, {2, 32, 16, 16}).to(kFloat32);
+    const Tensor ref = conv2d(x.to(kFloat64), conv.weight().to(kFloat64), conv.bias().to(kFloat64),
+                              ConvOptions().padding(1));
+    CHECK(equal(conv(x).to(kFloat64), ref));
+    nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(32, 32, 3).padding(1).exact());
+    const ConvTransposeOptions top = up.options().conv_transpose_options();
+    CHECK(top.exact());
+    CHECK(up.extra_repr().find("exact=true") != std::string::npos);
+  }
   SECTION("a 4-d convolution through the rank-generic ConvNd") {
     nn::ConvNd conv(nn::ConvNdOptions(4, 1, 2, 2));
     CHECK(conv.type_name() == "Conv4d");

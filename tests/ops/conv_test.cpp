@@ -332,13 +332,16 @@ struct ConvSpec {
   Shape w_shape() const { return concat({out_channels, channels / groups}, kernel); }
   Shape b_shape() const { return {out_channels}; }
 
+  // exact: these cases compare small-integer sums with ==, which Winograd's transforms (applied to
+  // float32 3x3 convs with many channels) round; tests/cpu/conv_winograd_test.cpp covers those.
   ConvOptions options() const {
     ConvOptions o;
     o.stride(stride)
         .dilation(dilation)
         .input_dilation(input_dilation)
         .groups(groups)
-        .flip_kernel(flip);
+        .flip_kernel(flip)
+        .exact();
     if (mode != PaddingMode::Explicit) {
       o.padding(mode);
     } else if (symmetric) {
@@ -470,7 +473,8 @@ struct TransposeSpec {
         .padding(padding)
         .output_padding(output_padding)
         .dilation(dilation)
-        .groups(groups);
+        .groups(groups)
+        .exact();  // small-integer sums compared with ==, as ConvSpec
   }
 
   // Output size (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
