@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "cpu/gemm_driver.h"
@@ -72,7 +73,7 @@ void gemm_unpacked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, st
     if (head + nr > n) head = 0;
   }
   const std::int64_t full = head + (n - head) / nr * nr;  // full tiles cover [head, full)
-  const bool fused = kern.isa[0] != 'p';
+  const bool fused = std::string_view(kern.isa) != "portable";
   thread_local std::vector<T> tail;
   if (full < n) {
     tail.assign(static_cast<std::size_t>(k * nr), T(0));
