@@ -16,6 +16,7 @@
 
 #include "cpu/conv_common.h"
 #include "cpu/conv_paths.h"
+#include "cpu/line_ops.h"
 #include "cpu/parallel.h"
 
 namespace convtape::cpu::conv_detail {
@@ -42,13 +43,21 @@ struct ImplicitGrid {
   std::int64_t grid = 0;       // outer * cols
   std::int64_t plane_out = 0;  // output positions per outer plane
   std::vector<std::int64_t> offs, outer_off;
-  ImplicitGrid(const Index& ix, std::int64_t rows) : offs(static_cast<std::size_t>(rows)) {
+  // read[d][a]: some tap reads phase a of dim d ((dil * r) % stride == a for some r). The copy
+  // skips the others (a 1x1 stride-2 conv reads one phase in four); they stay zero, unread.
+  std::vector<std::vector<char>> read;
+  ImplicitGrid(const Index& ix, std::int64_t rows)
+      : offs(static_cast<std::size_t>(rows)), read(static_cast<std::size_t>(ix.s)) {
     const int s = ix.s;
     std::int64_t nphase = 1;
     for (int d = 0; d < s; ++d) {
       ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1) / ix.stride[d];
       phases[d] = ix.stride[d];
       nphase *= phases[d];
+      auto& rd = read[static_cast<std::size_t>(d)];
+      rd.assign(static_cast<std::size_t>(phases[d]), 0);
+      for (std::int64_t r = 0; r < ix.kernel[d]; ++r)
+        rd[static_cast<std::size_t>(ix.dil[d] * r % ix.stride[d])] = 1;
     }
     gs[s - 1] = 1;
     for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
@@ -81,7 +90,7 @@ struct ImplicitGrid {
   // Zero-padded, phase-split copy of channels [0, cg) of xg into the per-thread Input buffer, with
   // `slack` extra zeros after the last plane. Input values that no output reads are left out.
   template <class T>
-  T* pad(const Index& ix, const T* xg, std::int64_t cg, std::int64_t slack) const {
+  T* pad(Isa isa, const Index& ix, const T* xg, std::int64_t cg, std::int64_t slack) const {
     const int s = ix.s;
     const std::int64_t size = cg * plane + slack;
     T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
@@ -95,7 +104,8 @@ struct ImplicitGrid {
         for (int d = s - 2; d >= 0 && kept; --d) {
           const std::int64_t u = rem % ix.in[d] + ix.pad[d];
           rem /= ix.in[d];
-          kept = u / ix.stride[d] < ip[d];
+          kept = u / ix.stride[d] < ip[d] &&
+                 read[static_cast<std::size_t>(d)][static_cast<std::size_t>(u % ix.stride[d])];
           base += u / ix.stride[d] * gs[d];
           phase += (u % ix.stride[d]) * scale;
           scale *= phases[d];
@@ -109,10 +119,11 @@ struct ImplicitGrid {
         // One strided gather per phase of the last dim (which varies fastest in the phase index):
         // input i lands at index (i + lo) / st of phase (i + lo) % st.
         for (std::int64_t a = 0; a < st; ++a) {
+          if (!read[static_cast<std::size_t>(s - 1)][static_cast<std::size_t>(a)]) continue;
           const std::int64_t i0 = ((a - lo) % st + st) % st;  // first i of phase a
           T* dst = padded + base + (phase * st + a) * pplane + (i0 + lo) / st;
           const std::int64_t count = std::min(ceil_div(len - i0, st), ip[s - 1] - (i0 + lo) / st);
-          for (std::int64_t j = 0; j < count; ++j) dst[j] = src[i0 + j * st];
+          line::gather_strided(isa, dst, src + i0, st, count);
         }
       }
     return padded;
@@ -150,12 +161,14 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   // The weights are packed once for all tasks.
   const std::int64_t mpad = ceil_div(kg, mr) * mr;
   const std::vector<T> packed_w = pack_weights(kern, w, g, mpad);
+  const Isa isa = plan.target.isa;  // read once, outside the parallel region
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / g.groups, grp = t % g.groups;
     thread_local std::vector<const T*> brow;
+    thread_local std::vector<line::Segment> segs;
     // The padded copy of this sample's group, with slack for the last tile's extra columns.
-    const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, tile + nr);
+    const T* padded = ig.pad(isa, ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, tile + nr);
     brow.resize(static_cast<std::size_t>(rows));
     const T* wg = packed_w.data() + grp * mpad * rows;
     T* yg = y + (n * g.out_channels + grp * kg) * positions;
@@ -166,32 +179,34 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
         const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + q0;
         for (std::int64_t kk = 0; kk < rows; ++kk)
           brow[static_cast<std::size_t>(kk)] = base + offs[static_cast<std::size_t>(kk)];
-        for (std::int64_t pc = 0; pc < rows; pc += kstep) {
-          const std::int64_t kc = std::min(kstep, rows - pc);
-          const T beta = pc == 0 ? T(0) : T(1);
-          for (std::int64_t ir = 0; ir < kg; ir += mr) {
-            const T* a_panel = wg + (ir / mr) * mr * rows + pc * mr;
-            for (std::int64_t jr = 0; jr < width; jr += nr)
-              kern.rows(kc, a_panel, brow.data() + pc, jr, ctile + ir * width + jr, width, T(1),
-                        beta);
+        // Column panel outer, reduction slice, row panel inner: the kc x nr window of B that the
+        // row pointers reach stays in L1 while the packed weights (all row panels) stream from L2,
+        // and the mpad x nr column of C stays in cache across the slices. (Row panels outer made
+        // every row panel stream the whole kc x tile window of B, up to a MiB, from L2 or L3.)
+        // Each C element still sums the slices in order, so the results do not change.
+        for (std::int64_t jr = 0; jr < width; jr += nr)
+          for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+            const std::int64_t kc = std::min(kstep, rows - pc);
+            const T beta = pc == 0 ? T(0) : T(1);
+            for (std::int64_t ir = 0; ir < kg; ir += mr)
+              kern.rows(kc, wg + (ir / mr) * mr * rows + pc * mr, brow.data() + pc, jr,
+                        ctile + ir * width + jr, width, T(1), beta);
           }
-        }
-        // Keep the grid columns that are real output positions, one output line at a time.
+        // Keep the grid columns that are real output positions: one segment per output line,
+        // copied output channel by output channel, so that both the tile and y stream.
+        segs.clear();
         for (std::int64_t q = q0; q < q0 + ncols;) {
           const std::int64_t run = std::min(line_cols - q % line_cols, q0 + ncols - q);
           const std::int64_t p = ig.position(ix, op, q);
           if (p >= 0) {
             const std::int64_t count =
                 s == 1 ? run : std::min(run, ix.out[s - 1] - q % ig.ip[s - 1]);
-            for (std::int64_t k = 0; k < kg; ++k) {
-              const T bias = b ? b[grp * kg + k] : T(0);
-              const T* src = ctile + k * width + (q - q0);
-              T* dst = yg + k * positions + p;
-              for (std::int64_t i = 0; i < count; ++i) dst[i] = src[i] + bias;
-            }
+            segs.push_back({q - q0, p, count});
           }
           q += run;
         }
+        line::add_rows(isa, yg, positions, ctile, width, b ? b + grp * kg : nullptr, kg,
+                       segs.data(), static_cast<std::int64_t>(segs.size()));
       }
   }
 }
@@ -214,6 +229,7 @@ void implicit_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, c
   // dw^T and the parts added in order below: the same sums whichever thread runs a part, and the
   // same cut for any team size in deterministic mode (cpu/parallel.h; the plan's parts).
   const int used = plan.parts;
+  const Isa isa = plan.target.isa;                  // read once, outside the parallel region
   const std::int64_t tsize = g.groups * rows * kg;  // dw^T per group: [rows, kg]
   std::vector<T> acc(static_cast<std::size_t>(used * tsize), T(0));
   std::vector<std::int64_t> where(static_cast<std::size_t>(ig.grid));
@@ -228,7 +244,7 @@ void implicit_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, c
       for (std::int64_t t = part_begin(tasks, used, part); t < part_begin(tasks, used, part + 1);
            ++t) {
         const std::int64_t n = t / g.groups, grp = t % g.groups;
-        const T* padded = ig.pad(ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
+        const T* padded = ig.pad(isa, ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
         const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
         for (std::int64_t k = 0; k < kg; ++k)
           for (std::int64_t q = 0; q < ig.grid; ++q) {

@@ -100,6 +100,13 @@ struct Vec512<float> {
   static CT_AVX512 V set1(float a) { return _mm512_set1_ps(a); }
   static CT_AVX512 V zero() { return _mm512_setzero_ps(); }
   static CT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static CT_AVX512 V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // The even lanes of the 32 values lo:hi.
+  static CT_AVX512 V even(V lo, V hi) {
+    const __m512i idx =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(lo, idx, hi);
+  }
   static CT_AVX512 float sum(V v) {
     alignas(64) float lanes[kW];
     _mm512_store_ps(lanes, v);
@@ -124,6 +131,11 @@ struct Vec512<double> {
   static CT_AVX512 V set1(double a) { return _mm512_set1_pd(a); }
   static CT_AVX512 V zero() { return _mm512_setzero_pd(); }
   static CT_AVX512 V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static CT_AVX512 V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static CT_AVX512 V even(V lo, V hi) {
+    const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    return _mm512_permutex2var_pd(lo, idx, hi);
+  }
   static CT_AVX512 double sum(V v) {
     alignas(64) double lanes[kW];
     _mm512_store_pd(lanes, v);
@@ -204,6 +216,94 @@ __attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* gra
   std::int64_t t = 0;
   for (; t + 4 <= m.ntaps; t += 4) tap_dots_group<T, 4>(dw + t, grad, src, m, m.taps + t);
   for (; t < m.ntaps; ++t) tap_dots_group<T, 1>(dw + t, grad, src, m, m.taps + t);
+}
+
+// ---- row copies of the implicit GEMM (cpu/conv_implicit.cpp): one body per ISA path
+
+#define CT_ROW_OPS(SUFFIX, TARGET)                                                               \
+  template <class T>                                                                             \
+  TARGET void add_rows_##SUFFIX(T* dst, std::int64_t ldd, const T* src, std::int64_t lds,        \
+                                const T* bias, std::int64_t rows, const Segment* segs,           \
+                                std::int64_t nsegs) {                                            \
+    for (std::int64_t r = 0; r < rows; ++r) {                                                    \
+      const T b = bias ? bias[r] : T(0);                                                         \
+      for (std::int64_t e = 0; e < nsegs; ++e) {                                                 \
+        T* d = dst + r * ldd + segs[e].dst;                                                      \
+        const T* s = src + r * lds + segs[e].src;                                                \
+        for (std::int64_t j = 0; j < segs[e].n; ++j) d[j] = s[j] + b;                            \
+      }                                                                                          \
+    }                                                                                            \
+  }                                                                                              \
+  template <class T>                                                                             \
+  TARGET void gather_strided_##SUFFIX(T* dst, const T* src, std::int64_t step, std::int64_t n) { \
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];                                 \
+  }
+CT_ROW_OPS(avx2, __attribute__((target("avx2,fma"))))
+CT_ROW_OPS(base, )
+#undef CT_ROW_OPS
+
+template <class T>
+__attribute__((target("avx512f"))) void add_rows_avx512(T* dst, std::int64_t ldd, const T* src,
+                                                        std::int64_t lds, const T* bias,
+                                                        std::int64_t rows, const Segment* segs,
+                                                        std::int64_t nsegs) {
+  using X = Vec512<T>;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const typename X::V b = X::set1(bias ? bias[r] : T(0));
+    for (std::int64_t e = 0; e < nsegs; ++e) {
+      T* d = dst + r * ldd + segs[e].dst;
+      const T* s = src + r * lds + segs[e].src;
+      const std::int64_t n = segs[e].n;
+      for (std::int64_t j = 0; j < n; j += X::kW) {
+        const typename X::M k = X::mask(n - j);
+        X::store(k, d + j, X::add(X::load(k, s + j), b));
+      }
+    }
+  }
+}
+
+// Step 2 (the phases of a stride-2 convolution): two vectors in, their even lanes out. The loads
+// are masked to the 2 (n - j) - 1 values up to the last one read, so none reads past it.
+template <class T>
+__attribute__((target("avx512f"))) void gather_strided_avx512(T* dst, const T* src,
+                                                              std::int64_t step, std::int64_t n) {
+  using X = Vec512<T>;
+  if (step != 2) {
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];
+    return;
+  }
+  for (std::int64_t j = 0; j < n; j += X::kW) {
+    const std::int64_t avail = 2 * (n - j) - 1;  // values src[2j .. 2j + avail) are read
+    const typename X::V lo = X::load(X::mask(avail), src + 2 * j);
+    const typename X::V hi =
+        avail > X::kW ? X::load(X::mask(avail - X::kW), src + 2 * j + X::kW) : X::zero();
+    X::store(X::mask(n - j), dst + j, X::even(lo, hi));
+  }
+}
+
+template <class T>
+void add_rows_any(Isa isa, T* dst, std::int64_t ldd, const T* src, std::int64_t lds, const T* bias,
+                  std::int64_t rows, const Segment* segs, std::int64_t nsegs) {
+  switch (isa) {
+    case Isa::avx512:
+      return add_rows_avx512(dst, ldd, src, lds, bias, rows, segs, nsegs);
+    case Isa::avx2:
+      return add_rows_avx2(dst, ldd, src, lds, bias, rows, segs, nsegs);
+    default:
+      return add_rows_base(dst, ldd, src, lds, bias, rows, segs, nsegs);
+  }
+}
+template <class T>
+void gather_strided_any(Isa isa, T* dst, const T* src, std::int64_t step, std::int64_t n) {
+  if (n <= 0) return;
+  switch (isa) {
+    case Isa::avx512:
+      return gather_strided_avx512(dst, src, step, n);
+    case Isa::avx2:
+      return gather_strided_avx2(dst, src, step, n);
+    default:
+      return gather_strided_base(dst, src, step, n);
+  }
 }
 
 // ---- dispatch on the caller's path (cpu/isa.h)
@@ -309,6 +409,21 @@ void scatter(Isa isa, float* src, const float* grad, const float* w, const Plane
 }
 void scatter(Isa isa, double* src, const double* grad, const double* w, const PlaneMap& m) {
   scatter_any(isa, src, grad, w, m);
+}
+
+void add_rows(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+              const float* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs) {
+  add_rows_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs);
+}
+void add_rows(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
+              const double* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs) {
+  add_rows_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs);
+}
+void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n) {
+  gather_strided_any(isa, dst, src, step, n);
+}
+void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n) {
+  gather_strided_any(isa, dst, src, step, n);
 }
 
 }  // namespace convtape::cpu::line

@@ -1,10 +1,10 @@
-// Plane kernels for the direct (depthwise) convolution loops over a zero-padded plane `src`, each
-// compiled for AVX-512, AVX2 and plain x86-64; each call takes the path `isa` names (cpu/isa.h),
-// which the caller reads once per convolution, outside any parallel region (cpu::isa() may throw
-// on an invalid CONVTAPE_ISA, and an exception must not leave an OpenMP region).
-// An output plane is `nlines` lines of `n` contiguous values; output line l, kernel tap t and
-// position j read src[lines[l] + taps[t] + j * step], which the caller keeps inside the padded
-// plane.
+// Plane kernels for the direct (depthwise) convolution loops over a zero-padded plane `src`, and
+// row copies of the implicit GEMM, each compiled for AVX-512, AVX2 and plain x86-64; each call
+// takes the path `isa` names (cpu/isa.h), which the caller reads once per convolution, outside any
+// parallel region (cpu::isa() may throw on an invalid CONVTAPE_ISA, and an exception must not leave
+// an OpenMP region). An output plane is `nlines` lines of `n` contiguous values; output line l,
+// kernel tap t and position j read src[lines[l] + taps[t] + j * step], which the caller keeps
+// inside the padded plane.
 //   taps:     dst[l*n + j] += sum_t w[t] * src[...]            (forward; the partial sums of a
 //   block
 //                                                              stay in registers across the taps)
@@ -46,5 +46,21 @@ void gather_rows(Isa isa, float* dst, const float* src, const std::int64_t* offs
                  std::int64_t rows, std::int64_t n);
 void gather_rows(Isa isa, double* dst, const double* src, const std::int64_t* offsets,
                  std::int64_t rows, std::int64_t n);
+
+// Row operations of the implicit GEMM (cpu/conv_implicit.cpp):
+//   add_rows:       for r < rows and each segment e, j < e.n:
+//                   dst[r*ldd + e.dst + j] = src[r*lds + e.src + j] + bias[r]  (bias null: + 0);
+//                   a grid tile's rows -> output lines, row by row so that both sides stream,
+//                   one add per value so that every path rounds alike
+//   gather_strided: dst[j] = src[j * step], j < n (one stride phase of an input line)
+struct Segment {
+  std::int64_t src, dst, n;
+};
+void add_rows(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+              const float* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs);
+void add_rows(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
+              const double* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs);
+void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
+void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n);
 
 }  // namespace convtape::cpu::line
