@@ -37,6 +37,9 @@ void pack_rows(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t co
 template <class T>
 void pack_cols(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, int w, T* dst);
 
+// L1 bytes that a few-row product's A block and one B panel may fill (of 32-48 KiB).
+inline constexpr std::int64_t kL1Bytes = 36 << 10;
+
 template <class T, class PackA, class PackB>
 void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std::int64_t k,
                   T alpha, PackA&& pack_a, PackB&& pack_b, T beta, T* c, std::int64_t ldc) {
@@ -56,8 +59,16 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
   alignas(64) T tile[8 * 32];
   bool in_place = false;
   if constexpr (requires { pack_b.in_place(); }) in_place = pack_b.in_place();
+  // Up to four row panels with B read in place: the whole A block and one B panel share L1 (kc
+  // cut to fit), and each B panel serves every row panel from there (column panels outer). A
+  // packed B streamed from memory gains less than the extra passes over C cost.
+  const bool few_rows = in_place && m <= 4 * mr;
+  const std::int64_t kc_max =
+      few_rows ? std::clamp<std::int64_t>(
+                     kL1Bytes / ((mcap + nr) * static_cast<std::int64_t>(sizeof(T))), 64, kern.kc)
+               : kern.kc;
   // Equal reduction slices (576 -> 2 x 288, not 256 + 256 + 64): no short tail slice.
-  const std::int64_t slices = (k + kern.kc - 1) / kern.kc;
+  const std::int64_t slices = (k + kc_max - 1) / kc_max;
   const std::int64_t kstep = (k + slices - 1) / slices;
   constexpr bool kPrepacked = requires {
     pack_a.at(std::int64_t{0}, std::int64_t{0});
@@ -72,41 +83,47 @@ void gemm_blocked(const GemmKernel<T>& kern, std::int64_t m, std::int64_t n, std
     for (std::int64_t ic = 0; ic < m; ic += kern.mc) {
       const std::int64_t mc = std::min(kern.mc, m - ic);
       if (!kPrepacked && !a_packed) pack_a(ic, pc, mc, kc, ap);
-      // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
-      for (std::int64_t ir = 0; ir < mc; ir += mr) {
+      // One MR x NR tile of C from row panel ir and column panel jr of the block.
+      auto run_tile = [&](std::int64_t ir, std::int64_t jr) {
         const std::int64_t mr_now = std::min(mr, mc - ir);
         const T* a_panel = ap + (ir / mr) * mr * kc;
         if constexpr (kPrepacked) a_panel = pack_a.at(ic + ir, pc);
-        for (std::int64_t jr = 0; jr < nc; jr += nr) {
-          const std::int64_t nr_now = std::min(nr, nc - jr);
-          const T* b_panel = nullptr;
-          std::int64_t ldb = nr;
-          if constexpr (requires { pack_b.at(pc, jc); }) {
-            if (jr < full) {
-              b_panel = pack_b.at(pc, jc + jr);
-              ldb = pack_b.ld();
-            }
-          }
-          if (!b_panel) b_panel = bp + ((jr - full) / nr) * nr * kc;
-          T* cij = c + (ic + ir) * ldc + jc + jr;
-          if (mr_now == mr && nr_now == nr) {
-            kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
-          } else if (mr_now == mr && 2 * nr_now == nr) {
-            kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
-          } else if (2 * mr_now == mr && nr_now == nr) {
-            kern.part(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
-          } else {
-            (2 * nr_now <= nr   ? kern.half
-             : 2 * mr_now <= mr ? kern.part
-                                : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr, T(1), T(0));
-            for (std::int64_t i = 0; i < mr_now; ++i)
-              for (std::int64_t j = 0; j < nr_now; ++j) {
-                T& dst = cij[i * ldc + j];
-                dst = beta_now == T(0) ? alpha * tile[i * nr + j]
-                                       : alpha * tile[i * nr + j] + beta_now * dst;
-              }
+        const std::int64_t nr_now = std::min(nr, nc - jr);
+        const T* b_panel = nullptr;
+        std::int64_t ldb = nr;
+        if constexpr (requires { pack_b.at(pc, jc); }) {
+          if (jr < full) {
+            b_panel = pack_b.at(pc, jc + jr);
+            ldb = pack_b.ld();
           }
         }
+        if (!b_panel) b_panel = bp + ((jr - full) / nr) * nr * kc;
+        T* cij = c + (ic + ir) * ldc + jc + jr;
+        if (mr_now == mr && nr_now == nr) {
+          kern.kernel(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+        } else if (mr_now == mr && 2 * nr_now == nr) {
+          kern.half(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+        } else if (2 * mr_now == mr && nr_now == nr) {
+          kern.part(kc, a_panel, b_panel, ldb, cij, ldc, alpha, beta_now);
+        } else {
+          (2 * nr_now <= nr   ? kern.half
+           : 2 * mr_now <= mr ? kern.part
+                              : kern.kernel)(kc, a_panel, b_panel, ldb, tile, nr, T(1), T(0));
+          for (std::int64_t i = 0; i < mr_now; ++i)
+            for (std::int64_t j = 0; j < nr_now; ++j) {
+              T& dst = cij[i * ldc + j];
+              dst = beta_now == T(0) ? alpha * tile[i * nr + j]
+                                     : alpha * tile[i * nr + j] + beta_now * dst;
+            }
+        }
+      };
+      if (few_rows) {
+        for (std::int64_t jr = 0; jr < nc; jr += nr)
+          for (std::int64_t ir = 0; ir < mc; ir += mr) run_tile(ir, jr);
+      } else {
+        // One A micro-panel stays in L1 while the B panels of the block stream past it from L2.
+        for (std::int64_t ir = 0; ir < mc; ir += mr)
+          for (std::int64_t jr = 0; jr < nc; jr += nr) run_tile(ir, jr);
       }
     }
   };

@@ -73,6 +73,10 @@ void sweep() {
     for (int m : {kern->mr / 2, kern->mr + kern->mr / 2, 4 * kern->mr + 1})
       for (int n : {kern->nr, 2 * kern->nr + 3})
         for (bool ta : {false, true}) check_case<T>(*kern, ta, false, m, n, 31, T(2), T(-1), rng);
+    // Few row panels with B read in place (B past the unpacked path's size): column panels outer
+    // and a reduction cut into L1-sized slices.
+    for (int m : {3, 2 * kern->mr + 1, 4 * kern->mr})
+      check_case<T>(*kern, false, false, m, 300, 300, T(2), T(-1), rng);
     // Past every blocking boundary (mc, nc, kc) with alpha and beta, single- and multi-threaded.
     const std::int64_t big_m = kern->mc + 5, big_n = kern->nc + kern->nr + 3,
                        big_k = kern->kc * 2 + 7;
