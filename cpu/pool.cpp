@@ -9,11 +9,13 @@
 // last NaN of a window; this one keeps the first, as convtape's max reduction does).
 #include "cpu/pool.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/checked.h"
@@ -253,15 +255,118 @@ CT_POOL_INLINE void max_tap(T* m, std::int64_t* id, const T* row, std::int64_t o
   }
 }
 
-template <class T, bool kIdx, int ST>
+// Explicit SIMD forms of max_tap for float32 lines of step 1 or 2 (the common max pools: 2x2 and
+// 3x3 windows of stride 1 or 2). The compiler leaves max_tap scalar there (the strided load, the
+// NaN rule and the int64 index beside float values), and a line of a small CNN's pool is a
+// dozen outputs, so every block is masked: no scalar tail. For step 2, lane l of a block reads
+// element 2l of the row segment: the pairs are loaded as two vectors, masked so that nothing past
+// the last element read is touched, and the even elements picked out.
+template <bool kIdx, int ST>
+__attribute__((target("avx512f"))) void max_tap_avx512(float* m, std::int64_t* id, const float* row,
+                                                       std::int64_t off, std::int64_t base,
+                                                       std::int64_t jlo, std::int64_t jhi) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i lanes_lo = _mm512_set_epi64(7 * ST, 6 * ST, 5 * ST, 4 * ST, 3 * ST, 2 * ST, ST, 0);
+  const __m512i lanes_hi = _mm512_add_epi64(lanes_lo, _mm512_set1_epi64(8 * ST));
+  for (std::int64_t j = jlo; j < jhi; j += 16) {
+    const std::int64_t r = std::min<std::int64_t>(16, jhi - j);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << r) - 1u);
+    const float* p = row + j * ST + off;
+    __m512 v;
+    if constexpr (ST == 1) {
+      v = _mm512_maskz_loadu_ps(lanes, p);
+    } else if (j + 16 < jhi) {  // a later block reads p[31]: plain loads
+      v = _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+    } else {
+      const std::int64_t elems = 2 * r - 1;  // p[0 .. 2r - 2]
+      const __mmask16 a = elems >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << elems) - 1u);
+      const __mmask16 b = elems > 16 ? __mmask16((1u << (elems - 16)) - 1u) : __mmask16(0);
+      v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(a, p), even,
+                                 _mm512_maskz_loadu_ps(b, p + 16));
+    }
+    const __m512 cur = _mm512_maskz_loadu_ps(lanes, m + j);
+    const __mmask16 take =
+        lanes &
+        (_mm512_cmp_ps_mask(v, cur, _CMP_GT_OQ) |
+         (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(cur, cur, _CMP_ORD_Q)));
+    _mm512_mask_storeu_ps(m + j, take, v);
+    if constexpr (kIdx) {
+      const __m512i b0 = _mm512_set1_epi64(base + j * ST + off);
+      _mm512_mask_storeu_epi64(id + j, static_cast<__mmask8>(take), _mm512_add_epi64(b0, lanes_lo));
+      _mm512_mask_storeu_epi64(id + j + 8, static_cast<__mmask8>(take >> 8),
+                               _mm512_add_epi64(b0, lanes_hi));
+    }
+  }
+}
+
+// The AVX2 form: 8 lanes, masks as vectors, indices in two 4-lane halves.
+template <bool kIdx, int ST>
+__attribute__((target("avx2,fma"))) void max_tap_avx2(float* m, std::int64_t* id, const float* row,
+                                                      std::int64_t off, std::int64_t base,
+                                                      std::int64_t jlo, std::int64_t jhi) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lanes_lo = _mm256_setr_epi64x(0, ST, 2 * ST, 3 * ST);
+  const __m256i lanes_hi = _mm256_add_epi64(lanes_lo, _mm256_set1_epi64x(4 * ST));
+  for (std::int64_t j = jlo; j < jhi; j += 8) {
+    const std::int64_t r = std::min<std::int64_t>(8, jhi - j);
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(r)), iota);
+    const float* p = row + j * ST + off;
+    __m256 v;
+    if constexpr (ST == 1) {
+      v = j + 8 <= jhi ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes);
+    } else if (j + 8 < jhi) {  // a later block reads p[15]: plain loads
+      const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+      v = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    } else {
+      const int elems = static_cast<int>(2 * r - 1);  // p[0 .. 2r - 2]
+      const __m256 a = _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(elems), iota));
+      const __m256 b =
+          _mm256_maskload_ps(p + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(elems - 8), iota));
+      // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6]
+      v = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    }
+    const __m256 cur = _mm256_maskload_ps(m + j, lanes);
+    const __m256 take = _mm256_and_ps(
+        _mm256_castsi256_ps(lanes),
+        _mm256_or_ps(
+            _mm256_cmp_ps(v, cur, _CMP_GT_OQ),
+            _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(cur, cur, _CMP_ORD_Q))));
+    const __m256i take_i = _mm256_castps_si256(take);
+    _mm256_maskstore_ps(m + j, take_i, v);
+    if constexpr (kIdx) {
+      const __m256i b0 = _mm256_set1_epi64x(base + j * ST + off);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(id + j),
+                             _mm256_cvtepi32_epi64(_mm256_castsi256_si128(take_i)),
+                             _mm256_add_epi64(b0, lanes_lo));
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(id + j + 4),
+                             _mm256_cvtepi32_epi64(_mm256_extracti128_si256(take_i, 1)),
+                             _mm256_add_epi64(b0, lanes_hi));
+    }
+  }
+}
+
+// kIsa: the path this copy of the plane kernels is compiled for (0 portable, 1 AVX2, 2 AVX-512).
+template <class T, bool kIdx, int ST, int kIsa>
 CT_POOL_INLINE void max_row_taps(const Plan& pl, T* m, std::int64_t* id, const T* x,
                                  std::int64_t base) {
+  if constexpr (std::is_same_v<T, float> && (ST == 1 || ST == 2) && kIsa > 0) {
+    for (std::int64_t r = 0; r < pl.tap_count; ++r) {
+      if constexpr (kIsa == 2)
+        max_tap_avx512<kIdx, ST>(m, id, x + base, pl.tap_off[r], base, pl.tap_jlo[r],
+                                 pl.tap_jhi[r]);
+      else
+        max_tap_avx2<kIdx, ST>(m, id, x + base, pl.tap_off[r], base, pl.tap_jlo[r], pl.tap_jhi[r]);
+    }
+    return;
+  }
   for (std::int64_t r = 0; r < pl.tap_count; ++r)
     max_tap<T, kIdx, ST>(m, id, x + base, pl.tap_off[r], base, pl.tap_jlo[r], pl.tap_jhi[r],
                          pl.step);
 }
 
-template <class T, bool kIdx>
+template <class T, bool kIdx, int kIsa>
 CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* ind) {
   const T lowest = -std::numeric_limits<T>::infinity();
   if (pl.global) {
@@ -317,11 +422,11 @@ CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* in
       first_row = false;
       if (pl.taps) {
         if (pl.step == 1)
-          max_row_taps<T, kIdx, 1>(pl, m, id, x, base);
+          max_row_taps<T, kIdx, 1, kIsa>(pl, m, id, x, base);
         else if (pl.step == 2)
-          max_row_taps<T, kIdx, 2>(pl, m, id, x, base);
+          max_row_taps<T, kIdx, 2, kIsa>(pl, m, id, x, base);
         else
-          max_row_taps<T, kIdx, 0>(pl, m, id, x, base);
+          max_row_taps<T, kIdx, 0, kIsa>(pl, m, id, x, base);
         return;
       }
       for (std::int64_t j = 0; j < n; ++j) {  // per-output segments
@@ -478,16 +583,16 @@ template <class T>
 using PlaneFn = void (*)(const Plan&, const Planes&, const T* src, T* dst, std::int64_t* ind,
                          T* scratch);
 
-template <Kind K, class T>
+template <Kind K, class T, int kIsa>
 CT_POOL_INLINE void planes_body(const Plan& pl, const Planes& r, const T* src, T* dst,
                                 std::int64_t* ind, T* scratch) {
   for (std::int64_t p = r.p0; p < r.p1; ++p) {
     const T* s = src + p * r.src_plane;
     T* d = dst + p * r.dst_plane;
     if constexpr (K == Kind::MaxValues)
-      max_plane<T, false>(pl, s, d, nullptr);
+      max_plane<T, false, kIsa>(pl, s, d, nullptr);
     else if constexpr (K == Kind::MaxIndices)
-      max_plane<T, true>(pl, s, d, ind + p * r.dst_plane);
+      max_plane<T, true, kIsa>(pl, s, d, ind + p * r.dst_plane);
     else if constexpr (K == Kind::Avg)
       avg_plane<T>(pl, s, d);
     else
@@ -498,15 +603,15 @@ CT_POOL_INLINE void planes_body(const Plan& pl, const Planes& r, const T* src, T
 // One copy of every plane kernel per ISA: the always-inline bodies take on the target of the
 // function they are inlined into. Each call runs a range of planes, so that small planes (global
 // pooling of 7 x 7 maps) pay no call per plane.
-#define CT_POOL_ISA(SUFFIX, TARGET)                                                  \
+#define CT_POOL_ISA(SUFFIX, LEVEL, TARGET)                                           \
   template <Kind K, class T>                                                         \
   TARGET void planes_##SUFFIX(const Plan& pl, const Planes& r, const T* src, T* dst, \
                               std::int64_t* ind, T* scratch) {                       \
-    planes_body<K, T>(pl, r, src, dst, ind, scratch);                                \
+    planes_body<K, T, LEVEL>(pl, r, src, dst, ind, scratch);                         \
   }
-CT_POOL_ISA(avx512, __attribute__((target("avx512f"))))
-CT_POOL_ISA(avx2, __attribute__((target("avx2,fma"))))
-CT_POOL_ISA(base, )
+CT_POOL_ISA(avx512, 2, __attribute__((target("avx512f"))))
+CT_POOL_ISA(avx2, 1, __attribute__((target("avx2,fma"))))
+CT_POOL_ISA(base, 0, )
 #undef CT_POOL_ISA
 
 // The kernel of the path in effect (cpu/isa.h), fetched once per op by run_planes.
