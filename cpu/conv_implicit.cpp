@@ -33,7 +33,9 @@ namespace {
 // last two dims with the last one padded (out[s-2] x ip[s-1] columns per outer plane, the extra
 // ip - out columns of each line being discarded), once per outer plane (the output positions of
 // dims 0 .. s-3): padding only the last dim keeps the wasted columns of a 3-d conv at ip/out of
-// one dim instead of three. A unit-stride conv has one phase.
+// one dim instead of three. A unit-stride conv has one phase. With unit stride along the last
+// dim, lines share their padding (implicit_pitch): the pitch is max(pad_lo + in, ip - pad_lo, out),
+// a read past a line's end landing in the next line's left padding, which wastes fewer columns.
 struct ImplicitGrid {
   std::int64_t ip[kMaxRank], gs[kMaxRank], phases[kMaxRank];
   std::int64_t pplane = 0;     // values per phase plane
@@ -46,7 +48,8 @@ struct ImplicitGrid {
   // read[d][a]: some tap reads phase a of dim d ((dil * r) % stride == a for some r). The copy
   // skips the others (a 1x1 stride-2 conv reads one phase in four); they stay zero, unread.
   std::vector<std::vector<char>> read;
-  ImplicitGrid(const Index& ix, std::int64_t rows)
+  std::int64_t overrun = 0;  // zeros the copy appends after its last plane
+  ImplicitGrid(const Index& ix, const ImplicitPitch& pitch, std::int64_t rows)
       : offs(static_cast<std::size_t>(rows)), read(static_cast<std::size_t>(ix.s)) {
     const int s = ix.s;
     std::int64_t nphase = 1;
@@ -59,6 +62,10 @@ struct ImplicitGrid {
       for (std::int64_t r = 0; r < ix.kernel[d]; ++r)
         rd[static_cast<std::size_t>(ix.dil[d] * r % ix.stride[d])] = 1;
     }
+    // The last dim's pitch: ip, or less where neighbouring lines share their padding
+    // (implicit_pitch, cpu/conv_plan.h); the last line's reads then run `overrun` past its plane.
+    ip[s - 1] = pitch.pitch;
+    overrun = pitch.overrun;
     gs[s - 1] = 1;
     for (int d = s - 2; d >= 0; --d) gs[d] = gs[d + 1] * ip[d + 1];
     pplane = gs[0] * ip[0];
@@ -92,7 +99,7 @@ struct ImplicitGrid {
   template <class T>
   T* pad(Isa isa, const Index& ix, const T* xg, std::int64_t cg, std::int64_t slack) const {
     const int s = ix.s;
-    const std::int64_t size = cg * plane + slack;
+    const std::int64_t size = cg * plane + slack + overrun;
     T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
     std::fill_n(padded, size, T(0));
     const std::int64_t lines = ix.in_numel / ix.in[s - 1], len = ix.in[s - 1];
@@ -148,7 +155,7 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
                      rows = cg * ix.kernel_numel;
   const std::int64_t positions = g.out_numel();
-  const ImplicitGrid ig(ix, rows);
+  const ImplicitGrid ig(ix, implicit_pitch(g), rows);
   const auto& offs = ig.offs;
   const std::int64_t nr = kern.nr, mr = kern.mr, mc = kern.mc;  // mc: a multiple of mr
   const std::int64_t tile = plan.tile;  // grid columns per tile: min(nc, cols rounded up to nr)
@@ -223,7 +230,7 @@ void implicit_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, c
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
                      rows = cg * ix.kernel_numel;
   const std::int64_t positions = g.out_numel();
-  const ImplicitGrid ig(ix, rows);
+  const ImplicitGrid ig(ix, implicit_pitch(g), rows);
   const std::int64_t tasks = plan.tasks;  // (sample, group)
   const std::int64_t mr = kern.mr, nr = kern.nr, kgp = ceil_div(kg, nr) * nr;
   const std::int64_t kstep = plan.tile;  // min(kc, grid columns)

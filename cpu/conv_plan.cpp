@@ -80,18 +80,21 @@ std::int64_t holders(const ConvPlan& p, const ConvTarget& t, std::int64_t tasks)
 // `plane` values over every stride phase, `cols` grid columns per outer plane, `outer` planes.
 struct GridSize {
   std::int64_t plane = 1, cols = 0, outer = 1;
+  std::int64_t overrun = 0;  // zeros after the last plane for the shared-padding pitch
 };
 GridSize grid_size(const ConvGeometry& g) {
   GridSize z;
   const std::size_t s = g.in.size();
   std::int64_t pplane = 1, nphase = 1, last_ip = 0;
   for (std::size_t d = 0; d < s; ++d) {
-    const std::int64_t ip = g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
+    const std::int64_t ip = d + 1 == s ? implicit_pitch(g).pitch
+                                       : g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
     pplane = smul(pplane, ip);
     nphase = smul(nphase, g.stride[d]);
     last_ip = ip;
   }
   z.plane = smul(nphase, pplane);
+  z.overrun = implicit_pitch(g).overrun;
   z.cols = s == 1 ? g.out[0] : smul(g.out[s - 2], last_ip);
   for (std::size_t d = 0; d + 2 < s; ++d) z.outer = smul(z.outer, g.out[d]);
   return z;
@@ -173,7 +176,7 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     p.tile_rows = checked::div_ceil(rows, slices);
     p.tasks = g.batch * g.groups;
     // Per thread: the padded group with slack for the last tile, the C tile, the row pointers.
-    const std::int64_t padded = sadd(smul(g.group_channels(), z.plane), p.tile + b.nr);
+    const std::int64_t padded = sadd(smul(g.group_channels(), z.plane), p.tile + b.nr + z.overrun);
     const std::int64_t per_thread =
         sadd(smul(sadd(padded, smul(mpad, p.tile)), elem), smul(rows, sizeof(void*)));
     const std::int64_t tables = smul(sadd(rows, z.outer), 8);
@@ -286,8 +289,8 @@ void plan_backward_weight(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     // dy~, the padded group and one packed slice.
     const std::int64_t shared = sadd(smul(smul(p.parts, g.groups * rows * kg), elem),
                                      smul(sadd(sadd(grid, rows), z.outer), 8));
-    const std::int64_t per_thread =
-        smul(sadd(sadd(smul(kg, grid), smul(cg, z.plane)), smul(p.tile, kgp)), elem);
+    const std::int64_t per_thread = smul(
+        sadd(sadd(smul(kg, grid), sadd(smul(cg, z.plane), z.overrun)), smul(p.tile, kgp)), elem);
     p.workspace_bytes = sadd(shared, smul(part_holders(), per_thread));
     return;
   }
@@ -370,6 +373,17 @@ bool implicit_ok(const ConvGeometry& g, std::size_t elem, int threads) {
   }
   return padded && *padded <= kImplicitBytes &&
          (g.batch * g.groups >= threads || pass_work(g) < kParallelWork);
+}
+
+ImplicitPitch implicit_pitch(const ConvGeometry& g) {
+  const std::size_t d = g.in.size() - 1;
+  // The implicit path runs only where this sum fits (implicit_ok checks the padded size).
+  const std::int64_t ip = g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
+  const std::int64_t lo = g.pad_lo[d], in = g.in[d];
+  if (g.in.size() < 2 || g.stride[d] != 1 || lo < 0 || lo + in > ip) return {ip, 0};
+  // Output columns j < out of a line must not reach the next line's columns either.
+  const std::int64_t pitch = std::max({lo + in, ip - lo, g.out[d]});
+  return {pitch, ip - pitch};
 }
 
 std::int64_t tile_width(std::int64_t positions, std::int64_t per_sample_tasks,

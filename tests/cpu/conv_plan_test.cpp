@@ -392,3 +392,36 @@ TEST_CASE("plan: to_string names the path, type, ISA, split, workspace and inner
   CHECK(std::string(cpu::path_name(ConvPath::phase_split)) == "phase_split");
   CHECK(std::string(cpu::pass_name(ConvPass::backward_weight)) == "backward_weight");
 }
+
+TEST_CASE("plan: implicit GEMM lines share their padding along a unit-stride last dim",
+          "[conv][plan]") {
+  // 7x7 'same' on 28 columns: lines of 28 values with 3 zeros between them suffice (a read past a
+  // line's end lands in the next line's left padding), instead of 28 + 6.
+  const cpu::ImplicitPitch same =
+      cpu::implicit_pitch(geometry({1, 4, 4, 1, {28, 28}, {7, 7}, 1, 3}));
+  CHECK(same.pitch == 31);
+  CHECK(same.overrun == 3);
+  // No padding: nothing to share, the pitch is the input row.
+  const cpu::ImplicitPitch valid = cpu::implicit_pitch(geometry({1, 4, 4, 1, {20, 20}, {5, 5}}));
+  CHECK(valid.pitch == 20);
+  CHECK(valid.overrun == 0);
+  // Strided along the last dim: the phase extent, out + dil (k - 1) / stride = 28 + 1.
+  const cpu::ImplicitPitch strided =
+      cpu::implicit_pitch(geometry({1, 4, 4, 1, {56, 56}, {3, 3}, 2, 1}));
+  CHECK(strided.pitch == 29);
+  CHECK(strided.overrun == 0);
+  // 1-d: one line, no pitch to shrink.
+  CHECK(cpu::implicit_pitch(geometry({1, 4, 4, 1, {100}, {5}, 1, 2})).pitch == 104);
+  // A padding wider than the kernel's reach: the output line (1 + 4 = 5 columns from 1 input and
+  // padding 2 per side, 1x1 kernel) bounds the pitch from below, not only the padded data.
+  ConvGeometry wide = geometry({1, 2, 2, 1, {3, 1}, {1, 1}, 1, 2});
+  REQUIRE(wide.out.back() == 5);
+  const cpu::ImplicitPitch w = cpu::implicit_pitch(wide);
+  CHECK(w.pitch >= wide.out.back());
+  CHECK(w.pitch >= wide.pad_lo.back() + wide.in.back());
+  // The plan's tile covers at most the grid's 28 lines of 31 columns, rounded up to the kernel.
+  const ConvTarget t = f32(2, true);
+  const ConvPlan p = plan({16, 64, 64, 1, {28, 28}, {7, 7}, 1, 3}, ConvPass::forward, t);
+  REQUIRE(p.path == ConvPath::implicit_gemm);
+  CHECK(p.tile <= (28 * 31 + t.gemm.nr - 1) / t.gemm.nr * t.gemm.nr);
+}
