@@ -172,7 +172,14 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     p.path = ConvPath::implicit_gemm;
     const GridSize z = grid_size(g);
     p.tile = std::min(b.nc, checked::div_ceil(z.cols, b.nr) * b.nr);
-    const std::int64_t slices = checked::div_ceil(rows, b.kc);
+    // A strided conv's reduction slice reads every stride phase of each of its channels (a 3x3
+    // stride-2 window of 32 B columns touches about 24 cache lines per channel, a 7x7 unit-stride
+    // one about 21): slices half as deep keep the window that the row pointers reach in L1
+    // (measured: 5-10% on 3x3 stride 2 at 64 and 256 channels; no gain for unit stride).
+    const bool strided =
+        std::any_of(g.stride.begin(), g.stride.end(), [](std::int64_t v) { return v > 1; });
+    const std::int64_t depth = strided ? std::max<std::int64_t>(b.kc / 2, 1) : b.kc;
+    const std::int64_t slices = checked::div_ceil(rows, depth);
     p.tile_rows = checked::div_ceil(rows, slices);
     p.tasks = g.batch * g.groups;
     // Per thread: the padded group with slack for the last tile, the C tile, the row pointers.

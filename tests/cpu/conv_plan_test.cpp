@@ -170,7 +170,15 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
   Spec s2 = resnet;
   s2.k = 128;
   s2.stride = 2;
-  CHECK(plan(s2, ConvPass::forward, t).path == ConvPath::implicit_gemm);
+  const ConvPlan fwd2 = plan(s2, ConvPass::forward, t);
+  CHECK(fwd2.path == ConvPath::implicit_gemm);
+  // Its reduction slices are half as deep (every phase of a channel is read per slice): 576 rows
+  // in slices of at most kc / 2, while the unit-stride conv's 576 rows take slices up to kc.
+  CHECK(fwd2.tile_rows <= t.gemm.kc / 2);
+  CHECK(fwd2.tile_rows == (576 + (576 + t.gemm.kc / 2 - 1) / (t.gemm.kc / 2) - 1) /
+                              ((576 + t.gemm.kc / 2 - 1) / (t.gemm.kc / 2)));
+  CHECK(fwd.tile_rows ==
+        (576 + (576 + t.gemm.kc - 1) / t.gemm.kc - 1) / ((576 + t.gemm.kc - 1) / t.gemm.kc));
   // One sample for 8 planned threads, with work enough to share: im2col tiles feed them instead.
   Spec one = resnet;
   one.n = 1;
