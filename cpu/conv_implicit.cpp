@@ -162,7 +162,9 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   // A run of grid columns that maps to consecutive output positions: one output line (s >= 2) or
   // the whole tile (s == 1).
   const std::int64_t line_cols = s == 1 ? tile : ig.ip[s - 1];
-  const std::int64_t tasks = plan.tasks;  // (sample, group)
+  const std::int64_t tasks = plan.tasks;  // (sample, group[, block of output channels])
+  const std::int64_t blocks = std::max<std::int64_t>(plan.channel_blocks, 1);
+  const std::int64_t block = plan.channel_blocks > 0 ? plan.block_channels : kg;  // mr multiple
   // Equal reduction slices of at most kc rows.
   const std::int64_t kstep = plan.tile_rows;
   // The weights are packed once for all tasks.
@@ -171,7 +173,10 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   const Isa isa = plan.target.isa;  // read once, outside the parallel region
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
   for (std::int64_t t = 0; t < tasks; ++t) {
-    const std::int64_t n = t / g.groups, grp = t % g.groups;
+    // (sample, group, block of output channels [k0, k1)); one block unless the plan cut them.
+    const std::int64_t ng = t / blocks, blk = t % blocks;
+    const std::int64_t n = ng / g.groups, grp = ng % g.groups;
+    const std::int64_t k0 = blk * block, k1 = std::min(kg, k0 + block);
     thread_local std::vector<const T*> brow;
     thread_local std::vector<line::Segment> segs;
     // The padded copy of this sample's group, with slack for the last tile's extra columns.
@@ -195,9 +200,9 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
         for (std::int64_t pc = 0; pc < rows; pc += kstep) {
           const std::int64_t kc = std::min(kstep, rows - pc);
           const T beta = pc == 0 ? T(0) : T(1);
-          for (std::int64_t ic = 0; ic < kg; ic += mc)
+          for (std::int64_t ic = k0; ic < k1; ic += mc)
             for (std::int64_t jr = 0; jr < width; jr += nr)
-              for (std::int64_t ir = ic; ir < std::min(ic + mc, kg); ir += mr)
+              for (std::int64_t ir = ic; ir < std::min(ic + mc, k1); ir += mr)
                 kern.rows(kc, wg + (ir / mr) * mr * rows + pc * mr, brow.data() + pc, jr,
                           ctile + ir * width + jr, width, T(1), beta);
         }
@@ -214,8 +219,9 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
           }
           q += run;
         }
-        line::add_rows(isa, yg, positions, ctile, width, b ? b + grp * kg : nullptr, kg,
-                       segs.data(), static_cast<std::int64_t>(segs.size()));
+        line::add_rows(isa, yg + k0 * positions, positions, ctile + k0 * width, width,
+                       b ? b + grp * kg + k0 : nullptr, k1 - k0, segs.data(),
+                       static_cast<std::int64_t>(segs.size()));
       }
   }
 }

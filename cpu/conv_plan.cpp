@@ -168,7 +168,11 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
   const std::int64_t kg = g.group_out_channels(), rows = g.group_channels() * g.kernel_numel();
   const std::int64_t mpad = checked::div_ceil(kg, b.mr) * b.mr;
   const std::int64_t packed_w = smul(smul(g.groups, smul(mpad, rows)), elem);
-  if (implicit_ok(g, elem, t.threads)) {
+  // The forward may cut a (sample, group) into blocks of output channels, so it needs no samples
+  // for the threads (implicit_ok's last condition, which the weight gradient keeps) where there
+  // are two row panels or more to cut.
+  if (implicit_ok(g, elem, t.threads) ||
+      (implicit_ok(g, elem, 1) && checked::div_ceil(kg, b.mr) > 1)) {
     p.path = ConvPath::implicit_gemm;
     const GridSize z = grid_size(g);
     p.tile = std::min(b.nc, checked::div_ceil(z.cols, b.nr) * b.nr);
@@ -182,6 +186,19 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     const std::int64_t slices = checked::div_ceil(rows, depth);
     p.tile_rows = checked::div_ceil(rows, slices);
     p.tasks = g.batch * g.groups;
+    // Fewer (sample, group) pairs than planned threads (batch 1): each is cut into blocks of whole
+    // row panels of output channels, about 2 * threads tasks in all, each copying its sample
+    // itself. Every output value is still one task's, with the same slices: the sums do not
+    // depend on the cut.
+    if (p.parallel && p.tasks < t.threads) {
+      const std::int64_t panels = checked::div_ceil(kg, b.mr);
+      const std::int64_t blocks = std::min(panels, checked::div_ceil(2 * t.threads, p.tasks));
+      if (blocks > 1) {
+        p.block_channels = checked::div_ceil(panels, blocks) * b.mr;
+        p.channel_blocks = checked::div_ceil(kg, p.block_channels);
+        p.tasks *= p.channel_blocks;
+      }
+    }
     // Per thread: the padded group with slack for the last tile, the C tile, the row pointers.
     const std::int64_t padded = sadd(smul(g.group_channels(), z.plane), p.tile + b.nr + z.overrun);
     const std::int64_t per_thread =

@@ -15,7 +15,8 @@
 //                       the taps that land inside the input, work = output x taps
 //   implicit_gemm       unit- or small-stride convs without input dilation whose padded, phase-
 //                       split sample fits 6 MiB: the micro-kernel reads the padded copy through
-//                       one row pointer per column-matrix row (cpu/conv_implicit.cpp)
+//                       one row pointer per column-matrix row (cpu/conv_implicit.cpp); with fewer
+//                       samples than threads the forward splits output channels instead
 //   pointwise_gemm      1x1, unit stride, no padding: the input is the GEMM operand itself
 //   im2col_gemm         everything else: a tile of output positions unfolded straight into the
 //                       packed GEMM panel, col2im for the data gradient (cpu/conv_im2col.cpp)
@@ -87,7 +88,9 @@ struct ConvPlan {
                                     // col2im, sample for the weight gradient, plane for winograd
   std::int64_t tile_rows = 0;       // column-matrix rows per GEMM slice (implicit_gemm, col2im)
   std::int64_t channel_blocks = 0;  // col2im: blocks of input channels per (sample, group), each
-  std::int64_t block_channels = 0;  // of this many channels, so that scatters never collide
+  std::int64_t block_channels = 0;  // of this many channels, so that scatters never collide;
+                                    // implicit_gemm forward with fewer (sample, group) pairs than
+                                    // threads: blocks of output channels (whole row panels)
   int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
                                     // summed into its own copy and added in part order
   std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values)

@@ -179,12 +179,25 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
                               ((576 + t.gemm.kc / 2 - 1) / (t.gemm.kc / 2)));
   CHECK(fwd.tile_rows ==
         (576 + (576 + t.gemm.kc - 1) / t.gemm.kc - 1) / ((576 + t.gemm.kc - 1) / t.gemm.kc));
-  // One sample for 8 planned threads, with work enough to share: im2col tiles feed them instead.
+  // One sample for 8 planned threads, with work enough to share: the forward cuts the sample's
+  // 64 output channels into blocks of whole row panels (about 2 tasks per thread, at most one per
+  // panel); the weight gradient, which sums over samples, feeds them im2col tiles instead.
   Spec one = resnet;
   one.n = 1;
-  const ConvPlan wide = plan(one, ConvPass::forward, f64(8));
-  CHECK(wide.path == ConvPath::im2col_gemm);
-  CHECK(wide.tasks >= 16);
+  const ConvTarget t8 = f64(8);
+  const ConvPlan wide = plan(one, ConvPass::forward, t8);
+  CHECK(wide.path == ConvPath::implicit_gemm);
+  const std::int64_t panels = (64 + t8.gemm.mr - 1) / t8.gemm.mr;
+  CHECK(wide.channel_blocks == std::min<std::int64_t>(panels, 16));
+  CHECK(wide.block_channels % t8.gemm.mr == 0);
+  CHECK(wide.channel_blocks * wide.block_channels >= 64);
+  CHECK((wide.channel_blocks - 1) * wide.block_channels < 64);
+  CHECK(wide.tasks == wide.channel_blocks);
+  const ConvPlan wide_bw = plan(one, ConvPass::backward_weight, t8);
+  CHECK(wide_bw.path == ConvPath::im2col_gemm);
+  CHECK(wide_bw.tasks >= 16);
+  // With samples enough for the threads, no cut.
+  CHECK(plan(resnet, ConvPass::forward, t8).channel_blocks == 0);
   // A padded sample group past 6 MiB: im2col.
   Spec big = resnet;
   big.c = 512;
