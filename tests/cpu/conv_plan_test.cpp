@@ -293,6 +293,18 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
   dw.groups = 64;
   for (const Spec& s : {s2, k5, d3, narrow, dw})
     for (ConvPass pass : passes) CHECK(plan(s, pass, f32()).path != ConvPath::winograd);
+  // Batch 1 on a 14x14 plane is 16 tiles, one block: with two threads the exact paths (which
+  // split output channels) take it; alone, Winograd still saves the multiplications.
+  const Spec b1{1, 256, 256, 1, {14, 14}, {3, 3}, 1, 1};
+  REQUIRE(cpu::winograd::applies(geometry(b1)));
+  for (ConvPass pass : passes) {
+    INFO(cpu::pass_name(pass));
+    CHECK(plan(b1, pass, f32(1)).path == ConvPath::winograd);
+    CHECK(plan(b1, pass, f32(2)).path != ConvPath::winograd);
+    Spec b4 = b1;
+    b4.n = 4;  // 64 tiles: a block per thread
+    CHECK(plan(b4, pass, f32(2)).path == ConvPath::winograd);
+  }
   // A strided 6x6 conv's data gradient splits into stride phases whose forward convs are 3x3:
   // Winograd runs them, unless exact (the phases carry the switch, in the target or geometry).
   Spec k6 = resnet;

@@ -120,8 +120,8 @@ TEST_CASE("Conv1d / Conv2d / Conv3d: parameters, output sizes and agreement with
     CHECK(strided_same(x).shape() == Shape{1, 3, 3, 3, 4});  // ceil(S / 2)
   }
   SECTION("exact() keeps a layer off Winograd: small integers give exact sums") {
-    // 32 -> 32 channels, 3x3, stride 1, padding 1, 16x16: a float32 shape the CPU plan sends to
-    // Winograd, whose transforms (with 1/6 and 1/24 in them) round small-integer sums.
+    // 16 x 32 -> 32 channels, 3x3, stride 1, padding 1, 16x16: a float32 shape the CPU plan sends
+    // to Winograd, whose transforms (with 1/6 and 1/24 in them) round small-integer sums.
     nn::Conv2d conv(nn::Conv2dOptions(32, 32, 3).padding(1).exact());
     CHECK(conv.options().exact());
     const ConvOptions op = conv.options().conv_options();
@@ -133,7 +133,7 @@ TEST_CASE("Conv1d / Conv2d / Conv3d: parameters, output sizes and agreement with
       conv.weight().copy_(randint(-2, 3, conv.weight().shape()).to(kFloat32));
       conv.bias().copy_(randint(-2, 3, {32}).to(kFloat32));
     }
-    const Tensor x = randint(-4, 5, {2, 32, 16, 16}).to(kFloat32);
+    const Tensor x = randint(-4, 5, {16, 32, 16, 16}).to(kFloat32);
     const Tensor ref = conv2d(x.to(kFloat64), conv.weight().to(kFloat64), conv.bias().to(kFloat64),
                               ConvOptions().padding(1));
     CHECK(equal(conv(x).to(kFloat64), ref));
