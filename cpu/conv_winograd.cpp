@@ -530,13 +530,57 @@ __attribute__((target("avx512f"), always_inline)) inline void split_phases(const
   p[3] = _mm512_permutex2var_ps(a23, hi, b23);
 }
 
+// The 1-D steps of the three transforms, 16 tiles per vector: each 2-D transform applies its
+// step along the tile's rows, then along its columns.
+// B^T z: input (and data-gradient) tiles, 6 -> 6.
+__attribute__((target("avx512f,fma"), always_inline)) inline void input_step_avx512(
+    const __m512 (&z)[6], __m512 (&o)[6]) {
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+  const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+  const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
+  o[0] = _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4]));
+  o[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34);
+  o[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43);
+  o[3] = _mm512_fmadd_ps(two, d31, d42);
+  o[4] = _mm512_fnmadd_ps(two, d31, d42);
+  o[5] = _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5]));
+}
+
+// A^T m: products to outputs, 6 -> 4.
+__attribute__((target("avx512f,fma"), always_inline)) inline void output_step_avx512(
+    const __m512 (&m)[6], __m512 (&o)[4]) {
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f);
+  const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+  o[1] = _mm512_fmadd_ps(two, d34, d12);
+  o[2] = _mm512_fmadd_ps(four, s34, s12);
+  o[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+// A d: output-gradient tiles, 4 -> 6.
+__attribute__((target("avx512f,fma"), always_inline)) inline void grad_step_avx512(
+    const __m512 (&d)[4], __m512 (&o)[6]) {
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
+               eight = _mm512_set1_ps(8.0f);
+  const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
+  const __m512 q02 = _mm512_fmadd_ps(four, d[2], d[0]);
+  const __m512 q13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
+  o[0] = d[0];
+  o[1] = _mm512_add_ps(s02, s13);
+  o[2] = _mm512_sub_ps(s02, s13);
+  o[3] = _mm512_add_ps(q02, q13);
+  o[4] = _mm512_sub_ps(q02, q13);
+  o[5] = d[3];
+}
+
 __attribute__((target("avx512f,fma"))) void input_transform_avx512(const float* plane, int64 h,
                                                                    int64 w, TileRow r, float* dst,
                                                                    int64 xs) {
   const int64 span = 4 * r.n + 2;
   const int64 lo = std::max<int64>(0, -r.x0), hi = std::min<int64>(span, w - r.x0);
   alignas(64) float t[6][6][kLanes];
-  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
   for (int i = 0; i < 6; ++i) {
     const int64 y = r.y0 + i;
     __m512 z[6];
@@ -560,29 +604,16 @@ __attribute__((target("avx512f,fma"))) void input_transform_avx512(const float* 
       z[4] = _mm512_permutex2var_ps(p[0], next, _mm512_set1_ps(e64));
       z[5] = _mm512_permutex2var_ps(p[1], next, _mm512_set1_ps(e65));
     }
-    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
-    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
-    _mm512_store_ps(t[i][0], _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
-    _mm512_store_ps(t[i][1], _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
-    _mm512_store_ps(t[i][2], _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
-    _mm512_store_ps(t[i][3], _mm512_fmadd_ps(two, d31, d42));
-    _mm512_store_ps(t[i][4], _mm512_fnmadd_ps(two, d31, d42));
-    _mm512_store_ps(t[i][5], _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+    __m512 o[6];
+    input_step_avx512(z, o);
+    for (int k = 0; k < 6; ++k) _mm512_store_ps(t[i][k], o[k]);
   }
   for (int j = 0; j < 6; ++j) {
     __m512 z[6];
     for (int i = 0; i < 6; ++i) z[i] = _mm512_load_ps(t[i][j]);
-    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
-    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
-    _mm512_storeu_ps(dst + (0 * 6 + j) * xs,
-                     _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
-    _mm512_storeu_ps(dst + (1 * 6 + j) * xs,
-                     _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
-    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
-    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_fmadd_ps(two, d31, d42));
-    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_fnmadd_ps(two, d31, d42));
-    _mm512_storeu_ps(dst + (5 * 6 + j) * xs,
-                     _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+    __m512 o[6];
+    input_step_avx512(z, o);
+    for (int k = 0; k < 6; ++k) _mm512_storeu_ps(dst + (k * 6 + j) * xs, o[k]);
   }
 }
 
@@ -590,17 +621,13 @@ __attribute__((target("avx512f,fma"))) void output_transform_avx512(const float*
                                                                     float* plane, int64 h, int64 w,
                                                                     TileRow r, float bias) {
   alignas(64) float t[4][6][kLanes];
-  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
-               eight = _mm512_set1_ps(8.0f), vb = _mm512_set1_ps(bias);
+  const __m512 vb = _mm512_set1_ps(bias);
   for (int j = 0; j < 6; ++j) {
     __m512 m[6];
     for (int i = 0; i < 6; ++i) m[i] = _mm512_loadu_ps(src + (i * 6 + j) * xs);
-    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
-    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
-    _mm512_store_ps(t[0][j], _mm512_add_ps(_mm512_add_ps(m[0], s12), s34));
-    _mm512_store_ps(t[1][j], _mm512_fmadd_ps(two, d34, d12));
-    _mm512_store_ps(t[2][j], _mm512_fmadd_ps(four, s34, s12));
-    _mm512_store_ps(t[3][j], _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]));
+    __m512 o[4];
+    output_step_avx512(m, o);
+    for (int k = 0; k < 4; ++k) _mm512_store_ps(t[k][j], o[k]);
   }
   const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i ihi =
@@ -614,12 +641,10 @@ __attribute__((target("avx512f,fma"))) void output_transform_avx512(const float*
     if (y < 0 || y >= h || hi <= 0) continue;
     __m512 m[6];
     for (int j = 0; j < 6; ++j) m[j] = _mm512_load_ps(t[i][j]);
-    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
-    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
-    const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m[0], s12), s34), vb);
-    const __m512 o1 = _mm512_add_ps(_mm512_fmadd_ps(two, d34, d12), vb);
-    const __m512 o2 = _mm512_add_ps(_mm512_fmadd_ps(four, s34, s12), vb);
-    const __m512 o3 = _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]), vb);
+    __m512 o[4];
+    output_step_avx512(m, o);
+    const __m512 o0 = _mm512_add_ps(o[0], vb), o1 = _mm512_add_ps(o[1], vb),
+                 o2 = _mm512_add_ps(o[2], vb), o3 = _mm512_add_ps(o[3], vb);
     // Interleave the 4 columns of 16 tiles into 64 consecutive floats.
     const __m512 a0 = _mm512_permutex2var_ps(o0, ilo, o1), a1 = _mm512_permutex2var_ps(o0, ihi, o1);
     const __m512 b0 = _mm512_permutex2var_ps(o2, ilo, o3), b1 = _mm512_permutex2var_ps(o2, ihi, o3);
@@ -640,8 +665,6 @@ __attribute__((target("avx512f,fma"))) void grad_transform_avx512(const float* p
                                                                   int64 xs) {
   const int64 hi = std::min<int64>(4 * r.n, w - r.x0);  // x0 >= 0 for outputs
   alignas(64) float t[4][6][kLanes];
-  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
-               eight = _mm512_set1_ps(8.0f);
   for (int i = 0; i < 4; ++i) {
     const int64 y = r.y0 + i;
     __m512 d[4];
@@ -653,28 +676,16 @@ __attribute__((target("avx512f,fma"))) void grad_transform_avx512(const float* p
       for (int v = 0; v < 4; ++v) q[v] = load_masked(row, v, 0, hi);
       split_phases(q, d);
     }
-    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
-    const __m512 q02 = _mm512_fmadd_ps(four, d[2], d[0]);
-    const __m512 q13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
-    _mm512_store_ps(t[i][0], d[0]);
-    _mm512_store_ps(t[i][1], _mm512_add_ps(s02, s13));
-    _mm512_store_ps(t[i][2], _mm512_sub_ps(s02, s13));
-    _mm512_store_ps(t[i][3], _mm512_add_ps(q02, q13));
-    _mm512_store_ps(t[i][4], _mm512_sub_ps(q02, q13));
-    _mm512_store_ps(t[i][5], d[3]);
+    __m512 o[6];
+    grad_step_avx512(d, o);
+    for (int k = 0; k < 6; ++k) _mm512_store_ps(t[i][k], o[k]);
   }
   for (int j = 0; j < 6; ++j) {
-    const __m512 a = _mm512_load_ps(t[0][j]), b = _mm512_load_ps(t[1][j]),
-                 c = _mm512_load_ps(t[2][j]), e = _mm512_load_ps(t[3][j]);
-    const __m512 s02 = _mm512_add_ps(a, c), s13 = _mm512_add_ps(b, e);
-    const __m512 q02 = _mm512_fmadd_ps(four, c, a);
-    const __m512 q13 = _mm512_fmadd_ps(eight, e, _mm512_mul_ps(two, b));
-    _mm512_storeu_ps(dst + (0 * 6 + j) * xs, a);
-    _mm512_storeu_ps(dst + (1 * 6 + j) * xs, _mm512_add_ps(s02, s13));
-    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_sub_ps(s02, s13));
-    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_add_ps(q02, q13));
-    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_sub_ps(q02, q13));
-    _mm512_storeu_ps(dst + (5 * 6 + j) * xs, e);
+    const __m512 d[4] = {_mm512_load_ps(t[0][j]), _mm512_load_ps(t[1][j]), _mm512_load_ps(t[2][j]),
+                         _mm512_load_ps(t[3][j])};
+    __m512 o[6];
+    grad_step_avx512(d, o);
+    for (int k = 0; k < 6; ++k) _mm512_storeu_ps(dst + (k * 6 + j) * xs, o[k]);
   }
 }
 
@@ -719,8 +730,7 @@ __attribute__((target("avx512f,fma"))) void weight_adjoint_avx512(const float* d
 __attribute__((target("avx512f,fma"))) void input_gather_avx512(const float* base, const LaneMap& m,
                                                                 int64 w, float* dst, int64 xs) {
   const __m512i idx = _mm512_loadu_si512(m.off);
-  const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f),
-               two = _mm512_set1_ps(2.0f);
+  const __m512 zero = _mm512_setzero_ps();
   alignas(64) float t[6][6][kLanes];
   for (int i = 0; i < 6; ++i) {
     __m512 z[6];
@@ -728,29 +738,16 @@ __attribute__((target("avx512f,fma"))) void input_gather_avx512(const float* bas
       z[j] = _mm512_mask_i32gather_ps(
           zero, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
           _mm512_add_epi32(idx, _mm512_set1_epi32(static_cast<int>(i * w + j))), base, 4);
-    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
-    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
-    _mm512_store_ps(t[i][0], _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
-    _mm512_store_ps(t[i][1], _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
-    _mm512_store_ps(t[i][2], _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
-    _mm512_store_ps(t[i][3], _mm512_fmadd_ps(two, d31, d42));
-    _mm512_store_ps(t[i][4], _mm512_fnmadd_ps(two, d31, d42));
-    _mm512_store_ps(t[i][5], _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+    __m512 o[6];
+    input_step_avx512(z, o);
+    for (int k = 0; k < 6; ++k) _mm512_store_ps(t[i][k], o[k]);
   }
   for (int j = 0; j < 6; ++j) {
     __m512 z[6];
     for (int i = 0; i < 6; ++i) z[i] = _mm512_load_ps(t[i][j]);
-    const __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
-    const __m512 d42 = _mm512_sub_ps(z[4], z[2]), d31 = _mm512_sub_ps(z[3], z[1]);
-    _mm512_storeu_ps(dst + (0 * 6 + j) * xs,
-                     _mm512_fmadd_ps(four, z[0], _mm512_fnmadd_ps(five, z[2], z[4])));
-    _mm512_storeu_ps(dst + (1 * 6 + j) * xs,
-                     _mm512_fnmadd_ps(four, _mm512_add_ps(z[1], z[2]), s34));
-    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_fmadd_ps(four, _mm512_sub_ps(z[1], z[2]), d43));
-    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_fmadd_ps(two, d31, d42));
-    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_fnmadd_ps(two, d31, d42));
-    _mm512_storeu_ps(dst + (5 * 6 + j) * xs,
-                     _mm512_fmadd_ps(four, z[1], _mm512_fnmadd_ps(five, z[3], z[5])));
+    __m512 o[6];
+    input_step_avx512(z, o);
+    for (int k = 0; k < 6; ++k) _mm512_storeu_ps(dst + (k * 6 + j) * xs, o[k]);
   }
 }
 
@@ -759,27 +756,20 @@ __attribute__((target("avx512f,fma"))) void output_scatter_avx512(const float* s
                                                                   int64 w, float bias) {
   const __m512i idx = _mm512_loadu_si512(m.off);
   alignas(64) float t[4][6][kLanes];
-  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
-               eight = _mm512_set1_ps(8.0f), vb = _mm512_set1_ps(bias);
+  const __m512 vb = _mm512_set1_ps(bias);
   for (int j = 0; j < 6; ++j) {
     __m512 v[6];
     for (int i = 0; i < 6; ++i) v[i] = _mm512_loadu_ps(src + (i * 6 + j) * xs);
-    const __m512 s12 = _mm512_add_ps(v[1], v[2]), d12 = _mm512_sub_ps(v[1], v[2]);
-    const __m512 s34 = _mm512_add_ps(v[3], v[4]), d34 = _mm512_sub_ps(v[3], v[4]);
-    _mm512_store_ps(t[0][j], _mm512_add_ps(_mm512_add_ps(v[0], s12), s34));
-    _mm512_store_ps(t[1][j], _mm512_fmadd_ps(two, d34, d12));
-    _mm512_store_ps(t[2][j], _mm512_fmadd_ps(four, s34, s12));
-    _mm512_store_ps(t[3][j], _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), v[5]));
+    __m512 o[4];
+    output_step_avx512(v, o);
+    for (int k = 0; k < 4; ++k) _mm512_store_ps(t[k][j], o[k]);
   }
   for (int i = 0; i < 4; ++i) {
     __m512 v[6];
     for (int j = 0; j < 6; ++j) v[j] = _mm512_load_ps(t[i][j]);
-    const __m512 s12 = _mm512_add_ps(v[1], v[2]), d12 = _mm512_sub_ps(v[1], v[2]);
-    const __m512 s34 = _mm512_add_ps(v[3], v[4]), d34 = _mm512_sub_ps(v[3], v[4]);
-    const __m512 o[4] = {_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], s12), s34), vb),
-                         _mm512_add_ps(_mm512_fmadd_ps(two, d34, d12), vb),
-                         _mm512_add_ps(_mm512_fmadd_ps(four, s34, s12), vb),
-                         _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), v[5]), vb)};
+    __m512 o[4];
+    output_step_avx512(v, o);
+    for (auto& e : o) e = _mm512_add_ps(e, vb);
     for (int j = 0; j < 4; ++j)
       _mm512_mask_i32scatter_ps(
           base, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
@@ -790,8 +780,7 @@ __attribute__((target("avx512f,fma"))) void output_scatter_avx512(const float* s
 __attribute__((target("avx512f,fma"))) void grad_gather_avx512(const float* base, const LaneMap& m,
                                                                int64 w, float* dst, int64 xs) {
   const __m512i idx = _mm512_loadu_si512(m.off);
-  const __m512 zero = _mm512_setzero_ps(), two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f),
-               eight = _mm512_set1_ps(8.0f);
+  const __m512 zero = _mm512_setzero_ps();
   alignas(64) float t[4][6][kLanes];
   for (int i = 0; i < 4; ++i) {
     __m512 d[4];
@@ -799,28 +788,16 @@ __attribute__((target("avx512f,fma"))) void grad_gather_avx512(const float* base
       d[j] = _mm512_mask_i32gather_ps(
           zero, static_cast<__mmask16>(m.rows[i] & m.cols[j]),
           _mm512_add_epi32(idx, _mm512_set1_epi32(static_cast<int>(i * w + j))), base, 4);
-    const __m512 s02 = _mm512_add_ps(d[0], d[2]), s13 = _mm512_add_ps(d[1], d[3]);
-    const __m512 q02 = _mm512_fmadd_ps(four, d[2], d[0]);
-    const __m512 q13 = _mm512_fmadd_ps(eight, d[3], _mm512_mul_ps(two, d[1]));
-    _mm512_store_ps(t[i][0], d[0]);
-    _mm512_store_ps(t[i][1], _mm512_add_ps(s02, s13));
-    _mm512_store_ps(t[i][2], _mm512_sub_ps(s02, s13));
-    _mm512_store_ps(t[i][3], _mm512_add_ps(q02, q13));
-    _mm512_store_ps(t[i][4], _mm512_sub_ps(q02, q13));
-    _mm512_store_ps(t[i][5], d[3]);
+    __m512 o[6];
+    grad_step_avx512(d, o);
+    for (int k = 0; k < 6; ++k) _mm512_store_ps(t[i][k], o[k]);
   }
   for (int j = 0; j < 6; ++j) {
-    const __m512 a = _mm512_load_ps(t[0][j]), b = _mm512_load_ps(t[1][j]),
-                 c = _mm512_load_ps(t[2][j]), e = _mm512_load_ps(t[3][j]);
-    const __m512 s02 = _mm512_add_ps(a, c), s13 = _mm512_add_ps(b, e);
-    const __m512 q02 = _mm512_fmadd_ps(four, c, a);
-    const __m512 q13 = _mm512_fmadd_ps(eight, e, _mm512_mul_ps(two, b));
-    _mm512_storeu_ps(dst + (0 * 6 + j) * xs, a);
-    _mm512_storeu_ps(dst + (1 * 6 + j) * xs, _mm512_add_ps(s02, s13));
-    _mm512_storeu_ps(dst + (2 * 6 + j) * xs, _mm512_sub_ps(s02, s13));
-    _mm512_storeu_ps(dst + (3 * 6 + j) * xs, _mm512_add_ps(q02, q13));
-    _mm512_storeu_ps(dst + (4 * 6 + j) * xs, _mm512_sub_ps(q02, q13));
-    _mm512_storeu_ps(dst + (5 * 6 + j) * xs, e);
+    const __m512 d[4] = {_mm512_load_ps(t[0][j]), _mm512_load_ps(t[1][j]), _mm512_load_ps(t[2][j]),
+                         _mm512_load_ps(t[3][j])};
+    __m512 o[6];
+    grad_step_avx512(d, o);
+    for (int k = 0; k < 6; ++k) _mm512_storeu_ps(dst + (k * 6 + j) * xs, o[k]);
   }
 }
 
