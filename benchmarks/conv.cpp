@@ -109,17 +109,22 @@ const std::vector<Case> kCases{
     conv_case("b1_stem", 1, 3, 64, {224, 224}, 7, 2, 3, 1, 1, Group::extra),
 };
 
+ConvOptions conv_options(const Case& c) {
+  return ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups);
+}
+
+ConvTransposeOptions transpose_options(const Case& c) {
+  return ConvTransposeOptions()
+      .stride(c.stride)
+      .padding(c.pad)
+      .output_padding(c.output_padding)
+      .dilation(c.dilation)
+      .groups(c.groups);
+}
+
 Tensor run_conv(const Case& c, const Tensor& x, const Tensor& w, const Tensor& b) {
-  if (c.transposed)
-    return conv_transpose(x, w, b,
-                          ConvTransposeOptions()
-                              .stride(c.stride)
-                              .padding(c.pad)
-                              .output_padding(c.output_padding)
-                              .dilation(c.dilation)
-                              .groups(c.groups));
-  return conv(x, w, b,
-              ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups));
+  if (c.transposed) return conv_transpose(x, w, b, transpose_options(c));
+  return conv(x, w, b, conv_options(c));
 }
 
 // conv: [K, C/groups, *R]; transposed: [C, K/groups, *R].
@@ -302,17 +307,8 @@ std::pair<double, double> time_ours(const Case& c, const Device& dev, double min
 Shape output_shape(const Case& c) {
   Shape xs{c.n, c.c};
   xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
-  if (c.transposed)
-    return conv_transpose_output_shape(xs, weight_shape(c),
-                                       ConvTransposeOptions()
-                                           .stride(c.stride)
-                                           .padding(c.pad)
-                                           .output_padding(c.output_padding)
-                                           .dilation(c.dilation)
-                                           .groups(c.groups));
-  return conv_output_shape(
-      xs, weight_shape(c),
-      ConvOptions().stride(c.stride).padding(c.pad).dilation(c.dilation).groups(c.groups));
+  if (c.transposed) return conv_transpose_output_shape(xs, weight_shape(c), transpose_options(c));
+  return conv_output_shape(xs, weight_shape(c), conv_options(c));
 }
 
 // "2.15" from "pt2.15": the ratio columns' heading.
