@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/checked.h"
@@ -222,15 +223,23 @@ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
 }
 
 // The weights of every group packed once as the GEMM's A panels (kg rows padded to mpad, a
-// multiple of the micro-kernel's mr), for all the tasks of a forward pass.
+// multiple of the micro-kernel's mr), for all the tasks of a forward pass. Left uninitialised and
+// packed panel by panel on the team (each panel writes all of its values, zeros past kg): 256
+// channels of 3x3 are 2.4 MB, whose serial zeroing and packing cost a 3x3 stride-2 forward a
+// tenth of its time.
 template <class T>
-std::vector<T> pack_weights(const GemmKernel<T>& kern, const T* w, const ConvGeometry& g,
-                            std::int64_t mpad) {
+std::unique_ptr<T[]> pack_weights(const GemmKernel<T>& kern, const T* w, const ConvGeometry& g,
+                                  std::int64_t mpad) {
   const std::int64_t kg = g.group_out_channels(), rows = g.group_channels() * g.kernel_numel();
-  std::vector<T> packed(static_cast<std::size_t>(g.groups * mpad * rows));
-  for (std::int64_t grp = 0; grp < g.groups; ++grp)
-    MatrixPackA<T>{w + grp * kg * rows, rows, false, kern.mr}(0, 0, kg, rows,
-                                                              packed.data() + grp * mpad * rows);
+  std::unique_ptr<T[]> packed(new T[static_cast<std::size_t>(g.groups * mpad * rows)]);
+  const std::int64_t panels = mpad / kern.mr, jobs = g.groups * panels;
+#pragma omp parallel for schedule(static) if (jobs > 1 && g.groups * mpad * rows >= (1 << 16))
+  for (std::int64_t job = 0; job < jobs; ++job) {
+    const std::int64_t grp = job / panels, i0 = job % panels * kern.mr;
+    MatrixPackA<T>{w + grp * kg * rows, rows, false, kern.mr}(
+        i0, 0, std::min<std::int64_t>(kern.mr, kg - i0), rows,
+        packed.get() + grp * mpad * rows + i0 * rows);
+  }
   return packed;
 }
 

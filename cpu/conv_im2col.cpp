@@ -126,7 +126,7 @@ void im2col_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
   const bool pointwise = plan.path == ConvPath::pointwise_gemm;
   // The weights are packed once for all tasks.
   const std::int64_t mpad = ceil_div(kg, kern.mr) * kern.mr;
-  const std::vector<T> packed_w = pack_weights(kern, w, g, mpad);
+  const std::unique_ptr<T[]> packed_w = pack_weights(kern, w, g, mpad);
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / (g.groups * tiles), grp = (t / tiles) % g.groups, tile = t % tiles;
@@ -138,7 +138,7 @@ void im2col_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
       for (std::int64_t k = 0; k < kg; ++k) std::fill_n(yg + k * positions, pn, b[grp * kg + k]);
       beta = T(1);
     }
-    const PackedA<T> pack_a{packed_w.data() + grp * mpad * rows, rows, kern.mr};
+    const PackedA<T> pack_a{packed_w.get() + grp * mpad * rows, rows, kern.mr};
     if (pointwise) {
       const MatrixPackB<T> pack_b{xg + p0, positions, false, kern.nr, kg <= 8 * kern.mr};
       gemm_blocked<T>(kern, kg, pn, rows, T(1), pack_a, pack_b, beta, yg, positions);
