@@ -37,6 +37,8 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
       return depthwise_forward(plan, x, w, b, y);
     case ConvPath::implicit_gemm:
       return implicit_forward(plan, kern, x, w, b, y);
+    case ConvPath::dilation_split:
+      return dilated_forward(plan, kern, x, w, b, y);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_forward(plan, kern, x, w, b, y);
@@ -61,6 +63,8 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       return phase_backward_data(plan, kern, dy, w, dx);
     case ConvPath::transposed_forward:
       return transposed_backward_data(plan, kern, dy, w, dx);
+    case ConvPath::dilation_split:
+      return dilated_backward_data(plan, kern, dy, w, dx);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_data(plan, kern, dy, w, dx);
@@ -83,6 +87,8 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       return depthwise_backward_weight(plan, dy, x, dw);
     case ConvPath::implicit_gemm:
       return implicit_backward_weight(plan, kern, dy, x, dw);
+    case ConvPath::dilation_split:
+      return dilated_backward_weight(plan, kern, dy, x, dw);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_weight(plan, kern, dy, x, dw);

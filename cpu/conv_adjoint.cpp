@@ -18,6 +18,7 @@
 
 #include "cpu/conv_common.h"
 #include "cpu/conv_paths.h"
+#include "cpu/line_ops.h"
 
 namespace convtape::cpu::conv_detail {
 
@@ -62,9 +63,10 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   }
   if (!all_taps) std::fill_n(dx, planes * in_n, T(0));
   std::vector<T> wt;
-  // z is written whole by each phase's forward: left uninitialised (a vector would zero it).
-  std::unique_ptr<T[]> z;
-  std::int64_t z_size = 0;
+  // z is written whole by each phase's forward. Kept per thread between calls (a fresh 3 MB
+  // allocation per phase and call cost its page faults every time).
+  thread_local std::vector<T> z_buffer;
+  const Isa isa = plan.target.isa;
   for (std::int64_t ph = 0; ph < phases; ++ph) {
     std::int64_t rem = ph;
     for (std::size_t d = s; d-- > 0;) {
@@ -96,38 +98,43 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
           for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[src_tap[static_cast<std::size_t>(t)]];
         }
     const std::int64_t zn = p.g.out_numel();
-    if (planes * zn > z_size) {
-      z_size = planes * zn;
-      z.reset(new T[static_cast<std::size_t>(z_size)]);
+    if (static_cast<std::int64_t>(z_buffer.size()) < planes * zn) {
+      z_buffer.clear();
+      z_buffer.shrink_to_fit();
+      z_buffer.resize(static_cast<std::size_t>(planes * zn));
     }
-    run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt.data(), nullptr,
-                   z.get());
-    // dx[i] = z[m] for i = stride * m + a - pad_lo inside the input, one z line at a time.
+    T* z = z_buffer.data();
+    run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt.data(), nullptr, z);
+    // dx[i] = z[m'] for i = stride * (m' + skip) + a - pad_lo inside the input: per z line inside
+    // dx, the run of m whose i lands inside, scattered every stride-th value (cpu/line_ops.h).
     const std::int64_t zlast = p.g.out[s - 1], lines = zn / zlast;
-    const std::int64_t st = g.stride[s - 1], off = a[s - 1] - g.pad_lo[s - 1];
+    const std::int64_t st = g.stride[s - 1];
+    const std::int64_t off = st * p.skip[s - 1] + a[s - 1] - g.pad_lo[s - 1];  // i of z[.., 0]
     const std::int64_t m0 = off >= 0 ? 0 : ceil_div(-off, st);
+    const std::int64_t m1 =
+        g.in[s - 1] - off > 0 ? std::min(zlast, ceil_div(g.in[s - 1] - off, st)) : 0;
+    std::vector<std::int64_t> to, from;
+    for (std::int64_t line = 0; line < lines && m1 > m0; ++line) {
+      std::int64_t lrem = line, base = 0, scale = g.in[s - 1];
+      bool inside = true;
+      for (std::size_t d = s - 1; d-- > 0 && inside;) {
+        const std::int64_t m = lrem % p.g.out[d];
+        lrem /= p.g.out[d];
+        const std::int64_t i = g.stride[d] * (m + p.skip[d]) + a[d] - g.pad_lo[d];
+        inside = i >= 0 && i < g.in[d];
+        base += i * scale;
+        scale *= g.in[d];
+      }
+      if (!inside) continue;
+      to.push_back(base + st * m0 + off);
+      from.push_back(line * zlast + m0);
+    }
+    const line::StridedRows rows{to.data(), from.data(), static_cast<std::int64_t>(to.size()),
+                                 m1 - m0, st};
+    const T* zs = z;
 #pragma omp parallel for schedule(static) if (planes > 1 && planes * zn >= kParallelWork)
     for (std::int64_t pl = 0; pl < planes; ++pl)
-      for (std::int64_t line = 0; line < lines; ++line) {
-        std::int64_t lrem = line, base = 0, scale = g.in[s - 1];
-        bool inside = true;
-        for (std::size_t d = s - 1; d-- > 0 && inside;) {
-          const std::int64_t m = lrem % p.g.out[d];
-          lrem /= p.g.out[d];
-          const std::int64_t i = g.stride[d] * m + a[d] - g.pad_lo[d];
-          inside = i >= 0 && i < g.in[d];
-          base += i * scale;
-          scale *= g.in[d];
-        }
-        if (!inside) continue;
-        const T* src = z.get() + pl * zn + line * zlast;
-        T* dst = dx + pl * in_n + base;
-        for (std::int64_t m = m0; m < zlast; ++m) {
-          const std::int64_t i = st * m + off;
-          if (i >= g.in[s - 1]) break;
-          dst[i] = src[m];
-        }
-      }
+      line::scatter_strided_rows(isa, dx + pl * in_n, rows, zs + pl * zn);
   }
 }
 #define CT_INSTANTIATE(T)                                                                         \

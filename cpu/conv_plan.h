@@ -24,6 +24,10 @@
 //                       with the flipped, channel-swapped kernel; `inner` is that conv's plan
 //   phase_split         data gradient of a strided conv: one unit-stride forward conv of dy per
 //                       stride phase of dx (cpu/conv_adjoint.cpp), each planned when it runs
+//   dilation_split      a stride-1 conv with a dilated kernel, float32: one undilated conv per
+//                       dilation phase (cpu/conv_dilated.cpp), taken when every phase plans
+//                       Winograd, so that dilated 3x3 layers get its fewer multiplications;
+//                       `inner` holds the phases' plans in phase order
 #pragma once
 
 #include <cstdint>
@@ -49,6 +53,7 @@ enum class ConvPath {
   im2col_gemm,
   transposed_forward,
   phase_split,
+  dilation_split,
 };
 
 // The GEMM micro-kernel's blocking (cpu/gemm_kernel.h) that the GEMM paths size their tiles with.
@@ -93,13 +98,15 @@ struct ConvPlan {
                                     // threads: blocks of output channels (whole row panels)
   int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
                                     // summed into its own copy and added in part order
-  std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values)
+  std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values);
+                                    // dilation_split: dilation phases
   // Scratch bytes the path allocates beyond its operands and result, over every thread that may
   // run it (packing buffers, padded copies, partial sums, inner plans). Buffers are kept per
   // thread between calls (cpu/gemm_driver.h), so this is what one call needs, not what it adds.
   // Saturates at INT64_MAX.
   std::int64_t workspace_bytes = 0;
-  std::vector<ConvPlan> inner;  // transposed_forward: the plan of the forward conv it runs
+  std::vector<ConvPlan> inner;  // transposed_forward: the plan of the forward conv it runs;
+                                // dilation_split: the plan of each phase's conv
 };
 
 ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& target);
@@ -184,11 +191,30 @@ std::int64_t live_phases(const ConvGeometry& g, std::size_t d);
 // dy with the phase's taps (flipped, channels swapped; they are evenly spaced, so the sub-kernel
 // is an ordinary dilated one). Each dx value belongs to exactly one phase; a phase without taps
 // leaves zeros.
+// The phase's conv leaves out the values m < skip that land in dx's low padding (where its own
+// low padding allows): its output z[m'] is the phase value m = m' + skip.
 struct PhaseConv {
-  ConvGeometry g;                         // dy -> this phase's values z[m], m in [0, out)
-  std::vector<std::int64_t> first, step;  // per dim: first tap r0 and tap spacing in r
+  ConvGeometry g;  // dy -> this phase's values z[m'], m' in [0, out), m = m' + skip
+  std::vector<std::int64_t> first, step, skip;  // per dim: first tap r0, tap spacing in r, skip
   bool empty = false;
 };
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a);
+
+// A stride-1 convolution with a dilated kernel (dilation d > 1 in some dims) is prod(d)
+// undilated ones, one per dilation phase: output j = d m + a reads input
+// i = j + d r - pad_lo = d (m + r + q) + b with a - pad_lo = d q + b, 0 <= b < d, so output phase a
+// (the outputs j = a mod d, ceil((out - a) / d) of them) is a unit-stride, undilated convolution of
+// input phase b (ceil((in - b) / d) values) with the same kernel and low padding -q >= 0; a -> b
+// is one-to-one, so the phases' data gradients cover dx exactly once.
+// dilation_split_ok: stride 1, no input dilation, some dilation > 1, and every dim's input and
+// output at least its dilation (every phase then has values on both sides).
+struct DilationPhase {
+  ConvGeometry g;                     // x phase b -> y phase a, dilation 1
+  std::vector<std::int64_t> a, b, d;  // per dim: output phase, input phase, dilation
+};
+bool dilation_split_ok(const ConvGeometry& g);
+std::int64_t dilation_phases(const ConvGeometry& g);  // prod(dilation)
+// Phase `index` of dilation_phases(g), the last dim's phase varying fastest.
+DilationPhase dilation_phase(const ConvGeometry& g, std::int64_t index);
 
 }  // namespace convtape::cpu

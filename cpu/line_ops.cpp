@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace convtape::cpu::line {
 
@@ -220,23 +221,27 @@ __attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* gra
 
 // ---- row copies of the implicit GEMM (cpu/conv_implicit.cpp): one body per ISA path
 
-#define CT_ROW_OPS(SUFFIX, TARGET)                                                               \
-  template <class T>                                                                             \
-  TARGET void add_rows_##SUFFIX(T* dst, std::int64_t ldd, const T* src, std::int64_t lds,        \
-                                const T* bias, std::int64_t rows, const Segment* segs,           \
-                                std::int64_t nsegs) {                                            \
-    for (std::int64_t r = 0; r < rows; ++r) {                                                    \
-      const T b = bias ? bias[r] : T(0);                                                         \
-      for (std::int64_t e = 0; e < nsegs; ++e) {                                                 \
-        T* d = dst + r * ldd + segs[e].dst;                                                      \
-        const T* s = src + r * lds + segs[e].src;                                                \
-        for (std::int64_t j = 0; j < segs[e].n; ++j) d[j] = s[j] + b;                            \
-      }                                                                                          \
-    }                                                                                            \
-  }                                                                                              \
-  template <class T>                                                                             \
-  TARGET void gather_strided_##SUFFIX(T* dst, const T* src, std::int64_t step, std::int64_t n) { \
-    for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];                                 \
+#define CT_ROW_OPS(SUFFIX, TARGET)                                                                \
+  template <class T>                                                                              \
+  TARGET void add_rows_##SUFFIX(T* dst, std::int64_t ldd, const T* src, std::int64_t lds,         \
+                                const T* bias, std::int64_t rows, const Segment* segs,            \
+                                std::int64_t nsegs) {                                             \
+    for (std::int64_t r = 0; r < rows; ++r) {                                                     \
+      const T b = bias ? bias[r] : T(0);                                                          \
+      for (std::int64_t e = 0; e < nsegs; ++e) {                                                  \
+        T* d = dst + r * ldd + segs[e].dst;                                                       \
+        const T* s = src + r * lds + segs[e].src;                                                 \
+        for (std::int64_t j = 0; j < segs[e].n; ++j) d[j] = s[j] + b;                             \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  template <class T>                                                                              \
+  TARGET void gather_strided_##SUFFIX(T* dst, const T* src, std::int64_t step, std::int64_t n) {  \
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];                                  \
+  }                                                                                               \
+  template <class T>                                                                              \
+  TARGET void scatter_strided_##SUFFIX(T* dst, const T* src, std::int64_t step, std::int64_t n) { \
+    for (std::int64_t j = 0; j < n; ++j) dst[j * step] = src[j];                                  \
   }
 CT_ROW_OPS(avx2, __attribute__((target("avx2,fma"))))
 CT_ROW_OPS(base, )
@@ -278,6 +283,86 @@ __attribute__((target("avx512f"))) void gather_strided_avx512(T* dst, const T* s
     const typename X::V hi =
         avail > X::kW ? X::load(X::mask(avail - X::kW), src + 2 * j + X::kW) : X::zero();
     X::store(X::mask(n - j), dst + j, X::even(lo, hi));
+  }
+}
+
+// Step 2: kW / 2 values expanded into the even lanes of a vector and stored through the
+// even-lane mask, so that the odd values between them (another phase's) are neither read nor
+// written; the masks stop at the last value.
+template <class T>
+__attribute__((target("avx512f"))) void scatter_strided_avx512(T* dst, const T* src,
+                                                               std::int64_t step, std::int64_t n) {
+  if (step != 2) {
+    for (std::int64_t j = 0; j < n; ++j) dst[j * step] = src[j];
+    return;
+  }
+  using X = Vec512<T>;
+  constexpr std::int64_t kHalf = X::kW / 2;
+  constexpr unsigned kEven = X::kW == 16 ? 0x5555u : 0x55u;
+  for (std::int64_t j = 0; j < n; j += kHalf) {
+    const std::int64_t left = std::min(n - j, kHalf);
+    const auto k = static_cast<typename X::M>(kEven & ((1u << (2 * left)) - 1));
+    if constexpr (std::is_same_v<T, float>)
+      _mm512_mask_storeu_ps(dst + 2 * j, k, _mm512_maskz_expandloadu_ps(k, src + j));
+    else
+      _mm512_mask_storeu_pd(dst + 2 * j, k, _mm512_maskz_expandloadu_pd(k, src + j));
+  }
+}
+
+// Whole planes per call (the lines of a dilation phase are tens of values: a call per line cost
+// more than the copy).
+#define CT_STRIDED_ROWS(SUFFIX, TARGET)                                                            \
+  template <class T>                                                                               \
+  TARGET void gather_strided_rows_##SUFFIX(T* dst, const StridedRows& m, const T* src) {           \
+    for (std::int64_t r = 0; r < m.rows; ++r)                                                      \
+      gather_strided_##SUFFIX(dst + (m.dense ? m.dense[r] : r * m.n), src + m.strided[r], m.step,  \
+                              m.n);                                                                \
+  }                                                                                                \
+  template <class T>                                                                               \
+  TARGET void scatter_strided_rows_##SUFFIX(T* dst, const StridedRows& m, const T* src) {          \
+    for (std::int64_t r = 0; r < m.rows; ++r)                                                      \
+      scatter_strided_##SUFFIX(dst + m.strided[r], src + (m.dense ? m.dense[r] : r * m.n), m.step, \
+                               m.n);                                                               \
+  }
+CT_STRIDED_ROWS(avx512, __attribute__((target("avx512f"))))
+CT_STRIDED_ROWS(avx2, __attribute__((target("avx2,fma"))))
+CT_STRIDED_ROWS(base, )
+#undef CT_STRIDED_ROWS
+template <class T>
+void gather_strided_rows_any(Isa isa, T* dst, const StridedRows& m, const T* src) {
+  if (m.n <= 0) return;
+  switch (isa) {
+    case Isa::avx512:
+      return gather_strided_rows_avx512(dst, m, src);
+    case Isa::avx2:
+      return gather_strided_rows_avx2(dst, m, src);
+    default:
+      return gather_strided_rows_base(dst, m, src);
+  }
+}
+template <class T>
+void scatter_strided_rows_any(Isa isa, T* dst, const StridedRows& m, const T* src) {
+  if (m.n <= 0) return;
+  switch (isa) {
+    case Isa::avx512:
+      return scatter_strided_rows_avx512(dst, m, src);
+    case Isa::avx2:
+      return scatter_strided_rows_avx2(dst, m, src);
+    default:
+      return scatter_strided_rows_base(dst, m, src);
+  }
+}
+
+template <class T>
+void scatter_strided_any(Isa isa, T* dst, const T* src, std::int64_t step, std::int64_t n) {
+  if (n <= 0) return;
+  switch (isa) {
+    case Isa::avx512:
+      return scatter_strided_avx512(dst, src, step, n);
+    case Isa::avx2:
+      return scatter_strided_avx2(dst, src, step, n);
+    default:
+      return scatter_strided_base(dst, src, step, n);
   }
 }
 
@@ -424,6 +509,26 @@ void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, st
 }
 void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n) {
   gather_strided_any(isa, dst, src, step, n);
+}
+
+void scatter_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n) {
+  scatter_strided_any(isa, dst, src, step, n);
+}
+void scatter_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n) {
+  scatter_strided_any(isa, dst, src, step, n);
+}
+
+void gather_strided_rows(Isa isa, float* dst, const StridedRows& m, const float* src) {
+  gather_strided_rows_any(isa, dst, m, src);
+}
+void gather_strided_rows(Isa isa, double* dst, const StridedRows& m, const double* src) {
+  gather_strided_rows_any(isa, dst, m, src);
+}
+void scatter_strided_rows(Isa isa, float* dst, const StridedRows& m, const float* src) {
+  scatter_strided_rows_any(isa, dst, m, src);
+}
+void scatter_strided_rows(Isa isa, double* dst, const StridedRows& m, const double* src) {
+  scatter_strided_rows_any(isa, dst, m, src);
 }
 
 }  // namespace convtape::cpu::line

@@ -53,6 +53,13 @@ void gather_rows(Isa isa, double* dst, const double* src, const std::int64_t* of
 //                   a grid tile's rows -> output lines, row by row so that both sides stream,
 //                   one add per value so that every path rounds alike
 //   gather_strided: dst[j] = src[j * step], j < n (one stride phase of an input line)
+//   scatter_strided: dst[j * step] = src[j], j < n (its inverse; the values between are not
+//                   touched)
+//   gather_strided_rows / scatter_strided_rows: the same for rows r < m.rows of m.n values,
+//                   dense row r at m.dense[r] (or r * m.n when m.dense is null), strided row r at
+//                   m.strided[r], step m.step; whole planes per call, since the rows of a stride
+//                   or dilation phase are tens of values and a call per row cost more than the
+//                   copy
 struct Segment {
   std::int64_t src, dst, n;
 };
@@ -62,5 +69,16 @@ void add_rows(Isa isa, double* dst, std::int64_t ldd, const double* src, std::in
               const double* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs);
 void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
 void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n);
+void scatter_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
+void scatter_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n);
+struct StridedRows {
+  const std::int64_t* strided;
+  const std::int64_t* dense;  // null: row r at r * n
+  std::int64_t rows, n, step;
+};
+void gather_strided_rows(Isa isa, float* dst, const StridedRows& m, const float* src);
+void gather_strided_rows(Isa isa, double* dst, const StridedRows& m, const double* src);
+void scatter_strided_rows(Isa isa, float* dst, const StridedRows& m, const float* src);
+void scatter_strided_rows(Isa isa, double* dst, const StridedRows& m, const double* src);
 
 }  // namespace convtape::cpu::line
