@@ -39,6 +39,8 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
       return implicit_forward(plan, kern, x, w, b, y);
     case ConvPath::dilation_split:
       return dilated_forward(plan, kern, x, w, b, y);
+    case ConvPath::depth_unfold:
+      return unfold_forward(plan, kern, x, w, b, y);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_forward(plan, kern, x, w, b, y);
@@ -65,6 +67,8 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       return transposed_backward_data(plan, kern, dy, w, dx);
     case ConvPath::dilation_split:
       return dilated_backward_data(plan, kern, dy, w, dx);
+    case ConvPath::depth_unfold:
+      return unfold_backward_data(plan, kern, dy, w, dx);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_data(plan, kern, dy, w, dx);
@@ -89,6 +93,8 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       return implicit_backward_weight(plan, kern, dy, x, dw);
     case ConvPath::dilation_split:
       return dilated_backward_weight(plan, kern, dy, x, dw);
+    case ConvPath::depth_unfold:
+      return unfold_backward_weight(plan, kern, dy, x, dw);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_weight(plan, kern, dy, x, dw);

@@ -14,6 +14,7 @@
 //   cpu/conv_im2col.cpp     pointwise_gemm, im2col_gemm (col2im for the data gradient)
 //   cpu/conv_adjoint.cpp    transposed_forward, phase_split (data gradient as forward convs)
 //   cpu/conv_dilated.cpp    dilation_split (undilated convs on the dilation phases)
+//   cpu/conv_unfold.cpp     depth_unfold (rank >= 3 as a 2-D conv, leading taps as channels)
 //   cpu/conv_winograd.cpp   winograd (float32 only)
 //   cpu/conv.cpp            the entry points and the dispatchers below
 #pragma once
@@ -76,5 +77,15 @@ void dilated_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, cons
 template <class T>
 void dilated_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                              const T* x, T* dw);
+
+template <class T>
+void unfold_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
+                    const T* b, T* y);
+template <class T>
+void unfold_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
+                          T* dx);
+template <class T>
+void unfold_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                            const T* x, T* dw);
 
 }  // namespace convtape::cpu::conv_detail

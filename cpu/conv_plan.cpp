@@ -580,6 +580,62 @@ bool plan_dilation_split(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
 
 }  // namespace
 
+std::optional<ConvGeometry> depth_unfold_2d(const ConvGeometry& g) {
+  const std::size_t s = g.in.size();
+  if (s < 3 || g.batch <= 0 || g.channels <= 0 || g.out_channels <= 0) return std::nullopt;
+  for (std::size_t d = 0; d < s; ++d)
+    if (g.input_dilation[d] != 1) return std::nullopt;
+  ConvGeometry u;
+  std::optional<std::int64_t> batch = g.batch, channels = g.channels;
+  for (std::size_t d = 0; d + 2 < s; ++d) {
+    if (batch) batch = checked::try_mul(*batch, g.out[d]);
+    if (channels) channels = checked::try_mul(*channels, g.kernel[d]);
+  }
+  if (!batch || !channels) return std::nullopt;
+  u.batch = *batch;
+  u.channels = *channels;
+  u.out_channels = g.out_channels;
+  u.groups = g.groups;
+  u.exact = g.exact;
+  for (std::size_t d = s - 2; d < s; ++d) {
+    u.in.push_back(g.in[d]);
+    u.out.push_back(g.out[d]);
+    u.kernel.push_back(g.kernel[d]);
+    u.stride.push_back(g.stride[d]);
+    u.dilation.push_back(g.dilation[d]);
+    u.input_dilation.push_back(1);
+    u.pad_lo.push_back(g.pad_lo[d]);
+  }
+  return u;
+}
+
+namespace {
+
+// depth_unfold when the 2-D conv plans Winograd (the GEMM paths already read the leading dims'
+// windows in place). Scratch: the unfolded operand and the 2-D conv's other operand or result
+// (dy' or y'), and the inner plan's.
+bool plan_depth_unfold(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
+  const ConvGeometry& g = p.geometry;
+  const std::optional<ConvGeometry> u = depth_unfold_2d(g);
+  if (!u) return false;
+  ConvPlan sub = plan_conv(*u, p.pass, t);
+  if (sub.path != ConvPath::winograd) return false;
+  p.path = ConvPath::depth_unfold;
+  p.parallel = true;
+  const std::int64_t unfolded = smul(smul(u->batch, u->channels), u->in_numel());
+  const std::int64_t other = smul(smul(u->batch, u->out_channels), u->out_numel());
+  // The unfolded operand holds each input plane once per leading tap that reads it: bounded to a
+  // few times the operands, so that a long or strided leading kernel does not multiply memory.
+  const std::int64_t operands =
+      sadd(smul(g.batch * g.channels, g.in_numel()), smul(g.batch * g.out_channels, g.out_numel()));
+  if (unfolded > smul(4, operands)) return false;
+  p.workspace_bytes = sadd(smul(sadd(unfolded, other), elem), sub.workspace_bytes);
+  p.inner.push_back(std::move(sub));
+  return true;
+}
+
+}  // namespace
+
 ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& target) {
   ConvPlan p;
   p.pass = pass;
@@ -598,6 +654,9 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
   }
   if (target.dtype == DType::Float32 && !p.exact && dilation_split_ok(g) &&
       plan_dilation_split(p, target, elem))
+    return p;
+  if (target.dtype == DType::Float32 && !p.exact && g.in.size() >= 3 &&
+      plan_depth_unfold(p, target, elem))
     return p;
   switch (pass) {
     case ConvPass::forward:
@@ -651,6 +710,8 @@ const char* path_name(ConvPath path) {
       return "phase_split";
     case ConvPath::dilation_split:
       return "dilation_split";
+    case ConvPath::depth_unfold:
+      return "depth_unfold";
   }
   return "empty";
 }

@@ -28,6 +28,11 @@
 //                       dilation phase (cpu/conv_dilated.cpp), taken when every phase plans
 //                       Winograd, so that dilated 3x3 layers get its fewer multiplications;
 //                       `inner` holds the phases' plans in phase order
+//   depth_unfold        a float32 conv of rank 3 or more whose last two dims are 3x3, stride 1:
+//                       the leading dims' taps unfolded into channels, making it one 2-D conv
+//                       over (sample, leading output position) that Winograd runs
+//                       (cpu/conv_unfold.cpp); taken only when that conv plans Winograd; `inner`
+//                       holds its plan
 #pragma once
 
 #include <cstdint>
@@ -54,6 +59,7 @@ enum class ConvPath {
   transposed_forward,
   phase_split,
   dilation_split,
+  depth_unfold,
 };
 
 // The GEMM micro-kernel's blocking (cpu/gemm_kernel.h) that the GEMM paths size their tiles with.
@@ -106,7 +112,8 @@ struct ConvPlan {
   // Saturates at INT64_MAX.
   std::int64_t workspace_bytes = 0;
   std::vector<ConvPlan> inner;  // transposed_forward: the plan of the forward conv it runs;
-                                // dilation_split: the plan of each phase's conv
+                                // dilation_split: the plan of each phase's conv; depth_unfold:
+                                // the plan of the 2-D conv
 };
 
 ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& target);
@@ -216,5 +223,14 @@ bool dilation_split_ok(const ConvGeometry& g);
 std::int64_t dilation_phases(const ConvGeometry& g);  // prod(dilation)
 // Phase `index` of dilation_phases(g), the last dim's phase varying fastest.
 DilationPhase dilation_phase(const ConvGeometry& g, std::int64_t index);
+
+// A conv of rank s >= 3 as a 2-D one over its last two dims: with the leading dims' output
+// positions o (prod out[0..s-3] of them) moved into the batch and their kernel taps t (prod
+// kernel[0..s-3]) into the channels, X'[(n, o), (c, t)] = x[n, c, o * stride + t * dilation -
+// pad_lo] (zero outside) along the leading dims, the whole plane of the last two; the weights
+// [K, C/groups, *kernel] are already [K, (C/groups) taps, kh, kw], group by group; and
+// y[n, k, o] = conv2d(X', w)[(n, o), k]. depth_unfold_2d: that 2-D geometry, or nullopt when the
+// conv is not one (rank below 3, input dilation anywhere).
+std::optional<ConvGeometry> depth_unfold_2d(const ConvGeometry& g);
 
 }  // namespace convtape::cpu
