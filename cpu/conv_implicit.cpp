@@ -6,12 +6,16 @@
 // matrix is the padded buffer itself shifted by off(kk) = c * plane + sum_d r[d] * dilation[d] *
 // Gstride[d]. The micro-kernel reads B through one row pointer per kk, so nothing is packed; grid
 // columns past the real output width are computed and dropped. The weight gradient reads the same
-// windows as A rows: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q]. The plan (cpu/conv_plan.h,
-// implicit_ok) takes this path when the padded sample group fits kImplicitBytes and there are
-// samples enough for the threads.
+// windows as A rows: dw^T[kk, k] = sum_q window_kk[q] * dy~[k, q]. Where the grid would compute
+// many columns past the output (short output lines in whole micro-kernel panels), the forward runs
+// positions-major instead (plan.windows): the micro-kernel's rows are output positions, each
+// reading its window through its own pointer, and its columns output channels. The plan
+// (cpu/conv_plan.h, implicit_ok) takes this path when the padded sample group fits kImplicitBytes
+// and there are samples enough for the threads.
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "cpu/conv_common.h"
@@ -167,8 +171,13 @@ struct ImplicitGrid {
 }  // namespace
 
 template <class T>
+void implicit_forward_windows(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
+                              const T* w, const T* b, T* y);
+
+template <class T>
 void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
                       const T* b, T* y) {
+  if (plan.windows) return implicit_forward_windows(plan, kern, x, w, b, y);
   const ConvGeometry& g = plan.geometry;
   const Index ix(g);
   const int s = ix.s;
@@ -243,6 +252,85 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
                        b ? b + grp * kg + k0 : nullptr, k1 - k0, segs.data(),
                        static_cast<std::int64_t>(segs.size()));
       }
+  }
+}
+
+// The positions-major form of the forward: C^T[position, k] = sum over rows kk of
+// window_kk[position] * w[k, kk], with the micro-kernel's MR rows being output positions (each a
+// pointer to its window's base in the padded copy: no grid columns past the output's last dim are
+// computed) and its NR columns output channels (the packed weights as B panels, aligned). A tile
+// of positions is summed over the reduction slices in a positions x channels buffer, then
+// transposed into y with the bias.
+template <class T>
+void implicit_forward_windows(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
+                              const T* w, const T* b, T* y) {
+  const ConvGeometry& g = plan.geometry;
+  const Index ix(g);
+  const int s = ix.s;
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(),
+                     rows = cg * ix.kernel_numel;
+  const std::int64_t positions = g.out_numel();
+  const ImplicitGrid ig(ix, implicit_pitch(g), rows);
+  const std::int64_t mr = kern.mr, nr = kern.nr;
+  const std::int64_t kgp = ceil_div(kg, nr) * nr;
+  // Each output position's window base, relative to the padded copy.
+  std::vector<std::int64_t> pos_off(static_cast<std::size_t>(positions));
+  {
+    const std::int64_t last = ix.out[s - 1];
+    for (std::int64_t p = 0; p < positions; ++p) {
+      if (s == 1) {
+        pos_off[static_cast<std::size_t>(p)] = p;
+        continue;
+      }
+      const std::int64_t op = p / ig.plane_out, rem = p % ig.plane_out;
+      pos_off[static_cast<std::size_t>(p)] =
+          ig.outer_off[static_cast<std::size_t>(op)] + rem / last * ig.ip[s - 1] + rem % last;
+    }
+  }
+  // The weights as B panels: channels [j, j + nr) of a group, element (kk, j') at kk * nr + j'.
+  const std::int64_t panels = kgp / nr, jobs = g.groups * panels;
+  std::unique_ptr<T[]> packed(new T[static_cast<std::size_t>(g.groups * kgp * rows)]);
+#pragma omp parallel for schedule(static) if (jobs > 1 && g.groups * kgp * rows >= (1 << 16))
+  for (std::int64_t job = 0; job < jobs; ++job) {
+    const std::int64_t grp = job / panels, j0 = job % panels * nr;
+    pack_cols<T>(w + (grp * kg + j0) * rows, rows, std::min(nr, kg - j0), rows, kern.nr,
+                 packed.get() + (grp * kgp + j0) * rows);
+  }
+  const std::int64_t kstep = plan.tile_rows;  // equal reduction slices
+  const std::int64_t tile = plan.tile;        // positions per tile, a multiple of mr
+  const std::int64_t tasks = plan.tasks;      // (sample, group)
+  const Isa isa = plan.target.isa;
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t n = t / g.groups, grp = t % g.groups;
+    const T* padded = ig.pad(isa, ix, x + (n * g.channels + grp * cg) * ix.in_numel, cg, 0);
+    const T* wg = packed.get() + grp * kgp * rows;
+    T* yg = y + (n * g.out_channels + grp * kg) * positions;
+    T* ctile = gemm_workspace<T>(GemmBuffer::Extra, tile * kgp);
+    thread_local std::vector<const T*> abase;
+    abase.resize(static_cast<std::size_t>(tile));
+    for (std::int64_t p0 = 0; p0 < positions; p0 += tile) {
+      const std::int64_t np = std::min(tile, positions - p0), npad = ceil_div(np, mr) * mr;
+      for (std::int64_t i = 0; i < npad; ++i)
+        abase[static_cast<std::size_t>(i)] =
+            padded + pos_off[static_cast<std::size_t>(p0 + std::min(i, np - 1))];
+      for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+        const std::int64_t kc = std::min(kstep, rows - pc);
+        const T beta = pc == 0 ? T(0) : T(1);
+        for (std::int64_t j0 = 0; j0 < kgp; j0 += nr) {
+          const T* bp = wg + j0 * rows + pc * nr;
+          const auto fn = 2 * (kg - j0) <= nr ? kern.windows_half : kern.windows;
+          for (std::int64_t i0 = 0; i0 < npad; i0 += mr)
+            fn(kc, abase.data() + i0, ig.offs.data() + pc, bp, nr, ctile + i0 * kgp + j0, kgp, T(1),
+               beta);
+        }
+      }
+      for (std::int64_t k = 0; k < kg; ++k) {
+        const T bias = b ? b[grp * kg + k] : T(0);
+        T* dst = yg + k * positions + p0;
+        for (std::int64_t i = 0; i < np; ++i) dst[i] = ctile[i * kgp + k] + bias;
+      }
+    }
   }
 }
 
@@ -358,6 +446,8 @@ void implicit_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, c
 }
 
 #define CT_INSTANTIATE(T)                                                                      \
+  template void implicit_forward_windows<T>(const ConvPlan&, const GemmKernel<T>&, const T*,   \
+                                            const T*, const T*, T*);                           \
   template void implicit_forward<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \
                                     const T*, T*);                                             \
   template void implicit_backward_weight<T>(const ConvPlan&, const GemmKernel<T>&, const T*,   \

@@ -16,7 +16,9 @@
 //   implicit_gemm       unit- or small-stride convs without input dilation whose padded, phase-
 //                       split sample fits 6 MiB: the micro-kernel reads the padded copy through
 //                       one row pointer per column-matrix row (cpu/conv_implicit.cpp); with fewer
-//                       samples than threads the forward splits output channels instead
+//                       samples than threads the forward splits output channels instead; where
+//                       the grid would compute many columns past the output, the forward runs
+//                       positions-major (`windows`)
 //   pointwise_gemm      1x1, unit stride, no padding: the input is the GEMM operand itself
 //   im2col_gemm         everything else: a tile of output positions unfolded straight into the
 //                       packed GEMM panel, col2im for the data gradient (cpu/conv_im2col.cpp)
@@ -104,6 +106,9 @@ struct ConvPlan {
                                     // threads: blocks of output channels (whole row panels)
   int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
                                     // summed into its own copy and added in part order
+  bool windows = false;             // implicit_gemm forward: positions-major (the micro-kernel's
+                                    // rows are output positions, each through its window
+                                    // pointer; tile = positions per tile) instead of grid columns
   std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values);
                                     // dilation_split: dilation phases
   // Scratch bytes the path allocates beyond its operands and result, over every thread that may

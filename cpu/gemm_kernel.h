@@ -31,6 +31,15 @@ template <class T>
 using ARowsKernel = void (*)(std::int64_t kc, const T* const* arows, const T* b, std::int64_t ldb,
                              T* c, std::int64_t ldc, T alpha, T beta);
 
+// The product with A as windows of one buffer: A element (i, k) at abase[i][offs[k]], B in
+// panels. Serves the positions-major implicit-GEMM convolution: rows are output positions (each
+// its window's base in the padded input), k the column-matrix rows (offsets of the taps), B the
+// packed weights, C a positions x channels tile.
+template <class T>
+using WindowsKernel = void (*)(std::int64_t kc, const T* const* abase, const std::int64_t* offs,
+                               const T* b, std::int64_t ldb, T* c, std::int64_t ldc, T alpha,
+                               T beta);
+
 template <class T>
 struct GemmKernel {
   const char* isa;  // "avx512", "avx2" or "portable"
@@ -46,6 +55,8 @@ struct GemmKernel {
   ARowsKernel<T> arows_half;
   MicroKernel<T>
       part;  // the top mr / 2 rows of a packed A panel, for a last panel at most half full
+  WindowsKernel<T> windows;
+  WindowsKernel<T> windows_half;  // MR x NR/2
 };
 
 // The kernel of one ISA path (clamped to native_isa()).

@@ -63,16 +63,20 @@ namespace {
     }                                                                                                   \
   }
 
-// Three forms per ISA: packed A with B in panels (or rows ldb apart); packed A with B given as one
-// row pointer per k, offset by boff (NAME_rows); and A given as one pointer per row (element k of
-// row i at arows[i][k]) with B in panels (NAME_arows).
+// Four forms per ISA: packed A with B in panels (or rows ldb apart); packed A with B given as one
+// row pointer per k, offset by boff (NAME_rows); A given as one pointer per row (element k of row
+// i at arows[i][k]) with B in panels (NAME_arows); and A as windows of one buffer, element k of
+// row i at abase[i][offs[k]], with B in panels (NAME_windows).
 #define CT_GEMM_KERNEL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO) \
   CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
                       (const T* a), a[i], a += MR, (const T* b, std::int64_t ldb), b, b += ldb) \
   CT_GEMM_KERNEL_IMPL(NAME##_rows, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
                       (const T* a), a[i], a += MR, (const T* const* brows, std::int64_t boff), brows[k] + boff, (void)0) \
   CT_GEMM_KERNEL_IMPL(NAME##_arows, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
-                      (const T* const* arows), arows[i][k], (void)0, (const T* b, std::int64_t ldb), b, b += ldb)
+                      (const T* const* arows), arows[i][k], (void)0, (const T* b, std::int64_t ldb), b, b += ldb) \
+  CT_GEMM_KERNEL_IMPL(NAME##_windows, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* const* abase, const std::int64_t* offs), abase[i][offs[k]], (void)0, \
+                      (const T* b, std::int64_t ldb), b, b += ldb)
 
 CT_GEMM_KERNEL(avx512_f32, "avx512f,fma", float, __m512, 8, 2, 16, _mm512_loadu_ps, _mm512_storeu_ps,
                _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
@@ -161,6 +165,18 @@ void portable_arows(std::int64_t kc, const T* const* arows, const T* b, std::int
   store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
 
+template <class T, int MR, int NR>
+void portable_windows(std::int64_t kc, const T* const* abase, const std::int64_t* offs, const T* b,
+                      std::int64_t ldb, T* c, std::int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (std::int64_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += abase[i][offs[k]] * b[j];
+    b += ldb;
+  }
+  store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
+}
+
 // A kc x nr micro-panel of B stays in L1 (16 KiB), a kc x nc block of B in L2 (512 KiB), an
 // mc x kc block of A beside it.
 const GemmKernel<float> kAvx512F32{"avx512",
@@ -175,7 +191,9 @@ const GemmKernel<float> kAvx512F32{"avx512",
                                    &avx512_f32_half_rows,
                                    &avx512_f32_arows,
                                    &avx512_f32_half_arows,
-                                   &avx512_f32_part};
+                                   &avx512_f32_part,
+                                   &avx512_f32_windows,
+                                   &avx512_f32_half_windows};
 const GemmKernel<double> kAvx512F64{"avx512",
                                     8,
                                     16,
@@ -188,7 +206,9 @@ const GemmKernel<double> kAvx512F64{"avx512",
                                     &avx512_f64_half_rows,
                                     &avx512_f64_arows,
                                     &avx512_f64_half_arows,
-                                    &avx512_f64_part};
+                                    &avx512_f64_part,
+                                    &avx512_f64_windows,
+                                    &avx512_f64_half_windows};
 const GemmKernel<float> kAvx2F32{"avx2",
                                  6,
                                  16,
@@ -201,7 +221,9 @@ const GemmKernel<float> kAvx2F32{"avx2",
                                  &avx2_f32_half_rows,
                                  &avx2_f32_arows,
                                  &avx2_f32_half_arows,
-                                 &avx2_f32_part};
+                                 &avx2_f32_part,
+                                 &avx2_f32_windows,
+                                 &avx2_f32_half_windows};
 const GemmKernel<double> kAvx2F64{"avx2",
                                   6,
                                   8,
@@ -214,7 +236,9 @@ const GemmKernel<double> kAvx2F64{"avx2",
                                   &avx2_f64_half_rows,
                                   &avx2_f64_arows,
                                   &avx2_f64_half_arows,
-                                  &avx2_f64_part};
+                                  &avx2_f64_part,
+                                  &avx2_f64_windows,
+                                  &avx2_f64_half_windows};
 const GemmKernel<float> kPortableF32{"portable",
                                      4,
                                      16,
@@ -227,7 +251,9 @@ const GemmKernel<float> kPortableF32{"portable",
                                      &portable_rows<float, 4, 8>,
                                      &portable_arows<float, 4, 16>,
                                      &portable_arows<float, 4, 8>,
-                                     &portable<float, 2, 16, 4>};
+                                     &portable<float, 2, 16, 4>,
+                                     &portable_windows<float, 4, 16>,
+                                     &portable_windows<float, 4, 8>};
 const GemmKernel<double> kPortableF64{"portable",
                                       4,
                                       8,
@@ -240,7 +266,9 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable_rows<double, 4, 4>,
                                       &portable_arows<double, 4, 8>,
                                       &portable_arows<double, 4, 4>,
-                                      &portable<double, 2, 8, 4>};
+                                      &portable<double, 2, 8, 4>,
+                                      &portable_windows<double, 4, 8>,
+                                      &portable_windows<double, 4, 4>};
 
 // ---- Panel packers (cpu/gemm_driver.h). Pure copies: every path stores the same values. ----
 

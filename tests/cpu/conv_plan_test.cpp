@@ -458,3 +458,31 @@ TEST_CASE("plan: implicit GEMM lines share their padding along a unit-stride las
   REQUIRE(p.path == ConvPath::implicit_gemm);
   CHECK(p.tile <= (28 * 31 + t.gemm.nr - 1) / t.gemm.nr * t.gemm.nr);
 }
+
+TEST_CASE("plan: the implicit forward runs positions-major where the grid would waste columns",
+          "[conv][plan]") {
+  for (const ConvTarget& t : targets()) {
+    INFO(describe(t));
+    // 3x3 stride 2 at 256 channels, 14x14 outputs: the grid computes 15-column lines in whole
+    // panels, 224 or more columns for 196 positions, and there are 8+ panels of channels.
+    const ConvPlan wide = plan({16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1}, ConvPass::forward, t);
+    INFO(cpu::to_string(wide));
+    REQUIRE(wide.path == ConvPath::implicit_gemm);
+    CHECK(wide.windows);
+    CHECK(wide.tile % t.gemm.mr == 0);
+    CHECK(wide.tile >= 196);  // one tile holds a sample's positions
+    CHECK(cpu::to_string(wide).find(" windows") != std::string::npos);
+    // Not where the grid wastes nothing (1024 positions of a 1-d conv) ...
+    const ConvPlan line = plan({32, 64, 64, 1, {1024}, {5}, 1, 2}, ConvPass::forward, t);
+    CHECK_FALSE(line.windows);
+    // ... nor with few panels of output channels to share each window across ...
+    const ConvPlan narrow = plan({16, 256, 24, 1, {28, 28}, {3, 3}, 2, 1}, ConvPass::forward, t);
+    CHECK_FALSE(narrow.windows);
+    // ... nor for batch 1 cut into blocks of output channels (with threads to cut for), nor
+    // outside the forward.
+    const ConvPlan one = plan({1, 256, 256, 1, {28, 28}, {3, 3}, 2, 1}, ConvPass::forward, t);
+    if (t.threads > 1) CHECK_FALSE(one.windows);
+    CHECK_FALSE(
+        plan({16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1}, ConvPass::backward_weight, t).windows);
+  }
+}

@@ -6,7 +6,8 @@
 // CONVTAPE_CONV_VERBOSE=1 prints one plan line per call (both variables checked in a child
 // process of this test, since they are read once); and the plan's workspace bound covers the
 // per-thread GEMM buffers each path really grows (each pass measured in a fresh child process,
-// where no buffer is held yet).
+// where no buffer is held yet); and the positions-major form of the implicit-GEMM forward is exact
+// on small integers, against direct loops, under every ISA path.
 #include <omp.h>
 
 #include <array>
@@ -68,6 +69,7 @@ const std::vector<WorkspaceCase>& workspace_cases() {
       {{2, 256, 14, 14}, {256, 256, 3, 3}, 1, 1, 1, false},  // Winograd, wide channels
       {{4, 64, 56, 56}, {64, 64, 3, 3}, 1, 1, 1, true},      // implicit GEMM, transposed forward
       {{4, 64, 56, 56}, {128, 64, 3, 3}, 1, 2, 1, true},     // strided: stride phases
+      {{4, 256, 28, 28}, {256, 256, 3, 3}, 1, 2, 1, true},   // positions-major forward
       {{2, 32, 40, 40}, {48, 32, 3, 3}, 1, 1, 2, true},      // input dilation: im2col, col2im
       {{4, 256, 28, 28}, {64, 256, 1, 1}, 0, 1, 1, true},    // pointwise
       {{4, 64, 28, 28}, {64, 1, 3, 3}, 1, 1, 1, true},       // depthwise
@@ -312,4 +314,113 @@ TEST_CASE("a batch-1 implicit forward cut into output-channel blocks equals the 
   REQUIRE(p.path == cpu::ConvPath::implicit_gemm);
   REQUIRE(p.channel_blocks > 1);
   CHECK(ct_test::equal(cut, whole));
+}
+
+namespace {
+
+// y[n, k, o] = b[k] + sum over c of group(k) and taps r of w[k, c, r] x[n, c, o * stride + r *
+// dilation - pad_lo], by direct loops in float64 over an N-d geometry without input dilation.
+std::vector<double> direct_conv(const ConvGeometry& g, const std::vector<double>& x,
+                                const std::vector<double>& w, const std::vector<double>& b) {
+  const std::size_t s = g.in.size();
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t positions = g.out_numel(), taps = g.kernel_numel(), in_n = g.in_numel();
+  std::vector<double> y(static_cast<std::size_t>(g.batch * g.out_channels * positions));
+  for (std::int64_t n = 0; n < g.batch; ++n)
+    for (std::int64_t k = 0; k < g.out_channels; ++k)
+      for (std::int64_t p = 0; p < positions; ++p) {
+        double acc = b.empty() ? 0.0 : b[static_cast<std::size_t>(k)];
+        for (std::int64_t c = 0; c < cg; ++c)
+          for (std::int64_t r = 0; r < taps; ++r) {
+            std::int64_t prem = p, rrem = r, off = 0, scale = 1;
+            bool inside = true;
+            for (std::size_t d = s; d-- > 0;) {
+              const std::int64_t o = prem % g.out[d], t = rrem % g.kernel[d];
+              prem /= g.out[d];
+              rrem /= g.kernel[d];
+              const std::int64_t i = o * g.stride[d] + t * g.dilation[d] - g.pad_lo[d];
+              inside = inside && i >= 0 && i < g.in[d];
+              off += i * scale;
+              scale *= g.in[d];
+            }
+            if (!inside) continue;
+            const std::int64_t ci = k / kg * cg + c;
+            acc += w[static_cast<std::size_t>((k * cg + c) * taps + r)] *
+                   x[static_cast<std::size_t>((n * g.channels + ci) * in_n + off)];
+          }
+        y[static_cast<std::size_t>((n * g.out_channels + k) * positions + p)] = acc;
+      }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("the positions-major implicit forward is exact on small integers under every ISA path",
+          "[conv][plan]") {
+  // Shapes whose grid would compute many columns past the output, with 4+ panels of output
+  // channels: 2-d with a channel count that leaves a part panel, 3-d with a stride (outer planes),
+  // 1-d with stride 3, and groups with more positions than one tile. Samples x groups >= 8, so
+  // that deterministic mode's 8 planned threads take the same form.
+  struct Case {
+    std::int64_t n, c, k, groups;
+    Shape in, kernel, stride, dilation, pad;
+    bool bias;
+  };
+  const std::vector<Case> cases{
+      {8, 24, 136, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, true},
+      {8, 8, 130, 1, {5, 6, 7}, {3, 3, 3}, {1, 2, 1}, {1, 1, 1}, {1, 1, 1}, false},
+      {8, 16, 128, 1, {37}, {5}, {3}, {1}, {2}, true},
+      {4, 32, 256, 2, {20, 20}, {3, 3}, {1, 1}, {1, 2}, {1, 2}, true},
+  };
+  for (const Case& t : cases) {
+    ConvGeometry g;
+    g.batch = t.n;
+    g.channels = t.c;
+    g.out_channels = t.k;
+    g.groups = t.groups;
+    g.in = t.in;
+    g.kernel = t.kernel;
+    g.stride = t.stride;
+    g.dilation = t.dilation;
+    g.pad_lo = t.pad;
+    g.exact = true;  // the GEMM paths only (Winograd is not exact)
+    for (std::size_t d = 0; d < t.in.size(); ++d) {
+      g.input_dilation.push_back(1);
+      g.out.push_back(
+          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
+    }
+    Shape xs{g.batch, g.channels}, ws{g.out_channels, g.group_channels()};
+    xs.insert(xs.end(), g.in.begin(), g.in.end());
+    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
+    manual_seed(11);
+    const Tensor x = small_ints(xs), w = small_ints(ws);
+    const Tensor b = t.bias ? small_ints({g.out_channels}) : Tensor();
+    const std::vector<double> expect =
+        direct_conv(g, x.to_vector<double>(), w.to_vector<double>(),
+                    t.bias ? b.to_vector<double>() : std::vector<double>());
+    for (const cpu::Isa isa : cpu::available_isas()) {
+      cpu::IsaGuard guard(isa);
+      for (const DType dtype : {DType::Float32, DType::Float64}) {
+        cpu::ConvTarget target;
+        target.dtype = dtype;
+        target.isa = isa;
+        if (dtype == DType::Float32) {
+          const auto& k = cpu::gemm_kernel<float>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        } else {
+          const auto& k = cpu::gemm_kernel<double>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        }
+        target.threads = cpu::plan_threads();
+        target.team = omp_get_max_threads();
+        const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::forward, target);
+        INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(plan));
+        REQUIRE(plan.path == cpu::ConvPath::implicit_gemm);
+        REQUIRE(plan.windows);
+        const Tensor y =
+            cpu::conv_forward(x.to(dtype), w.to(dtype), t.bias ? b.to(dtype) : Tensor(), g);
+        CHECK(y.to_vector<double>() == expect);
+      }
+    }
+  }
 }
