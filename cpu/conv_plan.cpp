@@ -269,7 +269,12 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
   // convolution with the flipped kernel (transposed_forward); other direct cases run the adjoint
   // loops.
   if (use_direct(g) && (kg != 1 || !transposed)) return plan_direct(p, t, elem);
-  if (strided_split_ok(g)) {
+  // The phases' convs have dx's channels per group as their output channels, the micro-kernel's
+  // rows: with fewer than two row panels of them, col2im's GEMM (rows = channels x taps) runs
+  // fuller. Measured at 2 threads on 3x3 stride-2 convs to 32 channels, data gradient phase split /
+  // col2im: 3 channels (batch 1, 7x7 stem) 8.6 / 1.6 ms, 4 channels 0.42 / 0.28, 8 channels 0.61 /
+  // 0.53, 16 channels 1.05 / 1.02, 32 channels 1.45 / 2.04.
+  if (strided_split_ok(g) && cg >= 2 * t.gemm.mr) {
     p.path = ConvPath::phase_split;
     const std::size_t s = g.in.size();
     p.phases = 1;

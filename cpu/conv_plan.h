@@ -24,7 +24,8 @@
 //                       packed GEMM panel, col2im for the data gradient (cpu/conv_im2col.cpp)
 //   transposed_forward  data gradient of a unit-stride conv: dx = a unit-stride forward conv of dy
 //                       with the flipped, channel-swapped kernel; `inner` is that conv's plan
-//   phase_split         data gradient of a strided conv: one unit-stride forward conv of dy per
+//   phase_split         data gradient of a strided conv with two micro-kernel row panels or
+//                       more of input channels per group: one unit-stride forward conv of dy per
 //                       stride phase of dx (cpu/conv_adjoint.cpp), each planned when it runs
 //   dilation_split      a stride-1 conv with a dilated kernel, float32: one undilated conv per
 //                       dilation phase (cpu/conv_dilated.cpp), taken when every phase plans

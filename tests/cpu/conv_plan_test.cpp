@@ -227,6 +227,15 @@ TEST_CASE("plan: the data gradient runs as forward convs of dy where it can", "[
   const ConvPlan sparse = plan(far, ConvPass::backward_data, t);
   CHECK(sparse.path == ConvPath::phase_split);
   CHECK(sparse.phases == 57 * 57);
+  // Input channels for fewer than two micro-kernel row panels (the phases' output channels): a
+  // 7x7 stride-2 stem on 3 channels takes col2im.
+  const Spec stem{1, 3, 64, 1, {224, 224}, {7, 7}, 2, 3};
+  CHECK(plan(stem, ConvPass::backward_data, t).path == ConvPath::im2col_gemm);
+  Spec narrow = s2;
+  narrow.c = 2 * t.gemm.mr - 1;
+  CHECK(plan(narrow, ConvPass::backward_data, t).path == ConvPath::im2col_gemm);
+  narrow.c = 2 * t.gemm.mr;
+  CHECK(plan(narrow, ConvPass::backward_data, t).path == ConvPath::phase_split);
   // A padding much larger than the input: the phases would compute padding, so col2im.
   Spec wide = s2;
   wide.in = {4, 4};
@@ -385,10 +394,15 @@ TEST_CASE("plan: huge but valid geometry plans without overflow", "[conv][plan]"
   CHECK(q.path == ConvPath::im2col_gemm);
   CHECK(double(q.workspace_bytes) <= 8.0 * kMiB * 2);
   // A stride of 2^62: one output position, no phase loop over 2^62 phases.
-  const Spec far{1, 3, 3, 1, {5}, {3}, std::int64_t{1} << 62, 0};
+  const Spec far{1, 16, 3, 1, {5}, {3}, std::int64_t{1} << 62, 0};
   const ConvPlan r = plan(far, ConvPass::backward_data, f32());
   CHECK(r.path == ConvPath::phase_split);
   CHECK(r.phases == 5);
+  // With 3 input channels (fewer than two row panels) col2im runs it, as cheaply.
+  const Spec far3{1, 3, 3, 1, {5}, {3}, std::int64_t{1} << 62, 0};
+  const ConvPlan r3 = plan(far3, ConvPass::backward_data, f32());
+  CHECK(r3.path == ConvPath::im2col_gemm);
+  CHECK(r3.workspace_bytes < 1024 * 1024);
 }
 
 TEST_CASE("plan: to_string names the path, type, ISA, split, workspace and inner plan",

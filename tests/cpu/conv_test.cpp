@@ -318,18 +318,17 @@ TEST_CASE("a batch-1 implicit forward cut into output-channel blocks equals the 
 
 namespace {
 
-// y[n, k, o] = b[k] + sum over c of group(k) and taps r of w[k, c, r] x[n, c, o * stride + r *
-// dilation - pad_lo], by direct loops in float64 over an N-d geometry without input dilation.
-std::vector<double> direct_conv(const ConvGeometry& g, const std::vector<double>& x,
-                                const std::vector<double>& w, const std::vector<double>& b) {
+// Visits every (output, input, weight) index triple of an N-d convolution without input dilation:
+// output (n, k, o), input (n, c of group(k), o * stride + r * dilation - pad_lo) inside x, weight
+// (k, c, r).
+template <class F>
+void each_product(const ConvGeometry& g, F&& f) {
   const std::size_t s = g.in.size();
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t positions = g.out_numel(), taps = g.kernel_numel(), in_n = g.in_numel();
-  std::vector<double> y(static_cast<std::size_t>(g.batch * g.out_channels * positions));
   for (std::int64_t n = 0; n < g.batch; ++n)
     for (std::int64_t k = 0; k < g.out_channels; ++k)
-      for (std::int64_t p = 0; p < positions; ++p) {
-        double acc = b.empty() ? 0.0 : b[static_cast<std::size_t>(k)];
+      for (std::int64_t p = 0; p < positions; ++p)
         for (std::int64_t c = 0; c < cg; ++c)
           for (std::int64_t r = 0; r < taps; ++r) {
             std::int64_t prem = p, rrem = r, off = 0, scale = 1;
@@ -345,12 +344,31 @@ std::vector<double> direct_conv(const ConvGeometry& g, const std::vector<double>
             }
             if (!inside) continue;
             const std::int64_t ci = k / kg * cg + c;
-            acc += w[static_cast<std::size_t>((k * cg + c) * taps + r)] *
-                   x[static_cast<std::size_t>((n * g.channels + ci) * in_n + off)];
+            f(static_cast<std::size_t>((n * g.out_channels + k) * positions + p),
+              static_cast<std::size_t>((n * g.channels + ci) * in_n + off),
+              static_cast<std::size_t>((k * cg + c) * taps + r));
           }
-        y[static_cast<std::size_t>((n * g.out_channels + k) * positions + p)] = acc;
-      }
+}
+
+// y = conv(x, w) + b by direct loops in float64.
+std::vector<double> direct_conv(const ConvGeometry& g, const std::vector<double>& x,
+                                const std::vector<double>& w, const std::vector<double>& b) {
+  std::vector<double> y(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()));
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = b.empty() ? 0.0
+                     : b[i / static_cast<std::size_t>(g.out_numel()) %
+                         static_cast<std::size_t>(g.out_channels)];
+  each_product(g, [&](std::size_t yi, std::size_t xi, std::size_t wi) { y[yi] += w[wi] * x[xi]; });
   return y;
+}
+
+// dx = the adjoint of conv in x, given dy, by direct loops in float64.
+std::vector<double> direct_data_grad(const ConvGeometry& g, const std::vector<double>& dy,
+                                     const std::vector<double>& w) {
+  std::vector<double> dx(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), 0.0);
+  each_product(g,
+               [&](std::size_t yi, std::size_t xi, std::size_t wi) { dx[xi] += w[wi] * dy[yi]; });
+  return dx;
 }
 
 }  // namespace
@@ -420,6 +438,71 @@ TEST_CASE("the positions-major implicit forward is exact on small integers under
         const Tensor y =
             cpu::conv_forward(x.to(dtype), w.to(dtype), t.bias ? b.to(dtype) : Tensor(), g);
         CHECK(y.to_vector<double>() == expect);
+      }
+    }
+  }
+}
+
+TEST_CASE("the strided data gradient's phase split is exact on small integers", "[conv][plan]") {
+  // Strides 2 and 3, a dilation that shares residues with the stride, padding above and below
+  // the stride, a kernel shorter than the stride (phases without taps), ranks 1-3, groups; input
+  // channels per group enough for the phase split (two micro-kernel row panels).
+  struct Case {
+    std::int64_t n, c, k, groups;
+    Shape in, kernel, stride, dilation, pad;
+  };
+  const std::vector<Case> cases{
+      {2, 16, 24, 1, {11, 12}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
+      {2, 16, 8, 1, {13, 10}, {4, 2}, {3, 2}, {2, 1}, {3, 0}},
+      {2, 32, 16, 2, {9, 9}, {3, 3}, {2, 2}, {2, 1}, {2, 1}},
+      {2, 16, 8, 1, {23}, {2}, {3}, {1}, {1}},
+      {2, 16, 8, 1, {5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}},
+  };
+  for (const Case& t : cases) {
+    ConvGeometry g;
+    g.batch = t.n;
+    g.channels = t.c;
+    g.out_channels = t.k;
+    g.groups = t.groups;
+    g.in = t.in;
+    g.kernel = t.kernel;
+    g.stride = t.stride;
+    g.dilation = t.dilation;
+    g.pad_lo = t.pad;
+    g.exact = true;
+    for (std::size_t d = 0; d < t.in.size(); ++d) {
+      g.input_dilation.push_back(1);
+      g.out.push_back(
+          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
+    }
+    Shape ys{g.batch, g.out_channels}, ws{g.out_channels, g.group_channels()};
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
+    manual_seed(13);
+    const Tensor dy = small_ints(ys), w = small_ints(ws);
+    const std::vector<double> expect =
+        direct_data_grad(g, dy.to_vector<double>(), w.to_vector<double>());
+    for (const cpu::Isa isa : cpu::available_isas()) {
+      cpu::IsaGuard guard(isa);
+      for (const DType dtype : {DType::Float32, DType::Float64}) {
+        cpu::ConvTarget target;
+        target.dtype = dtype;
+        target.isa = isa;
+        if (dtype == DType::Float32) {
+          const auto& k = cpu::gemm_kernel<float>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        } else {
+          const auto& k = cpu::gemm_kernel<double>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        }
+        target.threads = cpu::plan_threads();
+        target.team = omp_get_max_threads();
+        const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::backward_data, target);
+        INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(g) << " -> "
+                                << cpu::to_string(plan));
+        REQUIRE(plan.path == cpu::ConvPath::phase_split);
+        const Tensor dx = cpu::conv_backward_data(dy.to(dtype), w.to(dtype), g);
+        CHECK(dx.to_vector<double>() == expect);
       }
     }
   }
