@@ -22,21 +22,42 @@
 
 namespace convtape::cpu::conv_detail {
 
+namespace {
+
+// The flipped, channel-swapped kernel, in a per-thread buffer kept between calls: a fresh one
+// per call (2.4 MB at 256 channels of 3x3) cost its page faults every time, a tenth of a batch-1
+// data gradient, and was filled while the other threads waited.
+template <class T>
+T* flipped_buffer(std::int64_t n) {
+  thread_local std::vector<T> buf;
+  if (static_cast<std::int64_t>(buf.size()) < n) {
+    buf.clear();
+    buf.shrink_to_fit();
+    buf.resize(static_cast<std::size_t>(n));
+  }
+  return buf.data();
+}
+
+}  // namespace
+
 template <class T>
 void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                               const T* w, T* dx) {
   const ConvGeometry& g = plan.geometry;
   // The flipped, channel-swapped kernel: wt[grp*cg + c, k, r] = w[grp*kg + k, c, rn - 1 - r].
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
-  std::vector<T> wt(static_cast<std::size_t>(g.out_channels * cg * rn));
-  for (std::int64_t grp = 0; grp < g.groups; ++grp)
-    for (std::int64_t k = 0; k < kg; ++k)
-      for (std::int64_t c = 0; c < cg; ++c) {
-        const T* src = w + ((grp * kg + k) * cg + c) * rn;
-        T* dst = wt.data() + ((grp * cg + c) * kg + k) * rn;
-        for (std::int64_t r = 0; r < rn; ++r) dst[r] = src[rn - 1 - r];
-      }
-  run_forward<T>(plan.inner.front(), kern, dy, wt.data(), nullptr, dx);
+  T* wt = flipped_buffer<T>(g.out_channels * cg * rn);
+  const std::int64_t jobs = g.groups * kg;
+#pragma omp parallel for schedule(static) if (jobs > 1 && jobs * cg * rn >= kParallelWork)
+  for (std::int64_t job = 0; job < jobs; ++job) {
+    const std::int64_t grp = job / kg, k = job % kg;
+    for (std::int64_t c = 0; c < cg; ++c) {
+      const T* src = w + ((grp * kg + k) * cg + c) * rn;
+      T* dst = wt + ((grp * cg + c) * kg + k) * rn;
+      for (std::int64_t r = 0; r < rn; ++r) dst[r] = src[rn - 1 - r];
+    }
+  }
+  run_forward<T>(plan.inner.front(), kern, dy, wt, nullptr, dx);
 }
 
 template <class T>
@@ -62,7 +83,6 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     all_taps = !phase_conv(g, a).empty;
   }
   if (!all_taps) std::fill_n(dx, planes * in_n, T(0));
-  std::vector<T> wt;
   // z is written whole by each phase's forward. Kept per thread between calls (a fresh 3 MB
   // allocation per phase and call cost its page faults every time).
   thread_local std::vector<T> z_buffer;
@@ -89,14 +109,18 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       }
       src_tap[static_cast<std::size_t>(t)] = r;
     }
-    wt.resize(static_cast<std::size_t>(g.channels * kg * tn));
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::int64_t c = 0; c < cg; ++c)
-        for (std::int64_t k = 0; k < kg; ++k) {
-          const T* src = w + ((grp * kg + k) * cg + c) * rn;
-          T* dst = wt.data() + ((grp * cg + c) * kg + k) * tn;
-          for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[src_tap[static_cast<std::size_t>(t)]];
-        }
+    T* wt = flipped_buffer<T>(g.channels * kg * tn);
+    const std::int64_t* taps = src_tap.data();
+    const std::int64_t jobs = g.groups * cg;
+#pragma omp parallel for schedule(static) if (jobs > 1 && jobs * kg * tn >= kParallelWork)
+    for (std::int64_t job = 0; job < jobs; ++job) {
+      const std::int64_t grp = job / cg, c = job % cg;
+      for (std::int64_t k = 0; k < kg; ++k) {
+        const T* src = w + ((grp * kg + k) * cg + c) * rn;
+        T* dst = wt + ((grp * cg + c) * kg + k) * tn;
+        for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[taps[t]];
+      }
+    }
     const std::int64_t zn = p.g.out_numel();
     if (static_cast<std::int64_t>(z_buffer.size()) < planes * zn) {
       z_buffer.clear();
@@ -104,7 +128,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       z_buffer.resize(static_cast<std::size_t>(planes * zn));
     }
     T* z = z_buffer.data();
-    run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt.data(), nullptr, z);
+    run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt, nullptr, z);
     // dx[i] = z[m'] for i = stride * (m' + skip) + a - pad_lo inside the input: per z line inside
     // dx, the run of m whose i lands inside, scattered every stride-th value (cpu/line_ops.h).
     const std::int64_t zlast = p.g.out[s - 1], lines = zn / zlast;

@@ -111,6 +111,17 @@ struct Im2colTPackB {
   }
 };
 
+// A B packer whose columns start j_off further: a block of columns of a wider product.
+template <class T, class P>
+struct ShiftedB {
+  P inner;
+  std::int64_t j_off;
+  void operator()(std::int64_t k0, std::int64_t j0, std::int64_t kc, std::int64_t nc,
+                  T* dst) const {
+    inner(k0, j0 + j_off, kc, nc, dst);
+  }
+};
+
 }  // namespace
 
 template <class T>
@@ -218,9 +229,34 @@ void im2col_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, con
   // and parts) depends on plan_threads() only (cpu/parallel.h): the plan's tile, tiles and parts.
   const std::int64_t width = plan.tile, tiles = plan.tiles, tasks = plan.tasks;
   const int used = plan.parts;
-  std::vector<T> partial(static_cast<std::size_t>(std::max(used - 1, 0) * wsize), T(0));
-  std::fill_n(dw, wsize, T(0));
   const bool pointwise = plan.path == ConvPath::pointwise_gemm;
+  std::fill_n(dw, wsize, T(0));
+  if (plan.channel_blocks > 0) {
+    // Few samples: each task owns a block of dw's columns (rows of the column matrix) and sums
+    // every sample and position into it.
+    const std::int64_t bw = plan.block_channels, blocks = plan.channel_blocks;
+#pragma omp parallel for schedule(dynamic) if (blocks > 1 && plan.parallel)
+    for (std::int64_t blk = 0; blk < blocks; ++blk) {
+      const std::int64_t j0 = blk * bw, nc = std::min(bw, rows - j0);
+      for (std::int64_t n = 0; n < g.batch; ++n)
+        for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+          const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
+          const T* xg = x + (n * g.channels + grp * cg) * in_n;
+          const MatrixPackA<T> pack_a{dyg, positions, false, kern.mr};
+          T* dwg = dw + grp * kg * rows + j0;
+          if (pointwise)
+            gemm_blocked<T>(kern, kg, nc, positions, T(1), pack_a,
+                            ShiftedB<T, MatrixPackB<T>>{{xg, in_n, true, kern.nr}, j0}, T(1), dwg,
+                            rows);
+          else
+            gemm_blocked<T>(kern, kg, nc, positions, T(1), pack_a,
+                            ShiftedB<T, Im2colTPackB<T>>{{&ix, xg, 0, kern.nr}, j0}, T(1), dwg,
+                            rows);
+        }
+    }
+    return;
+  }
+  std::vector<T> partial(static_cast<std::size_t>(std::max(used - 1, 0) * wsize), T(0));
 #pragma omp parallel for schedule(dynamic) num_threads(run_threads(used)) if (used > 1)
   for (int part = 0; part < used; ++part) {
     T* acc = part == 0 ? dw : partial.data() + (part - 1) * wsize;

@@ -500,3 +500,27 @@ TEST_CASE("plan: the implicit forward runs positions-major where the grid would 
         plan({16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1}, ConvPass::backward_weight, t).windows);
   }
 }
+
+TEST_CASE("plan: a few-sample weight gradient cuts dw's columns instead of short position tiles",
+          "[conv][plan]") {
+  for (const ConvTarget& t : targets()) {
+    if (t.threads < 2) continue;
+    INFO(describe(t));
+    // Batch 1, 256 channels of 3x3 at 14x14: 196 positions would be cut into tiles of 49.
+    const ConvPlan b1 =
+        plan({1, 256, 256, 1, {14, 14}, {3, 3}, 1, 1, 1, 1, true}, ConvPass::backward_weight, t);
+    INFO(cpu::to_string(b1));
+    REQUIRE(b1.path == ConvPath::im2col_gemm);
+    CHECK(b1.channel_blocks > 1);
+    CHECK(b1.tasks == b1.channel_blocks);
+    CHECK(b1.parts == 1);
+    CHECK(b1.tile == 196);
+    CHECK(b1.block_channels % t.gemm.nr == 0);
+    CHECK(b1.channel_blocks * b1.block_channels >= 256 * 9);
+    // A batch-1 224x224 stem keeps long position tiles.
+    const ConvPlan stem =
+        plan({1, 3, 64, 1, {224, 224}, {7, 7}, 2, 3, 1, 1, true}, ConvPass::backward_weight, t);
+    CHECK(stem.channel_blocks == 0);
+    CHECK(stem.tile >= t.gemm.kc);
+  }
+}

@@ -70,6 +70,7 @@ const std::vector<WorkspaceCase>& workspace_cases() {
       {{4, 64, 56, 56}, {64, 64, 3, 3}, 1, 1, 1, true},      // implicit GEMM, transposed forward
       {{4, 64, 56, 56}, {128, 64, 3, 3}, 1, 2, 1, true},     // strided: stride phases
       {{4, 256, 28, 28}, {256, 256, 3, 3}, 1, 2, 1, true},   // positions-major forward
+      {{1, 256, 14, 14}, {256, 256, 3, 3}, 1, 1, 1, true},   // batch 1: dw column blocks
       {{2, 32, 40, 40}, {48, 32, 3, 3}, 1, 1, 2, true},      // input dilation: im2col, col2im
       {{4, 256, 28, 28}, {64, 256, 1, 1}, 0, 1, 1, true},    // pointwise
       {{4, 64, 28, 28}, {64, 1, 3, 3}, 1, 1, 1, true},       // depthwise
@@ -362,6 +363,16 @@ std::vector<double> direct_conv(const ConvGeometry& g, const std::vector<double>
   return y;
 }
 
+// dw = the adjoint of conv in w, given dy and x, by direct loops in float64.
+std::vector<double> direct_weight_grad(const ConvGeometry& g, const std::vector<double>& dy,
+                                       const std::vector<double>& x) {
+  std::vector<double> dw(
+      static_cast<std::size_t>(g.out_channels * g.group_channels() * g.kernel_numel()), 0.0);
+  each_product(g,
+               [&](std::size_t yi, std::size_t xi, std::size_t wi) { dw[wi] += dy[yi] * x[xi]; });
+  return dw;
+}
+
 // dx = the adjoint of conv in x, given dy, by direct loops in float64.
 std::vector<double> direct_data_grad(const ConvGeometry& g, const std::vector<double>& dy,
                                      const std::vector<double>& w) {
@@ -503,6 +514,72 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
         REQUIRE(plan.path == cpu::ConvPath::phase_split);
         const Tensor dx = cpu::conv_backward_data(dy.to(dtype), w.to(dtype), g);
         CHECK(dx.to_vector<double>() == expect);
+      }
+    }
+  }
+}
+
+TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact on small integers",
+          "[conv][plan]") {
+  // Batch 1 or 2 of small planes: the im2col weight gradient gives each thread a block of dw's
+  // columns (the plan's channel_blocks) instead of short tiles of positions.
+  // (With groups, batch 1 has a (sample, group) pair per thread at 2 threads, and the implicit
+  // GEMM's parts run it; the blocks then appear under more planned threads.)
+  struct Case {
+    std::int64_t n, c, k, groups;
+    Shape in, kernel, pad;
+    bool blocks;  // the plan must cut dw's columns at any team size
+  };
+  const std::vector<Case> cases{
+      {1, 64, 32, 1, {10, 10}, {3, 3}, {1, 1}, true},
+      {1, 48, 40, 1, {9, 11}, {3, 3}, {0, 1}, true},
+      {1, 64, 48, 2, {9, 11}, {3, 3}, {0, 1}, false},
+      {1, 512, 32, 1, {8, 8}, {1, 1}, {0, 0}, true},  // pointwise
+  };
+  for (const Case& t : cases) {
+    ConvGeometry g;
+    g.batch = t.n;
+    g.channels = t.c;
+    g.out_channels = t.k;
+    g.groups = t.groups;
+    g.in = t.in;
+    g.kernel = t.kernel;
+    g.pad_lo = t.pad;
+    g.exact = true;
+    for (std::size_t d = 0; d < t.in.size(); ++d) {
+      g.stride.push_back(1);
+      g.dilation.push_back(1);
+      g.input_dilation.push_back(1);
+      g.out.push_back(t.in[d] + 2 * t.pad[d] - t.kernel[d] + 1);
+    }
+    Shape xs{g.batch, g.channels}, ys{g.batch, g.out_channels};
+    xs.insert(xs.end(), g.in.begin(), g.in.end());
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    manual_seed(17);
+    const Tensor x = small_ints(xs), dy = small_ints(ys);
+    const std::vector<double> expect =
+        direct_weight_grad(g, dy.to_vector<double>(), x.to_vector<double>());
+    for (const cpu::Isa isa : cpu::available_isas()) {
+      cpu::IsaGuard guard(isa);
+      for (const DType dtype : {DType::Float32, DType::Float64}) {
+        cpu::ConvTarget target;
+        target.dtype = dtype;
+        target.isa = isa;
+        if (dtype == DType::Float32) {
+          const auto& k = cpu::gemm_kernel<float>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        } else {
+          const auto& k = cpu::gemm_kernel<double>();
+          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+        }
+        target.threads = cpu::plan_threads();
+        target.team = omp_get_max_threads();
+        const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::backward_weight, target);
+        INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(g) << " -> "
+                                << cpu::to_string(plan));
+        if (t.blocks && target.threads > 1) REQUIRE(plan.channel_blocks > 1);
+        const Tensor dw = cpu::conv_backward_weight(dy.to(dtype), x.to(dtype), g);
+        CHECK(dw.to_vector<double>() == expect);
       }
     }
   }
