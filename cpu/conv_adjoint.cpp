@@ -22,31 +22,14 @@
 
 namespace convtape::cpu::conv_detail {
 
-namespace {
-
-// The flipped, channel-swapped kernel, in a per-thread buffer kept between calls: a fresh one
-// per call (2.4 MB at 256 channels of 3x3) cost its page faults every time, a tenth of a batch-1
-// data gradient, and was filled while the other threads waited.
-template <class T>
-T* flipped_buffer(std::int64_t n) {
-  thread_local std::vector<T> buf;
-  if (static_cast<std::int64_t>(buf.size()) < n) {
-    buf.clear();
-    buf.shrink_to_fit();
-    buf.resize(static_cast<std::size_t>(n));
-  }
-  return buf.data();
-}
-
-}  // namespace
-
 template <class T>
 void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                               const T* w, T* dx) {
   const ConvGeometry& g = plan.geometry;
   // The flipped, channel-swapped kernel: wt[grp*cg + c, k, r] = w[grp*kg + k, c, rn - 1 - r].
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
-  T* wt = flipped_buffer<T>(g.out_channels * cg * rn);
+  // The flipped, channel-swapped kernel, built on the team.
+  T* wt = kept_buffer<T>(Kept::flipped, g.out_channels * cg * rn);
   const std::int64_t jobs = g.groups * kg;
 #pragma omp parallel for schedule(static) if (jobs > 1 && jobs * cg * rn >= kParallelWork)
   for (std::int64_t job = 0; job < jobs; ++job) {
@@ -83,9 +66,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     all_taps = !phase_conv(g, a).empty;
   }
   if (!all_taps) std::fill_n(dx, planes * in_n, T(0));
-  // z is written whole by each phase's forward. Kept per thread between calls (a fresh 3 MB
-  // allocation per phase and call cost its page faults every time).
-  thread_local std::vector<T> z_buffer;
+  // z is written whole by each phase's forward.
   const Isa isa = plan.target.isa;
   for (std::int64_t ph = 0; ph < phases; ++ph) {
     std::int64_t rem = ph;
@@ -109,7 +90,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       }
       src_tap[static_cast<std::size_t>(t)] = r;
     }
-    T* wt = flipped_buffer<T>(g.channels * kg * tn);
+    T* wt = kept_buffer<T>(Kept::flipped, g.channels * kg * tn);
     const std::int64_t* taps = src_tap.data();
     const std::int64_t jobs = g.groups * cg;
 #pragma omp parallel for schedule(static) if (jobs > 1 && jobs * kg * tn >= kParallelWork)
@@ -122,12 +103,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       }
     }
     const std::int64_t zn = p.g.out_numel();
-    if (static_cast<std::int64_t>(z_buffer.size()) < planes * zn) {
-      z_buffer.clear();
-      z_buffer.shrink_to_fit();
-      z_buffer.resize(static_cast<std::size_t>(planes * zn));
-    }
-    T* z = z_buffer.data();
+    T* z = kept_buffer<T>(Kept::phase_z, planes * zn);
     run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt, nullptr, z);
     // dx[i] = z[m'] for i = stride * (m' + skip) + a - pad_lo inside the input: per z line inside
     // dx, the run of m whose i lands inside, scattered every stride-th value (cpu/line_ops.h).

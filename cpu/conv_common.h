@@ -222,6 +222,36 @@ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
   return checked::div_ceil(a, b);
 }
 
+// Scratch of the reshaping paths (the data gradient's flipped kernel and phase outputs, the
+// dilation phases, the unfolded and split operands), kept per thread between calls as the GEMM's
+// buffers are (cpu/gemm_driver.h): a fresh multi-MB allocation per call cost its page faults every
+// time. One buffer per slot, so that a path and the paths it runs inside never share one; a slot
+// grows to the largest request and is not shrunk.
+enum class Kept {
+  flipped,
+  phase_z,
+  dilated_in,
+  dilated_out,
+  dilated_dw,
+  unfold_a,
+  unfold_b,
+  split_x,
+  split_w,
+  split_dw,
+  count
+};
+template <class T>
+T* kept_buffer(Kept slot, std::int64_t n) {
+  thread_local std::vector<T> bufs[static_cast<int>(Kept::count)];
+  auto& v = bufs[static_cast<int>(slot)];
+  if (static_cast<std::int64_t>(v.size()) < n) {
+    v.clear();
+    v.shrink_to_fit();
+    v.resize(static_cast<std::size_t>(n));
+  }
+  return v.data();
+}
+
 // The weights of every group packed once as the GEMM's A panels (kg rows padded to mpad, a
 // multiple of the micro-kernel's mr), for all the tasks of a forward pass. Left uninitialised and
 // packed panel by panel on the team (each panel writes all of its values, zeros past kg): 256

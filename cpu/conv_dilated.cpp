@@ -66,21 +66,6 @@ void move_phase(Isa isa, const PhaseLines& pl, std::int64_t planes, const T* fro
   }
 }
 
-// Per-thread buffers kept between calls (as the GEMM's, cpu/gemm_driver.h, which the inner plans
-// use themselves): a fresh allocation per phase and call cost a tenth of the pass in page faults.
-enum class Slot { a, b, c };
-template <class T>
-T* scratch(Slot slot, std::int64_t n) {
-  thread_local std::vector<T> bufs[3];
-  auto& v = bufs[static_cast<int>(slot)];
-  if (static_cast<std::int64_t>(v.size()) < n) {
-    v.clear();
-    v.shrink_to_fit();
-    v.resize(static_cast<std::size_t>(n));
-  }
-  return v.data();
-}
-
 }  // namespace
 
 template <class T>
@@ -92,8 +77,8 @@ void dilated_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x
     const DilationPhase dp = dilation_phase(g, ph);
     const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
     const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* xs = scratch<T>(Slot::a, g.batch * g.channels * in.sub);
-    T* ys = scratch<T>(Slot::b, g.batch * g.out_channels * out.sub);
+    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * in.sub);
+    T* ys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * out.sub);
     move_phase(isa, in, g.batch * g.channels, x, xs, false);
     run_forward<T>(plan.inner[static_cast<std::size_t>(ph)], kern, xs, w, b, ys);
     move_phase(isa, out, g.batch * g.out_channels, ys, y, true);
@@ -109,8 +94,8 @@ void dilated_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, cons
     const DilationPhase dp = dilation_phase(g, ph);
     const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
     const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* dys = scratch<T>(Slot::a, g.batch * g.out_channels * out.sub);
-    T* dxs = scratch<T>(Slot::b, g.batch * g.channels * in.sub);
+    T* dys = kept_buffer<T>(Kept::dilated_in, g.batch * g.out_channels * out.sub);
+    T* dxs = kept_buffer<T>(Kept::dilated_out, g.batch * g.channels * in.sub);
     move_phase(isa, out, g.batch * g.out_channels, dy, dys, false);
     run_backward_data<T>(plan.inner[static_cast<std::size_t>(ph)], kern, dys, w, dxs);
     move_phase(isa, in, g.batch * g.channels, dxs, dx, true);
@@ -123,13 +108,13 @@ void dilated_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, co
   const ConvGeometry& g = plan.geometry;
   const Isa isa = plan.target.isa;
   const std::int64_t wn = g.out_channels * g.group_channels() * g.kernel_numel();
-  T* part = scratch<T>(Slot::c, wn);
+  T* part = kept_buffer<T>(Kept::dilated_dw, wn);
   for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
     const DilationPhase dp = dilation_phase(g, ph);
     const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
     const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* xs = scratch<T>(Slot::a, g.batch * g.channels * in.sub);
-    T* dys = scratch<T>(Slot::b, g.batch * g.out_channels * out.sub);
+    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * in.sub);
+    T* dys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * out.sub);
     move_phase(isa, in, g.batch * g.channels, x, xs, false);
     move_phase(isa, out, g.batch * g.out_channels, dy, dys, false);
     T* into = ph == 0 ? dw : part;

@@ -58,20 +58,6 @@ struct LeadingMap {
   }
 };
 
-// Per-thread buffers kept between calls, as in cpu/conv_dilated.cpp (the 2-D plan uses the GEMM
-// buffers of cpu/gemm_driver.h itself).
-template <class T>
-T* scratch(int slot, std::int64_t n) {
-  thread_local std::vector<T> bufs[2];
-  auto& v = bufs[slot];
-  if (static_cast<std::int64_t>(v.size()) < n) {
-    v.clear();
-    v.shrink_to_fit();
-    v.resize(static_cast<std::size_t>(n));
-  }
-  return v.data();
-}
-
 bool large(std::int64_t values) {
   return values >= kParallelWork;
 }
@@ -121,8 +107,8 @@ void unfold_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
                     const T* b, T* y) {
   const ConvGeometry& g = plan.geometry;
   const LeadingMap m(g);
-  T* xu = scratch<T>(0, g.batch * m.outer * g.channels * m.taps * m.plane_in);
-  T* yu = scratch<T>(1, g.batch * m.outer * g.out_channels * m.plane_out);
+  T* xu = kept_buffer<T>(Kept::unfold_a, g.batch * m.outer * g.channels * m.taps * m.plane_in);
+  T* yu = kept_buffer<T>(Kept::unfold_b, g.batch * m.outer * g.out_channels * m.plane_out);
   unfold(g, m, x, xu);
   run_forward<T>(plan.inner.front(), kern, xu, w, b, yu);
   swap_planes(g, m, yu, y, false);
@@ -133,8 +119,8 @@ void unfold_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const
                           T* dx) {
   const ConvGeometry& g = plan.geometry;
   const LeadingMap m(g);
-  T* dyu = scratch<T>(1, g.batch * m.outer * g.out_channels * m.plane_out);
-  T* dxu = scratch<T>(0, g.batch * m.outer * g.channels * m.taps * m.plane_in);
+  T* dyu = kept_buffer<T>(Kept::unfold_b, g.batch * m.outer * g.out_channels * m.plane_out);
+  T* dxu = kept_buffer<T>(Kept::unfold_a, g.batch * m.outer * g.channels * m.taps * m.plane_in);
   swap_planes(g, m, dy, dyu, true);
   run_backward_data<T>(plan.inner.front(), kern, dyu, w, dxu);
   // The fold: each leading input index gathers its (o, t) readers, in (o, t) order.
@@ -171,8 +157,8 @@ void unfold_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, con
                             const T* x, T* dw) {
   const ConvGeometry& g = plan.geometry;
   const LeadingMap m(g);
-  T* xu = scratch<T>(0, g.batch * m.outer * g.channels * m.taps * m.plane_in);
-  T* dyu = scratch<T>(1, g.batch * m.outer * g.out_channels * m.plane_out);
+  T* xu = kept_buffer<T>(Kept::unfold_a, g.batch * m.outer * g.channels * m.taps * m.plane_in);
+  T* dyu = kept_buffer<T>(Kept::unfold_b, g.batch * m.outer * g.out_channels * m.plane_out);
   unfold(g, m, x, xu);
   swap_planes(g, m, dy, dyu, true);
   run_backward_weight<T>(plan.inner.front(), kern, dyu, xu, dw);
