@@ -41,6 +41,8 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
       return dilated_forward(plan, kern, x, w, b, y);
     case ConvPath::depth_unfold:
       return unfold_forward(plan, kern, x, w, b, y);
+    case ConvPath::kernel_split:
+      return split_forward(plan, kern, x, w, b, y);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_forward(plan, kern, x, w, b, y);
@@ -69,6 +71,8 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       return dilated_backward_data(plan, kern, dy, w, dx);
     case ConvPath::depth_unfold:
       return unfold_backward_data(plan, kern, dy, w, dx);
+    case ConvPath::kernel_split:
+      return split_backward_data(plan, kern, dy, w, dx);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_data(plan, kern, dy, w, dx);
@@ -95,6 +99,8 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       return dilated_backward_weight(plan, kern, dy, x, dw);
     case ConvPath::depth_unfold:
       return unfold_backward_weight(plan, kern, dy, x, dw);
+    case ConvPath::kernel_split:
+      return split_backward_weight(plan, kern, dy, x, dw);
     case ConvPath::pointwise_gemm:
     case ConvPath::im2col_gemm:
       return im2col_backward_weight(plan, kern, dy, x, dw);

@@ -15,6 +15,7 @@
 
 #include "core/checked.h"
 #include "core/kernel_args.h"
+#include "core/storage.h"
 #include "cpu/gemm_driver.h"
 
 namespace convtape::cpu::conv_detail {
@@ -224,9 +225,10 @@ inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
 
 // Scratch of the reshaping paths (the data gradient's flipped kernel and phase outputs, the
 // dilation phases, the unfolded and split operands), kept per thread between calls as the GEMM's
-// buffers are (cpu/gemm_driver.h): a fresh multi-MB allocation per call cost its page faults every
-// time. One buffer per slot, so that a path and the paths it runs inside never share one; a slot
-// grows to the largest request and is not shrunk.
+// buffers are (cpu/gemm_driver.h), and counted with them in memory_stats().workspace_bytes: a
+// fresh multi-MB allocation per call cost its page faults every time. One buffer per slot, so
+// that a path and the paths it runs inside never share one; a slot grows to the largest request
+// and is not shrunk.
 enum class Kept {
   flipped,
   phase_z,
@@ -241,13 +243,28 @@ enum class Kept {
   count
 };
 template <class T>
+struct KeptBuffers {
+  std::vector<T> slots[static_cast<int>(Kept::count)];
+  KeptBuffers() = default;
+  KeptBuffers(const KeptBuffers&) = delete;
+  KeptBuffers& operator=(const KeptBuffers&) = delete;
+  ~KeptBuffers() {
+    for (const auto& v : slots) detail::count_workspace(-bytes(v));
+  }
+  static std::int64_t bytes(const std::vector<T>& v) {
+    return static_cast<std::int64_t>(v.size() * sizeof(T));
+  }
+};
+template <class T>
 T* kept_buffer(Kept slot, std::int64_t n) {
-  thread_local std::vector<T> bufs[static_cast<int>(Kept::count)];
-  auto& v = bufs[static_cast<int>(slot)];
+  thread_local KeptBuffers<T> bufs;
+  auto& v = bufs.slots[static_cast<int>(slot)];
   if (static_cast<std::int64_t>(v.size()) < n) {
+    detail::count_workspace(-KeptBuffers<T>::bytes(v));
     v.clear();
     v.shrink_to_fit();
     v.resize(static_cast<std::size_t>(n));
+    detail::count_workspace(KeptBuffers<T>::bytes(v));
   }
   return v.data();
 }

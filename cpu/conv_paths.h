@@ -15,6 +15,7 @@
 //   cpu/conv_adjoint.cpp    transposed_forward, phase_split (data gradient as forward convs)
 //   cpu/conv_dilated.cpp    dilation_split (undilated convs on the dilation phases)
 //   cpu/conv_unfold.cpp     depth_unfold (rank >= 3 as a 2-D conv, leading taps as channels)
+//   cpu/conv_split.cpp      kernel_split (a 4..9 kernel as 3x3 blocks over shifted inputs)
 //   cpu/conv_winograd.cpp   winograd (float32 only)
 //   cpu/conv.cpp            the entry points and the dispatchers below
 #pragma once
@@ -87,5 +88,15 @@ void unfold_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const
 template <class T>
 void unfold_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                             const T* x, T* dw);
+
+template <class T>
+void split_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
+                   const T* b, T* y);
+template <class T>
+void split_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
+                         T* dx);
+template <class T>
+void split_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* x,
+                           T* dw);
 
 }  // namespace convtape::cpu::conv_detail

@@ -36,6 +36,11 @@
 //                       over (sample, leading output position) that Winograd runs
 //                       (cpu/conv_unfold.cpp); taken only when that conv plans Winograd; `inner`
 //                       holds its plan
+//   kernel_split        a float32 2-D stride-1 conv with kernels of 4 to 9 (5x5, 7x7): the kernel
+//                       cut into 3x3 blocks, each reading a shifted copy of the input, making it
+//                       one 3x3 conv over blocks x channels that Winograd runs
+//                       (cpu/conv_split.cpp); taken only when that conv plans Winograd; `inner`
+//                       holds its plan
 #pragma once
 
 #include <cstdint>
@@ -63,6 +68,7 @@ enum class ConvPath {
   phase_split,
   dilation_split,
   depth_unfold,
+  kernel_split,
 };
 
 // The GEMM micro-kernel's blocking (cpu/gemm_kernel.h) that the GEMM paths size their tiles with.
@@ -238,5 +244,13 @@ DilationPhase dilation_phase(const ConvGeometry& g, std::int64_t index);
 // y[n, k, o] = conv2d(X', w)[(n, o), k]. depth_unfold_2d: that 2-D geometry, or nullopt when the
 // conv is not one (rank below 3, input dilation anywhere).
 std::optional<ConvGeometry> depth_unfold_2d(const ConvGeometry& g);
+
+// A 2-D stride-1 conv with kernels kh x kw of 3 to 9 (not both 3) as a 3x3 one: with m = ceil(k /
+// 3) blocks per dim and the kernel zero-extended to 3m, w'[k, (c, a0, a1), b0, b1] =
+// w[k, c, 3 a0 + b0, 3 a1 + b1], and X'[n, (c, a0, a1), j0, j1] = x[n, c, j0 + 3 a0 - pad_lo0,
+// j1 + 3 a1 - pad_lo1] (zero outside x) on planes of (out + 2) per dim, y = conv3x3(X', w') with
+// no padding: sum over blocks a and taps b of w[3a + b] x[o + 3a + b - pad_lo], the conv itself.
+// kernel_split_3x3: that 3x3 geometry (channels C m0 m1), or nullopt when the conv is not one.
+std::optional<ConvGeometry> kernel_split_3x3(const ConvGeometry& g);
 
 }  // namespace convtape::cpu

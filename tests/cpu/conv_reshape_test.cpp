@@ -2,7 +2,9 @@
 //   dilation_split (cpu/conv_dilated.cpp): a stride-1 conv with a dilated kernel as one undilated
 //     conv per dilation phase;
 //   depth_unfold (cpu/conv_unfold.cpp): a conv of rank >= 3 as a 2-D conv over its last two dims,
-//     the leading dims' output positions in the batch and their taps in the channels.
+//     the leading dims' output positions in the batch and their taps in the channels;
+//   kernel_split (cpu/conv_split.cpp): a 2-D conv with a 4..9 kernel as a 3x3 conv over 3x3
+//     blocks of the kernel, each reading a shifted copy of the input.
 // Tested:
 //   - dilation_phase's algebra, by brute force over small 1-d and 2-d geometries: the output
 //     phases partition the output, the input phases partition the input, and every tap of every
@@ -13,14 +15,15 @@
 //   - forward, data gradient and weight gradient against float64 (which runs the exact paths) on
 //     the same data, under every ISA path this CPU runs: dilations 2, 3x2 and 1x2 with paddings
 //     below, at and above the dilation and sizes that are not multiples of it; 3-d convs with
-//     leading strides, dilations, kernels of 1 and asymmetric padding, and a 4-d conv; groups and
-//     bias; within Winograd's accuracy contract (tests/cpu/conv_winograd_test.cpp):
-//     |r - e| <= 4e-5 sqrt(L) P + 1e-4 |e|, L the reduction length and P the largest operand
-//     product.
+//     leading strides, dilations, kernels of 1 and asymmetric padding, and a 4-d conv; 5x5, 7x7,
+//     4x6 and 5x3 kernels with same, valid and uneven padding; groups and bias; within Winograd's
+//     accuracy contract (tests/cpu/conv_winograd_test.cpp): |r - e| <= 4e-5 sqrt(L) P + 1e-4 |e|, L
+//     the reduction length and P the largest operand product.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -199,13 +202,15 @@ TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Wi
 
 namespace {
 
-// All three passes of g against float64 under every ISA path; every pass must plan `path`.
-void check_against_float64(const ConvGeometry& g, bool bias, ConvPath path, std::mt19937& rng) {
+// All three passes of g against float64 under every ISA path; the forward and data gradient must
+// plan `path`, the weight gradient `weight_path` (by default the same).
+void check_against_float64(const ConvGeometry& g, bool bias, ConvPath path, std::mt19937& rng,
+                           std::optional<ConvPath> weight_path = std::nullopt) {
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
     const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
     INFO(cpu::to_string(g) << " -> " << cpu::to_string(p));
-    REQUIRE(p.path == path);
+    REQUIRE(p.path == (pass == ConvPass::backward_weight ? weight_path.value_or(path) : path));
   }
   Shape xs{g.batch, g.channels}, ws{g.out_channels, g.group_channels()},
       ys{g.batch, g.out_channels};
@@ -329,4 +334,58 @@ TEST_CASE("depth_unfold: forward and gradients match float64 under every ISA pat
   check_against_float64(
       geometry(2, 8, 32, 1, {4, 6, 12, 12}, {2, 2, 3, 3}, {1, 1, 1, 1}, {0, 1, 1, 1}, {0, 0, 1, 1}),
       false, ConvPath::depth_unfold, rng);  // 4-d
+}
+
+TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
+          "[conv][split][plan]") {
+  // 16x64x28x28 -> 64, 7x7 'same': 9 blocks, planes of 30x30, no padding.
+  const ConvGeometry g = geometry(16, 64, 64, 1, {28, 28}, {7, 7}, {1, 1}, {3, 3}, {3, 3});
+  const auto u = cpu::kernel_split_3x3(g);
+  REQUIRE(u);
+  REQUIRE(u->channels == 64 * 9);
+  REQUIRE(u->kernel == Shape{3, 3});
+  REQUIRE(u->in == Shape{30, 30});
+  REQUIRE(u->out == Shape{28, 28});
+  REQUIRE(u->pad_lo == Shape{0, 0});
+  REQUIRE(cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {5, 3}, {1, 1}, {2, 1}, {2, 1}))
+              ->channels == 16);
+  for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data}) {
+    const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
+    INFO(cpu::to_string(p));
+    REQUIRE(p.path == ConvPath::kernel_split);
+    REQUIRE(p.inner.front().path == ConvPath::winograd);
+    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float64)).path != ConvPath::kernel_split);
+    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float32, true)).path != ConvPath::kernel_split);
+  }
+  // The weight gradient of 9 blocks stays on the GEMM paths; of 4 blocks it splits.
+  REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, target(DType::Float32)).path !=
+          ConvPath::kernel_split);
+  const ConvGeometry k5 = geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
+  REQUIRE(cpu::plan_conv(k5, ConvPass::backward_weight, target(DType::Float32)).path ==
+          ConvPath::kernel_split);
+  // Not 3x3 (Winograd itself), kernels past 9, strides, dilations, other ranks.
+  REQUIRE_FALSE(
+      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));
+  REQUIRE_FALSE(
+      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19, 19}, {11, 11}, {1, 1}, {5, 5}, {5, 5})));
+  REQUIRE_FALSE(cpu::kernel_split_3x3(
+      geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {1, 1}, {2, 2}, {2, 2}, {2, 2})));
+  REQUIRE_FALSE(
+      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {2, 1}, {2, 2}, {2, 2})));
+  REQUIRE_FALSE(cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19}, {5}, {1}, {2}, {2})));
+}
+
+TEST_CASE("kernel_split: forward and gradients match float64 under every ISA path",
+          "[conv][split]") {
+  // Samples x 4x4 tiles >= 256: Winograd under deterministic mode's threads too.
+  std::mt19937 rng(29);
+  const Shape one{1, 1};
+  check_against_float64(geometry(16, 16, 32, 1, {16, 18}, {5, 5}, one, {2, 2}, {2, 2}), true,
+                        ConvPath::kernel_split, rng);  // 5x5 same
+  check_against_float64(geometry(16, 8, 32, 1, {20, 21}, {7, 7}, one, {3, 3}, {3, 3}), false,
+                        ConvPath::kernel_split, rng, ConvPath::implicit_gemm);  // 7x7 same
+  check_against_float64(geometry(16, 16, 32, 1, {19, 20}, {4, 6}, one, {0, 3}, {2, 1}), true,
+                        ConvPath::kernel_split, rng);  // 4x6, uneven padding
+  check_against_float64(geometry(16, 32, 64, 2, {20, 17}, {5, 3}, one, {0, 1}, {0, 1}), true,
+                        ConvPath::kernel_split, rng);  // 5x3 valid rows, groups
 }

@@ -71,6 +71,7 @@ const std::vector<WorkspaceCase>& workspace_cases() {
       {{4, 64, 56, 56}, {128, 64, 3, 3}, 1, 2, 1, true},     // strided: stride phases
       {{4, 256, 28, 28}, {256, 256, 3, 3}, 1, 2, 1, true},   // positions-major forward
       {{1, 256, 14, 14}, {256, 256, 3, 3}, 1, 1, 1, true},   // batch 1: dw column blocks
+      {{16, 32, 28, 28}, {64, 32, 5, 5}, 2, 1, 1, false},    // 5x5: kernel split, Winograd
       {{2, 32, 40, 40}, {48, 32, 3, 3}, 1, 1, 2, true},      // input dilation: im2col, col2im
       {{4, 256, 28, 28}, {64, 256, 1, 1}, 0, 1, 1, true},    // pointwise
       {{4, 64, 28, 28}, {64, 1, 3, 3}, 1, 1, 1, true},       // depthwise
