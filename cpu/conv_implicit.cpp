@@ -49,9 +49,10 @@ struct ImplicitGrid {
   std::int64_t grid = 0;       // outer * cols
   std::int64_t plane_out = 0;  // output positions per outer plane
   std::vector<std::int64_t> offs, outer_off;
-  // read[d][a]: some tap reads phase a of dim d ((dil * r) % stride == a for some r). The copy
-  // skips the others (a 1x1 stride-2 conv reads one phase in four); they stay zero, unread.
-  std::vector<std::vector<char>> read;
+  // slot[d][a]: the place of phase a of dim d among the phases some tap reads ((dil * r) % stride
+  // == a for some r), or -1: only those are laid out and copied (a 1x1 stride-2 conv reads one
+  // phase in four, whose copy and zeroing were a 4x larger buffer); phases[d] counts them.
+  std::vector<std::vector<std::int64_t>> slot;
   std::int64_t overrun = 0;             // zeros the copy appends after its last plane
   std::vector<std::int64_t> line_base;  // per input line of a channel, see the constructor
   // A strided last dim's read phases: input i of a line lands at index (i + lo) / st of phase
@@ -65,18 +66,23 @@ struct ImplicitGrid {
     std::int64_t count = 0;
   };
   std::vector<PhaseRows> last_phases;
+  std::int64_t at(int d, std::int64_t a) const {
+    return slot[static_cast<std::size_t>(d)][static_cast<std::size_t>(a)];
+  }
   ImplicitGrid(const Index& ix, const ImplicitPitch& pitch, std::int64_t rows)
-      : offs(static_cast<std::size_t>(rows)), read(static_cast<std::size_t>(ix.s)) {
+      : offs(static_cast<std::size_t>(rows)), slot(static_cast<std::size_t>(ix.s)) {
     const int s = ix.s;
     std::int64_t nphase = 1;
     for (int d = 0; d < s; ++d) {
       ip[d] = ix.out[d] + ix.dil[d] * (ix.kernel[d] - 1) / ix.stride[d];
-      phases[d] = ix.stride[d];
-      nphase *= phases[d];
-      auto& rd = read[static_cast<std::size_t>(d)];
-      rd.assign(static_cast<std::size_t>(phases[d]), 0);
+      auto& sl = slot[static_cast<std::size_t>(d)];
+      sl.assign(static_cast<std::size_t>(ix.stride[d]), -1);
       for (std::int64_t r = 0; r < ix.kernel[d]; ++r)
-        rd[static_cast<std::size_t>(ix.dil[d] * r % ix.stride[d])] = 1;
+        sl[static_cast<std::size_t>(ix.dil[d] * r % ix.stride[d])] = 0;
+      phases[d] = 0;
+      for (auto& v : sl)
+        if (v == 0) v = phases[d]++;
+      nphase *= phases[d];
     }
     // The last dim's pitch: ip, or less where neighbouring lines share their padding
     // (implicit_pitch, cpu/conv_plan.h); the last line's reads then run `overrun` past its plane.
@@ -105,7 +111,7 @@ struct ImplicitGrid {
       for (int d = 0; d < s; ++d) {
         const std::int64_t reach = ri.rd[d];  // dil * r
         off += reach / ix.stride[d] * gs[d];
-        phase = phase * phases[d] + reach % ix.stride[d];
+        phase = phase * phases[d] + at(d, reach % ix.stride[d]);
       }
       offs[static_cast<std::size_t>(kk)] = off + phase * pplane;
     }
@@ -119,20 +125,18 @@ struct ImplicitGrid {
       for (int d = s - 2; d >= 0 && kept; --d) {
         const std::int64_t u = rem % ix.in[d] + ix.pad[d];
         rem /= ix.in[d];
-        kept = u / ix.stride[d] < ip[d] &&
-               read[static_cast<std::size_t>(d)][static_cast<std::size_t>(u % ix.stride[d])];
+        kept = u / ix.stride[d] < ip[d] && at(d, u % ix.stride[d]) >= 0;
         base += u / ix.stride[d] * gs[d];
-        phase += (u % ix.stride[d]) * scale;
+        phase += at(d, u % ix.stride[d]) * scale;
         scale *= phases[d];
       }
-      // The last dim's phase index varies fastest: phase plane (phase * st + a).
-      line_base[static_cast<std::size_t>(line)] =
-          kept ? base + phase * ix.stride[s - 1] * pplane : -1;
+      // The last dim's phase index varies fastest: phase plane (phase * phases[s-1] + slot).
+      line_base[static_cast<std::size_t>(line)] = kept ? base + phase * phases[s - 1] * pplane : -1;
     }
     const std::int64_t st = ix.stride[s - 1], lo = ix.pad[s - 1], len = ix.in[s - 1];
     if (st > 1)
       for (std::int64_t a = 0; a < st; ++a) {
-        if (!read[static_cast<std::size_t>(s - 1)][static_cast<std::size_t>(a)]) continue;
+        if (at(s - 1, a) < 0) continue;
         const std::int64_t i0 = ((a - lo) % st + st) % st;
         const std::int64_t count = std::min(ceil_div(len - i0, st), ip[s - 1] - (i0 + lo) / st);
         if (count <= 0) continue;
@@ -142,7 +146,7 @@ struct ImplicitGrid {
           const std::int64_t base = line_base[static_cast<std::size_t>(line)];
           if (base < 0) continue;
           pr.src.push_back(line * len + i0);
-          pr.dst.push_back(base + a * pplane + (i0 + lo) / st);
+          pr.dst.push_back(base + at(s - 1, a) * pplane + (i0 + lo) / st);
         }
         last_phases.push_back(std::move(pr));
       }

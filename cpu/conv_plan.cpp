@@ -77,7 +77,8 @@ std::int64_t holders(const ConvPlan& p, const ConvTarget& t, std::int64_t tasks)
 }
 
 // The implicit GEMM's padded grid sizes (cpu/conv_implicit.cpp, ImplicitGrid): per channel
-// `plane` values over every stride phase, `cols` grid columns per outer plane, `outer` planes.
+// `plane` values over every stride phase a tap reads, `cols` grid columns per outer plane, `outer`
+// planes.
 struct GridSize {
   std::int64_t plane = 1, cols = 0, outer = 1;
   std::int64_t overrun = 0;  // zeros after the last plane for the shared-padding pitch
@@ -90,7 +91,10 @@ GridSize grid_size(const ConvGeometry& g) {
     const std::int64_t ip = d + 1 == s ? implicit_pitch(g).pitch
                                        : g.out[d] + g.dilation[d] * (g.kernel[d] - 1) / g.stride[d];
     pplane = smul(pplane, ip);
-    nphase = smul(nphase, g.stride[d]);
+    // The phases some tap reads, the only ones laid out: dil * r mod stride over r < k cycles
+    // with period stride / gcd(dil, stride).
+    nphase =
+        smul(nphase, std::min(g.kernel[d], g.stride[d] / std::gcd(g.dilation[d], g.stride[d])));
     last_ip = ip;
   }
   z.plane = smul(nphase, pplane);

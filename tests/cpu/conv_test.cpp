@@ -585,3 +585,62 @@ TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact
     }
   }
 }
+
+TEST_CASE("the implicit GEMM lays out only the stride phases its taps read, exactly",
+          "[conv][plan]") {
+  // 1x1 stride 2 reads one phase in four, a 3-tap kernel with dilation 2 and stride 2 one phase
+  // per dim, a 2-tap kernel with stride 3 two of three; forward and weight gradient (both read
+  // the padded copy) against direct float64 loops on small integers.
+  struct Case {
+    Shape in, kernel, stride, dilation, pad;
+  };
+  const std::vector<Case> cases{
+      {{15, 16}, {1, 1}, {2, 2}, {1, 1}, {0, 0}},
+      {{15, 17}, {3, 3}, {2, 2}, {2, 2}, {2, 1}},
+      {{16, 14}, {2, 2}, {3, 3}, {1, 1}, {1, 0}},
+  };
+  for (const Case& t : cases) {
+    ConvGeometry g;
+    g.batch = 8;
+    g.channels = 12;
+    g.out_channels = 20;
+    g.groups = 1;
+    g.in = t.in;
+    g.kernel = t.kernel;
+    g.stride = t.stride;
+    g.dilation = t.dilation;
+    g.pad_lo = t.pad;
+    g.exact = true;
+    for (std::size_t d = 0; d < t.in.size(); ++d) {
+      g.input_dilation.push_back(1);
+      g.out.push_back(
+          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
+    }
+    Shape xs{g.batch, g.channels}, ws{g.out_channels, g.group_channels()},
+        ys{g.batch, g.out_channels};
+    xs.insert(xs.end(), g.in.begin(), g.in.end());
+    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    manual_seed(19);
+    const Tensor x = small_ints(xs), w = small_ints(ws), dy = small_ints(ys);
+    const auto y_ref = direct_conv(g, x.to_vector<double>(), w.to_vector<double>(), {});
+    const auto dw_ref = direct_weight_grad(g, dy.to_vector<double>(), x.to_vector<double>());
+    for (const cpu::Isa isa : cpu::available_isas()) {
+      cpu::IsaGuard guard(isa);
+      cpu::ConvTarget target;
+      target.dtype = DType::Float32;
+      target.isa = isa;
+      const auto& k = cpu::gemm_kernel<float>();
+      target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
+      target.threads = cpu::plan_threads();
+      target.team = omp_get_max_threads();
+      INFO(cpu::isa_name(isa) << ": " << cpu::to_string(g));
+      REQUIRE(cpu::plan_conv(g, cpu::ConvPass::forward, target).path ==
+              cpu::ConvPath::implicit_gemm);
+      REQUIRE(cpu::plan_conv(g, cpu::ConvPass::backward_weight, target).path ==
+              cpu::ConvPath::implicit_gemm);
+      CHECK(cpu::conv_forward(x, w, Tensor(), g).to_vector<double>() == y_ref);
+      CHECK(cpu::conv_backward_weight(dy, x, g).to_vector<double>() == dw_ref);
+    }
+  }
+}
