@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <numeric>
 
 #include "core/checked.h"
@@ -283,10 +284,13 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     const std::size_t s = g.in.size();
     p.phases = 1;
     for (std::size_t d = 0; d < s; ++d) p.phases *= live_phases(g, d);  // bounded by the cover
-    // The phases' outputs z and flipped sub-kernels share one buffer each, grown to the largest;
-    // each phase's forward plan adds its own scratch while it runs.
+    // The phases' outputs z and flipped sub-kernels share one buffer each, grown to the largest.
     std::int64_t z = 0, taps = 0, inner = 0;
     std::vector<std::int64_t> a(s);
+    // The phases may run different paths (the 1x1 phase of a 3x3 stride-2 conv runs the pointwise
+    // GEMM, the others the implicit GEMM), each growing its own per-thread buffers, which are
+    // kept: the largest per kind of path, summed over the kinds.
+    std::map<int, std::int64_t> inner_by_kind;
     for (std::int64_t ph = 0; ph < p.phases; ++ph) {
       std::int64_t rem = ph;
       for (std::size_t d = s; d-- > 0;) {
@@ -297,8 +301,11 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
       if (pc.empty) continue;
       z = std::max(z, pc.g.out_numel());
       taps = std::max(taps, pc.g.kernel_numel());
-      inner = std::max(inner, plan_conv(pc.g, ConvPass::forward, t).workspace_bytes);
+      const ConvPlan sub = plan_conv(pc.g, ConvPass::forward, t);
+      const int kind = 2 * static_cast<int>(sub.path) + (sub.windows ? 1 : 0);
+      inner_by_kind[kind] = std::max(inner_by_kind[kind], sub.workspace_bytes);
     }
+    for (const auto& [kind, bytes] : inner_by_kind) inner = sadd(inner, bytes);
     p.workspace_bytes = sadd(smul(smul(g.batch * g.channels, z), elem),
                              sadd(smul(smul(g.channels * kg, taps), elem), inner));
     return;
