@@ -146,78 +146,150 @@ struct Vec512<double> {
   }
 };
 
-// Unit-step forward: four (line, block) accumulators in flight, so that the FMA chains over the
-// taps overlap instead of waiting on each other's latency.
-template <class T, int NB>
-__attribute__((target("avx512f"))) void taps_blocks(T* const* d, const T* const* s,
-                                                    const typename Vec512<T>::M* k, const T* w, T b,
-                                                    const std::int64_t* taps, std::int64_t ntaps) {
-  using X = Vec512<T>;
-  typename X::V acc[NB];
-#pragma GCC unroll 4
-  for (int i = 0; i < NB; ++i) acc[i] = X::set1(b);
-  for (std::int64_t t = 0; t < ntaps; ++t) {
-    const typename X::V wt = X::set1(w[t]);
-    const std::int64_t off = taps[t];
-#pragma GCC unroll 4
-    for (int i = 0; i < NB; ++i) acc[i] = X::fma(wt, X::load(k[i], s[i] + off), acc[i]);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < NB; ++i) X::store(k[i], d[i], acc[i]);
-}
+#define CT_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
 
+// One 32-byte vector of T for the AVX2 path, with the same interface: masked loads and stores
+// through lane masks (a full block takes the plain load and store).
 template <class T>
-__attribute__((target("avx512f"))) void taps_unit_avx512(T* dst, const T* src, const T* w, T b,
-                                                         const PlaneMap& m) {
-  using X = Vec512<T>;
-  constexpr int kNB = 4;
-  T* d[kNB];
-  const T* s[kNB];
-  typename X::M k[kNB];
-  int nb = 0;
-  for (std::int64_t l = 0; l < m.nlines; ++l)
-    for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {
-      d[nb] = dst + l * m.n + j0;
-      s[nb] = src + m.lines[l] + j0;
-      k[nb] = X::mask(m.n - j0);
-      if (++nb == kNB) {
-        taps_blocks<T, kNB>(d, s, k, w, b, m.taps, m.ntaps);
-        nb = 0;
-      }
-    }
-  for (int i = 0; i < nb; ++i) taps_blocks<T, 1>(d + i, s + i, k + i, w, b, m.taps, m.ntaps);
-}
-
-// Unit-step weight gradient: NT taps at a time, one accumulator per tap across every line of a
-// column block, reduced once at the end.
-template <class T, int NT>
-__attribute__((target("avx512f"))) void tap_dots_group(T* dw, const T* grad, const T* src,
-                                                       const PlaneMap& m,
-                                                       const std::int64_t* taps) {
-  using X = Vec512<T>;
-  for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {
-    const typename X::M k = X::mask(m.n - j0);
-    typename X::V acc[NT];
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; ++i) acc[i] = X::zero();
-    for (std::int64_t l = 0; l < m.nlines; ++l) {
-      const typename X::V g = X::load(k, grad + l * m.n + j0);
-      const T* row = src + m.lines[l] + j0;
-#pragma GCC unroll 4
-      for (int i = 0; i < NT; ++i) acc[i] = X::fma(g, X::load(k, row + taps[i]), acc[i]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < NT; ++i) dw[i] += X::sum(acc[i]);
+struct Vec256;
+template <>
+struct Vec256<float> {
+  using V = __m256;
+  struct M {
+    __m256i lanes;
+    bool full;
+  };
+  static constexpr std::int64_t kW = 8;
+  static CT_AVX2 M mask(std::int64_t m) {
+    const auto c = static_cast<int>(std::min<std::int64_t>(m, kW));
+    return {_mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+            m >= kW};
   }
-}
+  static CT_AVX2 V load(M k, const float* p) {
+    return k.full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k.lanes);
+  }
+  static CT_AVX2 void store(M k, float* p, V v) {
+    if (k.full)
+      _mm256_storeu_ps(p, v);
+    else
+      _mm256_maskstore_ps(p, k.lanes, v);
+  }
+  static CT_AVX2 V set1(float a) { return _mm256_set1_ps(a); }
+  static CT_AVX2 V zero() { return _mm256_setzero_ps(); }
+  static CT_AVX2 V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static CT_AVX2 float sum(V v) {
+    alignas(32) float lanes[kW];
+    _mm256_store_ps(lanes, v);
+    float s = 0.0f;
+    for (float x : lanes) s += x;
+    return s;
+  }
+};
+template <>
+struct Vec256<double> {
+  using V = __m256d;
+  struct M {
+    __m256i lanes;
+    bool full;
+  };
+  static constexpr std::int64_t kW = 4;
+  static CT_AVX2 M mask(std::int64_t m) {
+    const auto c = static_cast<long long>(std::min<std::int64_t>(m, kW));
+    return {_mm256_cmpgt_epi64(_mm256_set1_epi64x(c), _mm256_setr_epi64x(0, 1, 2, 3)), m >= kW};
+  }
+  static CT_AVX2 V load(M k, const double* p) {
+    return k.full ? _mm256_loadu_pd(p) : _mm256_maskload_pd(p, k.lanes);
+  }
+  static CT_AVX2 void store(M k, double* p, V v) {
+    if (k.full)
+      _mm256_storeu_pd(p, v);
+    else
+      _mm256_maskstore_pd(p, k.lanes, v);
+  }
+  static CT_AVX2 V set1(double a) { return _mm256_set1_pd(a); }
+  static CT_AVX2 V zero() { return _mm256_setzero_pd(); }
+  static CT_AVX2 V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static CT_AVX2 double sum(V v) {
+    alignas(32) double lanes[kW];
+    _mm256_store_pd(lanes, v);
+    double s = 0.0;
+    for (double x : lanes) s += x;
+    return s;
+  }
+};
 
-template <class T>
-__attribute__((target("avx512f"))) void tap_dots_unit_avx512(T* dw, const T* grad, const T* src,
-                                                             const PlaneMap& m) {
-  std::int64_t t = 0;
-  for (; t + 4 <= m.ntaps; t += 4) tap_dots_group<T, 4>(dw + t, grad, src, m, m.taps + t);
-  for (; t < m.ntaps; ++t) tap_dots_group<T, 1>(dw + t, grad, src, m, m.taps + t);
-}
+// The unit-step forward and weight-gradient kernels, one set per vector width (SUFFIX, TARGET,
+// VEC: avx512 with Vec512, avx2 with Vec256).
+//   taps_unit:   four (line, block) accumulators in flight, so that the FMA chains over the taps
+//                overlap instead of waiting on each other's latency
+//   tap_dots_unit: NT taps at a time, one accumulator per tap across every line of a column block,
+//                reduced once at the end
+// clang-format off
+#define CT_UNIT_PLANE_OPS(SUFFIX, TARGET, VEC)                                                    \
+  template <class T, int NB>                                                                      \
+  TARGET void taps_blocks_##SUFFIX(T* const* d, const T* const* s,                               \
+                                   const typename VEC<T>::M* k, const T* w, T b,                  \
+                                   const std::int64_t* taps, std::int64_t ntaps) {                \
+    using X = VEC<T>;                                                                             \
+    typename X::V acc[NB];                                                                        \
+    _Pragma("GCC unroll 4") for (int i = 0; i < NB; ++i) acc[i] = X::set1(b);                     \
+    for (std::int64_t t = 0; t < ntaps; ++t) {                                                    \
+      const typename X::V wt = X::set1(w[t]);                                                     \
+      const std::int64_t off = taps[t];                                                           \
+      _Pragma("GCC unroll 4") for (int i = 0; i < NB; ++i)                                        \
+        acc[i] = X::fma(wt, X::load(k[i], s[i] + off), acc[i]);                                   \
+    }                                                                                             \
+    _Pragma("GCC unroll 4") for (int i = 0; i < NB; ++i) X::store(k[i], d[i], acc[i]);            \
+  }                                                                                               \
+  template <class T>                                                                              \
+  TARGET void taps_unit_##SUFFIX(T* dst, const T* src, const T* w, T b, const PlaneMap& m) {      \
+    using X = VEC<T>;                                                                             \
+    constexpr int kNB = 4;                                                                        \
+    T* d[kNB];                                                                                    \
+    const T* s[kNB];                                                                              \
+    typename X::M k[kNB];                                                                         \
+    int nb = 0;                                                                                   \
+    for (std::int64_t l = 0; l < m.nlines; ++l)                                                   \
+      for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {                                          \
+        d[nb] = dst + l * m.n + j0;                                                               \
+        s[nb] = src + m.lines[l] + j0;                                                            \
+        k[nb] = X::mask(m.n - j0);                                                                \
+        if (++nb == kNB) {                                                                        \
+          taps_blocks_##SUFFIX<T, kNB>(d, s, k, w, b, m.taps, m.ntaps);                           \
+          nb = 0;                                                                                 \
+        }                                                                                         \
+      }                                                                                           \
+    for (int i = 0; i < nb; ++i)                                                                  \
+      taps_blocks_##SUFFIX<T, 1>(d + i, s + i, k + i, w, b, m.taps, m.ntaps);                     \
+  }                                                                                               \
+  template <class T, int NT>                                                                      \
+  TARGET void tap_dots_group_##SUFFIX(T* dw, const T* grad, const T* src, const PlaneMap& m,      \
+                                      const std::int64_t* taps) {                                 \
+    using X = VEC<T>;                                                                             \
+    for (std::int64_t j0 = 0; j0 < m.n; j0 += X::kW) {                                            \
+      const typename X::M k = X::mask(m.n - j0);                                                  \
+      typename X::V acc[NT];                                                                      \
+      _Pragma("GCC unroll 4") for (int i = 0; i < NT; ++i) acc[i] = X::zero();                    \
+      for (std::int64_t l = 0; l < m.nlines; ++l) {                                               \
+        const typename X::V g = X::load(k, grad + l * m.n + j0);                                  \
+        const T* row = src + m.lines[l] + j0;                                                     \
+        _Pragma("GCC unroll 4") for (int i = 0; i < NT; ++i)                                      \
+          acc[i] = X::fma(g, X::load(k, row + taps[i]), acc[i]);                                  \
+      }                                                                                           \
+      _Pragma("GCC unroll 4") for (int i = 0; i < NT; ++i) dw[i] += X::sum(acc[i]);               \
+    }                                                                                             \
+  }                                                                                               \
+  template <class T>                                                                              \
+  TARGET void tap_dots_unit_##SUFFIX(T* dw, const T* grad, const T* src, const PlaneMap& m) {     \
+    std::int64_t t = 0;                                                                           \
+    for (; t + 4 <= m.ntaps; t += 4)                                                              \
+      tap_dots_group_##SUFFIX<T, 4>(dw + t, grad, src, m, m.taps + t);                            \
+    for (; t < m.ntaps; ++t) tap_dots_group_##SUFFIX<T, 1>(dw + t, grad, src, m, m.taps + t);     \
+  }
+CT_UNIT_PLANE_OPS(avx512, __attribute__((target("avx512f"))), Vec512)
+CT_UNIT_PLANE_OPS(avx2, __attribute__((target("avx2,fma"))), Vec256)
+#undef CT_UNIT_PLANE_OPS
+// clang-format on
 
 // ---- row copies of the implicit GEMM (cpu/conv_implicit.cpp): one body per ISA path
 
@@ -399,7 +471,7 @@ void taps_any(Isa isa, T* dst, const T* src, const T* w, T b, const PlaneMap& m)
     case Isa::avx512:
       return m.step == 1 ? taps_unit_avx512(dst, src, w, b, m) : taps_avx512(dst, src, w, b, m);
     case Isa::avx2:
-      return taps_avx2(dst, src, w, b, m);
+      return m.step == 1 ? taps_unit_avx2(dst, src, w, b, m) : taps_avx2(dst, src, w, b, m);
     default:
       return taps_base(dst, src, w, b, m);
   }
@@ -442,7 +514,7 @@ void tap_dots_any(Isa isa, T* dw, const T* grad, const T* src, const PlaneMap& m
       return m.step == 1 ? tap_dots_unit_avx512(dw, grad, src, m)
                          : tap_dots_avx512(dw, grad, src, m);
     case Isa::avx2:
-      return tap_dots_avx2(dw, grad, src, m);
+      return m.step == 1 ? tap_dots_unit_avx2(dw, grad, src, m) : tap_dots_avx2(dw, grad, src, m);
     default:
       return tap_dots_base(dw, grad, src, m);
   }
