@@ -34,6 +34,7 @@
 #include "cpu/gemm_kernel.h"
 #include "cpu/isa.h"
 #include "cpu/parallel.h"
+#include "support/conv_target.h"
 #include "support/test_util.h"
 
 using namespace convtape;
@@ -61,23 +62,6 @@ ConvGeometry geometry(std::int64_t n, std::int64_t c, std::int64_t k, std::int64
     g.out.push_back((in[d] + lo[d] + hi[d] - dil[d] * (kernel[d] - 1) - 1) / g.stride[d] + 1);
   }
   return g;
-}
-
-cpu::ConvTarget target(DType dtype, bool exact = false) {
-  cpu::ConvTarget t;
-  t.dtype = dtype;
-  t.isa = cpu::isa();
-  if (dtype == DType::Float32) {
-    const auto& k = cpu::gemm_kernel<float>();
-    t.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-  } else {
-    const auto& k = cpu::gemm_kernel<double>();
-    t.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-  }
-  t.threads = cpu::plan_threads();
-  t.team = omp_get_max_threads();
-  t.exact = exact;
-  return t;
 }
 
 std::vector<float> values(std::int64_t n, std::mt19937& rng) {
@@ -169,7 +153,7 @@ TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Wi
   const ConvGeometry g = geometry(16, 64, 64, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
-    const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
+    const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
     INFO(cpu::to_string(p));
     REQUIRE(p.path == ConvPath::dilation_split);
     REQUIRE(p.phases == 4);
@@ -181,15 +165,20 @@ TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Wi
     }
     REQUIRE(cpu::to_string(p).find("dilation_split") != std::string::npos);
     // Never for float64, under the exact switch, or when a phase would not be Winograd.
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float64)).path != ConvPath::dilation_split);
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float32, true)).path != ConvPath::dilation_split);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float64)).path !=
+            ConvPath::dilation_split);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32, true)).path !=
+            ConvPath::dilation_split);
     ConvGeometry exact = g;
     exact.exact = true;
-    REQUIRE(cpu::plan_conv(exact, pass, target(DType::Float32)).path != ConvPath::dilation_split);
+    REQUIRE(cpu::plan_conv(exact, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::dilation_split);
     const ConvGeometry thin = geometry(16, 8, 8, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
-    REQUIRE(cpu::plan_conv(thin, pass, target(DType::Float32)).path != ConvPath::dilation_split);
+    REQUIRE(cpu::plan_conv(thin, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::dilation_split);
     const ConvGeometry k5 = geometry(16, 64, 64, 1, {56, 56}, {5, 5}, {2, 2}, {4, 4}, {4, 4});
-    REQUIRE(cpu::plan_conv(k5, pass, target(DType::Float32)).path != ConvPath::dilation_split);
+    REQUIRE(cpu::plan_conv(k5, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::dilation_split);
   }
   ConvGeometry strided = g;
   strided.stride = {2, 2};
@@ -208,7 +197,7 @@ void check_against_float64(const ConvGeometry& g, bool bias, ConvPath path, std:
                            std::optional<ConvPath> weight_path = std::nullopt) {
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
-    const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
+    const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
     INFO(cpu::to_string(g) << " -> " << cpu::to_string(p));
     REQUIRE(p.path == (pass == ConvPass::backward_weight ? weight_path.value_or(path) : path));
   }
@@ -281,26 +270,31 @@ TEST_CASE("depth_unfold: the 2-D conv of a 3-d or 4-d one", "[conv][unfold][plan
   REQUIRE(u->pad_lo == Shape{1, 1});
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
-    const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
+    const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
     INFO(cpu::to_string(p));
     REQUIRE(p.path == ConvPath::depth_unfold);
     REQUIRE(p.inner.size() == 1);
     REQUIRE(p.inner.front().path == ConvPath::winograd);
     REQUIRE(p.inner.front().geometry.channels == 48);
     REQUIRE(cpu::to_string(p).find("depth_unfold") != std::string::npos);
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float64)).path != ConvPath::depth_unfold);
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float32, true)).path != ConvPath::depth_unfold);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float64)).path !=
+            ConvPath::depth_unfold);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32, true)).path !=
+            ConvPath::depth_unfold);
     // Too few channels for Winograd once unfolded (8 x 3 = 24), or last dims not 3x3 stride 1.
     const ConvGeometry thin =
         geometry(4, 8, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1});
-    REQUIRE(cpu::plan_conv(thin, pass, target(DType::Float32)).path != ConvPath::depth_unfold);
+    REQUIRE(cpu::plan_conv(thin, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::depth_unfold);
     const ConvGeometry strided =
         geometry(4, 16, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 2, 2});
-    REQUIRE(cpu::plan_conv(strided, pass, target(DType::Float32)).path != ConvPath::depth_unfold);
+    REQUIRE(cpu::plan_conv(strided, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::depth_unfold);
     // A leading kernel that would copy each input plane many times (bounded memory).
     const ConvGeometry deep =
         geometry(4, 16, 32, 1, {32, 16, 16}, {15, 3, 3}, {1, 1, 1}, {7, 1, 1}, {7, 1, 1});
-    REQUIRE(cpu::plan_conv(deep, pass, target(DType::Float32)).path != ConvPath::depth_unfold);
+    REQUIRE(cpu::plan_conv(deep, pass, ct_test::call_target(DType::Float32)).path !=
+            ConvPath::depth_unfold);
   }
   // Not for 2-d convs, nor with input dilation.
   REQUIRE_FALSE(
@@ -350,19 +344,22 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
   REQUIRE(cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {5, 3}, {1, 1}, {2, 1}, {2, 1}))
               ->channels == 16);
   for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data}) {
-    const cpu::ConvPlan p = cpu::plan_conv(g, pass, target(DType::Float32));
+    const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
     INFO(cpu::to_string(p));
     REQUIRE(p.path == ConvPath::kernel_split);
     REQUIRE(p.inner.front().path == ConvPath::winograd);
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float64)).path != ConvPath::kernel_split);
-    REQUIRE(cpu::plan_conv(g, pass, target(DType::Float32, true)).path != ConvPath::kernel_split);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float64)).path !=
+            ConvPath::kernel_split);
+    REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32, true)).path !=
+            ConvPath::kernel_split);
   }
   // The weight gradient of 9 blocks stays on the GEMM paths; of 4 blocks it splits.
-  REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, target(DType::Float32)).path !=
+  REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path !=
           ConvPath::kernel_split);
   const ConvGeometry k5 = geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
-  REQUIRE(cpu::plan_conv(k5, ConvPass::backward_weight, target(DType::Float32)).path ==
-          ConvPath::kernel_split);
+  REQUIRE(
+      cpu::plan_conv(k5, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path ==
+      ConvPath::kernel_split);
   // Not 3x3 (Winograd itself), kernels past 9, strides, dilations, other ranks.
   REQUIRE_FALSE(
       cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));

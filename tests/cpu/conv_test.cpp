@@ -23,6 +23,7 @@
 #include "cpu/conv_plan.h"
 #include "cpu/gemm_kernel.h"
 #include "cpu/parallel.h"
+#include "support/conv_target.h"
 #include "support/test_util.h"
 
 using namespace convtape;
@@ -320,6 +321,46 @@ TEST_CASE("a batch-1 implicit forward cut into output-channel blocks equals the 
 
 namespace {
 
+// An exact-path geometry (ConvOptions::exact: the GEMM and direct paths only, whose float32
+// results on small integers are exact) with symmetric padding and no input dilation.
+ConvGeometry exact_geometry(std::int64_t n, std::int64_t c, std::int64_t k, std::int64_t groups,
+                            const Shape& in, const Shape& kernel, const Shape& stride,
+                            const Shape& dilation, const Shape& pad) {
+  ConvGeometry g;
+  g.batch = n;
+  g.channels = c;
+  g.out_channels = k;
+  g.groups = groups;
+  g.in = in;
+  g.kernel = kernel;
+  g.stride = stride;
+  g.dilation = dilation;
+  g.pad_lo = pad;
+  g.exact = true;
+  for (std::size_t d = 0; d < in.size(); ++d) {
+    g.input_dilation.push_back(1);
+    g.out.push_back((in[d] + 2 * pad[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1);
+  }
+  return g;
+}
+
+// x [N, C, *in], w [K, C/groups, *kernel] and dy [N, K, *out] shapes of g.
+Shape input_shape(const ConvGeometry& g) {
+  Shape s{g.batch, g.channels};
+  s.insert(s.end(), g.in.begin(), g.in.end());
+  return s;
+}
+Shape weight_shape(const ConvGeometry& g) {
+  Shape s{g.out_channels, g.group_channels()};
+  s.insert(s.end(), g.kernel.begin(), g.kernel.end());
+  return s;
+}
+Shape output_shape(const ConvGeometry& g) {
+  Shape s{g.batch, g.out_channels};
+  s.insert(s.end(), g.out.begin(), g.out.end());
+  return s;
+}
+
 // Visits every (output, input, weight) index triple of an N-d convolution without input dilation:
 // output (n, k, o), input (n, c of group(k), o * stride + r * dilation - pad_lo) inside x, weight
 // (k, c, r).
@@ -403,25 +444,9 @@ TEST_CASE("the positions-major implicit forward is exact on small integers under
       {4, 32, 256, 2, {20, 20}, {3, 3}, {1, 1}, {1, 2}, {1, 2}, true},
   };
   for (const Case& t : cases) {
-    ConvGeometry g;
-    g.batch = t.n;
-    g.channels = t.c;
-    g.out_channels = t.k;
-    g.groups = t.groups;
-    g.in = t.in;
-    g.kernel = t.kernel;
-    g.stride = t.stride;
-    g.dilation = t.dilation;
-    g.pad_lo = t.pad;
-    g.exact = true;  // the GEMM paths only (Winograd is not exact)
-    for (std::size_t d = 0; d < t.in.size(); ++d) {
-      g.input_dilation.push_back(1);
-      g.out.push_back(
-          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
-    }
-    Shape xs{g.batch, g.channels}, ws{g.out_channels, g.group_channels()};
-    xs.insert(xs.end(), g.in.begin(), g.in.end());
-    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
+    const ConvGeometry g =
+        exact_geometry(t.n, t.c, t.k, t.groups, t.in, t.kernel, t.stride, t.dilation, t.pad);
+    const Shape xs = input_shape(g), ws = weight_shape(g);
     manual_seed(11);
     const Tensor x = small_ints(xs), w = small_ints(ws);
     const Tensor b = t.bias ? small_ints({g.out_channels}) : Tensor();
@@ -431,18 +456,7 @@ TEST_CASE("the positions-major implicit forward is exact on small integers under
     for (const cpu::Isa isa : cpu::available_isas()) {
       cpu::IsaGuard guard(isa);
       for (const DType dtype : {DType::Float32, DType::Float64}) {
-        cpu::ConvTarget target;
-        target.dtype = dtype;
-        target.isa = isa;
-        if (dtype == DType::Float32) {
-          const auto& k = cpu::gemm_kernel<float>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        } else {
-          const auto& k = cpu::gemm_kernel<double>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        }
-        target.threads = cpu::plan_threads();
-        target.team = omp_get_max_threads();
+        const cpu::ConvTarget target = ct_test::call_target(dtype);
         const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::forward, target);
         INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(plan));
         REQUIRE(plan.path == cpu::ConvPath::implicit_gemm);
@@ -471,25 +485,9 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
       {2, 16, 8, 1, {5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}},
   };
   for (const Case& t : cases) {
-    ConvGeometry g;
-    g.batch = t.n;
-    g.channels = t.c;
-    g.out_channels = t.k;
-    g.groups = t.groups;
-    g.in = t.in;
-    g.kernel = t.kernel;
-    g.stride = t.stride;
-    g.dilation = t.dilation;
-    g.pad_lo = t.pad;
-    g.exact = true;
-    for (std::size_t d = 0; d < t.in.size(); ++d) {
-      g.input_dilation.push_back(1);
-      g.out.push_back(
-          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
-    }
-    Shape ys{g.batch, g.out_channels}, ws{g.out_channels, g.group_channels()};
-    ys.insert(ys.end(), g.out.begin(), g.out.end());
-    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
+    const ConvGeometry g =
+        exact_geometry(t.n, t.c, t.k, t.groups, t.in, t.kernel, t.stride, t.dilation, t.pad);
+    const Shape ys = output_shape(g), ws = weight_shape(g);
     manual_seed(13);
     const Tensor dy = small_ints(ys), w = small_ints(ws);
     const std::vector<double> expect =
@@ -497,18 +495,7 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
     for (const cpu::Isa isa : cpu::available_isas()) {
       cpu::IsaGuard guard(isa);
       for (const DType dtype : {DType::Float32, DType::Float64}) {
-        cpu::ConvTarget target;
-        target.dtype = dtype;
-        target.isa = isa;
-        if (dtype == DType::Float32) {
-          const auto& k = cpu::gemm_kernel<float>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        } else {
-          const auto& k = cpu::gemm_kernel<double>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        }
-        target.threads = cpu::plan_threads();
-        target.team = omp_get_max_threads();
+        const cpu::ConvTarget target = ct_test::call_target(dtype);
         const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::backward_data, target);
         INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(g) << " -> "
                                 << cpu::to_string(plan));
@@ -538,24 +525,10 @@ TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact
       {1, 512, 32, 1, {8, 8}, {1, 1}, {0, 0}, true},  // pointwise
   };
   for (const Case& t : cases) {
-    ConvGeometry g;
-    g.batch = t.n;
-    g.channels = t.c;
-    g.out_channels = t.k;
-    g.groups = t.groups;
-    g.in = t.in;
-    g.kernel = t.kernel;
-    g.pad_lo = t.pad;
-    g.exact = true;
-    for (std::size_t d = 0; d < t.in.size(); ++d) {
-      g.stride.push_back(1);
-      g.dilation.push_back(1);
-      g.input_dilation.push_back(1);
-      g.out.push_back(t.in[d] + 2 * t.pad[d] - t.kernel[d] + 1);
-    }
-    Shape xs{g.batch, g.channels}, ys{g.batch, g.out_channels};
-    xs.insert(xs.end(), g.in.begin(), g.in.end());
-    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    const Shape ones(t.in.size(), 1);
+    const ConvGeometry g =
+        exact_geometry(t.n, t.c, t.k, t.groups, t.in, t.kernel, ones, ones, t.pad);
+    const Shape xs = input_shape(g), ys = output_shape(g);
     manual_seed(17);
     const Tensor x = small_ints(xs), dy = small_ints(ys);
     const std::vector<double> expect =
@@ -563,18 +536,7 @@ TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact
     for (const cpu::Isa isa : cpu::available_isas()) {
       cpu::IsaGuard guard(isa);
       for (const DType dtype : {DType::Float32, DType::Float64}) {
-        cpu::ConvTarget target;
-        target.dtype = dtype;
-        target.isa = isa;
-        if (dtype == DType::Float32) {
-          const auto& k = cpu::gemm_kernel<float>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        } else {
-          const auto& k = cpu::gemm_kernel<double>();
-          target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-        }
-        target.threads = cpu::plan_threads();
-        target.team = omp_get_max_threads();
+        const cpu::ConvTarget target = ct_test::call_target(dtype);
         const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::backward_weight, target);
         INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(g) << " -> "
                                 << cpu::to_string(plan));
@@ -600,40 +562,16 @@ TEST_CASE("the implicit GEMM lays out only the stride phases its taps read, exac
       {{16, 14}, {2, 2}, {3, 3}, {1, 1}, {1, 0}},
   };
   for (const Case& t : cases) {
-    ConvGeometry g;
-    g.batch = 8;
-    g.channels = 12;
-    g.out_channels = 20;
-    g.groups = 1;
-    g.in = t.in;
-    g.kernel = t.kernel;
-    g.stride = t.stride;
-    g.dilation = t.dilation;
-    g.pad_lo = t.pad;
-    g.exact = true;
-    for (std::size_t d = 0; d < t.in.size(); ++d) {
-      g.input_dilation.push_back(1);
-      g.out.push_back(
-          (t.in[d] + 2 * t.pad[d] - t.dilation[d] * (t.kernel[d] - 1) - 1) / t.stride[d] + 1);
-    }
-    Shape xs{g.batch, g.channels}, ws{g.out_channels, g.group_channels()},
-        ys{g.batch, g.out_channels};
-    xs.insert(xs.end(), g.in.begin(), g.in.end());
-    ws.insert(ws.end(), g.kernel.begin(), g.kernel.end());
-    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    const ConvGeometry g =
+        exact_geometry(8, 12, 20, 1, t.in, t.kernel, t.stride, t.dilation, t.pad);
+    const Shape xs = input_shape(g), ws = weight_shape(g), ys = output_shape(g);
     manual_seed(19);
     const Tensor x = small_ints(xs), w = small_ints(ws), dy = small_ints(ys);
     const auto y_ref = direct_conv(g, x.to_vector<double>(), w.to_vector<double>(), {});
     const auto dw_ref = direct_weight_grad(g, dy.to_vector<double>(), x.to_vector<double>());
     for (const cpu::Isa isa : cpu::available_isas()) {
       cpu::IsaGuard guard(isa);
-      cpu::ConvTarget target;
-      target.dtype = DType::Float32;
-      target.isa = isa;
-      const auto& k = cpu::gemm_kernel<float>();
-      target.gemm = {k.mr, k.nr, k.kc, k.mc, k.nc};
-      target.threads = cpu::plan_threads();
-      target.team = omp_get_max_threads();
+      const cpu::ConvTarget target = ct_test::call_target(DType::Float32);
       INFO(cpu::isa_name(isa) << ": " << cpu::to_string(g));
       REQUIRE(cpu::plan_conv(g, cpu::ConvPass::forward, target).path ==
               cpu::ConvPath::implicit_gemm);
