@@ -269,23 +269,25 @@ T* kept_buffer(Kept slot, std::int64_t n) {
   return v.data();
 }
 
-// The weights of every group packed once as the GEMM's A panels (kg rows padded to mpad, a
-// multiple of the micro-kernel's mr), for all the tasks of a forward pass. Left uninitialised and
-// packed panel by panel on the team (each panel writes all of its values, zeros past kg): 256
-// channels of 3x3 are 2.4 MB, whose serial zeroing and packing cost a 3x3 stride-2 forward a
-// tenth of its time.
+// The weights of every group packed once for all the tasks of a pass, in panels of `width` output
+// channels: the GEMM's A panels (width = the micro-kernel's mr) or the positions-major forward's
+// B panels (width = nr), which are the same layout, panel p at p * width * rows with element
+// (row kk, channel j) at kk * width + j. Each group's kg channels are padded with zero channels to
+// `padded`, a multiple of width. Left uninitialised and packed panel by panel on the team (each
+// panel writes all of its values): 256 channels of 3x3 are 2.4 MB, whose serial zeroing and
+// packing cost a 3x3 stride-2 forward a tenth of its time.
 template <class T>
-std::unique_ptr<T[]> pack_weights(const GemmKernel<T>& kern, const T* w, const ConvGeometry& g,
-                                  std::int64_t mpad) {
+std::unique_ptr<T[]> pack_weights(const T* w, const ConvGeometry& g, int width,
+                                  std::int64_t padded) {
   const std::int64_t kg = g.group_out_channels(), rows = g.group_channels() * g.kernel_numel();
-  std::unique_ptr<T[]> packed(new T[static_cast<std::size_t>(g.groups * mpad * rows)]);
-  const std::int64_t panels = mpad / kern.mr, jobs = g.groups * panels;
-#pragma omp parallel for schedule(static) if (jobs > 1 && g.groups * mpad * rows >= (1 << 16))
+  std::unique_ptr<T[]> packed(new T[static_cast<std::size_t>(g.groups * padded * rows)]);
+  const std::int64_t panels = padded / width, jobs = g.groups * panels;
+#pragma omp parallel for schedule(static) if (jobs > 1 && g.groups * padded * rows >= (1 << 16))
   for (std::int64_t job = 0; job < jobs; ++job) {
-    const std::int64_t grp = job / panels, i0 = job % panels * kern.mr;
-    MatrixPackA<T>{w + grp * kg * rows, rows, false, kern.mr}(
-        i0, 0, std::min<std::int64_t>(kern.mr, kg - i0), rows,
-        packed.get() + grp * mpad * rows + i0 * rows);
+    const std::int64_t grp = job / panels, i0 = job % panels * width;
+    MatrixPackA<T>{w + grp * kg * rows, rows, false, width}(
+        i0, 0, std::min<std::int64_t>(width, kg - i0), rows,
+        packed.get() + grp * padded * rows + i0 * rows);
   }
   return packed;
 }

@@ -137,7 +137,7 @@ void im2col_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x,
   const bool pointwise = plan.path == ConvPath::pointwise_gemm;
   // The weights are packed once for all tasks.
   const std::int64_t mpad = ceil_div(kg, kern.mr) * kern.mr;
-  const std::unique_ptr<T[]> packed_w = pack_weights(kern, w, g, mpad);
+  const std::unique_ptr<T[]> packed_w = pack_weights(w, g, kern.mr, mpad);
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t n = t / (g.groups * tiles), grp = (t / tiles) % g.groups, tile = t % tiles;
@@ -230,6 +230,22 @@ void im2col_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, con
   const std::int64_t width = plan.tile, tiles = plan.tiles, tasks = plan.tasks;
   const int used = plan.parts;
   const bool pointwise = plan.path == ConvPath::pointwise_gemm;
+  // into[grp][:, j0 : j0 + nc] += dy[n, grp][:, p0 : p0 + pn] col(x[n, grp])^T[p0 : p0 + pn,
+  // j0 : j0 + nc]: columns [j0, j0 + nc) of one (sample, group)'s product over a run of positions.
+  const auto accumulate = [&](T* into, std::int64_t n, std::int64_t grp, std::int64_t p0,
+                              std::int64_t pn, std::int64_t j0, std::int64_t nc) {
+    const T* dyg = dy + (n * g.out_channels + grp * kg) * positions + p0;
+    const T* xg = x + (n * g.channels + grp * cg) * in_n;
+    const MatrixPackA<T> pack_a{dyg, positions, false, kern.mr};
+    T* dwg = into + grp * kg * rows + j0;
+    if (pointwise)
+      gemm_blocked<T>(kern, kg, nc, pn, T(1), pack_a,
+                      ShiftedB<T, MatrixPackB<T>>{{xg + p0, in_n, true, kern.nr}, j0}, T(1), dwg,
+                      rows);
+    else
+      gemm_blocked<T>(kern, kg, nc, pn, T(1), pack_a,
+                      ShiftedB<T, Im2colTPackB<T>>{{&ix, xg, p0, kern.nr}, j0}, T(1), dwg, rows);
+  };
   std::fill_n(dw, wsize, T(0));
   if (plan.channel_blocks > 0) {
     // Few samples: each task owns a block of dw's columns (rows of the column matrix) and sums
@@ -239,20 +255,8 @@ void im2col_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, con
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
       const std::int64_t j0 = blk * bw, nc = std::min(bw, rows - j0);
       for (std::int64_t n = 0; n < g.batch; ++n)
-        for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-          const T* dyg = dy + (n * g.out_channels + grp * kg) * positions;
-          const T* xg = x + (n * g.channels + grp * cg) * in_n;
-          const MatrixPackA<T> pack_a{dyg, positions, false, kern.mr};
-          T* dwg = dw + grp * kg * rows + j0;
-          if (pointwise)
-            gemm_blocked<T>(kern, kg, nc, positions, T(1), pack_a,
-                            ShiftedB<T, MatrixPackB<T>>{{xg, in_n, true, kern.nr}, j0}, T(1), dwg,
-                            rows);
-          else
-            gemm_blocked<T>(kern, kg, nc, positions, T(1), pack_a,
-                            ShiftedB<T, Im2colTPackB<T>>{{&ix, xg, 0, kern.nr}, j0}, T(1), dwg,
-                            rows);
-        }
+        for (std::int64_t grp = 0; grp < g.groups; ++grp)
+          accumulate(dw, n, grp, 0, positions, j0, nc);
     }
     return;
   }
@@ -264,19 +268,7 @@ void im2col_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, con
          ++t) {
       const std::int64_t n = t / tiles, p0 = (t % tiles) * width,
                          pn = std::min(width, positions - p0);
-      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* dyg = dy + (n * g.out_channels + grp * kg) * positions + p0;
-        const T* xg = x + (n * g.channels + grp * cg) * in_n;
-        const MatrixPackA<T> pack_a{dyg, positions, false, kern.mr};
-        T* dwg = acc + grp * kg * rows;
-        if (pointwise) {
-          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a,
-                          MatrixPackB<T>{xg + p0, in_n, true, kern.nr}, T(1), dwg, rows);
-        } else {
-          gemm_blocked<T>(kern, kg, rows, pn, T(1), pack_a, Im2colTPackB<T>{&ix, xg, p0, kern.nr},
-                          T(1), dwg, rows);
-        }
-      }
+      for (std::int64_t grp = 0; grp < g.groups; ++grp) accumulate(acc, n, grp, p0, pn, 0, rows);
     }
   }
   for (int p = 0; p + 1 < used; ++p) {

@@ -218,7 +218,7 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   const std::int64_t kstep = plan.tile_rows;
   // The weights are packed once for all tasks.
   const std::int64_t mpad = ceil_div(kg, mr) * mr;
-  const std::unique_ptr<T[]> packed_w = pack_weights(kern, w, g, mpad);
+  const std::unique_ptr<T[]> packed_w = pack_weights(w, g, kern.mr, mpad);
   const Isa isa = plan.target.isa;  // read once, outside the parallel region
 #pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
   for (std::int64_t t = 0; t < tasks; ++t) {
@@ -308,14 +308,7 @@ void implicit_forward_windows(const ConvPlan& plan, const GemmKernel<T>& kern, c
     }
   }
   // The weights as B panels: channels [j, j + nr) of a group, element (kk, j') at kk * nr + j'.
-  const std::int64_t panels = kgp / nr, jobs = g.groups * panels;
-  std::unique_ptr<T[]> packed(new T[static_cast<std::size_t>(g.groups * kgp * rows)]);
-#pragma omp parallel for schedule(static) if (jobs > 1 && g.groups * kgp * rows >= (1 << 16))
-  for (std::int64_t job = 0; job < jobs; ++job) {
-    const std::int64_t grp = job / panels, j0 = job % panels * nr;
-    pack_cols<T>(w + (grp * kg + j0) * rows, rows, std::min(nr, kg - j0), rows, kern.nr,
-                 packed.get() + (grp * kgp + j0) * rows);
-  }
+  const std::unique_ptr<T[]> packed = pack_weights(w, g, kern.nr, kgp);
   const std::int64_t kstep = plan.tile_rows;  // equal reduction slices
   const std::int64_t tile = plan.tile;        // positions per tile, a multiple of mr
   const std::int64_t tasks = plan.tasks;      // (sample, group)
