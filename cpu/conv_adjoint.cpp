@@ -22,24 +22,39 @@
 
 namespace convtape::cpu::conv_detail {
 
+namespace {
+
+// The channel-swapped kernel at the given taps, in the kept Kept::flipped buffer, built on the
+// team: wt[grp*cg + c, k, t] = w[grp*kg + k, c, taps[t]].
+template <class T>
+T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64_t>& taps) {
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
+  const auto tn = static_cast<std::int64_t>(taps.size());
+  T* wt = kept_buffer<T>(Kept::flipped, g.channels * kg * tn);
+  const std::int64_t jobs = g.groups * cg;
+#pragma omp parallel for schedule(static) if (jobs > 1 && jobs * kg * tn >= kParallelWork)
+  for (std::int64_t job = 0; job < jobs; ++job) {
+    const std::int64_t grp = job / cg, c = job % cg;
+    for (std::int64_t k = 0; k < kg; ++k) {
+      const T* src = w + ((grp * kg + k) * cg + c) * rn;
+      T* dst = wt + ((grp * cg + c) * kg + k) * tn;
+      for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[taps[static_cast<std::size_t>(t)]];
+    }
+  }
+  return wt;
+}
+
+}  // namespace
+
 template <class T>
 void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                               const T* w, T* dx) {
   const ConvGeometry& g = plan.geometry;
   // The flipped, channel-swapped kernel: wt[grp*cg + c, k, r] = w[grp*kg + k, c, rn - 1 - r].
-  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
-  // The flipped, channel-swapped kernel, built on the team.
-  T* wt = kept_buffer<T>(Kept::flipped, g.out_channels * cg * rn);
-  const std::int64_t jobs = g.groups * kg;
-#pragma omp parallel for schedule(static) if (jobs > 1 && jobs * cg * rn >= kParallelWork)
-  for (std::int64_t job = 0; job < jobs; ++job) {
-    const std::int64_t grp = job / kg, k = job % kg;
-    for (std::int64_t c = 0; c < cg; ++c) {
-      const T* src = w + ((grp * kg + k) * cg + c) * rn;
-      T* dst = wt + ((grp * cg + c) * kg + k) * rn;
-      for (std::int64_t r = 0; r < rn; ++r) dst[r] = src[rn - 1 - r];
-    }
-  }
+  const std::int64_t rn = g.kernel_numel();
+  std::vector<std::int64_t> flipped(static_cast<std::size_t>(rn));
+  for (std::int64_t r = 0; r < rn; ++r) flipped[static_cast<std::size_t>(r)] = rn - 1 - r;
+  const T* wt = swap_channels(g, w, flipped);
   run_forward<T>(plan.inner.front(), kern, dy, wt, nullptr, dx);
 }
 
@@ -48,7 +63,6 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
                          T* dx) {
   const ConvGeometry& g = plan.geometry;
   const std::size_t s = g.in.size();
-  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
   const std::int64_t planes = g.batch * g.channels, in_n = g.in_numel();
   // The live phases only (strided_split_ok bounds their product by the covered range).
   const std::int64_t phases = plan.phases;
@@ -90,18 +104,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       }
       src_tap[static_cast<std::size_t>(t)] = r;
     }
-    T* wt = kept_buffer<T>(Kept::flipped, g.channels * kg * tn);
-    const std::int64_t* taps = src_tap.data();
-    const std::int64_t jobs = g.groups * cg;
-#pragma omp parallel for schedule(static) if (jobs > 1 && jobs * kg * tn >= kParallelWork)
-    for (std::int64_t job = 0; job < jobs; ++job) {
-      const std::int64_t grp = job / cg, c = job % cg;
-      for (std::int64_t k = 0; k < kg; ++k) {
-        const T* src = w + ((grp * kg + k) * cg + c) * rn;
-        T* dst = wt + ((grp * cg + c) * kg + k) * tn;
-        for (std::int64_t t = 0; t < tn; ++t) dst[t] = src[taps[t]];
-      }
-    }
+    const T* wt = swap_channels(g, w, src_tap);
     const std::int64_t zn = p.g.out_numel();
     T* z = kept_buffer<T>(Kept::phase_z, planes * zn);
     run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt, nullptr, z);

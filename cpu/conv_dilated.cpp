@@ -66,6 +66,17 @@ void move_phase(Isa isa, const PhaseLines& pl, std::int64_t planes, const T* fro
   }
 }
 
+// Phase ph of g: its undilated conv, and the lines of its input (x, dx) and output (y, dy)
+// phases.
+struct Phase {
+  DilationPhase dp;
+  PhaseLines in, out;
+  Phase(const ConvGeometry& g, std::int64_t ph)
+      : dp(dilation_phase(g, ph)),
+        in(phase_lines(g.in, dp.g.in, dp.b, dp.d)),
+        out(phase_lines(g.out, dp.g.out, dp.a, dp.d)) {}
+};
+
 }  // namespace
 
 template <class T>
@@ -74,14 +85,12 @@ void dilated_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x
   const ConvGeometry& g = plan.geometry;
   const Isa isa = plan.target.isa;
   for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
-    const DilationPhase dp = dilation_phase(g, ph);
-    const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
-    const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * in.sub);
-    T* ys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * out.sub);
-    move_phase(isa, in, g.batch * g.channels, x, xs, false);
+    const Phase p(g, ph);
+    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * p.in.sub);
+    T* ys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * p.out.sub);
+    move_phase(isa, p.in, g.batch * g.channels, x, xs, false);
     run_forward<T>(plan.inner[static_cast<std::size_t>(ph)], kern, xs, w, b, ys);
-    move_phase(isa, out, g.batch * g.out_channels, ys, y, true);
+    move_phase(isa, p.out, g.batch * g.out_channels, ys, y, true);
   }
 }
 
@@ -91,14 +100,12 @@ void dilated_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, cons
   const ConvGeometry& g = plan.geometry;
   const Isa isa = plan.target.isa;
   for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
-    const DilationPhase dp = dilation_phase(g, ph);
-    const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
-    const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* dys = kept_buffer<T>(Kept::dilated_in, g.batch * g.out_channels * out.sub);
-    T* dxs = kept_buffer<T>(Kept::dilated_out, g.batch * g.channels * in.sub);
-    move_phase(isa, out, g.batch * g.out_channels, dy, dys, false);
+    const Phase p(g, ph);
+    T* dys = kept_buffer<T>(Kept::dilated_in, g.batch * g.out_channels * p.out.sub);
+    T* dxs = kept_buffer<T>(Kept::dilated_out, g.batch * g.channels * p.in.sub);
+    move_phase(isa, p.out, g.batch * g.out_channels, dy, dys, false);
     run_backward_data<T>(plan.inner[static_cast<std::size_t>(ph)], kern, dys, w, dxs);
-    move_phase(isa, in, g.batch * g.channels, dxs, dx, true);
+    move_phase(isa, p.in, g.batch * g.channels, dxs, dx, true);
   }
 }
 
@@ -110,13 +117,11 @@ void dilated_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, co
   const std::int64_t wn = g.out_channels * g.group_channels() * g.kernel_numel();
   T* part = kept_buffer<T>(Kept::dilated_dw, wn);
   for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
-    const DilationPhase dp = dilation_phase(g, ph);
-    const PhaseLines in = phase_lines(g.in, dp.g.in, dp.b, dp.d);
-    const PhaseLines out = phase_lines(g.out, dp.g.out, dp.a, dp.d);
-    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * in.sub);
-    T* dys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * out.sub);
-    move_phase(isa, in, g.batch * g.channels, x, xs, false);
-    move_phase(isa, out, g.batch * g.out_channels, dy, dys, false);
+    const Phase p(g, ph);
+    T* xs = kept_buffer<T>(Kept::dilated_in, g.batch * g.channels * p.in.sub);
+    T* dys = kept_buffer<T>(Kept::dilated_out, g.batch * g.out_channels * p.out.sub);
+    move_phase(isa, p.in, g.batch * g.channels, x, xs, false);
+    move_phase(isa, p.out, g.batch * g.out_channels, dy, dys, false);
     T* into = ph == 0 ? dw : part;
     run_backward_weight<T>(plan.inner[static_cast<std::size_t>(ph)], kern, dys, xs, into);
     if (ph > 0)

@@ -34,6 +34,17 @@ struct Split {
         w(g.out[1] + 2) {}
 };
 
+// Block a's shift into x, X'_a[j0, j1] = x[j0 + s0, j1 + s1], and its columns j1 in [lo, hi) that
+// land inside x's rows.
+struct BlockShift {
+  std::int64_t s0, s1, lo, hi;
+  BlockShift(const ConvGeometry& g, const Split& sp, std::int64_t a)
+      : s0(3 * (a / sp.m1) - g.pad_lo[0]),
+        s1(3 * (a % sp.m1) - g.pad_lo[1]),
+        lo(std::clamp<std::int64_t>(-s1, 0, sp.w)),
+        hi(std::clamp<std::int64_t>(g.in[1] - s1, lo, sp.w)) {}
+};
+
 // X' from x, one (sample, channel) per job: each block's shifted copy, zero outside x.
 template <class T>
 void split_input(const ConvGeometry& g, const Split& sp, const T* x, T* xs) {
@@ -43,11 +54,8 @@ void split_input(const ConvGeometry& g, const Split& sp, const T* x, T* xs) {
   for (std::int64_t job = 0; job < jobs; ++job) {
     const T* src = x + job * in0 * in1;
     for (std::int64_t a = 0; a < sp.blocks; ++a) {
-      const std::int64_t s0 = 3 * (a / sp.m1) - g.pad_lo[0], s1 = 3 * (a % sp.m1) - g.pad_lo[1];
+      const auto [s0, s1, lo, hi] = BlockShift(g, sp, a);
       T* dst = xs + (job * sp.blocks + a) * plane;
-      // Columns j1 with 0 <= j1 + s1 < in1.
-      const std::int64_t lo = std::clamp<std::int64_t>(-s1, 0, sp.w);
-      const std::int64_t hi = std::clamp<std::int64_t>(in1 - s1, lo, sp.w);
       for (std::int64_t j0 = 0; j0 < sp.h; ++j0) {
         T* row = dst + j0 * sp.w;
         const std::int64_t i0 = j0 + s0;
@@ -109,10 +117,8 @@ void split_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     T* dst = dx + job * in0 * in1;
     std::fill_n(dst, in0 * in1, T(0));
     for (std::int64_t a = 0; a < sp.blocks; ++a) {
-      const std::int64_t s0 = 3 * (a / sp.m1) - g.pad_lo[0], s1 = 3 * (a % sp.m1) - g.pad_lo[1];
+      const auto [s0, s1, lo, hi] = BlockShift(g, sp, a);
       const T* src = dxs + (job * sp.blocks + a) * plane;
-      const std::int64_t lo = std::clamp<std::int64_t>(-s1, 0, sp.w);
-      const std::int64_t hi = std::clamp<std::int64_t>(in1 - s1, lo, sp.w);
       for (std::int64_t j0 = 0; j0 < sp.h; ++j0) {
         const std::int64_t i0 = j0 + s0;
         if (i0 < 0 || i0 >= in0) continue;
