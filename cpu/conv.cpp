@@ -65,6 +65,8 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       return depthwise_backward_data(plan, dy, w, dx);
     case ConvPath::phase_split:
       return phase_backward_data(plan, kern, dy, w, dx);
+    case ConvPath::phase_implicit:
+      return phase_implicit_backward_data(plan, kern, dy, w, static_cast<const T*>(nullptr), dx);
     case ConvPath::transposed_forward:
       return transposed_backward_data(plan, kern, dy, w, dx);
     case ConvPath::dilation_split:

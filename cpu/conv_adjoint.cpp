@@ -22,10 +22,6 @@
 
 namespace convtape::cpu::conv_detail {
 
-namespace {
-
-// The channel-swapped kernel at the given taps, in the kept Kept::flipped buffer, built on the
-// team: wt[grp*cg + c, k, t] = w[grp*kg + k, c, taps[t]].
 template <class T>
 T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64_t>& taps) {
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
@@ -43,8 +39,6 @@ T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64
   }
   return wt;
 }
-
-}  // namespace
 
 template <class T>
 void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
@@ -141,6 +135,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   }
 }
 #define CT_INSTANTIATE(T)                                                                         \
+  template T* swap_channels<T>(const ConvGeometry&, const T*, const std::vector<std::int64_t>&);  \
   template void transposed_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*,      \
                                             const T*, T*);                                        \
   template void phase_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \

@@ -13,12 +13,15 @@
 //   cpu/conv_implicit.cpp   implicit_gemm (forward, weight gradient)
 //   cpu/conv_im2col.cpp     pointwise_gemm, im2col_gemm (col2im for the data gradient)
 //   cpu/conv_adjoint.cpp    transposed_forward, phase_split (data gradient as forward convs)
+//   cpu/conv_phase.cpp      phase_implicit (phase_split over one padded copy of dy)
 //   cpu/conv_dilated.cpp    dilation_split (undilated convs on the dilation phases)
 //   cpu/conv_unfold.cpp     depth_unfold (rank >= 3 as a 2-D conv, leading taps as channels)
 //   cpu/conv_split.cpp      kernel_split (a 4..9 kernel as 3x3 blocks over shifted inputs)
 //   cpu/conv_winograd.cpp   winograd (float32 only)
 //   cpu/conv.cpp            the entry points and the dispatchers below
 #pragma once
+
+#include <vector>
 
 #include "cpu/conv_plan.h"
 #include "cpu/gemm_kernel.h"
@@ -68,6 +71,16 @@ void transposed_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, c
 template <class T>
 void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
                          T* dx);
+
+// phase_split's data gradient with one padded copy of dy per (sample, group) for every phase, and
+// b[c] (null: none) added to dx[n, c] (cpu/conv_phase.cpp).
+template <class T>
+void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                                  const T* w, const T* b, T* dx);
+// The channel-swapped kernel at the given taps, in the kept Kept::flipped buffer, built on the
+// team: wt[grp*cg + c, k, t] = w[grp*kg + k, c, taps[t]] (cpu/conv_adjoint.cpp).
+template <class T>
+T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64_t>& taps);
 
 template <class T>
 void dilated_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,

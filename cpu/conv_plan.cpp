@@ -291,6 +291,11 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     // GEMM, the others the implicit GEMM), each growing its own per-thread buffers, which are
     // kept: the largest per kind of path, summed over the kinds.
     std::map<int, std::int64_t> inner_by_kind;
+    // Whether every phase's conv runs a GEMM path (not Winograd: the 3x3 phases of a 6x6 stride-2
+    // kernel keep it), and the widest phase grid in phase_implicit's layout.
+    bool gemm_phases = p.phases <= kFusedPhases;
+    const PhaseLayout lay = phase_layout(g);
+    std::int64_t cols = 0;
     for (std::int64_t ph = 0; ph < p.phases; ++ph) {
       std::int64_t rem = ph;
       for (std::size_t d = s; d-- > 0;) {
@@ -304,6 +309,32 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
       const ConvPlan sub = plan_conv(pc.g, ConvPass::forward, t);
       const int kind = 2 * static_cast<int>(sub.path) + (sub.windows ? 1 : 0);
       inner_by_kind[kind] = std::max(inner_by_kind[kind], sub.workspace_bytes);
+      gemm_phases = gemm_phases &&
+                    (sub.path == ConvPath::implicit_gemm || sub.path == ConvPath::pointwise_gemm ||
+                     sub.path == ConvPath::im2col_gemm);
+      cols = std::max(cols, s == 1 ? pc.g.out[0] : smul(pc.g.out[s - 2], lay.ext[s - 1]));
+    }
+    // phase_implicit: one padded copy of dy per (sample, group) for every phase, each phase's GEMM
+    // columns written straight into dx, instead of a padded copy per phase and the phase's values
+    // scattered from a buffer z (which made a 4x4 stride-2 transposed conv 44% copies).
+    const std::int64_t pairs = g.batch * g.groups;
+    if (gemm_phases && smul(smul(kg, lay.plane), elem) <= kImplicitBytes &&
+        (pairs >= t.threads || !p.parallel)) {
+      p.path = ConvPath::phase_implicit;
+      p.tasks = pairs;
+      const GemmBlocking& b = t.gemm;
+      p.tile = std::min(b.nc, checked::div_ceil(cols, b.nr) * b.nr);
+      p.tile_rows = b.kc;
+      const std::int64_t mpad = checked::div_ceil(cg, b.mr) * b.mr;
+      // Packed weights (every tap in exactly one phase) and the flipped kernel of one phase; per
+      // thread the padded copy with its slack, the C tile, the row pointers and segments.
+      const std::int64_t packed = smul(smul(smul(g.groups, mpad), smul(kg, rn)), elem);
+      const std::int64_t flipped = smul(smul(smul(g.channels, kg), taps), elem);
+      const std::int64_t padded = sadd(smul(kg, lay.plane), lay.ext[s - 1] + b.nr);
+      const std::int64_t per_thread = sadd(smul(sadd(padded, smul(mpad, p.tile)), elem),
+                                           smul(sadd(smul(kg, taps), p.tile), 24));
+      p.workspace_bytes = sadd(sadd(packed, flipped), smul(holders(p, t, p.tasks), per_thread));
+      return;
     }
     for (const auto& [kind, bytes] : inner_by_kind) inner = sadd(inner, bytes);
     p.workspace_bytes = sadd(smul(smul(g.batch * g.channels, z), elem),
@@ -535,6 +566,23 @@ bool strided_split_ok(const ConvGeometry& g) {
          *covered / 4 <= g.in_numel() + 16384;
 }
 
+std::optional<PhaseDim> phase_dim(const ConvGeometry& g, std::size_t d, std::int64_t a) {
+  const std::int64_t st = g.stride[d], dil = g.dilation[d], k = g.kernel[d];
+  std::int64_t r0 = 0;
+  while (r0 < k && (dil * r0) % st != a) ++r0;
+  const std::int64_t last = g.pad_lo[d] + g.in[d] - 1 - a;  // largest padded u - a in dx
+  if (r0 == k || last < 0) return std::nullopt;
+  const std::int64_t gcd = std::gcd(dil, st), rstep = st / gcd;
+  const std::int64_t taps = (k - 1 - r0) / rstep + 1, e0 = (dil * r0 - a) / st;
+  // Phase values m < skip land in dx's low padding (i = st m + a - pad_lo < 0): the phase's
+  // conv starts at m = skip instead, where its low padding allows (6% fewer multiply-adds for a
+  // 3x3 stride-2 'same' conv).
+  const std::int64_t lo = e0 + (taps - 1) * (dil / gcd), off = a - g.pad_lo[d];
+  std::int64_t skip = off >= 0 ? 0 : checked::div_ceil(-off, st);
+  if (skip > lo || skip > last / st) skip = 0;
+  return PhaseDim{r0, rstep, skip, taps, dil / gcd, lo - skip, last / st + 1 - skip};
+}
+
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) {
   PhaseConv p;
   p.g.batch = g.batch;
@@ -544,33 +592,42 @@ PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) 
   p.g.in = g.out;
   p.g.exact = g.exact;
   for (std::size_t d = 0; d < g.in.size(); ++d) {
-    const std::int64_t st = g.stride[d], dil = g.dilation[d], k = g.kernel[d];
-    std::int64_t r0 = 0;
-    while (r0 < k && (dil * r0) % st != a[d]) ++r0;
-    const std::int64_t last = g.pad_lo[d] + g.in[d] - 1 - a[d];  // largest padded u - a in dx
-    if (r0 == k || last < 0) {
+    const std::optional<PhaseDim> pd = phase_dim(g, d, a[d]);
+    if (!pd) {
       p.empty = true;
       return p;
     }
-    const std::int64_t gcd = std::gcd(dil, st), rstep = st / gcd;
-    const std::int64_t taps = (k - 1 - r0) / rstep + 1, e0 = (dil * r0 - a[d]) / st;
-    // Phase values m < skip land in dx's low padding (i = st m + a - pad_lo < 0): the phase's
-    // conv starts at m = skip instead, where its low padding allows (6% fewer multiply-adds for a
-    // 3x3 stride-2 'same' conv).
-    const std::int64_t lo = e0 + (taps - 1) * (dil / gcd), off = a[d] - g.pad_lo[d];
-    std::int64_t skip = off >= 0 ? 0 : checked::div_ceil(-off, st);
-    if (skip > lo || skip > last / st) skip = 0;
-    p.first.push_back(r0);
-    p.step.push_back(rstep);
-    p.skip.push_back(skip);
-    p.g.kernel.push_back(taps);
-    p.g.dilation.push_back(dil / gcd);
-    p.g.pad_lo.push_back(lo - skip);
-    p.g.out.push_back(last / st + 1 - skip);
+    p.first.push_back(pd->first);
+    p.step.push_back(pd->step);
+    p.skip.push_back(pd->skip);
+    p.g.kernel.push_back(pd->taps);
+    p.g.dilation.push_back(pd->dilation);
+    p.g.pad_lo.push_back(pd->pad_lo);
+    p.g.out.push_back(pd->out);
     p.g.stride.push_back(1);
     p.g.input_dilation.push_back(1);
   }
   return p;
+}
+
+PhaseLayout phase_layout(const ConvGeometry& g) {
+  PhaseLayout l;
+  const std::size_t s = g.in.size();
+  l.lo.assign(s, 0);
+  l.ext.assign(s, 0);
+  for (std::size_t d = 0; d < s; ++d) {
+    std::int64_t hi = 0;
+    for (std::int64_t a = 0; a < live_phases(g, d); ++a) {
+      const std::optional<PhaseDim> pd = phase_dim(g, d, a);
+      if (!pd) continue;
+      l.lo[d] = std::max(l.lo[d], pd->pad_lo);
+      // The last value's window ends at m' + dilation (taps - 1) - pad_lo (dy coordinates).
+      hi = std::max(hi, pd->out - 1 + pd->dilation * (pd->taps - 1) - pd->pad_lo - (g.out[d] - 1));
+    }
+    l.ext[d] = sadd(sadd(l.lo[d], g.out[d]), hi);
+    l.plane = d == 0 ? l.ext[d] : smul(l.plane, l.ext[d]);
+  }
+  return l;
 }
 
 bool dilation_split_ok(const ConvGeometry& g) {
@@ -823,6 +880,8 @@ const char* path_name(ConvPath path) {
       return "transposed_forward";
     case ConvPath::phase_split:
       return "phase_split";
+    case ConvPath::phase_implicit:
+      return "phase_implicit";
     case ConvPath::dilation_split:
       return "dilation_split";
     case ConvPath::depth_unfold:

@@ -27,6 +27,11 @@
 //   phase_split         data gradient of a strided conv with two micro-kernel row panels or
 //                       more of input channels per group: one unit-stride forward conv of dy per
 //                       stride phase of dx (cpu/conv_adjoint.cpp), each planned when it runs
+//   phase_implicit      the same data gradient where every phase's conv would run a GEMM path and
+//                       there are (sample, group) pairs for the threads: per pair one padded copy
+//                       of dy that every phase's implicit GEMM reads, each phase's columns written
+//                       straight into dx every stride-th value (cpu/conv_phase.cpp); `phases`
+//                       counts the live phases
 //   dilation_split      a stride-1 conv with a dilated kernel, float32: one undilated conv per
 //                       dilation phase (cpu/conv_dilated.cpp), taken when every phase plans
 //                       Winograd, so that dilated 3x3 layers get its fewer multiplications;
@@ -66,6 +71,7 @@ enum class ConvPath {
   im2col_gemm,
   transposed_forward,
   phase_split,
+  phase_implicit,
   dilation_split,
   depth_unfold,
   kernel_split,
@@ -116,7 +122,8 @@ struct ConvPlan {
   bool windows = false;             // implicit_gemm forward: positions-major (the micro-kernel's
                                     // rows are output positions, each through its window
                                     // pointer; tile = positions per tile) instead of grid columns
-  std::int64_t phases = 0;          // phase_split: live stride phases (those holding dx values);
+  std::int64_t phases = 0;          // phase_split, phase_implicit: live stride phases (those
+                                    // holding dx values);
                                     // dilation_split: dilation phases
   // Scratch bytes the path allocates beyond its operands and result, over every thread that may
   // run it (packing buffers, padded copies, partial sums, inner plans). Buffers are kept per
@@ -218,6 +225,26 @@ struct PhaseConv {
   bool empty = false;
 };
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a);
+// One dim of a phase's conv, as phase_conv builds it: first tap r0, tap spacing in r, skip, and the
+// sub-kernel's taps, dilation, low padding and output extent; nullopt for a phase without taps or
+// without dx values in that dim.
+struct PhaseDim {
+  std::int64_t first, step, skip, taps, dilation, pad_lo, out;
+};
+std::optional<PhaseDim> phase_dim(const ConvGeometry& g, std::size_t d, std::int64_t a);
+
+// phase_implicit's one padded copy of dy that every live phase's conv reads: per dim the low
+// padding lo (the largest phase low padding) and the extent ext = lo + out + the largest reach past
+// dy's end, so that phase a's window for its value m' starts at m' - pad_lo_a + lo; plane is the
+// product of ext (saturating).
+struct PhaseLayout {
+  std::vector<std::int64_t> lo, ext;
+  std::int64_t plane = 1;
+};
+PhaseLayout phase_layout(const ConvGeometry& g);
+// phase_implicit runs at most this many live phases (strides up to 8 in 2-D); more take
+// phase_split, whose phases are planned one by one.
+inline constexpr std::int64_t kFusedPhases = 64;
 
 // A stride-1 convolution with a dilated kernel (dilation d > 1 in some dims) is prod(d)
 // undilated ones, one per dilation phase: output j = d m + a reads input

@@ -308,6 +308,19 @@ CT_UNIT_PLANE_OPS(avx2, __attribute__((target("avx2,fma"))), Vec256)
     }                                                                                             \
   }                                                                                               \
   template <class T>                                                                              \
+  TARGET void add_rows_strided_##SUFFIX(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, \
+                                        const T* bias, std::int64_t rows, const Segment* segs,    \
+                                        std::int64_t nsegs, std::int64_t step) {                  \
+    for (std::int64_t r = 0; r < rows; ++r) {                                                     \
+      const T b = bias ? bias[r] : T(0);                                                          \
+      for (std::int64_t e = 0; e < nsegs; ++e) {                                                  \
+        T* d = dst + r * ldd + segs[e].dst;                                                       \
+        const T* s = src + r * lds + segs[e].src;                                                 \
+        for (std::int64_t j = 0; j < segs[e].n; ++j) d[j * step] = s[j] + b;                      \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  template <class T>                                                                              \
   TARGET void gather_strided_##SUFFIX(T* dst, const T* src, std::int64_t step, std::int64_t n) {  \
     for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];                                  \
   }                                                                                               \
@@ -334,6 +347,40 @@ __attribute__((target("avx512f"))) void add_rows_avx512(T* dst, std::int64_t ldd
       for (std::int64_t j = 0; j < n; j += X::kW) {
         const typename X::M k = X::mask(n - j);
         X::store(k, d + j, X::add(X::load(k, s + j), b));
+      }
+    }
+  }
+}
+
+// Step 2: kW / 2 values expanded into the even lanes, the bias added, stored through the even-lane
+// mask (as scatter_strided_avx512 below); other steps one value at a time.
+template <class T>
+__attribute__((target("avx512f"))) void add_rows_strided_avx512(
+    T* dst, std::int64_t ldd, const T* src, std::int64_t lds, const T* bias, std::int64_t rows,
+    const Segment* segs, std::int64_t nsegs, std::int64_t step) {
+  using X = Vec512<T>;
+  constexpr std::int64_t kHalf = X::kW / 2;
+  constexpr unsigned kEven = X::kW == 16 ? 0x5555u : 0x55u;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T bs = bias ? bias[r] : T(0);
+    const typename X::V b = X::set1(bs);
+    for (std::int64_t e = 0; e < nsegs; ++e) {
+      T* d = dst + r * ldd + segs[e].dst;
+      const T* s = src + r * lds + segs[e].src;
+      const std::int64_t n = segs[e].n;
+      if (step != 2) {
+        for (std::int64_t j = 0; j < n; ++j) d[j * step] = s[j] + bs;
+        continue;
+      }
+      for (std::int64_t j = 0; j < n; j += kHalf) {
+        const std::int64_t left = std::min(n - j, kHalf);
+        const auto k = static_cast<typename X::M>(kEven & ((1u << (2 * left)) - 1));
+        if constexpr (std::is_same_v<T, float>)
+          _mm512_mask_storeu_ps(d + 2 * j, k,
+                                _mm512_add_ps(_mm512_maskz_expandloadu_ps(k, s + j), b));
+        else
+          _mm512_mask_storeu_pd(d + 2 * j, k,
+                                _mm512_add_pd(_mm512_maskz_expandloadu_pd(k, s + j), b));
       }
     }
   }
@@ -448,6 +495,20 @@ void add_rows_any(Isa isa, T* dst, std::int64_t ldd, const T* src, std::int64_t 
       return add_rows_avx2(dst, ldd, src, lds, bias, rows, segs, nsegs);
     default:
       return add_rows_base(dst, ldd, src, lds, bias, rows, segs, nsegs);
+  }
+}
+template <class T>
+void add_rows_strided_any(Isa isa, T* dst, std::int64_t ldd, const T* src, std::int64_t lds,
+                          const T* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs,
+                          std::int64_t step) {
+  if (step == 1) return add_rows_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs);
+  switch (isa) {
+    case Isa::avx512:
+      return add_rows_strided_avx512(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
+    case Isa::avx2:
+      return add_rows_strided_avx2(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
+    default:
+      return add_rows_strided_base(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
   }
 }
 template <class T>
@@ -575,6 +636,16 @@ void add_rows(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int6
 void add_rows(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
               const double* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs) {
   add_rows_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs);
+}
+void add_rows_strided(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+                      const float* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs,
+                      std::int64_t step) {
+  add_rows_strided_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs, step);
+}
+void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
+                      const double* bias, std::int64_t rows, const Segment* segs,
+                      std::int64_t nsegs, std::int64_t step) {
+  add_rows_strided_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs, step);
 }
 void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n) {
   gather_strided_any(isa, dst, src, step, n);

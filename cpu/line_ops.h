@@ -67,6 +67,14 @@ void add_rows(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int6
               const float* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs);
 void add_rows(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
               const double* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs);
+// add_rows with every step-th value of dst: dst[r*ldd + e.dst + j*step] = src[r*lds + e.src + j]
+// + bias[r]; the values between are not touched (a stride phase's GEMM columns into dx).
+void add_rows_strided(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+                      const float* bias, std::int64_t rows, const Segment* segs, std::int64_t nsegs,
+                      std::int64_t step);
+void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
+                      const double* bias, std::int64_t rows, const Segment* segs,
+                      std::int64_t nsegs, std::int64_t step);
 void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
 void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n);
 void scatter_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);

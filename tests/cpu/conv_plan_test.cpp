@@ -212,15 +212,29 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
 
 TEST_CASE("plan: the data gradient runs as forward convs of dy where it can", "[conv][plan]") {
   const ConvTarget t = f64(2);
-  // Strided: one forward conv per stride phase.
+  // Strided: one forward conv per stride phase, all of them over one padded copy of dy per
+  // (sample, group) where every phase runs a GEMM and there are samples for the threads.
   const Spec s2{16, 64, 128, 1, {56, 56}, {3, 3}, 2, 1};
   const ConvPlan split = plan(s2, ConvPass::backward_data, t);
-  CHECK(split.path == ConvPath::phase_split);
+  CHECK(split.path == ConvPath::phase_implicit);
   CHECK(split.phases == 4);
+  CHECK(split.tasks == 16);
+  // Its layout: the phases' largest low padding (0: each phase skips the values in dx's low
+  // padding) and reach past dy's 28 values (1).
+  const cpu::PhaseLayout lay = cpu::phase_layout(geometry(s2));
+  CHECK(lay.lo == Shape{0, 0});
+  CHECK(lay.ext == Shape{29, 29});
+  CHECK(lay.plane == 29 * 29);
+  // A batch of one at 2 threads: the phases run one by one, each cutting its output channels.
+  Spec one = s2;
+  one.n = 1;
+  CHECK(plan(one, ConvPass::backward_data, t).path == ConvPath::phase_split);
+  CHECK(plan(one, ConvPass::backward_data, f64(1)).path == ConvPath::phase_implicit);
   Spec s3 = s2;
   s3.stride = 3;
   CHECK(plan(s3, ConvPass::backward_data, t).phases == 9);
-  // A stride of 1000 on 56 values: only the phases that hold dx values (pad + in = 57 per dim).
+  // A stride of 1000 on 56 values: only the phases that hold dx values (pad + in = 57 per dim),
+  // too many to run over one copy.
   Spec far = s2;
   far.stride = 1000;
   far.in = {56, 56};
@@ -235,7 +249,7 @@ TEST_CASE("plan: the data gradient runs as forward convs of dy where it can", "[
   narrow.c = 2 * t.gemm.mr - 1;
   CHECK(plan(narrow, ConvPass::backward_data, t).path == ConvPath::im2col_gemm);
   narrow.c = 2 * t.gemm.mr;
-  CHECK(plan(narrow, ConvPass::backward_data, t).path == ConvPath::phase_split);
+  CHECK(plan(narrow, ConvPass::backward_data, t).path == ConvPath::phase_implicit);
   // A padding much larger than the input: the phases would compute padding, so col2im.
   Spec wide = s2;
   wide.in = {4, 4};
@@ -320,8 +334,10 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
   k6.kernel = {6, 6};
   k6.stride = 2;
   k6.pad = 2;
+  // Exact, every phase runs a GEMM: all over one copy of dy; else the phases keep Winograd.
+  CHECK(plan(k6, ConvPass::backward_data, f32(2)).path == ConvPath::phase_split);
   const ConvPlan phases = plan(k6, ConvPass::backward_data, f32(2, true));
-  CHECK(phases.path == ConvPath::phase_split);
+  CHECK(phases.path == ConvPath::phase_implicit);
   CHECK(phases.target.exact);
   const cpu::PhaseConv phase = cpu::phase_conv(geometry(k6), {0, 0});
   REQUIRE_FALSE(phase.empty);
@@ -396,8 +412,9 @@ TEST_CASE("plan: huge but valid geometry plans without overflow", "[conv][plan]"
   // A stride of 2^62: one output position, no phase loop over 2^62 phases.
   const Spec far{1, 16, 3, 1, {5}, {3}, std::int64_t{1} << 62, 0};
   const ConvPlan r = plan(far, ConvPass::backward_data, f32());
-  CHECK(r.path == ConvPath::phase_split);
+  CHECK(r.path == ConvPath::phase_implicit);
   CHECK(r.phases == 5);
+  CHECK(r.workspace_bytes < 1024 * 1024);
   // With 3 input channels (fewer than two row panels) col2im runs it, as cheaply.
   const Spec far3{1, 3, 3, 1, {5}, {3}, std::int64_t{1} << 62, 0};
   const ConvPlan r3 = plan(far3, ConvPass::backward_data, f32());
@@ -437,6 +454,7 @@ TEST_CASE("plan: to_string names the path, type, ISA, split, workspace and inner
   CHECK(wino.rfind("winograd float32 ", 0) == 0);
   CHECK(wino.find("tile=4 tiles=196") != std::string::npos);
   CHECK(std::string(cpu::path_name(ConvPath::phase_split)) == "phase_split");
+  CHECK(std::string(cpu::path_name(ConvPath::phase_implicit)) == "phase_implicit");
   CHECK(std::string(cpu::pass_name(ConvPass::backward_weight)) == "backward_weight");
 }
 

@@ -20,6 +20,7 @@
 
 #include "core/settings.h"
 #include "cpu/conv.h"
+#include "cpu/conv_paths.h"
 #include "cpu/conv_plan.h"
 #include "cpu/gemm_kernel.h"
 #include "cpu/parallel.h"
@@ -483,7 +484,10 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
       {2, 32, 16, 2, {9, 9}, {3, 3}, {2, 2}, {2, 1}, {2, 1}},
       {2, 16, 8, 1, {23}, {2}, {3}, {1}, {1}},
       {2, 16, 8, 1, {5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}},
+      {2, 16, 8, 1, {14, 14}, {4, 4}, {2, 2}, {1, 1}, {1, 1}},  // a 4x4 stride-2 transposed conv
+      {2, 16, 8, 1, {13, 9}, {1, 1}, {2, 3}, {1, 1}, {0, 0}},   // one phase with taps
   };
+  std::size_t fused = 0;
   for (const Case& t : cases) {
     const ConvGeometry g =
         exact_geometry(t.n, t.c, t.k, t.groups, t.in, t.kernel, t.stride, t.dilation, t.pad);
@@ -499,12 +503,26 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
         const cpu::ConvPlan plan = cpu::plan_conv(g, cpu::ConvPass::backward_data, target);
         INFO(cpu::isa_name(isa) << " " << dtype_name(dtype) << ": " << cpu::to_string(g) << " -> "
                                 << cpu::to_string(plan));
-        REQUIRE(plan.path == cpu::ConvPath::phase_split);
+        REQUIRE((plan.path == cpu::ConvPath::phase_implicit ||
+                 plan.path == cpu::ConvPath::phase_split));
+        fused += plan.path == cpu::ConvPath::phase_implicit;
         const Tensor dx = cpu::conv_backward_data(dy.to(dtype), w.to(dtype), g);
         CHECK(dx.to_vector<double>() == expect);
+        // Each phase as a conv of its own, whatever the plan picked.
+        cpu::ConvPlan split = plan;
+        split.path = cpu::ConvPath::phase_split;
+        const Tensor dyt = dy.to(dtype).contiguous(), wt = w.to(dtype).contiguous();
+        Tensor dx2 = zeros(input_shape(g), dtype);
+        dispatch_floating(dtype, [&]<class T>() {
+          cpu::conv_detail::run_backward_data<T>(split, cpu::gemm_kernel<T>(), dyt.data_ptr<T>(),
+                                                 wt.data_ptr<T>(), dx2.data_ptr<T>());
+        });
+        CHECK(dx2.to_vector<double>() == expect);
       }
     }
   }
+  // At 2 threads or fewer, every case has (sample, group) pairs for the threads.
+  if (cpu::plan_threads() <= 2) CHECK(fused == 2 * cases.size() * cpu::available_isas().size());
 }
 
 TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact on small integers",

@@ -1,0 +1,220 @@
+// phase_implicit: the data gradient of a strided convolution (no input dilation) with every stride
+// phase's conv run as an implicit GEMM over one shared padded copy of dy (cpu/conv_plan.h). In
+// padded coordinates u = stride * m + a, phase a of dx is a unit-stride conv of dy with the phase's
+// taps, flipped and channel-swapped (phase_conv), whose value m' lands at
+//   dx[i], i = stride * (m' + skip) + a - pad_lo.
+// phase_split runs each phase as a forward conv of its own, which copies and pads dy once per phase
+// and writes the phase's values to a buffer z, scattered into dx afterwards. Here each (sample,
+// group) task pads its dy once, with the largest low padding and reach of any phase
+// (phase_layout), and each phase's GEMM reads that copy through its own tap offsets: row kk = (dy
+// channel c, tap t) of phase a is the copy shifted by
+//   c * plane + sum_d (lo_d - pad_lo_a,d + dilation_a,d * t_d) * gs_d,
+// on a grid of the phase's outer positions by lines of ext_last columns (the columns past the
+// phase's last-dim extent are computed and dropped, as in cpu/conv_implicit.cpp). The C tile's
+// columns go straight into dx, every stride-th value along the last dim (line::add_rows_strided),
+// while the task's dx block is still in cache. Each dx value is one phase's GEMM sum over its
+// reduction slices in order: the result does not depend on the thread count. A phase without taps
+// leaves zeros, written first by the task into its own block of dx.
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "cpu/conv_common.h"
+#include "cpu/conv_paths.h"
+#include "cpu/line_ops.h"
+
+namespace convtape::cpu::conv_detail {
+
+namespace {
+
+// One live phase with taps: its conv, packed weights and where its values land.
+template <class T>
+struct FusedPhase {
+  PhaseConv p;
+  std::vector<std::int64_t> a;       // the phase residue per dim
+  std::vector<std::int64_t> offs;    // per row kk = (c, t): offset in the padded copy
+  std::int64_t rows = 0;             // kg * taps
+  std::int64_t cols = 0, outer = 1;  // grid columns per outer plane, outer planes
+  std::int64_t line = 0;             // columns per line of the grid (s == 1: cols)
+  std::int64_t j0 = 0, j1 = 0;       // last-dim values m' whose dx index lies inside dx
+  std::int64_t first_last = 0;       // dx last-dim index of m' = 0 (may be negative)
+  std::unique_ptr<T[]> packed;       // A panels: mr dx channels x rows, per group
+};
+
+}  // namespace
+
+template <class T>
+void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                                  const T* w, const T* b, T* dx) {
+  const ConvGeometry& g = plan.geometry;
+  const std::size_t s = g.in.size();
+  const int si = static_cast<int>(s);
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t in_n = g.in_numel(), out_n = g.out_numel();
+  const std::int64_t mr = kern.mr, nr = kern.nr, mc = kern.mc;
+  const std::int64_t mpad = ceil_div(cg, mr) * mr;
+  const PhaseLayout lay = phase_layout(g);
+  // Strides of the padded copy and of dx.
+  std::vector<std::int64_t> gs(s), xs(s);
+  gs[s - 1] = 1;
+  xs[s - 1] = 1;
+  for (std::size_t d = s - 1; d-- > 0;) {
+    gs[d] = gs[d + 1] * lay.ext[d + 1];
+    xs[d] = xs[d + 1] * g.in[d + 1];
+  }
+  const std::int64_t st = g.stride[s - 1];
+  // The live phases with taps, weights packed once for all tasks.
+  std::vector<FusedPhase<T>> phases;
+  bool all_taps = true;
+  std::int64_t max_rows = 0;
+  for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
+    FusedPhase<T> f;
+    f.a.resize(s);
+    std::int64_t rem = ph;
+    for (std::size_t d = s; d-- > 0;) {
+      f.a[d] = rem % live_phases(g, d);
+      rem /= live_phases(g, d);
+    }
+    f.p = phase_conv(g, f.a);
+    if (f.p.empty) {
+      all_taps = false;
+      continue;
+    }
+    const ConvGeometry& pg = f.p.g;
+    const std::int64_t tn = pg.kernel_numel();
+    f.rows = kg * tn;
+    max_rows = std::max(max_rows, f.rows);
+    // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)
+    // step_d.
+    std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
+    std::vector<std::int64_t> tap_off(static_cast<std::size_t>(tn));
+    for (std::int64_t t = 0; t < tn; ++t) {
+      std::int64_t trem = t, r = 0, scale = 1, off = 0;
+      for (std::size_t d = s; d-- > 0;) {
+        const std::int64_t td = trem % pg.kernel[d];
+        trem /= pg.kernel[d];
+        r += (f.p.first[d] + (pg.kernel[d] - 1 - td) * f.p.step[d]) * scale;
+        scale *= g.kernel[d];
+        off += (lay.lo[d] - pg.pad_lo[d] + pg.dilation[d] * td) * gs[d];
+      }
+      src_tap[static_cast<std::size_t>(t)] = r;
+      tap_off[static_cast<std::size_t>(t)] = off;
+    }
+    f.offs.resize(static_cast<std::size_t>(f.rows));
+    for (std::int64_t c = 0; c < kg; ++c)
+      for (std::int64_t t = 0; t < tn; ++t)
+        f.offs[static_cast<std::size_t>(c * tn + t)] =
+            c * lay.plane + tap_off[static_cast<std::size_t>(t)];
+    f.packed = pack_weights(swap_channels(g, w, src_tap), pg, kern.mr, mpad);
+    f.line = s == 1 ? pg.out[0] : lay.ext[s - 1];
+    f.cols = s == 1 ? pg.out[0] : pg.out[s - 2] * lay.ext[s - 1];
+    for (std::size_t d = 0; d + 2 < s; ++d) f.outer *= pg.out[d];
+    // Last dim: i = st (m' + skip) + a - pad_lo in [0, in).
+    f.first_last = st * f.p.skip[s - 1] + f.a[s - 1] - g.pad_lo[s - 1];
+    f.j0 = f.first_last >= 0 ? 0 : ceil_div(-f.first_last, st);
+    f.j1 = g.in[s - 1] - f.first_last > 0
+               ? std::min(pg.out[s - 1], ceil_div(g.in[s - 1] - f.first_last, st))
+               : 0;
+    phases.push_back(std::move(f));
+  }
+  const std::int64_t slack = lay.ext[s - 1] + nr;
+  const std::int64_t tasks = plan.tasks;  // (sample, group)
+  const Isa isa = plan.target.isa;        // read once, outside the parallel region
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && plan.parallel)
+  for (std::int64_t task = 0; task < tasks; ++task) {
+    const std::int64_t n = task / g.groups, grp = task % g.groups;
+    thread_local std::vector<const T*> brow;
+    thread_local std::vector<line::Segment> segs;
+    T* dxg = dx + (n * g.channels + grp * cg) * in_n;
+    const T* bg = b ? b + grp * cg : nullptr;
+    if (!all_taps) {
+      for (std::int64_t c = 0; c < cg; ++c) std::fill_n(dxg + c * in_n, in_n, bg ? bg[c] : T(0));
+    }
+    // The padded copy of this sample's group of dy: channel by channel, zeros then its lines.
+    const std::int64_t size = kg * lay.plane + slack;
+    T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
+    const T* dyg = dy + (n * g.out_channels + grp * kg) * out_n;
+    const std::int64_t olast = g.out[s - 1], lines = out_n / olast;
+    for (std::int64_t c = 0; c < kg; ++c) {
+      T* pc = padded + c * lay.plane;
+      std::fill_n(pc, lay.plane, T(0));
+      for (std::int64_t l = 0; l < lines; ++l) {
+        std::int64_t lrem = l, off = lay.lo[s - 1];
+        for (std::size_t d = s - 1; d-- > 0;) {
+          off += (lrem % g.out[d] + lay.lo[d]) * gs[d];
+          lrem /= g.out[d];
+        }
+        std::copy_n(dyg + (c * lines + l) * olast, olast, pc + off);
+      }
+    }
+    std::fill_n(padded + kg * lay.plane, slack, T(0));
+    brow.resize(static_cast<std::size_t>(max_rows));
+    T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * plan.tile);
+    for (const FusedPhase<T>& f : phases) {
+      const ConvGeometry& pg = f.p.g;
+      const std::int64_t tile = std::min(plan.tile, ceil_div(f.cols, nr) * nr);
+      const std::int64_t slices = ceil_div(f.rows, plan.tile_rows);
+      const std::int64_t kstep = ceil_div(f.rows, slices);
+      const T* wg = f.packed.get() + grp * mpad * f.rows;
+      for (std::int64_t op = 0; op < f.outer; ++op) {
+        // The outer plane's offset in the copy, and its dx offset (or none: outside dx).
+        std::int64_t orem = op, ooff = 0, xoff = 0;
+        bool inside = true;
+        for (int d = si - 3; d >= 0; --d) {
+          const auto du = static_cast<std::size_t>(d);
+          const std::int64_t m = orem % pg.out[du];
+          orem /= pg.out[du];
+          ooff += m * gs[du];
+          const std::int64_t i = g.stride[du] * (m + f.p.skip[du]) + f.a[du] - g.pad_lo[du];
+          inside = inside && i >= 0 && i < g.in[du];
+          xoff += i * xs[du];
+        }
+        if (!inside) continue;
+        for (std::int64_t q0 = 0; q0 < f.cols; q0 += tile) {
+          const std::int64_t ncols = std::min(tile, f.cols - q0), width = ceil_div(ncols, nr) * nr;
+          // The tile's kept columns: per grid line, the values inside dx.
+          segs.clear();
+          for (std::int64_t l = q0 / f.line; l * f.line < q0 + ncols; ++l) {
+            std::int64_t lx = xoff;
+            if (s >= 2) {
+              const std::size_t d = s - 2;
+              const std::int64_t i = g.stride[d] * (l + f.p.skip[d]) + f.a[d] - g.pad_lo[d];
+              if (i < 0 || i >= g.in[d]) continue;
+              lx += i * xs[d];
+            }
+            const std::int64_t c0 = std::max(l * f.line + f.j0, q0);
+            const std::int64_t c1 = std::min(l * f.line + f.j1, q0 + ncols);
+            if (c1 <= c0) continue;
+            segs.push_back({c0 - q0, lx + f.first_last + st * (c0 - l * f.line), c1 - c0});
+          }
+          if (segs.empty()) continue;
+          const T* base = padded + ooff + q0;
+          for (std::int64_t kk = 0; kk < f.rows; ++kk)
+            brow[static_cast<std::size_t>(kk)] = base + f.offs[static_cast<std::size_t>(kk)];
+          for (std::int64_t pc = 0; pc < f.rows; pc += kstep) {
+            const std::int64_t kc = std::min(kstep, f.rows - pc);
+            const T beta = pc == 0 ? T(0) : T(1);
+            for (std::int64_t ic = 0; ic < cg; ic += mc)
+              for (std::int64_t jr = 0; jr < width; jr += nr)
+                for (std::int64_t ir = ic; ir < std::min(ic + mc, cg); ir += mr)
+                  kern.rows(kc, wg + (ir / mr) * mr * f.rows + pc * mr, brow.data() + pc, jr,
+                            ctile + ir * width + jr, width, T(1), beta);
+          }
+          line::add_rows_strided(isa, dxg, in_n, ctile, width, bg, cg, segs.data(),
+                                 static_cast<std::int64_t>(segs.size()), st);
+        }
+      }
+    }
+  }
+}
+
+#define CT_INSTANTIATE(T)                                                                        \
+  template void phase_implicit_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*, \
+                                                const T*, const T*, T*);
+CT_INSTANTIATE(float)
+CT_INSTANTIATE(double)
+#undef CT_INSTANTIATE
+
+}  // namespace convtape::cpu::conv_detail
