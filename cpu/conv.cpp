@@ -197,18 +197,38 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
   return y;
 }
 
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g) {
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& b) {
   Shape shape{g.batch, g.channels};
   shape.insert(shape.end(), g.in.begin(), g.in.end());
   Tensor dx = Tensor::empty_cpu(shape, dy.dtype());
   dispatch_floating(dy.dtype(), [&]<class T>() {
     const GemmKernel<T>& kern = gemm_kernel<T>();
     const ConvPlan plan = plan_call(g, ConvPass::backward_data, kern);
+    const T* bias = b.defined() ? b.data_ptr<T>() : nullptr;
+    T* out = dx.data_ptr<T>();
+    const std::int64_t planes = g.batch * g.channels, plane = g.in_numel();
     if (plan.path == ConvPath::empty) {
-      zero_filled(dx);  // no output reads any input
+      if (bias) {
+        for (std::int64_t nc = 0; nc < planes; ++nc)
+          std::fill_n(out + nc * plane, plane, bias[nc % g.channels]);
+      } else {
+        zero_filled(dx);  // no output reads any input
+      }
       return;
     }
-    run_backward_data<T>(plan, kern, dy.data_ptr<T>(), w.data_ptr<T>(), dx.data_ptr<T>());
+    // phase_implicit adds the bias as it writes dx; the other paths get it added in place.
+    if (plan.path == ConvPath::phase_implicit)
+      return conv_detail::phase_implicit_backward_data<T>(plan, kern, dy.data_ptr<T>(),
+                                                          w.data_ptr<T>(), bias, out);
+    conv_detail::run_backward_data<T>(plan, kern, dy.data_ptr<T>(), w.data_ptr<T>(), out);
+    if (!bias) return;
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * plane >= kParallelWork)
+    for (std::int64_t nc = 0; nc < planes; ++nc) {
+      T* p = out + nc * plane;
+      const T v = bias[nc % g.channels];
+      for (std::int64_t i = 0; i < plane; ++i) p[i] += v;
+    }
   });
   return dx;
 }

@@ -29,8 +29,10 @@ using convtape::ConvGeometry;
 
 // x [N, C, *in], w [K, C/groups, *kernel], b [K] or undefined -> y [N, K, *out]. Contiguous inputs.
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);
-// dy [N, K, *out], w -> dx [N, C, *in].
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g);
+// dy [N, K, *out], w -> dx [N, C, *in], plus b[c] on channel c where b [C] is defined (a
+// transposed conv's bias, added as the values are written where the path allows).
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& b = Tensor());
 // dy [N, K, *out], x [N, C, *in] -> dw [K, C/groups, *kernel].
 Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g);
 

@@ -515,7 +515,10 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
   return y;
 }
 
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g) {
+namespace {
+
+// The data gradient without a bias.
+Tensor backward_data_unbiased(const Tensor& dy, const Tensor& w, const ConvGeometry& g) {
   check_first(dy, "output gradient");
   const DType dtype = dy.dtype();
   const Device device = dy.device();
@@ -551,6 +554,21 @@ Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry&
     }
   }
   direct_backward_data(dy, w, dx, g);
+  return dx;
+}
+
+}  // namespace
+
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& b) {
+  check_first(dy, "output gradient");
+  if (b.defined()) check_operand(b, "bias", {g.channels}, dy.dtype(), dy.device());
+  const Tensor dx = backward_data_unbiased(dy, w, g);
+  if (b.defined() && dx.numel() > 0) {
+    DeviceScope scope(kOp, dy.device());
+    CT_CUDA_CHECK(kOp, conv_kernels::add_bias(dy.dtype(), dx.raw_data(), b.raw_data(), g.channels,
+                                              g.in_numel(), dx.numel()));
+  }
   return dx;
 }
 

@@ -16,7 +16,9 @@ namespace convtape::cuda {
 using convtape::ConvGeometry;
 
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g);
+// b [C] or undefined: added to dx (a transposed conv's bias).
+Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& b = Tensor());
 Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g);
 
 }  // namespace convtape::cuda

@@ -102,7 +102,7 @@ Tensor bmm(const Tensor&, const Tensor&) {
 Tensor conv_forward(const Tensor&, const Tensor&, const Tensor&, const ConvGeometry&) {
   no_cuda("conv");
 }
-Tensor conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&) {
+Tensor conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&, const Tensor&) {
   no_cuda("conv");
 }
 Tensor conv_backward_weight(const Tensor&, const Tensor&, const ConvGeometry&) {

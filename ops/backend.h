@@ -85,8 +85,10 @@ inline Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                            const ConvGeometry& g) {
   return CT_BACKEND(x, conv_forward(x, w, b, g));
 }
-inline Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g) {
-  return CT_BACKEND(dy, conv_backward_data(dy, w, g));
+// b [C] or undefined: added to dx (a transposed conv's bias).
+inline Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                                 const Tensor& b = Tensor()) {
+  return CT_BACKEND(dy, conv_backward_data(dy, w, g, b));
 }
 inline Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g) {
   return CT_BACKEND(dy, conv_backward_weight(dy, x, g));

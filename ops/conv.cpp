@@ -358,19 +358,19 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
   checked::nbytes(output_shape(op, g.batch, cout, g.in), dtype_size(x.dtype()), op);
   detail::check_same_device(op, {x, w, b});
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
-  Tensor y = backend::conv_backward_data(xc, wc, g);
+  const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
+  // The bias is added as the data-gradient path writes y (CPU phase_implicit) or in place after.
+  Tensor y = backend::conv_backward_data(xc, wc, g, bc);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
-  record(y, op, {x, w}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
+  record(y, op, {x, w, b}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
          [g](const Saved& sv, const Tensor& dy, const GradMask& need) {
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
                need[0] ? backend::conv_forward(dyc, sv[1], Tensor(), g) : Tensor(),
-               need[1] ? backend::conv_backward_weight(sv[0], dyc, g) : Tensor()};
+               need[1] ? backend::conv_backward_weight(sv[0], dyc, g) : Tensor(),
+               need[2] ? bias_grad(dyc) : Tensor()};
          });
-  if (!b.defined()) return y;
-  Shape bshape(static_cast<std::size_t>(x.dim()), 1);
-  bshape[1] = cout;
-  return add(y, reshape(b, bshape));
+  return y;
 }
 
 Tensor conv_transpose_ranked(std::string_view op, std::int64_t spatial, const Tensor& x,

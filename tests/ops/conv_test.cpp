@@ -1045,6 +1045,14 @@ TEST_CASE("conv_transpose: forward and gradients equal the scatter definition ex
   up.padding = {1};
   up.bias = true;
   check_transpose_exact(up, d);
+  // Output channels for the data gradient's phases over one copy of the input (two micro-kernel
+  // row panels on every path), which adds the bias as it writes; with a 1x1 kernel three phases
+  // in four hold no taps and are the bias alone.
+  up.out_channels = 32;
+  check_transpose_exact(up, d);
+  up.kernel = {1, 1};
+  up.padding = {0};
+  check_transpose_exact(up, d);
   TransposeSpec g3;
   g3.in_channels = 6;
   g3.out_channels = 4;
