@@ -386,6 +386,31 @@ __attribute__((target("avx512f"))) void add_rows_strided_avx512(
   }
 }
 
+// AVX2, float, step 2: four values spread to the even lanes of a vector and stored through the
+// even-lane mask (lane 7 is never written, so nothing past the last value is touched).
+__attribute__((target("avx2,fma"))) void add_rows_step2_avx2(
+    float* dst, std::int64_t ldd, const float* src, std::int64_t lds, const float* bias,
+    std::int64_t rows, const Segment* segs, std::int64_t nsegs) {
+  const __m256i spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i even = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float bs = bias ? bias[r] : 0.0f;
+    const __m128 b = _mm_set1_ps(bs);
+    for (std::int64_t e = 0; e < nsegs; ++e) {
+      float* d = dst + r * ldd + segs[e].dst;
+      const float* s = src + r * lds + segs[e].src;
+      const std::int64_t n = segs[e].n;
+      std::int64_t j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const __m128 v = _mm_add_ps(_mm_loadu_ps(s + j), b);
+        _mm256_maskstore_ps(d + 2 * j, even,
+                            _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), spread));
+      }
+      for (; j < n; ++j) d[2 * j] = s[j] + bs;
+    }
+  }
+}
+
 // Step 2 (the phases of a stride-2 convolution): two vectors in, their even lanes out. The loads
 // are masked to the 2 (n - j) - 1 values up to the last one read, so none reads past it.
 template <class T>
@@ -506,6 +531,8 @@ void add_rows_strided_any(Isa isa, T* dst, std::int64_t ldd, const T* src, std::
     case Isa::avx512:
       return add_rows_strided_avx512(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
     case Isa::avx2:
+      if constexpr (std::is_same_v<T, float>)
+        if (step == 2) return add_rows_step2_avx2(dst, ldd, src, lds, bias, rows, segs, nsegs);
       return add_rows_strided_avx2(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
     default:
       return add_rows_strided_base(dst, ldd, src, lds, bias, rows, segs, nsegs, step);
