@@ -75,6 +75,12 @@ void add_rows_strided(Isa isa, float* dst, std::int64_t ldd, const float* src, s
 void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
                       const double* bias, std::int64_t rows, const Segment* segs,
                       std::int64_t nsegs, std::int64_t step);
+// transpose_add: dst[k*ldd + i] = src[i*lds + k] + bias[k] (bias null: + 0) for k < nk, i < ni;
+// a positions x channels tile into channel rows, in 16 x 16 blocks (AVX-512 float: in registers).
+void transpose_add(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+                   const float* bias, std::int64_t nk, std::int64_t ni);
+void transpose_add(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
+                   const double* bias, std::int64_t nk, std::int64_t ni);
 void gather_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
 void gather_strided(Isa isa, double* dst, const double* src, std::int64_t step, std::int64_t n);
 void scatter_strided(Isa isa, float* dst, const float* src, std::int64_t step, std::int64_t n);
