@@ -216,20 +216,21 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
       }
     }
     // Positions-major (windows): where the grid's computed columns (whole nr panels of each
-    // tile, the columns past each output line included) exceed the output positions by 8% or
+    // tile, the columns past each output line included) exceed the output positions by 2% or
     // more and there are 4 or more panels of output channels to reuse each window across. The
     // micro-kernel's rows are then output positions, each through its own window pointer, so
     // nothing past the output is computed, and its columns output channels (the weights packed
     // as aligned B panels). Measured at 2 threads on 3x3 stride-2 convs of 14x14 outputs (224
     // grid columns for 196 positions): 256 channels 12.6 -> 10.6-12.1 ms forward on AVX-512 and
-    // 24 -> 21 ms on AVX2, 128 channels even on AVX-512 and 15% faster on AVX2; without the
-    // waste (conv1d, 1024 positions) the grid form was 20% faster, and with 6% waste
-    // (resnet_s2) 2-4% faster on AVX-512.
+    // 24 -> 21 ms on AVX2, 128 channels even on AVX-512 and 15% faster on AVX2. Since its C tile
+    // is transposed into y in register blocks (line::transpose_add), it is as fast as the grid
+    // without waste (conv1d, 1024 positions: 3.35 ms either way) and faster with 4% (resnet_s2:
+    // 5.16 -> 4.87 ms on AVX-512, 9.97 -> 9.46 ms on AVX2).
     const std::int64_t positions = g.out_numel();
     const std::int64_t computed = smul(
         z.outer, sadd(z.cols / p.tile * p.tile, checked::div_ceil(z.cols % p.tile, b.nr) * b.nr));
     if (p.channel_blocks == 0 && checked::div_ceil(kg, b.nr) >= 4 &&
-        smul(computed, 100) >= smul(positions, 108)) {
+        smul(computed, 100) >= smul(positions, 102)) {
       p.windows = true;
       const std::int64_t tiles = checked::div_ceil(positions, 256);
       p.tile = checked::div_ceil(checked::div_ceil(positions, tiles), b.mr) * b.mr;

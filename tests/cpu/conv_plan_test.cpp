@@ -160,7 +160,10 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
   CHECK(fwd.tasks == 16);
   CHECK(fwd.tile > 0);
   CHECK(fwd.tile <= t.gemm.nc);
-  CHECK(fwd.tile % t.gemm.nr == 0);
+  // Grid columns in whole panels, or (positions-major: the grid would waste 2 of every 58
+  // columns) positions in whole row panels.
+  CHECK(fwd.windows);
+  CHECK(fwd.tile % t.gemm.mr == 0);
   CHECK(fwd.tile_rows > 0);
   CHECK(fwd.tile_rows <= t.gemm.kc);
   const ConvPlan bw = plan(resnet, ConvPass::backward_weight, t);
@@ -504,6 +507,9 @@ TEST_CASE("plan: the implicit forward runs positions-major where the grid would 
     CHECK(wide.tile % t.gemm.mr == 0);
     CHECK(wide.tile >= 196);  // one tile holds a sample's positions
     CHECK(cpu::to_string(wide).find(" windows") != std::string::npos);
+    // 3x3 stride 2 at 128 channels, 28x28 outputs: 29-column lines, 4% wasted, 4+ panels.
+    const ConvPlan s2 = plan({16, 64, 128, 1, {56, 56}, {3, 3}, 2, 1}, ConvPass::forward, t);
+    CHECK(s2.windows == (128 / t.gemm.nr >= 4));
     // Not where the grid wastes nothing (1024 positions of a 1-d conv) ...
     const ConvPlan line = plan({32, 64, 64, 1, {1024}, {5}, 1, 2}, ConvPass::forward, t);
     CHECK_FALSE(line.windows);
