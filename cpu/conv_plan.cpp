@@ -238,7 +238,15 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
       p.tile_rows = checked::div_ceil(rows, checked::div_ceil(rows, wdepth));
       const std::int64_t kgp = checked::div_ceil(kg, b.nr) * b.nr;
       const std::int64_t packed_b = smul(smul(g.groups, smul(kgp, rows)), elem);
-      const std::int64_t padded = sadd(smul(g.group_channels(), z.plane), z.overrun);
+      // Its copy: the phase-split grid's, or the input with its padding (cpu/conv_implicit.cpp,
+      // WindowLayout), whichever the path takes; the larger bounds both.
+      std::int64_t unsplit = 1;
+      for (std::size_t d = 0; d < g.in.size(); ++d)
+        unsplit = smul(unsplit, std::max(sadd(g.pad_lo[d], g.in[d]),
+                                         sadd(smul(g.out[d] - 1, g.stride[d]),
+                                              smul(g.dilation[d], g.kernel[d] - 1) + 1)));
+      const std::int64_t padded =
+          smul(g.group_channels(), std::max(sadd(z.plane, z.overrun), unsplit));
       const std::int64_t per_thread =
           sadd(smul(sadd(padded, smul(kgp, p.tile)), elem), smul(p.tile, sizeof(void*)));
       const std::int64_t tables = smul(sadd(sadd(rows, z.outer), positions), 8);

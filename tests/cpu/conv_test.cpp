@@ -443,6 +443,10 @@ TEST_CASE("the positions-major implicit forward is exact on small integers under
       {8, 8, 130, 1, {5, 6, 7}, {3, 3, 3}, {1, 2, 1}, {1, 1, 1}, {1, 1, 1}, false},
       {8, 16, 128, 1, {37}, {5}, {3}, {1}, {2}, true},
       {4, 32, 256, 2, {20, 20}, {3, 3}, {1, 1}, {1, 2}, {1, 2}, true},
+      // Read in place (unit stride, no window in the padding), and through the phase-split copy
+      // (a 1x1 stride-2 kernel reads one stride phase in four).
+      {8, 16, 128, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, true},
+      {8, 16, 128, 1, {9, 10}, {1, 1}, {2, 2}, {1, 1}, {0, 0}, false},
   };
   for (const Case& t : cases) {
     const ConvGeometry g =
