@@ -112,15 +112,24 @@ GridSize grid_size(const ConvGeometry& g) {
 // transformed weights U (36 values per channel pair, output channels padded to the micro-kernel's
 // rows, at most 32) and per thread V and M; the weight gradient adds V transposed and one dU per
 // thread, and the reduction parts' copies of dw.
-// Winograd hands blocks of at least 32 tiles to the team, over (sample, group, block): a batch of
-// one small plane (batch-1 inference at 14x14: 16 tiles) is one block, on which every other thread
-// would idle while the exact paths split the output channels across the team. Measured at 2
-// threads, batch 1, 256 channels, 14x14: Winograd 1.70 ms, the implicit GEMM 1.07 ms.
+// Winograd hands blocks of at least 32 tiles to the team, over (sample, group, block); the forward
+// and data gradient also cut a block's output channels into chunks when there are fewer blocks
+// than threads (cpu/conv_winograd.cpp, run_pass), each chunk transforming the block's inputs
+// again. A batch of one small plane is then one block whose weight transform (36 values per
+// channel pair, 4x the weights, every call) outweighs its few tiles: measured at 2 threads,
+// batch 1, AVX-512, Winograd with chunks against the implicit GEMM: 256 channels on 14x14 (16
+// tiles) 1.04 / 0.73 ms, 512 on 7x7 (4 tiles) 3.6 / 1.1 ms, but 128 channels on 28x28 (49 tiles)
+// 0.52 / 0.62 ms and 64 on 28x28 0.145 / 0.19 ms. So: tiles for the team, or for the forward and
+// data gradient 32 tiles or more with 64 or more output channels per group to cut.
 bool winograd_fills_team(const ConvGeometry& g, ConvPass pass, const ConvTarget& t) {
   if (t.threads <= 1) return true;
   const Shape& out = pass == ConvPass::backward_data ? g.in : g.out;
   const std::int64_t tiles = checked::div_ceil(out[0], 4) * checked::div_ceil(out[1], 4);
-  return smul(smul(g.batch, g.groups), tiles) >= smul(32, t.threads);
+  const std::int64_t all = smul(smul(g.batch, g.groups), tiles);
+  if (all >= smul(32, t.threads)) return true;
+  const std::int64_t co =
+      pass == ConvPass::backward_data ? g.group_channels() : g.group_out_channels();
+  return pass != ConvPass::backward_weight && all >= 32 && co >= 64;
 }
 
 void plan_winograd(ConvPlan& p, const ConvTarget& t) {

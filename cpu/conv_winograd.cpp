@@ -1203,7 +1203,17 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
               float* dst, const Pass& p) {
   const bool mapped = lane_mapped(p, input_plane(p), output_plane(p));
   const Tiling t = make_tiling(p, mapped, kXi * (p.ci + kp), kp * p.ci);
-  const int64 tasks = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
+  // With fewer (group, block) pairs than planned threads (batch-1 inference on a small plane is
+  // one block), each pair's output channels are cut into chunks of whole micro-kernel row panels,
+  // about two per thread, each task transforming its block's inputs itself: the input transform
+  // is a small part of a block's work next to its 36 GEMMs. Every output value is still one GEMM
+  // row's sum in the same order, whatever the cut.
+  const int64 pairs = checked::mul(p.groups, t.blocks(), "winograd", "the tasks");
+  const int64 panels = kp / path.mr;
+  const int64 chunks =
+      pairs >= plan_threads() ? 1 : std::min(panels, ceil_div(2 * plan_threads(), pairs));
+  const int64 chunk_rows = ceil_div(panels, chunks) * path.mr;
+  const int64 tasks = pairs * chunks;
   const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
   const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
   const int64 m_size = checked::mul(kXi, mxs, "winograd", "the workspace");
@@ -1215,8 +1225,11 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
     float* m = gemm_workspace<float>(GemmBuffer::Input, m_size);
 #pragma omp for schedule(dynamic)
     for (int64 task = 0; task < tasks; ++task) {
-      const int64 grp = task / t.blocks();
-      const Block k = block_of(t, task % t.blocks());
+      const int64 pair = task / chunks, i0 = task % chunks * chunk_rows;
+      const int64 i1 = std::min(kp, i0 + chunk_rows);
+      if (i0 >= i1) continue;
+      const int64 grp = pair / t.blocks();
+      const Block k = block_of(t, pair % t.blocks());
       transform_inputs(path, src, p, t, k, mapped, grp, v, vxs);
       const int64 cols = k.padded();
       const float* ug = u + grp * kXi * kp * p.ci;
@@ -1227,12 +1240,12 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
         // One 32-tile column panel of V_xi (C_g x 32) stays in L1 while every row panel of U_xi
         // streams past it from L2.
         for (int64 j = 0; j < cols; j += path.nr)
-          for (int64 i = 0; i < kp; i += path.mr)
+          for (int64 i = i0; i < i1; i += path.mr)
             path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
                         t.stride, false);
       }
       const std::vector<Run> runs = make_runs(t, k, output_plane(p));
-      for (int64 o = 0; o < p.co; ++o) {
+      for (int64 o = i0; o < std::min(i1, p.co); ++o) {
         const float b = bias ? bias[grp * p.co + o] : 0.0f;
         for (const Run& run : runs) {
           float* out = dst + ((run.n * p.groups + grp) * p.co + o) * out_plane;

@@ -330,6 +330,13 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
     Spec b4 = b1;
     b4.n = 4;  // 64 tiles: a block per thread
     CHECK(plan(b4, pass, f32(2)).path == ConvPath::winograd);
+    // Batch 1 on 28x28 (49 tiles): the forward and data gradient cut the block's output
+    // channels across the threads; the weight gradient has no such cut.
+    Spec b28 = b1;
+    b28.c = b28.k = 128;
+    b28.in = {28, 28};
+    CHECK((plan(b28, pass, f32(2)).path == ConvPath::winograd) ==
+          (pass != ConvPass::backward_weight));
   }
   // A strided 6x6 conv's data gradient splits into stride phases whose forward convs are 3x3:
   // Winograd runs them, unless exact (the phases carry the switch, in the target or geometry).

@@ -203,6 +203,7 @@ TEST_CASE("winograd matches float64 direct loops over channels, sizes, paddings 
       {2, 8, 8, 8, 10, 10, 1, 1, 1, 1, true},     // depthwise-like groups
       {1, 1, 5, 7, 37, 70, 0, 1, 2, 1, true},     // wide: several tile runs and blocks per row
       {5, 1, 40, 40, 4, 4, 1, 1, 1, 1, false},    // batch > tiles
+      {1, 1, 32, 96, 20, 20, 1, 1, 1, 1, true},   // one block, output channels cut in chunks
   };
   for (const Case& t : cases)
     for (const Range range : {Range::Unit, Range::Large, Range::Integer})
