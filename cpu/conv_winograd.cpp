@@ -71,6 +71,7 @@ constexpr int64 kBlockBytes = 1 << 20;
 constexpr int64 kGemmBytes = 1 << 20;     // U_xi, V_xi and M_xi of one of the 36 GEMMs
 constexpr int64 kReuseTiles = 128;        // tiles per block when U is streamed from L3
 constexpr int64 kStretchBytes = 4 << 20;  // V and M of a block grown to fill its padding
+constexpr int64 kPanelBytes = 24576;      // one column panel of V_xi, kept in L1
 
 // ---------------------------------------------------------------------------------------------
 // Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
@@ -1214,6 +1215,10 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
       pairs >= plan_threads() ? 1 : std::min(panels, ceil_div(2 * plan_threads(), pairs));
   const int64 chunk_rows = ceil_div(panels, chunks) * path.mr;
   const int64 tasks = pairs * chunks;
+  // The reduction over input channels in equal slices of at most kPanelBytes of a V column panel
+  // (its rows are a tile stride apart, each nr floats).
+  const int64 kslice =
+      ceil_div(p.ci, ceil_div(p.ci, std::max<int64>(1, kPanelBytes / (4 * path.nr))));
   const int64 vxs = xi_stride(p.ci, t), mxs = xi_stride(kp, t);
   const int64 v_size = checked::mul(kXi, vxs, "winograd", "the workspace");
   const int64 m_size = checked::mul(kXi, mxs, "winograd", "the workspace");
@@ -1237,12 +1242,15 @@ void run_pass(const Path& path, const float* src, const float* u, int64 kp, cons
         const float* uxi = ug + xi * kp * p.ci;
         const float* vxi = v + xi * vxs;
         float* mxi = m + xi * mxs;
-        // One 32-tile column panel of V_xi (C_g x 32) stays in L1 while every row panel of U_xi
-        // streams past it from L2.
-        for (int64 j = 0; j < cols; j += path.nr)
-          for (int64 i = i0; i < i1; i += path.mr)
-            path.kernel(p.ci, uxi + i * p.ci, p.ci, vxi + j, t.stride, mxi + i * t.stride + j,
-                        t.stride, false);
+        // One column panel of V_xi (a slice of its C_g rows by nr tiles) stays in L1 while every
+        // row panel of U_xi streams past it from L2.
+        for (int64 c0 = 0; c0 < p.ci; c0 += kslice) {
+          const int64 kc = std::min(kslice, p.ci - c0);
+          for (int64 j = 0; j < cols; j += path.nr)
+            for (int64 i = i0; i < i1; i += path.mr)
+              path.kernel(kc, uxi + i * p.ci + c0, p.ci, vxi + c0 * t.stride + j, t.stride,
+                          mxi + i * t.stride + j, t.stride, c0 > 0);
+        }
       }
       const std::vector<Run> runs = make_runs(t, k, output_plane(p));
       for (int64 o = i0; o < std::min(i1, p.co); ++o) {

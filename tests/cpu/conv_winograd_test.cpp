@@ -204,6 +204,7 @@ TEST_CASE("winograd matches float64 direct loops over channels, sizes, paddings 
       {1, 1, 5, 7, 37, 70, 0, 1, 2, 1, true},     // wide: several tile runs and blocks per row
       {5, 1, 40, 40, 4, 4, 1, 1, 1, 1, false},    // batch > tiles
       {1, 1, 32, 96, 20, 20, 1, 1, 1, 1, true},   // one block, output channels cut in chunks
+      {2, 1, 400, 16, 6, 6, 1, 1, 1, 1, false},   // the channel sum in slices on every path
   };
   for (const Case& t : cases)
     for (const Range range : {Range::Unit, Range::Large, Range::Integer})
