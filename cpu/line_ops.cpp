@@ -389,9 +389,11 @@ __attribute__((target("avx512f"))) void add_rows_strided_avx512(
 // A 16 x 16 block in registers: rows i (positions) loaded with the channel mask, transposed by
 // unpacks within 128-bit lanes, shuffles of pairs, then 128-bit lane shuffles across row groups.
 // (GCC 12 reports the intrinsics' own undefined pass-through operands as uninitialised.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) void transpose_block16_avx512(float* dst, std::int64_t ldd,
                                                                  const float* src, std::int64_t lds,
                                                                  const float* bias, int nk,
@@ -428,7 +430,9 @@ __attribute__((target("avx512f"))) void transpose_block16_avx512(float* dst, std
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 template <class T>
 void transpose_add_blocked(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, const T* bias,
