@@ -434,6 +434,35 @@ __attribute__((target("avx512f"))) void transpose_block16_avx512(float* dst, std
 #pragma GCC diagnostic pop
 #endif
 
+// AVX2: an 8 x 8 block in registers (unpacks, shuffles of pairs, then 128-bit lane swaps); rows
+// past ni read as zeros, channels past nk are neither loaded nor stored.
+__attribute__((target("avx2,fma"))) void transpose_block8_avx2(float* dst, std::int64_t ldd,
+                                                               const float* src, std::int64_t lds,
+                                                               const float* bias, int nk, int ni) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i kmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nk), lane);
+  const __m256i imask = _mm256_cmpgt_epi32(_mm256_set1_epi32(ni), lane);
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i)
+    r[i] = i < ni ? _mm256_maskload_ps(src + i * lds, kmask) : _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE),
+                       _mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xEE),
+                       _mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xEE)};
+  // u[m] holds channel m (rows 0-3 | channel m + 4, rows 0-3), u[4 + m] the same for rows 4-7.
+  for (int k = 0; k < nk; ++k) {
+    const int m = k % 4;
+    __m256 v = k < 4 ? _mm256_permute2f128_ps(u[m], u[4 + m], 0x20)
+                     : _mm256_permute2f128_ps(u[m], u[4 + m], 0x31);
+    if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias[k]));
+    _mm256_maskstore_ps(dst + k * ldd, imask, v);
+  }
+}
+
 template <class T>
 void transpose_add_blocked(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, const T* bias,
                            std::int64_t nk, std::int64_t ni) {
@@ -744,6 +773,15 @@ void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src,
 }
 void transpose_add(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
                    const float* bias, std::int64_t nk, std::int64_t ni) {
+  if (isa == Isa::avx2) {
+    for (std::int64_t k0 = 0; k0 < nk; k0 += 8)
+      for (std::int64_t i0 = 0; i0 < ni; i0 += 8)
+        transpose_block8_avx2(dst + k0 * ldd + i0, ldd, src + i0 * lds + k0, lds,
+                              bias ? bias + k0 : nullptr,
+                              static_cast<int>(std::min<std::int64_t>(8, nk - k0)),
+                              static_cast<int>(std::min<std::int64_t>(8, ni - i0)));
+    return;
+  }
   if (isa != Isa::avx512) return transpose_add_blocked(dst, ldd, src, lds, bias, nk, ni);
   for (std::int64_t k0 = 0; k0 < nk; k0 += 16)
     for (std::int64_t i0 = 0; i0 < ni; i0 += 16)

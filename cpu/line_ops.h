@@ -76,7 +76,8 @@ void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src,
                       const double* bias, std::int64_t rows, const Segment* segs,
                       std::int64_t nsegs, std::int64_t step);
 // transpose_add: dst[k*ldd + i] = src[i*lds + k] + bias[k] (bias null: + 0) for k < nk, i < ni;
-// a positions x channels tile into channel rows, in 16 x 16 blocks (AVX-512 float: in registers).
+// a positions x channels tile into channel rows, in blocks transposed in registers (float:
+// AVX-512 16 x 16, AVX2 8 x 8; otherwise 16 x 16 blocked loops).
 void transpose_add(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
                    const float* bias, std::int64_t nk, std::int64_t ni);
 void transpose_add(Isa isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
