@@ -212,12 +212,13 @@ void plan_forward_gemm(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     p.tile_rows = checked::div_ceil(rows, slices);
     p.tasks = g.batch * g.groups;
     // Fewer (sample, group) pairs than planned threads (batch 1): each is cut into blocks of whole
-    // row panels of output channels, about 2 * threads tasks in all, each copying its sample
-    // itself. Every output value is still one task's, with the same slices: the sums do not
-    // depend on the cut.
+    // row panels of output channels, one task per thread, each copying its sample itself (two per
+    // thread copied twice as often: at 2 threads, batch 1, 256 channels on 14x14 0.73 -> 0.68 ms,
+    // a 7x7 stride-2 stem on 224x224 0.67 -> 0.63 ms). Every output value is still one task's,
+    // with the same slices: the sums do not depend on the cut.
     if (p.parallel && p.tasks < t.threads) {
       const std::int64_t panels = checked::div_ceil(kg, b.mr);
-      const std::int64_t blocks = std::min(panels, checked::div_ceil(2 * t.threads, p.tasks));
+      const std::int64_t blocks = std::min(panels, checked::div_ceil(t.threads, p.tasks));
       if (blocks > 1) {
         p.block_channels = checked::div_ceil(panels, blocks) * b.mr;
         p.channel_blocks = checked::div_ceil(kg, p.block_channels);
