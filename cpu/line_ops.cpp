@@ -771,24 +771,27 @@ void add_rows_strided(Isa isa, double* dst, std::int64_t ldd, const double* src,
                       std::int64_t nsegs, std::int64_t step) {
   add_rows_strided_any(isa, dst, ldd, src, lds, bias, rows, segs, nsegs, step);
 }
+// Whole tiles through a B x B register-block transpose, edge blocks cut to the tile.
+template <int B, class Block>
+void transpose_blocks(Block block, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
+                      const float* bias, std::int64_t nk, std::int64_t ni) {
+  for (std::int64_t k0 = 0; k0 < nk; k0 += B)
+    for (std::int64_t i0 = 0; i0 < ni; i0 += B)
+      block(dst + k0 * ldd + i0, ldd, src + i0 * lds + k0, lds, bias ? bias + k0 : nullptr,
+            static_cast<int>(std::min<std::int64_t>(B, nk - k0)),
+            static_cast<int>(std::min<std::int64_t>(B, ni - i0)));
+}
+
 void transpose_add(Isa isa, float* dst, std::int64_t ldd, const float* src, std::int64_t lds,
                    const float* bias, std::int64_t nk, std::int64_t ni) {
-  if (isa == Isa::avx2) {
-    for (std::int64_t k0 = 0; k0 < nk; k0 += 8)
-      for (std::int64_t i0 = 0; i0 < ni; i0 += 8)
-        transpose_block8_avx2(dst + k0 * ldd + i0, ldd, src + i0 * lds + k0, lds,
-                              bias ? bias + k0 : nullptr,
-                              static_cast<int>(std::min<std::int64_t>(8, nk - k0)),
-                              static_cast<int>(std::min<std::int64_t>(8, ni - i0)));
-    return;
+  switch (isa) {
+    case Isa::avx512:
+      return transpose_blocks<16>(transpose_block16_avx512, dst, ldd, src, lds, bias, nk, ni);
+    case Isa::avx2:
+      return transpose_blocks<8>(transpose_block8_avx2, dst, ldd, src, lds, bias, nk, ni);
+    default:
+      return transpose_add_blocked(dst, ldd, src, lds, bias, nk, ni);
   }
-  if (isa != Isa::avx512) return transpose_add_blocked(dst, ldd, src, lds, bias, nk, ni);
-  for (std::int64_t k0 = 0; k0 < nk; k0 += 16)
-    for (std::int64_t i0 = 0; i0 < ni; i0 += 16)
-      transpose_block16_avx512(dst + k0 * ldd + i0, ldd, src + i0 * lds + k0, lds,
-                               bias ? bias + k0 : nullptr,
-                               static_cast<int>(std::min<std::int64_t>(16, nk - k0)),
-                               static_cast<int>(std::min<std::int64_t>(16, ni - i0)));
 }
 void transpose_add(Isa, double* dst, std::int64_t ldd, const double* src, std::int64_t lds,
                    const double* bias, std::int64_t nk, std::int64_t ni) {
