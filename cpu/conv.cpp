@@ -52,9 +52,12 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
   CT_FAIL("conv_forward: expected a forward path, got plan {}", to_string(plan));
 }
 
+namespace {
+
+// Every data-gradient path but phase_implicit, which takes the bias itself.
 template <class T>
-void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
-                       T* dx) {
+void run_unbiased_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
+                                const T* w, T* dx) {
   switch (plan.path) {
     case ConvPath::winograd:
       if constexpr (std::is_same_v<T, float>)
@@ -65,8 +68,6 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       return depthwise_backward_data(plan, dy, w, dx);
     case ConvPath::phase_split:
       return phase_backward_data(plan, kern, dy, w, dx);
-    case ConvPath::phase_implicit:
-      return phase_implicit_backward_data(plan, kern, dy, w, static_cast<const T*>(nullptr), dx);
     case ConvPath::transposed_forward:
       return transposed_backward_data(plan, kern, dy, w, dx);
     case ConvPath::dilation_split:
@@ -82,6 +83,26 @@ void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T*
       break;
   }
   CT_FAIL("conv_backward_data: expected a data-gradient path, got plan {}", to_string(plan));
+}
+
+}  // namespace
+
+template <class T>
+void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
+                       T* dx, const T* b) {
+  // phase_implicit adds the bias as it writes dx; the other paths get it added in place after.
+  if (plan.path == ConvPath::phase_implicit)
+    return phase_implicit_backward_data(plan, kern, dy, w, b, dx);
+  run_unbiased_backward_data(plan, kern, dy, w, dx);
+  if (!b) return;
+  const ConvGeometry& g = plan.geometry;
+  const std::int64_t planes = g.batch * g.channels, plane = g.in_numel();
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * plane >= kParallelWork)
+  for (std::int64_t nc = 0; nc < planes; ++nc) {
+    T* p = dx + nc * plane;
+    const T v = b[nc % g.channels];
+    for (std::int64_t i = 0; i < plane; ++i) p[i] += v;
+  }
 }
 
 template <class T>
@@ -116,7 +137,7 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   template void run_forward<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*,         \
                                const T*, T*);                                                     \
   template void run_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*,   \
-                                     T*);                                                         \
+                                     T*, const T*);                                               \
   template void run_backward_weight<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \
                                        T*);
 CT_INSTANTIATE(float)
@@ -163,6 +184,15 @@ ConvPlan plan_call(const ConvGeometry& g, ConvPass pass, const GemmKernel<T>& ke
   return plan;
 }
 
+// Planes [n, c] of an empty conv's result: the bias of channel c (null: zeros).
+template <class T>
+void fill_planes(T* out, std::int64_t planes, std::int64_t plane, std::int64_t channels,
+                 const T* bias) {
+  if (plane == 0) return;  // nothing to write, however many planes (the batch may be huge)
+  for (std::int64_t nc = 0; nc < planes; ++nc)
+    std::fill_n(out + nc * plane, plane, bias ? bias[nc % channels] : T(0));
+}
+
 // A dense CPU tensor set to zero, for gradients that no element contributes to.
 Tensor zero_filled(Tensor t) {
   if (t.numel() == 0) return t;
@@ -185,13 +215,8 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
     // of an empty batch (a padding of 2^61 with batch 0 once sized a 2^62-element plane), nor
     // divide by an empty extent (the implicit-GEMM grid did). With an empty input, no tap reads
     // anything: the output is the bias (or zeros).
-    if (plan.path == ConvPath::empty) {
-      const std::int64_t positions = g.out_numel();
-      if (y.numel() == 0) return;
-      for (std::int64_t nk = 0; nk < g.batch * g.out_channels; ++nk)
-        std::fill_n(out + nk * positions, positions, bias ? bias[nk % g.out_channels] : T(0));
-      return;
-    }
+    if (plan.path == ConvPath::empty)
+      return fill_planes(out, g.batch * g.out_channels, g.out_numel(), g.out_channels, bias);
     run_forward<T>(plan, kern, x.data_ptr<T>(), w.data_ptr<T>(), bias, out);
   });
   return y;
@@ -207,28 +232,10 @@ Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry&
     const ConvPlan plan = plan_call(g, ConvPass::backward_data, kern);
     const T* bias = b.defined() ? b.data_ptr<T>() : nullptr;
     T* out = dx.data_ptr<T>();
-    const std::int64_t planes = g.batch * g.channels, plane = g.in_numel();
-    if (plan.path == ConvPath::empty) {
-      if (bias) {
-        for (std::int64_t nc = 0; nc < planes; ++nc)
-          std::fill_n(out + nc * plane, plane, bias[nc % g.channels]);
-      } else {
-        zero_filled(dx);  // no output reads any input
-      }
-      return;
-    }
-    // phase_implicit adds the bias as it writes dx; the other paths get it added in place.
-    if (plan.path == ConvPath::phase_implicit)
-      return conv_detail::phase_implicit_backward_data<T>(plan, kern, dy.data_ptr<T>(),
-                                                          w.data_ptr<T>(), bias, out);
-    conv_detail::run_backward_data<T>(plan, kern, dy.data_ptr<T>(), w.data_ptr<T>(), out);
-    if (!bias) return;
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * plane >= kParallelWork)
-    for (std::int64_t nc = 0; nc < planes; ++nc) {
-      T* p = out + nc * plane;
-      const T v = bias[nc % g.channels];
-      for (std::int64_t i = 0; i < plane; ++i) p[i] += v;
-    }
+    // No output reads any input: dx is the bias (or zeros).
+    if (plan.path == ConvPath::empty)
+      return fill_planes(out, g.batch * g.channels, g.in_numel(), g.channels, bias);
+    run_backward_data<T>(plan, kern, dy.data_ptr<T>(), w.data_ptr<T>(), out, bias);
   });
   return dx;
 }

@@ -22,6 +22,10 @@
 
 namespace convtape::cpu::conv_detail {
 
+namespace {
+
+// The channel-swapped kernel at the given taps, in the kept Kept::flipped buffer, built on the
+// team: wt[grp*cg + c, k, t] = w[grp*kg + k, c, taps[t]].
 template <class T>
 T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64_t>& taps) {
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels(), rn = g.kernel_numel();
@@ -38,6 +42,28 @@ T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64
     }
   }
   return wt;
+}
+
+}  // namespace
+
+template <class T>
+const T* phase_weights(const ConvGeometry& g, const T* w, const PhaseConv& p) {
+  // Tap t of the phase's kernel is, flipped, tap r of w with r_d = first_d + (n_d - 1 - t_d)
+  // step_d.
+  const std::size_t s = g.in.size();
+  const std::int64_t tn = p.g.kernel_numel();
+  std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
+  for (std::int64_t t = 0; t < tn; ++t) {
+    std::int64_t trem = t, r = 0, scale = 1;
+    for (std::size_t d = s; d-- > 0;) {
+      const std::int64_t td = trem % p.g.kernel[d];
+      trem /= p.g.kernel[d];
+      r += (p.first[d] + (p.g.kernel[d] - 1 - td) * p.step[d]) * scale;
+      scale *= g.kernel[d];
+    }
+    src_tap[static_cast<std::size_t>(t)] = r;
+  }
+  return swap_channels(g, w, src_tap);
 }
 
 template <class T>
@@ -60,45 +86,19 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   const std::int64_t planes = g.batch * g.channels, in_n = g.in_numel();
   // The live phases only (strided_split_ok bounds their product by the covered range).
   const std::int64_t phases = plan.phases;
-  std::vector<std::int64_t> a(s);
   // Every dx value belongs to exactly one live phase, and a phase with taps writes all of its
   // values: dx needs zeros first only where some phase has none (a kernel shorter than the stride
   // in some dim, or a dilation that skips residues). Zeroing 6 MiB cost tconv_k4s2 a tenth.
   bool all_taps = true;
-  for (std::int64_t ph = 0; ph < phases && all_taps; ++ph) {
-    std::int64_t rem = ph;
-    for (std::size_t d = s; d-- > 0;) {
-      a[d] = rem % live_phases(g, d);
-      rem /= live_phases(g, d);
-    }
-    all_taps = !phase_conv(g, a).empty;
-  }
+  for (std::int64_t ph = 0; ph < phases && all_taps; ++ph) all_taps = !live_phase(g, ph).empty;
   if (!all_taps) std::fill_n(dx, planes * in_n, T(0));
   // z is written whole by each phase's forward.
   const Isa isa = plan.target.isa;
   for (std::int64_t ph = 0; ph < phases; ++ph) {
-    std::int64_t rem = ph;
-    for (std::size_t d = s; d-- > 0;) {
-      a[d] = rem % live_phases(g, d);
-      rem /= live_phases(g, d);
-    }
-    const PhaseConv p = phase_conv(g, a);
+    const PhaseConv p = live_phase(g, ph);
     if (p.empty) continue;
-    // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)
-    // step_d.
-    const std::int64_t tn = p.g.kernel_numel();
-    std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
-    for (std::int64_t t = 0; t < tn; ++t) {
-      std::int64_t trem = t, r = 0, scale = 1;
-      for (std::size_t d = s; d-- > 0;) {
-        const std::int64_t td = trem % p.g.kernel[d];
-        trem /= p.g.kernel[d];
-        r += (p.first[d] + (p.g.kernel[d] - 1 - td) * p.step[d]) * scale;
-        scale *= g.kernel[d];
-      }
-      src_tap[static_cast<std::size_t>(t)] = r;
-    }
-    const T* wt = swap_channels(g, w, src_tap);
+    const std::vector<std::int64_t>& a = p.a;
+    const T* wt = phase_weights(g, w, p);
     const std::int64_t zn = p.g.out_numel();
     T* z = kept_buffer<T>(Kept::phase_z, planes * zn);
     run_forward<T>(plan_conv(p.g, ConvPass::forward, plan.target), kern, dy, wt, nullptr, z);
@@ -135,7 +135,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   }
 }
 #define CT_INSTANTIATE(T)                                                                         \
-  template T* swap_channels<T>(const ConvGeometry&, const T*, const std::vector<std::int64_t>&);  \
+  template const T* phase_weights<T>(const ConvGeometry&, const T*, const PhaseConv&);            \
   template void transposed_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*,      \
                                             const T*, T*);                                        \
   template void phase_backward_data<T>(const ConvPlan&, const GemmKernel<T>&, const T*, const T*, \

@@ -17,6 +17,7 @@
 #include "core/kernel_args.h"
 #include "core/storage.h"
 #include "cpu/gemm_driver.h"
+#include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu::conv_detail {
 
@@ -290,6 +291,31 @@ std::unique_ptr<T[]> pack_weights(const T* w, const ConvGeometry& g, int width,
         packed.get() + grp * padded * rows + i0 * rows);
   }
   return packed;
+}
+
+// The implicit GEMM's tile: C rows [k0, k1) (k0 a multiple of mr) by `width` columns (a multiple
+// of nr), C = A B, with A the mr-row panels packed by pack_weights (`rows` deep) and B row kk read
+// through brow[kk] + column, summed over equal reduction slices of `kstep` rows; C row i at
+// ctile + i * width. The GEMM driver's loop order: reduction slice, block of mc rows, column
+// panel, row panel, so that the block's packed weights (mc x kc) stay in L2 while the kc x nr
+// window of B that the row pointers reach stays in L1 across the block's row panels. (Column
+// panels outermost streamed all the weights, 2.4 MB for 256 channels of 3x3, from L3 per column
+// panel; row panels outermost streamed the whole kc x tile window of B from L2 per row panel.)
+// Each C element sums the slices in order either way.
+template <class T>
+void rows_product(const GemmKernel<T>& kern, const T* a, std::int64_t rows, std::int64_t kstep,
+                  const T* const* brow, std::int64_t k0, std::int64_t k1, std::int64_t width,
+                  T* ctile) {
+  const std::int64_t mr = kern.mr, nr = kern.nr, mc = kern.mc;  // mc: a multiple of mr
+  for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+    const std::int64_t kc = std::min(kstep, rows - pc);
+    const T beta = pc == 0 ? T(0) : T(1);
+    for (std::int64_t ic = k0; ic < k1; ic += mc)
+      for (std::int64_t jr = 0; jr < width; jr += nr)
+        for (std::int64_t ir = ic; ir < std::min(ic + mc, k1); ir += mr)
+          kern.rows(kc, a + (ir / mr) * mr * rows + pc * mr, brow + pc, jr, ctile + ir * width + jr,
+                    width, T(1), beta);
+  }
 }
 
 }  // namespace convtape::cpu::conv_detail

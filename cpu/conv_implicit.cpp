@@ -264,7 +264,7 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
   const std::int64_t positions = g.out_numel();
   const ImplicitGrid ig(ix, implicit_pitch(g), rows);
   const auto& offs = ig.offs;
-  const std::int64_t nr = kern.nr, mr = kern.mr, mc = kern.mc;  // mc: a multiple of mr
+  const std::int64_t nr = kern.nr, mr = kern.mr;
   const std::int64_t tile = plan.tile;  // grid columns per tile: min(nc, cols rounded up to nr)
   // A run of grid columns that maps to consecutive output positions: one output line (s >= 2) or
   // the whole tile (s == 1).
@@ -298,21 +298,7 @@ void implicit_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* 
         const T* base = padded + ig.outer_off[static_cast<std::size_t>(op)] + q0;
         for (std::int64_t kk = 0; kk < rows; ++kk)
           brow[static_cast<std::size_t>(kk)] = base + offs[static_cast<std::size_t>(kk)];
-        // Reduction slice, block of mc rows, column panel, row panel (the GEMM driver's order):
-        // the block's packed weights (mc x kc) stay in L2 while the kc x nr window of B that the
-        // row pointers reach stays in L1 across the block's row panels. (Column panels outermost
-        // streamed all the weights, 2.4 MB for 256 channels of 3x3, from L3 per column panel;
-        // row panels outermost streamed the whole kc x tile window of B from L2 per row panel.)
-        // Each C element sums the slices in order either way, so the results do not change.
-        for (std::int64_t pc = 0; pc < rows; pc += kstep) {
-          const std::int64_t kc = std::min(kstep, rows - pc);
-          const T beta = pc == 0 ? T(0) : T(1);
-          for (std::int64_t ic = k0; ic < k1; ic += mc)
-            for (std::int64_t jr = 0; jr < width; jr += nr)
-              for (std::int64_t ir = ic; ir < std::min(ic + mc, k1); ir += mr)
-                kern.rows(kc, wg + (ir / mr) * mr * rows + pc * mr, brow.data() + pc, jr,
-                          ctile + ir * width + jr, width, T(1), beta);
-        }
+        rows_product(kern, wg, rows, kstep, brow.data(), k0, k1, width, ctile);
         // Keep the grid columns that are real output positions: one segment per output line,
         // copied output channel by output channel, so that both the tile and y stream.
         segs.clear();

@@ -32,9 +32,10 @@ namespace convtape::cpu::conv_detail {
 template <class T>
 void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,
                  const T* b, T* y);
+// The data gradient plus b[c] on channel c of dx where b is not null (a transposed conv's bias).
 template <class T>
 void run_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* w,
-                       T* dx);
+                       T* dx, const T* b = nullptr);
 template <class T>
 void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy, const T* x,
                          T* dw);
@@ -77,10 +78,11 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
 template <class T>
 void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const T* dy,
                                   const T* w, const T* b, T* dx);
-// The channel-swapped kernel at the given taps, in the kept Kept::flipped buffer, built on the
-// team: wt[grp*cg + c, k, t] = w[grp*kg + k, c, taps[t]] (cpu/conv_adjoint.cpp).
+// Phase p's kernel as its forward conv reads it, flipped and channel-swapped:
+// wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(t)], in the kept Kept::flipped buffer
+// (cpu/conv_adjoint.cpp).
 template <class T>
-T* swap_channels(const ConvGeometry& g, const T* w, const std::vector<std::int64_t>& taps);
+const T* phase_weights(const ConvGeometry& g, const T* w, const PhaseConv& p);
 
 template <class T>
 void dilated_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, const T* w,

@@ -33,7 +33,6 @@ namespace {
 template <class T>
 struct FusedPhase {
   PhaseConv p;
-  std::vector<std::int64_t> a;       // the phase residue per dim
   std::vector<std::int64_t> offs;    // per row kk = (c, t): offset in the padded copy
   std::int64_t rows = 0;             // kg * taps
   std::int64_t cols = 0, outer = 1;  // grid columns per outer plane, outer planes
@@ -53,7 +52,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
   const int si = static_cast<int>(s);
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t in_n = g.in_numel(), out_n = g.out_numel();
-  const std::int64_t mr = kern.mr, nr = kern.nr, mc = kern.mc;
+  const std::int64_t mr = kern.mr, nr = kern.nr;
   const std::int64_t mpad = ceil_div(cg, mr) * mr;
   const PhaseLayout lay = phase_layout(g);
   // Strides of the padded copy and of dx.
@@ -71,13 +70,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
   std::int64_t max_rows = 0;
   for (std::int64_t ph = 0; ph < plan.phases; ++ph) {
     FusedPhase<T> f;
-    f.a.resize(s);
-    std::int64_t rem = ph;
-    for (std::size_t d = s; d-- > 0;) {
-      f.a[d] = rem % live_phases(g, d);
-      rem /= live_phases(g, d);
-    }
-    f.p = phase_conv(g, f.a);
+    f.p = live_phase(g, ph);
     if (f.p.empty) {
       all_taps = false;
       continue;
@@ -86,20 +79,15 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     const std::int64_t tn = pg.kernel_numel();
     f.rows = kg * tn;
     max_rows = std::max(max_rows, f.rows);
-    // wt[grp*cg + c, k, t] = w[grp*kg + k, c, r(flipped t)], r_d = first_d + (n_d - 1 - t_d)
-    // step_d.
-    std::vector<std::int64_t> src_tap(static_cast<std::size_t>(tn));
+    // Tap t's offset in the padded copy.
     std::vector<std::int64_t> tap_off(static_cast<std::size_t>(tn));
     for (std::int64_t t = 0; t < tn; ++t) {
-      std::int64_t trem = t, r = 0, scale = 1, off = 0;
+      std::int64_t trem = t, off = 0;
       for (std::size_t d = s; d-- > 0;) {
         const std::int64_t td = trem % pg.kernel[d];
         trem /= pg.kernel[d];
-        r += (f.p.first[d] + (pg.kernel[d] - 1 - td) * f.p.step[d]) * scale;
-        scale *= g.kernel[d];
         off += (lay.lo[d] - pg.pad_lo[d] + pg.dilation[d] * td) * gs[d];
       }
-      src_tap[static_cast<std::size_t>(t)] = r;
       tap_off[static_cast<std::size_t>(t)] = off;
     }
     f.offs.resize(static_cast<std::size_t>(f.rows));
@@ -107,12 +95,12 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
       for (std::int64_t t = 0; t < tn; ++t)
         f.offs[static_cast<std::size_t>(c * tn + t)] =
             c * lay.plane + tap_off[static_cast<std::size_t>(t)];
-    f.packed = pack_weights(swap_channels(g, w, src_tap), pg, kern.mr, mpad);
+    f.packed = pack_weights(phase_weights(g, w, f.p), pg, kern.mr, mpad);
     f.line = s == 1 ? pg.out[0] : lay.ext[s - 1];
     f.cols = s == 1 ? pg.out[0] : pg.out[s - 2] * lay.ext[s - 1];
     for (std::size_t d = 0; d + 2 < s; ++d) f.outer *= pg.out[d];
     // Last dim: i = st (m' + skip) + a - pad_lo in [0, in).
-    f.first_last = st * f.p.skip[s - 1] + f.a[s - 1] - g.pad_lo[s - 1];
+    f.first_last = st * f.p.skip[s - 1] + f.p.a[s - 1] - g.pad_lo[s - 1];
     f.j0 = f.first_last >= 0 ? 0 : ceil_div(-f.first_last, st);
     f.j1 = g.in[s - 1] - f.first_last > 0
                ? std::min(pg.out[s - 1], ceil_div(g.in[s - 1] - f.first_last, st))
@@ -167,7 +155,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
           const std::int64_t m = orem % pg.out[du];
           orem /= pg.out[du];
           ooff += m * gs[du];
-          const std::int64_t i = g.stride[du] * (m + f.p.skip[du]) + f.a[du] - g.pad_lo[du];
+          const std::int64_t i = g.stride[du] * (m + f.p.skip[du]) + f.p.a[du] - g.pad_lo[du];
           inside = inside && i >= 0 && i < g.in[du];
           xoff += i * xs[du];
         }
@@ -180,7 +168,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
             std::int64_t lx = xoff;
             if (s >= 2) {
               const std::size_t d = s - 2;
-              const std::int64_t i = g.stride[d] * (l + f.p.skip[d]) + f.a[d] - g.pad_lo[d];
+              const std::int64_t i = g.stride[d] * (l + f.p.skip[d]) + f.p.a[d] - g.pad_lo[d];
               if (i < 0 || i >= g.in[d]) continue;
               lx += i * xs[d];
             }
@@ -193,15 +181,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
           const T* base = padded + ooff + q0;
           for (std::int64_t kk = 0; kk < f.rows; ++kk)
             brow[static_cast<std::size_t>(kk)] = base + f.offs[static_cast<std::size_t>(kk)];
-          for (std::int64_t pc = 0; pc < f.rows; pc += kstep) {
-            const std::int64_t kc = std::min(kstep, f.rows - pc);
-            const T beta = pc == 0 ? T(0) : T(1);
-            for (std::int64_t ic = 0; ic < cg; ic += mc)
-              for (std::int64_t jr = 0; jr < width; jr += nr)
-                for (std::int64_t ir = ic; ir < std::min(ic + mc, cg); ir += mr)
-                  kern.rows(kc, wg + (ir / mr) * mr * f.rows + pc * mr, brow.data() + pc, jr,
-                            ctile + ir * width + jr, width, T(1), beta);
-          }
+          rows_product(kern, wg, f.rows, kstep, brow.data(), 0, cg, width, ctile);
           line::add_rows_strided(isa, dxg, in_n, ctile, width, bg, cg, segs.data(),
                                  static_cast<std::int64_t>(segs.size()), st);
         }

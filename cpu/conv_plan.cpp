@@ -305,7 +305,6 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     for (std::size_t d = 0; d < s; ++d) p.phases *= live_phases(g, d);  // bounded by the cover
     // The phases' outputs z and flipped sub-kernels share one buffer each, grown to the largest.
     std::int64_t z = 0, taps = 0, inner = 0;
-    std::vector<std::int64_t> a(s);
     // The phases may run different paths (the 1x1 phase of a 3x3 stride-2 conv runs the pointwise
     // GEMM, the others the implicit GEMM), each growing its own per-thread buffers, which are
     // kept: the largest per kind of path, summed over the kinds.
@@ -316,12 +315,7 @@ void plan_backward_data(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
     const PhaseLayout lay = phase_layout(g);
     std::int64_t cols = 0;
     for (std::int64_t ph = 0; ph < p.phases; ++ph) {
-      std::int64_t rem = ph;
-      for (std::size_t d = s; d-- > 0;) {
-        a[d] = rem % live_phases(g, d);
-        rem /= live_phases(g, d);
-      }
-      const PhaseConv pc = phase_conv(g, a);
+      const PhaseConv pc = live_phase(g, ph);
       if (pc.empty) continue;
       z = std::max(z, pc.g.out_numel());
       taps = std::max(taps, pc.g.kernel_numel());
@@ -604,6 +598,7 @@ std::optional<PhaseDim> phase_dim(const ConvGeometry& g, std::size_t d, std::int
 
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) {
   PhaseConv p;
+  p.a = a;
   p.g.batch = g.batch;
   p.g.channels = g.out_channels;
   p.g.out_channels = g.channels;
@@ -627,6 +622,15 @@ PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a) 
     p.g.input_dilation.push_back(1);
   }
   return p;
+}
+
+PhaseConv live_phase(const ConvGeometry& g, std::int64_t index) {
+  std::vector<std::int64_t> a(g.in.size());
+  for (std::size_t d = a.size(); d-- > 0;) {
+    a[d] = index % live_phases(g, d);
+    index /= live_phases(g, d);
+  }
+  return phase_conv(g, a);
 }
 
 PhaseLayout phase_layout(const ConvGeometry& g) {

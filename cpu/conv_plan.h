@@ -220,11 +220,15 @@ std::int64_t live_phases(const ConvGeometry& g, std::size_t d);
 // The phase's conv leaves out the values m < skip that land in dx's low padding (where its own
 // low padding allows): its output z[m'] is the phase value m = m' + skip.
 struct PhaseConv {
-  ConvGeometry g;  // dy -> this phase's values z[m'], m' in [0, out), m = m' + skip
+  ConvGeometry g;               // dy -> this phase's values z[m'], m' in [0, out), m = m' + skip
+  std::vector<std::int64_t> a;  // the phase: its residue per dim
   std::vector<std::int64_t> first, step, skip;  // per dim: first tap r0, tap spacing in r, skip
   bool empty = false;
 };
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a);
+// Live phase `index` (of the product of live_phases over the dims, the last dim's residue varying
+// fastest) and its conv.
+PhaseConv live_phase(const ConvGeometry& g, std::int64_t index);
 // One dim of a phase's conv, as phase_conv builds it: first tap r0, tap spacing in r, skip, and the
 // sub-kernel's taps, dilation, low padding and output extent; nullopt for a phase without taps or
 // without dx values in that dim.
