@@ -43,26 +43,7 @@ using cpu::ConvPath;
 
 namespace {
 
-// out = (in + pad_lo + pad_hi - dil (k - 1) - 1) / stride + 1 per dim.
-ConvGeometry geometry(std::int64_t n, std::int64_t c, std::int64_t k, std::int64_t groups,
-                      const Shape& in, const Shape& kernel, const Shape& dil, const Shape& lo,
-                      const Shape& hi, const Shape& stride = {}) {
-  ConvGeometry g;
-  g.batch = n;
-  g.channels = c;
-  g.out_channels = k;
-  g.groups = groups;
-  g.in = in;
-  g.kernel = kernel;
-  g.dilation = dil;
-  g.pad_lo = lo;
-  for (std::size_t d = 0; d < in.size(); ++d) {
-    g.stride.push_back(stride.empty() ? 1 : stride[d]);
-    g.input_dilation.push_back(1);
-    g.out.push_back((in[d] + lo[d] + hi[d] - dil[d] * (kernel[d] - 1) - 1) / g.stride[d] + 1);
-  }
-  return g;
-}
+using ct_test::conv_geometry;  // per-side padding, out = (in + lo + hi - dil (k - 1) - 1) / s + 1
 
 std::vector<float> values(std::int64_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -103,7 +84,7 @@ TEST_CASE("dilation_split: the phases partition output and input, and read what 
       for (std::int64_t k : {1, 2, 3})
         for (std::int64_t lo : {0, 1, 2, 3, 5})
           for (std::int64_t hi : {0, 1, 4}) {
-            const ConvGeometry g = geometry(1, 1, 1, 1, {in}, {k}, {dil}, {lo}, {hi});
+            const ConvGeometry g = conv_geometry(1, 1, 1, 1, {in}, {k}, {dil}, {lo}, {hi});
             if (!cpu::dilation_split_ok(g)) continue;
             REQUIRE(cpu::dilation_phases(g) == dil);
             std::set<std::int64_t> outs, ins;
@@ -139,7 +120,7 @@ TEST_CASE("dilation_split: the phases partition output and input, and read what 
           }
   REQUIRE(checked > 1000);
   // Two dims: the last dim's phase varies fastest.
-  const ConvGeometry g2 = geometry(1, 1, 1, 1, {9, 8}, {3, 3}, {3, 2}, {3, 1}, {3, 1});
+  const ConvGeometry g2 = conv_geometry(1, 1, 1, 1, {9, 8}, {3, 3}, {3, 2}, {3, 1}, {3, 1});
   REQUIRE(cpu::dilation_phases(g2) == 6);
   const cpu::DilationPhase p5 = cpu::dilation_phase(g2, 5);
   REQUIRE(p5.a == std::vector<std::int64_t>{2, 1});
@@ -150,7 +131,7 @@ TEST_CASE("dilation_split: the phases partition output and input, and read what 
 TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Winograd",
           "[conv][dilated][plan]") {
   // The suite's dilated2 layer: four 28x28 phases of a 56x56 plane, each Winograd.
-  const ConvGeometry g = geometry(16, 64, 64, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
+  const ConvGeometry g = conv_geometry(16, 64, 64, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
     const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
@@ -173,10 +154,10 @@ TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Wi
     exact.exact = true;
     REQUIRE(cpu::plan_conv(exact, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::dilation_split);
-    const ConvGeometry thin = geometry(16, 8, 8, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
+    const ConvGeometry thin = conv_geometry(16, 8, 8, 1, {56, 56}, {3, 3}, {2, 2}, {2, 2}, {2, 2});
     REQUIRE(cpu::plan_conv(thin, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::dilation_split);
-    const ConvGeometry k5 = geometry(16, 64, 64, 1, {56, 56}, {5, 5}, {2, 2}, {4, 4}, {4, 4});
+    const ConvGeometry k5 = conv_geometry(16, 64, 64, 1, {56, 56}, {5, 5}, {2, 2}, {4, 4}, {4, 4});
     REQUIRE(cpu::plan_conv(k5, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::dilation_split);
   }
@@ -186,7 +167,7 @@ TEST_CASE("dilation_split: planned for float32 dilated convs whose phases are Wi
   REQUIRE_FALSE(cpu::dilation_split_ok(strided));
   // Fewer inputs or outputs than the dilation along a dim: some phase would be empty.
   REQUIRE_FALSE(
-      cpu::dilation_split_ok(geometry(1, 32, 32, 1, {2, 9}, {3, 3}, {3, 1}, {2, 1}, {2, 1})));
+      cpu::dilation_split_ok(conv_geometry(1, 32, 32, 1, {2, 9}, {3, 3}, {3, 1}, {2, 1}, {2, 1})));
 }
 
 namespace {
@@ -245,20 +226,20 @@ TEST_CASE("dilation_split: forward and gradients match float64 under every ISA p
   // threads too.
   std::mt19937 rng(17);
   const Shape k3{3, 3};
-  check_against_float64(geometry(16, 32, 48, 1, {40, 36}, k3, {2, 2}, {2, 2}, {2, 2}), true,
+  check_against_float64(conv_geometry(16, 32, 48, 1, {40, 36}, k3, {2, 2}, {2, 2}, {2, 2}), true,
                         ConvPath::dilation_split, rng);  // same padding
-  check_against_float64(geometry(16, 40, 32, 1, {37, 35}, k3, {2, 2}, {1, 2}, {2, 1}), false,
+  check_against_float64(conv_geometry(16, 40, 32, 1, {37, 35}, k3, {2, 2}, {1, 2}, {2, 1}), false,
                         ConvPath::dilation_split, rng);  // odd sizes, uneven padding
-  check_against_float64(geometry(16, 32, 32, 1, {42, 39}, k3, {3, 2}, {3, 0}, {3, 2}), true,
+  check_against_float64(conv_geometry(16, 32, 32, 1, {42, 39}, k3, {3, 2}, {3, 0}, {3, 2}), true,
                         ConvPath::dilation_split, rng);  // dilation 3 x 2
-  check_against_float64(geometry(16, 64, 64, 2, {30, 36}, k3, {1, 2}, {1, 2}, {1, 2}), true,
+  check_against_float64(conv_geometry(16, 64, 64, 2, {30, 36}, k3, {1, 2}, {1, 2}, {1, 2}), true,
                         ConvPath::dilation_split, rng);  // groups, one dim dilated
 }
 
 TEST_CASE("depth_unfold: the 2-D conv of a 3-d or 4-d one", "[conv][unfold][plan]") {
   // The suite's conv3d layer.
   const ConvGeometry g =
-      geometry(4, 16, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1});
+      conv_geometry(4, 16, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1});
   const auto u = cpu::depth_unfold_2d(g);
   REQUIRE(u);
   REQUIRE(u->batch == 4 * 16);
@@ -283,28 +264,28 @@ TEST_CASE("depth_unfold: the 2-D conv of a 3-d or 4-d one", "[conv][unfold][plan
             ConvPath::depth_unfold);
     // Too few channels for Winograd once unfolded (8 x 3 = 24), or last dims not 3x3 stride 1.
     const ConvGeometry thin =
-        geometry(4, 8, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1});
+        conv_geometry(4, 8, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1});
     REQUIRE(cpu::plan_conv(thin, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::depth_unfold);
-    const ConvGeometry strided =
-        geometry(4, 16, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 2, 2});
+    const ConvGeometry strided = conv_geometry(4, 16, 32, 1, {16, 16, 16}, {3, 3, 3}, {1, 1, 1},
+                                               {1, 1, 1}, {1, 1, 1}, {1, 2, 2});
     REQUIRE(cpu::plan_conv(strided, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::depth_unfold);
     // A leading kernel that would copy each input plane many times (bounded memory).
     const ConvGeometry deep =
-        geometry(4, 16, 32, 1, {32, 16, 16}, {15, 3, 3}, {1, 1, 1}, {7, 1, 1}, {7, 1, 1});
+        conv_geometry(4, 16, 32, 1, {32, 16, 16}, {15, 3, 3}, {1, 1, 1}, {7, 1, 1}, {7, 1, 1});
     REQUIRE(cpu::plan_conv(deep, pass, ct_test::call_target(DType::Float32)).path !=
             ConvPath::depth_unfold);
   }
   // Not for 2-d convs, nor with input dilation.
   REQUIRE_FALSE(
-      cpu::depth_unfold_2d(geometry(4, 64, 64, 1, {16, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));
+      cpu::depth_unfold_2d(conv_geometry(4, 64, 64, 1, {16, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));
   ConvGeometry dilated_input = g;
   dilated_input.input_dilation = {2, 1, 1};
   REQUIRE_FALSE(cpu::depth_unfold_2d(dilated_input));
   // Rank 4: two leading dims.
-  const auto u4 = cpu::depth_unfold_2d(geometry(2, 8, 32, 1, {4, 6, 12, 12}, {2, 2, 3, 3},
-                                                {1, 1, 1, 1}, {0, 1, 1, 1}, {0, 0, 1, 1}));
+  const auto u4 = cpu::depth_unfold_2d(conv_geometry(2, 8, 32, 1, {4, 6, 12, 12}, {2, 2, 3, 3},
+                                                     {1, 1, 1, 1}, {0, 1, 1, 1}, {0, 0, 1, 1}));
   REQUIRE(u4);
   REQUIRE(u4->batch == 2 * 3 * 6);
   REQUIRE(u4->channels == 8 * 4);
@@ -315,25 +296,27 @@ TEST_CASE("depth_unfold: forward and gradients match float64 under every ISA pat
   // Samples x leading outputs x tiles >= 256: Winograd under deterministic mode's threads too.
   std::mt19937 rng(23);
   const Shape one{1, 1, 1};
-  check_against_float64(geometry(4, 16, 32, 1, {8, 12, 12}, {3, 3, 3}, one, {1, 1, 1}, {1, 1, 1}),
-                        true, ConvPath::depth_unfold, rng);  // the suite's layer, smaller
   check_against_float64(
-      geometry(4, 12, 32, 1, {17, 12, 12}, {3, 3, 3}, one, {1, 1, 1}, {1, 1, 1}, {2, 1, 1}), false,
-      ConvPath::depth_unfold, rng);  // depth stride 2
+      conv_geometry(4, 16, 32, 1, {8, 12, 12}, {3, 3, 3}, one, {1, 1, 1}, {1, 1, 1}), true,
+      ConvPath::depth_unfold, rng);  // the suite's layer, smaller
   check_against_float64(
-      geometry(4, 32, 64, 2, {9, 12, 11}, {3, 3, 3}, {2, 1, 1}, {2, 1, 0}, {1, 1, 2}), true,
+      conv_geometry(4, 12, 32, 1, {17, 12, 12}, {3, 3, 3}, one, {1, 1, 1}, {1, 1, 1}, {2, 1, 1}),
+      false, ConvPath::depth_unfold, rng);  // depth stride 2
+  check_against_float64(
+      conv_geometry(4, 32, 64, 2, {9, 12, 11}, {3, 3, 3}, {2, 1, 1}, {2, 1, 0}, {1, 1, 2}), true,
       ConvPath::depth_unfold, rng);  // depth dilation 2, groups, asymmetric padding
-  check_against_float64(geometry(4, 32, 32, 1, {8, 12, 12}, {1, 3, 3}, one, {0, 1, 1}, {0, 1, 1}),
-                        true, ConvPath::depth_unfold, rng);  // depth kernel 1
   check_against_float64(
-      geometry(2, 8, 32, 1, {4, 6, 12, 12}, {2, 2, 3, 3}, {1, 1, 1, 1}, {0, 1, 1, 1}, {0, 0, 1, 1}),
-      false, ConvPath::depth_unfold, rng);  // 4-d
+      conv_geometry(4, 32, 32, 1, {8, 12, 12}, {1, 3, 3}, one, {0, 1, 1}, {0, 1, 1}), true,
+      ConvPath::depth_unfold, rng);  // depth kernel 1
+  check_against_float64(conv_geometry(2, 8, 32, 1, {4, 6, 12, 12}, {2, 2, 3, 3}, {1, 1, 1, 1},
+                                      {0, 1, 1, 1}, {0, 0, 1, 1}),
+                        false, ConvPath::depth_unfold, rng);  // 4-d
 }
 
 TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
           "[conv][split][plan]") {
   // 16x64x28x28 -> 64, 7x7 'same': 9 blocks, planes of 30x30, no padding.
-  const ConvGeometry g = geometry(16, 64, 64, 1, {28, 28}, {7, 7}, {1, 1}, {3, 3}, {3, 3});
+  const ConvGeometry g = conv_geometry(16, 64, 64, 1, {28, 28}, {7, 7}, {1, 1}, {3, 3}, {3, 3});
   const auto u = cpu::kernel_split_3x3(g);
   REQUIRE(u);
   REQUIRE(u->channels == 64 * 9);
@@ -341,7 +324,7 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
   REQUIRE(u->in == Shape{30, 30});
   REQUIRE(u->out == Shape{28, 28});
   REQUIRE(u->pad_lo == Shape{0, 0});
-  REQUIRE(cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {5, 3}, {1, 1}, {2, 1}, {2, 1}))
+  REQUIRE(cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {9, 9}, {5, 3}, {1, 1}, {2, 1}, {2, 1}))
               ->channels == 16);
   for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data}) {
     const cpu::ConvPlan p = cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32));
@@ -356,20 +339,20 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
   // The weight gradient of 9 blocks stays on the GEMM paths; of 4 blocks it splits.
   REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path !=
           ConvPath::kernel_split);
-  const ConvGeometry k5 = geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
+  const ConvGeometry k5 = conv_geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
   REQUIRE(
       cpu::plan_conv(k5, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path ==
       ConvPath::kernel_split);
   // Not 3x3 (Winograd itself), kernels past 9, strides, dilations, other ranks.
   REQUIRE_FALSE(
-      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));
+      cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));
   REQUIRE_FALSE(
-      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19, 19}, {11, 11}, {1, 1}, {5, 5}, {5, 5})));
+      cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {19, 19}, {11, 11}, {1, 1}, {5, 5}, {5, 5})));
   REQUIRE_FALSE(cpu::kernel_split_3x3(
-      geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {1, 1}, {2, 2}, {2, 2}, {2, 2})));
+      conv_geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {1, 1}, {2, 2}, {2, 2}, {2, 2})));
   REQUIRE_FALSE(
-      cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {2, 1}, {2, 2}, {2, 2})));
-  REQUIRE_FALSE(cpu::kernel_split_3x3(geometry(1, 8, 8, 1, {19}, {5}, {1}, {2}, {2})));
+      cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {19, 19}, {5, 5}, {2, 1}, {2, 2}, {2, 2})));
+  REQUIRE_FALSE(cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {19}, {5}, {1}, {2}, {2})));
 }
 
 TEST_CASE("kernel_split: forward and gradients match float64 under every ISA path",
@@ -377,12 +360,12 @@ TEST_CASE("kernel_split: forward and gradients match float64 under every ISA pat
   // Samples x 4x4 tiles >= 256: Winograd under deterministic mode's threads too.
   std::mt19937 rng(29);
   const Shape one{1, 1};
-  check_against_float64(geometry(16, 16, 32, 1, {16, 18}, {5, 5}, one, {2, 2}, {2, 2}), true,
+  check_against_float64(conv_geometry(16, 16, 32, 1, {16, 18}, {5, 5}, one, {2, 2}, {2, 2}), true,
                         ConvPath::kernel_split, rng);  // 5x5 same
-  check_against_float64(geometry(16, 8, 32, 1, {20, 21}, {7, 7}, one, {3, 3}, {3, 3}), false,
+  check_against_float64(conv_geometry(16, 8, 32, 1, {20, 21}, {7, 7}, one, {3, 3}, {3, 3}), false,
                         ConvPath::kernel_split, rng, ConvPath::implicit_gemm);  // 7x7 same
-  check_against_float64(geometry(16, 16, 32, 1, {19, 20}, {4, 6}, one, {0, 3}, {2, 1}), true,
+  check_against_float64(conv_geometry(16, 16, 32, 1, {19, 20}, {4, 6}, one, {0, 3}, {2, 1}), true,
                         ConvPath::kernel_split, rng);  // 4x6, uneven padding
-  check_against_float64(geometry(16, 32, 64, 2, {20, 17}, {5, 3}, one, {0, 1}, {0, 1}), true,
+  check_against_float64(conv_geometry(16, 32, 64, 2, {20, 17}, {5, 3}, one, {0, 1}, {0, 1}), true,
                         ConvPath::kernel_split, rng);  // 5x3 valid rows, groups
 }

@@ -327,21 +327,8 @@ namespace {
 ConvGeometry exact_geometry(std::int64_t n, std::int64_t c, std::int64_t k, std::int64_t groups,
                             const Shape& in, const Shape& kernel, const Shape& stride,
                             const Shape& dilation, const Shape& pad) {
-  ConvGeometry g;
-  g.batch = n;
-  g.channels = c;
-  g.out_channels = k;
-  g.groups = groups;
-  g.in = in;
-  g.kernel = kernel;
-  g.stride = stride;
-  g.dilation = dilation;
-  g.pad_lo = pad;
+  ConvGeometry g = ct_test::conv_geometry(n, c, k, groups, in, kernel, dilation, pad, pad, stride);
   g.exact = true;
-  for (std::size_t d = 0; d < in.size(); ++d) {
-    g.input_dilation.push_back(1);
-    g.out.push_back((in[d] + 2 * pad[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1);
-  }
   return g;
 }
 
