@@ -293,6 +293,29 @@ std::unique_ptr<T[]> pack_weights(const T* w, const ConvGeometry& g, int width,
   return packed;
 }
 
+// Channels [0, channels) of src (dense planes of extent[0..s) values, last dim contiguous) into
+// dst planes of `plane` values each, src value i at sum_d (i_d + lo_d) gs_d (gs[s - 1] == 1) and
+// zeros everywhere else: a padded copy, zeroed and filled channel by channel while it is in cache.
+template <class T>
+void pad_planes(const T* src, std::int64_t channels, int s, const std::int64_t* extent,
+                const std::int64_t* lo, const std::int64_t* gs, std::int64_t plane, T* dst) {
+  const std::int64_t len = extent[s - 1];
+  std::int64_t lines = 1;
+  for (int d = 0; d + 1 < s; ++d) lines *= extent[d];
+  for (std::int64_t c = 0; c < channels; ++c) {
+    T* pc = dst + c * plane;
+    std::fill_n(pc, plane, T(0));
+    for (std::int64_t l = 0; l < lines; ++l) {
+      std::int64_t rem = l, off = lo[s - 1];
+      for (int d = s - 2; d >= 0; --d) {
+        off += (rem % extent[d] + lo[d]) * gs[d];
+        rem /= extent[d];
+      }
+      std::copy_n(src + (c * lines + l) * len, len, pc + off);
+    }
+  }
+}
+
 // The implicit GEMM's tile: C rows [k0, k1) (k0 a multiple of mr) by `width` columns (a multiple
 // of nr), C = A B, with A the mr-row panels packed by pack_weights (`rows` deep) and B row kk read
 // through brow[kk] + column, summed over equal reduction slices of `kstep` rows; C row i at

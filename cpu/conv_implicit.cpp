@@ -227,21 +227,8 @@ struct WindowLayout {
   template <class T>
   const T* pad(const Index& ix, const T* xg, std::int64_t cg) const {
     if (direct) return xg;
-    const int s = ix.s;
     T* padded = gemm_workspace<T>(GemmBuffer::Input, cg * plane);
-    const std::int64_t len = ix.in[s - 1], lines = ix.in_numel / len;
-    for (std::int64_t c = 0; c < cg; ++c) {
-      T* dst = padded + c * plane;
-      std::fill_n(dst, plane, T(0));
-      for (std::int64_t l = 0; l < lines; ++l) {
-        std::int64_t rem = l, off = ix.pad[s - 1];
-        for (int d = s - 2; d >= 0; --d) {
-          off += (rem % ix.in[d] + ix.pad[d]) * gs[d];
-          rem /= ix.in[d];
-        }
-        std::copy_n(xg + (c * lines + l) * len, len, dst + off);
-      }
-    }
+    pad_planes(xg, cg, ix.s, ix.in, ix.pad, gs, plane, padded);
     return padded;
   }
 };

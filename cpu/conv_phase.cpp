@@ -120,23 +120,10 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     if (!all_taps) {
       for (std::int64_t c = 0; c < cg; ++c) std::fill_n(dxg + c * in_n, in_n, bg ? bg[c] : T(0));
     }
-    // The padded copy of this sample's group of dy: channel by channel, zeros then its lines.
-    const std::int64_t size = kg * lay.plane + slack;
-    T* padded = gemm_workspace<T>(GemmBuffer::Input, size);
-    const T* dyg = dy + (n * g.out_channels + grp * kg) * out_n;
-    const std::int64_t olast = g.out[s - 1], lines = out_n / olast;
-    for (std::int64_t c = 0; c < kg; ++c) {
-      T* pc = padded + c * lay.plane;
-      std::fill_n(pc, lay.plane, T(0));
-      for (std::int64_t l = 0; l < lines; ++l) {
-        std::int64_t lrem = l, off = lay.lo[s - 1];
-        for (std::size_t d = s - 1; d-- > 0;) {
-          off += (lrem % g.out[d] + lay.lo[d]) * gs[d];
-          lrem /= g.out[d];
-        }
-        std::copy_n(dyg + (c * lines + l) * olast, olast, pc + off);
-      }
-    }
+    // The padded copy of this sample's group of dy.
+    T* padded = gemm_workspace<T>(GemmBuffer::Input, kg * lay.plane + slack);
+    pad_planes(dy + (n * g.out_channels + grp * kg) * out_n, kg, si, g.out.data(), lay.lo.data(),
+               gs.data(), lay.plane, padded);
     std::fill_n(padded + kg * lay.plane, slack, T(0));
     brow.resize(static_cast<std::size_t>(max_rows));
     T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * plan.tile);
