@@ -97,7 +97,6 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
   for (std::int64_t ph = 0; ph < phases; ++ph) {
     const PhaseConv p = live_phase(g, ph);
     if (p.empty) continue;
-    const std::vector<std::int64_t>& a = p.a;
     const T* wt = phase_weights(g, w, p);
     const std::int64_t zn = p.g.out_numel();
     T* z = kept_buffer<T>(Kept::phase_z, planes * zn);
@@ -106,7 +105,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     // dx, the run of m whose i lands inside, scattered every stride-th value (cpu/line_ops.h).
     const std::int64_t zlast = p.g.out[s - 1], lines = zn / zlast;
     const std::int64_t st = g.stride[s - 1];
-    const std::int64_t off = st * p.skip[s - 1] + a[s - 1] - g.pad_lo[s - 1];  // i of z[.., 0]
+    const std::int64_t off = p.dx_index(g, s - 1, 0);  // i of z[.., 0]
     const std::int64_t m0 = off >= 0 ? 0 : ceil_div(-off, st);
     const std::int64_t m1 =
         g.in[s - 1] - off > 0 ? std::min(zlast, ceil_div(g.in[s - 1] - off, st)) : 0;
@@ -117,7 +116,7 @@ void phase_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       for (std::size_t d = s - 1; d-- > 0 && inside;) {
         const std::int64_t m = lrem % p.g.out[d];
         lrem /= p.g.out[d];
-        const std::int64_t i = g.stride[d] * (m + p.skip[d]) + a[d] - g.pad_lo[d];
+        const std::int64_t i = p.dx_index(g, d, m);
         inside = i >= 0 && i < g.in[d];
         base += i * scale;
         scale *= g.in[d];

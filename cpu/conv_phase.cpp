@@ -100,7 +100,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     f.cols = s == 1 ? pg.out[0] : pg.out[s - 2] * lay.ext[s - 1];
     for (std::size_t d = 0; d + 2 < s; ++d) f.outer *= pg.out[d];
     // Last dim: i = st (m' + skip) + a - pad_lo in [0, in).
-    f.first_last = st * f.p.skip[s - 1] + f.p.a[s - 1] - g.pad_lo[s - 1];
+    f.first_last = f.p.dx_index(g, s - 1, 0);
     f.j0 = f.first_last >= 0 ? 0 : ceil_div(-f.first_last, st);
     f.j1 = g.in[s - 1] - f.first_last > 0
                ? std::min(pg.out[s - 1], ceil_div(g.in[s - 1] - f.first_last, st))
@@ -142,7 +142,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
           const std::int64_t m = orem % pg.out[du];
           orem /= pg.out[du];
           ooff += m * gs[du];
-          const std::int64_t i = g.stride[du] * (m + f.p.skip[du]) + f.p.a[du] - g.pad_lo[du];
+          const std::int64_t i = f.p.dx_index(g, du, m);
           inside = inside && i >= 0 && i < g.in[du];
           xoff += i * xs[du];
         }
@@ -155,7 +155,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
             std::int64_t lx = xoff;
             if (s >= 2) {
               const std::size_t d = s - 2;
-              const std::int64_t i = g.stride[d] * (l + f.p.skip[d]) + f.p.a[d] - g.pad_lo[d];
+              const std::int64_t i = f.p.dx_index(g, d, l);
               if (i < 0 || i >= g.in[d]) continue;
               lx += i * xs[d];
             }

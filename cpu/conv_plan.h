@@ -224,6 +224,11 @@ struct PhaseConv {
   std::vector<std::int64_t> a;  // the phase: its residue per dim
   std::vector<std::int64_t> first, step, skip;  // per dim: first tap r0, tap spacing in r, skip
   bool empty = false;
+  // The dx index along dim d of the phase's value m': stride (m' + skip) + a - pad_lo (outside
+  // [0, in) where the value lands in dx's padding).
+  std::int64_t dx_index(const ConvGeometry& x, std::size_t d, std::int64_t m) const {
+    return x.stride[d] * (m + skip[d]) + a[d] - x.pad_lo[d];
+  }
 };
 PhaseConv phase_conv(const ConvGeometry& g, const std::vector<std::int64_t>& a);
 // Live phase `index` (of the product of live_phases over the dims, the last dim's residue varying
