@@ -9,6 +9,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -272,16 +274,22 @@ const GemmKernel<double> kPortableF64{"portable",
 
 // ---- Panel packers (cpu/gemm_driver.h). Pure copies: every path stores the same values. ----
 
-// Full w-wide panels of pack_rows: one w-element row copy per source row, written in order. The
-// copy is a fixed-size loop, vectorised for the target of the caller below.
+// Full w-wide panels of pack_rows: panels full panels of rows source rows. The source is read row
+// by row, each row once and in order, its w-wide pieces going to their panels: read panel by panel
+// instead, a wide B touched one line per row at the row stride, which the hardware prefetchers
+// do not follow (a 32 x 4096 x 432 product spent 28% of its time packing, against 20% this way).
+// The copy is of a fixed size, moved in vector registers of the target of the caller below (a
+// loop of element copies was compiled to scalar moves: source and panel might have overlapped).
 #define CT_PACK_ROWS_FULL(NAME, TARGET)                                                       \
   template <class T, int W>                                                                   \
   __attribute__((target(TARGET))) void NAME(const T* src, std::int64_t ld, std::int64_t rows, \
-                                            T* dst) {                                         \
+                                            std::int64_t panels, T* dst) {                    \
     for (std::int64_t r = 0; r < rows; ++r) {                                                 \
       const T* s = src + r * ld;                                                              \
       T* d = dst + r * W;                                                                     \
-      _Pragma("GCC unroll 32") for (int j = 0; j < W; ++j) d[j] = s[j];                       \
+      for (std::int64_t p = 0; p < panels; ++p, s += W, d += rows * W) {                      \
+        std::memcpy(d, s, W * sizeof(T));                                                     \
+      }                                                                                       \
     }                                                                                         \
   }
 CT_PACK_ROWS_FULL(rows_full_avx512, "avx512f")
@@ -289,9 +297,11 @@ CT_PACK_ROWS_FULL(rows_full_avx2, "avx2")
 #undef CT_PACK_ROWS_FULL
 
 template <class T, int W>
-void rows_full_portable(const T* src, std::int64_t ld, std::int64_t rows, T* dst) {
+void rows_full_portable(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t panels,
+                        T* dst) {
   for (std::int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < W; ++j) dst[r * W + j] = src[r * ld + j];
+    for (std::int64_t p = 0; p < panels; ++p)
+      for (int j = 0; j < W; ++j) dst[(p * rows + r) * W + j] = src[r * ld + p * W + j];
 }
 
 // One partial panel (cols < w): the copied columns, then zeros.
@@ -307,18 +317,17 @@ void rows_partial(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t
 template <class T, int W>
 void pack_rows_w(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t cols, T* dst) {
   const Isa path = isa();
-  std::int64_t p = 0;
-  for (; (p + 1) * W <= cols; ++p) {
-    const T* s = src + p * W;
-    T* d = dst + p * rows * W;
+  const std::int64_t panels = cols / W;
+  if (panels > 0) {
     if (path == Isa::avx512)
-      rows_full_avx512<T, W>(s, ld, rows, d);
+      rows_full_avx512<T, W>(src, ld, rows, panels, dst);
     else if (path == Isa::avx2)
-      rows_full_avx2<T, W>(s, ld, rows, d);
+      rows_full_avx2<T, W>(src, ld, rows, panels, dst);
     else
-      rows_full_portable<T, W>(s, ld, rows, d);
+      rows_full_portable<T, W>(src, ld, rows, panels, dst);
   }
-  if (p * W < cols) rows_partial<T>(src + p * W, ld, rows, cols - p * W, W, dst + p * rows * W);
+  if (panels * W < cols)
+    rows_partial<T>(src + panels * W, ld, rows, cols - panels * W, W, dst + panels * rows * W);
 }
 
 // Transposes of 8 x 8 floats and 4 x 4 doubles held in registers (row i of the input in v[i],
