@@ -87,6 +87,14 @@ constexpr int64 kPanelBytes = 24576;      // one column panel of V_xi, kept in L
     r5 = 4.0f * z1 - 5.0f * z3 + z5;                                  \
   } while (0)
 
+// Column j of a transformed tile, o[i] the 16 lanes of element (i, j), to dst[(6 i + j) * xs + l].
+// The lanes are computed into o and moved with fixed-size copies: stored through six pointers
+// that might overlap, the lane loops were compiled to scalar code.
+[[gnu::always_inline]] inline void store_column(const float (&o)[6][kLanes], float* dst, int j,
+                                                int64 xs) {
+  for (int i = 0; i < 6; ++i) std::memcpy(dst + (6 * i + j) * xs, o[i], sizeof(o[i]));
+}
+
 // Geometry of one plane read by a transform: the tile of lane 0 starts at (y0, x0), lane l at
 // (y0, x0 + 4 l); lanes >= n are not wanted.
 struct TileRow {
@@ -117,16 +125,12 @@ struct TileRow {
     }
   }
   for (int j = 0; j < 6; ++j) {
-    float* d0 = dst + (0 * 6 + j) * xs;
-    float* d1 = dst + (1 * 6 + j) * xs;
-    float* d2 = dst + (2 * 6 + j) * xs;
-    float* d3 = dst + (3 * 6 + j) * xs;
-    float* d4 = dst + (4 * 6 + j) * xs;
-    float* d5 = dst + (5 * 6 + j) * xs;
+    alignas(64) float o[6][kLanes];
     for (int l = 0; l < kLanes; ++l) {
-      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], d0[l],
-                    d1[l], d2[l], d3[l], d4[l], d5[l]);
+      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], o[0][l],
+                    o[1][l], o[2][l], o[3][l], o[4][l], o[5][l]);
     }
+    store_column(o, dst, j, xs);
   }
 }
 
@@ -190,23 +194,19 @@ struct TileRow {
     }
   }
   for (int j = 0; j < 6; ++j) {
-    float* d0 = dst + (0 * 6 + j) * xs;
-    float* d1 = dst + (1 * 6 + j) * xs;
-    float* d2 = dst + (2 * 6 + j) * xs;
-    float* d3 = dst + (3 * 6 + j) * xs;
-    float* d4 = dst + (4 * 6 + j) * xs;
-    float* d5 = dst + (5 * 6 + j) * xs;
+    alignas(64) float o[6][kLanes];
     for (int l = 0; l < kLanes; ++l) {
       const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
       const float s02 = a + c, s13 = b + e;
       const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
-      d0[l] = a;
-      d1[l] = s02 + s13;
-      d2[l] = s02 - s13;
-      d3[l] = q02 + q13;
-      d4[l] = q02 - q13;
-      d5[l] = e;
+      o[0][l] = a;
+      o[1][l] = s02 + s13;
+      o[2][l] = s02 - s13;
+      o[3][l] = q02 + q13;
+      o[4][l] = q02 - q13;
+      o[5][l] = e;
     }
+    store_column(o, dst, j, xs);
   }
 }
 
@@ -303,15 +303,12 @@ struct LaneMap {
       CT_WINO_IN_1D(d[i][0][l], d[i][1][l], d[i][2][l], d[i][3][l], d[i][4][l], d[i][5][l],
                     t[i][0][l], t[i][1][l], t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
   for (int j = 0; j < 6; ++j) {
-    float* d0 = dst + (0 * 6 + j) * xs;
-    float* d1 = dst + (1 * 6 + j) * xs;
-    float* d2 = dst + (2 * 6 + j) * xs;
-    float* d3 = dst + (3 * 6 + j) * xs;
-    float* d4 = dst + (4 * 6 + j) * xs;
-    float* d5 = dst + (5 * 6 + j) * xs;
-    for (int l = 0; l < kLanes; ++l)
-      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], d0[l],
-                    d1[l], d2[l], d3[l], d4[l], d5[l]);
+    alignas(64) float o[6][kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], o[0][l],
+                    o[1][l], o[2][l], o[3][l], o[4][l], o[5][l]);
+    }
+    store_column(o, dst, j, xs);
   }
 }
 
@@ -376,23 +373,19 @@ struct LaneMap {
       t[i][5][l] = d[i][3][l];
     }
   for (int j = 0; j < 6; ++j) {
-    float* d0 = dst + (0 * 6 + j) * xs;
-    float* d1 = dst + (1 * 6 + j) * xs;
-    float* d2 = dst + (2 * 6 + j) * xs;
-    float* d3 = dst + (3 * 6 + j) * xs;
-    float* d4 = dst + (4 * 6 + j) * xs;
-    float* d5 = dst + (5 * 6 + j) * xs;
+    alignas(64) float o[6][kLanes];
     for (int l = 0; l < kLanes; ++l) {
       const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
       const float s02 = a + c, s13 = b + e;
       const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
-      d0[l] = a;
-      d1[l] = s02 + s13;
-      d2[l] = s02 - s13;
-      d3[l] = q02 + q13;
-      d4[l] = q02 - q13;
-      d5[l] = e;
+      o[0][l] = a;
+      o[1][l] = s02 + s13;
+      o[2][l] = s02 - s13;
+      o[3][l] = q02 + q13;
+      o[4][l] = q02 - q13;
+      o[5][l] = e;
     }
+    store_column(o, dst, j, xs);
   }
 }
 
