@@ -324,7 +324,8 @@ void pad_planes(const T* src, std::int64_t channels, int s, const std::int64_t* 
 // window of B that the row pointers reach stays in L1 across the block's row panels. (Column
 // panels outermost streamed all the weights, 2.4 MB for 256 channels of 3x3, from L3 per column
 // panel; row panels outermost streamed the whole kc x tile window of B from L2 per row panel.)
-// Each C element sums the slices in order either way.
+// Each C element sums the slices in order either way. A last row panel at most half full runs
+// the half-height kernel: C rows past its top mr / 2 are then not written.
 template <class T>
 void rows_product(const GemmKernel<T>& kern, const T* a, std::int64_t rows, std::int64_t kstep,
                   const T* const* brow, std::int64_t k0, std::int64_t k1, std::int64_t width,
@@ -336,8 +337,9 @@ void rows_product(const GemmKernel<T>& kern, const T* a, std::int64_t rows, std:
     for (std::int64_t ic = k0; ic < k1; ic += mc)
       for (std::int64_t jr = 0; jr < width; jr += nr)
         for (std::int64_t ir = ic; ir < std::min(ic + mc, k1); ir += mr)
-          kern.rows(kc, a + (ir / mr) * mr * rows + pc * mr, brow + pc, jr, ctile + ir * width + jr,
-                    width, T(1), beta);
+          (2 * (k1 - ir) <= mr ? kern.rows_part : kern.rows)(
+              kc, a + (ir / mr) * mr * rows + pc * mr, brow + pc, jr, ctile + ir * width + jr,
+              width, T(1), beta);
   }
 }
 

@@ -116,7 +116,8 @@ struct ConvPlan {
   std::int64_t channel_blocks = 0;  // col2im: blocks of input channels per (sample, group), each
   std::int64_t block_channels = 0;  // of this many channels, so that scatters never collide;
                                     // implicit_gemm forward with fewer (sample, group) pairs than
-                                    // threads: blocks of output channels (whole row panels)
+                                    // threads: blocks of output channels (equal, the last
+                                    // one shorter where they do not divide the channels)
   int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
                                     // summed into its own copy and added in part order
   bool windows = false;             // implicit_gemm forward: positions-major (the micro-kernel's

@@ -57,6 +57,7 @@ struct GemmKernel {
       part;  // the top mr / 2 rows of a packed A panel, for a last panel at most half full
   WindowsKernel<T> windows;
   WindowsKernel<T> windows_half;  // MR x NR/2
+  RowsKernel<T> rows_part;        // rows with the top mr / 2 rows of the A panel, as part
 };
 
 // The kernel of one ISA path (clamped to native_isa()).

@@ -100,10 +100,13 @@ CT_GEMM_KERNEL(avx2_f64_half, "avx2,fma", double, __m256d, 6, 1, 4, _mm256_loadu
                _mm256_set1_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_setzero_pd)
 
 // Top halves of a row panel (MR / 2 rows of the MR-row packed A panel), for a last row panel at most
-// half full: half the multiply-adds of a full tile spent on zero rows.
+// half full: half the multiply-adds of a full tile spent on zero rows. NAME with B in panels,
+// NAME_rows with B as row pointers.
 #define CT_GEMM_PART(NAME, TARGET, T, VEC, MR, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO) \
   CT_GEMM_KERNEL_IMPL(NAME, TARGET, T, VEC, MR / 2, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
-                      (const T* a), a[i], a += MR, (const T* b, std::int64_t ldb), b, b += ldb)
+                      (const T* a), a[i], a += MR, (const T* b, std::int64_t ldb), b, b += ldb) \
+  CT_GEMM_KERNEL_IMPL(NAME##_rows, TARGET, T, VEC, MR / 2, NV, W, LOAD, STORE, SET1, FMADD, MUL, ZERO, \
+                      (const T* a), a[i], a += MR, (const T* const* brows, std::int64_t boff), brows[k] + boff, (void)0)
 CT_GEMM_PART(avx512_f32_part, "avx512f,fma", float, __m512, 8, 2, 16, _mm512_loadu_ps, _mm512_storeu_ps,
              _mm512_set1_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_setzero_ps)
 CT_GEMM_PART(avx512_f64_part, "avx512f,fma", double, __m512d, 8, 2, 8, _mm512_loadu_pd, _mm512_storeu_pd,
@@ -142,7 +145,7 @@ void portable(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, s
   store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
 
-template <class T, int MR, int NR>
+template <class T, int MR, int NR, int STEP = MR>
 void portable_rows(std::int64_t kc, const T* a, const T* const* brows, std::int64_t boff, T* c,
                    std::int64_t ldc, T alpha, T beta) {
   T acc[MR][NR] = {};
@@ -150,7 +153,7 @@ void portable_rows(std::int64_t kc, const T* a, const T* const* brows, std::int6
     const T* b = brows[k] + boff;
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
-    a += MR;
+    a += STEP;
   }
   store_tile<T, MR, NR>(acc, c, ldc, alpha, beta);
 }
@@ -195,7 +198,8 @@ const GemmKernel<float> kAvx512F32{"avx512",
                                    &avx512_f32_half_arows,
                                    &avx512_f32_part,
                                    &avx512_f32_windows,
-                                   &avx512_f32_half_windows};
+                                   &avx512_f32_half_windows,
+                                   &avx512_f32_part_rows};
 const GemmKernel<double> kAvx512F64{"avx512",
                                     8,
                                     16,
@@ -210,7 +214,8 @@ const GemmKernel<double> kAvx512F64{"avx512",
                                     &avx512_f64_half_arows,
                                     &avx512_f64_part,
                                     &avx512_f64_windows,
-                                    &avx512_f64_half_windows};
+                                    &avx512_f64_half_windows,
+                                    &avx512_f64_part_rows};
 const GemmKernel<float> kAvx2F32{"avx2",
                                  6,
                                  16,
@@ -225,7 +230,8 @@ const GemmKernel<float> kAvx2F32{"avx2",
                                  &avx2_f32_half_arows,
                                  &avx2_f32_part,
                                  &avx2_f32_windows,
-                                 &avx2_f32_half_windows};
+                                 &avx2_f32_half_windows,
+                                 &avx2_f32_part_rows};
 const GemmKernel<double> kAvx2F64{"avx2",
                                   6,
                                   8,
@@ -240,7 +246,8 @@ const GemmKernel<double> kAvx2F64{"avx2",
                                   &avx2_f64_half_arows,
                                   &avx2_f64_part,
                                   &avx2_f64_windows,
-                                  &avx2_f64_half_windows};
+                                  &avx2_f64_half_windows,
+                                  &avx2_f64_part_rows};
 const GemmKernel<float> kPortableF32{"portable",
                                      4,
                                      16,
@@ -255,7 +262,8 @@ const GemmKernel<float> kPortableF32{"portable",
                                      &portable_arows<float, 4, 8>,
                                      &portable<float, 2, 16, 4>,
                                      &portable_windows<float, 4, 16>,
-                                     &portable_windows<float, 4, 8>};
+                                     &portable_windows<float, 4, 8>,
+                                     &portable_rows<float, 2, 16, 4>};
 const GemmKernel<double> kPortableF64{"portable",
                                       4,
                                       8,
@@ -270,7 +278,8 @@ const GemmKernel<double> kPortableF64{"portable",
                                       &portable_arows<double, 4, 4>,
                                       &portable<double, 2, 8, 4>,
                                       &portable_windows<double, 4, 8>,
-                                      &portable_windows<double, 4, 4>};
+                                      &portable_windows<double, 4, 4>,
+                                      &portable_rows<double, 2, 8, 4>};
 
 // ---- Panel packers (cpu/gemm_driver.h). Pure copies: every path stores the same values. ----
 

@@ -183,8 +183,8 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
   CHECK(fwd.tile_rows ==
         (576 + (576 + t.gemm.kc - 1) / t.gemm.kc - 1) / ((576 + t.gemm.kc - 1) / t.gemm.kc));
   // One sample for 8 planned threads, with work enough to share: the forward cuts the sample's
-  // 64 output channels into blocks of whole row panels (about 2 tasks per thread, at most one per
-  // panel); the weight gradient, which sums over samples, feeds them im2col tiles instead.
+  // 64 output channels into equal blocks (about 2 tasks per thread, at most one per row panel); the
+  // weight gradient, which sums over samples, feeds them im2col tiles instead.
   Spec one = resnet;
   one.n = 1;
   const ConvTarget t8 = f64(8);
@@ -192,7 +192,7 @@ TEST_CASE("plan: implicit GEMM while the padded sample fits and samples feed the
   CHECK(wide.path == ConvPath::implicit_gemm);
   const std::int64_t panels = (64 + t8.gemm.mr - 1) / t8.gemm.mr;
   CHECK(wide.channel_blocks == std::min<std::int64_t>(panels, 16));
-  CHECK(wide.block_channels % t8.gemm.mr == 0);
+  CHECK(wide.block_channels == (64 + wide.channel_blocks - 1) / wide.channel_blocks);
   CHECK(wide.channel_blocks * wide.block_channels >= 64);
   CHECK((wide.channel_blocks - 1) * wide.block_channels < 64);
   CHECK(wide.tasks == wide.channel_blocks);

@@ -275,49 +275,56 @@ TEST_CASE("the plan's workspace bound covers the GEMM buffers each path grows", 
 
 TEST_CASE("a batch-1 implicit forward cut into output-channel blocks equals the uncut forward",
           "[conv]") {
-  // Deterministic mode plans for 8 threads: one sample then feeds them blocks of output channels
-  // (conv_plan.h, block_channels). Every output value is computed by one task with the same
-  // reduction slices either way, so the result equals the one-thread plan's bit for bit.
-  manual_seed(3);
-  const Tensor x = randn({1, 24, 20, 20}, kFloat64), w = randn({40, 24, 3, 3}, kFloat64),
-               b = randn({40}, kFloat64);
-  const bool was = deterministic();
-  const int team = omp_get_max_threads();
-  set_deterministic(true);
-  Tensor cut;
-  {
-    NoGradGuard guard;
-    cut = conv2d(x, w, b, ConvOptions().padding(1));
-  }
-  set_deterministic(false);
-  omp_set_num_threads(1);
-  Tensor whole;
-  {
-    NoGradGuard guard;
-    whole = conv2d(x, w, b, ConvOptions().padding(1));
-  }
-  omp_set_num_threads(team);
-  set_deterministic(was);
-  cpu::ConvTarget t;
-  t.dtype = DType::Float64;
-  const auto& kern = cpu::gemm_kernel<double>();
-  t.isa = cpu::parse_isa(kern.isa).value_or(cpu::Isa::portable);
-  t.gemm = {kern.mr, kern.nr, kern.kc, kern.mc, kern.nc};
-  t.threads = cpu::kDeterministicThreads;
-  t.team = cpu::kDeterministicThreads;
-  ConvGeometry g;
-  g.batch = 1;
-  g.channels = 24;
-  g.out_channels = 40;
-  g.groups = 1;
-  g.in = g.out = {20, 20};
-  g.kernel = {3, 3};
-  g.stride = g.dilation = g.input_dilation = g.pad_lo = {1, 1};  // padding 1, unit elsewhere
-  const cpu::ConvPlan p = cpu::plan_conv(g, cpu::ConvPass::forward, t);
-  INFO(cpu::to_string(p));
-  REQUIRE(p.path == cpu::ConvPath::implicit_gemm);
-  REQUIRE(p.channel_blocks > 1);
-  CHECK(ct_test::equal(cut, whole));
+  // Deterministic mode plans for 8 threads: one sample then feeds them equal blocks of output
+  // channels (conv_plan.h, block_channels), each packed by its task; a block's last row panel at
+  // most half full runs the half-height kernel (64 channels in blocks of 8 on 6-row panels). Every
+  // output value is computed by one task with the same reduction slices either way, so the result
+  // equals the one-thread plan's bit for bit, on every ISA path.
+  for (const cpu::Isa isa : cpu::available_isas())
+    for (const std::int64_t k : {40, 64}) {
+      const cpu::IsaGuard guard_isa(isa);
+      INFO("isa " << cpu::isa_name(isa) << ", " << k << " output channels");
+      manual_seed(3);
+      const Tensor x = randn({1, 24, 20, 20}, kFloat64), w = randn({k, 24, 3, 3}, kFloat64),
+                   b = randn({k}, kFloat64);
+      const bool was = deterministic();
+      const int team = omp_get_max_threads();
+      set_deterministic(true);
+      Tensor cut;
+      {
+        NoGradGuard guard;
+        cut = conv2d(x, w, b, ConvOptions().padding(1));
+      }
+      set_deterministic(false);
+      omp_set_num_threads(1);
+      Tensor whole;
+      {
+        NoGradGuard guard;
+        whole = conv2d(x, w, b, ConvOptions().padding(1));
+      }
+      omp_set_num_threads(team);
+      set_deterministic(was);
+      cpu::ConvTarget t;
+      t.dtype = DType::Float64;
+      const auto& kern = cpu::gemm_kernel<double>();
+      t.isa = isa;
+      t.gemm = {kern.mr, kern.nr, kern.kc, kern.mc, kern.nc};
+      t.threads = cpu::kDeterministicThreads;
+      t.team = cpu::kDeterministicThreads;
+      ConvGeometry g;
+      g.batch = 1;
+      g.channels = 24;
+      g.out_channels = k;
+      g.groups = 1;
+      g.in = g.out = {20, 20};
+      g.kernel = {3, 3};
+      g.stride = g.dilation = g.input_dilation = g.pad_lo = {1, 1};  // padding 1, unit elsewhere
+      const cpu::ConvPlan p = cpu::plan_conv(g, cpu::ConvPass::forward, t);
+      INFO(cpu::to_string(p));
+      REQUIRE(p.path == cpu::ConvPath::implicit_gemm);
+      REQUIRE(p.channel_blocks > 1);
+      CHECK(ct_test::equal(cut, whole));
+    }
 }
 
 namespace {
