@@ -14,10 +14,13 @@
 // columns go straight into dx, every stride-th value along the last dim (line::add_rows_strided),
 // while the task's dx block is still in cache. Each dx value is one phase's GEMM sum over its
 // reduction slices in order: the result does not depend on the thread count. A phase without taps
-// leaves zeros, written first by the task into its own block of dx.
+// leaves zeros, written first by the task into its own block of dx. With plan.windows the
+// phases run positions-major instead (phase_windows): no grid column past a phase's extent is
+// computed, and each tile is transposed into channel rows before the same strided writes.
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -39,8 +42,107 @@ struct FusedPhase {
   std::int64_t line = 0;             // columns per line of the grid (s == 1: cols)
   std::int64_t j0 = 0, j1 = 0;       // last-dim values m' whose dx index lies inside dx
   std::int64_t first_last = 0;       // dx last-dim index of m' = 0 (may be negative)
-  std::unique_ptr<T[]> packed;       // A panels: mr dx channels x rows, per group
+  std::unique_ptr<T[]> packed;       // A panels: mr dx channels x rows, per group (windows: B
+                                     // panels of nr dx channels)
+  // Positions-major (plan.windows): the phase's values inside dx in order, each its window's
+  // offset in the padded copy, and their runs along dx's last dim (src: index of the run's first
+  // value in pos_off, dst: its dx offset, n values every stride-th).
+  std::vector<std::int64_t> pos_off;
+  std::vector<line::Segment> runs;
 };
+
+// The values of phase f inside dx, in order (outer plane, line, last-dim value), as window offsets
+// into the padded copy (strides gs) and runs along dx's last dim (strides xs).
+template <class T>
+void phase_positions(const ConvGeometry& g, const std::vector<std::int64_t>& gs,
+                     const std::vector<std::int64_t>& xs, FusedPhase<T>& f) {
+  const std::size_t s = g.in.size();
+  const ConvGeometry& pg = f.p.g;
+  const std::int64_t lines = s == 1 ? 1 : pg.out[s - 2];
+  for (std::int64_t op = 0; op < f.outer; ++op) {
+    std::int64_t orem = op, ooff = 0, xoff = 0;
+    bool inside = true;
+    for (int d = static_cast<int>(s) - 3; d >= 0; --d) {
+      const auto du = static_cast<std::size_t>(d);
+      const std::int64_t m = orem % pg.out[du];
+      orem /= pg.out[du];
+      ooff += m * gs[du];
+      const std::int64_t i = f.p.dx_index(g, du, m);
+      inside = inside && i >= 0 && i < g.in[du];
+      xoff += i * xs[du];
+    }
+    if (!inside) continue;
+    for (std::int64_t l = 0; l < lines; ++l) {
+      std::int64_t lx = xoff;
+      if (s >= 2) {
+        const std::int64_t i = f.p.dx_index(g, s - 2, l);
+        if (i < 0 || i >= g.in[s - 2]) continue;
+        lx += i * xs[s - 2];
+      }
+      if (f.j1 <= f.j0) continue;
+      f.runs.push_back({static_cast<std::int64_t>(f.pos_off.size()),
+                        lx + f.first_last + g.stride[s - 1] * f.j0, f.j1 - f.j0});
+      for (std::int64_t j = f.j0; j < f.j1; ++j) f.pos_off.push_back(ooff + l * f.line + j);
+    }
+  }
+}
+
+// One (sample, group) of phase_implicit, positions-major: per phase, tiles of its values inside
+// dx, C^T[position, c] = sum over rows kk of window_kk[position] * w_phase[c, kk] with the
+// micro-kernel's rows being positions (each through its own window pointer, so that no grid
+// column past the phase's last-dim extent is computed) and its columns dx channels (the packed
+// phase weights as B panels); each tile transposed into channel rows (line::transpose_add), then
+// written into dx every stride-th value with the bias (line::add_rows_strided). Each dx value is
+// one phase's sum over its reduction slices in order, as on the grid.
+template <class T>
+void phase_windows(const ConvPlan& plan, const GemmKernel<T>& kern,
+                   const std::vector<FusedPhase<T>>& phases, const T* padded, std::int64_t grp,
+                   std::int64_t cgp, const T* bg, T* dxg) {
+  const ConvGeometry& g = plan.geometry;
+  const std::int64_t cg = g.group_channels(), in_n = g.in_numel();
+  const std::int64_t mr = kern.mr, nr = kern.nr, tile = plan.tile;  // tile: positions, mr multiple
+  const std::int64_t st = g.stride[g.in.size() - 1];
+  const Isa isa = plan.target.isa;
+  T* ctile = gemm_workspace<T>(GemmBuffer::Extra, tile * cgp);
+  T* rows_tile = gemm_workspace<T>(GemmBuffer::B, cg * tile);
+  thread_local std::vector<const T*> abase;
+  thread_local std::vector<line::Segment> segs;
+  abase.resize(static_cast<std::size_t>(tile));
+  for (const FusedPhase<T>& f : phases) {
+    const auto total = static_cast<std::int64_t>(f.pos_off.size());
+    const std::int64_t slices = ceil_div(f.rows, plan.tile_rows);
+    const std::int64_t kstep = ceil_div(f.rows, slices);
+    const T* wg = f.packed.get() + grp * cgp * f.rows;
+    std::size_t run = 0;  // the first run not wholly before the tile
+    for (std::int64_t p0 = 0; p0 < total; p0 += tile) {
+      const std::int64_t np = std::min(tile, total - p0), npad = ceil_div(np, mr) * mr;
+      for (std::int64_t i = 0; i < npad; ++i)
+        abase[static_cast<std::size_t>(i)] =
+            padded + f.pos_off[static_cast<std::size_t>(p0 + std::min(i, np - 1))];
+      for (std::int64_t pc = 0; pc < f.rows; pc += kstep) {
+        const std::int64_t kc = std::min(kstep, f.rows - pc);
+        const T beta = pc == 0 ? T(0) : T(1);
+        for (std::int64_t j0 = 0; j0 < cgp; j0 += nr) {
+          const T* bp = wg + j0 * f.rows + pc * nr;
+          const auto fn = 2 * (cg - j0) <= nr ? kern.windows_half : kern.windows;
+          for (std::int64_t i0 = 0; i0 < npad; i0 += mr)
+            fn(kc, abase.data() + i0, f.offs.data() + pc, bp, nr, ctile + i0 * cgp + j0, cgp, T(1),
+               beta);
+        }
+      }
+      line::transpose_add(isa, rows_tile, tile, ctile, cgp, static_cast<const T*>(nullptr), cg, np);
+      segs.clear();
+      for (; run < f.runs.size(); ++run) {
+        const line::Segment& r = f.runs[run];
+        const std::int64_t c0 = std::max(r.src, p0), c1 = std::min(r.src + r.n, p0 + np);
+        if (c1 > c0) segs.push_back({c0 - p0, r.dst + st * (c0 - r.src), c1 - c0});
+        if (r.src + r.n > p0 + np) break;  // continues into the next tile
+      }
+      line::add_rows_strided(isa, dxg, in_n, rows_tile, tile, bg, cg, segs.data(),
+                             static_cast<std::int64_t>(segs.size()), st);
+    }
+  }
+}
 
 }  // namespace
 
@@ -53,7 +155,9 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t in_n = g.in_numel(), out_n = g.out_numel();
   const std::int64_t mr = kern.mr, nr = kern.nr;
-  const std::int64_t mpad = ceil_div(cg, mr) * mr;
+  const bool windows = plan.windows;
+  // The packed weights' channel padding: mr-row A panels, or nr-wide B panels for the windows.
+  const std::int64_t mpad = windows ? ceil_div(cg, nr) * nr : ceil_div(cg, mr) * mr;
   const PhaseLayout lay = phase_layout(g);
   // Strides of the padded copy and of dx.
   std::vector<std::int64_t> gs(s), xs(s);
@@ -95,7 +199,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
       for (std::int64_t t = 0; t < tn; ++t)
         f.offs[static_cast<std::size_t>(c * tn + t)] =
             c * lay.plane + tap_off[static_cast<std::size_t>(t)];
-    f.packed = pack_weights(phase_weights(g, w, f.p), pg, kern.mr, mpad);
+    f.packed = pack_weights(phase_weights(g, w, f.p), pg, windows ? kern.nr : kern.mr, mpad);
     f.line = s == 1 ? pg.out[0] : lay.ext[s - 1];
     f.cols = s == 1 ? pg.out[0] : pg.out[s - 2] * lay.ext[s - 1];
     for (std::size_t d = 0; d + 2 < s; ++d) f.outer *= pg.out[d];
@@ -105,6 +209,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     f.j1 = g.in[s - 1] - f.first_last > 0
                ? std::min(pg.out[s - 1], ceil_div(g.in[s - 1] - f.first_last, st))
                : 0;
+    if (windows) phase_positions(g, gs, xs, f);
     phases.push_back(std::move(f));
   }
   const std::int64_t slack = lay.ext[s - 1] + nr;
@@ -125,6 +230,10 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     pad_planes(dy + (n * g.out_channels + grp * kg) * out_n, kg, si, g.out.data(), lay.lo.data(),
                gs.data(), lay.plane, padded);
     std::fill_n(padded + kg * lay.plane, slack, T(0));
+    if (windows) {
+      phase_windows(plan, kern, phases, padded, grp, mpad, bg, dxg);
+      continue;
+    }
     brow.resize(static_cast<std::size_t>(max_rows));
     T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * plan.tile);
     for (const FusedPhase<T>& f : phases) {

@@ -120,9 +120,10 @@ struct ConvPlan {
                                     // one shorter where they do not divide the channels)
   int parts = 1;                    // weight gradient: contiguous parts of the reduction, each
                                     // summed into its own copy and added in part order
-  bool windows = false;             // implicit_gemm forward: positions-major (the micro-kernel's
-                                    // rows are output positions, each through its window
-                                    // pointer; tile = positions per tile) instead of grid columns
+  bool windows = false;             // implicit_gemm forward, phase_implicit: positions-major
+                                    // (the micro-kernel's rows are output positions, each
+                                    // through its window pointer; tile = positions per tile)
+                                    // instead of grid columns
   std::int64_t phases = 0;          // phase_split, phase_implicit: live stride phases (those
                                     // holding dx values);
                                     // dilation_split: dilation phases

@@ -471,7 +471,8 @@ TEST_CASE("the positions-major implicit forward is exact on small integers under
 TEST_CASE("the strided data gradient's phase split is exact on small integers", "[conv][plan]") {
   // Strides 2 and 3, a dilation that shares residues with the stride, padding above and below
   // the stride, a kernel shorter than the stride (phases without taps), ranks 1-3, groups; input
-  // channels per group enough for the phase split (two micro-kernel row panels).
+  // channels per group enough for the phase split (two micro-kernel row panels), and enough for
+  // its positions-major form (plan.windows) in the last cases.
   struct Case {
     std::int64_t n, c, k, groups;
     Shape in, kernel, stride, dilation, pad;
@@ -484,8 +485,14 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
       {2, 16, 8, 1, {5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}},
       {2, 16, 8, 1, {14, 14}, {4, 4}, {2, 2}, {1, 1}, {1, 1}},  // a 4x4 stride-2 transposed conv
       {2, 16, 8, 1, {13, 9}, {1, 1}, {2, 3}, {1, 1}, {0, 0}},   // one phase with taps
+      // Channels enough for the positions-major form (4 panels of the widest nr, 32).
+      {2, 128, 8, 1, {9, 10}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},
+      {2, 256, 16, 2, {7, 9}, {3, 3}, {2, 2}, {1, 2}, {1, 0}},
+      {2, 128, 8, 1, {5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}},
+      {2, 128, 8, 1, {29}, {3}, {2}, {1}, {1}},
+      {2, 128, 4, 1, {38, 37}, {3, 3}, {2, 2}, {1, 1}, {1, 1}},  // tiles cut lines
   };
-  std::size_t fused = 0;
+  std::size_t fused = 0, windowed = 0;
   for (const Case& t : cases) {
     const ConvGeometry g =
         exact_geometry(t.n, t.c, t.k, t.groups, t.in, t.kernel, t.stride, t.dilation, t.pad);
@@ -504,23 +511,28 @@ TEST_CASE("the strided data gradient's phase split is exact on small integers", 
         REQUIRE((plan.path == cpu::ConvPath::phase_implicit ||
                  plan.path == cpu::ConvPath::phase_split));
         fused += plan.path == cpu::ConvPath::phase_implicit;
+        windowed += plan.windows;
         const Tensor dx = cpu::conv_backward_data(dy.to(dtype), w.to(dtype), g);
         CHECK(dx.to_vector<double>() == expect);
-        // Each phase as a conv of its own, whatever the plan picked.
+        // The plan, and each phase as a conv of its own whatever the plan picked, into a dx
+        // filled with NaN: every value must be written.
         cpu::ConvPlan split = plan;
         split.path = cpu::ConvPath::phase_split;
         const Tensor dyt = dy.to(dtype).contiguous(), wt = w.to(dtype).contiguous();
-        Tensor dx2 = zeros(input_shape(g), dtype);
-        dispatch_floating(dtype, [&]<class T>() {
-          cpu::conv_detail::run_backward_data<T>(split, cpu::gemm_kernel<T>(), dyt.data_ptr<T>(),
-                                                 wt.data_ptr<T>(), dx2.data_ptr<T>());
-        });
-        CHECK(dx2.to_vector<double>() == expect);
+        for (const cpu::ConvPlan* run : {&plan, static_cast<const cpu::ConvPlan*>(&split)}) {
+          Tensor dx2 = full(input_shape(g), std::nan(""), dtype);
+          dispatch_floating(dtype, [&]<class T>() {
+            cpu::conv_detail::run_backward_data<T>(*run, cpu::gemm_kernel<T>(), dyt.data_ptr<T>(),
+                                                   wt.data_ptr<T>(), dx2.data_ptr<T>());
+          });
+          CHECK(dx2.to_vector<double>() == expect);
+        }
       }
     }
   }
   // At 2 threads or fewer, every case has (sample, group) pairs for the threads.
   if (cpu::plan_threads() <= 2) CHECK(fused == 2 * cases.size() * cpu::available_isas().size());
+  CHECK(windowed >= 3 * cpu::available_isas().size());  // both forms ran on every path
 }
 
 TEST_CASE("a few-sample weight gradient cut into blocks of dw's columns is exact on small integers",
