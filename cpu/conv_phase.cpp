@@ -51,6 +51,27 @@ struct FusedPhase {
   std::vector<line::Segment> runs;
 };
 
+// Outer plane op of phase f (the dims before the last two): its offset in the padded copy
+// (strides gs) and in dx (strides xs); false when it lies outside dx.
+template <class T>
+bool outer_plane(const ConvGeometry& g, const FusedPhase<T>& f, const std::vector<std::int64_t>& gs,
+                 const std::vector<std::int64_t>& xs, std::int64_t op, std::int64_t& ooff,
+                 std::int64_t& xoff) {
+  const ConvGeometry& pg = f.p.g;
+  std::int64_t orem = op;
+  ooff = xoff = 0;
+  for (int d = static_cast<int>(g.in.size()) - 3; d >= 0; --d) {
+    const auto du = static_cast<std::size_t>(d);
+    const std::int64_t m = orem % pg.out[du];
+    orem /= pg.out[du];
+    ooff += m * gs[du];
+    const std::int64_t i = f.p.dx_index(g, du, m);
+    if (i < 0 || i >= g.in[du]) return false;
+    xoff += i * xs[du];
+  }
+  return true;
+}
+
 // The values of phase f inside dx, in order (outer plane, line, last-dim value), as window offsets
 // into the padded copy (strides gs) and runs along dx's last dim (strides xs).
 template <class T>
@@ -60,18 +81,8 @@ void phase_positions(const ConvGeometry& g, const std::vector<std::int64_t>& gs,
   const ConvGeometry& pg = f.p.g;
   const std::int64_t lines = s == 1 ? 1 : pg.out[s - 2];
   for (std::int64_t op = 0; op < f.outer; ++op) {
-    std::int64_t orem = op, ooff = 0, xoff = 0;
-    bool inside = true;
-    for (int d = static_cast<int>(s) - 3; d >= 0; --d) {
-      const auto du = static_cast<std::size_t>(d);
-      const std::int64_t m = orem % pg.out[du];
-      orem /= pg.out[du];
-      ooff += m * gs[du];
-      const std::int64_t i = f.p.dx_index(g, du, m);
-      inside = inside && i >= 0 && i < g.in[du];
-      xoff += i * xs[du];
-    }
-    if (!inside) continue;
+    std::int64_t ooff = 0, xoff = 0;
+    if (!outer_plane(g, f, gs, xs, op, ooff, xoff)) continue;
     for (std::int64_t l = 0; l < lines; ++l) {
       std::int64_t lx = xoff;
       if (s >= 2) {
@@ -237,25 +248,13 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
     brow.resize(static_cast<std::size_t>(max_rows));
     T* ctile = gemm_workspace<T>(GemmBuffer::Extra, mpad * plan.tile);
     for (const FusedPhase<T>& f : phases) {
-      const ConvGeometry& pg = f.p.g;
       const std::int64_t tile = std::min(plan.tile, ceil_div(f.cols, nr) * nr);
       const std::int64_t slices = ceil_div(f.rows, plan.tile_rows);
       const std::int64_t kstep = ceil_div(f.rows, slices);
       const T* wg = f.packed.get() + grp * mpad * f.rows;
       for (std::int64_t op = 0; op < f.outer; ++op) {
-        // The outer plane's offset in the copy, and its dx offset (or none: outside dx).
-        std::int64_t orem = op, ooff = 0, xoff = 0;
-        bool inside = true;
-        for (int d = si - 3; d >= 0; --d) {
-          const auto du = static_cast<std::size_t>(d);
-          const std::int64_t m = orem % pg.out[du];
-          orem /= pg.out[du];
-          ooff += m * gs[du];
-          const std::int64_t i = f.p.dx_index(g, du, m);
-          inside = inside && i >= 0 && i < g.in[du];
-          xoff += i * xs[du];
-        }
-        if (!inside) continue;
+        std::int64_t ooff = 0, xoff = 0;
+        if (!outer_plane(g, f, gs, xs, op, ooff, xoff)) continue;
         for (std::int64_t q0 = 0; q0 < f.cols; q0 += tile) {
           const std::int64_t ncols = std::min(tile, f.cols - q0), width = ceil_div(ncols, nr) * nr;
           // The tile's kept columns: per grid line, the values inside dx.

@@ -111,6 +111,20 @@ struct TileRow {
   if (lo < hi) std::memcpy(line + lo, plane + y * w + x0 + lo, sizeof(float) * (hi - lo));
 }
 
+// The input transform's second step: V columns from t[i][j] = row i of the tile after B,
+// written as store_column does.
+[[gnu::always_inline]] inline void input_columns(const float (&t)[6][6][kLanes], float* dst,
+                                                 int64 xs) {
+  for (int j = 0; j < 6; ++j) {
+    alignas(64) float o[6][kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], o[0][l],
+                    o[1][l], o[2][l], o[3][l], o[4][l], o[5][l]);
+    }
+    store_column(o, dst, j, xs);
+  }
+}
+
 // V = B^T d B for 16 tiles of one input plane; element xi of lane l goes to dst[xi * xs + l].
 [[gnu::always_inline]] inline void input_transform_impl(const float* plane, int64 h, int64 w,
                                                         TileRow r, float* dst, int64 xs) {
@@ -124,14 +138,7 @@ struct TileRow {
                     t[i][3][l], t[i][4][l], t[i][5][l]);
     }
   }
-  for (int j = 0; j < 6; ++j) {
-    alignas(64) float o[6][kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], o[0][l],
-                    o[1][l], o[2][l], o[3][l], o[4][l], o[5][l]);
-    }
-    store_column(o, dst, j, xs);
-  }
+  input_columns(t, dst, xs);
 }
 
 // y = A^T m A (+ bias) for 16 tiles: element xi of lane l read at src[xi * xs + l], output tile
@@ -172,6 +179,27 @@ struct TileRow {
   }
 }
 
+// The output-gradient transform's second step: Z columns from t[i][j] = row i of A applied along
+// the tile's rows, written as store_column does.
+[[gnu::always_inline]] inline void grad_columns(const float (&t)[4][6][kLanes], float* dst,
+                                                int64 xs) {
+  for (int j = 0; j < 6; ++j) {
+    alignas(64) float o[6][kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
+      const float s02 = a + c, s13 = b + e;
+      const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
+      o[0][l] = a;
+      o[1][l] = s02 + s13;
+      o[2][l] = s02 - s13;
+      o[3][l] = q02 + q13;
+      o[4][l] = q02 - q13;
+      o[5][l] = e;
+    }
+    store_column(o, dst, j, xs);
+  }
+}
+
 // Z = A dy A^T for 16 tiles of 4x4 output gradients (the weight gradient's transform of dy):
 // z = (d0, d0 + d1 + d2 + d3, d0 - d1 + d2 - d3, d0 + 2 d1 + 4 d2 + 8 d3, d0 - 2 d1 + 4 d2 - 8 d3,
 // d3) along each axis.
@@ -193,21 +221,7 @@ struct TileRow {
       t[i][5][l] = d[3];
     }
   }
-  for (int j = 0; j < 6; ++j) {
-    alignas(64) float o[6][kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
-      const float s02 = a + c, s13 = b + e;
-      const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
-      o[0][l] = a;
-      o[1][l] = s02 + s13;
-      o[2][l] = s02 - s13;
-      o[3][l] = q02 + q13;
-      o[4][l] = q02 - q13;
-      o[5][l] = e;
-    }
-    store_column(o, dst, j, xs);
-  }
+  grad_columns(t, dst, xs);
 }
 
 // dst[t * ldd + c] = src[c * lds + t] for c < rows, t < cols (the weight gradient's V^T).
@@ -302,14 +316,7 @@ struct LaneMap {
     for (int l = 0; l < kLanes; ++l)
       CT_WINO_IN_1D(d[i][0][l], d[i][1][l], d[i][2][l], d[i][3][l], d[i][4][l], d[i][5][l],
                     t[i][0][l], t[i][1][l], t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
-  for (int j = 0; j < 6; ++j) {
-    alignas(64) float o[6][kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      CT_WINO_IN_1D(t[0][j][l], t[1][j][l], t[2][j][l], t[3][j][l], t[4][j][l], t[5][j][l], o[0][l],
-                    o[1][l], o[2][l], o[3][l], o[4][l], o[5][l]);
-    }
-    store_column(o, dst, j, xs);
-  }
+  input_columns(t, dst, xs);
 }
 
 [[gnu::always_inline]] inline void input_gather_impl(const float* base, const LaneMap& m, int64 w,
@@ -372,21 +379,7 @@ struct LaneMap {
       t[i][4][l] = q02 - q13;
       t[i][5][l] = d[i][3][l];
     }
-  for (int j = 0; j < 6; ++j) {
-    alignas(64) float o[6][kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      const float a = t[0][j][l], b = t[1][j][l], c = t[2][j][l], e = t[3][j][l];
-      const float s02 = a + c, s13 = b + e;
-      const float q02 = a + 4.0f * c, q13 = 2.0f * b + 8.0f * e;
-      o[0][l] = a;
-      o[1][l] = s02 + s13;
-      o[2][l] = s02 - s13;
-      o[3][l] = q02 + q13;
-      o[4][l] = q02 - q13;
-      o[5][l] = e;
-    }
-    store_column(o, dst, j, xs);
-  }
+  grad_columns(t, dst, xs);
 }
 
 [[gnu::always_inline]] inline void grad_gather_impl(const float* base, const LaneMap& m, int64 w,
