@@ -343,4 +343,26 @@ void rows_product(const GemmKernel<T>& kern, const T* a, std::int64_t rows, std:
   }
 }
 
+// The positions-major tile: C^T[i, j] = sum over rows kk of abase[i][offs[kk]] * B[kk, j] for
+// positions i < npad (a multiple of mr, abase holding npad window pointers) and channels
+// j < cols, with B the nr-wide panels packed by pack_weights (`rows` deep, kp = cols rounded up
+// to nr); C^T row i at ctile + i * kp. Summed over equal reduction slices of `kstep` rows; a last
+// channel panel at most half full runs the half-width kernel.
+template <class T>
+void windows_product(const GemmKernel<T>& kern, const T* b, std::int64_t rows, std::int64_t kstep,
+                     const T* const* abase, const std::int64_t* offs, std::int64_t npad,
+                     std::int64_t cols, std::int64_t kp, T* ctile) {
+  const std::int64_t mr = kern.mr, nr = kern.nr;
+  for (std::int64_t pc = 0; pc < rows; pc += kstep) {
+    const std::int64_t kc = std::min(kstep, rows - pc);
+    const T beta = pc == 0 ? T(0) : T(1);
+    for (std::int64_t j0 = 0; j0 < kp; j0 += nr) {
+      const T* bp = b + j0 * rows + pc * nr;
+      const auto fn = 2 * (cols - j0) <= nr ? kern.windows_half : kern.windows;
+      for (std::int64_t i0 = 0; i0 < npad; i0 += mr)
+        fn(kc, abase + i0, offs + pc, bp, nr, ctile + i0 * kp + j0, kp, T(1), beta);
+    }
+  }
+}
+
 }  // namespace convtape::cpu::conv_detail

@@ -388,17 +388,7 @@ void implicit_forward_windows(const ConvPlan& plan, const GemmKernel<T>& kern, c
       for (std::int64_t i = 0; i < npad; ++i)
         abase[static_cast<std::size_t>(i)] =
             padded + pos_off[static_cast<std::size_t>(p0 + std::min(i, np - 1))];
-      for (std::int64_t pc = 0; pc < rows; pc += kstep) {
-        const std::int64_t kc = std::min(kstep, rows - pc);
-        const T beta = pc == 0 ? T(0) : T(1);
-        for (std::int64_t j0 = 0; j0 < kgp; j0 += nr) {
-          const T* bp = wg + j0 * rows + pc * nr;
-          const auto fn = 2 * (kg - j0) <= nr ? kern.windows_half : kern.windows;
-          for (std::int64_t i0 = 0; i0 < npad; i0 += mr)
-            fn(kc, abase.data() + i0, offs.data() + pc, bp, nr, ctile + i0 * kgp + j0, kgp, T(1),
-               beta);
-        }
-      }
+      windows_product(kern, wg, rows, kstep, abase.data(), offs.data(), npad, kg, kgp, ctile);
       // C^T into y with the bias, in 16 x 16 blocks so that both sides stream (read column-wise,
       // a tile of 512 channels cost a 1x1 stride-2 forward a fifth of its time).
       line::transpose_add(isa, yg + p0, positions, ctile, kgp, b ? b + grp * kg : nullptr, kg, np);

@@ -72,6 +72,18 @@ bool outer_plane(const ConvGeometry& g, const FusedPhase<T>& f, const std::vecto
   return true;
 }
 
+// Line l of phase f (its index along the second-to-last dim; s >= 2) in dx: lx += its dx offset
+// (strides xs); false when it lies outside dx.
+template <class T>
+bool line_in_dx(const ConvGeometry& g, const FusedPhase<T>& f, const std::vector<std::int64_t>& xs,
+                std::int64_t l, std::int64_t& lx) {
+  const std::size_t d = g.in.size() - 2;
+  const std::int64_t i = f.p.dx_index(g, d, l);
+  if (i < 0 || i >= g.in[d]) return false;
+  lx += i * xs[d];
+  return true;
+}
+
 // The values of phase f inside dx, in order (outer plane, line, last-dim value), as window offsets
 // into the padded copy (strides gs) and runs along dx's last dim (strides xs).
 template <class T>
@@ -85,11 +97,7 @@ void phase_positions(const ConvGeometry& g, const std::vector<std::int64_t>& gs,
     if (!outer_plane(g, f, gs, xs, op, ooff, xoff)) continue;
     for (std::int64_t l = 0; l < lines; ++l) {
       std::int64_t lx = xoff;
-      if (s >= 2) {
-        const std::int64_t i = f.p.dx_index(g, s - 2, l);
-        if (i < 0 || i >= g.in[s - 2]) continue;
-        lx += i * xs[s - 2];
-      }
+      if (s >= 2 && !line_in_dx(g, f, xs, l, lx)) continue;
       if (f.j1 <= f.j0) continue;
       f.runs.push_back({static_cast<std::int64_t>(f.pos_off.size()),
                         lx + f.first_last + g.stride[s - 1] * f.j0, f.j1 - f.j0});
@@ -111,7 +119,7 @@ void phase_windows(const ConvPlan& plan, const GemmKernel<T>& kern,
                    std::int64_t cgp, const T* bg, T* dxg) {
   const ConvGeometry& g = plan.geometry;
   const std::int64_t cg = g.group_channels(), in_n = g.in_numel();
-  const std::int64_t mr = kern.mr, nr = kern.nr, tile = plan.tile;  // tile: positions, mr multiple
+  const std::int64_t mr = kern.mr, tile = plan.tile;  // tile: positions, mr multiple
   const std::int64_t st = g.stride[g.in.size() - 1];
   const Isa isa = plan.target.isa;
   T* ctile = gemm_workspace<T>(GemmBuffer::Extra, tile * cgp);
@@ -130,17 +138,7 @@ void phase_windows(const ConvPlan& plan, const GemmKernel<T>& kern,
       for (std::int64_t i = 0; i < npad; ++i)
         abase[static_cast<std::size_t>(i)] =
             padded + f.pos_off[static_cast<std::size_t>(p0 + std::min(i, np - 1))];
-      for (std::int64_t pc = 0; pc < f.rows; pc += kstep) {
-        const std::int64_t kc = std::min(kstep, f.rows - pc);
-        const T beta = pc == 0 ? T(0) : T(1);
-        for (std::int64_t j0 = 0; j0 < cgp; j0 += nr) {
-          const T* bp = wg + j0 * f.rows + pc * nr;
-          const auto fn = 2 * (cg - j0) <= nr ? kern.windows_half : kern.windows;
-          for (std::int64_t i0 = 0; i0 < npad; i0 += mr)
-            fn(kc, abase.data() + i0, f.offs.data() + pc, bp, nr, ctile + i0 * cgp + j0, cgp, T(1),
-               beta);
-        }
-      }
+      windows_product(kern, wg, f.rows, kstep, abase.data(), f.offs.data(), npad, cg, cgp, ctile);
       line::transpose_add(isa, rows_tile, tile, ctile, cgp, static_cast<const T*>(nullptr), cg, np);
       segs.clear();
       for (; run < f.runs.size(); ++run) {
@@ -261,12 +259,7 @@ void phase_implicit_backward_data(const ConvPlan& plan, const GemmKernel<T>& ker
           segs.clear();
           for (std::int64_t l = q0 / f.line; l * f.line < q0 + ncols; ++l) {
             std::int64_t lx = xoff;
-            if (s >= 2) {
-              const std::size_t d = s - 2;
-              const std::int64_t i = f.p.dx_index(g, d, l);
-              if (i < 0 || i >= g.in[d]) continue;
-              lx += i * xs[d];
-            }
+            if (s >= 2 && !line_in_dx(g, f, xs, l, lx)) continue;
             const std::int64_t c0 = std::max(l * f.line + f.j0, q0);
             const std::int64_t c1 = std::min(l * f.line + f.j1, q0 + ncols);
             if (c1 <= c0) continue;
