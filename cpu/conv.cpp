@@ -18,6 +18,7 @@
 #include "core/settings.h"
 #include "cpu/conv_paths.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_s2.h"
 #include "cpu/gemm_kernel.h"
 #include "cpu/parallel.h"
 
@@ -32,6 +33,10 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
     case ConvPath::winograd:
       if constexpr (std::is_same_v<T, float>) return winograd::forward(x, w, b, y, plan.geometry);
       break;  // the plan picks Winograd for float32 only
+    case ConvPath::winograd_s2:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_s2::forward(x, w, b, y, plan.geometry);
+      break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
       return depthwise_forward(plan, x, w, b, y);
@@ -112,6 +117,10 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     case ConvPath::winograd:
       if constexpr (std::is_same_v<T, float>)
         return winograd::backward_weight(dy, x, dw, plan.geometry);
+      break;
+    case ConvPath::winograd_s2:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_s2::backward_weight(dy, x, dw, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:

@@ -17,6 +17,7 @@
 #include "core/checked.h"
 #include "cpu/conv_common.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_s2.h"
 
 namespace convtape::cpu {
 
@@ -160,6 +161,50 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
     shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);  // parts' dw
   } else {
     shared = smul(smul(g.groups * kXi, kp), ci);  // U
+  }
+  const std::int64_t who = std::max(t.team, 1);
+  p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
+}
+
+// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_s2.cpp): 5x5 output tiles,
+// ceil(out / 5) per dim and plane, 121 transformed points per tile in 49 classes. Its scratch is
+// bounded here from that file's blocking (a block of T tiles, T the larger of 1 MiB of V and M
+// and 128 tiles, rounded down to 32): the transformed weights U (49 values per channel pair,
+// output channels padded to at most 32) for the forward; per thread V and M, and for the weight
+// gradient V^T of one class (25 slots of T tiles), one dU and the parts' copies of dw.
+// Tiles for the team as for winograd, except that a batch-1 forward with fewer tiles runs on the
+// GEMM paths (its weight transform, 49 values per channel pair each call, outweighs few tiles).
+bool winograd_s2_fills_team(const ConvGeometry& g, ConvPass pass, const ConvTarget& t) {
+  if (t.threads <= 1) return true;
+  const std::int64_t tiles = checked::div_ceil(g.out[0], 5) * checked::div_ceil(g.out[1], 5);
+  const std::int64_t all = smul(smul(g.batch, g.groups), tiles);
+  (void)pass;
+  return all >= smul(32, t.threads);
+}
+
+void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
+  const ConvGeometry& g = p.geometry;
+  p.path = ConvPath::winograd_s2;
+  p.parallel = true;
+  p.tile = 5;
+  p.tiles = checked::div_ceil(g.out[0], 5) * checked::div_ceil(g.out[1], 5);
+  constexpr std::int64_t kPoints = 121, kClasses = 49, kAlign = 32, kFloat = 4;
+  constexpr std::int64_t kBlockBytes = 1 << 20, kReuseTiles = 128;
+  const bool weight = p.pass == ConvPass::backward_weight;
+  const std::int64_t ci = g.group_channels(), co = g.group_out_channels();
+  const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
+  const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
+  const std::int64_t per_tile = smul(kPoints, sadd(smul(weight ? 2 : 1, ci), kp));
+  const std::int64_t budget = std::max(kBlockBytes / smul(kFloat, per_tile), kReuseTiles);
+  const std::int64_t tiles = std::max(kAlign, budget / kAlign * kAlign);
+  std::int64_t per_thread = smul(smul(kPoints, sadd(ci, kp)), tiles);  // V and M (or dy's)
+  std::int64_t shared = 0;
+  if (weight) {
+    per_thread = sadd(per_thread, smul(smul(25, cp), tiles));                     // V_q^T
+    per_thread = sadd(per_thread, smul(g.groups * kClasses, sadd(smul(kp, cp), 16)));  // dU
+    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);     // parts' dw
+  } else {
+    shared = smul(smul(g.groups * kClasses, kp), ci);  // U
   }
   const std::int64_t who = std::max(t.team, 1);
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
@@ -879,6 +924,11 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     plan_winograd(p, target);
     return p;
   }
+  if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
+      winograd_s2::applies(g) && winograd_s2_fills_team(g, pass, target)) {
+    plan_winograd_s2(p, target);
+    return p;
+  }
   if (target.dtype == DType::Float32 && !p.exact && dilation_split_ok(g) &&
       plan_dilation_split(p, target, elem))
     return p;
@@ -924,6 +974,8 @@ const char* path_name(ConvPath path) {
       return "empty";
     case ConvPath::winograd:
       return "winograd";
+    case ConvPath::winograd_s2:
+      return "winograd_s2";
     case ConvPath::direct_padded:
       return "direct_padded";
     case ConvPath::direct:

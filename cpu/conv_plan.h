@@ -64,6 +64,7 @@ enum class ConvPass { forward, backward_data, backward_weight };
 enum class ConvPath {
   empty,
   winograd,
+  winograd_s2,
   direct_padded,
   direct,
   implicit_gemm,

@@ -55,6 +55,7 @@
 #include "cpu/gemm_driver.h"
 #include "cpu/isa.h"
 #include "cpu/parallel.h"
+#include "cpu/winograd_common.h"
 
 namespace convtape::cpu::winograd {
 
@@ -75,17 +76,6 @@ constexpr int64 kPanelBytes = 24576;      // one column panel of V_xi, kept in L
 
 // ---------------------------------------------------------------------------------------------
 // Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
-
-// 1-D input transform B^T z of 6 values.
-#define CT_WINO_IN_1D(z0, z1, z2, z3, z4, z5, r0, r1, r2, r3, r4, r5) \
-  do {                                                                \
-    r0 = 4.0f * z0 - 5.0f * z2 + z4;                                  \
-    r1 = (z3 + z4) - 4.0f * (z1 + z2);                                \
-    r2 = (z4 - z3) + 4.0f * (z1 - z2);                                \
-    r3 = (z4 - z2) + 2.0f * (z3 - z1);                                \
-    r4 = (z4 - z2) - 2.0f * (z3 - z1);                                \
-    r5 = 4.0f * z1 - 5.0f * z3 + z5;                                  \
-  } while (0)
 
 // Column j of a transformed tile, o[i] the 16 lanes of element (i, j), to dst[(6 i + j) * xs + l].
 // The lanes are computed into o and moved with fixed-size copies: stored through six pointers
@@ -864,6 +854,64 @@ void kernel_portable(int64 kc, const float* a, int64 lda, const float* b, int64 
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+// Half-width micro-kernels, C[MR x NR/2]: the last half column panel of a GEMM whose columns are
+// a multiple of NR/2 only (cpu/conv_winograd_s2.cpp).
+__attribute__((target("avx512f,fma"))) void half_avx512(int64 kc, const float* a, int64 lda,
+                                                        const float* b, int64 ldb, float* c,
+                                                        int64 ldc, bool accumulate) {
+  constexpr int kMr = 8;
+  __m512 c0[kMr];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) c0[i] = _mm512_setzero_ps();
+  for (int64 k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b + k * ldb);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + k]), b0, c0[i]);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
+    _mm512_storeu_ps(ci, c0[i]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void half_avx2(int64 kc, const float* a, int64 lda,
+                                                   const float* b, int64 ldb, float* c, int64 ldc,
+                                                   bool accumulate) {
+  constexpr int kMr = 6;
+  __m256 c0[kMr];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) c0[i] = _mm256_setzero_ps();
+  for (int64 k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b + k * ldb);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) c0[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * lda + k]), b0, c0[i]);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+    float* ci = c + i * ldc;
+    if (accumulate) c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
+    _mm256_storeu_ps(ci, c0[i]);
+  }
+}
+
+void half_portable(int64 kc, const float* a, int64 lda, const float* b, int64 ldb, float* c,
+                   int64 ldc, bool accumulate) {
+  constexpr int kMr = 4, kNr = 8;
+  float acc[kMr][kNr] = {};
+  for (int64 k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    for (int i = 0; i < kMr; ++i) {
+      const float ai = a[i * lda + k];
+      for (int j = 0; j < kNr; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  for (int i = 0; i < kMr; ++i)
+    for (int j = 0; j < kNr; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
 // One ISA path: the micro-kernel's register tile and the compiled transforms.
 struct Path {
   int mr, nr;
@@ -1281,6 +1329,22 @@ const float* transform_weights(const Path& path, const float* w, int64 groups, i
 }
 
 }  // namespace
+
+const MicroKernel& micro_kernel(Isa isa) {
+  static const MicroKernel avx512{kAvx512.mr, kAvx512.nr, kAvx512.kernel, &half_avx512,
+                                  kAvx512.transpose};
+  static const MicroKernel avx2{kAvx2.mr, kAvx2.nr, kAvx2.kernel, &half_avx2, kAvx2.transpose};
+  static const MicroKernel portable{kPortable.mr, kPortable.nr, kPortable.kernel, &half_portable,
+                                    kPortable.transpose};
+  switch (isa) {
+    case Isa::avx512:
+      return avx512;
+    case Isa::avx2:
+      return avx2;
+    default:
+      return portable;
+  }
+}
 
 bool applies(const ConvGeometry& g) {
   if (g.spatial() != 2) return false;
