@@ -166,45 +166,53 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
 }
 
-// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_s2.cpp): 5x5 output tiles,
-// ceil(out / 5) per dim and plane, 121 transformed points per tile in 49 classes. Its scratch is
-// bounded here from that file's blocking (a block of T tiles, T the larger of 1 MiB of V and M
-// and 128 tiles, rounded down to 32): the transformed weights U (49 values per channel pair,
-// output channels padded to at most 32) for the forward; per thread V and M, and for the weight
-// gradient V^T of one class (25 slots of T tiles), one dU and the parts' copies of dw.
-// Tiles for the team as for winograd, except that a batch-1 forward with fewer tiles runs on the
-// GEMM paths (its weight transform, 49 values per channel pair each call, outweighs few tiles).
-bool winograd_s2_fills_team(const ConvGeometry& g, ConvPass pass, const ConvTarget& t) {
+// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_s2.cpp), forward and weight
+// gradient, on the AVX2 path only. Measured at 2 threads against the exact paths on the same
+// machine (Emerald Rapids, ms; fwd / weight gradient):
+//                          AVX2 path                       AVX-512 path
+//   64 -> 128, 56x56       7.30 / 8.21 vs 8.27 / 9.36      5.11 / 5.43 vs 4.59 / 5.32
+//   256 -> 256, 28x28      12.5 / 15.4 vs 16.5 / 18.8      9.58 / 11.6 vs 9.28 / 10.6
+//   128 -> 128, 56x56      13.7 / 16.9 vs 16.5 / 18.6      8.99 / 11.0 vs 9.27 / 10.4
+//   128 -> 256, 28x28      7.29 / 7.42 vs 8.22 / 9.53      5.25 / 5.85 vs 4.63 / 5.30
+// With twice the FMA width the AVX-512 GEMM paths reach the multiply peak with the operands they
+// have, and the transformed operands (4.6 values per output and channel, against one) cost more
+// than the multiplications saved; on AVX2 the multiplications dominate. The baseline path's
+// transforms are scalar (3x slower than its GEMM). Tiles for the team as for winograd.
+bool winograd_s2_fills_team(const ConvGeometry& g, const ConvTarget& t) {
+  if (t.isa != Isa::avx2) return false;
   if (t.threads <= 1) return true;
-  const std::int64_t tiles = checked::div_ceil(g.out[0], 5) * checked::div_ceil(g.out[1], 5);
-  const std::int64_t all = smul(smul(g.batch, g.groups), tiles);
-  (void)pass;
-  return all >= smul(32, t.threads);
+  const std::int64_t tiles = winograd_s2::tiles(g);
+  return smul(smul(g.batch, g.groups), tiles) >= smul(32, t.threads);
 }
 
+// Its scratch, bounded from that file's blocking (a block of at most T tiles, T the larger of
+// 1 MiB of V and M and 128 tiles, rounded down to 16): the transformed weights U ((M + 2)^2
+// values per channel pair, output channels padded to at most 32) for the forward; per thread V
+// and M (the weight gradient: dy's transform), and for the weight gradient V^T of one class (M^2
+// slots of T tiles by input channels padded to 32), one dU and the parts' copies of dw.
 void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
   const ConvGeometry& g = p.geometry;
   p.path = ConvPath::winograd_s2;
   p.parallel = true;
-  p.tile = 5;
-  p.tiles = checked::div_ceil(g.out[0], 5) * checked::div_ceil(g.out[1], 5);
-  constexpr std::int64_t kPoints = 121, kClasses = 49, kAlign = 32, kFloat = 4;
-  constexpr std::int64_t kBlockBytes = 1 << 20, kReuseTiles = 128;
+  p.tile = winograd_s2::tile(g);
+  p.tiles = winograd_s2::tiles(g);
+  const std::int64_t m = p.tile, points = (2 * m + 1) * (2 * m + 1), classes = (m + 2) * (m + 2);
+  constexpr std::int64_t kAlign = 32, kFloat = 4, kBlockBytes = 1 << 20, kReuseTiles = 128;
   const bool weight = p.pass == ConvPass::backward_weight;
   const std::int64_t ci = g.group_channels(), co = g.group_out_channels();
   const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
   const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
-  const std::int64_t per_tile = smul(kPoints, sadd(smul(weight ? 2 : 1, ci), kp));
-  const std::int64_t budget = std::max(kBlockBytes / smul(kFloat, per_tile), kReuseTiles);
-  const std::int64_t tiles = std::max(kAlign, budget / kAlign * kAlign);
-  std::int64_t per_thread = smul(smul(kPoints, sadd(ci, kp)), tiles);  // V and M (or dy's)
+  const std::int64_t per_tile = smul(points, sadd(smul(weight ? 2 : 1, ci), kp));
+  const std::int64_t tiles =
+      round_up(std::max(kBlockBytes / smul(kFloat, per_tile), kReuseTiles), 16);
+  std::int64_t per_thread = smul(smul(points, sadd(ci, kp)), tiles);  // V and M (or dy's)
   std::int64_t shared = 0;
   if (weight) {
-    per_thread = sadd(per_thread, smul(smul(25, cp), tiles));                     // V_q^T
-    per_thread = sadd(per_thread, smul(g.groups * kClasses, sadd(smul(kp, cp), 16)));  // dU
-    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);     // parts' dw
+    per_thread = sadd(per_thread, smul(smul(m * m, cp), tiles));                      // V_q^T
+    per_thread = sadd(per_thread, smul(g.groups * classes, sadd(smul(kp, cp), 16)));  // dU
+    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);          // parts' dw
   } else {
-    shared = smul(smul(g.groups * kClasses, kp), ci);  // U
+    shared = smul(smul(g.groups * classes, kp), ci);  // U
   }
   const std::int64_t who = std::max(t.team, 1);
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
@@ -925,7 +933,7 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     return p;
   }
   if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
-      winograd_s2::applies(g) && winograd_s2_fills_team(g, pass, target)) {
+      winograd_s2::applies(g) && winograd_s2_fills_team(g, target)) {
     plan_winograd_s2(p, target);
     return p;
   }

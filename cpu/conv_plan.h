@@ -8,6 +8,9 @@
 //   empty               an operand or the result has no elements: the result is the bias or zeros
 //   winograd            float32 F(4x4, 3x3) for stride-1 3x3 2-D convs (cpu/conv_winograd.h),
 //                       never under the exact switch (ConvOptions::exact, CONVTAPE_CONV_EXACT=1)
+//   winograd_s2         float32 stride-2 3x3 2-D convs by phases, F(5, 2) or F(7, 2) on the even
+//                       phase (cpu/conv_winograd_s2.h), forward and weight gradient, on the AVX2
+//                       path with enough channels and tiles; never under the exact switch
 //   direct_padded       C / groups == 1 with at most 4 outputs per group (depthwise): per plane on
 //                       a zero-padded copy, bounds-free strided loops (cpu/conv_depthwise.cpp)
 //   direct              the same convs when the padded plane would be much larger than the data
@@ -110,7 +113,8 @@ struct ConvPlan {
   // The thread split, where the path has one (0 where it does not):
   std::int64_t tasks = 0;           // iterations of the path's parallel loop
   std::int64_t tile = 0;            // output positions per GEMM tile (implicit_gemm: grid columns;
-                                    // winograd: the output tile's edge, 4)
+                                    // winograd: the output tile's edge, 4;
+                                    // winograd_s2: 5 or 7)
   std::int64_t tiles = 0;           // tiles per task row: (sample, group) for the forward and
                                     // col2im, sample for the weight gradient, plane for winograd
   std::int64_t tile_rows = 0;       // column-matrix rows per GEMM slice (implicit_gemm, col2im)

@@ -866,7 +866,8 @@ __attribute__((target("avx512f,fma"))) void half_avx512(int64 kc, const float* a
   for (int64 k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(b + k * ldb);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i) c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + k]), b0, c0[i]);
+    for (int i = 0; i < kMr; ++i)
+      c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + k]), b0, c0[i]);
   }
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
@@ -886,7 +887,8 @@ __attribute__((target("avx2,fma"))) void half_avx2(int64 kc, const float* a, int
   for (int64 k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(b + k * ldb);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i) c0[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * lda + k]), b0, c0[i]);
+    for (int i = 0; i < kMr; ++i)
+      c0[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * lda + k]), b0, c0[i]);
   }
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {

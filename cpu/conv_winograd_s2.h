@@ -16,6 +16,8 @@
 // on every thread of its team), so a caller must not hold pointers into them across these calls.
 #pragma once
 
+#include <cstdint>
+
 #include "core/kernel_args.h"
 
 namespace convtape::cpu::winograd_s2 {
@@ -25,6 +27,11 @@ namespace convtape::cpu::winograd_s2 {
 // GEMM paths (channels per group, output size). The caller (cpu/conv_plan.h) also asks for
 // float32, a forward or weight-gradient pass, and that the exact path is not forced.
 bool applies(const ConvGeometry& g);
+
+// The output tile's edge these kernels use for g (5 or 7: the fewer transformed points over the
+// output), and the tiles of one output plane.
+int tile(const ConvGeometry& g);
+std::int64_t tiles(const ConvGeometry& g);
 
 // Contiguous NCHW operands as in cpu/conv.h; b may be null. Preconditions: applies(g).
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g);

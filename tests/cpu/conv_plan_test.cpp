@@ -10,6 +10,7 @@
 
 #include "cpu/conv_plan.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_s2.h"
 #include "cpu/gemm_kernel.h"
 #include "support/test_util.h"
 
@@ -358,6 +359,46 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
   CHECK(cpu::phase_conv(geometry(k6), {0, 0}).g.exact);
 }
 
+TEST_CASE("plan: strided 3x3 convs with channels take Winograd by phases on the AVX2 path",
+          "[conv][plan][winograd]") {
+  const Spec c256{16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1};   // 14x14: 7x7 tiles, 2x2 each
+  const Spec resnet{16, 64, 128, 1, {56, 56}, {3, 3}, 2, 1};  // 28x28: 4x4 tiles of 7x7
+  REQUIRE(cpu::winograd_s2::applies(geometry(c256)));
+  REQUIRE(cpu::winograd_s2::applies(geometry(resnet)));
+  for (const auto* k : cpu::available_gemm_kernels<float>()) {
+    const ConvTarget t = target(*k, 2);
+    INFO(k->isa);
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
+      INFO(cpu::pass_name(pass));
+      // Measured (cpu/conv_plan.cpp): faster than the exact paths on AVX2 only; the data
+      // gradient (a transposed conv) is never this path's.
+      const bool expect = t.isa == cpu::Isa::avx2 && pass != ConvPass::backward_data;
+      const ConvPlan p = plan(c256, pass, t);
+      CHECK((p.path == ConvPath::winograd_s2) == expect);
+      CHECK((plan(resnet, pass, t).path == ConvPath::winograd_s2) == expect);
+      if (p.path != ConvPath::winograd_s2) continue;
+      CHECK(p.tile == 7);
+      CHECK(p.tiles == 4);
+      CHECK(p.parallel);
+      CHECK(p.workspace_bytes > 0);
+      CHECK(cpu::to_string(p).find("winograd_s2") != std::string::npos);
+      // float64 and the exact switch: never.
+      ConvTarget t64 = target(*cpu::available_gemm_kernels<double>().front(), 2);
+      t64.isa = t.isa;
+      CHECK(plan(c256, pass, t64).path != ConvPath::winograd_s2);
+      CHECK(plan(c256, pass, target(*k, 2, /*exact=*/true)).path != ConvPath::winograd_s2);
+      Spec option = c256;
+      option.exact = true;
+      CHECK(plan(option, pass, t).path != ConvPath::winograd_s2);
+      // Batch 1 (4 tiles) does not feed two threads; alone it still saves multiplications.
+      Spec b1 = c256;
+      b1.n = 1;
+      CHECK(plan(b1, pass, t).path != ConvPath::winograd_s2);
+      CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2);
+    }
+  }
+}
+
 TEST_CASE("plan: the workspace stays a few MiB per thread where a column matrix would not",
           "[conv][plan]") {
   // 64 channels of 192 x 192, 3 x 3: the column matrix would be 85 MB (float32).
@@ -503,7 +544,8 @@ TEST_CASE("plan: implicit GEMM lines share their padding along a unit-stride las
 
 TEST_CASE("plan: the implicit forward runs positions-major where the grid would waste columns",
           "[conv][plan]") {
-  for (const ConvTarget& t : targets()) {
+  for (ConvTarget t : targets()) {
+    t.exact = true;  // these strided shapes take Winograd by phases on the AVX2 path otherwise
     INFO(describe(t));
     // 3x3 stride 2 at 256 channels, 14x14 outputs: the grid computes 15-column lines in whole
     // panels, 224 or more columns for 196 positions, and there are 8+ panels of channels.

@@ -1,0 +1,263 @@
+// The stride-2 Winograd kernels by phases (cpu/conv_winograd_s2.h) against float64 direct loops on
+// the same float32 data: forward and backward_weight, under every ISA path this CPU runs, both
+// schemes (5x5 and 7x7 output tiles), over channel counts 1 .. 400, groups, batch 1 and > 1,
+// paddings 0 .. 2 per side with high paddings that drop the last input row, sizes below one tile
+// and past several blocks, bias or none, and value ranges |v| ~ 1, ~ 1e3 and small integers; the
+// weight gradient's determinism across thread counts; and applies()'s eligibility rule.
+//
+// Accuracy contract: that of cpu/conv_winograd.h (tests/cpu/conv_winograd_test.cpp), with L the
+// reduction length (9 C_g forward, N Ho Wo for the weight gradient) and P the largest product of
+// operand magnitudes:
+//   |r - e| <= kFactor * 1e-5 * sqrt(L) * P + 1e-4 * |e|.
+// The 7x7 scheme's output transform multiplies by up to 64 (points 2 and -2 to the sixth power)
+// and its weights by up to 32/45, so its products carry larger rounding errors than F(4x4, 3x3);
+// the worst normalised error |r - e| / (1e-5 sqrt(L) P) over this sweep is printed with
+// CT_WINOGRAD_REPORT=1 (about 1.05 forward and 0.45 weight gradient for 7x7 tiles, 0.55 and 0.42
+// for 5x5, worst over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the stride-1
+// kernels, leaves headroom for other data.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "core/settings.h"
+#include "cpu/conv_winograd_s2.h"
+#include "cpu/isa.h"
+#include "support/test_util.h"
+
+using namespace convtape;
+namespace s2 = convtape::cpu::winograd_s2;
+
+namespace {
+
+constexpr double kFactor = 4.0;
+
+struct Case {
+  std::int64_t n, groups, c, k, h, w;
+  std::int64_t pad_top, pad_left, pad_bottom, pad_right;
+  bool bias;
+};
+
+enum class Range { Unit, Large, Integer };
+
+ConvGeometry geometry(const Case& t) {
+  ConvGeometry g;
+  g.batch = t.n;
+  g.channels = t.c;
+  g.out_channels = t.k;
+  g.groups = t.groups;
+  g.in = {t.h, t.w};
+  g.out = {(t.h + t.pad_top + t.pad_bottom - 3) / 2 + 1,
+           (t.w + t.pad_left + t.pad_right - 3) / 2 + 1};
+  g.kernel = {3, 3};
+  g.stride = {2, 2};
+  g.dilation = {1, 1};
+  g.input_dilation = {1, 1};
+  g.pad_lo = {t.pad_top, t.pad_left};
+  return g;
+}
+
+std::vector<float> values(std::size_t n, Range range, std::mt19937& rng) {
+  std::vector<float> v(n);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> small(-4, 4);
+  for (auto& x : v) {
+    switch (range) {
+      case Range::Unit:
+        x = unit(rng);
+        break;
+      case Range::Large:
+        x = 1000.0f * unit(rng);
+        break;
+      case Range::Integer:
+        x = static_cast<float>(small(rng));
+        break;
+    }
+  }
+  return v;
+}
+
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, std::abs(double(x)));
+  return m;
+}
+
+// Visits every (output, input, weight) index triple of the stride-2 convolution.
+template <class F>
+void each_product(const ConvGeometry& g, F&& f) {
+  const std::int64_t h = g.in[0], w = g.in[1], ho = g.out[0], wo = g.out[1];
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  for (std::int64_t n = 0; n < g.batch; ++n)
+    for (std::int64_t k = 0; k < g.out_channels; ++k)
+      for (std::int64_t c = 0; c < cg; ++c)
+        for (std::int64_t oy = 0; oy < ho; ++oy)
+          for (std::int64_t r = 0; r < 3; ++r) {
+            const std::int64_t iy = 2 * oy + r - g.pad_lo[0];
+            if (iy < 0 || iy >= h) continue;
+            for (std::int64_t ox = 0; ox < wo; ++ox)
+              for (std::int64_t s = 0; s < 3; ++s) {
+                const std::int64_t ix = 2 * ox + s - g.pad_lo[1];
+                if (ix < 0 || ix >= w) continue;
+                f(((n * g.out_channels + k) * ho + oy) * wo + ox,
+                  ((n * g.channels + k / kg * cg + c) * h + iy) * w + ix,
+                  ((k * cg + c) * 3 + r) * 3 + s);
+              }
+          }
+}
+
+// Largest |r - e| / (1e-5 sqrt(L) P) over elements, or infinity where the relative term does not
+// cover the difference either.
+double normalised_error(const std::vector<float>& r, const std::vector<double>& e, double length,
+                        double product) {
+  double worst = 0;
+  const double unit = 1e-5 * std::sqrt(length) * product;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const double diff = std::abs(double(r[i]) - e[i]);
+    if (!(diff <= kFactor * unit + 1e-4 * std::abs(e[i]))) return INFINITY;
+    worst = std::max(worst, diff / (unit > 0 ? unit : 1));
+  }
+  return worst;
+}
+
+struct Worst {
+  double forward[8] = {}, weight[8] = {};  // by tile edge
+};
+
+void check_case(const Case& t, Range range, std::mt19937& rng, Worst& worst) {
+  const ConvGeometry g = geometry(t);
+  const std::int64_t cg = g.group_channels();
+  const auto x = values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), range, rng);
+  const auto w = values(static_cast<std::size_t>(g.out_channels * cg * 9), range, rng);
+  const auto b = values(static_cast<std::size_t>(g.out_channels), range, rng);
+  const auto dy =
+      values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()), range, rng);
+
+  std::vector<double> y_ref(dy.size()), dw_ref(w.size(), 0.0);
+  for (std::size_t i = 0; i < y_ref.size(); ++i)
+    y_ref[i] = t.bias ? double(b[i / static_cast<std::size_t>(g.out_numel()) %
+                                 static_cast<std::size_t>(g.out_channels)])
+                      : 0.0;
+  each_product(g, [&](std::int64_t yi, std::int64_t xi, std::int64_t wi) {
+    const auto ys = static_cast<std::size_t>(yi), xs = static_cast<std::size_t>(xi),
+               ws = static_cast<std::size_t>(wi);
+    y_ref[ys] += double(w[ws]) * double(x[xs]);
+    dw_ref[ws] += double(dy[ys]) * double(x[xs]);
+  });
+  const double px = max_abs(x), pw = max_abs(w), pdy = max_abs(dy), pb = t.bias ? max_abs(b) : 0;
+  const int tile = s2::tile(g);
+
+  for (const cpu::Isa path : cpu::available_isas()) {
+    const cpu::IsaGuard guard(path);
+    INFO("isa " << cpu::isa_name(path) << ", tile " << tile << ", N " << t.n << ", groups "
+                << t.groups << ", C " << t.c << ", K " << t.k << ", " << t.h << "x" << t.w
+                << ", pad " << t.pad_top << "/" << t.pad_left << "/" << t.pad_bottom << "/"
+                << t.pad_right << ", bias " << t.bias << ", range " << static_cast<int>(range));
+    std::vector<float> y(dy.size(), NAN), dw(w.size(), NAN);
+    s2::forward(x.data(), w.data(), t.bias ? b.data() : nullptr, y.data(), g);
+    s2::backward_weight(dy.data(), x.data(), dw.data(), g);
+    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb));
+    const double ew = normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px);
+    INFO("normalised errors: forward " << ef << ", weight " << ew);
+    CHECK(ef <= kFactor);
+    CHECK(ew <= kFactor);
+    worst.forward[tile] = std::max(worst.forward[tile], ef);
+    worst.weight[tile] = std::max(worst.weight[tile], ew);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("winograd_s2 matches float64 direct loops over channels, sizes, paddings and ranges",
+          "[conv][winograd]") {
+  std::mt19937 rng(4321);
+  Worst worst;
+  const std::vector<Case> cases = {
+      // N, groups, C, K, H, W, pad top/left/bottom/right, bias        output, tile
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, false},       // 1x1, 5
+      {2, 1, 3, 5, 5, 7, 1, 1, 1, 1, true},        // 3x4, 5
+      {2, 1, 16, 24, 28, 28, 1, 1, 1, 1, true},    // 14x14, 7: whole tiles
+      {1, 1, 17, 33, 21, 19, 0, 0, 0, 0, false},   // 10x9, 5: valid, odd sizes
+      {3, 1, 32, 40, 13, 13, 1, 1, 0, 0, true},    // 6x6, 7: low padding only
+      {2, 2, 32, 48, 20, 20, 1, 1, 1, 1, true},    // 10x10, 5: groups
+      {1, 1, 64, 8, 14, 30, 2, 0, 1, 2, true},     // 8x15, 7: asymmetric padding
+      {1, 1, 24, 16, 15, 15, 1, 1, 0, 0, false},   // 7x7, 7: the last input row unread
+      {1, 1, 400, 16, 10, 10, 1, 1, 1, 1, false},  // 5x5, 5: the channel sum in slices
+      {5, 1, 40, 40, 4, 4, 1, 1, 1, 1, false},     // 2x2, 5: batch > tiles
+      {1, 1, 8, 8, 60, 60, 1, 1, 1, 1, true},      // 30x30, 5: several blocks
+      {16, 1, 8, 12, 14, 14, 1, 1, 1, 1, true},    // 7x7, 7: lanes across samples
+  };
+  for (const Case& t : cases)
+    for (const Range range : {Range::Unit, Range::Large, Range::Integer})
+      check_case(t, range, rng, worst);
+  if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
+    for (int m : {5, 7})
+      std::printf("winograd_s2 %dx%d tiles, worst normalised error: forward %.3f, weight %.3f\n", m,
+                  m, worst.forward[m], worst.weight[m]);
+}
+
+TEST_CASE(
+    "winograd_s2's weight gradient is bit-identical across thread counts in deterministic "
+    "mode",
+    "[conv][winograd][deterministic]") {
+  const DeterministicGuard det(true);
+  std::mt19937 rng(11);
+  for (const Case& t : {Case{4, 1, 16, 24, 30, 30, 1, 1, 1, 1, false},
+                        Case{6, 1, 16, 8, 28, 28, 1, 1, 1, 1, false}}) {
+    const ConvGeometry g = geometry(t);
+    INFO("tile " << s2::tile(g));
+    const auto x =
+        values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), Range::Unit, rng);
+    const auto dy = values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()),
+                           Range::Unit, rng);
+    const int before = omp_get_max_threads();
+    std::vector<float> one(static_cast<std::size_t>(g.out_channels * g.group_channels() * 9));
+    std::vector<float> many(one.size());
+    omp_set_num_threads(1);
+    s2::backward_weight(dy.data(), x.data(), one.data(), g);
+    omp_set_num_threads(3);
+    s2::backward_weight(dy.data(), x.data(), many.data(), g);
+    omp_set_num_threads(before);
+    CHECK(one == many);
+    CHECK(std::any_of(one.begin(), one.end(), [](float v) { return v != 0.0f; }));
+  }
+}
+
+TEST_CASE(
+    "winograd_s2 applies to 2-D stride-2 3x3 convolutions with padding 0..2 and enough "
+    "channels",
+    "[conv][winograd]") {
+  // The strided suite rows: resnet_s2 (64 -> 128 on 56x56) and c256_s2 (256 on 28x28).
+  CHECK(s2::applies(geometry(Case{16, 1, 64, 128, 56, 56, 1, 1, 1, 1, true})));
+  CHECK(s2::applies(geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true})));
+  CHECK(s2::applies(geometry(Case{1, 1, 128, 128, 20, 20, 0, 0, 0, 0, true})));
+  CHECK(s2::applies(geometry(Case{1, 1, 128, 128, 19, 20, 2, 0, 1, 2, true})));
+  CHECK(s2::applies(geometry(Case{16, 2, 128, 256, 28, 28, 1, 1, 1, 1, true})));
+  // 14x14 and 28x28 outputs take 7x7 tiles, 10x10 5x5 ones.
+  CHECK(s2::tile(geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true})) == 7);
+  CHECK(s2::tile(geometry(Case{16, 1, 64, 128, 56, 56, 1, 1, 1, 1, true})) == 7);
+  CHECK(s2::tile(geometry(Case{16, 1, 64, 128, 20, 20, 1, 1, 1, 1, true})) == 5);
+  CHECK(s2::tiles(geometry(Case{16, 1, 64, 128, 20, 20, 1, 1, 1, 1, true})) == 4);
+  // Too few channels to pay for the transforms: 64 -> 64, 32 -> 64.
+  CHECK_FALSE(s2::applies(geometry(Case{16, 1, 64, 64, 56, 56, 1, 1, 1, 1, true})));
+  CHECK_FALSE(s2::applies(geometry(Case{16, 1, 32, 64, 112, 112, 1, 1, 1, 1, true})));
+  CHECK_FALSE(s2::applies(geometry(Case{16, 4, 256, 256, 28, 28, 1, 1, 1, 1, true})));
+  // Outputs whose tiles waste the saving: 3x3 (one 5x5 tile: 121 products for 81 direct).
+  CHECK_FALSE(s2::applies(geometry(Case{16, 1, 256, 256, 6, 6, 1, 1, 1, 1, true})));
+  // Padding beyond 2.
+  CHECK_FALSE(s2::applies(geometry(Case{1, 1, 128, 128, 20, 20, 3, 1, 1, 1, true})));
+  // Other convolutions.
+  ConvGeometry g = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
+  g.stride = {1, 2};
+  CHECK_FALSE(s2::applies(g));
+  g = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
+  g.dilation = {2, 2};
+  CHECK_FALSE(s2::applies(g));
+  g = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
+  g.kernel = {5, 5};
+  CHECK_FALSE(s2::applies(g));
+}
