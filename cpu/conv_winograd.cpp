@@ -782,125 +782,74 @@ __attribute__((target("avx512f,fma"))) void grad_gather_avx512(const float* base
 // Micro-kernels: C[MR x NR] (=|+=) sum_k A[i * lda + k] B[k * ldb + j]. A is read in place, one
 // broadcast per row and k (rows lda apart); B rows are NR contiguous floats.
 
+// V vectors of columns per row: V = 2 for the full kernels, 1 for the half-width ones that
+// compute a last half column panel (cpu/conv_winograd_s2.cpp).
+template <int V>
 __attribute__((target("avx512f,fma"))) void kernel_avx512(int64 kc, const float* a, int64 lda,
                                                           const float* b, int64 ldb, float* c,
                                                           int64 ldc, bool accumulate) {
   constexpr int kMr = 8;
-  __m512 c0[kMr], c1[kMr];
+  __m512 acc[kMr][V];
 #pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64 k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+    __m512 bv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
 #pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * lda + k]);
-      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) {
-      c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
-      c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(ci + 16));
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      float* ci = c + i * ldc + 16 * v;
+      if (accumulate) acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_loadu_ps(ci));
+      _mm512_storeu_ps(ci, acc[i][v]);
     }
-    _mm512_storeu_ps(ci, c0[i]);
-    _mm512_storeu_ps(ci + 16, c1[i]);
-  }
 }
 
+template <int V>
 __attribute__((target("avx2,fma"))) void kernel_avx2(int64 kc, const float* a, int64 lda,
                                                      const float* b, int64 ldb, float* c, int64 ldc,
                                                      bool accumulate) {
   constexpr int kMr = 6;
-  __m256 c0[kMr], c1[kMr];
+  __m256 acc[kMr][V];
 #pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
   for (int64 k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+    __m256 bv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bv[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
 #pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       const __m256 ai = _mm256_set1_ps(a[i * lda + k]);
-      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) {
-      c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
-      c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      float* ci = c + i * ldc + 8 * v;
+      if (accumulate) acc[i][v] = _mm256_add_ps(acc[i][v], _mm256_loadu_ps(ci));
+      _mm256_storeu_ps(ci, acc[i][v]);
     }
-    _mm256_storeu_ps(ci, c0[i]);
-    _mm256_storeu_ps(ci + 8, c1[i]);
-  }
 }
 
+template <int V>
 void kernel_portable(int64 kc, const float* a, int64 lda, const float* b, int64 ldb, float* c,
                      int64 ldc, bool accumulate) {
-  constexpr int kMr = 4, kNr = 16;
-  float acc[kMr][kNr] = {};
-  for (int64 k = 0; k < kc; ++k) {
-    const float* bk = b + k * ldb;
-    for (int i = 0; i < kMr; ++i) {
-      const float ai = a[i * lda + k];
-      for (int j = 0; j < kNr; ++j) acc[i][j] += ai * bk[j];
-    }
-  }
-  for (int i = 0; i < kMr; ++i)
-    for (int j = 0; j < kNr; ++j)
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-}
-
-// Half-width micro-kernels, C[MR x NR/2]: the last half column panel of a GEMM whose columns are
-// a multiple of NR/2 only (cpu/conv_winograd_s2.cpp).
-__attribute__((target("avx512f,fma"))) void half_avx512(int64 kc, const float* a, int64 lda,
-                                                        const float* b, int64 ldb, float* c,
-                                                        int64 ldc, bool accumulate) {
-  constexpr int kMr = 8;
-  __m512 c0[kMr];
-#pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) c0[i] = _mm512_setzero_ps();
-  for (int64 k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b + k * ldb);
-#pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i)
-      c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + k]), b0, c0[i]);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(ci));
-    _mm512_storeu_ps(ci, c0[i]);
-  }
-}
-
-__attribute__((target("avx2,fma"))) void half_avx2(int64 kc, const float* a, int64 lda,
-                                                   const float* b, int64 ldb, float* c, int64 ldc,
-                                                   bool accumulate) {
-  constexpr int kMr = 6;
-  __m256 c0[kMr];
-#pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) c0[i] = _mm256_setzero_ps();
-  for (int64 k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b + k * ldb);
-#pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i)
-      c0[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * lda + k]), b0, c0[i]);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
-    _mm256_storeu_ps(ci, c0[i]);
-  }
-}
-
-void half_portable(int64 kc, const float* a, int64 lda, const float* b, int64 ldb, float* c,
-                   int64 ldc, bool accumulate) {
-  constexpr int kMr = 4, kNr = 8;
+  constexpr int kMr = 4, kNr = 8 * V;
   float acc[kMr][kNr] = {};
   for (int64 k = 0; k < kc; ++k) {
     const float* bk = b + k * ldb;
@@ -931,7 +880,7 @@ struct Path {
 
 const Path kAvx512{8,
                    32,
-                   &kernel_avx512,
+                   &kernel_avx512<2>,
                    &input_transform_avx512,
                    &output_transform_avx512,
                    &grad_transform_avx512,
@@ -943,7 +892,7 @@ const Path kAvx512{8,
                    &weight_adjoint_avx512};
 const Path kAvx2{6,
                  16,
-                 &kernel_avx2,
+                 &kernel_avx2<2>,
                  &input_transform_avx2,
                  &output_transform_avx2,
                  &grad_transform_avx2,
@@ -955,7 +904,7 @@ const Path kAvx2{6,
                  &weight_adjoint_avx2};
 const Path kPortable{4,
                      16,
-                     &kernel_portable,
+                     &kernel_portable<2>,
                      &input_transform_portable,
                      &output_transform_portable,
                      &grad_transform_portable,
@@ -1333,11 +1282,11 @@ const float* transform_weights(const Path& path, const float* w, int64 groups, i
 }  // namespace
 
 const MicroKernel& micro_kernel(Isa isa) {
-  static const MicroKernel avx512{kAvx512.mr, kAvx512.nr, kAvx512.kernel, &half_avx512,
+  static const MicroKernel avx512{kAvx512.mr, kAvx512.nr, kAvx512.kernel, &kernel_avx512<1>,
                                   kAvx512.transpose};
-  static const MicroKernel avx2{kAvx2.mr, kAvx2.nr, kAvx2.kernel, &half_avx2, kAvx2.transpose};
-  static const MicroKernel portable{kPortable.mr, kPortable.nr, kPortable.kernel, &half_portable,
-                                    kPortable.transpose};
+  static const MicroKernel avx2{kAvx2.mr, kAvx2.nr, kAvx2.kernel, &kernel_avx2<1>, kAvx2.transpose};
+  static const MicroKernel portable{kPortable.mr, kPortable.nr, kPortable.kernel,
+                                    &kernel_portable<1>, kPortable.transpose};
   switch (isa) {
     case Isa::avx512:
       return avx512;
@@ -1492,25 +1441,11 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
               path.kernel(cols, m + xi * mxs + i * t.stride, t.stride, vt + xi * cols * cp + j, cp,
                           sg + xi * sxs + i * cp + j, cp, accumulate);
       }
-      float* out = part == 0 ? dw : partial.get() + (part - 1) * w_size;
-      for (int64 grp = 0; grp < p.groups; ++grp) {
-        float* dwg = out + grp * p.co * p.ci * 9;
-        if (!touched[static_cast<std::size_t>(grp)]) {  // dU = 0, and so dw = 0
-          std::fill_n(dwg, p.co * p.ci * 9, 0.0f);
-          continue;
-        }
-        for (int64 o = 0; o < p.co; ++o)
-          for (int64 c = 0; c < p.ci; c += kLanes)
-            path.weight_adjoint(s + grp * kXi * sxs + o * cp + c, sxs,
-                                static_cast<int>(std::min<int64>(kLanes, p.ci - c)),
-                                dwg + (o * p.ci + c) * 9);
-      }
+      part_weights(s, kXi, sxs, cp, touched, p.co, p.ci, path.weight_adjoint,
+                   part == 0 ? dw : partial.get() + (part - 1) * w_size);
     }
   }
-  for (int q = 0; q + 1 < used; ++q) {
-    const float* src = partial.get() + q * w_size;
-    for (int64 i = 0; i < w_size; ++i) dw[i] += src[i];
-  }
+  add_parts(dw, partial.get(), used, w_size);
 }
 
 }  // namespace convtape::cpu::winograd

@@ -629,6 +629,20 @@ struct Engine {
     }
   }
 
+  // V of one group's block: the input transform of its ci channels of x.
+  static void transform_inputs(const Path& path, const Pass& p, const float* x, int64 grp,
+                               int64 first, int64 count, const std::vector<Run>& runs,
+                               const Layout& lv, float* v) {
+    const int64 plane = p.hi * p.wi;
+    transform_block(
+        runs, block_spans(p, first, count, true), true, count, lv, p.ci,
+        [&](int64 n, int64 c) { return x + ((n * p.groups + grp) * p.ci + c) * plane; },
+        [&](const float* in, const Lanes& lanes, float* dst, const int64* off) {
+          path.input(in, lanes, p.wi, dst, off);
+        },
+        v);
+  }
+
   // Transformed weights [groups][classes][kp][ci] (rows past co zero), in the calling thread's GEMM
   // workspace B (the passes' threads use the other buffers).
   static const float* transform_weights(const Path& path, const float* w, const Pass& p, int64 kp) {
@@ -672,7 +686,7 @@ struct Engine {
         ceil_div(p.ci, ceil_div(p.ci, std::max<int64>(1, kPanelBytes / (4 * mk.nr))));
     const int64 v_size = checked::mul(kPoints * p.ci, per, "winograd_s2", "the workspace");
     const int64 m_size = checked::mul(kPoints * kp, per, "winograd_s2", "the workspace");
-    const int64 in_plane = p.hi * p.wi, out_plane = p.ho * p.wo;
+    const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(tasks)) if (tasks > 1)
     {
       float* v = gemm_workspace<float>(GemmBuffer::Extra, v_size);
@@ -686,13 +700,7 @@ struct Engine {
         const int64 count = std::min(per, total - first), slot = round_up(count, kLanes);
         const std::vector<Run> runs = make_runs(p, first, count);
         const Layout lv{p.ci, slot}, lm{kp, slot};
-        transform_block(
-            runs, block_spans(p, first, count, true), true, count, lv, p.ci,
-            [&](int64 n, int64 c) { return x + ((n * p.groups + grp) * p.ci + c) * in_plane; },
-            [&](const float* in, const Lanes& lanes, float* dst, const int64* off) {
-              path.input(in, lanes, p.wi, dst, off);
-            },
-            v);
+        transform_inputs(path, p, x, grp, first, count, runs, lv, v);
         const float* ug = u + grp * kClasses * kp * p.ci;
         for (int q = 0; q < kClasses; ++q) {
           const float* uq = ug + q * kp * p.ci;
@@ -746,7 +754,7 @@ struct Engine {
     const int used = static_cast<int>(std::clamp<int64>(tasks, 1, plan_threads()));
     const std::unique_ptr<float[]> partial(new float[static_cast<std::size_t>(
         checked::mul(std::max(used - 1, 0), w_size, "winograd_s2", "the workspace"))]);
-    const int64 in_plane = p.hi * p.wi, out_plane = p.ho * p.wo;
+    const int64 out_plane = p.ho * p.wo;
 #pragma omp parallel num_threads(run_threads(used)) if (used > 1)
     {
       float* v = gemm_workspace<float>(GemmBuffer::Extra, v_size);
@@ -766,13 +774,7 @@ struct Engine {
           const int64 count = std::min(per, total - first), slot = round_up(count, kLanes);
           const std::vector<Run> runs = make_runs(p, first, count);
           const Layout lv{p.ci, slot}, lz{kp, slot};
-          transform_block(
-              runs, block_spans(p, first, count, true), true, count, lv, p.ci,
-              [&](int64 n, int64 c) { return x + ((n * p.groups + grp) * p.ci + c) * in_plane; },
-              [&](const float* in, const Lanes& lanes, float* dst, const int64* off) {
-                path.input(in, lanes, p.wi, dst, off);
-              },
-              v);
+          transform_inputs(path, p, x, grp, first, count, runs, lv, v);
           transform_block(
               runs, block_spans(p, first, count, false), false, count, lz, p.co,
               [&](int64 n, int64 o) { return dy + ((n * p.groups + grp) * p.co + o) * out_plane; },
@@ -793,25 +795,11 @@ struct Engine {
                           accumulate);
           }
         }
-        float* out = part == 0 ? dw : partial.get() + (part - 1) * w_size;
-        for (int64 grp = 0; grp < p.groups; ++grp) {
-          float* dwg = out + grp * p.co * p.ci * 9;
-          if (!touched[static_cast<std::size_t>(grp)]) {  // dU = 0, and so dw = 0
-            std::fill_n(dwg, p.co * p.ci * 9, 0.0f);
-            continue;
-          }
-          for (int64 o = 0; o < p.co; ++o)
-            for (int64 c = 0; c < p.ci; c += kLanes)
-              path.adjoint(s + grp * kClasses * sxs + o * cp + c, sxs,
-                           static_cast<int>(std::min<int64>(kLanes, p.ci - c)),
-                           dwg + (o * p.ci + c) * 9);
-        }
+        winograd::part_weights(s, kClasses, sxs, cp, touched, p.co, p.ci, path.adjoint,
+                               part == 0 ? dw : partial.get() + (part - 1) * w_size);
       }
     }
-    for (int q = 0; q + 1 < used; ++q) {
-      const float* src = partial.get() + q * w_size;
-      for (int64 i = 0; i < w_size; ++i) dw[i] += src[i];
-    }
+    winograd::add_parts(dw, partial.get(), used, w_size);
   }
 };
 

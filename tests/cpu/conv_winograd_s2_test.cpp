@@ -28,9 +28,15 @@
 #include "cpu/conv_winograd_s2.h"
 #include "cpu/isa.h"
 #include "support/test_util.h"
+#include "support/winograd_contract.h"
 
 using namespace convtape;
 namespace s2 = convtape::cpu::winograd_s2;
+
+using ct_test::max_abs;
+using ct_test::normalised_error;
+using ct_test::Range;
+using ct_test::values;
 
 namespace {
 
@@ -41,8 +47,6 @@ struct Case {
   std::int64_t pad_top, pad_left, pad_bottom, pad_right;
   bool bias;
 };
-
-enum class Range { Unit, Large, Integer };
 
 ConvGeometry geometry(const Case& t) {
   ConvGeometry g;
@@ -59,32 +63,6 @@ ConvGeometry geometry(const Case& t) {
   g.input_dilation = {1, 1};
   g.pad_lo = {t.pad_top, t.pad_left};
   return g;
-}
-
-std::vector<float> values(std::size_t n, Range range, std::mt19937& rng) {
-  std::vector<float> v(n);
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::uniform_int_distribution<int> small(-4, 4);
-  for (auto& x : v) {
-    switch (range) {
-      case Range::Unit:
-        x = unit(rng);
-        break;
-      case Range::Large:
-        x = 1000.0f * unit(rng);
-        break;
-      case Range::Integer:
-        x = static_cast<float>(small(rng));
-        break;
-    }
-  }
-  return v;
-}
-
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, std::abs(double(x)));
-  return m;
 }
 
 // Visits every (output, input, weight) index triple of the stride-2 convolution.
@@ -108,20 +86,6 @@ void each_product(const ConvGeometry& g, F&& f) {
                   ((k * cg + c) * 3 + r) * 3 + s);
               }
           }
-}
-
-// Largest |r - e| / (1e-5 sqrt(L) P) over elements, or infinity where the relative term does not
-// cover the difference either.
-double normalised_error(const std::vector<float>& r, const std::vector<double>& e, double length,
-                        double product) {
-  double worst = 0;
-  const double unit = 1e-5 * std::sqrt(length) * product;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const double diff = std::abs(double(r[i]) - e[i]);
-    if (!(diff <= kFactor * unit + 1e-4 * std::abs(e[i]))) return INFINITY;
-    worst = std::max(worst, diff / (unit > 0 ? unit : 1));
-  }
-  return worst;
 }
 
 struct Worst {
@@ -160,8 +124,9 @@ void check_case(const Case& t, Range range, std::mt19937& rng, Worst& worst) {
     std::vector<float> y(dy.size(), NAN), dw(w.size(), NAN);
     s2::forward(x.data(), w.data(), t.bias ? b.data() : nullptr, y.data(), g);
     s2::backward_weight(dy.data(), x.data(), dw.data(), g);
-    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb));
-    const double ew = normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px);
+    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb), kFactor);
+    const double ew =
+        normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px, kFactor);
     INFO("normalised errors: forward " << ef << ", weight " << ew);
     CHECK(ef <= kFactor);
     CHECK(ew <= kFactor);

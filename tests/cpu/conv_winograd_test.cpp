@@ -30,9 +30,15 @@
 #include "cpu/conv_winograd.h"
 #include "cpu/isa.h"
 #include "support/test_util.h"
+#include "support/winograd_contract.h"
 
 using namespace convtape;
 namespace wino = convtape::cpu::winograd;
+
+using ct_test::max_abs;
+using ct_test::normalised_error;
+using ct_test::Range;
+using ct_test::values;
 
 namespace {
 
@@ -43,8 +49,6 @@ struct Case {
   std::int64_t pad_top, pad_left, pad_bottom, pad_right;
   bool bias;
 };
-
-enum class Range { Unit, Large, Integer };
 
 ConvGeometry geometry(const Case& t) {
   ConvGeometry g;
@@ -60,32 +64,6 @@ ConvGeometry geometry(const Case& t) {
   g.input_dilation = {1, 1};
   g.pad_lo = {t.pad_top, t.pad_left};
   return g;
-}
-
-std::vector<float> values(std::size_t n, Range range, std::mt19937& rng) {
-  std::vector<float> v(n);
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::uniform_int_distribution<int> small(-4, 4);
-  for (auto& x : v) {
-    switch (range) {
-      case Range::Unit:
-        x = unit(rng);
-        break;
-      case Range::Large:
-        x = 1000.0f * unit(rng);
-        break;
-      case Range::Integer:
-        x = static_cast<float>(small(rng));
-        break;
-    }
-  }
-  return v;
-}
-
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, std::abs(double(x)));
-  return m;
 }
 
 // y[n, k, oy, ox] = sum_c,r,s w[k, c, r, s] x[n, g c, oy + r - pt, ox + s - pl] (+ b), float64,
@@ -118,20 +96,6 @@ struct Reference {
       }
   }
 };
-
-// Largest |r - e| / (1e-5 sqrt(L) P) over elements, or infinity where the relative term does not
-// cover the difference either (see the contract above).
-double normalised_error(const std::vector<float>& r, const std::vector<double>& e, double length,
-                        double product) {
-  double worst = 0;
-  const double unit = 1e-5 * std::sqrt(length) * product;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const double diff = std::abs(double(r[i]) - e[i]);
-    if (!(diff <= kFactor * unit + 1e-4 * std::abs(e[i]))) return INFINITY;
-    worst = std::max(worst, diff / (unit > 0 ? unit : 1));
-  }
-  return worst;
-}
 
 struct Worst {
   double forward = 0, data = 0, weight = 0;
@@ -169,9 +133,10 @@ void check_case(const Case& t, Range range, std::mt19937& rng, Worst& worst) {
     wino::forward(x.data(), w.data(), t.bias ? b.data() : nullptr, y.data(), g);
     wino::backward_data(dy.data(), w.data(), dx.data(), g);
     wino::backward_weight(dy.data(), x.data(), dw.data(), g);
-    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb));
-    const double ed = normalised_error(dx, dx_ref, 9.0 * double(kg), pdy * pw);
-    const double ew = normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px);
+    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb), kFactor);
+    const double ed = normalised_error(dx, dx_ref, 9.0 * double(kg), pdy * pw, kFactor);
+    const double ew =
+        normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px, kFactor);
     INFO("normalised errors: forward " << ef << ", data " << ed << ", weight " << ew);
     CHECK(ef <= kFactor);
     CHECK(ed <= kFactor);
