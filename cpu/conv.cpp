@@ -18,7 +18,7 @@
 #include "core/settings.h"
 #include "cpu/conv_paths.h"
 #include "cpu/conv_winograd.h"
-#include "cpu/conv_winograd_s2.h"
+#include "cpu/conv_winograd_axes.h"
 #include "cpu/gemm_kernel.h"
 #include "cpu/parallel.h"
 
@@ -36,6 +36,10 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
     case ConvPath::winograd_s2:
       if constexpr (std::is_same_v<T, float>)
         return winograd_s2::forward(x, w, b, y, plan.geometry);
+      break;
+    case ConvPath::winograd_1d:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_1d::forward(x, w, b, y, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
@@ -67,6 +71,10 @@ void run_unbiased_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern,
     case ConvPath::winograd:
       if constexpr (std::is_same_v<T, float>)
         return winograd::backward_data(dy, w, dx, plan.geometry);
+      break;
+    case ConvPath::winograd_1d:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_1d::backward_data(dy, w, dx, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
@@ -121,6 +129,10 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     case ConvPath::winograd_s2:
       if constexpr (std::is_same_v<T, float>)
         return winograd_s2::backward_weight(dy, x, dw, plan.geometry);
+      break;
+    case ConvPath::winograd_1d:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_1d::backward_weight(dy, x, dw, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:

@@ -17,7 +17,7 @@
 #include "core/checked.h"
 #include "cpu/conv_common.h"
 #include "cpu/conv_winograd.h"
-#include "cpu/conv_winograd_s2.h"
+#include "cpu/conv_winograd_axes.h"
 
 namespace convtape::cpu {
 
@@ -166,7 +166,7 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
 }
 
-// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_s2.cpp), forward and weight
+// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp), forward and weight
 // gradient, on the AVX2 path only. Measured at 2 threads against the exact paths on the same
 // machine (Emerald Rapids, ms; fwd / weight gradient):
 //                          AVX2 path                       AVX-512 path
@@ -185,37 +185,74 @@ bool winograd_s2_fills_team(const ConvGeometry& g, const ConvTarget& t) {
   return smul(smul(g.batch, g.groups), tiles) >= smul(32, t.threads);
 }
 
-// Its scratch, bounded from that file's blocking (a block of at most T tiles, T the larger of
-// 1 MiB of V and M and 128 tiles, rounded down to 16): the transformed weights U ((M + 2)^2
-// values per channel pair, output channels padded to at most 32) for the forward; per thread V
-// and M (the weight gradient: dy's transform), and for the weight gradient V^T of one class (M^2
-// slots of T tiles by input channels padded to 32), one dU and the parts' copies of dw.
-void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
+// The scratch of cpu/conv_winograd_axes.cpp's passes, bounded from its blocking (a block of at most
+// T tiles, T the larger of 1 MiB of V and M and 128 tiles, rounded up to 16): the transformed
+// weights U (`classes` values per channel pair, output channels padded to at most 32) for a
+// forward-type pass; per thread V and M (the weight gradient: dy's transform), and for the weight
+// gradient V^T of one class (`most` slots of T tiles by input channels padded to 32), one dU and
+// the parts' copies of dw. ci, co: the pass's input and output channels per group.
+void plan_winograd_axes(ConvPlan& p, const ConvTarget& t, ConvPath path, std::int64_t tile,
+                        std::int64_t tiles, std::int64_t points, std::int64_t classes,
+                        std::int64_t most, std::int64_t ci, std::int64_t co) {
   const ConvGeometry& g = p.geometry;
-  p.path = ConvPath::winograd_s2;
+  p.path = path;
   p.parallel = true;
-  p.tile = winograd_s2::tile(g);
-  p.tiles = winograd_s2::tiles(g);
-  const std::int64_t m = p.tile, points = (2 * m + 1) * (2 * m + 1), classes = (m + 2) * (m + 2);
+  p.tile = tile;
+  p.tiles = tiles;
   constexpr std::int64_t kAlign = 32, kFloat = 4, kBlockBytes = 1 << 20, kReuseTiles = 128;
   const bool weight = p.pass == ConvPass::backward_weight;
-  const std::int64_t ci = g.group_channels(), co = g.group_out_channels();
   const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
   const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
   const std::int64_t per_tile = smul(points, sadd(smul(weight ? 2 : 1, ci), kp));
-  const std::int64_t tiles =
+  const std::int64_t block =
       round_up(std::max(kBlockBytes / smul(kFloat, per_tile), kReuseTiles), 16);
-  std::int64_t per_thread = smul(smul(points, sadd(ci, kp)), tiles);  // V and M (or dy's)
+  std::int64_t per_thread = smul(smul(points, sadd(ci, kp)), block);  // V and M (or dy's)
   std::int64_t shared = 0;
   if (weight) {
-    per_thread = sadd(per_thread, smul(smul(m * m, cp), tiles));                      // V_q^T
+    per_thread = sadd(per_thread, smul(smul(most, cp), block));                       // V_q^T
     per_thread = sadd(per_thread, smul(g.groups * classes, sadd(smul(kp, cp), 16)));  // dU
-    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels), ci * 9);          // parts' dw
+    shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels),
+                  smul(ci, g.kernel_numel()));  // parts' dw
   } else {
     shared = smul(smul(g.groups * classes, kp), ci);  // U
   }
   const std::int64_t who = std::max(t.team, 1);
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
+}
+
+void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
+  const ConvGeometry& g = p.geometry;
+  const std::int64_t m = winograd_s2::tile(g);
+  plan_winograd_axes(p, t, ConvPath::winograd_s2, m, winograd_s2::tiles(g),
+                     (2 * m + 1) * (2 * m + 1), (m + 2) * (m + 2), m * m, g.group_channels(),
+                     g.group_out_channels());
+}
+
+// Winograd for 1-D stride-1 convs with kernel 3 or 5 (cpu/conv_winograd_axes.cpp): F(6, 3) or
+// F(4, 5), 8 points per tile, every point its own class; all three passes (the data gradient is
+// a forward-type pass from dy with the channels swapped). Measured at 2 threads against the exact
+// paths on the same machine (Emerald Rapids, ms; forward / data / weight gradient):
+//                               AVX-512 path                      AVX2 path
+//   64 -> 64, k 5, 32 x 1024    2.40 / 2.35 / 2.26 vs 3.32 / 3.32 / 3.56   4.57 / 4.45 / 4.75 vs
+//                                                                          6.36 / 6.38 / 6.52
+//   128 -> 128, k 3, 32 x 512   3.19 / 3.06 / 2.71 vs 4.07 / 4.07 / 5.47   5.25 / 5.15 / 5.18 vs
+//                                                                          7.46 / 7.46 / 7.43
+//   256 -> 256, k 3, 4 x 128    0.61 / 0.66 / 0.45 vs 0.54 / 0.68 / 0.73   (88 tiles: the weight
+//                                                                          transform every call)
+// so with more than one thread, 64 tiles per thread or more.
+bool winograd_1d_fills_team(const ConvGeometry& g, const ConvTarget& t) {
+  if (t.threads <= 1) return true;
+  return smul(smul(g.batch, g.groups), winograd_1d::tiles(g)) >= smul(64, t.threads);
+}
+
+void plan_winograd_1d(ConvPlan& p, const ConvTarget& t) {
+  const ConvGeometry& g = p.geometry;
+  const bool data = p.pass == ConvPass::backward_data;
+  const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
+  const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
+  const std::int64_t tiles =
+      data ? checked::div_ceil(g.in[0], winograd_1d::tile(g)) : winograd_1d::tiles(g);
+  plan_winograd_axes(p, t, ConvPath::winograd_1d, winograd_1d::tile(g), tiles, 8, 8, 1, ci, co);
 }
 
 void plan_direct(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
@@ -932,6 +969,11 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     plan_winograd(p, target);
     return p;
   }
+  if (target.dtype == DType::Float32 && !p.exact && winograd_1d::applies(g) &&
+      winograd_1d_fills_team(g, target)) {
+    plan_winograd_1d(p, target);
+    return p;
+  }
   if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
       winograd_s2::applies(g) && winograd_s2_fills_team(g, target)) {
     plan_winograd_s2(p, target);
@@ -984,6 +1026,8 @@ const char* path_name(ConvPath path) {
       return "winograd";
     case ConvPath::winograd_s2:
       return "winograd_s2";
+    case ConvPath::winograd_1d:
+      return "winograd_1d";
     case ConvPath::direct_padded:
       return "direct_padded";
     case ConvPath::direct:

@@ -9,8 +9,10 @@
 //   winograd            float32 F(4x4, 3x3) for stride-1 3x3 2-D convs (cpu/conv_winograd.h),
 //                       never under the exact switch (ConvOptions::exact, CONVTAPE_CONV_EXACT=1)
 //   winograd_s2         float32 stride-2 3x3 2-D convs by phases, F(5, 2) or F(7, 2) on the even
-//                       phase (cpu/conv_winograd_s2.h), forward and weight gradient, on the AVX2
+//                       phase (cpu/conv_winograd_axes.h), forward and weight gradient, on the AVX2
 //                       path with enough channels and tiles; never under the exact switch
+//   winograd_1d         float32 stride-1 1-D convs with kernel 3 or 5, F(6, 3) or F(4, 5)
+//                       (cpu/conv_winograd_axes.h), every pass; never under the exact switch
 //   direct_padded       C / groups == 1 with at most 4 outputs per group (depthwise): per plane on
 //                       a zero-padded copy, bounds-free strided loops (cpu/conv_depthwise.cpp)
 //   direct              the same convs when the padded plane would be much larger than the data
@@ -68,6 +70,7 @@ enum class ConvPath {
   empty,
   winograd,
   winograd_s2,
+  winograd_1d,
   direct_padded,
   direct,
   implicit_gemm,
@@ -114,7 +117,7 @@ struct ConvPlan {
   std::int64_t tasks = 0;           // iterations of the path's parallel loop
   std::int64_t tile = 0;            // output positions per GEMM tile (implicit_gemm: grid columns;
                                     // winograd: the output tile's edge, 4;
-                                    // winograd_s2: 5 or 7)
+                                    // winograd_s2: 5 or 7; winograd_1d: 6 or 4)
   std::int64_t tiles = 0;           // tiles per task row: (sample, group) for the forward and
                                     // col2im, sample for the weight gradient, plane for winograd
   std::int64_t tile_rows = 0;       // column-matrix rows per GEMM slice (implicit_gemm, col2im)

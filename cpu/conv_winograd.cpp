@@ -1441,7 +1441,7 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
               path.kernel(cols, m + xi * mxs + i * t.stride, t.stride, vt + xi * cols * cp + j, cp,
                           sg + xi * sxs + i * cp + j, cp, accumulate);
       }
-      part_weights(s, kXi, sxs, cp, touched, p.co, p.ci, path.weight_adjoint,
+      part_weights(s, kXi, sxs, cp, touched, p.co, p.ci, 9, path.weight_adjoint,
                    part == 0 ? dw : partial.get() + (part - 1) * w_size);
     }
   }

@@ -47,25 +47,25 @@ struct MicroKernel {
 const MicroKernel& micro_kernel(Isa isa);
 
 // The end of both engines' weight gradients, whose blocks are summed in parts (cpu/parallel.h):
-// one part's dw [groups][co][ci][3][3] from its dU [groups][planes][kp][cp] (groups `planes` sxs
+// one part's dw [groups][co][ci][taps] from its dU [groups][planes][kp][cp] (groups `planes` sxs
 // apart, one plane per transformed weight) through `adjoint`, which turns 16 (or the last n)
-// channel pairs' planes, 16 lanes apart, into their 9 taps each; zero for groups the part saw no
+// channel pairs' planes, 16 lanes apart, into their taps each; zero for groups the part saw no
 // block of (dU = 0).
 template <class Adjoint>
 void part_weights(const float* du, std::int64_t planes, std::int64_t sxs, std::int64_t cp,
                   const std::vector<char>& touched, std::int64_t co, std::int64_t ci,
-                  Adjoint&& adjoint, float* dw) {
+                  std::int64_t taps, Adjoint&& adjoint, float* dw) {
   const std::int64_t groups = static_cast<std::int64_t>(touched.size());
   for (std::int64_t grp = 0; grp < groups; ++grp) {
-    float* dwg = dw + grp * co * ci * 9;
+    float* dwg = dw + grp * co * ci * taps;
     if (!touched[static_cast<std::size_t>(grp)]) {
-      std::fill_n(dwg, co * ci * 9, 0.0f);
+      std::fill_n(dwg, co * ci * taps, 0.0f);
       continue;
     }
     for (std::int64_t o = 0; o < co; ++o)
       for (std::int64_t c = 0; c < ci; c += 16)
         adjoint(du + grp * planes * sxs + o * cp + c, sxs,
-                static_cast<int>(std::min<std::int64_t>(16, ci - c)), dwg + (o * ci + c) * 9);
+                static_cast<int>(std::min<std::int64_t>(16, ci - c)), dwg + (o * ci + c) * taps);
   }
 }
 

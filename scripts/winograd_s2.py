@@ -19,14 +19,17 @@ import sys
 
 import sympy as sp
 
-POINTS = {
-    5: [0, 1, -1, 2, -2],
-    7: [0, 1, -1, 2, -2, sp.Rational(1, 2), -sp.Rational(1, 2)],
+HALF = sp.Rational(1, 2)
+# (M, R): the finite interpolation points of F(M, R) (infinity is the last point of each).
+SCHEMES = {
+    (5, 2): [0, 1, -1, 2, -2],
+    (7, 2): [0, 1, -1, 2, -2, HALF, -HALF],
+    (6, 3): [0, 1, -1, 2, -2, HALF, -HALF],
+    (4, 5): [0, 1, -1, 2, -2, HALF, -HALF],
 }
 
 
-def derive(m, finite):
-    r = 2
+def derive(m, r, finite):
     a = m + r - 1
     pts = [sp.nsimplify(p) for p in finite]
     assert len(pts) == a - 1
@@ -46,27 +49,27 @@ def derive(m, finite):
         eqs.append(sum(at[o, j] * g[j, t] * bt[j, s] for j in range(a)) - (1 if s == o + t else 0))
     solution = sp.solve(eqs, list(bt), dict=True)
     if len(solution) != 1:
-        sys.exit(f"F({m}, 2): expected one B^T, got {len(solution)} solutions")
+        sys.exit(f"F({m}, {r}): expected one B^T, got {len(solution)} solutions")
     bt = bt.subs(solution[0])
     if bt.free_symbols:
-        sys.exit(f"F({m}, 2): B^T is not determined: {bt.free_symbols}")
+        sys.exit(f"F({m}, {r}): B^T is not determined: {bt.free_symbols}")
     return at, g, bt
 
 
-def check(m, at, g, bt):
-    e = sp.symbols(f"e0:{m + 1}")
-    h = sp.symbols("h0:2")
+def check(m, r, at, g, bt):
+    e = sp.symbols(f"e0:{m + r - 1}")
+    h = sp.symbols(f"h0:{r}")
     y = at * (sp.Matrix(g * sp.Matrix(h)).multiply_elementwise(bt * sp.Matrix(e)))
     for o in range(m):
-        if sp.expand(y[o] - (h[0] * e[o] + h[1] * e[o + 1])) != 0:
-            sys.exit(f"F({m}, 2): output {o} is wrong")
+        if sp.expand(y[o] - sum(h[t] * e[o + t] for t in range(r))) != 0:
+            sys.exit(f"F({m}, {r}): output {o} is wrong")
 
 
 def main():
-    for m, finite in POINTS.items():
-        at, g, bt = derive(m, finite)
-        check(m, at, g, bt)
-        print(f"F({m}, 2), points {finite} and infinity: identity holds exactly")
+    for (m, r), finite in SCHEMES.items():
+        at, g, bt = derive(m, r, finite)
+        check(m, r, at, g, bt)
+        print(f"F({m}, {r}), points {finite} and infinity: identity holds exactly")
         for name, mat in (("A^T", at), ("G", g), ("B^T", bt)):
             print(f"  {name} =")
             for i in range(mat.rows):

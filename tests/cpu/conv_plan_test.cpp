@@ -10,7 +10,7 @@
 
 #include "cpu/conv_plan.h"
 #include "cpu/conv_winograd.h"
-#include "cpu/conv_winograd_s2.h"
+#include "cpu/conv_winograd_axes.h"
 #include "cpu/gemm_kernel.h"
 #include "support/test_util.h"
 
@@ -395,6 +395,38 @@ TEST_CASE("plan: strided 3x3 convs with channels take Winograd by phases on the 
       b1.n = 1;
       CHECK(plan(b1, pass, t).path != ConvPath::winograd_s2);
       CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2);
+    }
+  }
+}
+
+TEST_CASE("plan: 1-D convs with kernel 3 or 5 and channels take 1-D Winograd, unless exact",
+          "[conv][plan][winograd]") {
+  const Spec conv1d{32, 64, 64, 1, {1024}, {5}, 1, 2};  // the suite's row
+  const Spec k3{32, 128, 128, 1, {512}, {3}, 1, 1};
+  REQUIRE(cpu::winograd_1d::applies(geometry(conv1d)));
+  for (const auto* k : cpu::available_gemm_kernels<float>()) {
+    const ConvTarget t = target(*k, 2);
+    INFO(k->isa);
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
+      INFO(cpu::pass_name(pass));
+      const ConvPlan p = plan(conv1d, pass, t);
+      CHECK(p.path == ConvPath::winograd_1d);
+      CHECK(p.tile == 4);
+      CHECK(p.tiles == 256);
+      CHECK(p.workspace_bytes > 0);
+      CHECK(cpu::to_string(p).find("winograd_1d") != std::string::npos);
+      const ConvPlan p3 = plan(k3, pass, t);
+      CHECK(p3.path == ConvPath::winograd_1d);
+      CHECK(p3.tile == 6);
+      // float64, the exact switch, too few channels, and too few tiles for two threads: never.
+      CHECK(plan(conv1d, pass, f64()).path != ConvPath::winograd_1d);
+      CHECK(plan(conv1d, pass, target(*k, 2, /*exact=*/true)).path != ConvPath::winograd_1d);
+      Spec narrow = conv1d;
+      narrow.c = narrow.k = 32;
+      CHECK(plan(narrow, pass, t).path != ConvPath::winograd_1d);
+      Spec short_batch{4, 256, 256, 1, {128}, {3}, 1, 1};  // 88 tiles
+      CHECK(plan(short_batch, pass, t).path != ConvPath::winograd_1d);
+      CHECK(plan(short_batch, pass, target(*k, 1)).path == ConvPath::winograd_1d);
     }
   }
 }

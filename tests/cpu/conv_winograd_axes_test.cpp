@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/settings.h"
-#include "cpu/conv_winograd_s2.h"
+#include "cpu/conv_winograd_axes.h"
 #include "cpu/isa.h"
 #include "support/test_util.h"
 #include "support/winograd_contract.h"
@@ -225,4 +225,174 @@ TEST_CASE(
   g = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
   g.kernel = {5, 5};
   CHECK_FALSE(s2::applies(g));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1-D: F(6, 3) and F(4, 5), forward, data gradient and weight gradient.
+
+namespace {
+
+namespace w1 = convtape::cpu::winograd_1d;
+
+struct Line {
+  std::int64_t n, groups, c, k, len, kernel, pad_lo, pad_hi;
+  bool bias;
+};
+
+ConvGeometry line_geometry(const Line& t) {
+  ConvGeometry g;
+  g.batch = t.n;
+  g.channels = t.c;
+  g.out_channels = t.k;
+  g.groups = t.groups;
+  g.in = {t.len};
+  g.out = {t.len + t.pad_lo + t.pad_hi - t.kernel + 1};
+  g.kernel = {t.kernel};
+  g.stride = {1};
+  g.dilation = {1};
+  g.input_dilation = {1};
+  g.pad_lo = {t.pad_lo};
+  return g;
+}
+
+struct LineWorst {
+  double forward[8] = {}, data[8] = {}, weight[8] = {};  // by kernel size
+};
+
+void check_line(const Line& t, Range range, std::mt19937& rng, LineWorst& worst) {
+  const ConvGeometry g = line_geometry(t);
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t len = t.len, out = g.out[0], taps = t.kernel;
+  const auto x = values(static_cast<std::size_t>(g.batch * g.channels * len), range, rng);
+  const auto w = values(static_cast<std::size_t>(g.out_channels * cg * taps), range, rng);
+  const auto b = values(static_cast<std::size_t>(g.out_channels), range, rng);
+  const auto dy = values(static_cast<std::size_t>(g.batch * g.out_channels * out), range, rng);
+  std::vector<double> y_ref(dy.size()), dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0);
+  for (std::int64_t n = 0; n < g.batch; ++n)
+    for (std::int64_t k = 0; k < g.out_channels; ++k)
+      for (std::int64_t o = 0; o < out; ++o) {
+        const auto yi = static_cast<std::size_t>((n * g.out_channels + k) * out + o);
+        y_ref[yi] = t.bias ? double(b[static_cast<std::size_t>(k)]) : 0.0;
+        for (std::int64_t c = 0; c < cg; ++c)
+          for (std::int64_t r = 0; r < taps; ++r) {
+            const std::int64_t i = o + r - t.pad_lo;
+            if (i < 0 || i >= len) continue;
+            const auto xi = static_cast<std::size_t>((n * g.channels + k / kg * cg + c) * len + i);
+            const auto wi = static_cast<std::size_t>((k * cg + c) * taps + r);
+            y_ref[yi] += double(w[wi]) * double(x[xi]);
+            dx_ref[xi] += double(w[wi]) * double(dy[yi]);
+            dw_ref[wi] += double(dy[yi]) * double(x[xi]);
+          }
+      }
+  const double px = max_abs(x), pw = max_abs(w), pdy = max_abs(dy), pb = t.bias ? max_abs(b) : 0;
+  for (const cpu::Isa path : cpu::available_isas()) {
+    const cpu::IsaGuard guard(path);
+    INFO("isa " << cpu::isa_name(path) << ", kernel " << t.kernel << ", N " << t.n << ", groups "
+                << t.groups << ", C " << t.c << ", K " << t.k << ", length " << t.len << ", pad "
+                << t.pad_lo << "/" << t.pad_hi << ", bias " << t.bias << ", range "
+                << static_cast<int>(range));
+    std::vector<float> y(dy.size(), NAN), dx(x.size(), NAN), dw(w.size(), NAN);
+    w1::forward(x.data(), w.data(), t.bias ? b.data() : nullptr, y.data(), g);
+    w1::backward_data(dy.data(), w.data(), dx.data(), g);
+    w1::backward_weight(dy.data(), x.data(), dw.data(), g);
+    const double ef = normalised_error(y, y_ref, double(taps * cg), std::max(px * pw, pb), kFactor);
+    const double ed = normalised_error(dx, dx_ref, double(taps * kg), pdy * pw, kFactor);
+    const double ew = normalised_error(dw, dw_ref, double(g.batch * out), pdy * px, kFactor);
+    INFO("normalised errors: forward " << ef << ", data " << ed << ", weight " << ew);
+    CHECK(ef <= kFactor);
+    CHECK(ed <= kFactor);
+    CHECK(ew <= kFactor);
+    const auto at = static_cast<std::size_t>(t.kernel);
+    worst.forward[at] = std::max(worst.forward[at], ef);
+    worst.data[at] = std::max(worst.data[at], ed);
+    worst.weight[at] = std::max(worst.weight[at], ew);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("winograd_1d matches float64 direct loops over channels, lengths, paddings and ranges",
+          "[conv][winograd]") {
+  std::mt19937 rng(8765);
+  LineWorst worst;
+  const std::vector<Line> cases = {
+      // N, groups, C, K, length, kernel, pad lo/hi, bias
+      {1, 1, 1, 1, 1, 3, 1, 1, false},      // one output
+      {2, 1, 3, 5, 7, 5, 2, 2, true},       // shorter than two tiles
+      {3, 1, 16, 24, 64, 3, 1, 1, true},    // whole F(6, 3) tiles and a partial one
+      {2, 1, 17, 33, 61, 5, 0, 0, false},   // valid, odd sizes, K past a register tile
+      {1, 1, 64, 8, 50, 5, 4, 1, true},     // asymmetric padding up to k - 1
+      {1, 1, 24, 16, 40, 3, 0, 2, false},   // padding on the high side only
+      {2, 2, 32, 48, 45, 5, 2, 2, true},    // groups
+      {1, 1, 400, 16, 30, 3, 1, 1, false},  // the channel sum in slices
+      {16, 1, 8, 12, 9, 5, 2, 2, true},     // lanes across samples
+      {1, 1, 8, 8, 2000, 3, 1, 1, true},    // several blocks
+  };
+  for (const Line& t : cases)
+    for (const Range range : {Range::Unit, Range::Large, Range::Integer})
+      check_line(t, range, rng, worst);
+  if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
+    for (int k : {3, 5})
+      std::printf(
+          "winograd_1d kernel %d, worst normalised error: forward %.3f, data %.3f, weight "
+          "%.3f\n",
+          k, worst.forward[k], worst.data[k], worst.weight[k]);
+}
+
+TEST_CASE(
+    "winograd_1d's weight gradient is bit-identical across thread counts in deterministic "
+    "mode",
+    "[conv][winograd][deterministic]") {
+  const DeterministicGuard det(true);
+  std::mt19937 rng(13);
+  for (const Line& t :
+       {Line{4, 1, 16, 24, 300, 3, 1, 1, false}, Line{6, 1, 16, 8, 250, 5, 2, 2, false}}) {
+    const ConvGeometry g = line_geometry(t);
+    INFO("kernel " << t.kernel);
+    const auto x =
+        values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), Range::Unit, rng);
+    const auto dy = values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()),
+                           Range::Unit, rng);
+    const int before = omp_get_max_threads();
+    std::vector<float> one(
+        static_cast<std::size_t>(g.out_channels * g.group_channels() * t.kernel));
+    std::vector<float> many(one.size());
+    omp_set_num_threads(1);
+    w1::backward_weight(dy.data(), x.data(), one.data(), g);
+    omp_set_num_threads(3);
+    w1::backward_weight(dy.data(), x.data(), many.data(), g);
+    omp_set_num_threads(before);
+    CHECK(one == many);
+    CHECK(std::any_of(one.begin(), one.end(), [](float v) { return v != 0.0f; }));
+  }
+}
+
+TEST_CASE("winograd_1d applies to 1-D stride-1 convolutions with kernel 3 or 5 and enough channels",
+          "[conv][winograd]") {
+  // The suite's conv1d row: 64 -> 64, kernel 5, length 1024.
+  CHECK(w1::applies(line_geometry(Line{32, 1, 64, 64, 1024, 5, 2, 2, true})));
+  CHECK(w1::applies(line_geometry(Line{32, 1, 128, 128, 512, 3, 1, 1, true})));
+  CHECK(w1::applies(line_geometry(Line{1, 1, 64, 64, 100, 5, 4, 0, true})));
+  CHECK(w1::applies(line_geometry(Line{8, 2, 128, 256, 100, 3, 0, 0, false})));
+  CHECK(w1::tile(line_geometry(Line{32, 1, 64, 64, 1024, 5, 2, 2, true})) == 4);
+  CHECK(w1::tile(line_geometry(Line{32, 1, 64, 64, 1024, 3, 1, 1, true})) == 6);
+  CHECK(w1::tiles(line_geometry(Line{32, 1, 64, 64, 1024, 5, 2, 2, true})) == 256);
+  // Too few channels: 32 -> 32 ran no faster.
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 1, 32, 32, 1024, 5, 2, 2, true})));
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 4, 128, 128, 1024, 3, 1, 1, true})));
+  // Outputs too short to fill a tile: 2 outputs of kernel 3 (8 products for 6 direct).
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 1, 64, 64, 4, 3, 0, 0, true})));
+  // Padding past k - 1, other kernels, 2-D.
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 1, 64, 64, 100, 3, 3, 0, true})));
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 1, 64, 64, 100, 7, 3, 3, true})));
+  CHECK_FALSE(w1::applies(line_geometry(Line{32, 1, 64, 64, 100, 1, 0, 0, true})));
+  ConvGeometry g = line_geometry(Line{32, 1, 64, 64, 1024, 5, 2, 2, true});
+  g.stride = {2};
+  g.out = {512};
+  CHECK_FALSE(w1::applies(g));
+  g = line_geometry(Line{32, 1, 64, 64, 1024, 5, 2, 2, true});
+  g.dilation = {2};
+  g.out = {1020};
+  CHECK_FALSE(w1::applies(g));
+  CHECK_FALSE(w1::applies(geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true})));
 }

@@ -41,7 +41,7 @@
 // path (AVX-512 and AVX2 with gather instructions, AVX-512 scattering its outputs; baseline); the
 // micro-kernels are cpu/winograd_common.h's. The plan takes this path on AVX2 only (measured,
 // cpu/conv_plan.cpp); the tests run it on every path.
-#include "cpu/conv_winograd_s2.h"
+#include "cpu/conv_winograd_axes.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -60,7 +60,7 @@
 #include "cpu/parallel.h"
 #include "cpu/winograd_common.h"
 
-namespace convtape::cpu::winograd_s2 {
+namespace convtape::cpu::winograd_axes {
 
 namespace {
 
@@ -73,30 +73,35 @@ constexpr int64 kBlockBytes = 1 << 20;
 constexpr int64 kReuseTiles = 128;
 constexpr int64 kPanelBytes = 24576;  // one column panel of V_q, kept in L1
 
-// The 1-D transforms of F(M, 2) for the even phase, points 0, 1, -1, 2, -2 (and 1/2, -1/2 for
-// M = 7) and infinity, made with the Toom-Cook construction (scripts/winograd_s2.py prints them
-// and checks them in exact arithmetic): G's rows are p^k / prod_{q != p} (p - q), A^T's columns
-// p^i, and B^T solves A^T [(G h) . (B^T e)] = (h_0 e_o + h_1 e_{o+1})_o.
-template <int M>
-struct Matrices;
+// ---------------------------------------------------------------------------------------------
+// Axis schemes. Along one axis of the output, a tile of kTile outputs reads kIn inputs (tiles
+// kStep apart), and its transform has kPoints points that fall into kClasses classes, the points
+// of one class sharing one transformed weight; the kernel has kTaps taps along the axis, entering
+// class c's weight with coefficient tap(c, r). The 1-D transforms run over 16 lanes: in(k) gives
+// input (point, output) k's lanes, out[p] receives point (output) p's.
+//
+// The matrices were made with the Toom-Cook construction (scripts/winograd_s2.py derives them and
+// checks them in exact arithmetic): for F(M, R) with points p, G's rows are p^k / prod_{q != p}
+// (p - q), A^T's columns p^i, and B^T solves A^T [(G h) . (B^T e)] = (sum_t h_t e_{o+t})_o.
 
-template <>
-struct Matrices<5> {
+// F(5, 2) and F(4, 3): points 0, 1, -1, 2, -2 and infinity.
+struct Points6 {
   static constexpr float BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0},
                                      {0, 4, -4, -1, 1, 0}, {0, -2, -1, 2, 1, 0},
                                      {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  // A^T's rows 0..4 with the point at infinity in row 4 (F(5, 2)).
   static constexpr float AT[5][6] = {{1, 1, 1, 1, 1, 0},
                                      {0, 1, -1, 2, -2, 0},
                                      {0, 1, 1, 4, 4, 0},
                                      {0, 1, -1, 8, -8, 0},
                                      {0, 1, 1, 16, 16, 1}};
-  static constexpr float G[6][2] = {{1.0f / 4, 0},           {-1.0f / 6, -1.0f / 6},
-                                    {-1.0f / 6, 1.0f / 6},   {1.0f / 24, 1.0f / 12},
-                                    {1.0f / 24, -1.0f / 12}, {0, 1}};
+  static constexpr float G2[6][2] = {{1.0f / 4, 0},           {-1.0f / 6, -1.0f / 6},
+                                     {-1.0f / 6, 1.0f / 6},   {1.0f / 24, 1.0f / 12},
+                                     {1.0f / 24, -1.0f / 12}, {0, 1}};
 };
 
-template <>
-struct Matrices<7> {
+// F(7, 2), F(6, 3) and F(4, 5): points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity.
+struct Points8 {
   static constexpr float BT[8][8] = {{-1, 0, 21.0f / 4, 0, -21.0f / 4, 0, 1, 0},
                                      {0, 1, 1, -17.0f / 4, -17.0f / 4, 1, 1, 0},
                                      {0, -1, 1, 17.0f / 4, -17.0f / 4, -1, 1, 0},
@@ -105,82 +110,51 @@ struct Matrices<7> {
                                      {0, 2, 4, -5.0f / 2, -5, 1.0f / 2, 1, 0},
                                      {0, -2, 4, 5.0f / 2, -5, -1.0f / 2, 1, 0},
                                      {0, -1, 0, 21.0f / 4, 0, -21.0f / 4, 0, 1}};
-  static constexpr float AT[7][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
-                                     {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 0},
-                                     {0, 1, 1, 4, 4, 1.0f / 4, 1.0f / 4, 0},
-                                     {0, 1, -1, 8, -8, 1.0f / 8, -1.0f / 8, 0},
-                                     {0, 1, 1, 16, 16, 1.0f / 16, 1.0f / 16, 0},
-                                     {0, 1, -1, 32, -32, 1.0f / 32, -1.0f / 32, 0},
-                                     {0, 1, 1, 64, 64, 1.0f / 64, 1.0f / 64, 1}};
-  static constexpr float G[8][2] = {{-1, 0},
-                                    {-2.0f / 9, -2.0f / 9},
-                                    {-2.0f / 9, 2.0f / 9},
-                                    {1.0f / 90, 1.0f / 45},
-                                    {1.0f / 90, -1.0f / 45},
-                                    {32.0f / 45, 16.0f / 45},
-                                    {32.0f / 45, -16.0f / 45},
-                                    {0, 1}};
+  // A^T of F(M, R) is rows 0 .. M - 1 of the powers p^i, the point at infinity in row M - 1.
+  static constexpr float AT7[7][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                      {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 0},
+                                      {0, 1, 1, 4, 4, 1.0f / 4, 1.0f / 4, 0},
+                                      {0, 1, -1, 8, -8, 1.0f / 8, -1.0f / 8, 0},
+                                      {0, 1, 1, 16, 16, 1.0f / 16, 1.0f / 16, 0},
+                                      {0, 1, -1, 32, -32, 1.0f / 32, -1.0f / 32, 0},
+                                      {0, 1, 1, 64, 64, 1.0f / 64, 1.0f / 64, 1}};
+  static constexpr float AT6[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                      {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 0},
+                                      {0, 1, 1, 4, 4, 1.0f / 4, 1.0f / 4, 0},
+                                      {0, 1, -1, 8, -8, 1.0f / 8, -1.0f / 8, 0},
+                                      {0, 1, 1, 16, 16, 1.0f / 16, 1.0f / 16, 0},
+                                      {0, 1, -1, 32, -32, 1.0f / 32, -1.0f / 32, 1}};
+  static constexpr float AT4[4][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                      {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 0},
+                                      {0, 1, 1, 4, 4, 1.0f / 4, 1.0f / 4, 0},
+                                      {0, 1, -1, 8, -8, 1.0f / 8, -1.0f / 8, 1}};
+  // G of F(M, R): row j is p_j^k / prod_{q != p_j} (p_j - q) for k < R, the point at infinity
+  // taking the last tap.
+  static constexpr float G2[8][2] = {{-1, 0},
+                                     {-2.0f / 9, -2.0f / 9},
+                                     {-2.0f / 9, 2.0f / 9},
+                                     {1.0f / 90, 1.0f / 45},
+                                     {1.0f / 90, -1.0f / 45},
+                                     {32.0f / 45, 16.0f / 45},
+                                     {32.0f / 45, -16.0f / 45},
+                                     {0, 1}};
+  static constexpr float G3[8][3] = {{-1, 0, 0},
+                                     {-2.0f / 9, -2.0f / 9, -2.0f / 9},
+                                     {-2.0f / 9, 2.0f / 9, -2.0f / 9},
+                                     {1.0f / 90, 1.0f / 45, 2.0f / 45},
+                                     {1.0f / 90, -1.0f / 45, 2.0f / 45},
+                                     {32.0f / 45, 16.0f / 45, 8.0f / 45},
+                                     {32.0f / 45, -16.0f / 45, 8.0f / 45},
+                                     {0, 0, 1}};
+  static constexpr float G5[8][5] = {{-1, 0, 0, 0, 0},
+                                     {-2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9},
+                                     {-2.0f / 9, 2.0f / 9, -2.0f / 9, 2.0f / 9, -2.0f / 9},
+                                     {1.0f / 90, 1.0f / 45, 2.0f / 45, 4.0f / 45, 8.0f / 45},
+                                     {1.0f / 90, -1.0f / 45, 2.0f / 45, -4.0f / 45, 8.0f / 45},
+                                     {32.0f / 45, 16.0f / 45, 8.0f / 45, 4.0f / 45, 2.0f / 45},
+                                     {32.0f / 45, -16.0f / 45, 8.0f / 45, -4.0f / 45, 2.0f / 45},
+                                     {0, 0, 0, 0, 1}};
 };
-
-// The sizes of scheme M: 5 x 5 output tiles (M = 5) or 7 x 7 (M = 7).
-template <int M>
-struct Scheme {
-  static constexpr int kEven = M + 1;              // even-phase points per axis
-  static constexpr int kAlpha = 2 * M + 1;         // points per axis (and input taps per tile)
-  static constexpr int kPoints = kAlpha * kAlpha;  // points per tile
-  static constexpr int kAxis = M + 2;              // axis classes: the even points, the odd one
-  static constexpr int kClasses = kAxis * kAxis;   // distinct transformed weights
-  static constexpr int kTile = M;                  // outputs per tile edge
-  static constexpr int kStep = 2 * M;              // input rows (columns) between tiles
-  using Mat = Matrices<M>;
-
-  static constexpr int axis_class(int a) { return a < kEven ? a : kEven; }
-  static constexpr int axis_points(int c) { return c < kEven ? 1 : M; }
-  // Row (column) r of the kernel enters axis class c with weight tap(c, r): G's rows on taps 0
-  // and 2, tap 1 for the odd class.
-  static constexpr float tap(int c, int r) {
-    if (c == kEven) return r == 1 ? 1.0f : 0.0f;
-    return r == 0 ? Mat::G[c][0] : r == 2 ? Mat::G[c][1] : 0.0f;
-  }
-};
-
-// Where point xi = alpha a + b lies: its class, and its slot among all classes' slots (a class's
-// slots are consecutive, from first[q]); count[q] slots per class.
-template <int M>
-struct PointTable {
-  using S = Scheme<M>;
-  int cls[S::kPoints] = {}, slot[S::kPoints] = {}, count[S::kClasses] = {},
-      first[S::kClasses + 1] = {};
-  constexpr PointTable() {
-    for (int q = 0; q < S::kClasses; ++q)
-      count[q] = S::axis_points(q / S::kAxis) * S::axis_points(q % S::kAxis);
-    for (int q = 0; q < S::kClasses; ++q) first[q + 1] = first[q] + count[q];
-    for (int a = 0; a < S::kAlpha; ++a)
-      for (int b = 0; b < S::kAlpha; ++b) {
-        const int ca = S::axis_class(a), cb = S::axis_class(b), q = ca * S::kAxis + cb;
-        cls[a * S::kAlpha + b] = q;
-        slot[a * S::kAlpha + b] = first[q] + (a - ca) * S::axis_points(cb) + (b - cb);
-      }
-  }
-};
-template <int M>
-constexpr PointTable<M> kTables{};
-
-// ---------------------------------------------------------------------------------------------
-// Transforms over 16 lanes, written once and compiled per scheme and ISA by the wrappers below.
-// The matrices are compile-time constants: the unrolled sums skip their zeros.
-
-// 16 tiles anywhere in a batch of planes: lane l's tile origin is base + off[l]; bit l of rows[i]
-// (cols[j]) is set when row i (column j) of lane l's tile lies in its plane. Lanes past the run
-// have no bits set (read as zeros, never written).
-struct Lanes {
-  std::int32_t off[kLanes];
-  std::uint32_t rows[kMaxAlpha], cols[kMaxAlpha];
-};
-
-[[gnu::always_inline]] inline bool lane_in(const Lanes& m, int i, int j, int l) {
-  return ((m.rows[i] & m.cols[j]) >> l) & 1u;
-}
 
 // out[r][l] = sum_k mat[r][k] in(k)[l] for r < R, k < K (mat[k][r] when Transposed), the
 // constant matrix's zeros skipped.
@@ -201,101 +175,237 @@ template <int R, int K, bool Transposed, int Rows, int Cols, class In>
   }
 }
 
-// V = B^T d B for 16 gathered tiles d[i][j][lane]: along each axis, B^T of the even inputs as
-// points 0 .. M, the odd inputs as points M + 1 .. 2 M; point xi of lane l to dst[off[xi] + l].
-template <int M>
-[[gnu::always_inline]] inline void input_impl(
-    const float (&d)[Scheme<M>::kAlpha][Scheme<M>::kAlpha][kLanes], float* dst, const int64* off) {
-  using S = Scheme<M>;
-  constexpr int A = S::kAlpha, E = S::kEven;
-  alignas(64) float t[A][A][kLanes];  // t[b][i]: point b along the columns of row i
-  for (int i = 0; i < A; ++i) {
-    alignas(64) float row[A][kLanes];
-    lane_matvec<E, E, false>(
-        S::Mat::BT, [&](int k) { return d[i][2 * k]; }, row);
-    for (int k = 0; k < M; ++k) std::memcpy(row[E + k], d[i][2 * k + 1], sizeof(row[0]));
-    for (int b = 0; b < A; ++b) std::memcpy(t[b][i], row[b], sizeof(row[0]));
-  }
-  for (int b = 0; b < A; ++b) {
-    alignas(64) float o[E][kLanes];
-    lane_matvec<E, E, false>(
-        S::Mat::BT, [&](int k) { return t[b][2 * k]; }, o);
-    for (int a = 0; a < E; ++a) std::memcpy(dst + off[a * A + b], o[a], sizeof(o[a]));
-    for (int k = 0; k < M; ++k)
-      std::memcpy(dst + off[(E + k) * A + b], t[b][2 * k + 1], sizeof(o[0]));
-  }
+template <class In>
+[[gnu::always_inline]] inline void lane_copy(In&& in, int k, float* out) {
+  std::memcpy(out, in(k), sizeof(float) * kLanes);
 }
 
-// y = A^T m A (+ bias) for 16 tiles, A^T = [A_M^T | I_M]; point xi of lane l read at
-// src[off[xi] + l].
+// A stride-2 3-tap axis by phases: F(M, 2) on the even inputs (taps 0 and 2) as points 0 .. M,
+// the odd inputs (tap 1) as they are, points M + 1 .. 2 M, all in one class.
 template <int M>
-[[gnu::always_inline]] inline void output_impl(const float* src, const int64* off, float bias,
-                                               float (&y)[M][M][kLanes]) {
-  using S = Scheme<M>;
-  constexpr int A = S::kAlpha, E = S::kEven;
-  alignas(64) float t[M][A][kLanes];  // t[j][a]: output column j of point row a
-  for (int a = 0; a < A; ++a) {
-    const int64* row = off + a * A;
-    alignas(64) float r[M][kLanes];
-    lane_matvec<M, E, false>(
-        S::Mat::AT, [&](int k) { return src + row[k]; }, r);
+struct EvenOdd {
+  using Mat = std::conditional_t<M == 5, Points6, Points8>;
+  static constexpr int kEven = M + 1;
+  static constexpr int kTaps = 3, kIn = 2 * M + 1, kStep = 2 * M, kTile = M, kPoints = 2 * M + 1,
+                       kClasses = M + 2, kMostPoints = M;
+  static constexpr int class_of(int p) { return p < kEven ? p : kEven; }
+  static constexpr int class_points(int c) { return c < kEven ? 1 : M; }
+  static constexpr int sub(int p) { return p < kEven ? 0 : p - kEven; }
+  static constexpr float tap(int c, int r) {
+    if (c == kEven) return r == 1 ? 1.0f : 0.0f;
+    if (r == 1) return 0.0f;
+    if constexpr (M == 5)
+      return Points6::G2[c][r / 2];
+    else
+      return Points8::G2[c][r / 2];
+  }
+  static constexpr const auto& AT() {
+    if constexpr (M == 5)
+      return Points6::AT;
+    else
+      return Points8::AT7;
+  }
+  template <class In>
+  [[gnu::always_inline]] static void input(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kEven, kEven, false>(
+        Mat::BT, [&](int k) { return in(2 * k); }, out);
+    for (int k = 0; k < M; ++k) lane_copy(in, 2 * k + 1, out[kEven + k]);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void output(In&& in, float (*out)[kLanes]) {
+    lane_matvec<M, kEven, false>(AT(), in, out);
     for (int j = 0; j < M; ++j) {
-      const float* odd = src + row[E + j];
-      for (int l = 0; l < kLanes; ++l) t[j][a][l] = r[j][l] + odd[l];
+      const float* odd = in(kEven + j);
+      for (int l = 0; l < kLanes; ++l) out[j][l] += odd[l];
     }
   }
-  for (int j = 0; j < M; ++j) {
-    alignas(64) float r[M][kLanes];
-    lane_matvec<M, E, false>(
-        S::Mat::AT, [&](int k) { return t[j][k]; }, r);
-    for (int i = 0; i < M; ++i)
-      for (int l = 0; l < kLanes; ++l) y[i][j][l] = r[i][l] + t[j][E + i][l] + bias;
+  template <class In>
+  [[gnu::always_inline]] static void grad(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kEven, M, true>(AT(), in, out);
+    for (int k = 0; k < M; ++k) lane_copy(in, k, out[kEven + k]);
+  }
+};
+
+// A stride-1 R-tap axis: F(M, R), every point its own class.
+template <int M, int R>
+struct Plain {
+  static constexpr int kTaps = R, kIn = M + R - 1, kStep = M, kTile = M, kPoints = M + R - 1,
+                       kClasses = M + R - 1, kMostPoints = 1;
+  static_assert(kPoints == 8, "the F(M, R) schemes use the eight points of Points8");
+  static constexpr int class_of(int p) { return p; }
+  static constexpr int class_points(int) { return 1; }
+  static constexpr int sub(int) { return 0; }
+  static constexpr float tap(int c, int r) {
+    if constexpr (R == 3)
+      return Points8::G3[c][r];
+    else
+      return Points8::G5[c][r];
+  }
+  static constexpr const auto& AT() {
+    if constexpr (M == 6)
+      return Points8::AT6;
+    else
+      return Points8::AT4;
+  }
+  template <class In>
+  [[gnu::always_inline]] static void input(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kPoints, kPoints, false>(Points8::BT, in, out);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void output(In&& in, float (*out)[kLanes]) {
+    lane_matvec<M, kPoints, false>(AT(), in, out);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void grad(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kPoints, M, true>(AT(), in, out);
+  }
+};
+
+// An axis of extent 1 (the rows of a 1-D convolution).
+struct One {
+  static constexpr int kTaps = 1, kIn = 1, kStep = 1, kTile = 1, kPoints = 1, kClasses = 1,
+                       kMostPoints = 1;
+  static constexpr int class_of(int) { return 0; }
+  static constexpr int class_points(int) { return 1; }
+  static constexpr int sub(int) { return 0; }
+  static constexpr float tap(int, int) { return 1.0f; }
+  template <class In>
+  [[gnu::always_inline]] static void input(In&& in, float (*out)[kLanes]) {
+    lane_copy(in, 0, out[0]);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void output(In&& in, float (*out)[kLanes]) {
+    lane_copy(in, 0, out[0]);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void grad(In&& in, float (*out)[kLanes]) {
+    lane_copy(in, 0, out[0]);
+  }
+};
+
+// A 2-D scheme: Row along the output rows, Col along the columns. Point xi = Col::kPoints a + b
+// lies in class q = Col::kClasses class_of(a) + class_of(b); a class's points are consecutive
+// slots (from first[q], count[q] of them).
+template <class Row, class Col>
+struct Scheme {
+  static constexpr int kPoints = Row::kPoints * Col::kPoints;
+  static constexpr int kClasses = Row::kClasses * Col::kClasses;
+  static constexpr int kTaps = Row::kTaps * Col::kTaps;  // kernel taps per channel pair
+  int cls[kPoints] = {}, slot[kPoints] = {}, count[kClasses] = {}, first[kClasses + 1] = {};
+  constexpr Scheme() {
+    for (int q = 0; q < kClasses; ++q)
+      count[q] = Row::class_points(q / Col::kClasses) * Col::class_points(q % Col::kClasses);
+    for (int q = 0; q < kClasses; ++q) first[q + 1] = first[q] + count[q];
+    for (int a = 0; a < Row::kPoints; ++a)
+      for (int b = 0; b < Col::kPoints; ++b) {
+        const int ca = Row::class_of(a), cb = Col::class_of(b), q = ca * Col::kClasses + cb;
+        cls[a * Col::kPoints + b] = q;
+        slot[a * Col::kPoints + b] = first[q] + Row::sub(a) * Col::class_points(cb) + Col::sub(b);
+      }
+  }
+};
+template <class Row, class Col>
+constexpr Scheme<Row, Col> kScheme{};
+
+// ---------------------------------------------------------------------------------------------
+// Transforms over 16 lanes, compiled per scheme and ISA by the wrappers below.
+
+// 16 tiles anywhere in a batch of planes: lane l's tile origin is base + off[l]; bit l of rows[i]
+// (cols[j]) is set when row i (column j) of lane l's tile lies in its plane. Lanes past the run
+// have no bits set (read as zeros, never written).
+struct Lanes {
+  std::int32_t off[kLanes];
+  std::uint32_t rows[kMaxAlpha], cols[kMaxAlpha];
+};
+
+[[gnu::always_inline]] inline bool lane_in(const Lanes& m, int i, int j, int l) {
+  return ((m.rows[i] & m.cols[j]) >> l) & 1u;
+}
+
+// V = the input transform of 16 gathered tiles d[i][j][lane], columns first; point xi of lane l
+// to dst[off[xi] + l].
+template <class Row, class Col>
+[[gnu::always_inline]] inline void input_impl(const float (&d)[Row::kIn][Col::kIn][kLanes],
+                                              float* dst, const int64* off) {
+  alignas(64) float t[Col::kPoints][Row::kIn][kLanes];  // t[b][i]: column point b of row i
+  for (int i = 0; i < Row::kIn; ++i) {
+    alignas(64) float row[Col::kPoints][kLanes];
+    Col::input([&](int k) { return d[i][k]; }, row);
+    for (int b = 0; b < Col::kPoints; ++b) std::memcpy(t[b][i], row[b], sizeof(row[0]));
+  }
+  for (int b = 0; b < Col::kPoints; ++b) {
+    alignas(64) float o[Row::kPoints][kLanes];
+    Row::input([&](int k) { return t[b][k]; }, o);
+    for (int a = 0; a < Row::kPoints; ++a)
+      std::memcpy(dst + off[a * Col::kPoints + b], o[a], sizeof(o[a]));
   }
 }
 
-// Z = A dy A^T for 16 gathered M x M tiles of dy; point xi of lane l to dst[off[xi] + l].
-template <int M>
-[[gnu::always_inline]] inline void grad_impl(const float (&d)[M][M][kLanes], float* dst,
-                                             const int64* off) {
-  using S = Scheme<M>;
-  constexpr int A = S::kAlpha, E = S::kEven;
-  alignas(64) float t[A][M][kLanes];  // t[b][i]: point b along the columns of row i
-  for (int i = 0; i < M; ++i) {
-    alignas(64) float row[A][kLanes];
-    lane_matvec<E, M, true>(
-        S::Mat::AT, [&](int k) { return d[i][k]; }, row);
-    for (int k = 0; k < M; ++k) std::memcpy(row[E + k], d[i][k], sizeof(row[0]));
-    for (int b = 0; b < A; ++b) std::memcpy(t[b][i], row[b], sizeof(row[0]));
+// y = the output transform (+ bias) of 16 tiles, point xi of lane l read at src[off[xi] + l].
+template <class Row, class Col>
+[[gnu::always_inline]] inline void output_impl(const float* src, const int64* off, float bias,
+                                               float (&y)[Row::kTile][Col::kTile][kLanes]) {
+  alignas(64) float t[Col::kTile][Row::kPoints][kLanes];  // t[j][a]: output column j, point row a
+  for (int a = 0; a < Row::kPoints; ++a) {
+    const int64* row = off + a * Col::kPoints;
+    alignas(64) float r[Col::kTile][kLanes];
+    Col::output([&](int k) { return src + row[k]; }, r);
+    for (int j = 0; j < Col::kTile; ++j) std::memcpy(t[j][a], r[j], sizeof(r[j]));
   }
-  for (int b = 0; b < A; ++b) {
-    alignas(64) float o[E][kLanes];
-    lane_matvec<E, M, true>(
-        S::Mat::AT, [&](int k) { return t[b][k]; }, o);
-    for (int a = 0; a < E; ++a) std::memcpy(dst + off[a * A + b], o[a], sizeof(o[a]));
-    for (int k = 0; k < M; ++k) std::memcpy(dst + off[(E + k) * A + b], t[b][k], sizeof(o[0]));
+  for (int j = 0; j < Col::kTile; ++j) {
+    alignas(64) float r[Row::kTile][kLanes];
+    Row::output([&](int k) { return t[j][k]; }, r);
+    for (int i = 0; i < Row::kTile; ++i)
+      for (int l = 0; l < kLanes; ++l) y[i][j][l] = r[i][l] + bias;
   }
 }
 
-// u[q * us + l] = the class-q weight of the n <= 16 kernels g + 9 l (3x3 row-major).
-template <int M>
-[[gnu::always_inline]] inline void weight_impl(const float* g, int n, float* u, int64 us) {
-  using S = Scheme<M>;
-  alignas(64) float gk[9][kLanes];
-  for (int e = 0; e < 9; ++e)
-    for (int l = 0; l < kLanes; ++l) gk[e][l] = l < n ? g[9 * l + e] : 0.0f;
-  alignas(64) float t[S::kAxis][3][kLanes];  // t[ca][s]: the rows combined, column s
-  for (int ca = 0; ca < S::kAxis; ++ca)
-    for (int s = 0; s < 3; ++s)
-      for (int l = 0; l < kLanes; ++l)
-        t[ca][s][l] =
-            S::tap(ca, 0) * gk[s][l] + S::tap(ca, 1) * gk[3 + s][l] + S::tap(ca, 2) * gk[6 + s][l];
-  for (int ca = 0; ca < S::kAxis; ++ca)
-    for (int cb = 0; cb < S::kAxis; ++cb) {
+// Z = the output-gradient transform of 16 gathered output tiles of dy; point xi of lane l to
+// dst[off[xi] + l].
+template <class Row, class Col>
+[[gnu::always_inline]] inline void grad_impl(const float (&d)[Row::kTile][Col::kTile][kLanes],
+                                             float* dst, const int64* off) {
+  alignas(64) float t[Col::kPoints][Row::kTile][kLanes];  // t[b][i]: column point b of row i
+  for (int i = 0; i < Row::kTile; ++i) {
+    alignas(64) float row[Col::kPoints][kLanes];
+    Col::grad([&](int k) { return d[i][k]; }, row);
+    for (int b = 0; b < Col::kPoints; ++b) std::memcpy(t[b][i], row[b], sizeof(row[0]));
+  }
+  for (int b = 0; b < Col::kPoints; ++b) {
+    alignas(64) float o[Row::kPoints][kLanes];
+    Row::grad([&](int k) { return t[b][k]; }, o);
+    for (int a = 0; a < Row::kPoints; ++a)
+      std::memcpy(dst + off[a * Col::kPoints + b], o[a], sizeof(o[a]));
+  }
+}
+
+// u[q * us + l] = the class-q weight of the n <= 16 kernels g + gs l (Row::kTaps x Col::kTaps
+// row-major, reversed when flip is set).
+template <class Row, class Col>
+[[gnu::always_inline]] inline void weight_impl(const float* g, int64 gs, int n, bool flip, float* u,
+                                               int64 us) {
+  constexpr int RT = Row::kTaps, CT = Col::kTaps;
+  alignas(64) float gk[RT * CT][kLanes];
+  for (int e = 0; e < RT * CT; ++e)
+    for (int l = 0; l < kLanes; ++l)
+      gk[e][l] = l < n ? g[gs * l + (flip ? RT * CT - 1 - e : e)] : 0.0f;
+  alignas(64) float t[Row::kClasses][CT][kLanes];  // t[ca][s]: the rows combined, column s
+  for (int ca = 0; ca < Row::kClasses; ++ca)
+    for (int s = 0; s < CT; ++s)
+      for (int l = 0; l < kLanes; ++l) {
+        float v = 0;
+        for (int r = 0; r < RT; ++r) v += Row::tap(ca, r) * gk[r * CT + s][l];
+        t[ca][s][l] = v;
+      }
+  for (int ca = 0; ca < Row::kClasses; ++ca)
+    for (int cb = 0; cb < Col::kClasses; ++cb) {
       alignas(64) float o[kLanes];
-      for (int l = 0; l < kLanes; ++l)
-        o[l] =
-            t[ca][0][l] * S::tap(cb, 0) + t[ca][1][l] * S::tap(cb, 1) + t[ca][2][l] * S::tap(cb, 2);
-      float* uq = u + (ca * S::kAxis + cb) * us;
+      for (int l = 0; l < kLanes; ++l) {
+        float v = 0;
+        for (int s = 0; s < CT; ++s) v += t[ca][s][l] * Col::tap(cb, s);
+        o[l] = v;
+      }
+      float* uq = u + (ca * Col::kClasses + cb) * us;
       if (n == kLanes)
         std::memcpy(uq, o, sizeof(o));
       else
@@ -304,83 +414,83 @@ template <int M>
 }
 
 // dw_l = the adjoint of weight_impl for n <= 16 channel pairs: du_l's class q at du[q * xs + l]
-// (16 readable lanes), dw_l written at dw + 9 l.
-template <int M>
+// (16 readable lanes), dw_l written at dw + taps l.
+template <class Row, class Col>
 [[gnu::always_inline]] inline void adjoint_impl(const float* du, int64 xs, int n, float* dw) {
-  using S = Scheme<M>;
-  alignas(64) float t[S::kAxis][3][kLanes];  // t[ca][s]: the column classes folded into column s
-  for (int ca = 0; ca < S::kAxis; ++ca)
-    for (int s = 0; s < 3; ++s)
+  constexpr int RT = Row::kTaps, CT = Col::kTaps;
+  alignas(64) float t[Row::kClasses][CT][kLanes];  // t[ca][s]: column classes folded into s
+  for (int ca = 0; ca < Row::kClasses; ++ca)
+    for (int s = 0; s < CT; ++s)
       for (int l = 0; l < kLanes; ++l) {
         float v = 0;
-        for (int cb = 0; cb < S::kAxis; ++cb)
-          v += S::tap(cb, s) * du[(ca * S::kAxis + cb) * xs + l];
+        for (int cb = 0; cb < Col::kClasses; ++cb)
+          v += Col::tap(cb, s) * du[(ca * Col::kClasses + cb) * xs + l];
         t[ca][s][l] = v;
       }
-  alignas(64) float out[kLanes][9];
-  for (int r = 0; r < 3; ++r)
-    for (int s = 0; s < 3; ++s)
+  alignas(64) float out[kLanes][RT * CT];
+  for (int r = 0; r < RT; ++r)
+    for (int s = 0; s < CT; ++s)
       for (int l = 0; l < kLanes; ++l) {
         float v = 0;
-        for (int ca = 0; ca < S::kAxis; ++ca) v += S::tap(ca, r) * t[ca][s][l];
-        out[l][r * 3 + s] = v;
+        for (int ca = 0; ca < Row::kClasses; ++ca) v += Row::tap(ca, r) * t[ca][s][l];
+        out[l][r * CT + s] = v;
       }
-  std::memcpy(dw, out, sizeof(float) * 9 * static_cast<std::size_t>(n));
+  std::memcpy(dw, out, sizeof(float) * RT * CT * static_cast<std::size_t>(n));
 }
 
-// Lane gathers and scatters of n x n tiles: d[i][j][l] = element (i, j) of lane l's tile, zero
+// Lane gathers and scatters of R x C tiles: d[i][j][l] = element (i, j) of lane l's tile, zero
 // where its bits are clear; the AVX-512 path with masked gather and scatter instructions, AVX2
 // with two masked 8-lane gathers, the baseline element by element.
-template <int N>
+template <int R, int C>
 [[gnu::always_inline]] inline void gather_lanes(const float* base, const Lanes& m, int64 w,
-                                                float (&d)[N][N][kLanes]) {
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j)
+                                                float (&d)[R][C][kLanes]) {
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j)
       for (int l = 0; l < kLanes; ++l)
         d[i][j][l] = lane_in(m, i, j, l) ? base[m.off[l] + i * w + j] : 0.0f;
 }
 
-template <int N>
-[[gnu::always_inline]] inline void scatter_lanes(const float (&d)[N][N][kLanes], float* base,
+template <int R, int C>
+[[gnu::always_inline]] inline void scatter_lanes(const float (&d)[R][C][kLanes], float* base,
                                                  const Lanes& m, int64 w) {
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j)
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j)
       for (int l = 0; l < kLanes; ++l)
         if (lane_in(m, i, j, l)) base[m.off[l] + i * w + j] = d[i][j][l];
 }
 
-template <int N>
+template <int R, int C>
 __attribute__((target("avx512f"), always_inline)) inline void gather_lanes_avx512(
-    const float* base, const Lanes& m, int64 w, float (&d)[N][N][kLanes]) {
+    const float* base, const Lanes& m, int64 w, float (&d)[R][C][kLanes]) {
   const __m512i off = _mm512_loadu_si512(m.off);
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j) {
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j) {
       const __m512i idx = _mm512_add_epi32(off, _mm512_set1_epi32(static_cast<int>(i * w + j)));
       const __mmask16 on = static_cast<__mmask16>(m.rows[i] & m.cols[j]);
       _mm512_store_ps(d[i][j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), on, idx, base, 4));
     }
 }
 
-template <int N>
+template <int R, int C>
 __attribute__((target("avx512f"), always_inline)) inline void scatter_lanes_avx512(
-    const float (&d)[N][N][kLanes], float* base, const Lanes& m, int64 w) {
+    const float (&d)[R][C][kLanes], float* base, const Lanes& m, int64 w) {
   const __m512i off = _mm512_loadu_si512(m.off);
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j) {
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < C; ++j) {
       const __m512i idx = _mm512_add_epi32(off, _mm512_set1_epi32(static_cast<int>(i * w + j)));
       const __mmask16 on = static_cast<__mmask16>(m.rows[i] & m.cols[j]);
       _mm512_mask_i32scatter_ps(base, on, idx, _mm512_load_ps(d[i][j]), 4);
     }
 }
 
-template <int N>
+template <int R, int C>
 __attribute__((target("avx2,fma"), always_inline)) inline void gather_lanes_avx2(
-    const float* base, const Lanes& m, int64 w, float (&d)[N][N][kLanes]) {
+    const float* base, const Lanes& m, int64 w, float (&d)[R][C][kLanes]) {
   const __m256i select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   for (int h = 0; h < 2; ++h) {
     const __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m.off + 8 * h));
-    for (int i = 0; i < N; ++i)
-      for (int j = 0; j < N; ++j) {
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < C; ++j) {
         const __m256i idx = _mm256_add_epi32(off, _mm256_set1_epi32(static_cast<int>(i * w + j)));
         const std::uint32_t bits = (m.rows[i] & m.cols[j]) >> (8 * h);
         const __m256i on = _mm256_cmpeq_epi32(
@@ -396,64 +506,64 @@ struct Path {
   void (*input)(const float*, const Lanes&, int64, float*, const int64*);
   void (*output)(const float*, const int64*, float*, const Lanes&, int64, float);
   void (*grad)(const float*, const Lanes&, int64, float*, const int64*);
-  void (*weight)(const float*, int, float*, int64);
+  void (*weight)(const float*, int64, int, bool, float*, int64);
   void (*adjoint)(const float*, int64, int, float*);
   const winograd::MicroKernel* gemm;
 };
 
-#define CT_S2_TRANSFORMS(SUFFIX, TARGET, GATHER, SCATTER)                                      \
-  template <int M>                                                                             \
-  TARGET void input_##SUFFIX(const float* base, const Lanes& m, int64 w, float* dst,           \
-                             const int64* off) {                                               \
-    constexpr int A = Scheme<M>::kAlpha;                                                       \
-    alignas(64) float d[A][A][kLanes];                                                         \
-    GATHER<A>(base, m, w, d);                                                                  \
-    input_impl<M>(d, dst, off);                                                                \
-  }                                                                                            \
-  template <int M>                                                                             \
-  TARGET void output_##SUFFIX(const float* src, const int64* off, float* base, const Lanes& m, \
-                              int64 w, float bias) {                                           \
-    alignas(64) float y[M][M][kLanes];                                                         \
-    output_impl<M>(src, off, bias, y);                                                         \
-    SCATTER<M>(y, base, m, w);                                                                 \
-  }                                                                                            \
-  template <int M>                                                                             \
-  TARGET void grad_##SUFFIX(const float* base, const Lanes& m, int64 w, float* dst,            \
-                            const int64* off) {                                                \
-    alignas(64) float d[M][M][kLanes];                                                         \
-    GATHER<M>(base, m, w, d);                                                                  \
-    grad_impl<M>(d, dst, off);                                                                 \
-  }                                                                                            \
-  template <int M>                                                                             \
-  TARGET void weight_##SUFFIX(const float* g, int n, float* u, int64 us) {                     \
-    weight_impl<M>(g, n, u, us);                                                               \
-  }                                                                                            \
-  template <int M>                                                                             \
-  TARGET void adjoint_##SUFFIX(const float* du, int64 xs, int n, float* dw) {                  \
-    adjoint_impl<M>(du, xs, n, dw);                                                            \
-  }                                                                                            \
-  template <int M>                                                                             \
-  Path path_##SUFFIX(Isa isa) {                                                                \
-    return {&input_##SUFFIX<M>,  &output_##SUFFIX<M>,  &grad_##SUFFIX<M>,                      \
-            &weight_##SUFFIX<M>, &adjoint_##SUFFIX<M>, &winograd::micro_kernel(isa)};          \
+#define CT_AXES_TRANSFORMS(SUFFIX, TARGET, GATHER, SCATTER)                                     \
+  template <class Row, class Col>                                                               \
+  TARGET void input_##SUFFIX(const float* base, const Lanes& m, int64 w, float* dst,            \
+                             const int64* off) {                                                \
+    alignas(64) float d[Row::kIn][Col::kIn][kLanes];                                            \
+    GATHER<Row::kIn, Col::kIn>(base, m, w, d);                                                  \
+    input_impl<Row, Col>(d, dst, off);                                                          \
+  }                                                                                             \
+  template <class Row, class Col>                                                               \
+  TARGET void output_##SUFFIX(const float* src, const int64* off, float* base, const Lanes& m,  \
+                              int64 w, float bias) {                                            \
+    alignas(64) float y[Row::kTile][Col::kTile][kLanes];                                        \
+    output_impl<Row, Col>(src, off, bias, y);                                                   \
+    SCATTER<Row::kTile, Col::kTile>(y, base, m, w);                                             \
+  }                                                                                             \
+  template <class Row, class Col>                                                               \
+  TARGET void grad_##SUFFIX(const float* base, const Lanes& m, int64 w, float* dst,             \
+                            const int64* off) {                                                 \
+    alignas(64) float d[Row::kTile][Col::kTile][kLanes];                                        \
+    GATHER<Row::kTile, Col::kTile>(base, m, w, d);                                              \
+    grad_impl<Row, Col>(d, dst, off);                                                           \
+  }                                                                                             \
+  template <class Row, class Col>                                                               \
+  TARGET void weight_##SUFFIX(const float* g, int64 gs, int n, bool flip, float* u, int64 us) { \
+    weight_impl<Row, Col>(g, gs, n, flip, u, us);                                               \
+  }                                                                                             \
+  template <class Row, class Col>                                                               \
+  TARGET void adjoint_##SUFFIX(const float* du, int64 xs, int n, float* dw) {                   \
+    adjoint_impl<Row, Col>(du, xs, n, dw);                                                      \
+  }                                                                                             \
+  template <class Row, class Col>                                                               \
+  Path path_##SUFFIX(Isa isa) {                                                                 \
+    return {                                                                                    \
+        &input_##SUFFIX<Row, Col>,  &output_##SUFFIX<Row, Col>,  &grad_##SUFFIX<Row, Col>,      \
+        &weight_##SUFFIX<Row, Col>, &adjoint_##SUFFIX<Row, Col>, &winograd::micro_kernel(isa)}; \
   }
 
-CT_S2_TRANSFORMS(avx512, __attribute__((target("avx512f,fma"))), gather_lanes_avx512,
-                 scatter_lanes_avx512)
-CT_S2_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))), gather_lanes_avx2, scatter_lanes)
-CT_S2_TRANSFORMS(portable, , gather_lanes, scatter_lanes)
+CT_AXES_TRANSFORMS(avx512, __attribute__((target("avx512f,fma"))), gather_lanes_avx512,
+                   scatter_lanes_avx512)
+CT_AXES_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))), gather_lanes_avx2, scatter_lanes)
+CT_AXES_TRANSFORMS(portable, , gather_lanes, scatter_lanes)
 
-#undef CT_S2_TRANSFORMS
+#undef CT_AXES_TRANSFORMS
 
-template <int M>
+template <class Row, class Col>
 Path path_for(Isa isa) {
   switch (isa) {
     case Isa::avx512:
-      return path_avx512<M>(isa);
+      return path_avx512<Row, Col>(isa);
     case Isa::avx2:
-      return path_avx2<M>(isa);
+      return path_avx2<Row, Col>(isa);
     default:
-      return path_portable<M>(isa);
+      return path_portable<Row, Col>(isa);
   }
 }
 
@@ -467,23 +577,22 @@ int64 ceil_div(int64 a, int64 b) {
 // ---------------------------------------------------------------------------------------------
 // One scheme's convolution passes.
 
-template <int M>
+template <class Row, class Col>
 struct Engine {
-  using S = Scheme<M>;
-  static constexpr int kAlpha = S::kAlpha, kPoints = S::kPoints, kClasses = S::kClasses,
-                       kTile = S::kTile, kStep = S::kStep;
-  static constexpr const PointTable<M>& kTable = kTables<M>;
+  using S = Scheme<Row, Col>;
+  static constexpr int kPoints = S::kPoints, kClasses = S::kClasses, kTaps = S::kTaps;
+  static constexpr const S& kTable = kScheme<Row, Col>;
 
   // ---------------------------------------------------------------------------------------------
   // The blocks of tiles.
 
-  // One convolution: x [N, groups * ci, hi, wi] -> y [N, groups * co, ho, wo], M x M output tile
-  // (ty, tx) reading the (2 M + 1)^2 input tile at (2 M ty - ph, 2 M tx - pw) (reads outside are
-  // zeros).
+  // One convolution: x [N, groups * ci, hi, wi] -> y [N, groups * co, ho, wo], output tile
+  // (ty, tx) of Row::kTile x Col::kTile reading the Row::kIn x Col::kIn input tile at
+  // (Row::kStep ty - ph, Col::kStep tx - pw) (reads outside are zeros).
   struct Pass {
     int64 batch = 0, groups = 1, ci = 0, co = 0, hi = 0, wi = 0, ho = 0, wo = 0, ph = 0, pw = 0;
-    int64 th() const { return ceil_div(ho, kTile); }
-    int64 tw() const { return ceil_div(wo, kTile); }
+    int64 th() const { return ceil_div(ho, Row::kTile); }
+    int64 tw() const { return ceil_div(wo, Col::kTile); }
     int64 tiles() const { return checked::mul(batch, th() * tw(), "winograd_s2", "the tiles"); }
   };
 
@@ -493,12 +602,14 @@ struct Engine {
     p.groups = g.groups;
     p.ci = g.group_channels();
     p.co = g.group_out_channels();
-    p.hi = g.in[0];
-    p.wi = g.in[1];
-    p.ho = g.out[0];
-    p.wo = g.out[1];
-    p.ph = g.pad_lo[0];
-    p.pw = g.pad_lo[1];
+    // A 1-D convolution is one row.
+    const bool line = g.spatial() == 1;
+    p.hi = line ? 1 : g.in[0];
+    p.wi = g.in.back();
+    p.ho = line ? 1 : g.out[0];
+    p.wo = g.out.back();
+    p.ph = line ? 0 : g.pad_lo[0];
+    p.pw = g.pad_lo.back();
     return p;
   }
 
@@ -536,18 +647,18 @@ struct Engine {
         const int64 tile = first + f + l, row = tile / tw, n = row / th, ty = row % th,
                     tx = tile % tw;
         if (l == 0) run.n = n;
-        const int64 iy = kStep * ty - p.ph, ix = kStep * tx - p.pw;
+        const int64 iy = Row::kStep * ty - p.ph, ix = Col::kStep * tx - p.pw;
         run.in.off[l] = static_cast<std::int32_t>((n - run.n) * in_sample + iy * p.wi + ix);
-        for (int i = 0; i < kAlpha; ++i) {
+        for (int i = 0; i < Row::kIn; ++i)
           if (iy + i >= 0 && iy + i < p.hi) run.in.rows[i] |= 1u << l;
-          if (ix + i >= 0 && ix + i < p.wi) run.in.cols[i] |= 1u << l;
-        }
-        const int64 oy = kTile * ty, ox = kTile * tx;
+        for (int j = 0; j < Col::kIn; ++j)
+          if (ix + j >= 0 && ix + j < p.wi) run.in.cols[j] |= 1u << l;
+        const int64 oy = Row::kTile * ty, ox = Col::kTile * tx;
         run.out.off[l] = static_cast<std::int32_t>((n - run.n) * out_sample + oy * p.wo + ox);
-        for (int i = 0; i < kTile; ++i) {
+        for (int i = 0; i < Row::kTile; ++i)
           if (oy + i < p.ho) run.out.rows[i] |= 1u << l;
-          if (ox + i < p.wo) run.out.cols[i] |= 1u << l;
-        }
+        for (int j = 0; j < Col::kTile; ++j)
+          if (ox + j < p.wo) run.out.cols[j] |= 1u << l;
       }
       runs.push_back(run);
     }
@@ -565,7 +676,7 @@ struct Engine {
   static std::vector<Span> block_spans(const Pass& p, int64 first, int64 count, bool input) {
     const int64 th = p.th(), tw = p.tw();
     const int64 h = input ? p.hi : p.ho, w = input ? p.wi : p.wo;
-    const int64 step = input ? kStep : kTile, taps = input ? kAlpha : kTile;
+    const int64 step = input ? Row::kStep : Row::kTile, taps = input ? Row::kIn : Row::kTile;
     const int64 shift = input ? -p.ph : 0;
     std::vector<Span> spans;
     for (int64 r = first / tw; r <= (first + count - 1) / tw; ++r) {
@@ -644,8 +755,10 @@ struct Engine {
   }
 
   // Transformed weights [groups][classes][kp][ci] (rows past co zero), in the calling thread's GEMM
-  // workspace B (the passes' threads use the other buffers).
-  static const float* transform_weights(const Path& path, const float* w, const Pass& p, int64 kp) {
+  // workspace B (the passes' threads use the other buffers). w is [groups * co][ci][taps], or,
+  // transposed (the data gradient as a forward pass of dy), [groups * ci][co][taps] flipped.
+  static const float* transform_weights(const Path& path, const float* w, const Pass& p, int64 kp,
+                                        bool transposed) {
     const int64 size =
         checked::mul(checked::mul(p.groups * kClasses, kp, "winograd_s2", "the weights"), p.ci,
                      "winograd_s2", "the weights");
@@ -657,7 +770,9 @@ struct Engine {
     for (int64 t = 0; t < tasks; ++t) {
       const int64 grp = t / (p.co * chunks), o = t / chunks % p.co, c = t % chunks * kLanes;
       const int n = static_cast<int>(std::min<int64>(kLanes, p.ci - c));
-      path.weight(w + ((grp * p.co + o) * p.ci + c) * 9, n,
+      const float* g = transposed ? w + ((grp * p.ci + c) * p.co + o) * kTaps
+                                  : w + ((grp * p.co + o) * p.ci + c) * kTaps;
+      path.weight(g, transposed ? p.co * kTaps : kTaps, n, transposed,
                   u + (grp * kClasses * kp + o) * p.ci + c, kp * p.ci);
     }
     return u;
@@ -665,11 +780,16 @@ struct Engine {
 
   static void forward(const float* x, const float* w, const float* b, float* y,
                       const ConvGeometry& g) {
-    const Path path = path_for<M>(isa());
+    run(x, w, false, b, y, pass_of(g));
+  }
+
+  // A forward-type pass src -> dst (weights as transform_weights takes them).
+  static void run(const float* x, const float* w, bool transposed, const float* b, float* y,
+                  const Pass& p) {
+    const Path path = path_for<Row, Col>(isa());
     const winograd::MicroKernel& mk = *path.gemm;
-    const Pass p = pass_of(g);
     const int64 kp = round_up(p.co, mk.mr);
-    const float* u = transform_weights(path, w, p, kp);
+    const float* u = transform_weights(path, w, p, kp, transposed);
     const int64 total = p.tiles();
     const int64 per = block_tiles(kPoints * (p.ci + kp), kp * p.ci, total);
     const int64 blocks = ceil_div(total, per);
@@ -733,7 +853,7 @@ struct Engine {
   }
 
   static void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
-    const Path path = path_for<M>(isa());
+    const Path path = path_for<Row, Col>(isa());
     const winograd::MicroKernel& mk = *path.gemm;
     const Pass p = pass_of(g);
     const int64 kp = round_up(p.co, mk.mr), cp = round_up(p.ci, mk.nr);
@@ -743,12 +863,13 @@ struct Engine {
     const int64 tasks = checked::mul(p.groups, blocks, "winograd_s2", "the tasks");
     const int64 v_size = checked::mul(kPoints * p.ci, per, "winograd_s2", "the workspace");
     // V_q^T of one class at a time: at most M * M slots of tiles by cp channels.
-    const int64 vt_size = checked::mul(kTile * kTile * cp, per, "winograd_s2", "the workspace");
+    const int64 vt_size =
+        checked::mul(Row::kMostPoints * Col::kMostPoints * cp, per, "winograd_s2", "the workspace");
     const int64 z_size = checked::mul(kPoints * kp, per, "winograd_s2", "the workspace");
     // dU [groups][classes][kp][cp], classes sxs apart.
     const int64 sxs = checked::mul(kp, cp, "winograd_s2", "the workspace") + 16;
     const int64 s_size = checked::mul(p.groups * kClasses, sxs, "winograd_s2", "the workspace");
-    const int64 w_size = p.groups * p.co * p.ci * 9;
+    const int64 w_size = p.groups * p.co * p.ci * kTaps;
     // Tasks are cut into `used` contiguous parts (cpu/parallel.h): each sums its tasks in order
     // into its own dU and dw; the parts' dw are added in part order.
     const int used = static_cast<int>(std::clamp<int64>(tasks, 1, plan_threads()));
@@ -795,7 +916,7 @@ struct Engine {
                           accumulate);
           }
         }
-        winograd::part_weights(s, kClasses, sxs, cp, touched, p.co, p.ci, path.adjoint,
+        winograd::part_weights(s, kClasses, sxs, cp, touched, p.co, p.ci, kTaps, path.adjoint,
                                part == 0 ? dw : partial.get() + (part - 1) * w_size);
       }
     }
@@ -803,9 +924,31 @@ struct Engine {
   }
 };
 
+// Whether every lane offset of a run (at most 16 samples apart, rows and columns of a tile past
+// its origin) fits an int32, in the input and in the output.
+bool offsets_fit(const ConvGeometry& g) {
+  const auto fits = [](std::optional<int64> sample, int64 w) {
+    if (!sample) return false;
+    const auto span = checked::try_mul(kLanes + 1, *sample);
+    return span && *span + 16 * w + 16 <= INT32_MAX;
+  };
+  return fits(checked::try_mul(g.channels, g.in_numel()), g.in.back()) &&
+         fits(checked::try_mul(g.out_channels, g.out_numel()), g.out.back());
+}
+
 }  // namespace
 
+}  // namespace convtape::cpu::winograd_axes
+
+namespace convtape::cpu::winograd_s2 {
+
 namespace {
+
+using winograd_axes::ceil_div;
+using winograd_axes::EvenOdd;
+using int64 = std::int64_t;
+template <int M>
+using Engine = winograd_axes::Engine<EvenOdd<M>, EvenOdd<M>>;
 
 // The transformed points of a geometry's output under M x M tiles.
 int64 scheme_points(const ConvGeometry& g, int64 m) {
@@ -813,7 +956,6 @@ int64 scheme_points(const ConvGeometry& g, int64 m) {
 }
 
 }  // namespace
-
 int tile(const ConvGeometry& g) {
   return scheme_points(g, 7) <= scheme_points(g, 5) ? 7 : 5;
 }
@@ -833,15 +975,7 @@ bool applies(const ConvGeometry& g) {
     if (g.out[d] < 1 || g.in[d] < 1) return false;
   }
   if (g.batch < 1 || g.groups < 1) return false;
-  // Every lane offset of a run (at most 16 samples apart) must fit an int32.
-  const auto fits = [](std::optional<int64> sample, int64 w) {
-    if (!sample) return false;
-    const auto span = checked::try_mul(kLanes + 1, *sample);
-    return span && *span + 16 * w + 16 <= INT32_MAX;
-  };
-  if (!fits(checked::try_mul(g.channels, g.in_numel()), g.in[1]) ||
-      !fits(checked::try_mul(g.out_channels, g.out_numel()), g.out[1]))
-    return false;
+  if (!winograd_axes::offsets_fit(g)) return false;
   // Measured against the GEMM paths on the AVX2 path (cpu/conv_plan.cpp): the transforms cost per
   // input and per output channel and the GEMMs save per channel pair, so ci co / (ci + co) must
   // reach 40 (64 -> 128 ran 1.13x faster, 64 -> 64 and 32 -> 64 no faster). And the tiles must
@@ -862,3 +996,76 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
 }
 
 }  // namespace convtape::cpu::winograd_s2
+
+namespace convtape::cpu::winograd_1d {
+
+namespace {
+
+using winograd_axes::ceil_div;
+using winograd_axes::One;
+using winograd_axes::Plain;
+using int64 = std::int64_t;
+
+// F(6, 3) for kernel 3, F(4, 5) for kernel 5: eight points per tile either way.
+template <class F>
+void with_engine(const ConvGeometry& g, F&& f) {
+  if (g.kernel[0] == 3)
+    f(winograd_axes::Engine<One, Plain<6, 3>>{});
+  else
+    f(winograd_axes::Engine<One, Plain<4, 5>>{});
+}
+
+}  // namespace
+
+int tile(const ConvGeometry& g) {
+  return g.kernel[0] == 3 ? 6 : 4;
+}
+
+int64 tiles(const ConvGeometry& g) {
+  return ceil_div(g.out[0], tile(g));
+}
+
+bool applies(const ConvGeometry& g) {
+  if (g.spatial() != 1) return false;
+  const int64 k = g.kernel[0];
+  if ((k != 3 && k != 5) || g.stride[0] != 1 || g.dilation[0] != 1 || g.input_dilation[0] != 1)
+    return false;
+  const int64 pad_hi = g.out[0] - 1 + k - g.in[0] - g.pad_lo[0];
+  if (g.pad_lo[0] < 0 || g.pad_lo[0] > k - 1 || pad_hi < 0 || pad_hi > k - 1) return false;
+  if (g.out[0] < 1 || g.in[0] < 1 || g.batch < 1 || g.groups < 1) return false;
+  if (!winograd_axes::offsets_fit(g)) return false;
+  // Measured against the GEMM paths (cpu/conv_plan.cpp): the transforms cost per input and per
+  // output channel and the GEMMs save per channel pair, so ci co / (ci + co) must reach 32 (64 ->
+  // 64 ran 1.14-1.57x faster, 32 -> 32 no faster); and the outputs must fill most of their tiles
+  // (8 products per tile against k per output, kept at 1.5x fewer or better).
+  const int64 ci = g.group_channels(), co = g.group_out_channels();
+  return ci * co >= 32 * (ci + co) && 2 * k * g.out[0] >= 3 * 8 * tiles(g);
+}
+
+void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
+  with_engine(g, [&](auto e) { e.forward(x, w, b, y, g); });
+}
+
+void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  // dx = the stride-1 convolution of dy with the flipped, channel-swapped kernel, padding
+  // k - 1 - pad_lo below.
+  with_engine(g, [&](auto e) {
+    typename decltype(e)::Pass p;
+    p.batch = g.batch;
+    p.groups = g.groups;
+    p.ci = g.group_out_channels();
+    p.co = g.group_channels();
+    p.hi = p.ho = 1;
+    p.wi = g.out[0];
+    p.wo = g.in[0];
+    p.ph = 0;
+    p.pw = g.kernel[0] - 1 - g.pad_lo[0];
+    e.run(dy, w, true, nullptr, dx, p);
+  });
+}
+
+void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
+  with_engine(g, [&](auto e) { e.backward_weight(dy, x, dw, g); });
+}
+
+}  // namespace convtape::cpu::winograd_1d
