@@ -231,14 +231,16 @@ void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
 // Winograd for 1-D stride-1 convs with kernel 3 or 5 (cpu/conv_winograd_axes.cpp): F(6, 3) or
 // F(4, 5), 8 points per tile, every point its own class; all three passes (the data gradient is
 // a forward-type pass from dy with the channels swapped). Measured at 2 threads against the exact
-// paths on the same machine (Emerald Rapids, ms; forward / data / weight gradient):
-//                               AVX-512 path                      AVX2 path
-//   64 -> 64, k 5, 32 x 1024    2.40 / 2.35 / 2.26 vs 3.32 / 3.32 / 3.56   4.57 / 4.45 / 4.75 vs
-//                                                                          6.36 / 6.38 / 6.52
-//   128 -> 128, k 3, 32 x 512   3.19 / 3.06 / 2.71 vs 4.07 / 4.07 / 5.47   5.25 / 5.15 / 5.18 vs
-//                                                                          7.46 / 7.46 / 7.43
-//   256 -> 256, k 3, 4 x 128    0.61 / 0.66 / 0.45 vs 0.54 / 0.68 / 0.73   (88 tiles: the weight
-//                                                                          transform every call)
+// paths on the same machine (Emerald Rapids, ms; forward / data / weight gradient, Winograd
+// against exact):
+//   64 -> 64, k 5, 32 x 1024:   AVX-512 2.40 / 2.35 / 2.26 vs 3.32 / 3.32 / 3.56,
+//                               AVX2    4.57 / 4.45 / 4.75 vs 6.36 / 6.38 / 6.52
+//   128 -> 128, k 3, 32 x 512:  AVX-512 3.19 / 3.06 / 2.71 vs 4.07 / 4.07 / 5.47,
+//                               AVX2    5.25 / 5.15 / 5.18 vs 7.46 / 7.46 / 7.43
+//   32 -> 32, k 3, 32 x 1024:   AVX-512 0.87 / 0.69 / 0.59 vs 0.70 / 0.69 / 0.72 (hence
+//                               winograd_1d::applies' channel rule)
+//   256 -> 256, k 3, 4 x 128:   AVX-512 0.61 / 0.66 / 0.45 vs 0.54 / 0.68 / 0.73 (88 tiles: the
+//                               weight transform, every call, outweighs them)
 // so with more than one thread, 64 tiles per thread or more.
 bool winograd_1d_fills_team(const ConvGeometry& g, const ConvTarget& t) {
   if (t.threads <= 1) return true;

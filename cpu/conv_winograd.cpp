@@ -77,6 +77,23 @@ constexpr int64 kPanelBytes = 24576;      // one column panel of V_xi, kept in L
 // ---------------------------------------------------------------------------------------------
 // Transforms, written once as loops over the 16 lanes and compiled per ISA by the wrappers below.
 
+// 1-D input transform r = B^T z of 6 values (B^T as above):
+//   B^T = [4  0 -5  0 1 0]
+//         [0 -4 -4  1 1 0]
+//         [0  4 -4 -1 1 0]
+//         [0 -2 -1  2 1 0]
+//         [0  2 -1 -2 1 0]
+//         [0  4  0 -5 0 1]
+#define CT_WINO_IN_1D(z0, z1, z2, z3, z4, z5, r0, r1, r2, r3, r4, r5) \
+  do {                                                                \
+    r0 = 4.0f * z0 - 5.0f * z2 + z4;                                  \
+    r1 = (z3 + z4) - 4.0f * (z1 + z2);                                \
+    r2 = (z4 - z3) + 4.0f * (z1 - z2);                                \
+    r3 = (z4 - z2) + 2.0f * (z3 - z1);                                \
+    r4 = (z4 - z2) - 2.0f * (z3 - z1);                                \
+    r5 = 4.0f * z1 - 5.0f * z3 + z5;                                  \
+  } while (0)
+
 // Column j of a transformed tile, o[i] the 16 lanes of element (i, j), to dst[(6 i + j) * xs + l].
 // The lanes are computed into o and moved with fixed-size copies: stored through six pointers
 // that might overlap, the lane loops were compiled to scalar code.
@@ -783,7 +800,7 @@ __attribute__((target("avx512f,fma"))) void grad_gather_avx512(const float* base
 // broadcast per row and k (rows lda apart); B rows are NR contiguous floats.
 
 // V vectors of columns per row: V = 2 for the full kernels, 1 for the half-width ones that
-// compute a last half column panel (cpu/conv_winograd_s2.cpp).
+// compute a last half column panel (cpu/conv_winograd_axes.cpp).
 template <int V>
 __attribute__((target("avx512f,fma"))) void kernel_avx512(int64 kc, const float* a, int64 lda,
                                                           const float* b, int64 ldb, float* c,

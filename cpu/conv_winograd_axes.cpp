@@ -1,26 +1,34 @@
-// Winograd convolution of stride-2 3x3 2-D convolutions by phases on CPU, float32, NCHW
-// (cpu/conv_winograd_s2.h).
+// Winograd convolutions built from one 1-D scheme per axis, on CPU, float32
+// (cpu/conv_winograd_axes.h): stride-2 3x3 2-D convolutions by phases (winograd_s2) and stride-1
+// 1-D convolutions (winograd_1d).
 //
-// Along one axis, output o of a stride-2 3x3 correlation reads input 2 o + t (t = 0, 1, 2, from
-// the tile's origin): taps 0 and 2 read the even positions e_j = z_{2j}, a stride-1 2-tap
-// correlation h = (g_0, g_2), computed as Winograd F(M, 2), and tap 1 reads the odd positions
-// z_{2j+1}, times g_1. For M outputs from 2 M + 1 inputs:
-//   y = A_M^T [(G h) . (B^T e)] + g_1 (z_1, z_3, .., z_{2M-1})
-// with M + 1 interpolation points: 0, 1, -1, 2, -2, infinity for M = 5 (B^T is F(4, 3)'s), and
-// 1/2, -1/2 besides for M = 7 (the matrices below; scripts/winograd_s2.py derives them). So
-// 2 M + 1 transformed points per axis: points 0 .. M are B^T of the even inputs, points M + 1 ..
-// 2 M the odd inputs as they are; the 3 taps become 2 M + 1 weights of which M + 2 differ ("axis
-// classes": the M + 1 rows of G, and the middle tap for every odd point). In 2-D an M x M output
-// tile reads a (2 M + 1)^2 input tile and takes (2 M + 1)^2 products per channel pair (121 for 25
-// outputs, 225 for 49) against 9 per output direct, 1.86x and 1.96x fewer; its points fall into
-// (M + 2)^2 classes that share one transformed weight, so that per block of tiles the products
-// are (M + 2)^2 GEMMs over channels, class q's B having one slot of tiles per point of the class
-// (1, M or M^2 points):
+// Axis schemes. Along one axis an output tile of kTile outputs reads kIn inputs and is computed
+// from a 1-D transform with kPoints points; the 2-D transforms apply the column scheme to every
+// row, then the row scheme to every column. The points fall into classes whose transformed
+// weights are equal, so that per block of tiles the products run as one GEMM over channels per
+// class, class q's B holding one slot of tiles per point of the class:
 //   M_q[K_g x n_q T] = U_q[K_g x C_g] V_q[C_g x n_q T]
-// and y = A^T M A per tile, A^T = [A_M^T | I_M]. The weight gradient is the adjoint with the same
-// transforms: dU_q = sum over tiles and the class's points of (A dy A^T) V^T, and dw = the adjoint
-// of the weight transform. The scheme is the one with fewer points over the output (7x7 tiles
-// cover 14x14, 28x28 and 56x56 outputs exactly).
+// and the weight gradient is the adjoint with the same transforms: dU_q = sum over tiles and the
+// class's points of Z V^T (Z the output-gradient transform of dy), dw = the adjoint of the weight
+// transform. The schemes (matrices from the Toom-Cook construction, derived and checked in exact
+// arithmetic by scripts/winograd_s2.py):
+//   EvenOdd<M>  a stride-2 3-tap axis by phases: output o reads input 2 o + t from the tile's
+//               origin; taps 0 and 2 read the even inputs e_j = z_{2j}, a stride-1 2-tap
+//               correlation h = (g_0, g_2) run as F(M, 2), and tap 1 the odd inputs, times g_1:
+//                 y = A_M^T [(G h) . (B^T e)] + g_1 (z_1, z_3, .., z_{2M-1})
+//               with points 0, 1, -1, 2, -2, infinity for M = 5 (B^T is F(4, 3)'s) and 1/2, -1/2
+//               besides for M = 7. 2 M + 1 points (B^T of the even inputs, then the odd inputs as
+//               they are) in M + 2 classes (the rows of G, and the middle tap for every odd point).
+//   Plain<M,R>  a stride-1 R-tap axis: F(M, R) with the eight points 0, +-1, +-2, +-1/2,
+//               infinity (F(6, 3), F(4, 5)), every point its own class.
+//   One         an axis of extent 1 (the rows of a 1-D convolution).
+// winograd_s2 is EvenOdd<M> on both axes (the scheme with fewer points over the output: 7x7
+// tiles cover 14x14, 28x28 and 56x56 outputs exactly): (2 M + 1)^2 products per channel pair for
+// an M x M tile against 9 M^2 direct (1.86x and 1.96x fewer), (M + 2)^2 GEMMs per block. Its data
+// gradient (a stride-2 transposed convolution, whose tiles would overlap-add) is not here.
+// winograd_1d is One x Plain<6, 3> or One x Plain<4, 5>: 8 products per 6 or 4 outputs against 18
+// or 20; its data gradient is the forward-type pass of dy with the flipped, channel-swapped
+// kernel (transform_weights' `transposed`).
 //
 // Layout and blocking as in cpu/conv_winograd.cpp, lane-mapped only: a task is one group and one
 // block of at most T consecutive tiles of the (sample, tile row, tile column) order (T: V and M
@@ -30,17 +38,17 @@
 // tiles, class after class, so that a GEMM over class q reads a column range of every row and a
 // transform of one channel writes one row; M (dy's transform) the same over output channels.
 // Workspace: V and M (and V^T of one class, dy's transform and dU) in each thread's GEMM buffers,
-// U in the calling thread's: (2 M + 1)^2 (2 C_g + K_g) T + (M + 2)^2 groups C_g K_g floats and
-// less.
+// U in the calling thread's: points (2 C_g + K_g) T + classes groups C_g K_g floats and less.
 //
-// Determinism: every output of forward is one GEMM sum over channels in index order, whatever the
-// blocking and thread count; backward_weight sums over blocks in parts as cpu/conv_winograd.cpp
-// does (parts of plan_threads(), added in part order).
+// Determinism: every output of a forward-type pass is one GEMM sum over channels in index order,
+// whatever the blocking and thread count; backward_weight sums over blocks in parts as
+// cpu/conv_winograd.cpp does (parts of plan_threads(), added in part order).
 //
 // ISA paths: the transforms are lane loops compiled under function-level target attributes per
-// path (AVX-512 and AVX2 with gather instructions, AVX-512 scattering its outputs; baseline); the
-// micro-kernels are cpu/winograd_common.h's. The plan takes this path on AVX2 only (measured,
-// cpu/conv_plan.cpp); the tests run it on every path.
+// path (AVX-512 and AVX2 with gather instructions, AVX-512 scattering its outputs; baseline), the
+// constant matrices' zeros folded away; the micro-kernels are cpu/winograd_common.h's. The plan
+// takes winograd_s2 on the AVX2 path only and winograd_1d on every path (measured,
+// cpu/conv_plan.cpp); the tests run both on every path.
 #include "cpu/conv_winograd_axes.h"
 
 #include <immintrin.h>

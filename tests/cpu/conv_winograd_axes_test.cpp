@@ -1,20 +1,24 @@
-// The stride-2 Winograd kernels by phases (cpu/conv_winograd_s2.h) against float64 direct loops on
-// the same float32 data: forward and backward_weight, under every ISA path this CPU runs, both
-// schemes (5x5 and 7x7 output tiles), over channel counts 1 .. 400, groups, batch 1 and > 1,
-// paddings 0 .. 2 per side with high paddings that drop the last input row, sizes below one tile
-// and past several blocks, bias or none, and value ranges |v| ~ 1, ~ 1e3 and small integers; the
-// weight gradient's determinism across thread counts; and applies()'s eligibility rule.
+// The Winograd kernels of cpu/conv_winograd_axes.h against float64 direct loops on the same float32
+// data, under every ISA path this CPU runs:
+//   winograd_s2  forward and backward_weight, both schemes (5x5 and 7x7 output tiles), over
+//                channel counts 1 .. 400, groups, batch 1 and > 1, paddings 0 .. 2 per side with
+//                high paddings that drop the last input row, sizes below one tile and past
+//                several blocks, bias or none;
+//   winograd_1d  forward, backward_data and backward_weight, kernels 3 and 5, channels 1 .. 400,
+//                groups, lengths below one tile and past several blocks, paddings 0 .. k - 1;
+// value ranges |v| ~ 1, ~ 1e3 and small integers; the weight gradients' determinism across thread
+// counts; and both applies() rules.
 //
 // Accuracy contract: that of cpu/conv_winograd.h (tests/cpu/conv_winograd_test.cpp), with L the
-// reduction length (9 C_g forward, N Ho Wo for the weight gradient) and P the largest product of
-// operand magnitudes:
+// reduction length (taps C_g forward, taps K_g data gradient, N Ho Wo for the weight gradient) and
+// P the largest product of operand magnitudes:
 //   |r - e| <= kFactor * 1e-5 * sqrt(L) * P + 1e-4 * |e|.
 // The 7x7 scheme's output transform multiplies by up to 64 (points 2 and -2 to the sixth power)
 // and its weights by up to 32/45, so its products carry larger rounding errors than F(4x4, 3x3);
 // the worst normalised error |r - e| / (1e-5 sqrt(L) P) over this sweep is printed with
 // CT_WINOGRAD_REPORT=1 (about 1.05 forward and 0.45 weight gradient for 7x7 tiles, 0.55 and 0.42
-// for 5x5, worst over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the stride-1
-// kernels, leaves headroom for other data.
+// for 5x5; at most 0.23 for the 1-D kernels; worst over the AVX-512, AVX2 and baseline paths), and
+// kFactor = 4, as for the stride-1 kernels, leaves headroom for other data.
 #include <omp.h>
 
 #include <algorithm>

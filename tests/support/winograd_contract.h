@@ -1,5 +1,5 @@
 // The Winograd kernels' accuracy contract (cpu/conv_winograd.h), shared by their tests
-// (tests/cpu/conv_winograd_test.cpp, tests/cpu/conv_winograd_s2_test.cpp): test data in three
+// (tests/cpu/conv_winograd_test.cpp, tests/cpu/conv_winograd_axes_test.cpp): test data in three
 // value ranges, and the normalised error of a float32 result against a float64 reference.
 // With L the reduction length of one output and P the largest product magnitude max|a| max|b| of
 // its operands, the contract is
