@@ -41,6 +41,10 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::forward(x, w, b, y, plan.geometry);
       break;
+    case ConvPath::winograd_5x5:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_5x5::forward(x, w, b, y, plan.geometry);
+      break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
       return depthwise_forward(plan, x, w, b, y);
@@ -75,6 +79,10 @@ void run_unbiased_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern,
     case ConvPath::winograd_1d:
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::backward_data(dy, w, dx, plan.geometry);
+      break;
+    case ConvPath::winograd_5x5:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_5x5::backward_data(dy, w, dx, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
@@ -133,6 +141,10 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
     case ConvPath::winograd_1d:
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::backward_weight(dy, x, dw, plan.geometry);
+      break;
+    case ConvPath::winograd_5x5:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_5x5::backward_weight(dy, x, dw, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:

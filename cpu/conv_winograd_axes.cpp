@@ -791,6 +791,22 @@ struct Engine {
     run(x, w, false, b, y, pass_of(g));
   }
 
+  // The data gradient of a stride-1 scheme: the forward-type pass of dy with the flipped,
+  // channel-swapped kernel, padding taps - 1 - pad_lo below.
+  static void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+    const Pass f = pass_of(g);
+    Pass p = f;
+    p.ci = f.co;
+    p.co = f.ci;
+    p.hi = f.ho;
+    p.wi = f.wo;
+    p.ho = f.hi;
+    p.wo = f.wi;
+    p.ph = Row::kTaps - 1 - f.ph;
+    p.pw = Col::kTaps - 1 - f.pw;
+    run(dy, w, true, nullptr, dx, p);
+  }
+
   // A forward-type pass src -> dst (weights as transform_weights takes them).
   static void run(const float* x, const float* w, bool transposed, const float* b, float* y,
                   const Pass& p) {
@@ -1055,21 +1071,7 @@ void forward(const float* x, const float* w, const float* b, float* y, const Con
 }
 
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
-  // dx = the stride-1 convolution of dy with the flipped, channel-swapped kernel, padding
-  // k - 1 - pad_lo below.
-  with_engine(g, [&](auto e) {
-    typename decltype(e)::Pass p;
-    p.batch = g.batch;
-    p.groups = g.groups;
-    p.ci = g.group_out_channels();
-    p.co = g.group_channels();
-    p.hi = p.ho = 1;
-    p.wi = g.out[0];
-    p.wo = g.in[0];
-    p.ph = 0;
-    p.pw = g.kernel[0] - 1 - g.pad_lo[0];
-    e.run(dy, w, true, nullptr, dx, p);
-  });
+  with_engine(g, [&](auto e) { e.backward_data(dy, w, dx, g); });
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
@@ -1077,3 +1079,49 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
 }
 
 }  // namespace convtape::cpu::winograd_1d
+
+namespace convtape::cpu::winograd_5x5 {
+
+namespace {
+
+using winograd_axes::ceil_div;
+using winograd_axes::Plain;
+using int64 = std::int64_t;
+using Engine = winograd_axes::Engine<Plain<4, 5>, Plain<4, 5>>;
+
+}  // namespace
+
+int64 tiles(const ConvGeometry& g) {
+  return ceil_div(g.out[0], 4) * ceil_div(g.out[1], 4);
+}
+
+bool applies(const ConvGeometry& g) {
+  if (g.spatial() != 2) return false;
+  for (int d = 0; d < 2; ++d) {
+    if (g.kernel[d] != 5 || g.stride[d] != 1 || g.dilation[d] != 1 || g.input_dilation[d] != 1)
+      return false;
+    const int64 pad_hi = g.out[d] - 1 + 5 - g.in[d] - g.pad_lo[d];
+    if (g.pad_lo[d] < 0 || g.pad_lo[d] > 4 || pad_hi < 0 || pad_hi > 4) return false;
+    if (g.out[d] < 1 || g.in[d] < 1) return false;
+  }
+  if (g.batch < 1 || g.groups < 1 || !winograd_axes::offsets_fit(g)) return false;
+  // Measured against the plan's other paths (cpu/conv_plan.cpp): enough channels per group to pay
+  // for the transforms, and outputs that fill most of their 4x4 tiles (64 products per tile
+  // against 25 per output, kept at 3x fewer or better).
+  const int64 ci = g.group_channels(), co = g.group_out_channels();
+  return ci * co >= 16 * (ci + co) && 25 * g.out[0] * g.out[1] >= 3 * 64 * tiles(g);
+}
+
+void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
+  Engine::forward(x, w, b, y, g);
+}
+
+void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  Engine::backward_data(dy, w, dx, g);
+}
+
+void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
+  Engine::backward_weight(dy, x, dw, g);
+}
+
+}  // namespace convtape::cpu::winograd_5x5

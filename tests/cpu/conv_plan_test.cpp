@@ -431,6 +431,33 @@ TEST_CASE("plan: 1-D convs with kernel 3 or 5 and channels take 1-D Winograd, un
   }
 }
 
+TEST_CASE("plan: 5x5 convs with channels take Winograd F(4x4, 5x5), unless exact",
+          "[conv][plan][winograd]") {
+  const Spec k5{16, 96, 128, 1, {14, 14}, {5, 5}, 1, 2};  // the bench's k5_96_128
+  REQUIRE(cpu::winograd_5x5::applies(geometry(k5)));
+  for (const auto* k : cpu::available_gemm_kernels<float>()) {
+    const ConvTarget t = target(*k, 2);
+    INFO(k->isa);
+    for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
+      INFO(cpu::pass_name(pass));
+      const ConvPlan p = plan(k5, pass, t);
+      CHECK(p.path == ConvPath::winograd_5x5);
+      CHECK(p.tile == 4);
+      CHECK(p.tiles == 16);
+      CHECK(p.workspace_bytes > 0);
+      CHECK(plan(k5, pass, f64()).path != ConvPath::winograd_5x5);
+      CHECK(plan(k5, pass, target(*k, 2, /*exact=*/true)).path != ConvPath::winograd_5x5);
+      Spec narrow = k5;
+      narrow.c = narrow.k = 16;
+      CHECK(plan(narrow, pass, t).path != ConvPath::winograd_5x5);
+      Spec b1 = k5;  // 16 tiles: too few for two threads
+      b1.n = 1;
+      CHECK(plan(b1, pass, t).path != ConvPath::winograd_5x5);
+      CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_5x5);
+    }
+  }
+}
+
 TEST_CASE("plan: the workspace stays a few MiB per thread where a column matrix would not",
           "[conv][plan]") {
   // 64 channels of 192 x 192, 3 x 3: the column matrix would be 85 MB (float32).

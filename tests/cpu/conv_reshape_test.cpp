@@ -336,13 +336,19 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
     REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32, true)).path !=
             ConvPath::kernel_split);
   }
-  // The weight gradient of 9 blocks stays on the GEMM paths; of 4 blocks it splits.
+  // The weight gradient of 9 blocks stays on the GEMM paths; of 2 blocks it splits.
   REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path !=
           ConvPath::kernel_split);
-  const ConvGeometry k5 = conv_geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
+  const ConvGeometry k53 = conv_geometry(16, 32, 64, 1, {28, 28}, {5, 3}, {1, 1}, {2, 1}, {2, 1});
   REQUIRE(
-      cpu::plan_conv(k5, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path ==
+      cpu::plan_conv(k53, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path ==
       ConvPath::kernel_split);
+  // Square 5x5 kernels with channels run Winograd F(4x4, 5x5) directly (cpu/conv_winograd_axes.h).
+  const ConvGeometry k5 = conv_geometry(16, 32, 64, 1, {28, 28}, {5, 5}, {1, 1}, {2, 2}, {2, 2});
+  for (const ConvPass pass :
+       {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
+    REQUIRE(cpu::plan_conv(k5, pass, ct_test::call_target(DType::Float32)).path ==
+            ConvPath::winograd_5x5);
   // Not 3x3 (Winograd itself), kernels past 9, strides, dilations, other ranks.
   REQUIRE_FALSE(
       cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));

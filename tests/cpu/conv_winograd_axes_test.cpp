@@ -25,10 +25,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
 #include "core/settings.h"
+#include "cpu/conv_plan.h"
 #include "cpu/conv_winograd_axes.h"
 #include "cpu/isa.h"
 #include "support/test_util.h"
@@ -73,89 +75,108 @@ struct Case {
   bool bias;
 };
 
-ConvGeometry geometry(const Case& t) {
+// A 2-D geometry: kernel x kernel taps, stride `stride` (the stride-2 3x3 kernels by default).
+ConvGeometry geometry(const Case& t, std::int64_t kernel = 3, std::int64_t stride = 2) {
   ConvGeometry g;
   g.batch = t.n;
   g.channels = t.c;
   g.out_channels = t.k;
   g.groups = t.groups;
   g.in = {t.h, t.w};
-  g.out = {(t.h + t.pad_top + t.pad_bottom - 3) / 2 + 1,
-           (t.w + t.pad_left + t.pad_right - 3) / 2 + 1};
-  g.kernel = {3, 3};
-  g.stride = {2, 2};
+  g.out = {(t.h + t.pad_top + t.pad_bottom - kernel) / stride + 1,
+           (t.w + t.pad_left + t.pad_right - kernel) / stride + 1};
+  g.kernel = {kernel, kernel};
+  g.stride = {stride, stride};
   g.dilation = {1, 1};
   g.input_dilation = {1, 1};
   g.pad_lo = {t.pad_top, t.pad_left};
   return g;
 }
 
-// Visits every (output, input, weight) index triple of the stride-2 convolution.
+// Visits every (output, input, weight) index triple of the convolution.
 template <class F>
 void each_product(const ConvGeometry& g, F&& f) {
   const std::int64_t h = g.in[0], w = g.in[1], ho = g.out[0], wo = g.out[1];
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
   for (std::int64_t n = 0; n < g.batch; ++n)
     for (std::int64_t k = 0; k < g.out_channels; ++k)
       for (std::int64_t c = 0; c < cg; ++c)
         for (std::int64_t oy = 0; oy < ho; ++oy)
-          for (std::int64_t r = 0; r < 3; ++r) {
-            const std::int64_t iy = 2 * oy + r - g.pad_lo[0];
+          for (std::int64_t r = 0; r < kh; ++r) {
+            const std::int64_t iy = sh * oy + r - g.pad_lo[0];
             if (iy < 0 || iy >= h) continue;
             for (std::int64_t ox = 0; ox < wo; ++ox)
-              for (std::int64_t s = 0; s < 3; ++s) {
-                const std::int64_t ix = 2 * ox + s - g.pad_lo[1];
+              for (std::int64_t s = 0; s < kw; ++s) {
+                const std::int64_t ix = sw * ox + s - g.pad_lo[1];
                 if (ix < 0 || ix >= w) continue;
                 f(((n * g.out_channels + k) * ho + oy) * wo + ox,
                   ((n * g.channels + k / kg * cg + c) * h + iy) * w + ix,
-                  ((k * cg + c) * 3 + r) * 3 + s);
+                  ((k * cg + c) * kh + r) * kw + s);
               }
           }
 }
 
 struct Worst {
-  double forward[8] = {}, weight[8] = {};  // by tile edge
+  double forward[8] = {}, data[8] = {}, weight[8] = {};  // by tile edge
 };
 
-void check_case(const Case& t, Range range, std::mt19937& rng, Worst& worst) {
-  const ConvGeometry g = geometry(t);
-  const std::int64_t cg = g.group_channels();
+// The kernels under test: forward, the data gradient (absent for winograd_s2) and the weight
+// gradient.
+struct Kernels {
+  std::function<void(const float*, const float*, const float*, float*, const ConvGeometry&)>
+      forward;
+  std::function<void(const float*, const float*, float*, const ConvGeometry&)> data, weight;
+};
+
+const Kernels kS2{s2::forward, nullptr, s2::backward_weight};
+const Kernels k5x5{cpu::winograd_5x5::forward, cpu::winograd_5x5::backward_data,
+                   cpu::winograd_5x5::backward_weight};
+
+void check_case(const ConvGeometry& g, bool bias, int tile, const Kernels& kernels, Range range,
+                std::mt19937& rng, Worst& worst) {
+  const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
+  const std::int64_t taps = g.kernel_numel();
   const auto x = values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), range, rng);
-  const auto w = values(static_cast<std::size_t>(g.out_channels * cg * 9), range, rng);
+  const auto w = values(static_cast<std::size_t>(g.out_channels * cg * taps), range, rng);
   const auto b = values(static_cast<std::size_t>(g.out_channels), range, rng);
   const auto dy =
       values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()), range, rng);
 
-  std::vector<double> y_ref(dy.size()), dw_ref(w.size(), 0.0);
+  std::vector<double> y_ref(dy.size()), dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0);
   for (std::size_t i = 0; i < y_ref.size(); ++i)
-    y_ref[i] = t.bias ? double(b[i / static_cast<std::size_t>(g.out_numel()) %
-                                 static_cast<std::size_t>(g.out_channels)])
-                      : 0.0;
+    y_ref[i] = bias ? double(b[i / static_cast<std::size_t>(g.out_numel()) %
+                               static_cast<std::size_t>(g.out_channels)])
+                    : 0.0;
   each_product(g, [&](std::int64_t yi, std::int64_t xi, std::int64_t wi) {
     const auto ys = static_cast<std::size_t>(yi), xs = static_cast<std::size_t>(xi),
                ws = static_cast<std::size_t>(wi);
     y_ref[ys] += double(w[ws]) * double(x[xs]);
+    dx_ref[xs] += double(w[ws]) * double(dy[ys]);
     dw_ref[ws] += double(dy[ys]) * double(x[xs]);
   });
-  const double px = max_abs(x), pw = max_abs(w), pdy = max_abs(dy), pb = t.bias ? max_abs(b) : 0;
-  const int tile = s2::tile(g);
-
+  const double px = max_abs(x), pw = max_abs(w), pdy = max_abs(dy), pb = bias ? max_abs(b) : 0;
   for (const cpu::Isa path : cpu::available_isas()) {
     const cpu::IsaGuard guard(path);
-    INFO("isa " << cpu::isa_name(path) << ", tile " << tile << ", N " << t.n << ", groups "
-                << t.groups << ", C " << t.c << ", K " << t.k << ", " << t.h << "x" << t.w
-                << ", pad " << t.pad_top << "/" << t.pad_left << "/" << t.pad_bottom << "/"
-                << t.pad_right << ", bias " << t.bias << ", range " << static_cast<int>(range));
-    std::vector<float> y(dy.size(), NAN), dw(w.size(), NAN);
-    s2::forward(x.data(), w.data(), t.bias ? b.data() : nullptr, y.data(), g);
-    s2::backward_weight(dy.data(), x.data(), dw.data(), g);
-    const double ef = normalised_error(y, y_ref, 9.0 * double(cg), std::max(px * pw, pb), kFactor);
+    INFO("isa " << cpu::isa_name(path) << ", tile " << tile << ", " << cpu::to_string(g)
+                << ", bias " << bias << ", range " << static_cast<int>(range));
+    std::vector<float> y(dy.size(), NAN), dx(x.size(), NAN), dw(w.size(), NAN);
+    kernels.forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data(), g);
+    kernels.weight(dy.data(), x.data(), dw.data(), g);
+    const double ef = normalised_error(y, y_ref, double(taps * cg), std::max(px * pw, pb), kFactor);
     const double ew =
         normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px, kFactor);
-    INFO("normalised errors: forward " << ef << ", weight " << ew);
+    double ed = 0;
+    if (kernels.data) {
+      kernels.data(dy.data(), w.data(), dx.data(), g);
+      ed = normalised_error(dx, dx_ref, double(taps * kg), pdy * pw, kFactor);
+    }
+    INFO("normalised errors: forward " << ef << ", data " << ed << ", weight " << ew);
     CHECK(ef <= kFactor);
+    CHECK(ed <= kFactor);
     CHECK(ew <= kFactor);
     worst.forward[tile] = std::max(worst.forward[tile], ef);
+    worst.data[tile] = std::max(worst.data[tile], ed);
     worst.weight[tile] = std::max(worst.weight[tile], ew);
   }
 }
@@ -182,8 +203,10 @@ TEST_CASE("winograd_s2 matches float64 direct loops over channels, sizes, paddin
       {16, 1, 8, 12, 14, 14, 1, 1, 1, 1, true},    // 7x7, 7: lanes across samples
   };
   for (const Case& t : cases)
-    for (const Range range : {Range::Unit, Range::Large, Range::Integer})
-      check_case(t, range, rng, worst);
+    for (const Range range : {Range::Unit, Range::Large, Range::Integer}) {
+      const ConvGeometry g = geometry(t);
+      check_case(g, t.bias, s2::tile(g), kS2, range, rng, worst);
+    }
   if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
     for (int m : {5, 7})
       std::printf("winograd_s2 %dx%d tiles, worst normalised error: forward %.3f, weight %.3f\n", m,
@@ -397,4 +420,45 @@ TEST_CASE("winograd_1d applies to 1-D stride-1 convolutions with kernel 3 or 5 a
   g.out = {1020};
   CHECK_FALSE(w1::applies(g));
   CHECK_FALSE(w1::applies(geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true})));
+}
+
+TEST_CASE("winograd_5x5 matches float64 direct loops over channels, sizes, paddings and ranges",
+          "[conv][winograd]") {
+  std::mt19937 rng(2468);
+  Worst worst;
+  const std::vector<Case> cases = {
+      // N, groups, C, K, H, W, pad top/left/bottom/right, bias        output
+      {1, 1, 1, 1, 1, 1, 2, 2, 2, 2, false},      // 1x1
+      {2, 1, 3, 5, 6, 7, 2, 2, 2, 2, true},       // 6x7: under two tiles
+      {2, 1, 16, 24, 14, 14, 2, 2, 2, 2, true},   // 14x14
+      {1, 1, 17, 33, 21, 19, 0, 0, 0, 0, false},  // 17x15: valid, odd sizes
+      {1, 1, 64, 8, 12, 20, 4, 0, 1, 3, true},    // 13x19: asymmetric padding up to 4
+      {2, 2, 32, 48, 16, 16, 2, 2, 2, 2, true},   // groups
+      {1, 1, 400, 16, 8, 8, 2, 2, 2, 2, false},   // the channel sum in slices
+      {16, 1, 8, 12, 6, 6, 2, 2, 2, 2, true},     // lanes across samples
+      {1, 1, 8, 8, 60, 60, 2, 2, 2, 2, true},     // several blocks
+  };
+  for (const Case& t : cases)
+    for (const Range range : {Range::Unit, Range::Large, Range::Integer})
+      check_case(geometry(t, 5, 1), t.bias, 4, k5x5, range, rng, worst);
+  if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
+    std::printf("winograd_5x5 worst normalised error: forward %.3f, data %.3f, weight %.3f\n",
+                worst.forward[4], worst.data[4], worst.weight[4]);
+}
+
+TEST_CASE("winograd_5x5 applies to 2-D stride-1 5x5 convolutions with padding 0..4 and channels",
+          "[conv][winograd]") {
+  namespace w5 = convtape::cpu::winograd_5x5;
+  // The extra bench rows k5_32_64 (32 -> 64 on 28x28) and k5_96_128 (96 -> 128 on 14x14).
+  CHECK(w5::applies(geometry(Case{16, 1, 32, 64, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK(w5::applies(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK(w5::applies(geometry(Case{1, 1, 64, 64, 20, 20, 4, 0, 1, 3, true}, 5, 1)));
+  CHECK(w5::tiles(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)) == 16);
+  // Too few channels (16 -> 16), outputs that waste their tiles (5x5: 4 tiles for 25 outputs).
+  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 16, 16, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 5, 5, 2, 2, 2, 2, true}, 5, 1)));
+  // Padding past 4, stride 2, 3x3 kernels.
+  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 20, 20, 5, 2, 2, 2, true}, 5, 1)));
+  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 28, 28, 2, 2, 2, 2, true}, 5, 2)));
+  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 28, 28, 1, 1, 1, 1, true}, 3, 1)));
 }
