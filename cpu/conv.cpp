@@ -41,9 +41,9 @@ void run_forward(const ConvPlan& plan, const GemmKernel<T>& kern, const T* x, co
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::forward(x, w, b, y, plan.geometry);
       break;
-    case ConvPath::winograd_5x5:
+    case ConvPath::winograd_kxk:
       if constexpr (std::is_same_v<T, float>)
-        return winograd_5x5::forward(x, w, b, y, plan.geometry);
+        return winograd_kxk::forward(x, w, b, y, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
@@ -80,9 +80,9 @@ void run_unbiased_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern,
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::backward_data(dy, w, dx, plan.geometry);
       break;
-    case ConvPath::winograd_5x5:
+    case ConvPath::winograd_kxk:
       if constexpr (std::is_same_v<T, float>)
-        return winograd_5x5::backward_data(dy, w, dx, plan.geometry);
+        return winograd_kxk::backward_data(dy, w, dx, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:
@@ -142,9 +142,9 @@ void run_backward_weight(const ConvPlan& plan, const GemmKernel<T>& kern, const 
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::backward_weight(dy, x, dw, plan.geometry);
       break;
-    case ConvPath::winograd_5x5:
+    case ConvPath::winograd_kxk:
       if constexpr (std::is_same_v<T, float>)
-        return winograd_5x5::backward_weight(dy, x, dw, plan.geometry);
+        return winograd_kxk::backward_weight(dy, x, dw, plan.geometry);
       break;
     case ConvPath::direct_padded:
     case ConvPath::direct:

@@ -19,7 +19,7 @@
 //   cpu/conv_split.cpp      kernel_split (a 4..9 kernel as 3x3 blocks over shifted inputs)
 //   cpu/conv_winograd.cpp   winograd (float32 only)
 //   cpu/conv_winograd_axes.cpp  winograd_s2 (float32 only; forward, weight gradient),
-//                             winograd_1d, winograd_5x5 (float32 only)
+//                             winograd_1d, winograd_kxk (float32 only)
 //   cpu/conv.cpp            the entry points and the dispatchers below
 #pragma once
 

@@ -257,21 +257,22 @@ void plan_winograd_1d(ConvPlan& p, const ConvTarget& t) {
   plan_winograd_axes(p, t, ConvPath::winograd_1d, winograd_1d::tile(g), tiles, 8, 8, 1, ci, co);
 }
 
-// Winograd F(4x4, 5x5) for 2-D stride-1 5x5 convs (cpu/conv_winograd_axes.cpp): 64 points per
-// 4x4 tile, every point its own class; all three passes. Tiles for the team as for winograd_1d.
-bool winograd_5x5_fills_team(const ConvGeometry& g, const ConvTarget& t) {
+// Winograd F(4x4, 5x5) and F(2x2, 7x7) for 2-D stride-1 5x5 and 7x7 convs
+// (cpu/conv_winograd_axes.cpp): 64 points per tile, every point its own class; all three passes.
+bool winograd_kxk_fills_team(const ConvGeometry& g, const ConvTarget& t) {
   if (t.threads <= 1) return true;
-  return smul(smul(g.batch, g.groups), winograd_5x5::tiles(g)) >= smul(32, t.threads);
+  return smul(smul(g.batch, g.groups), winograd_kxk::tiles(g)) >= smul(32, t.threads);
 }
 
-void plan_winograd_5x5(ConvPlan& p, const ConvTarget& t) {
+void plan_winograd_kxk(ConvPlan& p, const ConvTarget& t) {
   const ConvGeometry& g = p.geometry;
   const bool data = p.pass == ConvPass::backward_data;
   const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
   const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
+  const std::int64_t m = winograd_kxk::tile(g);
   const Shape& out = data ? g.in : g.out;
-  const std::int64_t tiles = checked::div_ceil(out[0], 4) * checked::div_ceil(out[1], 4);
-  plan_winograd_axes(p, t, ConvPath::winograd_5x5, 4, tiles, 64, 64, 1, ci, co);
+  const std::int64_t tiles = checked::div_ceil(out[0], m) * checked::div_ceil(out[1], m);
+  plan_winograd_axes(p, t, ConvPath::winograd_kxk, m, tiles, 64, 64, 1, ci, co);
 }
 
 void plan_direct(ConvPlan& p, const ConvTarget& t, std::size_t elem) {
@@ -993,9 +994,9 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     plan_winograd_1d(p, target);
     return p;
   }
-  if (target.dtype == DType::Float32 && !p.exact && winograd_5x5::applies(g) &&
-      winograd_5x5_fills_team(g, target)) {
-    plan_winograd_5x5(p, target);
+  if (target.dtype == DType::Float32 && !p.exact && winograd_kxk::applies(g) &&
+      winograd_kxk_fills_team(g, target)) {
+    plan_winograd_kxk(p, target);
     return p;
   }
   if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
@@ -1052,8 +1053,8 @@ const char* path_name(ConvPath path) {
       return "winograd_s2";
     case ConvPath::winograd_1d:
       return "winograd_1d";
-    case ConvPath::winograd_5x5:
-      return "winograd_5x5";
+    case ConvPath::winograd_kxk:
+      return "winograd_kxk";
     case ConvPath::direct_padded:
       return "direct_padded";
     case ConvPath::direct:

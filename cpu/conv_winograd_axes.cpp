@@ -136,6 +136,8 @@ struct Points8 {
                                       {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 0},
                                       {0, 1, 1, 4, 4, 1.0f / 4, 1.0f / 4, 0},
                                       {0, 1, -1, 8, -8, 1.0f / 8, -1.0f / 8, 1}};
+  static constexpr float AT2[2][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                      {0, 1, -1, 2, -2, 1.0f / 2, -1.0f / 2, 1}};
   // G of F(M, R): row j is p_j^k / prod_{q != p_j} (p_j - q) for k < R, the point at infinity
   // taking the last tap.
   static constexpr float G2[8][2] = {{-1, 0},
@@ -162,6 +164,15 @@ struct Points8 {
                                      {32.0f / 45, 16.0f / 45, 8.0f / 45, 4.0f / 45, 2.0f / 45},
                                      {32.0f / 45, -16.0f / 45, 8.0f / 45, -4.0f / 45, 2.0f / 45},
                                      {0, 0, 0, 0, 1}};
+  static constexpr float G7[8][7] = {
+      {-1, 0, 0, 0, 0, 0, 0},
+      {-2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9},
+      {-2.0f / 9, 2.0f / 9, -2.0f / 9, 2.0f / 9, -2.0f / 9, 2.0f / 9, -2.0f / 9},
+      {1.0f / 90, 1.0f / 45, 2.0f / 45, 4.0f / 45, 8.0f / 45, 16.0f / 45, 32.0f / 45},
+      {1.0f / 90, -1.0f / 45, 2.0f / 45, -4.0f / 45, 8.0f / 45, -16.0f / 45, 32.0f / 45},
+      {32.0f / 45, 16.0f / 45, 8.0f / 45, 4.0f / 45, 2.0f / 45, 1.0f / 45, 1.0f / 90},
+      {32.0f / 45, -16.0f / 45, 8.0f / 45, -4.0f / 45, 2.0f / 45, -1.0f / 45, 1.0f / 90},
+      {0, 0, 0, 0, 0, 0, 1}};
 };
 
 // out[r][l] = sum_k mat[r][k] in(k)[l] for r < R, k < K (mat[k][r] when Transposed), the
@@ -246,14 +257,18 @@ struct Plain {
   static constexpr float tap(int c, int r) {
     if constexpr (R == 3)
       return Points8::G3[c][r];
-    else
+    else if constexpr (R == 5)
       return Points8::G5[c][r];
+    else
+      return Points8::G7[c][r];
   }
   static constexpr const auto& AT() {
     if constexpr (M == 6)
       return Points8::AT6;
-    else
+    else if constexpr (M == 4)
       return Points8::AT4;
+    else
+      return Points8::AT2;
   }
   template <class In>
   [[gnu::always_inline]] static void input(In&& in, float (*out)[kLanes]) {
@@ -1080,48 +1095,63 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
 
 }  // namespace convtape::cpu::winograd_1d
 
-namespace convtape::cpu::winograd_5x5 {
+namespace convtape::cpu::winograd_kxk {
 
 namespace {
 
 using winograd_axes::ceil_div;
 using winograd_axes::Plain;
 using int64 = std::int64_t;
-using Engine = winograd_axes::Engine<Plain<4, 5>, Plain<4, 5>>;
+
+// F(4x4, 5x5) for 5x5 kernels, F(2x2, 7x7) for 7x7: 8 x 8 points per tile either way.
+template <class F>
+void with_engine(const ConvGeometry& g, F&& f) {
+  if (g.kernel[0] == 5)
+    f(winograd_axes::Engine<Plain<4, 5>, Plain<4, 5>>{});
+  else
+    f(winograd_axes::Engine<Plain<2, 7>, Plain<2, 7>>{});
+}
 
 }  // namespace
 
+int tile(const ConvGeometry& g) {
+  return g.kernel[0] == 5 ? 4 : 2;
+}
+
 int64 tiles(const ConvGeometry& g) {
-  return ceil_div(g.out[0], 4) * ceil_div(g.out[1], 4);
+  const int m = tile(g);
+  return ceil_div(g.out[0], m) * ceil_div(g.out[1], m);
 }
 
 bool applies(const ConvGeometry& g) {
   if (g.spatial() != 2) return false;
+  const int64 k = g.kernel[0];
+  if (k != 5 && k != 7) return false;
   for (int d = 0; d < 2; ++d) {
-    if (g.kernel[d] != 5 || g.stride[d] != 1 || g.dilation[d] != 1 || g.input_dilation[d] != 1)
+    if (g.kernel[d] != k || g.stride[d] != 1 || g.dilation[d] != 1 || g.input_dilation[d] != 1)
       return false;
-    const int64 pad_hi = g.out[d] - 1 + 5 - g.in[d] - g.pad_lo[d];
-    if (g.pad_lo[d] < 0 || g.pad_lo[d] > 4 || pad_hi < 0 || pad_hi > 4) return false;
+    const int64 pad_hi = g.out[d] - 1 + k - g.in[d] - g.pad_lo[d];
+    if (g.pad_lo[d] < 0 || g.pad_lo[d] > k - 1 || pad_hi < 0 || pad_hi > k - 1) return false;
     if (g.out[d] < 1 || g.in[d] < 1) return false;
   }
   if (g.batch < 1 || g.groups < 1 || !winograd_axes::offsets_fit(g)) return false;
   // Measured against the plan's other paths (cpu/conv_plan.cpp): enough channels per group to pay
-  // for the transforms, and outputs that fill most of their 4x4 tiles (64 products per tile
-  // against 25 per output, kept at 3x fewer or better).
+  // for the transforms, and outputs that fill most of their tiles (64 products per tile against
+  // k^2 per output, kept at 2.5x fewer or better).
   const int64 ci = g.group_channels(), co = g.group_out_channels();
-  return ci * co >= 16 * (ci + co) && 25 * g.out[0] * g.out[1] >= 3 * 64 * tiles(g);
+  return ci * co >= 16 * (ci + co) && 2 * k * k * g.out[0] * g.out[1] >= 5 * 64 * tiles(g);
 }
 
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
-  Engine::forward(x, w, b, y, g);
+  with_engine(g, [&](auto e) { e.forward(x, w, b, y, g); });
 }
 
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
-  Engine::backward_data(dy, w, dx, g);
+  with_engine(g, [&](auto e) { e.backward_data(dy, w, dx, g); });
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
-  Engine::backward_weight(dy, x, dw, g);
+  with_engine(g, [&](auto e) { e.backward_weight(dy, x, dw, g); });
 }
 
-}  // namespace convtape::cpu::winograd_5x5
+}  // namespace convtape::cpu::winograd_kxk

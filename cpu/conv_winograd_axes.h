@@ -12,8 +12,9 @@
 //                against 18) or 5 (F(4, 5): 8 per 4 against 20); forward, data gradient (a
 //                stride-1 convolution of dy with the flipped, channel-swapped kernel) and weight
 //                gradient.
-//   winograd_5x5 stride-1 2-D 5x5 convolutions: F(4x4, 5x5), 64 products per 4x4 tile against
-//                400; every pass as winograd_1d.
+//   winograd_kxk stride-1 2-D 5x5 and 7x7 convolutions: F(4x4, 5x5), 64 products per 4x4 tile
+//                against 400, and F(2x2, 7x7), 64 per 2x2 tile against 196; every pass as
+//                winograd_1d.
 // Accuracy is a measured contract (tests/cpu/conv_winograd_axes_test.cpp), the bound of
 // cpu/conv_winograd.h; results are not exact on small integers (the transforms hold 1/6, 2/9,
 // 1/90 and 32/45).
@@ -62,15 +63,16 @@ void backward_weight(const float* dy, const float* x, float* dw, const ConvGeome
 
 }  // namespace convtape::cpu::winograd_1d
 
-namespace convtape::cpu::winograd_5x5 {
+namespace convtape::cpu::winograd_kxk {
 
-// True for 2-D stride-1 5x5 convolutions (dilation 1, no input dilation, padding 0..4 on each
-// side) with enough channels per group and outputs to fill the 4x4 tiles: F(4x4, 5x5), 64
-// products per tile against 400. The caller (cpu/conv_plan.h) also asks for float32 and that the
-// exact path is not forced.
+// True for 2-D stride-1 5x5 or 7x7 convolutions (dilation 1, no input dilation, padding 0 .. k - 1
+// on each side) with enough channels per group and outputs to fill the tiles: F(4x4, 5x5), 64
+// products per 4x4 tile against 400, or F(2x2, 7x7), 64 per 2x2 tile against 196. The caller
+// (cpu/conv_plan.h) also asks for float32 and that the exact path is not forced.
 bool applies(const ConvGeometry& g);
 
-// The 4x4 tiles of one output plane.
+// The output tile's edge (4 for 5x5 kernels, 2 for 7x7) and the tiles of one output plane.
+int tile(const ConvGeometry& g);
 std::int64_t tiles(const ConvGeometry& g);
 
 // Contiguous NCHW operands as in cpu/conv.h; b may be null. Preconditions: applies(g).
@@ -78,4 +80,4 @@ void forward(const float* x, const float* w, const float* b, float* y, const Con
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g);
 
-}  // namespace convtape::cpu::winograd_5x5
+}  // namespace convtape::cpu::winograd_kxk

@@ -431,29 +431,33 @@ TEST_CASE("plan: 1-D convs with kernel 3 or 5 and channels take 1-D Winograd, un
   }
 }
 
-TEST_CASE("plan: 5x5 convs with channels take Winograd F(4x4, 5x5), unless exact",
+TEST_CASE("plan: 5x5 and 7x7 convs with channels take Winograd F(4x4, 5x5) / F(2x2, 7x7)",
           "[conv][plan][winograd]") {
   const Spec k5{16, 96, 128, 1, {14, 14}, {5, 5}, 1, 2};  // the bench's k5_96_128
-  REQUIRE(cpu::winograd_5x5::applies(geometry(k5)));
+  REQUIRE(cpu::winograd_kxk::applies(geometry(k5)));
   for (const auto* k : cpu::available_gemm_kernels<float>()) {
     const ConvTarget t = target(*k, 2);
     INFO(k->isa);
     for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
       INFO(cpu::pass_name(pass));
       const ConvPlan p = plan(k5, pass, t);
-      CHECK(p.path == ConvPath::winograd_5x5);
+      CHECK(p.path == ConvPath::winograd_kxk);
       CHECK(p.tile == 4);
       CHECK(p.tiles == 16);
       CHECK(p.workspace_bytes > 0);
-      CHECK(plan(k5, pass, f64()).path != ConvPath::winograd_5x5);
-      CHECK(plan(k5, pass, target(*k, 2, /*exact=*/true)).path != ConvPath::winograd_5x5);
+      CHECK(plan(k5, pass, f64()).path != ConvPath::winograd_kxk);
+      CHECK(plan(k5, pass, target(*k, 2, /*exact=*/true)).path != ConvPath::winograd_kxk);
       Spec narrow = k5;
       narrow.c = narrow.k = 16;
-      CHECK(plan(narrow, pass, t).path != ConvPath::winograd_5x5);
+      CHECK(plan(narrow, pass, t).path != ConvPath::winograd_kxk);
       Spec b1 = k5;  // 16 tiles: too few for two threads
       b1.n = 1;
-      CHECK(plan(b1, pass, t).path != ConvPath::winograd_5x5);
-      CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_5x5);
+      CHECK(plan(b1, pass, t).path != ConvPath::winograd_kxk);
+      CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_kxk);
+      const ConvPlan p7 = plan(Spec{16, 64, 64, 1, {28, 28}, {7, 7}, 1, 3}, pass, t);  // k7_64
+      CHECK(p7.path == ConvPath::winograd_kxk);
+      CHECK(p7.tile == 2);
+      CHECK(p7.tiles == 196);
     }
   }
 }

@@ -316,14 +316,20 @@ TEST_CASE("depth_unfold: forward and gradients match float64 under every ISA pat
 TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
           "[conv][split][plan]") {
   // 16x64x28x28 -> 64, 7x7 'same': 9 blocks, planes of 30x30, no padding.
-  const ConvGeometry g = conv_geometry(16, 64, 64, 1, {28, 28}, {7, 7}, {1, 1}, {3, 3}, {3, 3});
-  const auto u = cpu::kernel_split_3x3(g);
+  const ConvGeometry g7 = conv_geometry(16, 64, 64, 1, {28, 28}, {7, 7}, {1, 1}, {3, 3}, {3, 3});
+  const auto u = cpu::kernel_split_3x3(g7);
   REQUIRE(u);
   REQUIRE(u->channels == 64 * 9);
   REQUIRE(u->kernel == Shape{3, 3});
   REQUIRE(u->in == Shape{30, 30});
   REQUIRE(u->out == Shape{28, 28});
   REQUIRE(u->pad_lo == Shape{0, 0});
+  // Square 7x7 kernels with channels run Winograd F(2x2, 7x7) directly (cpu/conv_winograd_axes.h);
+  // a 7x5 kernel splits into 6 blocks.
+  REQUIRE(cpu::plan_conv(g7, ConvPass::forward, ct_test::call_target(DType::Float32)).path ==
+          ConvPath::winograd_kxk);
+  const ConvGeometry g = conv_geometry(16, 64, 64, 1, {28, 28}, {7, 5}, {1, 1}, {3, 2}, {3, 2});
+  REQUIRE(cpu::kernel_split_3x3(g)->channels == 64 * 6);
   REQUIRE(cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {9, 9}, {5, 3}, {1, 1}, {2, 1}, {2, 1}))
               ->channels == 16);
   for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data}) {
@@ -336,7 +342,7 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
     REQUIRE(cpu::plan_conv(g, pass, ct_test::call_target(DType::Float32, true)).path !=
             ConvPath::kernel_split);
   }
-  // The weight gradient of 9 blocks stays on the GEMM paths; of 2 blocks it splits.
+  // The weight gradient of 6 blocks stays on the GEMM paths; of 2 blocks it splits.
   REQUIRE(cpu::plan_conv(g, ConvPass::backward_weight, ct_test::call_target(DType::Float32)).path !=
           ConvPath::kernel_split);
   const ConvGeometry k53 = conv_geometry(16, 32, 64, 1, {28, 28}, {5, 3}, {1, 1}, {2, 1}, {2, 1});
@@ -348,7 +354,7 @@ TEST_CASE("kernel_split: a 5x5 or 7x7 conv as a 3x3 one over kernel blocks",
   for (const ConvPass pass :
        {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight})
     REQUIRE(cpu::plan_conv(k5, pass, ct_test::call_target(DType::Float32)).path ==
-            ConvPath::winograd_5x5);
+            ConvPath::winograd_kxk);
   // Not 3x3 (Winograd itself), kernels past 9, strides, dilations, other ranks.
   REQUIRE_FALSE(
       cpu::kernel_split_3x3(conv_geometry(1, 8, 8, 1, {9, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1})));

@@ -130,8 +130,8 @@ struct Kernels {
 };
 
 const Kernels kS2{s2::forward, nullptr, s2::backward_weight};
-const Kernels k5x5{cpu::winograd_5x5::forward, cpu::winograd_5x5::backward_data,
-                   cpu::winograd_5x5::backward_weight};
+const Kernels kKxk{cpu::winograd_kxk::forward, cpu::winograd_kxk::backward_data,
+                   cpu::winograd_kxk::backward_weight};
 
 void check_case(const ConvGeometry& g, bool bias, int tile, const Kernels& kernels, Range range,
                 std::mt19937& rng, Worst& worst) {
@@ -422,12 +422,12 @@ TEST_CASE("winograd_1d applies to 1-D stride-1 convolutions with kernel 3 or 5 a
   CHECK_FALSE(w1::applies(geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true})));
 }
 
-TEST_CASE("winograd_5x5 matches float64 direct loops over channels, sizes, paddings and ranges",
+TEST_CASE("winograd_kxk matches float64 direct loops over channels, sizes, paddings and ranges",
           "[conv][winograd]") {
   std::mt19937 rng(2468);
   Worst worst;
-  const std::vector<Case> cases = {
-      // N, groups, C, K, H, W, pad top/left/bottom/right, bias        output
+  // N, groups, C, K, H, W, pad top/left/bottom/right, bias; the outputs for kernel 5 / kernel 7
+  const std::vector<Case> k5 = {
       {1, 1, 1, 1, 1, 1, 2, 2, 2, 2, false},      // 1x1
       {2, 1, 3, 5, 6, 7, 2, 2, 2, 2, true},       // 6x7: under two tiles
       {2, 1, 16, 24, 14, 14, 2, 2, 2, 2, true},   // 14x14
@@ -438,27 +438,50 @@ TEST_CASE("winograd_5x5 matches float64 direct loops over channels, sizes, paddi
       {16, 1, 8, 12, 6, 6, 2, 2, 2, 2, true},     // lanes across samples
       {1, 1, 8, 8, 60, 60, 2, 2, 2, 2, true},     // several blocks
   };
-  for (const Case& t : cases)
-    for (const Range range : {Range::Unit, Range::Large, Range::Integer})
-      check_case(geometry(t, 5, 1), t.bias, 4, k5x5, range, rng, worst);
+  const std::vector<Case> k7 = {
+      {1, 1, 1, 1, 1, 1, 3, 3, 3, 3, false},      // 1x1
+      {2, 1, 16, 24, 14, 14, 3, 3, 3, 3, true},   // 14x14
+      {1, 1, 17, 33, 21, 18, 0, 0, 0, 0, false},  // 15x12: valid, odd sizes
+      {1, 1, 40, 8, 12, 15, 6, 0, 1, 5, true},    // 13x15: asymmetric padding up to 6
+      {2, 2, 32, 48, 9, 9, 3, 3, 3, 3, true},     // groups
+      {16, 1, 8, 12, 5, 5, 3, 3, 3, 3, true},     // lanes across samples
+      {1, 1, 8, 8, 40, 40, 3, 3, 3, 3, true},     // several blocks
+  };
+  for (const Range range : {Range::Unit, Range::Large, Range::Integer}) {
+    for (const Case& t : k5) check_case(geometry(t, 5, 1), t.bias, 4, kKxk, range, rng, worst);
+    for (const Case& t : k7) check_case(geometry(t, 7, 1), t.bias, 2, kKxk, range, rng, worst);
+  }
   if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
-    std::printf("winograd_5x5 worst normalised error: forward %.3f, data %.3f, weight %.3f\n",
-                worst.forward[4], worst.data[4], worst.weight[4]);
+    for (int m : {4, 2})
+      std::printf(
+          "winograd_kxk %dx%d tiles, worst normalised error: forward %.3f, data %.3f, "
+          "weight %.3f\n",
+          m, m, worst.forward[m], worst.data[m], worst.weight[m]);
 }
 
-TEST_CASE("winograd_5x5 applies to 2-D stride-1 5x5 convolutions with padding 0..4 and channels",
+TEST_CASE("winograd_kxk applies to 2-D stride-1 5x5 and 7x7 convolutions with channels",
           "[conv][winograd]") {
-  namespace w5 = convtape::cpu::winograd_5x5;
-  // The extra bench rows k5_32_64 (32 -> 64 on 28x28) and k5_96_128 (96 -> 128 on 14x14).
-  CHECK(w5::applies(geometry(Case{16, 1, 32, 64, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
-  CHECK(w5::applies(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)));
-  CHECK(w5::applies(geometry(Case{1, 1, 64, 64, 20, 20, 4, 0, 1, 3, true}, 5, 1)));
-  CHECK(w5::tiles(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)) == 16);
-  // Too few channels (16 -> 16), outputs that waste their tiles (5x5: 4 tiles for 25 outputs).
-  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 16, 16, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
-  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 5, 5, 2, 2, 2, 2, true}, 5, 1)));
-  // Padding past 4, stride 2, 3x3 kernels.
-  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 20, 20, 5, 2, 2, 2, true}, 5, 1)));
-  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 28, 28, 2, 2, 2, 2, true}, 5, 2)));
-  CHECK_FALSE(w5::applies(geometry(Case{16, 1, 64, 64, 28, 28, 1, 1, 1, 1, true}, 3, 1)));
+  namespace wk = convtape::cpu::winograd_kxk;
+  // The extra bench rows k5_32_64 (32 -> 64 on 28x28), k5_96_128 (96 -> 128 on 14x14) and k7_64
+  // (64 -> 64 on 28x28).
+  CHECK(wk::applies(geometry(Case{16, 1, 32, 64, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK(wk::applies(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK(wk::applies(geometry(Case{16, 1, 64, 64, 28, 28, 3, 3, 3, 3, true}, 7, 1)));
+  CHECK(wk::applies(geometry(Case{1, 1, 64, 64, 20, 20, 4, 0, 1, 3, true}, 5, 1)));
+  CHECK(wk::tile(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)) == 4);
+  CHECK(wk::tiles(geometry(Case{16, 1, 96, 128, 14, 14, 2, 2, 2, 2, true}, 5, 1)) == 16);
+  CHECK(wk::tile(geometry(Case{16, 1, 64, 64, 28, 28, 3, 3, 3, 3, true}, 7, 1)) == 2);
+  CHECK(wk::tiles(geometry(Case{16, 1, 64, 64, 28, 28, 3, 3, 3, 3, true}, 7, 1)) == 196);
+  // Too few channels (16 -> 16), outputs that waste their tiles (5x5 outputs: 4 tiles of 4x4).
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 16, 16, 28, 28, 2, 2, 2, 2, true}, 5, 1)));
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 64, 64, 5, 5, 2, 2, 2, 2, true}, 5, 1)));
+  // Padding past k - 1, stride 2, other kernels.
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 64, 64, 20, 20, 5, 2, 2, 2, true}, 5, 1)));
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 64, 64, 28, 28, 2, 2, 2, 2, true}, 5, 2)));
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 64, 64, 28, 28, 1, 1, 1, 1, true}, 3, 1)));
+  CHECK_FALSE(wk::applies(geometry(Case{16, 1, 64, 64, 28, 28, 4, 4, 4, 4, true}, 9, 1)));
+  ConvGeometry g = geometry(Case{16, 1, 64, 64, 28, 28, 3, 2, 3, 2, true}, 7, 1);
+  g.kernel = {7, 5};
+  g.out = {28, 28};
+  CHECK_FALSE(wk::applies(g));
 }
