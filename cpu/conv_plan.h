@@ -13,8 +13,8 @@
 //                       path with enough channels and tiles; never under the exact switch
 //   winograd_1d         float32 stride-1 1-D convs with kernel 3 or 5, F(6, 3) or F(4, 5)
 //                       (cpu/conv_winograd_axes.h), every pass; never under the exact switch
-//   winograd_kxk        float32 stride-1 5x5 2-D convs, F(4x4, 5x5) (cpu/conv_winograd_axes.h),
-//                       every pass; never under the exact switch
+//   winograd_kxk        float32 stride-1 5x5 and 7x7 2-D convs, F(4x4, 5x5) and F(2x2, 7x7)
+//                       (cpu/conv_winograd_axes.h), every pass; never under the exact switch
 //   direct_padded       C / groups == 1 with at most 4 outputs per group (depthwise): per plane on
 //                       a zero-padded copy, bounds-free strided loops (cpu/conv_depthwise.cpp)
 //   direct              the same convs when the padded plane would be much larger than the data
@@ -121,7 +121,7 @@ struct ConvPlan {
   std::int64_t tile = 0;            // output positions per GEMM tile (implicit_gemm: grid columns;
                                     // winograd: the output tile's edge, 4;
                                     // winograd_s2: 5 or 7; winograd_1d: 6 or 4;
-                                    // winograd_kxk: 4)
+                                    // winograd_kxk: 4 or 2)
   std::int64_t tiles = 0;           // tiles per task row: (sample, group) for the forward and
                                     // col2im, sample for the weight gradient, plane for winograd
   std::int64_t tile_rows = 0;       // column-matrix rows per GEMM slice (implicit_gemm, col2im)

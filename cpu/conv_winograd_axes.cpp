@@ -20,15 +20,16 @@
 //               besides for M = 7. 2 M + 1 points (B^T of the even inputs, then the odd inputs as
 //               they are) in M + 2 classes (the rows of G, and the middle tap for every odd point).
 //   Plain<M,R>  a stride-1 R-tap axis: F(M, R) with the eight points 0, +-1, +-2, +-1/2,
-//               infinity (F(6, 3), F(4, 5)), every point its own class.
+//               infinity (F(6, 3), F(4, 5), F(2, 7)), every point its own class.
 //   One         an axis of extent 1 (the rows of a 1-D convolution).
 // winograd_s2 is EvenOdd<M> on both axes (the scheme with fewer points over the output: 7x7
 // tiles cover 14x14, 28x28 and 56x56 outputs exactly): (2 M + 1)^2 products per channel pair for
 // an M x M tile against 9 M^2 direct (1.86x and 1.96x fewer), (M + 2)^2 GEMMs per block. Its data
 // gradient (a stride-2 transposed convolution, whose tiles would overlap-add) is not here.
 // winograd_1d is One x Plain<6, 3> or One x Plain<4, 5>: 8 products per 6 or 4 outputs against 18
-// or 20; its data gradient is the forward-type pass of dy with the flipped, channel-swapped
-// kernel (transform_weights' `transposed`).
+// or 20; winograd_kxk is Plain<4, 5> or Plain<2, 7> on both axes (F(4x4, 5x5), F(2x2, 7x7)). Their
+// data gradient is the forward-type pass of dy with the flipped, channel-swapped kernel
+// (Engine::backward_data, transform_weights' `transposed`).
 //
 // Layout and blocking as in cpu/conv_winograd.cpp, lane-mapped only: a task is one group and one
 // block of at most T consecutive tiles of the (sample, tile row, tile column) order (T: V and M
@@ -47,7 +48,7 @@
 // ISA paths: the transforms are lane loops compiled under function-level target attributes per
 // path (AVX-512 and AVX2 with gather instructions, AVX-512 scattering its outputs; baseline), the
 // constant matrices' zeros folded away; the micro-kernels are cpu/winograd_common.h's. The plan
-// takes winograd_s2 on the AVX2 path only and winograd_1d on every path (measured,
+// takes winograd_s2 on the AVX2 path only, winograd_1d and winograd_kxk on every path (measured,
 // cpu/conv_plan.cpp); the tests run both on every path.
 #include "cpu/conv_winograd_axes.h"
 

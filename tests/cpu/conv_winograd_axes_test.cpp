@@ -6,8 +6,10 @@
 //                several blocks, bias or none;
 //   winograd_1d  forward, backward_data and backward_weight, kernels 3 and 5, channels 1 .. 400,
 //                groups, lengths below one tile and past several blocks, paddings 0 .. k - 1;
+//   winograd_kxk forward, backward_data and backward_weight, 5x5 and 7x7 kernels, the same sweep
+//                with paddings 0 .. k - 1 per side;
 // value ranges |v| ~ 1, ~ 1e3 and small integers; the weight gradients' determinism across thread
-// counts; and both applies() rules.
+// counts; and every applies() rule.
 //
 // Accuracy contract: that of cpu/conv_winograd.h (tests/cpu/conv_winograd_test.cpp), with L the
 // reduction length (taps C_g forward, taps K_g data gradient, N Ho Wo for the weight gradient) and
@@ -17,8 +19,9 @@
 // and its weights by up to 32/45, so its products carry larger rounding errors than F(4x4, 3x3);
 // the worst normalised error |r - e| / (1e-5 sqrt(L) P) over this sweep is printed with
 // CT_WINOGRAD_REPORT=1 (about 1.05 forward and 0.45 weight gradient for 7x7 tiles, 0.55 and 0.42
-// for 5x5; at most 0.23 for the 1-D kernels; worst over the AVX-512, AVX2 and baseline paths), and
-// kFactor = 4, as for the stride-1 kernels, leaves headroom for other data.
+// for 5x5; at most 0.23 for the 1-D kernels; 1.13 for F(4x4, 5x5) and 1.73 for F(2x2, 7x7); worst
+// over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the stride-1 kernels, leaves
+// headroom for other data.
 #include <omp.h>
 
 #include <algorithm>
