@@ -247,14 +247,21 @@ bool winograd_1d_fills_team(const ConvGeometry& g, const ConvTarget& t) {
   return smul(smul(g.batch, g.groups), winograd_1d::tiles(g)) >= smul(64, t.threads);
 }
 
-void plan_winograd_1d(ConvPlan& p, const ConvTarget& t) {
+// A stride-1 scheme's plan (winograd_1d, winograd_kxk): m x m tiles (m along a 1-D conv's line),
+// `points` per tile, each its own class; the data gradient tiles dx with the channels swapped.
+void plan_winograd_stride1(ConvPlan& p, const ConvTarget& t, ConvPath path, std::int64_t m,
+                           std::int64_t points) {
   const ConvGeometry& g = p.geometry;
   const bool data = p.pass == ConvPass::backward_data;
   const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
   const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
-  const std::int64_t tiles =
-      data ? checked::div_ceil(g.in[0], winograd_1d::tile(g)) : winograd_1d::tiles(g);
-  plan_winograd_axes(p, t, ConvPath::winograd_1d, winograd_1d::tile(g), tiles, 8, 8, 1, ci, co);
+  std::int64_t tiles = 1;
+  for (const std::int64_t n : data ? g.in : g.out) tiles = smul(tiles, checked::div_ceil(n, m));
+  plan_winograd_axes(p, t, path, m, tiles, points, points, 1, ci, co);
+}
+
+void plan_winograd_1d(ConvPlan& p, const ConvTarget& t) {
+  plan_winograd_stride1(p, t, ConvPath::winograd_1d, winograd_1d::tile(p.geometry), 8);
 }
 
 // Winograd F(4x4, 5x5) and F(2x2, 7x7) for 2-D stride-1 5x5 and 7x7 convs
@@ -265,14 +272,7 @@ bool winograd_kxk_fills_team(const ConvGeometry& g, const ConvTarget& t) {
 }
 
 void plan_winograd_kxk(ConvPlan& p, const ConvTarget& t) {
-  const ConvGeometry& g = p.geometry;
-  const bool data = p.pass == ConvPass::backward_data;
-  const std::int64_t ci = data ? g.group_out_channels() : g.group_channels();
-  const std::int64_t co = data ? g.group_channels() : g.group_out_channels();
-  const std::int64_t m = winograd_kxk::tile(g);
-  const Shape& out = data ? g.in : g.out;
-  const std::int64_t tiles = checked::div_ceil(out[0], m) * checked::div_ceil(out[1], m);
-  plan_winograd_axes(p, t, ConvPath::winograd_kxk, m, tiles, 64, 64, 1, ci, co);
+  plan_winograd_stride1(p, t, ConvPath::winograd_kxk, winograd_kxk::tile(p.geometry), 64);
 }
 
 void plan_direct(ConvPlan& p, const ConvTarget& t, std::size_t elem) {

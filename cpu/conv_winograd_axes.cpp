@@ -976,6 +976,22 @@ bool offsets_fit(const ConvGeometry& g) {
          fits(checked::try_mul(g.out_channels, g.out_numel()), g.out.back());
 }
 
+// The three passes of a stride-1 path whose scheme pick(g, f) chooses per geometry (calling f
+// with that scheme's Engine).
+template <class Pick>
+struct Stride1Passes {
+  static void forward(const float* x, const float* w, const float* b, float* y,
+                      const ConvGeometry& g) {
+    Pick::with(g, [&](auto e) { e.forward(x, w, b, y, g); });
+  }
+  static void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+    Pick::with(g, [&](auto e) { e.backward_data(dy, w, dx, g); });
+  }
+  static void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
+    Pick::with(g, [&](auto e) { e.backward_weight(dy, x, dw, g); });
+  }
+};
+
 }  // namespace
 
 }  // namespace convtape::cpu::winograd_axes
@@ -1047,13 +1063,16 @@ using winograd_axes::Plain;
 using int64 = std::int64_t;
 
 // F(6, 3) for kernel 3, F(4, 5) for kernel 5: eight points per tile either way.
-template <class F>
-void with_engine(const ConvGeometry& g, F&& f) {
-  if (g.kernel[0] == 3)
-    f(winograd_axes::Engine<One, Plain<6, 3>>{});
-  else
-    f(winograd_axes::Engine<One, Plain<4, 5>>{});
-}
+struct Pick {
+  template <class F>
+  static void with(const ConvGeometry& g, F&& f) {
+    if (g.kernel[0] == 3)
+      f(winograd_axes::Engine<One, Plain<6, 3>>{});
+    else
+      f(winograd_axes::Engine<One, Plain<4, 5>>{});
+  }
+};
+using Passes = winograd_axes::Stride1Passes<Pick>;
 
 }  // namespace
 
@@ -1083,15 +1102,15 @@ bool applies(const ConvGeometry& g) {
 }
 
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.forward(x, w, b, y, g); });
+  Passes::forward(x, w, b, y, g);
 }
 
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.backward_data(dy, w, dx, g); });
+  Passes::backward_data(dy, w, dx, g);
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.backward_weight(dy, x, dw, g); });
+  Passes::backward_weight(dy, x, dw, g);
 }
 
 }  // namespace convtape::cpu::winograd_1d
@@ -1105,13 +1124,16 @@ using winograd_axes::Plain;
 using int64 = std::int64_t;
 
 // F(4x4, 5x5) for 5x5 kernels, F(2x2, 7x7) for 7x7: 8 x 8 points per tile either way.
-template <class F>
-void with_engine(const ConvGeometry& g, F&& f) {
-  if (g.kernel[0] == 5)
-    f(winograd_axes::Engine<Plain<4, 5>, Plain<4, 5>>{});
-  else
-    f(winograd_axes::Engine<Plain<2, 7>, Plain<2, 7>>{});
-}
+struct Pick {
+  template <class F>
+  static void with(const ConvGeometry& g, F&& f) {
+    if (g.kernel[0] == 5)
+      f(winograd_axes::Engine<Plain<4, 5>, Plain<4, 5>>{});
+    else
+      f(winograd_axes::Engine<Plain<2, 7>, Plain<2, 7>>{});
+  }
+};
+using Passes = winograd_axes::Stride1Passes<Pick>;
 
 }  // namespace
 
@@ -1144,15 +1166,15 @@ bool applies(const ConvGeometry& g) {
 }
 
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.forward(x, w, b, y, g); });
+  Passes::forward(x, w, b, y, g);
 }
 
 void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.backward_data(dy, w, dx, g); });
+  Passes::backward_data(dy, w, dx, g);
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {
-  with_engine(g, [&](auto e) { e.backward_weight(dy, x, dw, g); });
+  Passes::backward_weight(dy, x, dw, g);
 }
 
 }  // namespace convtape::cpu::winograd_kxk
