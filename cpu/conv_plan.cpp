@@ -166,20 +166,39 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
 }
 
-// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp), forward and weight
-// gradient, on the AVX2 path only. Measured at 2 threads against the exact paths on the same
-// machine (Emerald Rapids, ms; fwd / weight gradient):
-//                          AVX2 path                       AVX-512 path
-//   64 -> 128, 56x56       7.30 / 8.21 vs 8.27 / 9.36      5.11 / 5.43 vs 4.59 / 5.32
-//   256 -> 256, 28x28      12.5 / 15.4 vs 16.5 / 18.8      9.58 / 11.6 vs 9.28 / 10.6
-//   128 -> 128, 56x56      13.7 / 16.9 vs 16.5 / 18.6      8.99 / 11.0 vs 9.27 / 10.4
-//   128 -> 256, 28x28      7.29 / 7.42 vs 8.22 / 9.53      5.25 / 5.85 vs 4.63 / 5.30
-// With twice the FMA width the AVX-512 GEMM paths reach the multiply peak with the operands they
-// have, and the transformed operands (4.6 values per output and channel, against one) cost more
-// than the multiplications saved; on AVX2 the multiplications dominate. The baseline path's
+// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp): forward and weight
+// gradient on the AVX2 path, the forward alone on the AVX-512 path where the channels are many.
+// Measured at 2 threads against the exact paths on the same machine (Emerald Rapids, ms; forward
+// / weight gradient):
+//                              AVX2 path                       AVX-512 path
+//   16, 64 -> 128, 56x56       7.30 / 8.21 vs 8.27 / 9.36      5.3 / 5.6 vs 4.6 / 5.5
+//   16, 128 -> 256, 28x28      7.29 / 7.42 vs 8.22 / 9.53      4.9 / 6.2 vs 4.7 / 5.5
+//   16, 128 -> 128, 56x56      13.7 / 16.9 vs 16.5 / 18.6      9.2 / 11.7 vs 9.8 / 11.1
+//   16, 256 -> 256, 28x28      12.5 / 15.4 vs 16.5 / 18.8      8.2 / 12.2 vs 9.3 / 10.8
+//   32, 256 -> 256, 28x28                                      15.2 / 22.1 vs 18.8 / 21.3
+//   32, 192 -> 192, 28x28                                      9.4 / 12.7 vs 10.8 / 12.2
+//   16, 256 -> 512, 28x28                                      16.3 / 27.7 vs 19.0 / 21.3
+//   8, 384 -> 384, 56x56                                       36 / 52 vs 42 / 46
+//   16, 512 -> 512, 28x28                                      39.9 / 66 vs 39.3 / 42
+//   64, 512 -> 512, 14x14                                      34.5 / 62 vs 47 / 51
+// On AVX2 the multiplications dominate. With twice the FMA width the AVX-512 GEMM paths reach the
+// multiply peak with the operands they have, and Winograd's operands move through L3 (about
+// 12 GB/s a core on this machine): (2 M + 1)^2 transformed values per M x M tile and channel (4.6
+// per output, against one), paid for only by many channels' products (ci co / (ci + co) >= 96),
+// and (M + 2)^2 transformed weights per channel pair, read by every block: at most 2 MiB of them
+// per tile. On every path, at most 96 MiB of them (the workspace; 512 -> 512 takes 85 MiB). The
+// weight gradient adds a transpose of V per class and is slower there. The baseline path's
 // transforms are scalar (3x slower than its GEMM). Tiles for the team as for winograd.
-bool winograd_s2_fills_team(const ConvGeometry& g, const ConvTarget& t) {
-  if (t.isa != Isa::avx2) return false;
+bool winograd_s2_pays(const ConvGeometry& g, ConvPass pass, const ConvTarget& t) {
+  const std::int64_t ci = g.group_channels(), co = g.group_out_channels(), m = winograd_s2::tile(g);
+  const std::int64_t u_bytes = smul(smul(4 * (m + 2) * (m + 2), ci), co);  // per group
+  if (smul(u_bytes, g.groups) > (std::int64_t{96} << 20)) return false;
+  if (t.isa == Isa::avx512) {
+    if (pass != ConvPass::forward || smul(ci, co) < smul(96, sadd(ci, co))) return false;
+    if (u_bytes > smul(std::int64_t{2} << 20, smul(g.batch, winograd_s2::tiles(g)))) return false;
+  } else if (t.isa != Isa::avx2) {
+    return false;
+  }
   if (t.threads <= 1) return true;
   const std::int64_t tiles = winograd_s2::tiles(g);
   return smul(smul(g.batch, g.groups), tiles) >= smul(32, t.threads);
@@ -188,9 +207,10 @@ bool winograd_s2_fills_team(const ConvGeometry& g, const ConvTarget& t) {
 // The scratch of cpu/conv_winograd_axes.cpp's passes, bounded from its blocking (a block of at most
 // T tiles, T the larger of 1 MiB of V and M and 128 tiles, rounded up to 16): the transformed
 // weights U (`classes` values per channel pair, output channels padded to at most 32) for a
-// forward-type pass; per thread V and M (the weight gradient: dy's transform), and for the weight
-// gradient V^T of one class (`most` slots of T tiles by input channels padded to 32), one dU and
-// the parts' copies of dw. ci, co: the pass's input and output channels per group.
+// forward-type pass, with its threads' staging rows of one output channel and packed panels of V
+// (24 KiB); per thread V and M (the weight gradient: dy's transform), and for the weight gradient
+// V^T of one class (`most` slots of T tiles by input channels padded to 32), one dU and the parts'
+// copies of dw. ci, co: the pass's input and output channels per group.
 void plan_winograd_axes(ConvPlan& p, const ConvTarget& t, ConvPath path, std::int64_t tile,
                         std::int64_t tiles, std::int64_t points, std::int64_t classes,
                         std::int64_t most, std::int64_t ci, std::int64_t co) {
@@ -199,7 +219,8 @@ void plan_winograd_axes(ConvPlan& p, const ConvTarget& t, ConvPath path, std::in
   p.parallel = true;
   p.tile = tile;
   p.tiles = tiles;
-  constexpr std::int64_t kAlign = 32, kFloat = 4, kBlockBytes = 1 << 20, kReuseTiles = 128;
+  constexpr std::int64_t kAlign = 32, kFloat = 4, kBlockBytes = 1 << 20, kReuseTiles = 128,
+                         kPanelBytes = 24576;
   const bool weight = p.pass == ConvPass::backward_weight;
   const auto round_up = [](std::int64_t a, std::int64_t b) { return checked::div_ceil(a, b) * b; };
   const std::int64_t kp = round_up(co, kAlign), cp = round_up(ci, kAlign);
@@ -214,7 +235,9 @@ void plan_winograd_axes(ConvPlan& p, const ConvTarget& t, ConvPath path, std::in
     shared = smul(smul(std::max(t.threads - 1, 0), g.out_channels),
                   smul(ci, g.kernel_numel()));  // parts' dw
   } else {
-    shared = smul(smul(g.groups * classes, kp), ci);  // U
+    per_thread = sadd(per_thread, kPanelBytes / kFloat);                       // V_q's packed panel
+    per_thread = sadd(per_thread, smul(classes, sadd(round_up(ci, 16), 16)));  // U's staging
+    shared = smul(g.groups * classes, sadd(smul(kp, ci), 16));                 // U
   }
   const std::int64_t who = std::max(t.team, 1);
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
@@ -1000,7 +1023,7 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     return p;
   }
   if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
-      winograd_s2::applies(g) && winograd_s2_fills_team(g, target)) {
+      winograd_s2::applies(g) && winograd_s2_pays(g, pass, target)) {
     plan_winograd_s2(p, target);
     return p;
   }

@@ -359,8 +359,10 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
   CHECK(cpu::phase_conv(geometry(k6), {0, 0}).g.exact);
 }
 
-TEST_CASE("plan: strided 3x3 convs with channels take Winograd by phases on the AVX2 path",
-          "[conv][plan][winograd]") {
+TEST_CASE(
+    "plan: strided 3x3 convs with channels take Winograd by phases on AVX2, and on AVX-512 "
+    "forward with many channels",
+    "[conv][plan][winograd]") {
   const Spec c256{16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1};   // 14x14: 7x7 tiles, 2x2 each
   const Spec resnet{16, 64, 128, 1, {56, 56}, {3, 3}, 2, 1};  // 28x28: 4x4 tiles of 7x7
   REQUIRE(cpu::winograd_s2::applies(geometry(c256)));
@@ -370,12 +372,29 @@ TEST_CASE("plan: strided 3x3 convs with channels take Winograd by phases on the 
     INFO(k->isa);
     for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
       INFO(cpu::pass_name(pass));
-      // Measured (cpu/conv_plan.cpp): faster than the exact paths on AVX2 only; the data
-      // gradient (a transposed conv) is never this path's.
-      const bool expect = t.isa == cpu::Isa::avx2 && pass != ConvPass::backward_data;
+      // Measured (cpu/conv_plan.cpp): faster than the exact paths on AVX2, and on AVX-512 for the
+      // forward with 256 channels (not 64 -> 128); the data gradient (a transposed conv) is never
+      // this path's.
+      const bool avx2 = t.isa == cpu::Isa::avx2 && pass != ConvPass::backward_data;
+      const bool avx512 = t.isa == cpu::Isa::avx512 && pass == ConvPass::forward;
       const ConvPlan p = plan(c256, pass, t);
-      CHECK((p.path == ConvPath::winograd_s2) == expect);
-      CHECK((plan(resnet, pass, t).path == ConvPath::winograd_s2) == expect);
+      CHECK((p.path == ConvPath::winograd_s2) == (avx2 || avx512));
+      CHECK((plan(resnet, pass, t).path == ConvPath::winograd_s2) == avx2);
+      // AVX-512: 192 channels still (192 * 192 = 96 * 384), 128 -> 256 not; 512 -> 512 with 16
+      // tiles would read 5.3 MiB of transformed weights per tile (with 64 tiles 1.3 MiB: yes),
+      // 1024 -> 1024 hold 340 MiB of them (on any path).
+      Spec c192 = c256, c128 = c256, c512 = c256, c1024 = c256;
+      c192.c = c192.k = 192;
+      c128.c = 128;
+      c512.c = c512.k = 512;
+      c1024.n = 64;
+      c1024.c = c1024.k = 1024;
+      CHECK((plan(c192, pass, t).path == ConvPath::winograd_s2) == (avx2 || avx512));
+      CHECK((plan(c128, pass, t).path == ConvPath::winograd_s2) == avx2);
+      CHECK((plan(c512, pass, t).path == ConvPath::winograd_s2) == (avx2 || avx512));
+      CHECK(plan(c1024, pass, t).path != ConvPath::winograd_s2);
+      c512.n = 4;
+      CHECK((plan(c512, pass, target(*k, 1)).path == ConvPath::winograd_s2) == avx2);
       if (p.path != ConvPath::winograd_s2) continue;
       CHECK(p.tile == 7);
       CHECK(p.tiles == 4);
@@ -390,11 +409,12 @@ TEST_CASE("plan: strided 3x3 convs with channels take Winograd by phases on the 
       Spec option = c256;
       option.exact = true;
       CHECK(plan(option, pass, t).path != ConvPath::winograd_s2);
-      // Batch 1 (4 tiles) does not feed two threads; alone it still saves multiplications.
+      // Batch 1 (4 tiles) does not feed two threads; alone it still saves multiplications on
+      // AVX2 (on AVX-512 its 4 tiles would read 5 MiB of transformed weights each).
       Spec b1 = c256;
       b1.n = 1;
       CHECK(plan(b1, pass, t).path != ConvPath::winograd_s2);
-      CHECK(plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2);
+      CHECK((plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2) == avx2);
     }
   }
 }
