@@ -37,7 +37,9 @@
 // the blocks equal and a multiple of the threads in number; the transforms gather 16 tiles per
 // step, one per SIMD lane. A block's V is one row per channel holding every point's slot of
 // tiles, class after class, so that a GEMM over class q reads a column range of every row and a
-// transform of one channel writes one row; M (dy's transform) the same over output channels.
+// transform of one channel writes one row; M (dy's transform) the same over output channels. A
+// GEMM packs V_q's column panel contiguous before running U_q's row panels past it. U is made
+// output channel by output channel in a staging row, then copied out as one run per class.
 // Workspace: V and M (and V^T of one class, dy's transform and dU) in each thread's GEMM buffers,
 // U in the calling thread's: points (2 C_g + K_g) T + classes groups C_g K_g floats and less.
 //
@@ -48,8 +50,9 @@
 // ISA paths: the transforms are lane loops compiled under function-level target attributes per
 // path (AVX-512 and AVX2 with gather instructions, AVX-512 scattering its outputs; baseline), the
 // constant matrices' zeros folded away; the micro-kernels are cpu/winograd_common.h's. The plan
-// takes winograd_s2 on the AVX2 path only, winograd_1d and winograd_kxk on every path (measured,
-// cpu/conv_plan.cpp); the tests run both on every path.
+// takes winograd_s2 on the AVX2 path (and its forward on the AVX-512 path with many channels),
+// winograd_1d and winograd_kxk on every path (measured, cpu/conv_plan.cpp); the tests run all
+// three on every path.
 #include "cpu/conv_winograd_axes.h"
 
 #include <immintrin.h>
