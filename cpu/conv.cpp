@@ -76,6 +76,10 @@ void run_unbiased_backward_data(const ConvPlan& plan, const GemmKernel<T>& kern,
       if constexpr (std::is_same_v<T, float>)
         return winograd::backward_data(dy, w, dx, plan.geometry);
       break;
+    case ConvPath::winograd_s2:
+      if constexpr (std::is_same_v<T, float>)
+        return winograd_s2::backward_data(dy, w, dx, plan.geometry);
+      break;
     case ConvPath::winograd_1d:
       if constexpr (std::is_same_v<T, float>)
         return winograd_1d::backward_data(dy, w, dx, plan.geometry);

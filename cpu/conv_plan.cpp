@@ -166,10 +166,15 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
   p.workspace_bytes = smul(sadd(shared, smul(who, per_thread)), kFloat);
 }
 
-// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp): forward and weight
-// gradient on the AVX2 path, the forward alone on the AVX-512 path where the channels are many.
-// Measured at 2 threads against the exact paths on the same machine (Emerald Rapids, ms; forward
-// / weight gradient):
+// Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp): every pass on the AVX2
+// path, the forward and data gradient on the AVX-512 path, each where the channels are many
+// enough. Measured at 2 threads against the exact paths on the same machine (Emerald Rapids, ms;
+// data gradient, then forward / weight gradient below):
+//                              AVX2 path            AVX-512 path
+//   16, 64 -> 128, 56x56       9.4-10.7 vs 9.5-9.8  5.5-5.9 vs 5.5-6.0
+//   16, 128 -> 256, 28x28      7.4-7.8 vs 8.9-9.5   5.2-5.3 vs 6.0-6.3
+//   16, 128 -> 128, 56x56                           9.1-9.7 vs 12.6-13.2
+//   16, 256 -> 256, 28x28      14.0-14.6 vs 19.3    8.9 vs 11.7 (padding 1; 0 and 2 alike)
 //                              AVX2 path                       AVX-512 path
 //   16, 64 -> 128, 56x56       7.30 / 8.21 vs 8.27 / 9.36      5.3 / 5.6 vs 4.6 / 5.5
 //   16, 128 -> 256, 28x28      7.29 / 7.42 vs 8.22 / 9.53      4.9 / 6.2 vs 4.7 / 5.5
@@ -184,23 +189,31 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
 // On AVX2 the multiplications dominate. With twice the FMA width the AVX-512 GEMM paths reach the
 // multiply peak with the operands they have, and Winograd's operands move through L3 (about
 // 12 GB/s a core on this machine): (2 M + 1)^2 transformed values per M x M tile and channel (4.6
-// per output, against one), paid for only by many channels' products (ci co / (ci + co) >= 96),
-// and (M + 2)^2 transformed weights per channel pair, read by every block: at most 2 MiB of them
-// per tile. On every path, at most 96 MiB of them (the workspace; 512 -> 512 takes 85 MiB). The
-// weight gradient adds a transpose of V per class and is slower there. The baseline path's
-// transforms are scalar (3x slower than its GEMM). Tiles for the team as for winograd.
+// per output, against one), paid for only by many channels' products (ci co / (ci + co) >= 96 for
+// the forward; the data gradient's exact path, phase_implicit, runs further from the peak, so 64
+// there, on both paths), and (M + 2)^2 transformed weights per channel pair, read by every block:
+// at most 2 MiB of them per tile. On every path, at most 96 MiB of them (the workspace; 512 ->
+// 512 takes 85 MiB). The weight gradient adds a transpose of V per class and is slower there.
+// The baseline path's transforms are scalar (3x slower than its GEMM). Tiles for the team as for
+// winograd.
 bool winograd_s2_pays(const ConvGeometry& g, ConvPass pass, const ConvTarget& t) {
-  const std::int64_t ci = g.group_channels(), co = g.group_out_channels(), m = winograd_s2::tile(g);
+  const bool data = pass == ConvPass::backward_data;
+  if (data ? !winograd_s2::applies_data(g) : !winograd_s2::applies(g)) return false;
+  const std::int64_t ci = g.group_channels(), co = g.group_out_channels();
+  const std::int64_t m = data ? winograd_s2::data_tile(g) : winograd_s2::tile(g);
+  const std::int64_t tiles = data ? winograd_s2::data_tiles(g) : winograd_s2::tiles(g);
   const std::int64_t u_bytes = smul(smul(4 * (m + 2) * (m + 2), ci), co);  // per group
   if (smul(u_bytes, g.groups) > (std::int64_t{96} << 20)) return false;
+  // ci co / (ci + co) at least 40 (applies), 64 for the data gradient, 96 for the AVX-512 forward.
+  const std::int64_t need = data ? 64 : t.isa == Isa::avx512 ? 96 : 40;
+  if (smul(ci, co) < smul(need, sadd(ci, co))) return false;
   if (t.isa == Isa::avx512) {
-    if (pass != ConvPass::forward || smul(ci, co) < smul(96, sadd(ci, co))) return false;
-    if (u_bytes > smul(std::int64_t{2} << 20, smul(g.batch, winograd_s2::tiles(g)))) return false;
+    if (pass == ConvPass::backward_weight) return false;
+    if (u_bytes > smul(std::int64_t{2} << 20, smul(g.batch, tiles))) return false;
   } else if (t.isa != Isa::avx2) {
     return false;
   }
   if (t.threads <= 1) return true;
-  const std::int64_t tiles = winograd_s2::tiles(g);
   return smul(smul(g.batch, g.groups), tiles) >= smul(32, t.threads);
 }
 
@@ -245,6 +258,13 @@ void plan_winograd_axes(ConvPlan& p, const ConvTarget& t, ConvPath path, std::in
 
 void plan_winograd_s2(ConvPlan& p, const ConvTarget& t) {
   const ConvGeometry& g = p.geometry;
+  if (p.pass == ConvPass::backward_data) {
+    const std::int64_t m = winograd_s2::data_tile(g);
+    plan_winograd_axes(p, t, ConvPath::winograd_s2, m, winograd_s2::data_tiles(g),
+                       (2 * m + 1) * (2 * m + 1), (m + 2) * (m + 2), m * m, g.group_out_channels(),
+                       g.group_channels());
+    return;
+  }
   const std::int64_t m = winograd_s2::tile(g);
   plan_winograd_axes(p, t, ConvPath::winograd_s2, m, winograd_s2::tiles(g),
                      (2 * m + 1) * (2 * m + 1), (m + 2) * (m + 2), m * m, g.group_channels(),
@@ -1022,8 +1042,7 @@ ConvPlan plan_conv(const ConvGeometry& g, ConvPass pass, const ConvTarget& targe
     plan_winograd_kxk(p, target);
     return p;
   }
-  if (target.dtype == DType::Float32 && !p.exact && pass != ConvPass::backward_data &&
-      winograd_s2::applies(g) && winograd_s2_pays(g, pass, target)) {
+  if (target.dtype == DType::Float32 && !p.exact && winograd_s2_pays(g, pass, target)) {
     plan_winograd_s2(p, target);
     return p;
   }

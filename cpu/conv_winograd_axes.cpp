@@ -249,6 +249,46 @@ struct EvenOdd {
   }
 };
 
+// The data gradient of a stride-2 3-tap axis (a stride-2 transposed correlation) by output
+// phases: an output tile of 2 M consecutive outputs reads M + 1 inputs e_0 .. e_M (tiles M
+// apart); its outputs of parity P are z_i = h_0 e_i + h_1 e_{i + 1}, F(M, 2) with h the kernel's
+// outer taps, last first, and those of the other parity e_{i + 1 - P} times the middle tap. With
+// the kernel flipped (as a data gradient's weights are transformed), h is the flipped kernel's
+// taps 0 and 2, so the points, classes and taps are EvenOdd<M>'s: F(M, 2)'s M + 1 points, then
+// the M inputs passed through. P = 1 for padding 1 (the tile then starts at input M t), P = 0
+// for padding 0 (at M t - 1) and 2 (at M t).
+template <int M, int P>
+struct Spread {
+  using Axis = EvenOdd<M>;
+  static constexpr int kEven = M + 1, kShift = 1 - P;
+  static constexpr int kTaps = 3, kIn = M + 1, kStep = M, kTile = 2 * M, kPoints = 2 * M + 1,
+                       kClasses = M + 2, kMostPoints = M;
+  static constexpr int class_of(int p) { return Axis::class_of(p); }
+  static constexpr int class_points(int c) { return Axis::class_points(c); }
+  static constexpr int sub(int p) { return Axis::sub(p); }
+  static constexpr float tap(int c, int r) { return Axis::tap(c, r); }
+  template <class In>
+  [[gnu::always_inline]] static void input(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kEven, kEven, false>(Axis::Mat::BT, in, out);
+    for (int i = 0; i < M; ++i) lane_copy(in, i + kShift, out[kEven + i]);
+  }
+  template <class In>
+  [[gnu::always_inline]] static void output(In&& in, float (*out)[kLanes]) {
+    alignas(64) float z[M][kLanes];
+    lane_matvec<M, kEven, false>(Axis::AT(), in, z);
+    for (int i = 0; i < M; ++i) {
+      std::memcpy(out[2 * i + P], z[i], sizeof(z[i]));
+      lane_copy(in, kEven + i, out[2 * i + 1 - P]);
+    }
+  }
+  template <class In>
+  [[gnu::always_inline]] static void grad(In&& in, float (*out)[kLanes]) {
+    lane_matvec<kEven, M, true>(
+        Axis::AT(), [&](int i) { return in(2 * i + P); }, out);
+    for (int i = 0; i < M; ++i) lane_copy(in, 2 * i + 1 - P, out[kEven + i]);
+  }
+};
+
 // A stride-1 R-tap axis: F(M, R), every point its own class.
 template <int M, int R>
 struct Plain {
@@ -1027,12 +1067,37 @@ namespace {
 using winograd_axes::ceil_div;
 using winograd_axes::EvenOdd;
 using int64 = std::int64_t;
+using winograd_axes::Spread;
 template <int M>
 using Engine = winograd_axes::Engine<EvenOdd<M>, EvenOdd<M>>;
 
 // The transformed points of a geometry's output under M x M tiles.
 int64 scheme_points(const ConvGeometry& g, int64 m) {
   return (2 * m + 1) * (2 * m + 1) * ceil_div(g.out[0], m) * ceil_div(g.out[1], m);
+}
+
+// The same for the data gradient's 2M x 2M tiles of the input.
+int64 data_points(const ConvGeometry& g, int64 m) {
+  return (2 * m + 1) * (2 * m + 1) * ceil_div(g.in[0], 2 * m) * ceil_div(g.in[1], 2 * m);
+}
+
+// The data gradient: dy -> dx as the forward-type pass of Spread<M, P> on both axes, dy's
+// channels in and x's out, the weights transformed channel-swapped and flipped.
+template <int M, int P>
+void data_pass(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  using E = winograd_axes::Engine<Spread<M, P>, Spread<M, P>>;
+  typename E::Pass p;
+  p.batch = g.batch;
+  p.groups = g.groups;
+  p.ci = g.group_out_channels();
+  p.co = g.group_channels();
+  p.hi = g.out[0];
+  p.wi = g.out[1];
+  p.ho = g.in[0];
+  p.wo = g.in[1];
+  p.ph = g.pad_lo[0] == 0 ? 1 : 0;
+  p.pw = g.pad_lo[1] == 0 ? 1 : 0;
+  E::run(dy, w, true, nullptr, dx, p);
 }
 
 }  // namespace
@@ -1043,6 +1108,20 @@ int tile(const ConvGeometry& g) {
 int64 tiles(const ConvGeometry& g) {
   const int m = tile(g);
   return ceil_div(g.out[0], m) * ceil_div(g.out[1], m);
+}
+
+int data_tile(const ConvGeometry& g) {
+  return data_points(g, 7) <= data_points(g, 5) ? 7 : 5;
+}
+
+int64 data_tiles(const ConvGeometry& g) {
+  const int m = data_tile(g);
+  return ceil_div(g.in[0], 2 * m) * ceil_div(g.in[1], 2 * m);
+}
+
+bool applies_data(const ConvGeometry& g) {
+  return applies(g) && g.pad_lo[0] % 2 == g.pad_lo[1] % 2 &&
+         2 * 9 * g.out[0] * g.out[1] >= 3 * data_points(g, data_tile(g));
 }
 
 bool applies(const ConvGeometry& g) {
@@ -1068,6 +1147,12 @@ bool applies(const ConvGeometry& g) {
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g) {
   if (tile(g) == 7) return Engine<7>::forward(x, w, b, y, g);
   Engine<5>::forward(x, w, b, y, g);
+}
+
+void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  const bool odd = g.pad_lo[0] % 2 == 1;
+  if (data_tile(g) == 7) return odd ? data_pass<7, 1>(dy, w, dx, g) : data_pass<7, 0>(dy, w, dx, g);
+  odd ? data_pass<5, 1>(dy, w, dx, g) : data_pass<5, 0>(dy, w, dx, g);
 }
 
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g) {

@@ -39,8 +39,18 @@ bool applies(const ConvGeometry& g);
 int tile(const ConvGeometry& g);
 std::int64_t tiles(const ConvGeometry& g);
 
-// Contiguous NCHW operands as in cpu/conv.h; b may be null. Preconditions: applies(g).
+// The data gradient (a stride-2 transposed convolution) by output phases: 2M x 2M tiles of dx
+// (M = data_tile(g), 5 or 7) from (M + 1)^2 values of dy, the same (2 M + 1)^2 products per tile
+// and channel pair. applies_data: applies(g), the same padding parity on both axes (one scheme
+// per parity) and tiles of dx that keep the saving.
+bool applies_data(const ConvGeometry& g);
+int data_tile(const ConvGeometry& g);
+std::int64_t data_tiles(const ConvGeometry& g);
+
+// Contiguous NCHW operands as in cpu/conv.h; b may be null. Preconditions: applies(g)
+// (backward_data: applies_data(g)).
 void forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g);
+void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 void backward_weight(const float* dy, const float* x, float* dw, const ConvGeometry& g);
 
 }  // namespace convtape::cpu::winograd_s2

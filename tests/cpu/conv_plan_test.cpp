@@ -361,26 +361,31 @@ TEST_CASE("plan: Winograd takes float32 stride-1 3x3 convs with channels, unless
 
 TEST_CASE(
     "plan: strided 3x3 convs with channels take Winograd by phases on AVX2, and on AVX-512 "
-    "forward with many channels",
+    "forward and data gradient with many channels",
     "[conv][plan][winograd]") {
   const Spec c256{16, 256, 256, 1, {28, 28}, {3, 3}, 2, 1};   // 14x14: 7x7 tiles, 2x2 each
   const Spec resnet{16, 64, 128, 1, {56, 56}, {3, 3}, 2, 1};  // 28x28: 4x4 tiles of 7x7
   REQUIRE(cpu::winograd_s2::applies(geometry(c256)));
   REQUIRE(cpu::winograd_s2::applies(geometry(resnet)));
+  REQUIRE(cpu::winograd_s2::applies_data(geometry(c256)));
   for (const auto* k : cpu::available_gemm_kernels<float>()) {
     const ConvTarget t = target(*k, 2);
     INFO(k->isa);
     for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_weight}) {
       INFO(cpu::pass_name(pass));
-      // Measured (cpu/conv_plan.cpp): faster than the exact paths on AVX2, and on AVX-512 for the
-      // forward with 256 channels (not 64 -> 128); the data gradient (a transposed conv) is never
-      // this path's.
-      const bool avx2 = t.isa == cpu::Isa::avx2 && pass != ConvPass::backward_data;
-      const bool avx512 = t.isa == cpu::Isa::avx512 && pass == ConvPass::forward;
+      // Measured (cpu/conv_plan.cpp): ci co / (ci + co) of 40 or more on AVX2, 64 for the data
+      // gradient on both paths, 96 for the AVX-512 forward, never the AVX-512 weight gradient.
+      const bool data = pass == ConvPass::backward_data;
+      const auto takes = [&](double harmonic) {
+        if (t.isa == cpu::Isa::avx2) return harmonic >= (data ? 64 : 40);
+        if (t.isa == cpu::Isa::avx512 && pass != ConvPass::backward_weight)
+          return harmonic >= (data ? 64 : 96);
+        return false;
+      };
       const ConvPlan p = plan(c256, pass, t);
-      CHECK((p.path == ConvPath::winograd_s2) == (avx2 || avx512));
-      CHECK((plan(resnet, pass, t).path == ConvPath::winograd_s2) == avx2);
-      // AVX-512: 192 channels still (192 * 192 = 96 * 384), 128 -> 256 not; 512 -> 512 with 16
+      CHECK((p.path == ConvPath::winograd_s2) == takes(128));
+      CHECK((plan(resnet, pass, t).path == ConvPath::winograd_s2) == takes(64.0 * 128 / 192));
+      // 192 channels (192 * 192 = 96 * 384), 128 -> 256 (85.3); on AVX-512 512 -> 512 with 16
       // tiles would read 5.3 MiB of transformed weights per tile (with 64 tiles 1.3 MiB: yes),
       // 1024 -> 1024 hold 340 MiB of them (on any path).
       Spec c192 = c256, c128 = c256, c512 = c256, c1024 = c256;
@@ -389,12 +394,13 @@ TEST_CASE(
       c512.c = c512.k = 512;
       c1024.n = 64;
       c1024.c = c1024.k = 1024;
-      CHECK((plan(c192, pass, t).path == ConvPath::winograd_s2) == (avx2 || avx512));
-      CHECK((plan(c128, pass, t).path == ConvPath::winograd_s2) == avx2);
-      CHECK((plan(c512, pass, t).path == ConvPath::winograd_s2) == (avx2 || avx512));
+      CHECK((plan(c192, pass, t).path == ConvPath::winograd_s2) == takes(96));
+      CHECK((plan(c128, pass, t).path == ConvPath::winograd_s2) == takes(128.0 * 256 / 384));
+      CHECK((plan(c512, pass, t).path == ConvPath::winograd_s2) == takes(256));
       CHECK(plan(c1024, pass, t).path != ConvPath::winograd_s2);
       c512.n = 4;
-      CHECK((plan(c512, pass, target(*k, 1)).path == ConvPath::winograd_s2) == avx2);
+      CHECK((plan(c512, pass, target(*k, 1)).path == ConvPath::winograd_s2) ==
+            (t.isa == cpu::Isa::avx2));
       if (p.path != ConvPath::winograd_s2) continue;
       CHECK(p.tile == 7);
       CHECK(p.tiles == 4);
@@ -414,7 +420,16 @@ TEST_CASE(
       Spec b1 = c256;
       b1.n = 1;
       CHECK(plan(b1, pass, t).path != ConvPath::winograd_s2);
-      CHECK((plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2) == avx2);
+      CHECK((plan(b1, pass, target(*k, 1)).path == ConvPath::winograd_s2) ==
+            (t.isa == cpu::Isa::avx2));
+      // The data gradient needs one padding parity on both axes.
+      if (data) {
+        Spec mixed = c256;
+        mixed.in = {28, 29};
+        ConvGeometry g = geometry(mixed);
+        g.pad_lo = {1, 0};
+        CHECK(cpu::plan_conv(g, pass, t).path != ConvPath::winograd_s2);
+      }
     }
   }
 }

@@ -1,9 +1,9 @@
 // The Winograd kernels of cpu/conv_winograd_axes.h against float64 direct loops on the same float32
 // data, under every ISA path this CPU runs:
-//   winograd_s2  forward and backward_weight, both schemes (5x5 and 7x7 output tiles), over
-//                channel counts 1 .. 400, groups, batch 1 and > 1, paddings 0 .. 2 per side with
-//                high paddings that drop the last input row, sizes below one tile and past
-//                several blocks, bias or none;
+//   winograd_s2  forward, backward_data and backward_weight, both schemes (5x5 and 7x7 output
+//                tiles, 10x10 and 14x14 data-gradient tiles), over channel counts 1 .. 400,
+//                groups, batch 1 and > 1, paddings 0 .. 2 per side with high paddings that drop
+//                the last input row, sizes below one tile and past several blocks, bias or none;
 //   winograd_1d  forward, backward_data and backward_weight, kernels 3 and 5, channels 1 .. 400,
 //                groups, lengths below one tile and past several blocks, paddings 0 .. k - 1;
 //   winograd_kxk forward, backward_data and backward_weight, 5x5 and 7x7 kernels, the same sweep
@@ -18,10 +18,10 @@
 // The 7x7 scheme's output transform multiplies by up to 64 (points 2 and -2 to the sixth power)
 // and its weights by up to 32/45, so its products carry larger rounding errors than F(4x4, 3x3);
 // the worst normalised error |r - e| / (1e-5 sqrt(L) P) over this sweep is printed with
-// CT_WINOGRAD_REPORT=1 (about 1.05 forward and 0.45 weight gradient for 7x7 tiles, 0.55 and 0.42
-// for 5x5; at most 0.23 for the 1-D kernels; 1.13 for F(4x4, 5x5) and 1.73 for F(2x2, 7x7); worst
-// over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the stride-1 kernels, leaves
-// headroom for other data.
+// CT_WINOGRAD_REPORT=1 (about 1.05 forward, DATA7 data and 0.45 weight gradient for 7x7 tiles,
+// 0.55, DATA5 and 0.42 for 5x5; at most 0.23 for the 1-D kernels; 1.13 for F(4x4, 5x5) and 1.73 for
+// F(2x2, 7x7); worst over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the
+// stride-1 kernels, leaves headroom for other data.
 #include <omp.h>
 
 #include <algorithm>
@@ -124,20 +124,22 @@ struct Worst {
   double forward[8] = {}, data[8] = {}, weight[8] = {};  // by tile edge
 };
 
-// The kernels under test: forward, the data gradient (absent for winograd_s2) and the weight
-// gradient.
+// The kernels under test: forward, the data gradient and the weight gradient.
 struct Kernels {
   std::function<void(const float*, const float*, const float*, float*, const ConvGeometry&)>
       forward;
   std::function<void(const float*, const float*, float*, const ConvGeometry&)> data, weight;
 };
 
-const Kernels kS2{s2::forward, nullptr, s2::backward_weight};
+const Kernels kS2{s2::forward, s2::backward_data, s2::backward_weight};
 const Kernels kKxk{cpu::winograd_kxk::forward, cpu::winograd_kxk::backward_data,
                    cpu::winograd_kxk::backward_weight};
 
+// data_tile: the data gradient's tile edge where it differs from tile; the data gradient is left
+// out where data_tile is 0.
 void check_case(const ConvGeometry& g, bool bias, int tile, const Kernels& kernels, Range range,
-                std::mt19937& rng, Worst& worst) {
+                std::mt19937& rng, Worst& worst, int data_tile = -1) {
+  if (data_tile < 0) data_tile = tile;
   const std::int64_t cg = g.group_channels(), kg = g.group_out_channels();
   const std::int64_t taps = g.kernel_numel();
   const auto x = values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), range, rng);
@@ -170,7 +172,7 @@ void check_case(const ConvGeometry& g, bool bias, int tile, const Kernels& kerne
     const double ew =
         normalised_error(dw, dw_ref, double(g.batch * g.out_numel()), pdy * px, kFactor);
     double ed = 0;
-    if (kernels.data) {
+    if (kernels.data && data_tile > 0) {
       kernels.data(dy.data(), w.data(), dx.data(), g);
       ed = normalised_error(dx, dx_ref, double(taps * kg), pdy * pw, kFactor);
     }
@@ -179,7 +181,7 @@ void check_case(const ConvGeometry& g, bool bias, int tile, const Kernels& kerne
     CHECK(ed <= kFactor);
     CHECK(ew <= kFactor);
     worst.forward[tile] = std::max(worst.forward[tile], ef);
-    worst.data[tile] = std::max(worst.data[tile], ed);
+    worst.data[data_tile] = std::max(worst.data[data_tile], ed);
     worst.weight[tile] = std::max(worst.weight[tile], ew);
   }
 }
@@ -204,16 +206,24 @@ TEST_CASE("winograd_s2 matches float64 direct loops over channels, sizes, paddin
       {5, 1, 40, 40, 4, 4, 1, 1, 1, 1, false},     // 2x2, 5: batch > tiles
       {1, 1, 8, 8, 60, 60, 1, 1, 1, 1, true},      // 30x30, 5: several blocks
       {16, 1, 8, 12, 14, 14, 1, 1, 1, 1, true},    // 7x7, 7: lanes across samples
+      {2, 1, 24, 16, 29, 27, 2, 2, 2, 2, false},   // 16x15, 7: padding 2, odd sizes
+      {1, 1, 16, 24, 30, 31, 0, 0, 1, 1, true},    // 15x15, 5: padding 0 below, 1 above
+      {2, 2, 20, 12, 40, 40, 1, 1, 1, 1, false},   // 20x20, 5: 10x10 data tiles, groups
+      {1, 1, 12, 20, 18, 17, 1, 0, 1, 1, true},    // 9x9: padding parities differ
   };
   for (const Case& t : cases)
     for (const Range range : {Range::Unit, Range::Large, Range::Integer}) {
       const ConvGeometry g = geometry(t);
-      check_case(g, t.bias, s2::tile(g), kS2, range, rng, worst);
+      // The data gradient needs one padding parity on both axes (one scheme per parity).
+      const bool data = t.pad_top % 2 == t.pad_left % 2;
+      check_case(g, t.bias, s2::tile(g), kS2, range, rng, worst, data ? s2::data_tile(g) : 0);
     }
   if (const char* report = std::getenv("CT_WINOGRAD_REPORT"); report && *report == '1')
     for (int m : {5, 7})
-      std::printf("winograd_s2 %dx%d tiles, worst normalised error: forward %.3f, weight %.3f\n", m,
-                  m, worst.forward[m], worst.weight[m]);
+      std::printf(
+          "winograd_s2 %dx%d tiles, worst normalised error: forward %.3f, data (%dx%d tiles) "
+          "%.3f, weight %.3f\n",
+          m, m, worst.forward[m], 2 * m, 2 * m, worst.data[m], worst.weight[m]);
 }
 
 TEST_CASE(
@@ -265,6 +275,21 @@ TEST_CASE(
   g = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
   g.kernel = {5, 5};
   CHECK_FALSE(s2::applies(g));
+  // The data gradient: 2M x 2M tiles of dx (28x28 and 56x56: 14x14 tiles; 40x40: 10x10), one
+  // padding parity on both axes, tiles that keep the saving.
+  const ConvGeometry c256 = geometry(Case{16, 1, 256, 256, 28, 28, 1, 1, 1, 1, true});
+  CHECK(s2::applies_data(c256));
+  CHECK(s2::data_tile(c256) == 7);
+  CHECK(s2::data_tiles(c256) == 4);
+  CHECK(s2::data_tile(geometry(Case{16, 1, 64, 128, 56, 56, 1, 1, 1, 1, true})) == 7);
+  CHECK(s2::data_tile(geometry(Case{16, 1, 64, 128, 40, 40, 1, 1, 1, 1, true})) == 5);
+  CHECK(s2::data_tiles(geometry(Case{16, 1, 64, 128, 40, 40, 1, 1, 1, 1, true})) == 16);
+  CHECK(s2::applies_data(geometry(Case{1, 1, 128, 128, 20, 20, 0, 0, 0, 0, true})));
+  CHECK(s2::applies_data(geometry(Case{1, 1, 128, 128, 19, 20, 2, 0, 1, 2, true})));
+  CHECK_FALSE(s2::applies_data(geometry(Case{1, 1, 128, 128, 20, 20, 1, 0, 1, 1, true})));
+  CHECK_FALSE(s2::applies_data(geometry(Case{16, 1, 64, 64, 56, 56, 1, 1, 1, 1, true})));
+  // 3x3 outputs of a 6x6 input: one 10x10 data tile, 121 products against 81.
+  CHECK_FALSE(s2::applies_data(geometry(Case{16, 1, 256, 256, 6, 6, 1, 1, 1, 1, true})));
 }
 
 // ---------------------------------------------------------------------------------------------
