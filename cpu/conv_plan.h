@@ -9,9 +9,10 @@
 //   winograd            float32 F(4x4, 3x3) for stride-1 3x3 2-D convs (cpu/conv_winograd.h),
 //                       never under the exact switch (ConvOptions::exact, CONVTAPE_CONV_EXACT=1)
 //   winograd_s2         float32 stride-2 3x3 2-D convs by phases, F(5, 2) or F(7, 2) on the even
-//                       phase (cpu/conv_winograd_axes.h), forward and weight gradient, on the AVX2
-//                       path with enough channels and tiles (the forward on the AVX-512 path with
-//                       many channels); never under the exact switch
+//                       phase (cpu/conv_winograd_axes.h), every pass (the data gradient by
+//                       output phases, one padding parity on both axes) on the AVX2 path with
+//                       enough channels and tiles, the forward and data gradient on the AVX-512
+//                       path with many channels; never under the exact switch
 //   winograd_1d         float32 stride-1 1-D convs with kernel 3 or 5, F(6, 3) or F(4, 5)
 //                       (cpu/conv_winograd_axes.h), every pass; never under the exact switch
 //   winograd_kxk        float32 stride-1 5x5 and 7x7 2-D convs, F(4x4, 5x5) and F(2x2, 7x7)

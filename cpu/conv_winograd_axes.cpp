@@ -1,6 +1,6 @@
 // Winograd convolutions built from one 1-D scheme per axis, on CPU, float32
-// (cpu/conv_winograd_axes.h): stride-2 3x3 2-D convolutions by phases (winograd_s2) and stride-1
-// 1-D convolutions (winograd_1d).
+// (cpu/conv_winograd_axes.h): stride-2 3x3 2-D convolutions by phases (winograd_s2), stride-1
+// 1-D convolutions (winograd_1d) and stride-1 5x5 and 7x7 2-D convolutions (winograd_kxk).
 //
 // Axis schemes. Along one axis an output tile of kTile outputs reads kIn inputs and is computed
 // from a 1-D transform with kPoints points; the 2-D transforms apply the column scheme to every
@@ -21,11 +21,17 @@
 //               they are) in M + 2 classes (the rows of G, and the middle tap for every odd point).
 //   Plain<M,R>  a stride-1 R-tap axis: F(M, R) with the eight points 0, +-1, +-2, +-1/2,
 //               infinity (F(6, 3), F(4, 5), F(2, 7)), every point its own class.
+//   Spread<M,P> the data gradient of a stride-2 3-tap axis (a stride-2 transposed correlation) by
+//               output phases: a tile of 2 M outputs from M + 1 inputs, the outputs of parity P
+//               F(M, 2) of them, the others the inputs times the middle tap; EvenOdd<M>'s points
+//               and classes under the flipped kernel.
 //   One         an axis of extent 1 (the rows of a 1-D convolution).
 // winograd_s2 is EvenOdd<M> on both axes (the scheme with fewer points over the output: 7x7
 // tiles cover 14x14, 28x28 and 56x56 outputs exactly): (2 M + 1)^2 products per channel pair for
-// an M x M tile against 9 M^2 direct (1.86x and 1.96x fewer), (M + 2)^2 GEMMs per block. Its data
-// gradient (a stride-2 transposed convolution, whose tiles would overlap-add) is not here.
+// an M x M tile against 9 M^2 direct (1.86x and 1.96x fewer), (M + 2)^2 GEMMs per block; its data
+// gradient is Spread<M, P> on both axes, 2M x 2M tiles of dx with the same products, as the
+// forward-type pass of dy with the flipped, channel-swapped kernel (tiles of dy would overlap-add
+// in dx; tiles of dx do not).
 // winograd_1d is One x Plain<6, 3> or One x Plain<4, 5>: 8 products per 6 or 4 outputs against 18
 // or 20; winograd_kxk is Plain<4, 5> or Plain<2, 7> on both axes (F(4x4, 5x5), F(2x2, 7x7)). Their
 // data gradient is the forward-type pass of dy with the flipped, channel-swapped kernel

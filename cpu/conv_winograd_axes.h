@@ -5,9 +5,9 @@
 //   winograd_s2  stride-2 3x3 2-D convolutions by phases: along each axis taps 0 and 2 read the
 //                even inputs (a stride-1 2-tap correlation, Winograd F(M, 2)), tap 1 the odd
 //                ones; an M x M output tile (M = 5 or 7) takes (2 M + 1)^2 products per channel
-//                pair against 9 M^2 direct (1.86x and 1.96x fewer). Forward and weight gradient
-//                (the data gradient, a stride-2 transposed convolution, would overlap-add
-//                neighbouring tiles: it is phase_implicit's).
+//                pair against 9 M^2 direct (1.86x and 1.96x fewer). Every pass: the data
+//                gradient, a stride-2 transposed convolution, by output phases (2M x 2M tiles of
+//                dx from (M + 1)^2 values of dy, the same products per tile).
 //   winograd_1d  stride-1 1-D convolutions with kernel 3 (F(6, 3): 8 products per 6 outputs
 //                against 18) or 5 (F(4, 5): 8 per 4 against 20); forward, data gradient (a
 //                stride-1 convolution of dy with the flipped, channel-swapped kernel) and weight
@@ -31,7 +31,7 @@ namespace convtape::cpu::winograd_s2 {
 // True when the geometry is one these kernels compute (2-D, kernel 3x3, stride 2, dilation 1, no
 // input dilation, padding 0..2 on each side) and, by the measured cost model, faster than the
 // GEMM paths (channels per group, output size). The caller (cpu/conv_plan.h) also asks for
-// float32, a forward or weight-gradient pass, the AVX2 path and that the exact path is not forced.
+// float32, a path and pass where it pays (measured per ISA) and that the exact path is not forced.
 bool applies(const ConvGeometry& g);
 
 // The output tile's edge these kernels use for g (5 or 7: the fewer transformed points over the
