@@ -873,9 +873,9 @@ struct Engine {
     run(x, w, false, b, y, pass_of(g));
   }
 
-  // The data gradient of a stride-1 scheme: the forward-type pass of dy with the flipped,
-  // channel-swapped kernel, padding taps - 1 - pad_lo below.
-  static void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  // A data gradient's forward-type pass, dy -> dx, the flipped, channel-swapped kernel's: g's pass
+  // with its channels and extents swapped and the tile origins offset by (ph, pw).
+  static Pass data_pass_of(const ConvGeometry& g, int64 ph, int64 pw) {
     const Pass f = pass_of(g);
     Pass p = f;
     p.ci = f.co;
@@ -884,9 +884,16 @@ struct Engine {
     p.wi = f.wo;
     p.ho = f.hi;
     p.wo = f.wi;
-    p.ph = Row::kTaps - 1 - f.ph;
-    p.pw = Col::kTaps - 1 - f.pw;
-    run(dy, w, true, nullptr, dx, p);
+    p.ph = ph;
+    p.pw = pw;
+    return p;
+  }
+
+  // The data gradient of a stride-1 scheme: the forward-type pass of dy with the flipped,
+  // channel-swapped kernel, padding taps - 1 - pad_lo below.
+  static void backward_data(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+    const Pass f = pass_of(g);
+    run(dy, w, true, nullptr, dx, data_pass_of(g, Row::kTaps - 1 - f.ph, Col::kTaps - 1 - f.pw));
   }
 
   // A forward-type pass src -> dst (weights as transform_weights takes them).
@@ -1092,18 +1099,9 @@ int64 data_points(const ConvGeometry& g, int64 m) {
 template <int M, int P>
 void data_pass(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
   using E = winograd_axes::Engine<Spread<M, P>, Spread<M, P>>;
-  typename E::Pass p;
-  p.batch = g.batch;
-  p.groups = g.groups;
-  p.ci = g.group_out_channels();
-  p.co = g.group_channels();
-  p.hi = g.out[0];
-  p.wi = g.out[1];
-  p.ho = g.in[0];
-  p.wo = g.in[1];
-  p.ph = g.pad_lo[0] == 0 ? 1 : 0;
-  p.pw = g.pad_lo[1] == 0 ? 1 : 0;
-  E::run(dy, w, true, nullptr, dx, p);
+  // A tile of dx starts at dy's M t - 1 for padding 0, at M t for 1 and 2.
+  E::run(dy, w, true, nullptr, dx,
+         E::data_pass_of(g, g.pad_lo[0] == 0 ? 1 : 0, g.pad_lo[1] == 0 ? 1 : 0));
 }
 
 }  // namespace
