@@ -170,6 +170,7 @@ struct SuiteArgs {
   bool extra = false, no_extra = false;  // benchmarks/conv's extra shapes
   std::vector<int> threads{1, 2};
   std::vector<std::string> only;  // a subset of the suite by name; empty for all
+  int rounds = 1;                 // --rounds: whole measurements, alternating sides (conv)
   std::string error;              // an unknown option or a bad value
   bool selected(const std::string& name) const {
     return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
@@ -221,6 +222,10 @@ inline SuiteArgs parse_suite_args(int argc, char** argv) {
       a.only = split_list(argv[++i]);
     } else if (arg == "--device" && has_value) {
       a.device = argv[++i];
+    } else if (arg == "--rounds" && has_value) {
+      const std::string v = argv[++i];
+      a.rounds = std::atoi(v.c_str());
+      if (a.rounds < 1 || a.rounds > 99) a.error = "expected --rounds between 1 and 99, got " + v;
     } else {
       a.error = "expected a known option (see the usage at the top of the source), got " + arg;
     }
@@ -299,6 +304,16 @@ inline void print_header(const char* tool, const std::vector<int>& threads,
 // written to a temporary file, one case per line) and collects what it prints per case: "name
 // fwd_seconds fwdbwd_seconds ...". A script that fails gives what it printed before failing (the
 // rows it did not reach print "-").
+// The environment a reference runs in: glibc's mmap and trim thresholds raised, so that PyTorch's
+// large tensors come from a warm heap instead of a fresh mmap (page faults and kernel zeroing on
+// every call: its forward+backward of a 1x1 conv took 11-13.5 ms instead of 5.0, a depthwise
+// 6.6-8.2 instead of 2.4, and which one a run got depended on the sizes freed before, so on the
+// order of the shapes). This is what the allocator advice of PyTorch's tuning guide buys; convtape
+// keeps its own cache of large blocks (core/storage.cpp) for the same reason.
+inline const char* reference_env() {
+  return "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 ";
+}
+
 inline std::map<std::string, std::pair<double, double>> run_reference_suite(
     const std::string& python, const std::string& script, int threads, const std::string& suite,
     const std::string& device, double min_seconds) {
@@ -308,8 +323,9 @@ inline std::map<std::string, std::pair<double, double>> run_reference_suite(
     std::fputs(suite.c_str(), f);
     std::fclose(f);
   }
-  const std::string cmd = "'" + python + "' " + script + " " + std::to_string(threads) + " " +
-                          device + " " + std::to_string(min_seconds) + " < " + file;
+  const std::string cmd = std::string(reference_env()) + "'" + python + "' " + script + " " +
+                          std::to_string(threads) + " " + device + " " +
+                          std::to_string(min_seconds) + " < " + file;
   std::map<std::string, std::pair<double, double>> out;
   FILE* p = popen(cmd.c_str(), "r");
   if (p) {

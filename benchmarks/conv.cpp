@@ -18,7 +18,10 @@
 // direct float64 summation at 64 output positions (the scatter rule for transposed convs), on one
 // sample; a shape that fails (or throws) is reported, not timed, and counted in the exit status.
 // Then both sides are timed alike: the best of three windows' medians (bench_util.h),
-// 0.6 s per measurement, 0.3 s with --quick (which also divides the batches by 4). GFLOP/s counts
+// 0.6 s per measurement, 0.3 s with --quick (which also divides the batches by 4). The references
+// run first, then ours; --rounds N repeats that whole measurement N times and reports each side's
+// median per shape, so that a noisy stretch of a shared machine lands on both sides alike (the
+// tables print once every round is done). GFLOP/s counts
 // 2 N K (C/groups) prod(R) prod(S') per pass for a conv, 2 N C (K/groups) prod(R) prod(S) for a
 // transposed conv (S its input extent), and 3 passes for forward+backward.
 // With --device cuda the tables run on cuda:0 with four times the batch (cuDNN on both sides, TF32
@@ -28,6 +31,7 @@
 // (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2), which the child processes inherit.
 //   usage: conv [--quick] [--threads 1,2] [--only name,name] [--torch PATH] [--no-old]
 //               [--isa avx512|avx2|portable] [--extra] [--no-extra] [--device cpu|cuda]
+//               [--rounds N]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -304,6 +308,32 @@ std::pair<double, double> time_ours(const Case& c, const Device& dev, double min
   return {t_fwd, t_all};
 }
 
+// Our side of a measurement: seconds per shape (forward, forward+backward), or what it threw.
+struct Measured {
+  Timings times;
+  std::map<std::string, std::string> errors;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Per shape, the median over rounds of each time (shapes missing from some round: over the
+// rounds that have them).
+Timings median_timings(const std::vector<Timings>& rounds) {
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> all;
+  for (const Timings& r : rounds)
+    for (const auto& [name, t] : r) {
+      all[name].first.push_back(t.first);
+      all[name].second.push_back(t.second);
+    }
+  Timings out;
+  for (const auto& [name, v] : all) out[name] = {median(v.first), median(v.second)};
+  return out;
+}
+
 Shape output_shape(const Case& c) {
   Shape xs{c.n, c.c};
   xs.insert(xs.end(), c.spatial.begin(), c.spatial.end());
@@ -321,7 +351,7 @@ std::string short_label(const ct_bench::Reference& r) {
 // threw.
 int gflops_table(const char* title, const std::vector<Case>& cases, Group group,
                  const std::vector<ct_bench::Reference>& refs, const std::vector<Timings>& torch,
-                 const Device& dev, double min_seconds, const std::string& where) {
+                 const Measured& ours, const std::string& where) {
   std::vector<const Case*> rows;
   for (const auto& c : cases)
     if (c.group == group) rows.push_back(&c);
@@ -341,14 +371,12 @@ int gflops_table(const char* title, const std::vector<Case>& cases, Group group,
                                                     std::vector<std::vector<double>>(2)),
       no_c1 = all;
   for (const Case* c : rows) {
-    double t_fwd = 0, t_all = 0;
-    try {
-      std::tie(t_fwd, t_all) = time_ours(*c, dev, min_seconds);
-    } catch (const std::exception& e) {
-      std::printf("%-12s | FAILED: %s\n", c->name, e.what());
+    if (const auto e = ours.errors.find(c->name); e != ours.errors.end()) {
+      std::printf("%-12s | FAILED: %s\n", c->name, e->second.c_str());
       ++failed;
       continue;
     }
+    const auto [t_fwd, t_all] = ours.times.at(c->name);
     const double f = flops_per_pass(*c, output_shape(*c));
     const double gf = f / t_fwd * 1e-9, ga = 3 * f / t_all * 1e-9;
     std::string speeds_f, ratios_f, speeds_a, ratios_a;
@@ -399,7 +427,7 @@ int gflops_table(const char* title, const std::vector<Case>& cases, Group group,
 // Batch-1 inference latency: milliseconds per forward call and PyTorch's time / ours. Returns the
 // rows that threw.
 int latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::Reference>& refs,
-                  const std::vector<Timings>& torch, const Device& dev, double min_seconds,
+                  const std::vector<Timings>& torch, const Measured& measured,
                   const std::string& where) {
   std::vector<const Case*> rows;
   for (const auto& c : cases)
@@ -415,14 +443,12 @@ int latency_table(const std::vector<Case>& cases, const std::vector<ct_bench::Re
   for (const auto& r : refs) head += fmt::format(" {:>6}", short_label(r));
   std::printf("%s\n", head.c_str());
   for (const Case* c : rows) {
-    double ours = 0;
-    try {
-      ours = time_ours(*c, dev, min_seconds).first;
-    } catch (const std::exception& e) {
-      std::printf("%-12s | FAILED: %s\n", c->name, e.what());
+    if (const auto e = measured.errors.find(c->name); e != measured.errors.end()) {
+      std::printf("%-12s | FAILED: %s\n", c->name, e->second.c_str());
       ++failed;
       continue;
     }
+    const double ours = measured.times.at(c->name).first;
     std::string times, ratios;
     for (std::size_t i = 0; i < refs.size(); ++i) {
       const auto it = torch[i].find(c->name);
@@ -493,17 +519,35 @@ int main(int argc, char** argv) {
   cases = valid;
 
   for (int threads : thread_counts) {
+    // Each round: every reference, then ours; medians over the rounds per shape and side.
+    std::vector<std::vector<Timings>> torch_rounds(refs->size());
+    std::vector<Timings> ours_rounds;
+    Measured ours;
+    for (int round = 0; round < args.rounds; ++round) {
+      for (std::size_t i = 0; i < refs->size(); ++i)
+        torch_rounds[i].push_back(
+            run_torch((*refs)[i], threads, cases, args.device, args.min_seconds()));
+      omp_set_num_threads(threads);
+      Timings mine;
+      for (const auto& c : cases) {
+        if (ours.errors.count(c.name) != 0) continue;
+        try {
+          mine[c.name] = time_ours(c, dev, args.min_seconds());
+        } catch (const std::exception& e) {
+          ours.errors[c.name] = e.what();
+        }
+      }
+      ours_rounds.push_back(std::move(mine));
+    }
     std::vector<Timings> torch;
-    for (const auto& r : *refs)
-      torch.push_back(run_torch(r, threads, cases, args.device, args.min_seconds()));
-    omp_set_num_threads(threads);
-    const std::string where =
+    for (const auto& r : torch_rounds) torch.push_back(median_timings(r));
+    ours.times = median_timings(ours_rounds);
+    std::string where =
         gpu ? "cuda:0 (TF32 off)" : fmt::format("{} thread{}", threads, threads == 1 ? "" : "s");
-    failures += gflops_table("conv suite", cases, Group::suite, *refs, torch, dev,
-                             args.min_seconds(), where);
-    failures += latency_table(cases, *refs, torch, dev, args.min_seconds(), where);
-    failures += gflops_table("extra shapes", cases, Group::extra, *refs, torch, dev,
-                             args.min_seconds(), where);
+    if (args.rounds > 1) where += fmt::format(", medians of {} rounds", args.rounds);
+    failures += gflops_table("conv suite", cases, Group::suite, *refs, torch, ours, where);
+    failures += latency_table(cases, *refs, torch, ours, where);
+    failures += gflops_table("extra shapes", cases, Group::extra, *refs, torch, ours, where);
   }
   return failures;
 }

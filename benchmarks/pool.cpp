@@ -136,11 +136,13 @@ Timings run_torch(const ct_bench::Reference& ref, int threads, const std::vector
 
 int main(int argc, char** argv) {
   const ct_bench::SuiteArgs args = ct_bench::parse_suite_args(argc, argv);
-  if (!args.error.empty() || args.device != "cpu" || args.extra || args.no_extra) {
-    std::printf("pool: %s\n", args.error.empty()
-                                  ? "expected the options of its usage (CPU only, no --extra), got "
-                                    "--device, --extra or --no-extra"
-                                  : args.error.c_str());
+  if (!args.error.empty() || args.device != "cpu" || args.extra || args.no_extra ||
+      args.rounds != 1) {
+    std::printf("pool: %s\n",
+                args.error.empty()
+                    ? "expected the options of its usage (CPU only, no --extra, one round), got "
+                      "--device, --extra, --no-extra or --rounds"
+                    : args.error.c_str());
     return 2;
   }
   if (!ct_bench::apply_isa("pool", args.isa)) return 2;

@@ -175,8 +175,9 @@ struct TorchResult {
 
 TorchResult run_torch(const std::string& python, int threads, std::int64_t batch, int steps,
                       const std::string& device) {
-  const std::string cmd = fmt::format("'{}' {}/scripts/bench_train_torch.py {} {} {} 3 {}", python,
-                                      CT_SOURCE_DIR, threads, batch, steps, device);
+  const std::string cmd =
+      fmt::format("{}'{}' {}/scripts/bench_train_torch.py {} {} {} 3 {}", ct_bench::reference_env(),
+                  python, CT_SOURCE_DIR, threads, batch, steps, device);
   TorchResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
