@@ -31,6 +31,12 @@
 
 namespace ct_bench {
 
+// The median of times (the upper one of an even count), as every figure here takes it.
+inline double median(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 // Median seconds per call of fn: a warm-up call, then repetitions until min_seconds have passed
 // (at least min_reps, at most max_reps).
 inline double median_seconds(const std::function<void()>& fn, double min_seconds = 0.3,
@@ -47,8 +53,7 @@ inline double median_seconds(const std::function<void()>& fn, double min_seconds
     t.push_back(s);
     total += s;
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 // The smallest of `windows` medians, each over min_seconds / windows of calls. On a shared machine
@@ -89,9 +94,7 @@ inline std::pair<double, double> median_seconds_pair(const std::function<void()>
     block(a, ta);
     block(b, tb);
   }
-  std::sort(ta.begin(), ta.end());
-  std::sort(tb.begin(), tb.end());
-  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+  return {median(std::move(ta)), median(std::move(tb))};
 }
 
 inline std::vector<std::string> split_list(const std::string& list) {

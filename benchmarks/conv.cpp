@@ -40,7 +40,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <tuple>
 
 #include "bench_util.h"
 #include "convtape.h"
@@ -314,12 +313,6 @@ struct Measured {
   std::map<std::string, std::string> errors;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Per shape, the median over rounds of each time (shapes missing from some round: over the
 // rounds that have them).
 Timings median_timings(const std::vector<Timings>& rounds) {
@@ -330,7 +323,8 @@ Timings median_timings(const std::vector<Timings>& rounds) {
       all[name].second.push_back(t.second);
     }
   Timings out;
-  for (const auto& [name, v] : all) out[name] = {median(v.first), median(v.second)};
+  for (const auto& [name, v] : all)
+    out[name] = {ct_bench::median(v.first), ct_bench::median(v.second)};
   return out;
 }
 

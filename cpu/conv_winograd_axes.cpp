@@ -827,15 +827,16 @@ struct Engine {
         v);
   }
 
-  // The distance between two classes' U_q: kp x ci floats and one cache line, so that the rows of
-  // the (M + 2)^2 classes one weight transform step writes, kp ci floats apart, do not all fall
-  // into one cache set.
+  // The distance between two classes' U_q: kp x ci floats and one cache line, so that the
+  // (M + 2)^2 runs one output channel's staging row is copied to, kp ci floats apart, do not all
+  // start in one cache set.
   static int64 class_stride(const Pass& p, int64 kp) {
     return checked::mul(kp, p.ci, "winograd_s2", "the weights") + 16;
   }
 
   // Transformed weights [groups][classes][kp][ci] (rows past co zero), in the calling thread's GEMM
-  // workspace B (the passes' threads use the other buffers). w is [groups * co][ci][taps], or,
+  // workspace B (the passes' threads use the other buffers; each thread's staging row is its
+  // buffer A, free until the pass packs V's panels there). w is [groups * co][ci][taps], or,
   // transposed (the data gradient as a forward pass of dy), [groups * ci][co][taps] flipped.
   static const float* transform_weights(const Path& path, const float* w, const Pass& p, int64 kp,
                                         bool transposed) {
@@ -850,7 +851,7 @@ struct Engine {
     const int64 tasks = p.groups * p.co, sp = round_up(p.ci, kLanes) + kLanes;
 #pragma omp parallel if (tasks * p.ci >= 4096)
     {
-      std::vector<float> stage(static_cast<std::size_t>(kClasses * sp));
+      float* stage = gemm_workspace<float>(GemmBuffer::A, kClasses * sp);
 #pragma omp for schedule(static)
       for (int64 t = 0; t < tasks; ++t) {
         const int64 grp = t / p.co, o = t % p.co;
@@ -858,11 +859,11 @@ struct Engine {
           const int n = static_cast<int>(std::min<int64>(kLanes, p.ci - c));
           const float* g = transposed ? w + ((grp * p.ci + c) * p.co + o) * kTaps
                                       : w + ((grp * p.co + o) * p.ci + c) * kTaps;
-          path.weight(g, transposed ? p.co * kTaps : kTaps, n, transposed, stage.data() + c, sp);
+          path.weight(g, transposed ? p.co * kTaps : kTaps, n, transposed, stage + c, sp);
         }
         float* uo = u + grp * kClasses * qs + o * p.ci;
         for (int q = 0; q < kClasses; ++q)
-          std::memcpy(uo + q * qs, stage.data() + q * sp, sizeof(float) * p.ci);
+          std::memcpy(uo + q * qs, stage + q * sp, sizeof(float) * p.ci);
       }
     }
     return u;
