@@ -22,8 +22,6 @@
 // 0.55, DATA5 and 0.42 for 5x5; at most 0.23 for the 1-D kernels; 1.13 for F(4x4, 5x5) and 1.73 for
 // F(2x2, 7x7); worst over the AVX-512, AVX2 and baseline paths), and kFactor = 4, as for the
 // stride-1 kernels, leaves headroom for other data.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -51,49 +49,12 @@ namespace {
 
 constexpr double kFactor = 4.0;
 
-// A weight gradient `grad(dy, x, dw)` of geometry g at 1 and at 3 threads in deterministic mode:
-// the same bits, and not all zero.
-template <class Grad>
-void check_deterministic(const ConvGeometry& g, Grad&& grad, std::mt19937& rng) {
-  const auto x =
-      values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), Range::Unit, rng);
-  const auto dy =
-      values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()), Range::Unit, rng);
-  const int before = omp_get_max_threads();
-  std::vector<float> one(
-      static_cast<std::size_t>(g.out_channels * g.group_channels() * g.kernel_numel()));
-  std::vector<float> many(one.size());
-  omp_set_num_threads(1);
-  grad(dy.data(), x.data(), one.data());
-  omp_set_num_threads(3);
-  grad(dy.data(), x.data(), many.data());
-  omp_set_num_threads(before);
-  CHECK(one == many);
-  CHECK(std::any_of(one.begin(), one.end(), [](float v) { return v != 0.0f; }));
-}
-
-struct Case {
-  std::int64_t n, groups, c, k, h, w;
-  std::int64_t pad_top, pad_left, pad_bottom, pad_right;
-  bool bias;
-};
+using ct_test::Case;
+using ct_test::check_deterministic;
 
 // A 2-D geometry: kernel x kernel taps, stride `stride` (the stride-2 3x3 kernels by default).
 ConvGeometry geometry(const Case& t, std::int64_t kernel = 3, std::int64_t stride = 2) {
-  ConvGeometry g;
-  g.batch = t.n;
-  g.channels = t.c;
-  g.out_channels = t.k;
-  g.groups = t.groups;
-  g.in = {t.h, t.w};
-  g.out = {(t.h + t.pad_top + t.pad_bottom - kernel) / stride + 1,
-           (t.w + t.pad_left + t.pad_right - kernel) / stride + 1};
-  g.kernel = {kernel, kernel};
-  g.stride = {stride, stride};
-  g.dilation = {1, 1};
-  g.input_dilation = {1, 1};
-  g.pad_lo = {t.pad_top, t.pad_left};
-  return g;
+  return ct_test::case_geometry(t, kernel, stride);
 }
 
 // Visits every (output, input, weight) index triple of the convolution.

@@ -17,8 +17,6 @@
 // |r - e| / (1e-5 sqrt(L) P) measured over this sweep is printed with CT_WINOGRAD_REPORT=1
 // (about 0.6 forward, 0.5 data gradient, 0.3 weight gradient on AVX-512), and kFactor = 4 leaves
 // headroom for other paths and data.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -44,26 +42,11 @@ namespace {
 
 constexpr double kFactor = 4.0;
 
-struct Case {
-  std::int64_t n, groups, c, k, h, w;
-  std::int64_t pad_top, pad_left, pad_bottom, pad_right;
-  bool bias;
-};
+using ct_test::Case;
 
+// The stride-1 3x3 geometry of a case.
 ConvGeometry geometry(const Case& t) {
-  ConvGeometry g;
-  g.batch = t.n;
-  g.channels = t.c;
-  g.out_channels = t.k;
-  g.groups = t.groups;
-  g.in = {t.h, t.w};
-  g.out = {t.h + t.pad_top + t.pad_bottom - 2, t.w + t.pad_left + t.pad_right - 2};
-  g.kernel = {3, 3};
-  g.stride = {1, 1};
-  g.dilation = {1, 1};
-  g.input_dilation = {1, 1};
-  g.pad_lo = {t.pad_top, t.pad_left};
-  return g;
+  return ct_test::case_geometry(t, 3, 1);
 }
 
 // y[n, k, oy, ox] = sum_c,r,s w[k, c, r, s] x[n, g c, oy + r - pt, ox + s - pl] (+ b), float64,
@@ -183,22 +166,10 @@ TEST_CASE("winograd's weight gradient is bit-identical across thread counts in d
           "[conv][winograd][deterministic]") {
   const DeterministicGuard det(true);
   std::mt19937 rng(7);
-  const Case t{4, 1, 16, 24, 30, 30, 1, 1, 1, 1, false};
-  const ConvGeometry g = geometry(t);
-  const auto x =
-      values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), Range::Unit, rng);
-  const auto dy =
-      values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()), Range::Unit, rng);
-  const int before = omp_get_max_threads();
-  std::vector<float> one(static_cast<std::size_t>(g.out_channels * g.group_channels() * 9));
-  std::vector<float> many(one.size());
-  omp_set_num_threads(1);
-  wino::backward_weight(dy.data(), x.data(), one.data(), g);
-  omp_set_num_threads(3);
-  wino::backward_weight(dy.data(), x.data(), many.data(), g);
-  omp_set_num_threads(before);
-  CHECK(one == many);
-  CHECK(std::any_of(one.begin(), one.end(), [](float v) { return v != 0.0f; }));
+  const ConvGeometry g = geometry(Case{4, 1, 16, 24, 30, 30, 1, 1, 1, 1, false});
+  ct_test::check_deterministic(
+      g, [&](const float* dy, const float* x, float* dw) { wino::backward_weight(dy, x, dw, g); },
+      rng);
 }
 
 TEST_CASE("winograd applies to 2-D stride-1 3x3 convolutions with padding 0..2 and enough channels",

@@ -6,12 +6,19 @@
 //   |r - e| <= factor * 1e-5 * sqrt(L) * P + 1e-4 * |e|
 // i.e. REFERENCE.md's float32 tolerance (rtol 1e-4, atol 1e-5 scaled with sqrt(L)), with atol
 // taken relative to the operands' scale and widened by the measured Winograd factor.
+// Also shared: the 2-D test cases and their geometry, and the weight gradients' determinism check.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
+
+#include "core/kernel_args.h"
 
 namespace ct_test {
 
@@ -55,6 +62,53 @@ inline double normalised_error(const std::vector<float>& r, const std::vector<do
     worst = std::max(worst, diff / (unit > 0 ? unit : 1));
   }
   return worst;
+}
+
+// A 2-D case: batch, groups, channels in and out, input extent, padding per side, bias.
+struct Case {
+  std::int64_t n, groups, c, k, h, w;
+  std::int64_t pad_top, pad_left, pad_bottom, pad_right;
+  bool bias;
+};
+
+// Its geometry with kernel x kernel taps and stride `stride` on both axes.
+inline convtape::ConvGeometry case_geometry(const Case& t, std::int64_t kernel,
+                                            std::int64_t stride) {
+  convtape::ConvGeometry g;
+  g.batch = t.n;
+  g.channels = t.c;
+  g.out_channels = t.k;
+  g.groups = t.groups;
+  g.in = {t.h, t.w};
+  g.out = {(t.h + t.pad_top + t.pad_bottom - kernel) / stride + 1,
+           (t.w + t.pad_left + t.pad_right - kernel) / stride + 1};
+  g.kernel = {kernel, kernel};
+  g.stride = {stride, stride};
+  g.dilation = {1, 1};
+  g.input_dilation = {1, 1};
+  g.pad_lo = {t.pad_top, t.pad_left};
+  return g;
+}
+
+// A weight gradient `grad(dy, x, dw)` of geometry g at 1 and at 3 threads (the caller sets
+// deterministic mode): the same bits, and not all zero.
+template <class Grad>
+void check_deterministic(const convtape::ConvGeometry& g, Grad&& grad, std::mt19937& rng) {
+  const auto x =
+      values(static_cast<std::size_t>(g.batch * g.channels * g.in_numel()), Range::Unit, rng);
+  const auto dy =
+      values(static_cast<std::size_t>(g.batch * g.out_channels * g.out_numel()), Range::Unit, rng);
+  const int before = omp_get_max_threads();
+  std::vector<float> one(
+      static_cast<std::size_t>(g.out_channels * g.group_channels() * g.kernel_numel()));
+  std::vector<float> many(one.size());
+  omp_set_num_threads(1);
+  grad(dy.data(), x.data(), one.data());
+  omp_set_num_threads(3);
+  grad(dy.data(), x.data(), many.data());
+  omp_set_num_threads(before);
+  CHECK(one == many);
+  CHECK(std::any_of(one.begin(), one.end(), [](float v) { return v != 0.0f; }));
 }
 
 }  // namespace ct_test
