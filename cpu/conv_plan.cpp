@@ -168,14 +168,13 @@ void plan_winograd(ConvPlan& p, const ConvTarget& t) {
 
 // Winograd by phases for stride-2 3x3 convs (cpu/conv_winograd_axes.cpp): every pass on the AVX2
 // path, the forward and data gradient on the AVX-512 path, each where the channels are many
-// enough. Measured at 2 threads against the exact paths on the same machine (Emerald Rapids, ms;
-// data gradient, then forward / weight gradient below):
-//                              AVX2 path            AVX-512 path
+// enough. Measured at 2 threads against the exact paths on the same machine (Emerald Rapids, ms):
+//   data gradient              AVX2 path            AVX-512 path
 //   16, 64 -> 128, 56x56       9.4-10.7 vs 9.5-9.8  5.5-5.9 vs 5.5-6.0
 //   16, 128 -> 256, 28x28      7.4-7.8 vs 8.9-9.5   5.2-5.3 vs 6.0-6.3
 //   16, 128 -> 128, 56x56                           9.1-9.7 vs 12.6-13.2
 //   16, 256 -> 256, 28x28      14.0-14.6 vs 19.3    8.9 vs 11.7 (padding 1; 0 and 2 alike)
-//                              AVX2 path                       AVX-512 path
+//   forward / weight gradient  AVX2 path                       AVX-512 path
 //   16, 64 -> 128, 56x56       7.30 / 8.21 vs 8.27 / 9.36      5.3 / 5.6 vs 4.6 / 5.5
 //   16, 128 -> 256, 28x28      7.29 / 7.42 vs 8.22 / 9.53      4.9 / 6.2 vs 4.7 / 5.5
 //   16, 128 -> 128, 56x56      13.7 / 16.9 vs 16.5 / 18.6      9.2 / 11.7 vs 9.8 / 11.1
