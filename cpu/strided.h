@@ -4,6 +4,7 @@
 // large.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -47,7 +48,10 @@ RowPlan<N> plan_rows(const Shape& shape, const std::array<Shape, N>& strides) {
 }
 
 // Calls f(offsets, n, inner_strides) for every innermost row of `shape`, where offsets[k] is the
-// element offset of the row's start for operand k. Rows may run on several threads.
+// element offset of the row's start for operand k. Rows may run on several threads; when the
+// coalesced rows are too few to share (a contiguous tensor is one row), long rows are cut into
+// pieces of at least kMinPiece elements, so f may also see part of a row (offsets at the piece's
+// start, n its length).
 template <std::size_t N, class F>
 void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f) {
   // Nothing to visit; and an empty shape may carry huge extents (and saturated strides) beside
@@ -63,8 +67,21 @@ void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f
   for (std::size_t k = 0; k < N; ++k) inner[k] = p.strides[k].back();
   if (rows * n == 0) return;
 
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * n >= kParallelGrain)
-  for (std::int64_t r = 0; r < rows; ++r) {
+  // Pieces per row: enough tasks for every thread to get several, none shorter than kMinPiece
+  // (a multiple of a cache line of floats, so that pieces of a contiguous row start aligned).
+  constexpr std::int64_t kMinTasks = 32, kMinPiece = 4096;
+  const bool parallel = rows * n >= kParallelGrain;
+  std::int64_t piece = n;
+  if (parallel && rows < kMinTasks && n >= 2 * kMinPiece) {
+    const std::int64_t want = (kMinTasks + rows - 1) / rows;
+    piece = std::max(kMinPiece, ((n + want - 1) / want + 15) / 16 * 16);
+  }
+  const std::int64_t pieces = (n + piece - 1) / piece;
+  const std::int64_t tasks = rows * pieces;
+
+#pragma omp parallel for schedule(static) if (tasks > 1 && parallel)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t r = t / pieces, start = (t % pieces) * piece;
     std::array<std::int64_t, N> off{};
     std::int64_t rem = r;
     for (std::size_t d = rank - 1; d-- > 0;) {
@@ -72,7 +89,8 @@ void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f
       rem /= p.shape[d];
       for (std::size_t k = 0; k < N; ++k) off[k] += i * p.strides[k][d];
     }
-    f(off, n, inner);
+    for (std::size_t k = 0; k < N; ++k) off[k] += start * inner[k];
+    f(off, std::min(piece, n - start), inner);
   }
 }
 
