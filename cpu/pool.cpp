@@ -3,7 +3,8 @@
 // rows, and along the last dim a whole output line is updated per (row, tap) with a unit- or
 // constant-stride loop, so that the inner loops vectorise (compare-and-blend for max, adds for
 // avg). Adaptive windows that are not all one size use per-output segments instead, and windows
-// that cover a whole plane (global pooling) are plain contiguous reductions.
+// that cover a whole plane (global pooling) are plain contiguous reductions. Max over 2-D 2x2
+// windows of stride 2 (most CNNs' pool) has its own SIMD kernels, a whole plane per call.
 // Windows are scanned in row-major order and max replaces its candidate only on a strictly larger
 // value or a first NaN, so the index is the first maximal element (PyTorch's CPU kernel keeps the
 // last NaN of a window; this one keeps the first, as convtape's max reduction does).
@@ -54,6 +55,9 @@ struct Plan {
   std::int64_t step = 1;
   std::int64_t tap_count = 0;
   const std::int64_t *tap_off = nullptr, *tap_jlo = nullptr, *tap_jhi = nullptr;
+  // 2-D 2x2 windows of stride 2 without padding or dilation, every window inside the plane (the
+  // pool of most CNNs): max runs the pairs kernels, a whole plane per call.
+  bool pairs = false;
   // One window covering the whole plane with unit steps.
   bool global = false;
   std::int64_t divisor_override = 0;
@@ -90,6 +94,16 @@ void dim_window(const PoolGeometry& g, std::size_t d, std::int64_t o, std::int64
   // count_include_pad: the window clipped to the padded extent, min(k, in + pad_hi - first).
   const auto room = checked::try_add(in - first, g.pad_hi[d]);
   factor = g.count_include_pad ? (room && *room < k ? *room : k) : hi - lo;
+}
+
+// 2-D 2x2 windows of stride 2, no padding or dilation, every window inside the plane (Plan::pairs).
+bool pairs_geometry(const PoolGeometry& g) {
+  if (g.adaptive || g.spatial() != 2) return false;
+  for (std::size_t d = 0; d < 2; ++d)
+    if (g.kernel[d] != 2 || g.stride[d] != 2 || g.dilation[d] != 1 || g.pad_lo[d] != 0 ||
+        g.pad_hi[d] != 0 || 2 * g.out[d] > g.in[d])
+      return false;
+  return g.in[1] < std::numeric_limits<std::int32_t>::max();  // AVX2's int32 window offsets
 }
 
 Plan make_plan(const PoolGeometry& g) {
@@ -168,6 +182,7 @@ Plan make_plan(const PoolGeometry& g) {
     }
   }
   p.taps = want_taps && !p.global;
+  p.pairs = pairs_geometry(g);
   if (p.taps) {
     const std::int64_t dil = g.dilation[lu], in = p.in[last];
     p.step = g.stride[lu];
@@ -347,6 +362,145 @@ __attribute__((target("avx2,fma"))) void max_tap_avx2(float* m, std::int64_t* id
   }
 }
 
+// Max over 2x2 windows of stride 2 (Plan::pairs), one plane per call: output row i reads input
+// rows 2i and 2i + 1, and a block of outputs loads twice as many consecutive elements of each,
+// split into even and odd columns. The window's four candidates are taken in row-major order ((0,
+// 0), (0, 1), (1, 0), (1, 1)) under max's rule, starting from the first (a first NaN stays; a
+// window of -inf keeps its first element, as the general kernels' index rule does), and the index
+// is the window's first element plus the winner's offset in it (0, 1, w or w + 1, kept in int32
+// lanes). Every block is masked, so nothing past the last window's element is read.
+#define CT_POOL_TAKE512(v, kv)                                                           \
+  do {                                                                                   \
+    const __mmask16 take_ =                                                              \
+        _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |                                           \
+        (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q)); \
+    m = _mm512_mask_mov_ps(m, take_, v);                                                 \
+    if constexpr (kIdx) {                                                                \
+      k_lo = _mm512_mask_mov_epi64(k_lo, static_cast<__mmask8>(take_), kv);              \
+      k_hi = _mm512_mask_mov_epi64(k_hi, static_cast<__mmask8>(take_ >> 8), kv);         \
+    }                                                                                    \
+  } while (0)
+
+template <bool kIdx>
+__attribute__((target("avx512f"))) void max_pairs_avx512(const Plan& pl, const float* x, float* y,
+                                                         std::int64_t* ind) {
+  const std::int64_t w = pl.in[1], oh = pl.out[0], ow = pl.out[1];
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i col_lo = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i col_hi = _mm512_add_epi64(col_lo, _mm512_set1_epi64(16));
+  const __m512i k_right = _mm512_set1_epi64(1), k_down = _mm512_set1_epi64(w),
+                k_diag = _mm512_set1_epi64(w + 1);
+  for (std::int64_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    float* yo = y + i * ow;
+    for (std::int64_t j = 0; j < ow; j += 16) {
+      const std::int64_t r = std::min<std::int64_t>(16, ow - j), elems = 2 * r;
+      const __mmask16 lanes = static_cast<__mmask16>((1u << r) - 1u);
+      const __mmask16 ma = elems >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << elems) - 1u);
+      const __mmask16 mb = elems > 16 ? __mmask16((1u << (elems - 16)) - 1u) : __mmask16(0);
+      const __m512 a0 = _mm512_maskz_loadu_ps(ma, r0 + 2 * j);
+      const __m512 a1 = _mm512_maskz_loadu_ps(mb, r0 + 2 * j + 16);
+      const __m512 b0 = _mm512_maskz_loadu_ps(ma, r1 + 2 * j);
+      const __m512 b1 = _mm512_maskz_loadu_ps(mb, r1 + 2 * j + 16);
+      __m512 m = _mm512_permutex2var_ps(a0, even, a1);
+      __m512i k_lo = _mm512_setzero_si512(), k_hi = _mm512_setzero_si512();
+      const __m512 right = _mm512_permutex2var_ps(a0, odd, a1);
+      const __m512 down = _mm512_permutex2var_ps(b0, even, b1);
+      const __m512 diag = _mm512_permutex2var_ps(b0, odd, b1);
+      CT_POOL_TAKE512(right, k_right);
+      CT_POOL_TAKE512(down, k_down);
+      CT_POOL_TAKE512(diag, k_diag);
+      _mm512_mask_storeu_ps(yo + j, lanes, m);
+      if constexpr (kIdx) {
+        const __m512i base = _mm512_set1_epi64(2 * i * w + 2 * j);
+        const __m512i lo = _mm512_add_epi64(_mm512_add_epi64(base, col_lo), k_lo);
+        const __m512i hi = _mm512_add_epi64(_mm512_add_epi64(base, col_hi), k_hi);
+        _mm512_mask_storeu_epi64(ind + i * ow + j, static_cast<__mmask8>(lanes), lo);
+        _mm512_mask_storeu_epi64(ind + i * ow + j + 8, static_cast<__mmask8>(lanes >> 8), hi);
+      }
+    }
+  }
+}
+#undef CT_POOL_TAKE512
+
+// The AVX2 form: 8 outputs per block, masks as vectors, indices in two 4-lane halves.
+#define CT_POOL_TAKE256(v, kv)                                                              \
+  do {                                                                                      \
+    const __m256 take_ = _mm256_or_ps(                                                      \
+        _mm256_cmp_ps(v, m, _CMP_GT_OQ),                                                    \
+        _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(m, m, _CMP_ORD_Q))); \
+    m = _mm256_blendv_ps(m, v, take_);                                                      \
+    if constexpr (kIdx)                                                                     \
+      k = _mm256_castps_si256(                                                              \
+          _mm256_blendv_ps(_mm256_castsi256_ps(k), _mm256_castsi256_ps(kv), take_));        \
+  } while (0)
+
+// [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] (evens; odds with 3, 1).
+#define CT_POOL_SPLIT256(a, b, sel) \
+  _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, sel)), 0xD8))
+
+template <bool kIdx>
+__attribute__((target("avx2,fma"))) void max_pairs_avx2(const Plan& pl, const float* x, float* y,
+                                                        std::int64_t* ind) {
+  const std::int64_t w = pl.in[1], oh = pl.out[0], ow = pl.out[1];
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i col_lo = _mm256_setr_epi64x(0, 2, 4, 6);
+  const __m256i col_hi = _mm256_setr_epi64x(8, 10, 12, 14);
+  const __m256i k_right = _mm256_set1_epi32(1), k_down = _mm256_set1_epi32(static_cast<int>(w)),
+                k_diag = _mm256_set1_epi32(static_cast<int>(w + 1));
+  for (std::int64_t i = 0; i < oh; ++i) {
+    const float* r0 = x + 2 * i * w;
+    const float* r1 = r0 + w;
+    float* yo = y + i * ow;
+    for (std::int64_t j = 0; j < ow; j += 8) {
+      const std::int64_t r = std::min<std::int64_t>(8, ow - j);
+      const int elems = static_cast<int>(2 * r);
+      __m256 a0, a1, b0, b1;
+      if (r == 8) {
+        a0 = _mm256_loadu_ps(r0 + 2 * j);
+        a1 = _mm256_loadu_ps(r0 + 2 * j + 8);
+        b0 = _mm256_loadu_ps(r1 + 2 * j);
+        b1 = _mm256_loadu_ps(r1 + 2 * j + 8);
+      } else {
+        const __m256i ma = _mm256_cmpgt_epi32(_mm256_set1_epi32(elems), iota);
+        const __m256i mb = _mm256_cmpgt_epi32(_mm256_set1_epi32(elems - 8), iota);
+        a0 = _mm256_maskload_ps(r0 + 2 * j, ma);
+        a1 = _mm256_maskload_ps(r0 + 2 * j + 8, mb);
+        b0 = _mm256_maskload_ps(r1 + 2 * j, ma);
+        b1 = _mm256_maskload_ps(r1 + 2 * j + 8, mb);
+      }
+      __m256 m = CT_POOL_SPLIT256(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+      __m256i k = _mm256_setzero_si256();
+      const __m256 right = CT_POOL_SPLIT256(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
+      const __m256 down = CT_POOL_SPLIT256(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
+      const __m256 diag = CT_POOL_SPLIT256(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
+      CT_POOL_TAKE256(right, k_right);
+      CT_POOL_TAKE256(down, k_down);
+      CT_POOL_TAKE256(diag, k_diag);
+      const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(r)), iota);
+      if (r == 8)
+        _mm256_storeu_ps(yo + j, m);
+      else
+        _mm256_maskstore_ps(yo + j, lanes, m);
+      if constexpr (kIdx) {
+        const __m256i base = _mm256_set1_epi64x(2 * i * w + 2 * j);
+        const __m256i lo = _mm256_add_epi64(_mm256_add_epi64(base, col_lo),
+                                            _mm256_cvtepi32_epi64(_mm256_castsi256_si128(k)));
+        const __m256i hi = _mm256_add_epi64(_mm256_add_epi64(base, col_hi),
+                                            _mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1)));
+        long long* io = reinterpret_cast<long long*>(ind + i * ow + j);
+        _mm256_maskstore_epi64(io, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lanes)), lo);
+        _mm256_maskstore_epi64(io + 4, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(lanes, 1)),
+                               hi);
+      }
+    }
+  }
+}
+#undef CT_POOL_TAKE256
+#undef CT_POOL_SPLIT256
+
 // kIsa: the path this copy of the plane kernels is compiled for (0 portable, 1 AVX2, 2 AVX-512).
 template <class T, bool kIdx, int ST, int kIsa>
 CT_POOL_INLINE void max_row_taps(const Plan& pl, T* m, std::int64_t* id, const T* x,
@@ -368,6 +522,15 @@ CT_POOL_INLINE void max_row_taps(const Plan& pl, T* m, std::int64_t* id, const T
 
 template <class T, bool kIdx, int kIsa>
 CT_POOL_INLINE void max_plane(const Plan& pl, const T* x, T* y, std::int64_t* ind) {
+  if constexpr (std::is_same_v<T, float> && kIsa > 0) {
+    if (pl.pairs) {
+      if constexpr (kIsa == 2)
+        max_pairs_avx512<kIdx>(pl, x, y, ind);
+      else
+        max_pairs_avx2<kIdx>(pl, x, y, ind);
+      return;
+    }
+  }
   const T lowest = -std::numeric_limits<T>::infinity();
   if (pl.global) {
     if constexpr (kIdx) {

@@ -514,6 +514,9 @@ TEST_CASE("max and avg pooling forward and backward agree on every path", "[isa]
                             PoolOptions(3).stride(2).padding(1).ceil_mode(), 9, 1));
   cases.push_back(pool_case("max 2-d k2 dilation 2", {2, 3, 13, 40}, true,
                             PoolOptions(2).stride(1).dilation(2), 4, 2));
+  // 2x2 windows of stride 2: the pairs kernels (35 and 7 outputs per row; odd extents).
+  cases.push_back(pool_case("max 2-d k2 s2", {2, 3, 14, 70}, true, PoolOptions(2), 4, 12));
+  cases.push_back(pool_case("max 2-d k2 s2 odd", {2, 3, 15, 15}, true, PoolOptions(2), 4, 13));
   cases.push_back(pool_case("max 1-d k3 s1", {3, 4, 70}, true, PoolOptions(3).stride(1), 3, 3));
   cases.push_back(
       pool_case("max 3-d k2", {1, 3, 8, 9, 10}, true, PoolOptions(2).ceil_mode(), 8, 4));

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/isa.h"
 #include "support/test_util.h"
 
 namespace {
@@ -529,6 +530,48 @@ TEST_CASE("pooling: shapes above the parallel threshold equal the reference exac
   three_d.dilation = {1, 1, 1};
   three_d.pads = {{0, 0}, {0, 0}, {1, 1}};
   check_exact<float>(three_d, d);
+}
+
+TEST_CASE("max_pool 2x2 stride 2 (the pairs kernels) equals the reference exactly on every path",
+          "[ops][pool][exact][isa]") {
+  // Widths around the AVX-512 and AVX2 blocks (16 and 8 outputs), odd extents whose last row and
+  // column no window reads, and a size above the parallel threshold; -inf windows and ties drawn.
+  const std::vector<Shape> shapes = {{2, 3, 2, 2},   {1, 2, 4, 14},   {2, 2, 5, 15},
+                                     {1, 3, 6, 32},  {1, 2, 3, 34},   {2, 2, 7, 71},
+                                     {3, 1, 2, 130}, {8, 16, 28, 28}, {4, 32, 15, 15}};
+  for (const cpu::Isa isa : cpu::available_isas()) {
+    cpu::IsaGuard guard(isa);
+    INFO("ISA path " << cpu::isa_name(isa));
+    Draw d(77u);
+    for (const Shape& x : shapes) {
+      Spec sp;
+      sp.x = x;
+      sp.kernel = {2, 2};
+      sp.stride = {2, 2};
+      sp.dilation = {1, 1};
+      sp.pads = {{0, 0}, {0, 0}};
+      check_exact<float>(sp, d);
+    }
+    // NaN: the first NaN of a window wins and takes the gradient, in each of the four places.
+    for (std::int64_t at = 0; at < 4; ++at) {
+      Tensor z = zeros({1, 1, 2, 36});
+      for (std::int64_t col = 0; col < 36; col += 2) {
+        z.put_({0, 0, at / 2, col + at % 2}, std::nan(""));
+        z.put_({0, 0, 1, col + 1}, std::nan(""));  // a later NaN of the same window loses
+        z.put_({0, 0, 0, col}, at == 0 ? std::nan("") : 5.0);
+      }
+      const PoolWithIndices r = max_pool_with_indices(z, PoolOptions(2));
+      const auto idx = r.indices.to_vector<std::int64_t>();
+      const auto v = r.values.to_vector<double>();
+      for (std::int64_t o = 0; o < 18; ++o) {
+        INFO("NaN placed at " << at << ", output " << o);
+        // A window whose (0, 0) element is 5 and holds NaNs: the first NaN in row-major order.
+        const std::int64_t first_nan = at == 0 ? 0 : at == 1 ? 1 : at == 2 ? 36 : 37;
+        CHECK(std::isnan(v[static_cast<std::size_t>(o)]));
+        CHECK(idx[static_cast<std::size_t>(o)] == 2 * o + first_nan);
+      }
+    }
+  }
 }
 
 TEST_CASE("pooling: windows covering whole planes (global) equal the reference exactly",
