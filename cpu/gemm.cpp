@@ -217,8 +217,31 @@ template void gemm<double>(const GemmKernel<double>&, bool, bool, std::int64_t, 
                            std::int64_t, double, const double*, std::int64_t, const double*,
                            std::int64_t, double, double*, std::int64_t);
 
+namespace {
+
+// One bmm operand [B, R, C]: row-major (leading dim C), or the transpose of a row-major [B, C, R]
+// (strides R * C, 1, R: leading dim R), which the GEMM reads with its transposition flag.
+struct MatrixLayout {
+  bool trans = false;
+  std::int64_t ld = 1;
+};
+
+MatrixLayout layout_of(const Tensor& t, const char* name) {
+  const std::int64_t r = t.size(1), c = t.size(2);
+  if (t.is_contiguous()) return {false, std::max<std::int64_t>(c, 1)};
+  CT_CHECK(
+      t.strides()[1] == 1 && t.strides()[2] == r && (t.size(0) == 1 || t.strides()[0] == r * c),
+      "matmul: expected a contiguous {0} or the transpose of one, got shape {1} with "
+      "strides {2}",
+      name, to_string(t.shape()), to_string(t.strides()));
+  return {true, std::max<std::int64_t>(r, 1)};
+}
+
+}  // namespace
+
 Tensor bmm(const Tensor& a, const Tensor& b) {
   const std::int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
+  const MatrixLayout la = layout_of(a, "left operand"), lb = layout_of(b, "right operand");
   Tensor c = Tensor::empty_cpu({batch, m, n}, a.dtype());
   dispatch_floating(a.dtype(), [&]<class T>() {
     const T* ap = a.data_ptr<T>();
@@ -229,12 +252,12 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
     if (batch >= plan_threads() && m * n * k * batch >= kParallelWork && omp_get_level() == 0) {
 #pragma omp parallel for schedule(dynamic)
       for (std::int64_t i = 0; i < batch; ++i)
-        gemm_range<T>(kern, false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
-                      cp + i * m * n, n);
+        gemm_range<T>(kern, la.trans, lb.trans, m, n, k, T(1), ap + i * m * k, la.ld,
+                      bp + i * k * n, lb.ld, T(0), cp + i * m * n, n);
     } else {
       for (std::int64_t i = 0; i < batch; ++i)
-        gemm<T>(kern, false, false, m, n, k, T(1), ap + i * m * k, k, bp + i * k * n, n, T(0),
-                cp + i * m * n, n);
+        gemm<T>(kern, la.trans, lb.trans, m, n, k, T(1), ap + i * m * k, la.ld, bp + i * k * n,
+                lb.ld, T(0), cp + i * m * n, n);
     }
   });
   return c;

@@ -1,7 +1,7 @@
 // CPU matrix products. gemm is the BLAS-style entry point (row-major, optional transposes), built
 // on the packed, cache-blocked driver of cpu/gemm_driver.h with the SIMD micro-kernel chosen at run
-// time (cpu/gemm_kernel.h) and split across OpenMP threads; bmm multiplies batches of contiguous
-// matrices.
+// time (cpu/gemm_kernel.h) and split across OpenMP threads; bmm multiplies batches of row-major
+// or transposed row-major matrices.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,9 @@ void gemm(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, std::int64_t 
           std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
           T beta, T* c, std::int64_t ldc);
 
-// a [B, M, K] and b [B, K, N], both contiguous and of one floating dtype -> [B, M, N].
+// a [B, M, K] and b [B, K, N] of one floating dtype -> [B, M, N]. Each operand is contiguous or
+// the transpose of a contiguous batch (its last two dims swapped: a transposed weight), which the
+// GEMM reads through its transposition flag.
 Tensor bmm(const Tensor& a, const Tensor& b);
 
 }  // namespace convtape::cpu

@@ -1,5 +1,6 @@
 // CUDA batched matrix product, same contract as cpu::bmm: a [B, M, K] @ b [B, K, N] -> c [B, M, N],
-// contiguous row-major operands of one floating dtype. cuBLAS is column-major, and a row-major
+// operands of one floating dtype, each row-major or the transpose of a row-major batch (copied to
+// row-major first). cuBLAS is column-major, and a row-major
 // [M, N] matrix read column-major is its transpose, so c^T = b^T a^T is one strided-batched GEMM
 // with the operands swapped and no transposition flags: (N x K) times (K x M), leading dims N, K
 // and N. TF32 tensor cores (float32 only) follow allow_tf32() (cuda/settings.h).
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "cuda/blas.h"
 #include "cuda/check.h"
+#include "cuda/copy.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
 #include "cuda/handles.h"
@@ -31,25 +33,38 @@ void check_matrix_batch(const Tensor& t, const char* name) {
            t.device().str());
   CT_CHECK(t.dim() == 3, "matmul: expected {} of rank 3 ([batch, rows, cols]), got {}", name,
            to_string(t.shape()));
-  CT_CHECK(t.is_contiguous(), "matmul: expected a contiguous {}, got strides {}", name,
-           to_string(t.strides()));
+  const std::int64_t r = t.size(1), c = t.size(2);
+  CT_CHECK(t.is_contiguous() || (t.strides()[1] == 1 && t.strides()[2] == r &&
+                                 (t.size(0) == 1 || t.strides()[0] == r * c)),
+           "matmul: expected a contiguous {0} or the transpose of one, got shape {1} with "
+           "strides {2}",
+           name, to_string(t.shape()), to_string(t.strides()));
 }
 
 }  // namespace
 
-Tensor bmm(const Tensor& a, const Tensor& b) {
-  check_matrix_batch(a, "left operand");
-  check_matrix_batch(b, "right operand");
-  CT_CHECK(a.device() == b.device(), "matmul: expected operands on one device, got {} and {}",
-           a.device().str(), b.device().str());
-  CT_CHECK(a.dtype() == b.dtype() && is_floating(a.dtype()),
+Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
+  check_matrix_batch(a_in, "left operand");
+  check_matrix_batch(b_in, "right operand");
+  CT_CHECK(a_in.device() == b_in.device(), "matmul: expected operands on one device, got {} and {}",
+           a_in.device().str(), b_in.device().str());
+  CT_CHECK(a_in.dtype() == b_in.dtype() && is_floating(a_in.dtype()),
            "matmul: expected two float32 or two float64 operands, got {} and {}",
-           dtype_name(a.dtype()), dtype_name(b.dtype()));
-  const std::int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
-  CT_CHECK(b.size(0) == batch && b.size(1) == k,
+           dtype_name(a_in.dtype()), dtype_name(b_in.dtype()));
+  const std::int64_t batch = a_in.size(0), m = a_in.size(1), k = a_in.size(2), n = b_in.size(2);
+  CT_CHECK(b_in.size(0) == batch && b_in.size(1) == k,
            "matmul: expected right operand [{}, {}, N] for left operand {}, got {}", batch, k,
-           to_string(a.shape()), to_string(b.shape()));
-  DeviceScope scope(kOp, a.device());
+           to_string(a_in.shape()), to_string(b_in.shape()));
+  DeviceScope scope(kOp, a_in.device());
+  // Transposed operands are made contiguous here (cuBLAS's transposition flags would spare the
+  // copy; this path has not yet run on a GPU, see docs/gpu.md).
+  const auto row_major = [](const Tensor& t) {
+    if (t.is_contiguous()) return t;
+    const Tensor r = empty(t.shape(), TensorOptions(t.dtype()).device(t.device()));
+    cuda::copy(t, r);
+    return r;
+  };
+  const Tensor a = row_major(a_in), b = row_major(b_in);
   const Tensor c = empty({batch, m, n}, TensorOptions(a.dtype()).device(a.device()));
   if (c.numel() == 0) return c;
   if (k == 0) {  // empty sums; cuBLAS is not asked to define them

@@ -10,7 +10,8 @@
 
 namespace convtape::cuda {
 
-// a [B, M, K] and b [B, K, N], contiguous device tensors of one floating dtype -> [B, M, N].
+// a [B, M, K] and b [B, K, N], device tensors of one floating dtype, each contiguous or the
+// transpose of a contiguous batch -> [B, M, N] (cpu::bmm's contract).
 Tensor bmm(const Tensor& a, const Tensor& b);
 
 }  // namespace convtape::cuda

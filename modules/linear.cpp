@@ -28,8 +28,7 @@ Tensor Linear::forward(const Tensor& x) {
   CT_CHECK(x.dim() >= 1 && x.size(-1) == options_.in_features(),
            "linear: expected input with last dim {}, got {}", options_.in_features(),
            to_string(x.shape()));
-  const Tensor y = matmul(x, transpose(weight_, 0, 1));
-  return bias_.defined() ? add(y, bias_) : y;
+  return linear(x, weight_, bias_);
 }
 
 std::string Linear::extra_repr() const {

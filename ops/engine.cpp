@@ -23,7 +23,9 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
         g.is_contiguous() && g.offset() == 0 && g.impl_ptr().use_count() == 1 &&
         g.storage().use_count() == 1 &&
         g.storage()->nbytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
-    leaf.grad = sole_owner ? g.impl_ptr() : g.contiguous().clone().impl_ptr();
+    leaf.grad = sole_owner          ? g.impl_ptr()
+                : g.is_contiguous() ? g.clone().impl_ptr()
+                                    : g.contiguous().impl_ptr();  // a fresh copy already
   } else {
     leaf.grad = add(Tensor(leaf.grad), g).impl_ptr();
   }

@@ -1,17 +1,40 @@
-// matmul front end: batch dims broadcast and flattened into one, the CPU bmm kernel, and the
-// backward da = dy b^T, db = a^T dy summed back over broadcast batch dims.
+// matmul front end: batch dims broadcast and flattened into one, the backends' bmm kernel, and the
+// backward da = dy b^T, db = a^T dy summed back over broadcast batch dims. Operands that are
+// transposes of contiguous matrices (a transposed weight, an activation transposed in backward)
+// reach bmm as they are, without a copy. linear: x w^T + b as one node, whose weight gradient
+// dy^T x comes out in the weight's own layout.
 #include "ops/linalg.h"
 
 #include "core/autograd.h"
 #include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
+#include "ops/elementwise.h"
 #include "ops/factory.h"
+#include "ops/reduce.h"
 #include "ops/shape.h"
 
 namespace convtape {
 
 namespace {
+
+// x [..., r, c] broadcast to `full` ([..., r, c]) as bmm's operand [nb, r, c]: a view when x is
+// contiguous or the transpose of a contiguous batch (bmm takes both layouts), else a copy.
+Tensor matrix_batch(const Tensor& x, const Shape& full, std::int64_t nb, std::int64_t r,
+                    std::int64_t c) {
+  const Tensor e = expand(x.detach(), full);
+  if (e.is_contiguous()) return reshape(e, {nb, r, c});
+  const Tensor t = transpose(e, -1, -2);
+  if (t.is_contiguous()) return transpose(reshape(t, {nb, c, r}), 1, 2);
+  return reshape(e.contiguous(), {nb, r, c});
+}
+
+// a [r, k] @ b [k, c] -> [r, c] (neither empty), through bmm.
+Tensor product(const Tensor& a, const Tensor& b) {
+  const std::int64_t r = a.size(0), k = a.size(1), c = b.size(1);
+  return reshape(backend::bmm(matrix_batch(a, {r, k}, 1, r, k), matrix_batch(b, {k, c}, 1, k, c)),
+                 {r, c});
+}
 
 Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   const std::int64_t m = a.size(-2), k = a.size(-1), k2 = b.size(-2), n = b.size(-1);
@@ -36,9 +59,9 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
     y = zeros(out, a.options());
   } else {
     const std::int64_t nb = checked::numel(batch, "matmul");
-    const Tensor ad = reshape(expand(a.detach(), a_full).contiguous(), {nb, m, k});
-    const Tensor bd = reshape(expand(b.detach(), b_full).contiguous(), {nb, k, n});
-    y = reshape(backend::bmm(ad, bd), out).detach();
+    y = reshape(backend::bmm(matrix_batch(a, a_full, nb, m, k), matrix_batch(b, b_full, nb, k, n)),
+                out)
+            .detach();
   }
   record(y, "matmul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
@@ -63,6 +86,43 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor y = matmul_batched(a2, b2);
   if (b.dim() == 1) y = squeeze(y, -1);
   if (a.dim() == 1) y = squeeze(y, a.dim() == 1 && b.dim() == 1 ? -1 : -2);
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  constexpr std::string_view op = "linear";
+  detail::check_defined(op, x);
+  detail::check_defined(op, w, "weight");
+  CT_CHECK(w.dim() == 2, "linear: expected a weight [out_features, in_features], got {}",
+           to_string(w.shape()));
+  CT_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1),
+           "linear: expected input with last dim {}, got {}", w.size(1), to_string(x.shape()));
+  if (b.defined())
+    CT_CHECK(b.dim() == 1 && b.size(0) == w.size(0), "linear: expected a bias [{}], got {}",
+             w.size(0), to_string(b.shape()));
+  detail::check_floating_same(
+      op, b.defined() ? std::vector<Tensor>{x, w, b} : std::vector<Tensor>{x, w});
+  detail::check_same_device(op, {x, w, b});
+  const std::int64_t in = w.size(1), out = w.size(0);
+  if (x.numel() == 0 || in == 0 || out == 0) {  // matmul's rules for empty products
+    const Tensor y = matmul(x, transpose(w, 0, 1));
+    return b.defined() ? add(y, b) : y;
+  }
+  const std::int64_t rows = x.numel() / in;
+  Shape y_shape = x.shape();
+  y_shape.back() = out;
+  const Tensor x2 = reshape(x.detach(), {rows, in});
+  const Tensor wd = w.detach();
+  Tensor y = product(x2, transpose(wd, 0, 1));
+  if (b.defined()) y = backend::binary(Binary::Add, y, b.detach());
+  y = reshape(y, y_shape).detach();
+  record(y, op, {x, w, b}, {x2, wd},
+         [rows, out, xs = x.shape()](const Saved& s, const Tensor& dy, const GradMask& need) {
+           const Tensor dy2 = reshape(dy.contiguous(), {rows, out});
+           return std::vector<Tensor>{need[0] ? reshape(product(dy2, s[1]), xs) : Tensor(),
+                                      need[1] ? product(transpose(dy2, 0, 1), s[0]) : Tensor(),
+                                      need[2] ? sum(dy2, {0}) : Tensor()};
+         });
   return y;
 }
 

@@ -9,4 +9,9 @@ namespace convtape {
 
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// y = x w^T + b (PyTorch's F.linear): x [..., in_features], w [out_features, in_features], b
+// [out_features] or undefined -> [..., out_features]. One node on the tape: the gradients are
+// dy w, dy^T x (in w's layout, no transposed copy) and the sum of dy over rows.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+
 }  // namespace convtape

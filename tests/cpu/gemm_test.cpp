@@ -266,3 +266,24 @@ TEST_CASE("the chosen kernel is reported and forced ISAs exist", "[gemm]") {
   CHECK(k.nc % k.nr == 0);
   CHECK(std::string(available_gemm_kernels<double>().back()->isa) == "portable");
 }
+
+TEST_CASE("bmm takes row-major and transposed operands and refuses other layouts", "[gemm]") {
+  using namespace convtape;
+  // [2, 3, 4] @ [2, 4, 5], each operand also given as the transpose of a contiguous batch.
+  const Tensor a = arange(24.0).reshape({2, 3, 4}), b = arange(40.0).reshape({2, 4, 5});
+  const Tensor at = a.transpose(1, 2).contiguous().transpose(1, 2);
+  const Tensor bt = b.transpose(1, 2).contiguous().transpose(1, 2);
+  REQUIRE_FALSE(at.is_contiguous());
+  const Tensor want = cpu::bmm(a, b);
+  CHECK(ct_test::equal(cpu::bmm(at, b), want));
+  CHECK(ct_test::equal(cpu::bmm(a, bt), want));
+  CHECK(ct_test::equal(cpu::bmm(at, bt), want));
+  CHECK(want.at<float>({1, 2, 4}) == 20 * 24 + 21 * 29 + 22 * 34 + 23 * 39);  // row 2 . column 4
+  // Every other element of a wider batch is neither layout.
+  const Tensor strided = arange(48.0).reshape({2, 3, 8}).narrow(2, 0, 4);
+  CT_REQUIRE_ERROR(cpu::bmm(strided, b),
+                   "matmul: expected a contiguous left operand or the transpose of one, got shape "
+                   "[2, 3, 4] with strides [24, 8, 1]");
+  CT_REQUIRE_ERROR(cpu::bmm(a, arange(80.0).reshape({2, 4, 10}).narrow(2, 0, 5)),
+                   "matmul: expected a contiguous right operand or the transpose of one");
+}

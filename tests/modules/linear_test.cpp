@@ -55,7 +55,7 @@ TEST_CASE("Linear: errors") {
   CT_REQUIRE_ERROR(fc(zeros({1, 64, 7, 7})),
                    "linear: expected input with last dim 3136, got [1, 64, 7, 7]");
   CT_REQUIRE_ERROR(fc(Tensor()), "linear: expected an input tensor, got an undefined one");
-  CT_REQUIRE_ERROR(fc(zeros({2, 3136}, kFloat64)), "matmul");
+  CT_REQUIRE_ERROR(fc(zeros({2, 3136}, kFloat64)), "linear: expected tensors of one dtype");
   CT_REQUIRE_ERROR(nn::Linear(0, 3),
                    "Linear: expected positive in_features and out_features, got 0 and 3");
 }

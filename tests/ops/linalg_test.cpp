@@ -1,6 +1,7 @@
-// Tests of ops/linalg (matmul): every operand-rank combination of the PyTorch rules (1-d x 1-d,
-// 1-d x 2-d, 2-d x 1-d, 2-d x 2-d, batched with broadcast batch dims), exact small-integer results
-// against a loop reference, float64 gradchecks, and the argument errors.
+// Tests of ops/linalg (matmul, linear): every operand-rank combination of the PyTorch rules (1-d x
+// 1-d, 1-d x 2-d, 2-d x 1-d, 2-d x 2-d, batched with broadcast batch dims), transposed operands,
+// exact small-integer results against a loop reference, float64 gradchecks, and the argument
+// errors.
 #include <array>
 #include <utility>
 #include <vector>
@@ -45,6 +46,10 @@ std::vector<double> bmm_reference(const std::vector<double>& a, const std::vecto
 
 Tensor matmul_fn(const std::vector<Tensor>& v) {
   return matmul(v[0], v[1]);
+}
+
+Tensor linear_fn(const std::vector<Tensor>& v) {
+  return linear(v[0], v[1], v.size() > 2 ? v[2] : Tensor());
 }
 
 }  // namespace
@@ -102,6 +107,15 @@ TEST_CASE("matmul: sizes across the kernel's blocking, against a loop reference"
       const Tensor bt = small_ints({n, k}, 2, dt).t();
       const auto want_t = bmm_reference(at.to_vector<double>(), bt.to_vector<double>(), 1, m, k, n);
       REQUIRE(equal(matmul(at, bt), tensor(want_t, {m, n}, dt)));
+      // Batches of transposed matrices (each operand the transpose of a contiguous batch) reach
+      // the kernel without a copy, one layout per operand.
+      const Tensor ab = small_ints({3, k, m}, 4, dt).transpose(1, 2);
+      const Tensor bb = small_ints({3, n, k}, 5, dt).transpose(1, 2);
+      const Tensor bc = small_ints({3, k, n}, 6, dt);
+      const auto av = ab.to_vector<double>(), bv = bb.to_vector<double>();
+      REQUIRE(equal(matmul(ab, bb), tensor(bmm_reference(av, bv, 3, m, k, n), {3, m, n}, dt)));
+      REQUIRE(equal(matmul(ab, bc),
+                    tensor(bmm_reference(av, bc.to_vector<double>(), 3, m, k, n), {3, m, n}, dt)));
     }
   }
 }
@@ -222,4 +236,64 @@ TEST_CASE("matmul errors", "[ops][linalg][errors]") {
                      "matmul: expected a floating-point tensor");
     CT_REQUIRE_ERROR(matmul(Tensor(), zeros({2})), "matmul: expected a defined input tensor");
   }
+}
+
+TEST_CASE("linear: x w^T + b exactly, for 1-d, 2-d and batched inputs, against matmul and add",
+          "[ops][linalg]") {
+  for (const Shape& xs : std::vector<Shape>{{5}, {4, 5}, {2, 3, 5}, {1, 5}}) {
+    INFO("input " << to_string(xs));
+    for (DType dt : {kFloat32, kFloat64}) {
+      const Tensor x = small_ints(xs, 1, dt), w = small_ints({7, 5}, 2, dt);
+      const Tensor b = small_ints({7}, 3, dt);
+      const Tensor want = add(matmul(x, w.t()), b);
+      REQUIRE(equal(linear(x, w, b), want));
+      REQUIRE(equal(linear(x, w), matmul(x, w.t())));
+    }
+  }
+  // Empty products follow matmul: no rows, no outputs, and in_features 0 (zeros plus the bias).
+  CHECK(linear(zeros({0, 3}), zeros({4, 3})).shape() == Shape{0, 4});
+  CHECK(linear(zeros({2, 3}), zeros({0, 3})).shape() == Shape{2, 0});
+  CHECK(equal(linear(zeros({2, 0}), zeros({3, 0}), f32({1, 2, 3}, {3})),
+              f32({1, 2, 3, 1, 2, 3}, {2, 3})));
+}
+
+TEST_CASE("linear: gradcheck, and the weight's gradient in its own layout", "[ops][linalg][grad]") {
+  CT_REQUIRE_GRADCHECK(linear_fn, (std::vector<Tensor>{leaf({4, 5}), leaf({3, 5}), leaf({3})}));
+  CT_REQUIRE_GRADCHECK(linear_fn, (std::vector<Tensor>{leaf({2, 3, 5}), leaf({6, 5})}));
+  CT_REQUIRE_GRADCHECK(linear_fn, (std::vector<Tensor>{leaf({5}), leaf({2, 5}), leaf({2})}));
+  SECTION("inputs without grad, and a transposed input") {
+    CT_REQUIRE_GRADCHECK(
+        linear_fn, (std::vector<Tensor>{small_ints({4, 5}, 1, kFloat64), leaf({3, 5}), leaf({3})}));
+    CT_REQUIRE_GRADCHECK(
+        [](const std::vector<Tensor>& v) { return linear(v[0].t(), v[1], v[2]); },
+        (std::vector<Tensor>{leaf({5, 4}), leaf({3, 5}), small_ints({3}, 2, kFloat64)}));
+  }
+  // dW = dy^T x, db = column sums of dy, dx = dy W, with dy = ones: exact values.
+  Tensor x = f32({1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_(true);
+  Tensor w = f32({1, 0, -1, 2, 1, 0}, {2, 3}).requires_grad_(true);
+  Tensor b = f32({0, 0}, {2}).requires_grad_(true);
+  sum(linear(x, w, b)).backward();
+  REQUIRE(equal(w.grad(), f32({5, 7, 9, 5, 7, 9}, {2, 3})));
+  REQUIRE(w.grad().is_contiguous());
+  REQUIRE(equal(b.grad(), f32({2, 2}, {2})));
+  REQUIRE(equal(x.grad(), f32({3, 1, -1, 3, 1, -1}, {2, 3})));
+}
+
+TEST_CASE("linear errors", "[ops][linalg][errors]") {
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), zeros({4, 2})),
+                   "linear: expected input with last dim 2, got [2, 3]");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), zeros({3})),
+                   "linear: expected a weight [out_features, in_features], got [3]");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), zeros({4, 3}), zeros({3})),
+                   "linear: expected a bias [4], got [3]");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), zeros({4, 3}, kFloat64)),
+                   "linear: expected tensors of one dtype");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), zeros({4, 3}), zeros({4}, kFloat64)),
+                   "linear: expected tensors of one dtype");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}, kInt64), zeros({4, 3}, kInt64)),
+                   "linear: expected a floating-point tensor");
+  CT_REQUIRE_ERROR(linear(Tensor(), zeros({4, 3})), "linear: expected a defined input tensor");
+  CT_REQUIRE_ERROR(linear(zeros({2, 3}), Tensor()), "linear: expected a defined weight");
+  CT_REQUIRE_ERROR(linear(zeros({}), zeros({4, 3})),
+                   "linear: expected input with last dim 3, got []");
 }
