@@ -3,7 +3,6 @@
 #include "modules/conv.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "core/autograd.h"
 #include "core/checked.h"
@@ -104,13 +103,7 @@ ConvNdOptions& ConvNdOptions::padding(PaddingMode mode) {
 }
 
 PaddingMode ConvNdOptions::padding_mode_from_name(std::string_view name) {
-  std::string upper(name);
-  std::transform(upper.begin(), upper.end(), upper.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  if (upper == "SAME") return PaddingMode::Same;
-  if (upper == "SAME_LOWER") return PaddingMode::SameLower;
-  if (upper == "VALID") return PaddingMode::Valid;
-  CT_FAIL("ConvNdOptions: expected padding 'same', 'same_lower' or 'valid', got '{}'", name);
+  return padding_mode_from_string(name, "ConvNdOptions");
 }
 
 ConvNdOptions& ConvNdOptions::dilation(PerDim d) {

@@ -1,10 +1,12 @@
 // Convolution front ends: argument checks and output shapes (every user-facing conv error lives
-// here), the CPU kernels, and the tape entries. conv_transpose runs as the data-gradient of the
-// convolution it transposes, and its gradients as that convolution's forward and weight-gradient;
-// conv_general maps JAX's layouts and batch groups onto conv with permutes and reshapes.
+// here), the backend kernels (ops/backend.h), and the tape entries. conv_transpose runs as the
+// data-gradient of the convolution it transposes, and its gradients as that convolution's forward
+// and weight-gradient; conv_general maps JAX's layouts and batch groups onto conv with permutes and
+// reshapes.
 #include "ops/conv.h"
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 #include <optional>
 
@@ -27,33 +29,19 @@ ConvOptions& ConvOptions::padding(const std::vector<std::int64_t>& p) {
   return *this;
 }
 
-PaddingMode padding_mode_from_string(const std::string& name) {
-  if (name == "SAME") return PaddingMode::Same;
-  if (name == "SAME_LOWER") return PaddingMode::SameLower;
-  if (name == "VALID") return PaddingMode::Valid;
-  CT_FAIL("conv_general: expected padding 'SAME', 'SAME_LOWER' or 'VALID', got '{}'", name);
+PaddingMode padding_mode_from_string(std::string_view name, std::string_view op) {
+  std::string upper(name);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (upper == "SAME") return PaddingMode::Same;
+  if (upper == "SAME_LOWER") return PaddingMode::SameLower;
+  if (upper == "VALID") return PaddingMode::Valid;
+  CT_FAIL("{}: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), got '{}'", op, name);
 }
 
 namespace {
 
 constexpr std::int64_t kMaxSpatial = 8;
-
-template <class V>
-V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s) {
-  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == s,
-           "{}: expected {} with 1 or {} values (one per spatial dim), got {}", op, what, s,
-           v.size());
-  return v.size() == 1 ? V(static_cast<std::size_t>(s), v[0]) : v;
-}
-
-void check_positive(std::string_view op, std::string_view what,
-                    const std::vector<std::int64_t>& v) {
-  for (auto x : v) CT_CHECK(x > 0, "{}: expected {} > 0, got [{}]", op, what, fmt::join(v, ", "));
-}
-
-std::string dims_string(const Shape& s) {
-  return fmt::format("{}", fmt::join(s, " x "));
-}
 
 void check_rank(std::string_view op, const Shape& x, const Shape& w,
                 std::string_view weight_layout) {
@@ -128,12 +116,12 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
   g.out_channels = k;
   g.groups = groups;
   g.exact = o.exact();
-  g.stride = per_dim(op, "stride", o.stride(), s);
-  g.dilation = per_dim(op, "dilation", o.dilation(), s);
-  g.input_dilation = per_dim(op, "input dilation", o.input_dilation(), s);
-  check_positive(op, "stride", g.stride);
-  check_positive(op, "dilation", g.dilation);
-  check_positive(op, "input dilation", g.input_dilation);
+  g.stride = detail::per_dim(op, "stride", o.stride(), s);
+  g.dilation = detail::per_dim(op, "dilation", o.dilation(), s);
+  g.input_dilation = detail::per_dim(op, "input dilation", o.input_dilation(), s);
+  detail::check_positive(op, "stride", g.stride);
+  detail::check_positive(op, "dilation", g.dilation);
+  detail::check_positive(op, "input dilation", g.input_dilation);
   g.in.assign(xs.begin() + 2, xs.end());
   g.kernel.assign(ws.begin() + 2, ws.end());
   CT_CHECK(std::all_of(g.kernel.begin(), g.kernel.end(), [](std::int64_t r) { return r > 0; }),
@@ -141,7 +129,7 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
 
   std::vector<std::pair<std::int64_t, std::int64_t>> pads;
   if (o.padding_mode() == PaddingMode::Explicit) {
-    pads = per_dim(op, "padding", o.padding(), s);
+    pads = detail::per_dim(op, "padding", o.padding(), s);
     for (const auto& [lo, hi] : pads)
       CT_CHECK(lo >= 0 && hi >= 0, "{}: expected non-negative padding, got ({}, {})", op, lo, hi);
   }
@@ -186,7 +174,8 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
   CT_CHECK(fits,
            "{}: expected a dilated kernel ({}) no larger than the padded input ({}), got weight {} "
            "and input {}",
-           op, dims_string(dilated), dims_string(padded), to_string(ws), to_string(xs));
+           op, detail::dims_string(dilated), detail::dims_string(padded), to_string(ws),
+           to_string(xs));
   for (std::size_t d = 0; d < padded.size(); ++d)
     g.out.push_back((padded[d] - dilated[d]) / g.stride[d] + 1);  // <= padded[d]: fits
   output_shape(op, g.batch, g.out_channels, g.out);
@@ -304,13 +293,13 @@ ConvGeometry resolve_transpose(std::string_view op, const Shape& xs, const Shape
   g.out_channels = cin;
   g.groups = groups;
   g.exact = o.exact();
-  g.stride = per_dim(op, "stride", o.stride(), s);
-  g.dilation = per_dim(op, "dilation", o.dilation(), s);
+  g.stride = detail::per_dim(op, "stride", o.stride(), s);
+  g.dilation = detail::per_dim(op, "dilation", o.dilation(), s);
   g.input_dilation = Shape(static_cast<std::size_t>(s), 1);
-  const auto pad = per_dim(op, "padding", o.padding(), s);
-  const auto out_pad = per_dim(op, "output_padding", o.output_padding(), s);
-  check_positive(op, "stride", g.stride);
-  check_positive(op, "dilation", g.dilation);
+  const auto pad = detail::per_dim(op, "padding", o.padding(), s);
+  const auto out_pad = detail::per_dim(op, "output_padding", o.output_padding(), s);
+  detail::check_positive(op, "stride", g.stride);
+  detail::check_positive(op, "dilation", g.dilation);
   for (std::int64_t d = 0; d < s; ++d) {
     const auto du = static_cast<std::size_t>(d);
     const std::int64_t st = g.stride[du], dil = g.dilation[du], p = pad[du], opad = out_pad[du];

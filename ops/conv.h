@@ -210,7 +210,8 @@ struct ConvGeneralOptions {
 };
 
 Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptions& options);
-// "SAME", "SAME_LOWER" or "VALID" as JAX spells them.
-PaddingMode padding_mode_from_string(const std::string& name);
+// "SAME", "SAME_LOWER" or "VALID" as JAX spells them, in any case ("same" as PyTorch spells it);
+// op names the caller in the error of any other name.
+PaddingMode padding_mode_from_string(std::string_view name, std::string_view op = "conv_general");
 
 }  // namespace convtape

@@ -1,6 +1,6 @@
-// The correlation (cost volume) front end: every argument check of the op, the CPU kernels and the
-// tape entry. df1 needs only f2 and df2 only f1, so each is saved only when the other's gradient
-// is wanted.
+// The correlation (cost volume) front end: every argument check of the op, the backend kernels and
+// the tape entry. df1 needs only f2 and df2 only f1, so each is saved only when the other's
+// gradient is wanted.
 #include "ops/correlation.h"
 
 #include <limits>

@@ -1,6 +1,9 @@
 // Shared front-end checks and the broadcast-gradient reduction.
 #include "ops/detail.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -82,6 +85,15 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
     if (i < lead || (shape[i - lead] == 1 && g.size(i) != 1)) dims.push_back(i);
   Tensor s = dims.empty() ? g : sum(g, dims, /*keepdim=*/true);
   return reshape(s, shape);
+}
+
+void check_positive(std::string_view op, std::string_view what,
+                    const std::vector<std::int64_t>& v) {
+  for (auto x : v) CT_CHECK(x > 0, "{}: expected {} > 0, got [{}]", op, what, fmt::join(v, ", "));
+}
+
+std::string dims_string(const Shape& s) {
+  return fmt::format("{}", fmt::join(s, " x "));
 }
 
 }  // namespace convtape::detail

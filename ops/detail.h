@@ -1,9 +1,12 @@
 // Argument checks shared by the op front ends. Each throws convtape::Error with the op's name.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace convtape::detail {
@@ -28,5 +31,19 @@ void check_element_value(std::string_view op, double value, DType dtype);
 
 // Gradient of a broadcast: sums g over the dims that broadcasting added or expanded.
 Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// A per-spatial-dim option of a conv or a pool: one value for every dim, or one per dim (s of
+// them).
+template <class V>
+V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s) {
+  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == s,
+           "{}: expected {} with 1 or {} values (one per spatial dim), got {}", op, what, s,
+           v.size());
+  return v.size() == 1 ? V(static_cast<std::size_t>(s), v[0]) : v;
+}
+// Every value > 0.
+void check_positive(std::string_view op, std::string_view what, const std::vector<std::int64_t>& v);
+// Spatial extents as messages print them: "28 x 28".
+std::string dims_string(const Shape& s);
 
 }  // namespace convtape::detail

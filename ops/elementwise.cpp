@@ -1,4 +1,5 @@
-// Elementwise front ends: checks, CPU kernels, and the tape entries with their backward formulas.
+// Elementwise front ends: checks, the backend kernels (ops/backend.h), and the tape entries with
+// their backward formulas.
 #include "ops/elementwise.h"
 
 #include <algorithm>

@@ -1,8 +1,8 @@
 // Pooling front ends: argument checks and output sizes (every user-facing pooling error lives
-// here), the CPU kernels, and the tape entries. Max pooling saves the argmax indices of its
-// forward pass, and its gradient scatters dy to them; max_unpool is the same scatter (overwriting)
-// and its gradient the matching gather. Adaptive pooling whose output sizes divide the input is
-// run as the regular pooling with kernel = stride = in / out.
+// here), the backend kernels (ops/backend.h), and the tape entries. Max pooling saves the argmax
+// indices of its forward pass, and its gradient scatters dy to them; max_unpool is the same scatter
+// (overwriting) and its gradient the matching gather. Adaptive pooling whose output sizes divide
+// the input is run as the regular pooling with kernel = stride = in / out.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -30,23 +30,6 @@ namespace {
 constexpr std::int64_t kMaxSpatial = 8;
 
 enum class PoolKind { Max, Avg, Unpool };
-
-template <class V>
-V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s) {
-  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == s,
-           "{}: expected {} with 1 or {} values (one per spatial dim), got {}", op, what, s,
-           v.size());
-  return v.size() == 1 ? V(static_cast<std::size_t>(s), v[0]) : v;
-}
-
-void check_positive(std::string_view op, std::string_view what,
-                    const std::vector<std::int64_t>& v) {
-  for (auto x : v) CT_CHECK(x > 0, "{}: expected {} > 0, got [{}]", op, what, fmt::join(v, ", "));
-}
-
-std::string dims_string(const Shape& s) {
-  return fmt::format("{}", fmt::join(s, " x "));
-}
 
 // x [N, C, *S]: defined, floating point, 1 to kMaxSpatial non-empty spatial dims, on the CPU.
 void check_input(std::string_view op, const Tensor& x) {
@@ -81,13 +64,13 @@ PoolGeometry resolve_window(std::string_view op, const Tensor& x, const PoolOpti
   PoolGeometry g;
   g.batch = x.size(0);
   g.channels = x.size(1);
-  g.kernel = per_dim(op, "kernel_size", o.kernel_size(), s);
-  g.stride = o.stride().empty() ? g.kernel : per_dim(op, "stride", o.stride(), s);
-  g.dilation = per_dim(op, "dilation", o.dilation(), s);
-  const auto pads = per_dim(op, "padding", o.padding(), s);
-  check_positive(op, "kernel_size", g.kernel);
-  check_positive(op, "stride", g.stride);
-  check_positive(op, "dilation", g.dilation);
+  g.kernel = detail::per_dim(op, "kernel_size", o.kernel_size(), s);
+  g.stride = o.stride().empty() ? g.kernel : detail::per_dim(op, "stride", o.stride(), s);
+  g.dilation = detail::per_dim(op, "dilation", o.dilation(), s);
+  const auto pads = detail::per_dim(op, "padding", o.padding(), s);
+  detail::check_positive(op, "kernel_size", g.kernel);
+  detail::check_positive(op, "stride", g.stride);
+  detail::check_positive(op, "dilation", g.dilation);
   if (kind == PoolKind::Avg)
     CT_CHECK(std::all_of(g.dilation.begin(), g.dilation.end(), [](auto d) { return d == 1; }),
              "{}: expected dilation 1 (average pooling has no dilation), got [{}]", op,
@@ -188,7 +171,7 @@ PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
   CT_CHECK(fits,
            "{}: expected a window (dilated kernel {}) that fits the padded input ({}), got "
            "output size {} for input {}",
-           op, fmt::join(window, " x "), fmt::join(padded, " x "), dims_string(g.out),
+           op, fmt::join(window, " x "), fmt::join(padded, " x "), detail::dims_string(g.out),
            to_string(x.shape()));
   check_output_size(op, x, g.out);
   return g;
@@ -276,7 +259,7 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
   for (std::int64_t i = 0; i < ic.numel(); ++i)
     CT_CHECK(iv[i] >= 0 && iv[i] < plane,
              "{}: expected indices in [0, {}) (the output plane {}), got {} at flat position {}",
-             op, plane, dims_string(out), iv[i], i);
+             op, plane, detail::dims_string(out), iv[i], i);
   Tensor y = backend::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
   record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{backend::index_gather(dy.contiguous(), sv[0]), Tensor()};
@@ -290,7 +273,7 @@ PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape&
   check_input(op, x);
   const std::int64_t s = x.dim() - 2;
   CT_CHECK(!size.empty(), "{}: expected output_size with 1 or {} values, got none", op, s);
-  const Shape out = per_dim(op, "output_size", size, s);
+  const Shape out = detail::per_dim(op, "output_size", size, s);
   for (auto v : out) CT_CHECK(v >= 1, "{}: expected output sizes >= 1, got {}", op, to_string(out));
   // The windows [floor(o * in / out), ceil((o + 1) * in / out)) are computed exactly from
   // products up to out * in.

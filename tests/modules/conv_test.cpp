@@ -66,8 +66,9 @@ TEST_CASE("Conv options: per-dim values, padding forms, and their checks") {
                    "ConvNdOptions: expected kernel_size with 1 or 2 values, got [3, 3, 3]");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).stride(0), "ConvNdOptions: expected stride >= 1");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).padding(-1), "ConvNdOptions: expected padding >= 0");
-  CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).padding("full"),
-                   "ConvNdOptions: expected padding 'same', 'same_lower' or 'valid', got 'full'");
+  CT_REQUIRE_ERROR(
+      nn::Conv2dOptions(1, 1, 3).padding("full"),
+      "ConvNdOptions: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), got 'full'");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).dilation({1, 0}),
                    "ConvNdOptions: expected dilation >= 1, got [1, 0]");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).groups(0), "ConvNdOptions: expected groups >= 1");

@@ -1103,6 +1103,10 @@ TEST_CASE("padding_mode_from_string maps JAX's names", "[ops][conv]") {
   CHECK(padding_mode_from_string("SAME") == PaddingMode::Same);
   CHECK(padding_mode_from_string("SAME_LOWER") == PaddingMode::SameLower);
   CHECK(padding_mode_from_string("VALID") == PaddingMode::Valid);
+  // In any case, as the modules take them ("same" is PyTorch's spelling).
+  CHECK(padding_mode_from_string("same") == PaddingMode::Same);
+  CHECK(padding_mode_from_string("Same_Lower") == PaddingMode::SameLower);
+  CHECK(padding_mode_from_string("valid") == PaddingMode::Valid);
 }
 
 // ============================================================================ identities
@@ -1569,7 +1573,11 @@ TEST_CASE("conv_general: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(conv_general(lhs, Tensor(), {}), "conv_general: expected a defined rhs tensor");
   // Padding names.
   CT_REQUIRE_ERROR(padding_mode_from_string("FULL"),
-                   "conv_general: expected padding 'SAME', 'SAME_LOWER' or 'VALID', got 'FULL'");
+                   "conv_general: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), "
+                   "got 'FULL'");
+  CT_REQUIRE_ERROR(
+      padding_mode_from_string("SAME ", "my_op"),
+      "my_op: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), got 'SAME '");
   CT_REQUIRE_ERROR(padding_mode_from_string(""), "got ''");
 }
 
