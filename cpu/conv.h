@@ -16,24 +16,11 @@
 // dtype, the ISA path and the threads picks the path, its tiles and its workspace), then run by
 // that path (cpu/conv_paths.h lists them, one file each). CONVTAPE_CONV_VERBOSE=1 prints each
 // call's plan to stderr.
+// The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/kernel_args.h"
 #include "core/tensor.h"
-
-namespace convtape::cpu {
-
-using convtape::ConvGeometry;
-
-// x [N, C, *in], w [K, C/groups, *kernel], b [K] or undefined -> y [N, K, *out]. Contiguous inputs.
-Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);
-// dy [N, K, *out], w -> dx [N, C, *in], plus b[c] on channel c where b [C] is defined (a
-// transposed conv's bias, added as the values are written where the path allows).
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
-                          const Tensor& b = Tensor());
-// dy [N, K, *out], x [N, C, *in] -> dw [K, C/groups, *kernel].
-Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g);
-
-}  // namespace convtape::cpu
+#include "cpu/backend_kernels.h"

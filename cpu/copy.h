@@ -1,14 +1,7 @@
 // CPU copies: strided (and broadcast) source into a strided destination with dtype conversion,
 // and fill. These back contiguous(), clone(), to(dtype), copy_(), expand materialisation and cat.
+// The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 
 #include "core/tensor.h"
-
-namespace convtape::cpu {
-
-// dst[...] = convert(src[...]); src's shape broadcasts to dst's shape.
-void copy(const Tensor& src, const Tensor& dst);
-// Every element of dst (any strides) = value.
-void fill(const Tensor& dst, double value);
-
-}  // namespace convtape::cpu
+#include "cpu/backend_kernels.h"

@@ -15,22 +15,11 @@
 // several displacements in flight per load of the shared operand. Where the padded buffers would
 // dwarf the inputs (a huge padding, kernel or displacement), direct loops over the taps inside both
 // inputs run instead, so the work stays the output times min(k, H) * min(k, W) * C.
+// The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/kernel_args.h"
 #include "core/tensor.h"
-
-namespace convtape::cpu {
-
-using convtape::CorrelationGeometry;
-
-// f1, f2 [N, C, H, W] contiguous, one floating dtype -> y [N, D*D, H', W'].
-Tensor correlation_forward(const Tensor& f1, const Tensor& f2, const CorrelationGeometry& g);
-// dy [N, D*D, H', W'] contiguous, f2 -> df1 [N, C, H, W].
-Tensor correlation_backward_f1(const Tensor& dy, const Tensor& f2, const CorrelationGeometry& g);
-// dy [N, D*D, H', W'] contiguous, f1 -> df2 [N, C, H, W].
-Tensor correlation_backward_f2(const Tensor& dy, const Tensor& f1, const CorrelationGeometry& g);
-
-}  // namespace convtape::cpu
+#include "cpu/backend_kernels.h"

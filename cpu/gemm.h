@@ -2,11 +2,13 @@
 // on the packed, cache-blocked driver of cpu/gemm_driver.h with the SIMD micro-kernel chosen at run
 // time (cpu/gemm_kernel.h) and split across OpenMP threads; bmm multiplies batches of row-major
 // or transposed row-major matrices.
+// The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "cpu/backend_kernels.h"
 #include "cpu/gemm_kernel.h"
 
 namespace convtape::cpu {
@@ -22,10 +24,5 @@ template <class T>
 void gemm(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
           std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
           T beta, T* c, std::int64_t ldc);
-
-// a [B, M, K] and b [B, K, N] of one floating dtype -> [B, M, N]. Each operand is contiguous or
-// the transpose of a contiguous batch (its last two dims swapped: a transposed weight), which the
-// GEMM reads through its transposition flag.
-Tensor bmm(const Tensor& a, const Tensor& b);
 
 }  // namespace convtape::cpu

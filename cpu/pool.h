@@ -15,32 +15,11 @@
 // Planes run in parallel (OpenMP); inner loops run along contiguous output lines and are compiled
 // for AVX-512, AVX2 and plain x86-64; each op takes the path cpu::isa() names at its start
 // (cpu/isa.h).
+// The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/kernel_args.h"
 #include "core/tensor.h"
-
-namespace convtape::cpu {
-
-using convtape::PoolGeometry;
-using convtape::PoolResult;
-
-// x [N, C, *in] contiguous -> values [N, C, *out] and, with_indices, int64 indices of that shape.
-PoolResult max_pool_forward(const Tensor& x, const PoolGeometry& g, bool with_indices);
-// x [N, C, *in] contiguous -> y [N, C, *out].
-Tensor avg_pool_forward(const Tensor& x, const PoolGeometry& g);
-// dy [N, C, *out] contiguous -> dx [N, C, *in]: the adjoint of avg_pool_forward.
-Tensor avg_pool_backward(const Tensor& dy, const PoolGeometry& g);
-// src [N, C, *m] and int64 indices of its shape (contiguous) -> [N, C, *plane]: zeros, then
-// out[n, c, indices[n, c, o]] += src[n, c, o] (accumulate: max pooling's gradient) or
-// = src[n, c, o] (max_unpool: a later duplicate overwrites). Negative indices are skipped; the
-// others must lie in [0, numel(plane)).
-Tensor index_scatter(const Tensor& src, const Tensor& indices, const Shape& plane, bool accumulate);
-// src [N, C, *plane], int64 indices [N, C, *m] (contiguous) -> [N, C, *m]:
-// out[n, c, o] = src[n, c, indices[n, c, o]] (0 for a negative index). The adjoint of
-// index_scatter.
-Tensor index_gather(const Tensor& src, const Tensor& indices);
-
-}  // namespace convtape::cpu
+#include "cpu/backend_kernels.h"

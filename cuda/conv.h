@@ -4,21 +4,11 @@
 // padded copy of the input. Ranks above 3 run our own direct kernels.
 // Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
 // versions throw "<op>: this build has no CUDA support".
+// The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/kernel_args.h"
 #include "core/tensor.h"
-
-namespace convtape::cuda {
-
-using convtape::ConvGeometry;
-
-Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g);
-// b [C] or undefined: added to dx (a transposed conv's bias).
-Tensor conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
-                          const Tensor& b = Tensor());
-Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometry& g);
-
-}  // namespace convtape::cuda
+#include "cuda/backend_kernels.h"

@@ -55,82 +55,18 @@ void reset_peak_memory_stats(Device device) {
 }
 void empty_cache() {}
 
-// The kernels (cuda/elementwise.h ... cuda/gemm.h): unreachable from the front ends, which only
-// dispatch here for CUDA tensors, and a build without CUDA cannot make one.
-Tensor unary(Unary, const Tensor&, double, double) {
-  no_cuda("unary");
-}
-Tensor binary(Binary, const Tensor&, const Tensor&, double, double) {
-  no_cuda("binary");
-}
-void axpy_(Tensor&, const Tensor&, double) {
-  no_cuda("add_");
-}
-void scale_(Tensor&, double) {
-  no_cuda("mul_");
-}
-void copy(const Tensor&, const Tensor&) {
-  no_cuda("copy");
-}
-void fill(const Tensor&, double) {
-  no_cuda("fill");
-}
-Tensor reduce(Reduce, const Tensor&, std::int64_t, std::int64_t, std::int64_t, Tensor*) {
-  no_cuda("reduce");
-}
-Tensor reduce_scatter(const Tensor&, const Tensor&, std::int64_t, std::int64_t, std::int64_t) {
-  no_cuda("reduce");
-}
-Tensor softmax(const Tensor&, std::int64_t, std::int64_t, std::int64_t, bool) {
-  no_cuda("softmax");
-}
-Tensor nll(const Tensor&, const Tensor&) {
-  no_cuda("nll_loss");
-}
-Tensor nll_backward(const Tensor&, const Tensor&, std::int64_t) {
-  no_cuda("nll_loss");
-}
-Tensor index_select(const Tensor&, std::int64_t, std::int64_t, std::int64_t, const Tensor&) {
-  no_cuda("index_select");
-}
-Tensor index_add(const Tensor&, std::int64_t, std::int64_t, std::int64_t, const Tensor&) {
-  no_cuda("index_select");
-}
-Tensor bmm(const Tensor&, const Tensor&) {
-  no_cuda("matmul");
-}
-Tensor conv_forward(const Tensor&, const Tensor&, const Tensor&, const ConvGeometry&) {
-  no_cuda("conv");
-}
-Tensor conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&, const Tensor&) {
-  no_cuda("conv");
-}
-Tensor conv_backward_weight(const Tensor&, const Tensor&, const ConvGeometry&) {
-  no_cuda("conv");
-}
-PoolResult max_pool_forward(const Tensor&, const PoolGeometry&, bool) {
-  no_cuda("max_pool");
-}
-Tensor avg_pool_forward(const Tensor&, const PoolGeometry&) {
-  no_cuda("avg_pool");
-}
-Tensor avg_pool_backward(const Tensor&, const PoolGeometry&) {
-  no_cuda("avg_pool");
-}
-Tensor index_scatter(const Tensor&, const Tensor&, const Shape&, bool) {
-  no_cuda("max_pool");
-}
-Tensor index_gather(const Tensor&, const Tensor&) {
-  no_cuda("max_unpool");
-}
-Tensor correlation_forward(const Tensor&, const Tensor&, const CorrelationGeometry&) {
-  no_cuda("correlation");
-}
-Tensor correlation_backward_f1(const Tensor&, const Tensor&, const CorrelationGeometry&) {
-  no_cuda("correlation");
-}
-Tensor correlation_backward_f2(const Tensor&, const Tensor&, const CorrelationGeometry&) {
-  no_cuda("correlation");
-}
+// The kernels of core/kernels.def: unreachable from the front ends, which only dispatch here for
+// CUDA tensors, and a build without CUDA cannot make one.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define CT_DEFAULT(value)
+#define CT_KERNEL(Ret, name, Params, Args, first, op) \
+  Ret name Params {                                   \
+    no_cuda(op);                                      \
+  }
+#include "core/kernels.def"
+#undef CT_KERNEL
+#undef CT_DEFAULT
+#pragma GCC diagnostic pop
 
 }  // namespace convtape::cuda

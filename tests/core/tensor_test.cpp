@@ -1,5 +1,6 @@
 // Tensor basics: factories, metadata, views sharing storage, element access, conversions,
 // in-place writes, printing, and the error for each misuse.
+#include "cuda/backend_kernels.h"
 #include "support/test_util.h"
 
 using namespace convtape;
@@ -206,6 +207,19 @@ TEST_CASE("devices: CUDA requests fail clearly without a GPU", "[tensor][device]
   if (!cuda::built_with_cuda()) {
     CT_REQUIRE_ERROR(x.to(Device::cuda()), "this build has no CUDA support");
     CT_REQUIRE_ERROR(zeros({2}, Device::cuda()), "empty: this build has no CUDA support");
+    // The kernels of core/kernels.def in such a build: each names its op (none is reachable from
+    // the front ends, which dispatch to CUDA only for CUDA tensors).
+    Tensor y = ones({2});
+    CT_REQUIRE_ERROR(cuda::unary(Unary::Neg, x), "unary: this build has no CUDA support");
+    CT_REQUIRE_ERROR(cuda::axpy_(y, x, 1.0), "add_: this build has no CUDA support");
+    CT_REQUIRE_ERROR(cuda::bmm(ones({1, 2, 2}), ones({1, 2, 2})),
+                     "matmul: this build has no CUDA support");
+    CT_REQUIRE_ERROR(cuda::reduce(Reduce::Sum, x, 1, 2, 1),
+                     "reduce: this build has no CUDA support");
+    CT_REQUIRE_ERROR(cuda::index_gather(ones({1, 1, 2}), zeros({1, 1, 1}, kInt64)),
+                     "max_unpool: this build has no CUDA support");
+    CT_REQUIRE_ERROR(cuda::correlation_backward_f1(x, x, CorrelationGeometry{}),
+                     "correlation: this build has no CUDA support");
   } else {
     CT_REQUIRE_ERROR(x.to(Device::cuda()), "expected a CUDA device index in [0, 0), got 0");
   }
