@@ -1,6 +1,6 @@
 // How the CUDA correlation kernels see a CorrelationGeometry: the plain CorrelationShape of
 // cuda/correlation_body.h. Host-only and free of CUDA headers, so that cuda/correlation.cpp and the
-// body tests (tests/cpu/cuda_correlation_body_test.cpp) build the kernels' arguments with the same
+// body tests (tests/cuda_host/correlation_body_test.cpp) build the kernels' arguments with the same
 // code.
 #pragma once
 

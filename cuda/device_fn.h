@@ -8,7 +8,8 @@
 // its output (or work-item) index, declared in a cuda/*_body.h header that includes only this one.
 // The .cu files launch them in grid-stride loops (cuda/launch.cuh); the CPU test suite runs the
 // same functors sequentially over every index on host buffers and compares them with the CPU
-// backend (tests/cpu/cuda_*_body_test.cpp), so the index maths is tested on machines without a GPU.
+// backend (tests/cuda_host/*_body_test.cpp), so the index maths is tested on machines without a
+// GPU.
 #pragma once
 
 #include <cmath>

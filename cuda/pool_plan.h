@@ -1,6 +1,6 @@
 // How the CUDA pooling kernels see a PoolGeometry: the fixed-size PoolWindows of cuda/pool_body.h,
 // and how many threads share one output when windows are wide. Host-only and free of CUDA headers,
-// so that cuda/pool.cpp and the body tests (tests/cpu/cuda_pool_body_test.cpp) build the kernels'
+// so that cuda/pool.cpp and the body tests (tests/cuda_host/pool_body_test.cpp) build the kernels'
 // arguments with the same code.
 #pragma once
 
