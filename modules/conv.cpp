@@ -56,29 +56,84 @@ std::string format_per_dim(const std::vector<std::int64_t>& v) {
   return fmt::format("[{}]", fmt::join(v, ", "));
 }
 
+// ---- ConvLayerOptions: the settings both kinds share
+
+template <class Derived>
+ConvLayerOptions<Derived>::ConvLayerOptions(std::int64_t rank, std::int64_t in_channels,
+                                            std::int64_t out_channels, PerDim kernel_size)
+    : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
+  CT_CHECK(rank >= 1 && rank <= kMaxRank, "{}: expected rank 1 to {}, got {}", Derived::kName,
+           kMaxRank, rank);
+  kernel_size_ = checked_per_dim("kernel_size", kernel_size, 1);
+  stride_.assign(static_cast<std::size_t>(rank), 1);
+  dilation_.assign(static_cast<std::size_t>(rank), 1);
+}
+
+template <class Derived>
+std::vector<std::int64_t> ConvLayerOptions<Derived>::checked_per_dim(const char* what,
+                                                                     const PerDim& v,
+                                                                     std::int64_t min) const {
+  auto values = per_dim(Derived::kName, what, rank_, v.values);
+  check_all(Derived::kName, what, values, min);
+  return values;
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::stride(PerDim s) {
+  stride_ = checked_per_dim("stride", s, 1);
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::dilation(PerDim d) {
+  dilation_ = checked_per_dim("dilation", d, 1);
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::groups(std::int64_t g) {
+  CT_CHECK(g >= 1, "{}: expected groups >= 1, got {}", Derived::kName, g);
+  groups_ = g;
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::bias(bool on) {
+  bias_ = on;
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::exact(bool on) {
+  exact_ = on;
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::init(init::Scheme weight_init) {
+  init_ = std::move(weight_init);
+  return self();
+}
+
+template <class Derived>
+Derived& ConvLayerOptions<Derived>::bias_init(init::Scheme bias_init) {
+  bias_init_ = std::move(bias_init);
+  return self();
+}
+
+template class ConvLayerOptions<ConvNdOptions>;
+template class ConvLayerOptions<ConvTransposeNdOptions>;
+
 // ---- ConvNdOptions
 
 ConvNdOptions::ConvNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
                              PerDim kernel_size)
-    : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
-  CT_CHECK(rank >= 1 && rank <= kMaxRank, "ConvNdOptions: expected rank 1 to {}, got {}", kMaxRank,
-           rank);
-  kernel_size_ = per_dim("ConvNdOptions", "kernel_size", rank, kernel_size.values);
-  check_all("ConvNdOptions", "kernel_size", kernel_size_, 1);
-  stride_.assign(static_cast<std::size_t>(rank), 1);
+    : ConvLayerOptions(rank, in_channels, out_channels, std::move(kernel_size)) {
   padding_.assign(static_cast<std::size_t>(rank), {0, 0});
-  dilation_.assign(static_cast<std::size_t>(rank), 1);
-}
-
-ConvNdOptions& ConvNdOptions::stride(PerDim s) {
-  stride_ = per_dim("ConvNdOptions", "stride", rank_, s.values);
-  check_all("ConvNdOptions", "stride", stride_, 1);
-  return *this;
 }
 
 ConvNdOptions& ConvNdOptions::padding(PerDim p) {
-  const auto v = per_dim("ConvNdOptions", "padding", rank_, p.values);
-  check_all("ConvNdOptions", "padding", v, 0);
+  const auto v = checked_per_dim("padding", p, 0);
   padding_.clear();
   for (auto x : v) padding_.emplace_back(x, x);
   padding_mode_ = PaddingMode::Explicit;
@@ -104,38 +159,6 @@ ConvNdOptions& ConvNdOptions::padding(PaddingMode mode) {
 
 PaddingMode ConvNdOptions::padding_mode_from_name(std::string_view name) {
   return padding_mode_from_string(name, "ConvNdOptions");
-}
-
-ConvNdOptions& ConvNdOptions::dilation(PerDim d) {
-  dilation_ = per_dim("ConvNdOptions", "dilation", rank_, d.values);
-  check_all("ConvNdOptions", "dilation", dilation_, 1);
-  return *this;
-}
-
-ConvNdOptions& ConvNdOptions::groups(std::int64_t g) {
-  CT_CHECK(g >= 1, "ConvNdOptions: expected groups >= 1, got {}", g);
-  groups_ = g;
-  return *this;
-}
-
-ConvNdOptions& ConvNdOptions::bias(bool on) {
-  bias_ = on;
-  return *this;
-}
-
-ConvNdOptions& ConvNdOptions::exact(bool on) {
-  exact_ = on;
-  return *this;
-}
-
-ConvNdOptions& ConvNdOptions::init(init::Scheme weight_init) {
-  init_ = std::move(weight_init);
-  return *this;
-}
-
-ConvNdOptions& ConvNdOptions::bias_init(init::Scheme bias_init) {
-  bias_init_ = std::move(bias_init);
-  return *this;
 }
 
 ConvOptions ConvNdOptions::conv_options() const {
@@ -260,64 +283,18 @@ std::string ConvNd::extra_repr() const {
 
 ConvTransposeNdOptions::ConvTransposeNdOptions(std::int64_t rank, std::int64_t in_channels,
                                                std::int64_t out_channels, PerDim kernel_size)
-    : rank_(rank), in_channels_(in_channels), out_channels_(out_channels) {
-  CT_CHECK(rank >= 1 && rank <= kMaxRank, "ConvTransposeNdOptions: expected rank 1 to {}, got {}",
-           kMaxRank, rank);
-  kernel_size_ = per_dim("ConvTransposeNdOptions", "kernel_size", rank, kernel_size.values);
-  check_all("ConvTransposeNdOptions", "kernel_size", kernel_size_, 1);
-  stride_.assign(static_cast<std::size_t>(rank), 1);
+    : ConvLayerOptions(rank, in_channels, out_channels, std::move(kernel_size)) {
   padding_.assign(static_cast<std::size_t>(rank), 0);
   output_padding_.assign(static_cast<std::size_t>(rank), 0);
-  dilation_.assign(static_cast<std::size_t>(rank), 1);
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::stride(PerDim s) {
-  stride_ = per_dim("ConvTransposeNdOptions", "stride", rank_, s.values);
-  check_all("ConvTransposeNdOptions", "stride", stride_, 1);
-  return *this;
 }
 
 ConvTransposeNdOptions& ConvTransposeNdOptions::padding(PerDim p) {
-  padding_ = per_dim("ConvTransposeNdOptions", "padding", rank_, p.values);
-  check_all("ConvTransposeNdOptions", "padding", padding_, 0);
+  padding_ = checked_per_dim("padding", p, 0);
   return *this;
 }
 
 ConvTransposeNdOptions& ConvTransposeNdOptions::output_padding(PerDim p) {
-  output_padding_ = per_dim("ConvTransposeNdOptions", "output_padding", rank_, p.values);
-  check_all("ConvTransposeNdOptions", "output_padding", output_padding_, 0);
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::dilation(PerDim d) {
-  dilation_ = per_dim("ConvTransposeNdOptions", "dilation", rank_, d.values);
-  check_all("ConvTransposeNdOptions", "dilation", dilation_, 1);
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::groups(std::int64_t g) {
-  CT_CHECK(g >= 1, "ConvTransposeNdOptions: expected groups >= 1, got {}", g);
-  groups_ = g;
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::bias(bool on) {
-  bias_ = on;
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::exact(bool on) {
-  exact_ = on;
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::init(init::Scheme weight_init) {
-  init_ = std::move(weight_init);
-  return *this;
-}
-
-ConvTransposeNdOptions& ConvTransposeNdOptions::bias_init(init::Scheme bias_init) {
-  bias_init_ = std::move(bias_init);
+  output_padding_ = checked_per_dim("output_padding", p, 0);
   return *this;
 }
 

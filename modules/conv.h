@@ -71,14 +71,65 @@ struct PuzzleLibConv {
   std::int64_t groups = 1;
 };
 
-class ConvNdOptions {
+// The settings every conv layer shares: rank, channels, kernel_size, stride, dilation, groups,
+// bias, exact and the initialisers, with setters that return the derived options (CRTP), so that
+// ConvNdOptions and ConvTransposeNdOptions write each once and add only their padding forms.
+// Errors name Derived::kName.
+template <class Derived>
+class ConvLayerOptions {
  public:
+  Derived& stride(PerDim s);
+  Derived& dilation(PerDim d);
+  Derived& groups(std::int64_t g);
+  Derived& bias(bool on);
+  Derived& init(init::Scheme weight_init);
+  Derived& bias_init(init::Scheme bias_init);
+  // As ConvOptions::exact / ConvTransposeOptions::exact: the CPU never runs this layer's
+  // convolution (or its gradients) through Winograd, so small-integer data gives exact results.
+  // Off by default.
+  Derived& exact(bool on = true);
+
+  std::int64_t rank() const { return rank_; }
+  std::int64_t in_channels() const { return in_channels_; }
+  std::int64_t out_channels() const { return out_channels_; }
+  const std::vector<std::int64_t>& kernel_size() const { return kernel_size_; }
+  const std::vector<std::int64_t>& stride() const { return stride_; }
+  const std::vector<std::int64_t>& dilation() const { return dilation_; }
+  std::int64_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+  bool exact() const { return exact_; }
+  const init::Scheme& init() const { return init_; }
+  const init::Scheme& bias_init() const { return bias_init_; }
+
+ protected:
+  ConvLayerOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
+                   PerDim kernel_size);
+  Derived& self() { return static_cast<Derived&>(*this); }
+  // A per-dim setting of rank values, each >= min.
+  std::vector<std::int64_t> checked_per_dim(const char* what, const PerDim& v,
+                                            std::int64_t min) const;
+
+  std::int64_t rank_;
+  std::int64_t in_channels_;
+  std::int64_t out_channels_;
+  std::vector<std::int64_t> kernel_size_;
+  std::vector<std::int64_t> stride_;
+  std::vector<std::int64_t> dilation_;
+  std::int64_t groups_ = 1;
+  bool bias_ = true;
+  bool exact_ = false;
+  init::Scheme init_ = init::Scheme::pytorch_default();
+  init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
+};
+
+class ConvNdOptions : public ConvLayerOptions<ConvNdOptions> {
+ public:
+  static constexpr const char* kName = "ConvNdOptions";
   ConvNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
                 PerDim kernel_size);
   // PuzzleLib's ConvND(nd, ...) as options of rank nd.
   static ConvNdOptions puzzlelib(std::int64_t rank, const PuzzleLibConv& p);
 
-  ConvNdOptions& stride(PerDim s);
   // Symmetric padding, once or per dim.
   ConvNdOptions& padding(PerDim p);
   // Per-side padding: one (low, high) pair for every dim, or one per dim.
@@ -90,47 +141,17 @@ class ConvNdOptions {
   requires std::is_convertible_v<const S&, std::string_view> ConvNdOptions& padding(const S& mode) {
     return padding(padding_mode_from_name(std::string_view(mode)));
   }
-  ConvNdOptions& dilation(PerDim d);
-  ConvNdOptions& groups(std::int64_t g);
-  ConvNdOptions& bias(bool on);
-  ConvNdOptions& init(init::Scheme weight_init);
-  ConvNdOptions& bias_init(init::Scheme bias_init);
-  // As ConvOptions::exact: the CPU never runs this layer's convolution (or its gradients) through
-  // Winograd, so small-integer data gives exact results. Off by default.
-  ConvNdOptions& exact(bool on = true);
 
-  std::int64_t rank() const { return rank_; }
-  std::int64_t in_channels() const { return in_channels_; }
-  std::int64_t out_channels() const { return out_channels_; }
-  const std::vector<std::int64_t>& kernel_size() const { return kernel_size_; }
-  const std::vector<std::int64_t>& stride() const { return stride_; }
   const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
   PaddingMode padding_mode() const { return padding_mode_; }
-  const std::vector<std::int64_t>& dilation() const { return dilation_; }
-  std::int64_t groups() const { return groups_; }
-  bool bias() const { return bias_; }
-  bool exact() const { return exact_; }
-  const init::Scheme& init() const { return init_; }
-  const init::Scheme& bias_init() const { return bias_init_; }
 
   // The op's options for these settings.
   ConvOptions conv_options() const;
   static PaddingMode padding_mode_from_name(std::string_view name);
 
  private:
-  std::int64_t rank_;
-  std::int64_t in_channels_;
-  std::int64_t out_channels_;
-  std::vector<std::int64_t> kernel_size_;
-  std::vector<std::int64_t> stride_;
   std::vector<std::pair<std::int64_t, std::int64_t>> padding_;
   PaddingMode padding_mode_ = PaddingMode::Explicit;
-  std::vector<std::int64_t> dilation_;
-  std::int64_t groups_ = 1;
-  bool bias_ = true;
-  bool exact_ = false;
-  init::Scheme init_ = init::Scheme::pytorch_default();
-  init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
 };
 
 // Rank-fixed spellings: Conv2dOptions(in, out, kernel) is ConvNdOptions(2, in, out, kernel).
@@ -197,52 +218,23 @@ class Conv3d : public ConvNd {
   explicit Conv3d(const ConvNdOptions& options) : ConvNd(3, options, "Conv3d") {}
 };
 
-class ConvTransposeNdOptions {
+class ConvTransposeNdOptions : public ConvLayerOptions<ConvTransposeNdOptions> {
  public:
+  static constexpr const char* kName = "ConvTransposeNdOptions";
   ConvTransposeNdOptions(std::int64_t rank, std::int64_t in_channels, std::int64_t out_channels,
                          PerDim kernel_size);
 
-  ConvTransposeNdOptions& stride(PerDim s);
   ConvTransposeNdOptions& padding(PerDim p);
   ConvTransposeNdOptions& output_padding(PerDim p);
-  ConvTransposeNdOptions& dilation(PerDim d);
-  ConvTransposeNdOptions& groups(std::int64_t g);
-  ConvTransposeNdOptions& bias(bool on);
-  ConvTransposeNdOptions& init(init::Scheme weight_init);
-  ConvTransposeNdOptions& bias_init(init::Scheme bias_init);
-  // As ConvTransposeOptions::exact: no Winograd on the CPU for this layer.
-  ConvTransposeNdOptions& exact(bool on = true);
 
-  std::int64_t rank() const { return rank_; }
-  std::int64_t in_channels() const { return in_channels_; }
-  std::int64_t out_channels() const { return out_channels_; }
-  const std::vector<std::int64_t>& kernel_size() const { return kernel_size_; }
-  const std::vector<std::int64_t>& stride() const { return stride_; }
   const std::vector<std::int64_t>& padding() const { return padding_; }
   const std::vector<std::int64_t>& output_padding() const { return output_padding_; }
-  const std::vector<std::int64_t>& dilation() const { return dilation_; }
-  std::int64_t groups() const { return groups_; }
-  bool bias() const { return bias_; }
-  bool exact() const { return exact_; }
-  const init::Scheme& init() const { return init_; }
-  const init::Scheme& bias_init() const { return bias_init_; }
 
   ConvTransposeOptions conv_transpose_options() const;
 
  private:
-  std::int64_t rank_;
-  std::int64_t in_channels_;
-  std::int64_t out_channels_;
-  std::vector<std::int64_t> kernel_size_;
-  std::vector<std::int64_t> stride_;
   std::vector<std::int64_t> padding_;
   std::vector<std::int64_t> output_padding_;
-  std::vector<std::int64_t> dilation_;
-  std::int64_t groups_ = 1;
-  bool bias_ = true;
-  bool exact_ = false;
-  init::Scheme init_ = init::Scheme::pytorch_default();
-  init::Scheme bias_init_ = init::Scheme::fan_in_uniform();
 };
 
 class ConvTranspose1dOptions : public ConvTransposeNdOptions {
