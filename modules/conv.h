@@ -15,7 +15,7 @@
 // .init(scheme) / .bias_init(scheme) replace them (see modules/init.h); reset_parameters(gen)
 // draws again.
 // PuzzleLib's Conv1D / Conv2D / Conv3D parameter set maps onto the options through
-// ConvNdOptions::puzzlelib (PuzzleLibConv below documents each parameter).
+// ConvNdOptions::puzzlelib (modules/puzzlelib.h documents each parameter).
 #pragma once
 
 #include <cstdint>
@@ -28,48 +28,11 @@
 
 #include "modules/init.h"
 #include "modules/module.h"
+#include "modules/per_dim.h"
+#include "modules/puzzlelib.h"
 #include "ops/conv.h"
 
 namespace convtape::nn {
-
-// One value for every spatial dim, or one per dim: 2 or {2, 4}.
-struct PerDim {
-  PerDim(std::int64_t v) : values{v} {}  // NOLINT(google-explicit-constructor)
-  PerDim(std::initializer_list<std::int64_t> v) : values(v) {}
-  PerDim(std::vector<std::int64_t> v) : values(std::move(v)) {}  // NOLINT
-  std::vector<std::int64_t> values;
-};
-
-// PuzzleLib's ConvND parameters under PuzzleLib's names, in its order, so that
-// Conv2D(inmaps=1, outmaps=2, size=3, pad=(1, 0), useBias=False) reads
-// Conv2dOptions::puzzlelib({.inmaps = 1, .outmaps = 2, .size = 3, .pad = {1, 0},
-// .useBias = false}). What each becomes:
-//   inmaps, outmaps   in_channels, out_channels
-//   size              kernel_size (PuzzleLib's kernels are always equal-sided)
-//   stride, pad, dilation  stride, symmetric padding, dilation (an int or one value per dim)
-//   wscale            the std of "gaussian" and the bound of "uniform"; unused by the other
-//                     schemes, as in PuzzleLib
-//   useBias           bias; PuzzleLib's bias is zero-initialised and shaped (1, outmaps, 1, 1),
-//                     ours is zero-initialised and shaped [outmaps]
-//   initscheme        the weight's init: "xavier_uniform" (the default, PuzzleLib's None),
-//                     "xavier" / "xavier_normal", "he", "gaussian", "uniform", "none", or a
-//                     (scheme, factor) pair with factor "in" (default), "out" or "avg"; see
-//                     init::Scheme::puzzlelib for the distributions
-//   groups            groups
-// PuzzleLib's name and empty have no counterpart (Sequential names children; weights are always
-// initialised).
-struct PuzzleLibConv {
-  std::int64_t inmaps = 0;
-  std::int64_t outmaps = 0;
-  std::int64_t size = 0;
-  PerDim stride = 1;
-  PerDim pad = 0;
-  PerDim dilation = 1;
-  double wscale = 1.0;
-  bool useBias = true;  // NOLINT(readability-identifier-naming): PuzzleLib's spelling
-  init::PuzzleLibInit initscheme = "xavier_uniform";
-  std::int64_t groups = 1;
-};
 
 // The settings every conv layer shares: rank, channels, kernel_size, stride, dilation, groups,
 // bias, exact and the initialisers, with setters that return the derived options (CRTP), so that
