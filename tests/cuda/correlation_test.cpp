@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda/correlation.h"
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace {
@@ -22,16 +23,7 @@ using namespace convtape;
 
 const Device kGpu = Device::cuda();
 
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 struct Case {
   Shape in;

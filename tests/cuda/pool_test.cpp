@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cuda/pool.h"
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace {
@@ -44,17 +45,7 @@ Tolerance tolerance(DType dtype) {
   return dtype == kFloat32 ? Tolerance{1e-4, 1e-5} : Tolerance{1e-12, 1e-12};
 }
 
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  bool one_in(std::int64_t n) { return (*this)(1, n) == 1; }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 // Same shape and values, NaN equal to NaN.
 bool same(const Tensor& got, const Tensor& want) {

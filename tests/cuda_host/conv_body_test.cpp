@@ -22,6 +22,7 @@
 #include "cuda/conv_body.h"
 #include "cuda/conv_plan.h"
 #include "cuda/settings.h"
+#include "support/draw.h"
 #include "support/host_launch.h"
 #include "support/test_util.h"
 
@@ -31,18 +32,7 @@ using namespace convtape;
 using ct_test::equal;
 using cuda::ConvPlan;
 
-// Fixed-seed draws reduced by modulo, so that every standard library gives the same sweep.
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  bool one_in(std::int64_t n) { return (*this)(1, n) == 1; }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 Shape cat(Shape a, const Shape& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -20,6 +20,7 @@
 #include "cpu/correlation.h"
 #include "cuda/correlation_body.h"
 #include "cuda/correlation_plan.h"
+#include "support/draw.h"
 #include "support/host_launch.h"
 #include "support/test_util.h"
 
@@ -28,17 +29,7 @@ namespace {
 using namespace convtape;
 using cuda::CorrelationShape;
 
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  double real() { return static_cast<double>(rng_()) / 4294967296.0 * 2.0 - 1.0; }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 CorrelationGeometry geometry(Shape in, std::int64_t k, std::int64_t md, std::int64_t s1,
                              std::int64_t s2, std::int64_t pad) {

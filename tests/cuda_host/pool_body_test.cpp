@@ -36,6 +36,7 @@
 #include "cpu/pool.h"
 #include "cuda/pool_body.h"
 #include "cuda/pool_plan.h"
+#include "support/draw.h"
 #include "support/host_launch.h"
 #include "support/test_util.h"
 
@@ -46,19 +47,7 @@ using cuda::PoolWindows;
 
 using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
 
-// Fixed-seed draws reduced by modulo, so that every standard library yields the same cases.
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  bool one_in(std::int64_t n) { return (*this)(1, n) == 1; }
-  double real() { return static_cast<double>(rng_()) / 4294967296.0 * 2.0 - 1.0; }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 std::string str(const Shape& v) {
   return to_string(v);

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace {
@@ -28,17 +29,7 @@ namespace {
 using namespace convtape;
 using Values = std::vector<double>;
 
-// Fixed-seed draws reduced by modulo, so that every standard library gives the same cases.
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 struct Spec {
   std::int64_t n = 1, c = 1, h = 1, w = 1;

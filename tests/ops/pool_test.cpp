@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cpu/isa.h"
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace {
@@ -35,19 +36,7 @@ using ct_test::equal;
 
 using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
 
-// Fixed-seed draws from std::mt19937, reduced by modulo rather than through a distribution so
-// that every standard library yields the same configurations.
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  bool one_in(std::int64_t n) { return (*this)(1, n) == 1; }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 std::string str(const Shape& v) {
   std::ostringstream s;

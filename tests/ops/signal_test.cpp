@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace {
@@ -30,16 +31,7 @@ namespace {
 using namespace convtape;
 using Values = std::vector<double>;
 
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 std::size_t at(std::int64_t i) {
   return static_cast<std::size_t>(i);

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/draw.h"
 #include "support/test_util.h"
 
 namespace ct_conv {
@@ -30,26 +31,7 @@ using ct_test::leaf;
 using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
 using Values = std::vector<double>;
 
-// Fixed-seed draws from std::mt19937, reduced by modulo rather than through a distribution so
-// that every standard library yields the same configurations.
-class Draw {
- public:
-  explicit Draw(std::uint32_t seed) : rng_(seed) {}
-  std::int64_t operator()(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint32_t>(hi - lo + 1));
-  }
-  bool one_in(std::int64_t n) { return (*this)(1, n) == 1; }
-  // One value per dim, or (one time in three) a single value that the op applies to every dim.
-  Shape per_dim(std::int64_t dims, std::int64_t lo, std::int64_t hi) {
-    if (one_in(3)) return {(*this)(lo, hi)};
-    Shape v;
-    for (std::int64_t d = 0; d < dims; ++d) v.push_back((*this)(lo, hi));
-    return v;
-  }
-
- private:
-  std::mt19937 rng_;
-};
+using ct_test::Draw;
 
 inline std::string str(const Shape& v) {
   std::ostringstream s;
