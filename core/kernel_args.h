@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/error.h"
 #include "core/shape.h"
 #include "core/tensor.h"
 
@@ -96,6 +97,19 @@ struct PoolGeometry {
   std::int64_t in_numel() const { return numel(in); }
   std::int64_t out_numel() const { return numel(out); }
 };
+
+// bmm's operands (core/kernels.def): a [B, R, C] operand is row-major, or the transpose of a
+// row-major [B, C, R] batch (strides R C, 1, R). True for the transpose; any other layout is
+// refused with an error naming the operand. Both backends check it here.
+inline bool bmm_operand_transposed(const Tensor& t, const char* name) {
+  if (t.is_contiguous()) return false;
+  const std::int64_t r = t.size(1), c = t.size(2);
+  CT_CHECK(
+      t.strides()[1] == 1 && t.strides()[2] == r && (t.size(0) == 1 || t.strides()[0] == r * c),
+      "matmul: expected a contiguous {0} or the transpose of one, got shape {1} with strides {2}",
+      name, to_string(t.shape()), to_string(t.strides()));
+  return true;
+}
 
 struct PoolResult {
   Tensor values;

@@ -227,14 +227,8 @@ struct MatrixLayout {
 };
 
 MatrixLayout layout_of(const Tensor& t, const char* name) {
-  const std::int64_t r = t.size(1), c = t.size(2);
-  if (t.is_contiguous()) return {false, std::max<std::int64_t>(c, 1)};
-  CT_CHECK(
-      t.strides()[1] == 1 && t.strides()[2] == r && (t.size(0) == 1 || t.strides()[0] == r * c),
-      "matmul: expected a contiguous {0} or the transpose of one, got shape {1} with "
-      "strides {2}",
-      name, to_string(t.shape()), to_string(t.strides()));
-  return {true, std::max<std::int64_t>(r, 1)};
+  const bool trans = bmm_operand_transposed(t, name);
+  return {trans, std::max<std::int64_t>(trans ? t.size(1) : t.size(2), 1)};
 }
 
 }  // namespace

@@ -33,12 +33,7 @@ void check_matrix_batch(const Tensor& t, const char* name) {
            t.device().str());
   CT_CHECK(t.dim() == 3, "matmul: expected {} of rank 3 ([batch, rows, cols]), got {}", name,
            to_string(t.shape()));
-  const std::int64_t r = t.size(1), c = t.size(2);
-  CT_CHECK(t.is_contiguous() || (t.strides()[1] == 1 && t.strides()[2] == r &&
-                                 (t.size(0) == 1 || t.strides()[0] == r * c)),
-           "matmul: expected a contiguous {0} or the transpose of one, got shape {1} with "
-           "strides {2}",
-           name, to_string(t.shape()), to_string(t.strides()));
+  bmm_operand_transposed(t, name);
 }
 
 }  // namespace

@@ -100,9 +100,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined())
     CT_CHECK(b.dim() == 1 && b.size(0) == w.size(0), "linear: expected a bias [{}], got {}",
              w.size(0), to_string(b.shape()));
-  detail::check_floating_same(
+  detail::check_floating_same(  // one dtype and one device
       op, b.defined() ? std::vector<Tensor>{x, w, b} : std::vector<Tensor>{x, w});
-  detail::check_same_device(op, {x, w, b});
   const std::int64_t in = w.size(1), out = w.size(0);
   if (x.numel() == 0 || in == 0 || out == 0) {  // matmul's rules for empty products
     const Tensor y = matmul(x, transpose(w, 0, 1));
