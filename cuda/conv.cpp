@@ -234,191 +234,217 @@ bool unsupported(const std::vector<std::int64_t>& key, cudnnStatus_t status) {
   return true;
 }
 
-// --- forward ---
+// --- the three passes ---
 
-std::size_t forward_workspace(cudnnHandle_t h, const CudnnCall& call, int algo,
-                              cudnnStatus_t* status) {
-  std::size_t bytes = 0;
-  *status = cudnnGetConvolutionForwardWorkspaceSize(
-      h, call.x.get(), call.w.get(), call.conv.get(), call.y.get(),
-      static_cast<cudnnConvolutionFwdAlgo_t>(algo), &bytes);
-  return bytes;
-}
+// What sets each pass apart: its cuDNN types and calls, its buffers (Args, named as the pass
+// names them), where Find may write, and the workspace-free algorithms to fall back on.
+// run_pass below is the flow they share.
 
-// When nothing measured qualifies: implicit GEMM needs no workspace and is deterministic; when
-// cuDNN supports neither, the direct kernels run the shape.
-ConvAlgorithm forward_fallback(cudnnHandle_t h, const CudnnCall& call, const Settings& s) {
-  for (const int algo : {static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM),
-                         static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)}) {
-    cudnnStatus_t status{};
-    const std::size_t bytes = forward_workspace(h, call, algo, &status);
-    if (status == CUDNN_STATUS_SUCCESS)
-      return ConvAlgorithm{algo, static_cast<int>(default_math(s)), bytes};
-  }
-  return ConvAlgorithm{kConvDirect, 0, 0};
-}
+struct ForwardPass {
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  static constexpr Pass kPass = Pass::Forward;
 
-bool run_forward(const ConvGeometry& c, std::int64_t n, DType dtype, Device device,
-                 const Settings& s, const void* x, const void* w, void* y) {
-  const CudnnCall call = describe(c, n, dtype, s);
-  cudnnHandle_t h = cudnn_handle(kOp);
-  const auto key = cache_key(Pass::Forward, c, n, dtype, device, s);
-  std::optional<ConvAlgorithm> algo = conv_algorithm_cache().find(key);
-  if (!algo) {
+  struct Args {
+    const void* x;
+    const void* w;
+    void* y;
+  };
+
+  static int max_count(cudnnHandle_t h) {
     int most = 0;
     CT_CUDNN_CHECK(kOp, cudnnGetConvolutionForwardAlgorithmMaxCount(h, &most));
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<std::size_t>(std::max(most, 1)));
-    int count = 0;
-    {
-      const Workspace ws = find_workspace(device, s);
-      const cudnnStatus_t found = cudnnFindConvolutionForwardAlgorithmEx(
-          h, call.x.get(), x, call.w.get(), w, call.conv.get(), call.y.get(), y,
-          static_cast<int>(perf.size()), &count, perf.data(), ws.data(), ws.size());
-      if (found == CUDNN_STATUS_SUCCESS) algo = pick(perf, count, dtype, s, ws.size());
-    }
-    if (!algo) algo = forward_fallback(h, call, s);
-    algo = conv_algorithm_cache().insert(key, *algo);
+    return most;
   }
-  if (algo->algo == kConvDirect) return false;
-  set_math(call, *algo);
-  cudnnStatus_t status{};
-  const std::size_t need = forward_workspace(h, call, algo->algo, &status);
-  if (unsupported(key, status)) return false;
-  CT_CUDNN_CHECK(kOp, status);
-  const Workspace ws(device, std::max(need, algo->workspace));
-  const cudnnStatus_t ran =
-      cudnnConvolutionForward(h, one(dtype), call.x.get(), x, call.w.get(), w, call.conv.get(),
-                              static_cast<cudnnConvolutionFwdAlgo_t>(algo->algo), ws.data(),
-                              ws.size(), zero_scale(dtype), call.y.get(), y);
-  if (unsupported(key, ran)) return false;
-  CT_CUDNN_CHECK(kOp, ran);
-  return true;
-}
 
-// --- backward data ---
+  static void* find_output(const Args& a, Tensor& /*scratch*/) { return a.y; }
 
-std::size_t data_workspace(cudnnHandle_t h, const CudnnCall& call, int algo,
-                           cudnnStatus_t* status) {
-  std::size_t bytes = 0;
-  *status = cudnnGetConvolutionBackwardDataWorkspaceSize(
-      h, call.w.get(), call.y.get(), call.conv.get(), call.x.get(),
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes);
-  return bytes;
-}
-
-// ALGO_0 needs no workspace but sums with atomics; ALGO_1 is the deterministic one.
-ConvAlgorithm data_fallback(cudnnHandle_t h, const CudnnCall& call, const Settings& s) {
-  std::vector<int> algos{static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1)};
-  if (!s.deterministic)
-    algos.insert(algos.begin(), static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_0));
-  for (const int algo : algos) {
-    cudnnStatus_t status{};
-    const std::size_t bytes = data_workspace(h, call, algo, &status);
-    if (status == CUDNN_STATUS_SUCCESS)
-      return ConvAlgorithm{algo, static_cast<int>(default_math(s)), bytes};
+  static cudnnStatus_t find(cudnnHandle_t h, const CudnnCall& call, const Args& a, void* out,
+                            std::vector<Perf>& perf, int* count, const Workspace& ws) {
+    return cudnnFindConvolutionForwardAlgorithmEx(
+        h, call.x.get(), a.x, call.w.get(), a.w, call.conv.get(), call.y.get(), out,
+        static_cast<int>(perf.size()), count, perf.data(), ws.data(), ws.size());
   }
-  return ConvAlgorithm{kConvDirect, 0, 0};
-}
 
-bool run_backward_data(const ConvGeometry& c, std::int64_t n, DType dtype, Device device,
-                       const Settings& s, const void* dy, const void* w, void* dx) {
-  const CudnnCall call = describe(c, n, dtype, s);
-  cudnnHandle_t h = cudnn_handle(kOp);
-  const auto key = cache_key(Pass::BackwardData, c, n, dtype, device, s);
-  std::optional<ConvAlgorithm> algo = conv_algorithm_cache().find(key);
-  if (!algo) {
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const CudnnCall& call, Algo algo,
+                                      std::size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, call.x.get(), call.w.get(), call.conv.get(),
+                                                   call.y.get(), algo, bytes);
+  }
+
+  // When nothing measured qualifies: implicit GEMM needs no workspace and is deterministic.
+  static std::vector<Algo> fallbacks(const Settings& /*s*/) {
+    return {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM};
+  }
+
+  static cudnnStatus_t run(cudnnHandle_t h, const CudnnCall& call, const Args& a, DType dtype,
+                           Algo algo, const Workspace& ws) {
+    return cudnnConvolutionForward(h, one(dtype), call.x.get(), a.x, call.w.get(), a.w,
+                                   call.conv.get(), algo, ws.data(), ws.size(), zero_scale(dtype),
+                                   call.y.get(), a.y);
+  }
+};
+
+struct BackwardDataPass {
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  static constexpr Pass kPass = Pass::BackwardData;
+
+  struct Args {
+    const void* dy;
+    const void* w;
+    void* dx;
+  };
+
+  static int max_count(cudnnHandle_t h) {
     int most = 0;
     CT_CUDNN_CHECK(kOp, cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &most));
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(
-        static_cast<std::size_t>(std::max(most, 1)));
-    int count = 0;
-    {
-      const Workspace ws = find_workspace(device, s);
-      const cudnnStatus_t found = cudnnFindConvolutionBackwardDataAlgorithmEx(
-          h, call.w.get(), w, call.y.get(), dy, call.conv.get(), call.x.get(), dx,
-          static_cast<int>(perf.size()), &count, perf.data(), ws.data(), ws.size());
-      if (found == CUDNN_STATUS_SUCCESS) algo = pick(perf, count, dtype, s, ws.size());
-    }
-    if (!algo) algo = data_fallback(h, call, s);
-    algo = conv_algorithm_cache().insert(key, *algo);
+    return most;
   }
-  if (algo->algo == kConvDirect) return false;
-  set_math(call, *algo);
-  cudnnStatus_t status{};
-  const std::size_t need = data_workspace(h, call, algo->algo, &status);
-  if (unsupported(key, status)) return false;
-  CT_CUDNN_CHECK(kOp, status);
-  const Workspace ws(device, std::max(need, algo->workspace));
-  const cudnnStatus_t ran = cudnnConvolutionBackwardData(
-      h, one(dtype), call.w.get(), w, call.y.get(), dy, call.conv.get(),
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(algo->algo), ws.data(), ws.size(),
-      zero_scale(dtype), call.x.get(), dx);
-  if (unsupported(key, ran)) return false;
-  CT_CUDNN_CHECK(kOp, ran);
-  return true;
-}
 
-// --- backward filter ---
+  static void* find_output(const Args& a, Tensor& /*scratch*/) { return a.dx; }
 
-std::size_t filter_workspace(cudnnHandle_t h, const CudnnCall& call, int algo,
-                             cudnnStatus_t* status) {
-  std::size_t bytes = 0;
-  *status = cudnnGetConvolutionBackwardFilterWorkspaceSize(
-      h, call.x.get(), call.y.get(), call.conv.get(), call.w.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &bytes);
-  return bytes;
-}
-
-ConvAlgorithm filter_fallback(cudnnHandle_t h, const CudnnCall& call, const Settings& s) {
-  std::vector<int> algos{static_cast<int>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1)};
-  if (!s.deterministic)
-    algos.insert(algos.begin(), static_cast<int>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0));
-  for (const int algo : algos) {
-    cudnnStatus_t status{};
-    const std::size_t bytes = filter_workspace(h, call, algo, &status);
-    if (status == CUDNN_STATUS_SUCCESS)
-      return ConvAlgorithm{algo, static_cast<int>(default_math(s)), bytes};
+  static cudnnStatus_t find(cudnnHandle_t h, const CudnnCall& call, const Args& a, void* out,
+                            std::vector<Perf>& perf, int* count, const Workspace& ws) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(
+        h, call.w.get(), a.w, call.y.get(), a.dy, call.conv.get(), call.x.get(), out,
+        static_cast<int>(perf.size()), count, perf.data(), ws.data(), ws.size());
   }
-  return ConvAlgorithm{kConvDirect, 0, 0};
-}
+
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const CudnnCall& call, Algo algo,
+                                      std::size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, call.w.get(), call.y.get(),
+                                                        call.conv.get(), call.x.get(), algo, bytes);
+  }
+
+  // ALGO_0 needs no workspace but sums with atomics; ALGO_1 is the deterministic one.
+  static std::vector<Algo> fallbacks(const Settings& s) {
+    if (s.deterministic) return {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+    return {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+  }
+
+  static cudnnStatus_t run(cudnnHandle_t h, const CudnnCall& call, const Args& a, DType dtype,
+                           Algo algo, const Workspace& ws) {
+    return cudnnConvolutionBackwardData(h, one(dtype), call.w.get(), a.w, call.y.get(), a.dy,
+                                        call.conv.get(), algo, ws.data(), ws.size(),
+                                        zero_scale(dtype), call.x.get(), a.dx);
+  }
+};
 
 // dw = dw_so_far * accumulate + the gradient of this slice of the batch. Find measures on a
 // scratch copy of dw's shape: the real dw may already hold earlier slices' sums.
-bool run_backward_filter(const ConvGeometry& c, std::int64_t n, DType dtype, Device device,
-                         const Settings& s, const void* dy, const void* x, const Tensor& dw,
-                         bool accumulate) {
-  const CudnnCall call = describe(c, n, dtype, s);
-  cudnnHandle_t h = cudnn_handle(kOp);
-  const auto key = cache_key(Pass::BackwardFilter, c, n, dtype, device, s);
-  std::optional<ConvAlgorithm> algo = conv_algorithm_cache().find(key);
-  if (!algo) {
+struct BackwardFilterPass {
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  static constexpr Pass kPass = Pass::BackwardFilter;
+
+  struct Args {
+    const void* dy;
+    const void* x;
+    const Tensor& dw;
+    bool accumulate;
+  };
+
+  static int max_count(cudnnHandle_t h) {
     int most = 0;
     CT_CUDNN_CHECK(kOp, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &most));
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(
-        static_cast<std::size_t>(std::max(most, 1)));
-    int count = 0;
-    {
-      const Tensor scratch = device_empty(dw.shape(), dw);
-      const Workspace ws = find_workspace(device, s);
-      const cudnnStatus_t found = cudnnFindConvolutionBackwardFilterAlgorithmEx(
-          h, call.x.get(), x, call.y.get(), dy, call.conv.get(), call.w.get(), scratch.raw_data(),
-          static_cast<int>(perf.size()), &count, perf.data(), ws.data(), ws.size());
-      if (found == CUDNN_STATUS_SUCCESS) algo = pick(perf, count, dtype, s, ws.size());
-    }
-    if (!algo) algo = filter_fallback(h, call, s);
+    return most;
+  }
+
+  static void* find_output(const Args& a, Tensor& scratch) {
+    scratch = device_empty(a.dw.shape(), a.dw);
+    return scratch.raw_data();
+  }
+
+  static cudnnStatus_t find(cudnnHandle_t h, const CudnnCall& call, const Args& a, void* out,
+                            std::vector<Perf>& perf, int* count, const Workspace& ws) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+        h, call.x.get(), a.x, call.y.get(), a.dy, call.conv.get(), call.w.get(), out,
+        static_cast<int>(perf.size()), count, perf.data(), ws.data(), ws.size());
+  }
+
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const CudnnCall& call, Algo algo,
+                                      std::size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, call.x.get(), call.y.get(), call.conv.get(), call.w.get(), algo, bytes);
+  }
+
+  // The same pair as for the data gradient.
+  static std::vector<Algo> fallbacks(const Settings& s) {
+    if (s.deterministic) return {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
+    return {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
+  }
+
+  static cudnnStatus_t run(cudnnHandle_t h, const CudnnCall& call, const Args& a, DType dtype,
+                           Algo algo, const Workspace& ws) {
+    return cudnnConvolutionBackwardFilter(
+        h, one(dtype), call.x.get(), a.x, call.y.get(), a.dy, call.conv.get(), algo, ws.data(),
+        ws.size(), a.accumulate ? one(dtype) : zero_scale(dtype), call.w.get(), a.dw.raw_data());
+  }
+};
+
+// The workspace an algorithm needs; *status says whether cuDNN supports it for this shape.
+template <class P>
+std::size_t workspace_bytes(cudnnHandle_t h, const CudnnCall& call, typename P::Algo algo,
+                            cudnnStatus_t* status) {
+  std::size_t bytes = 0;
+  *status = P::workspace_size(h, call, algo, &bytes);
+  return bytes;
+}
+
+// Times the pass's algorithms with Find (its results written where P::find_output says) and picks
+// one; nothing when Find fails or no measured algorithm qualifies.
+template <class P>
+std::optional<ConvAlgorithm> measure(cudnnHandle_t h, const CudnnCall& call, DType dtype,
+                                     Device device, const Settings& s, const typename P::Args& a) {
+  std::vector<typename P::Perf> perf(static_cast<std::size_t>(std::max(P::max_count(h), 1)));
+  int count = 0;
+  // A scratch output (the weight gradient's) is taken before the workspace, whose size depends on
+  // the memory left, and lives until Find is done.
+  Tensor scratch;
+  void* const out = P::find_output(a, scratch);
+  const Workspace ws = find_workspace(device, s);
+  const cudnnStatus_t found = P::find(h, call, a, out, perf, &count, ws);
+  if (found != CUDNN_STATUS_SUCCESS) return std::nullopt;
+  return pick(perf, count, dtype, s, ws.size());
+}
+
+// The first of the pass's workspace-free algorithms that cuDNN supports for the shape; when it
+// supports none, the direct kernels run the shape.
+template <class P>
+ConvAlgorithm fallback(cudnnHandle_t h, const CudnnCall& call, const Settings& s) {
+  for (const typename P::Algo algo : P::fallbacks(s)) {
+    cudnnStatus_t status{};
+    const std::size_t bytes = workspace_bytes<P>(h, call, algo, &status);
+    if (status == CUDNN_STATUS_SUCCESS)
+      return ConvAlgorithm{static_cast<int>(algo), static_cast<int>(default_math(s)), bytes};
+  }
+  return ConvAlgorithm{kConvDirect, 0, 0};
+}
+
+// One slice of the batch through cuDNN; false sends the whole op to the direct kernels.
+template <class P>
+bool run_pass(const ConvGeometry& c, std::int64_t n, DType dtype, Device device, const Settings& s,
+              const typename P::Args& a) {
+  const CudnnCall call = describe(c, n, dtype, s);
+  cudnnHandle_t h = cudnn_handle(kOp);
+  const auto key = cache_key(P::kPass, c, n, dtype, device, s);
+  std::optional<ConvAlgorithm> algo = conv_algorithm_cache().find(key);
+  if (!algo) {
+    algo = measure<P>(h, call, dtype, device, s, a);
+    if (!algo) algo = fallback<P>(h, call, s);
     algo = conv_algorithm_cache().insert(key, *algo);
   }
   if (algo->algo == kConvDirect) return false;
   set_math(call, *algo);
+  const auto chosen = static_cast<typename P::Algo>(algo->algo);
   cudnnStatus_t status{};
-  const std::size_t need = filter_workspace(h, call, algo->algo, &status);
+  const std::size_t need = workspace_bytes<P>(h, call, chosen, &status);
   if (unsupported(key, status)) return false;
   CT_CUDNN_CHECK(kOp, status);
   const Workspace ws(device, std::max(need, algo->workspace));
-  const cudnnStatus_t ran = cudnnConvolutionBackwardFilter(
-      h, one(dtype), call.x.get(), x, call.y.get(), dy, call.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo->algo), ws.data(), ws.size(),
-      accumulate ? one(dtype) : zero_scale(dtype), call.w.get(), dw.raw_data());
+  const cudnnStatus_t ran = P::run(h, call, a, dtype, chosen, ws);
   if (unsupported(key, ran)) return false;
   CT_CUDNN_CHECK(kOp, ran);
   return true;
@@ -500,8 +526,10 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
       done = true;
       for (std::int64_t n0 = 0; done && n0 < c.batch; n0 += plan.batch_chunk) {
         const std::int64_t n = std::min(plan.batch_chunk, c.batch - n0);
-        done = run_forward(c, n, dtype, device, s, byte_offset(xin, n0 * x_sample(c)), w.raw_data(),
-                           byte_offset_mut(y, n0 * y_sample(c)));
+        done = run_pass<ForwardPass>(c, n, dtype, device, s,
+                                     {.x = byte_offset(xin, n0 * x_sample(c)),
+                                      .w = w.raw_data(),
+                                      .y = byte_offset_mut(y, n0 * y_sample(c))});
       }
     }
     if (!done) {
@@ -544,8 +572,10 @@ Tensor backward_data_unbiased(const Tensor& dy, const Tensor& w, const ConvGeome
     bool done = true;
     for (std::int64_t n0 = 0; done && n0 < c.batch; n0 += plan.batch_chunk) {
       const std::int64_t n = std::min(plan.batch_chunk, c.batch - n0);
-      done = run_backward_data(c, n, dtype, device, s, byte_offset(dy, n0 * y_sample(c)),
-                               w.raw_data(), byte_offset_mut(dxt, n0 * x_sample(c)));
+      done = run_pass<BackwardDataPass>(c, n, dtype, device, s,
+                                        {.dy = byte_offset(dy, n0 * y_sample(c)),
+                                         .w = w.raw_data(),
+                                         .dx = byte_offset_mut(dxt, n0 * x_sample(c))});
     }
     if (done) {
       if (plan.materialise)
@@ -593,8 +623,11 @@ Tensor conv_backward_weight(const Tensor& dy, const Tensor& x, const ConvGeometr
     bool done = true;
     for (std::int64_t n0 = 0; done && n0 < c.batch; n0 += plan.batch_chunk) {
       const std::int64_t n = std::min(plan.batch_chunk, c.batch - n0);
-      done = run_backward_filter(c, n, dtype, device, s, byte_offset(dy, n0 * y_sample(c)),
-                                 byte_offset(xin, n0 * x_sample(c)), dw, n0 > 0);
+      done = run_pass<BackwardFilterPass>(c, n, dtype, device, s,
+                                          {.dy = byte_offset(dy, n0 * y_sample(c)),
+                                           .x = byte_offset(xin, n0 * x_sample(c)),
+                                           .dw = dw,
+                                           .accumulate = n0 > 0});
     }
     if (done) return dw;
   }
