@@ -474,8 +474,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (gpu && !cuda::is_available()) {
-    std::printf("conv: expected a CUDA device for --device cuda, got none (%s)\n",
-                cuda::built_with_cuda() ? "no device present" : "this build has no CUDA support");
+    std::printf("conv: expected a CUDA device for --device cuda, got none: %s\n",
+                cuda::unavailable_reason().c_str());
     return 2;
   }
   if (!ct_bench::apply_isa("conv", args.isa)) return 2;

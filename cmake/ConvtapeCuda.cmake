@@ -34,14 +34,16 @@ if(CT_WITH_CUDA)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 endif()
 
-# cuDNN is private to the library (only cuda/ calls it); a static convtape still
-# passes it on to the link of its users. In the build tree the cuDNN headers are also visible to
-# users, so that the tests of cuda/ (tests/cuda, which include cuda/handles.h) compile against a
-# pip-installed cuDNN whose headers are not beside the toolkit's.
+# ct_configure_cuda_target(convtape_cuda): the CUDA backend library's CUDA dependencies, public:
+# whoever links convtape::cuda calls its internals, whose headers include the CUDA runtime's and
+# cuDNN's.
+# In the build tree the cuDNN headers are also visible to those tests (tests/cuda include
+# cuda/handles.h), so that they compile against a pip-installed cuDNN whose headers are not beside
+# the toolkit's.
 function(ct_configure_cuda_target target)
   # cuBLAS is not linked but opened at first use (cuda/blas.cpp): loading it costs some 200 MiB of
   # resident memory, which CPU-only programs of a CUDA-enabled build should not pay.
-  target_link_libraries(${target} PUBLIC CUDA::cudart PRIVATE CUDNN::cudnn ${CMAKE_DL_LIBS})
+  target_link_libraries(${target} PUBLIC CUDA::cudart CUDNN::cudnn PRIVATE ${CMAKE_DL_LIBS})
   target_compile_definitions(${target} PRIVATE CT_CUBLAS_LIBRARY="$<TARGET_FILE:CUDA::cublas>")
   target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${CUDNN_INCLUDE_DIR}>)
 endfunction()

@@ -13,7 +13,11 @@ class Device {
   constexpr Device(DeviceType type, int index)
       : type_(type), index_(type == DeviceType::CPU ? 0 : index) {}
   static constexpr Device cpu() { return {DeviceType::CPU, 0}; }
-  static constexpr Device cuda(int index = 0) { return {DeviceType::CUDA, index}; }
+  // CUDA device `index`, after checking that it exists: the first call opens the CUDA backend
+  // library (cuda/backend_table.h). Throws "convtape: this installation has no CUDA backend (...)",
+  // "convtape: no CUDA device (...)" or "Device::cuda: expected a CUDA device index in [0, n),
+  // got i". Device(DeviceType::CUDA, i) names a device without checking.
+  static Device cuda(int index = 0);
 
   constexpr DeviceType type() const { return type_; }
   constexpr int index() const { return index_; }

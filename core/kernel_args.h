@@ -1,6 +1,7 @@
 // What the op front ends hand to either backend (cpu/ and cuda/ take the same arguments): the
-// elementwise and reduction selectors, and the fully resolved geometries of convolution, pooling
-// and correlation. The front ends (ops/) check and resolve; the kernels trust these values.
+// elementwise and reduction selectors, the fully resolved geometries of convolution, pooling and
+// correlation, and the hyper-parameters of a fused optimizer step. The front ends (ops/, optim/)
+// check and resolve; the kernels trust these values.
 #pragma once
 
 #include <cstddef>
@@ -110,6 +111,22 @@ inline bool bmm_operand_transposed(const Tensor& t, const char* name) {
       name, to_string(t.shape()), to_string(t.strides()));
   return true;
 }
+
+// One SGD step of a parameter p with gradient g (core/kernels.def's sgd_step_), PyTorch's SGD as
+// optim/sgd.h states it, element by element in p's dtype:
+//   d   = g + weight_decay * p                                   (when weight_decay != 0)
+//   buf = first ? d : momentum * buf + (1 - dampening) * d       (when momentum != 0)
+//   d   = nesterov ? d + momentum * buf : buf                    (when momentum != 0)
+//   p   = p - lr * d
+// Every product is rounded before the sum it feeds (no FMA), and the coefficients are converted to
+// the dtype as the unfused tensor ops convert them (weight_decay, momentum, 1 - dampening, -lr), so
+// that the fused step gives the bits of the unfused one.
+struct SgdStep {
+  double lr = 0.0, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  // The momentum buffer is new: its contents are never read, and it becomes d.
+  bool first = false;
+};
 
 struct PoolResult {
   Tensor values;

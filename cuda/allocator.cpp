@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/cuda.h"
+#include "cuda/runtime.h"
 
 namespace convtape::cuda {
 
@@ -104,6 +105,8 @@ void device_release(void* p, Device device) noexcept {
 
 }  // namespace detail
 
+namespace runtime {
+
 DeviceMemoryStats memory_stats(Device device) {
   CT_CHECK(device.is_cuda(), "memory_stats: expected a CUDA device, got {}", device.str());
   const alloc_rules::BlockPool* pool = find_pool(device);
@@ -120,5 +123,7 @@ void empty_cache() {
   for (auto& slot : g_pools)
     if (alloc_rules::BlockPool* pool = slot.load(std::memory_order_acquire)) pool->empty_cache();
 }
+
+}  // namespace runtime
 
 }  // namespace convtape::cuda

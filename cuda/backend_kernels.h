@@ -1,6 +1,6 @@
 // The CUDA backend's kernels: one declaration per entry of core/kernels.def, which documents
-// each. Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp,
-// whose versions throw "<op>: this build has no CUDA support".
+// each. Plain C++: any folder may include it. They live in the CUDA backend library
+// (libconvtape_cuda.so), which hands them to libconvtape through cuda/backend_table.h.
 #pragma once
 
 #include <cstdint>

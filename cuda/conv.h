@@ -2,8 +2,7 @@
 // cuDNN calls (rank 1 as rank 2 with a unit dimension); input dilation, negative padding and a
 // high padding cuDNN's symmetric descriptor cannot express go through an explicitly dilated and
 // padded copy of the input. Ranks above 3 run our own direct kernels.
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

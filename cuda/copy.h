@@ -1,7 +1,6 @@
 // CUDA copies: a strided (and broadcast) device source into a strided device destination with dtype
 // conversion, and fill of a strided destination; the device side of cpu/copy.h.
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

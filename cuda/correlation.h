@@ -1,7 +1,6 @@
 // CUDA kernels of the FlowNet correlation layer, with cpu/correlation.h's definition: forward, and
 // the two gradients written as gathers onto the elements each thread owns (no atomics).
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

@@ -1,14 +1,17 @@
-// The CUDA backend's device plumbing, in plain C++ so that any folder may include it: device
-// discovery, device storage (through the caching allocator, cuda/allocator.h), its statistics,
-// copies between host and device, and fill. A build without CUDA links cuda/no_cuda.cpp instead,
-// whose functions report "<op>: this build has no CUDA support" (the statistics read as zeros and
-// empty_cache does nothing there).
-// Every function takes the name of the user-facing op it serves, for its error messages.
+// The CUDA API every program sees, in plain C++ so that any folder may include it: device
+// discovery, device storage (through the backend's caching allocator), its statistics, copies
+// between host and device, and fill. libconvtape implements it (cuda/api.cpp) by forwarding to the
+// CUDA backend library, libconvtape_cuda.so, which it opens the first time a CUDA device is asked
+// for (cuda/backend_table.h says where it looks). Without that library, or without a device, every
+// call that needs one throws "convtape: this installation has no CUDA backend (...)" or
+// "convtape: no CUDA device (...)"; the statistics then read as zeros and empty_cache does nothing.
+// Every function takes the name of the user-facing op it serves, for its other error messages.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "core/device.h"
@@ -18,12 +21,14 @@
 
 namespace convtape::cuda {
 
-// True when this library was compiled with the CUDA backend.
-bool built_with_cuda() noexcept;
+// True when the CUDA backend library is installed beside libconvtape and loads (it is then loaded).
+bool has_backend() noexcept;
 // Number of usable CUDA devices: 0 without the backend, a driver or a device.
 int device_count() noexcept;
-// built_with_cuda() and at least one device.
+// has_backend() and at least one device.
 bool is_available() noexcept;
+// "" when is_available(); otherwise the message Device::cuda() would throw, which says why.
+std::string unavailable_reason();
 
 // Uninitialised device memory on `device`, from the caching allocator: the block comes from the
 // device's cache when one of a fitting size is free (cuda/alloc_rules.h), from cudaMalloc

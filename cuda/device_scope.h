@@ -9,7 +9,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "cuda/check.h"
-#include "cuda/cuda.h"
+#include "cuda/runtime.h"
 
 namespace convtape::cuda {
 
@@ -17,7 +17,7 @@ class DeviceScope {
  public:
   DeviceScope(std::string_view op, Device device) {
     CT_CHECK(device.is_cuda(), "{}: expected a CUDA device, got {}", op, device.str());
-    const int n = device_count();
+    const int n = runtime::device_count();
     CT_CHECK(device.index() >= 0 && device.index() < n,
              "{}: expected a CUDA device index in [0, {}), got {}{}", op, n, device.index(),
              n == 0 ? " (no CUDA device is present)" : "");

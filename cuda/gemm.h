@@ -1,6 +1,5 @@
 // CUDA batched matrix product through cuBLAS (row-major operands handed over as their transposes).
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

@@ -1,7 +1,6 @@
 // CUDA softmax / log-softmax over one axis, negative log-likelihood with integer labels, and
 // index_select / index_add along one dim: the same contracts as cpu/nn.h on device tensors.
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

@@ -1,7 +1,6 @@
 // CUDA pooling for any spatial rank with cpu/pool.h's contract and rules (first-index ties, NaN
 // wins, padding never wins, ceil_mode, count_include_pad, divisor_override, adaptive windows).
-// Plain C++: any folder may include it. A build without CUDA links cuda/no_cuda.cpp, whose
-// versions throw "<op>: this build has no CUDA support".
+// Plain C++ (no CUDA include); implemented in the CUDA backend library, libconvtape_cuda.so.
 // The kernels' signatures and contracts: core/kernels.def (declared by cuda/backend_kernels.h).
 #pragma once
 

@@ -1,34 +1,51 @@
-// CUDA device plumbing: device discovery, device storage (through the caching allocator,
-// cuda/allocator.h), and copies. Kernels live in .cu files beside this one (cuda/kernels.h).
+// The CUDA backend library's device plumbing (device discovery, device storage through the
+// caching allocator of cuda/allocator.h, copies, fill) and its one exported symbol: the table of
+// cuda/backend_table.h that libconvtape opens it for, filled with these functions and with every
+// kernel of core/kernels.def.
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "cuda/allocator.h"
+#include "cuda/backend_kernels.h"
+#include "cuda/backend_table.h"
 #include "cuda/check.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
 #include "cuda/kernels.h"
+#include "cuda/runtime.h"
 
-namespace convtape::cuda {
+namespace convtape::cuda::runtime {
 
-bool built_with_cuda() noexcept {
-  return true;
-}
-
-int device_count() noexcept {
+namespace {
+struct Count {
+  int n = 0;
+  std::string error;  // the runtime's message when cudaGetDeviceCount failed
+};
+const Count& counted() noexcept {
   // Devices do not come and go while a process runs, and every op's DeviceScope asks: read once.
-  static const int count = [] {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  static const Count count = [] {
+    Count c;
+    const cudaError_t e = cudaGetDeviceCount(&c.n);
+    if (e != cudaSuccess) {
+      c.n = 0;
+      c.error = std::string(cudaGetErrorName(e)) + ", " + cudaGetErrorString(e);
       cudaGetLastError();  // clear the sticky "no driver / no device" status
-      return 0;
+    } else if (c.n == 0) {
+      c.error = "cudaGetDeviceCount reports 0 devices";
     }
-    return n;
+    return c;
   }();
   return count;
 }
+}  // namespace
 
-bool is_available() noexcept {
-  return device_count() > 0;
+int device_count() noexcept {
+  return counted().n;
+}
+
+const char* device_error() noexcept {
+  return counted().error.c_str();
 }
 
 std::shared_ptr<Storage> allocate(std::string_view op, std::size_t nbytes, Device device) {
@@ -74,4 +91,27 @@ void synchronize(std::string_view op, Device device) {
   CT_CUDA_CHECK(op, cudaDeviceSynchronize());
 }
 
-}  // namespace convtape::cuda
+}  // namespace convtape::cuda::runtime
+
+namespace {
+// What libconvtape's loader reads: the plumbing above, the allocator's statistics, and every
+// kernel of the list.
+const convtape::cuda::BackendTable kTable = {
+    convtape::cuda::kBackendAbi,
+    {&convtape::cuda::runtime::device_count, &convtape::cuda::runtime::device_error,
+     &convtape::cuda::runtime::allocate, &convtape::cuda::runtime::empty,
+     &convtape::cuda::runtime::copy, &convtape::cuda::runtime::fill,
+     &convtape::cuda::runtime::synchronize, &convtape::cuda::runtime::memory_stats,
+     &convtape::cuda::runtime::reset_peak_memory_stats, &convtape::cuda::runtime::empty_cache},
+#define CT_DEFAULT(value)
+#define CT_KERNEL(Ret, name, Params, Args, first, op) &convtape::cuda::name,
+#include "core/kernels.def"
+#undef CT_KERNEL
+#undef CT_DEFAULT
+};
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const convtape::cuda::BackendTable*
+convtape_cuda_backend_table() {
+  return &kTable;
+}

@@ -1,6 +1,8 @@
 // Run-time settings of the CUDA backend, and the cache of the cuDNN convolution algorithms they
-// steer. Header-only plain C++ (no CUDA include), so that builds with and without CUDA share the
-// same API; without CUDA the settings are simply never consulted and the cache stays empty.
+// steer. Plain C++ (no CUDA include). The settings and the cache live in libconvtape
+// (cuda/api.cpp), not in the CUDA backend library, so that a program's settings reach the backend
+// it opens later, and there is one of each per process; without the backend they are simply never
+// consulted.
 //   deterministic()           only algorithms cuDNN reports as deterministic (bitwise-identical
 //                             results run to run); CONVTAPE_DETERMINISTIC=1 sets it at start-up.
 //                             The same switch as convtape::set_deterministic (core/settings.h),
@@ -49,16 +51,6 @@ inline std::int64_t parse_mib(const char* text, std::int64_t fallback) {
 
 inline constexpr std::int64_t kDefaultConvWorkspace = std::int64_t{1} << 30;
 
-inline std::atomic<bool>& allow_tf32_flag() {
-  static std::atomic<bool> flag{parse_flag(std::getenv("CONVTAPE_ALLOW_TF32"), false)};
-  return flag;
-}
-inline std::atomic<std::int64_t>& conv_workspace_bytes() {
-  static std::atomic<std::int64_t> bytes{
-      parse_mib(std::getenv("CONVTAPE_CUDNN_WORKSPACE_MB"), kDefaultConvWorkspace)};
-  return bytes;
-}
-
 }  // namespace detail
 
 inline void set_deterministic(bool on) {
@@ -67,19 +59,11 @@ inline void set_deterministic(bool on) {
 inline bool deterministic() {
   return convtape::deterministic();
 }
-inline void set_allow_tf32(bool on) {
-  detail::allow_tf32_flag().store(on);
-}
-inline bool allow_tf32() {
-  return detail::allow_tf32_flag().load();
-}
+void set_allow_tf32(bool on);
+bool allow_tf32();
 // Negative limits count as 0 (only algorithms that need no workspace).
-inline void set_conv_workspace_limit(std::int64_t bytes) {
-  detail::conv_workspace_bytes().store(std::max<std::int64_t>(bytes, 0));
-}
-inline std::int64_t conv_workspace_limit() {
-  return detail::conv_workspace_bytes().load();
-}
+void set_conv_workspace_limit(std::int64_t bytes);
+std::int64_t conv_workspace_limit();
 
 // One remembered choice: cuDNN's algorithm and math type (as ints, so that this header needs no
 // cuDNN include) and the workspace it was measured with. algo = kConvDirect marks a shape cuDNN
@@ -132,17 +116,10 @@ class ConvAlgorithmCache {
 };
 
 // The process's cache, used by cuda/conv.cpp.
-inline ConvAlgorithmCache& conv_algorithm_cache() {
-  static ConvAlgorithmCache cache;
-  return cache;
-}
+ConvAlgorithmCache& conv_algorithm_cache();
 // Forgets every choice (the next call of each shape measures again).
-inline void clear_conv_algorithm_cache() {
-  conv_algorithm_cache().clear();
-}
+void clear_conv_algorithm_cache();
 // The number of remembered (pass, shape, settings) choices.
-inline std::size_t conv_algorithm_cache_size() {
-  return conv_algorithm_cache().size();
-}
+std::size_t conv_algorithm_cache_size();
 
 }  // namespace convtape::cuda

@@ -130,10 +130,9 @@ int main(int argc, char** argv) {
   try {
     if (s.threads > 0) omp_set_num_threads(s.threads);
     manual_seed(s.seed);
-    if (s.device == "cuda" && cuda::device_count() == 0) {
-      std::fprintf(stderr,
-                   "train_fashion_mnist: expected a CUDA device for --device cuda, got none "
-                   "(no GPU, or a build without CUDA)\n");
+    if (s.device == "cuda" && !cuda::is_available()) {
+      std::fprintf(stderr, "train_fashion_mnist: expected a CUDA device for --device cuda: %s\n",
+                   cuda::unavailable_reason().c_str());
       return 1;
     }
     const Device device = s.device == "cuda" ? Device::cuda(0) : Device::cpu();

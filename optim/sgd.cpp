@@ -1,12 +1,14 @@
-// SGD's step, with in-place tensor methods under NoGradGuard so that the same code serves any
-// device. Temporaries per parameter: the weight-decayed gradient (when weight_decay != 0) and the
-// Nesterov direction (when nesterov).
+// SGD's step: one fused kernel per parameter (backend::sgd_step_, core/kernels.def), so that a
+// parameter's update is one pass over its memory on either device instead of three to five tensor
+// ops and their temporaries. The kernel gives the bits of those ops (core/kernel_args.h's SgdStep).
 #include "optim/sgd.h"
 
 #include <cmath>
 
 #include "core/autograd.h"
-#include "ops/elementwise.h"
+#include "core/kernel_args.h"
+#include "ops/backend.h"
+#include "ops/factory.h"
 
 namespace convtape::optim {
 
@@ -59,21 +61,33 @@ void SGD::step() {
   NoGradGuard no_grad;
   for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
     const SGDOptions o = SGDOptions::from_hyper(checked_hyper(gi));
+    SgdStep s{o.lr(), o.momentum(), o.dampening(), o.weight_decay(), o.nesterov(), false};
     for (Tensor& p : param_groups()[gi].params) {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
-      Tensor d = o.weight_decay() != 0.0 ? add(grad, mul(p, o.weight_decay())) : grad;
+      // The kernel takes contiguous operands of p's dtype: a no-op for most gradients (backward
+      // and set_grad leave p's shape, dtype and device), a copy for a strided one. A strided
+      // parameter (a view made a leaf) steps through a contiguous copy that is written back.
+      const Tensor g = grad.to(p.dtype()).contiguous();
+      Tensor target = p.contiguous();
+      Tensor no_buffer;
+      Tensor* buffer = &no_buffer;
       if (o.momentum() != 0.0) {
         ParamState& st = state_of(p);
         auto it = st.buffers.find("momentum_buffer");
-        if (it == st.buffers.end()) {
-          it = st.buffers.emplace("momentum_buffer", d.detach().clone()).first;
-        } else {
-          it->second.mul_(o.momentum()).add_(d, 1.0 - o.dampening());
-        }
-        d = o.nesterov() ? add(d, mul(it->second, o.momentum())) : it->second;
+        s.first = it == st.buffers.end();
+        // New buffers are left unwritten: the kernel writes d into them (s.first).
+        if (s.first) it = st.buffers.emplace("momentum_buffer", empty_like(target)).first;
+        // Buffers are born contiguous, here and in load_state_dict; the kernel relies on it.
+        if (!it->second.is_contiguous()) it->second = it->second.contiguous();
+        buffer = &it->second;
       }
-      p.add_(d, -o.lr());
+      backend::sgd_step_(target, g, *buffer, s);
+      if (target.impl() == p.impl()) {
+        p.storage()->bump_version();  // as an in-place op: saved copies of p are now stale
+      } else {
+        p.copy_(target);
+      }
     }
   }
 }

@@ -1,7 +1,6 @@
 // The caching device allocator's rules and bookkeeping (cuda/alloc_rules.h) driven by a fake
-// cudaMalloc on the host, so that they are checked in every build and without a GPU; the CUDA
-// entry points' behaviour without a device; and, in a CUDA build, the CT_CUBLAS_CHECK /
-// CT_CUDNN_CHECK messages (string functions of the libraries, no device needed).
+// cudaMalloc on the host, so that they are checked in every build and without a GPU (the entry
+// points' behaviour without a device is in tests/core/device_test.cpp).
 #include <atomic>
 #include <cstdlib>
 #include <limits>
@@ -12,9 +11,6 @@
 
 #include "cuda/alloc_rules.h"
 #include "support/test_util.h"
-#if defined(CT_WITH_CUDA)
-#include "cuda/check.h"
-#endif
 
 using namespace convtape;
 using namespace convtape::cuda::alloc_rules;
@@ -210,40 +206,3 @@ TEST_CASE("cuda allocator: concurrent allocate and release keep the counters exa
   CHECK(s.reserved_bytes == s.cached_bytes);
   CHECK(static_cast<std::int64_t>(dev.in_use) == s.reserved_bytes);
 }
-
-TEST_CASE("cuda allocator: without a GPU, device memory is refused clearly", "[cuda_alloc]") {
-  CHECK(cuda::memory_stats(Device::cuda(3)).allocated_bytes == 0);  // nothing allocated there
-  CT_REQUIRE_ERROR(cuda::memory_stats(Device::cpu()), "memory_stats: expected a CUDA device");
-  cuda::empty_cache();               // never fails, whatever the build
-  if (cuda::is_available()) return;  // tests/cuda covers real devices
-  const std::string expected = cuda::built_with_cuda()
-                                   ? "alloc_test: expected a CUDA device index in [0, 0), got 0 "
-                                     "(no CUDA device is present)"
-                                   : "alloc_test: this build has no CUDA support";
-  CT_REQUIRE_ERROR(cuda::allocate("alloc_test", 1024, Device::cuda()), expected);
-  CT_REQUIRE_ERROR(zeros({4}, Device::cuda()), "empty: ");
-  CHECK(cuda::memory_stats(Device::cuda()).cuda_malloc_calls == 0);
-}
-
-#if defined(CT_WITH_CUDA)
-TEST_CASE("CT_CUBLAS_CHECK and CT_CUDNN_CHECK report the op, the call and the library's message",
-          "[cuda_alloc]") {
-  const auto cublas_fails = [] { CT_CUBLAS_CHECK("gemm", CUBLAS_STATUS_INVALID_VALUE); };
-  CT_REQUIRE_ERROR(cublas_fails(),
-                   fmt::format("gemm: expected CUBLAS_STATUS_INVALID_VALUE to succeed, got cuBLAS "
-                               "status 7 ({})",
-                               cuda::blas::status_string(CUBLAS_STATUS_INVALID_VALUE)));
-  // The text is cuBLAS's own: the library loads on demand (cuda/blas.h), also without a GPU.
-  CHECK(std::string(cuda::blas::status_string(CUBLAS_STATUS_INVALID_VALUE)) ==
-        std::string("an unsupported value or parameter was passed to the function"));
-  const auto cudnn_fails = [] { CT_CUDNN_CHECK("conv", CUDNN_STATUS_BAD_PARAM); };
-  CT_REQUIRE_ERROR(cudnn_fails(),
-                   "conv: expected CUDNN_STATUS_BAD_PARAM to succeed, got cuDNN "
-                   "status 2000 (CUDNN_STATUS_BAD_PARAM)");
-  CHECK_NOTHROW([] { CT_CUDNN_CHECK("conv", CUDNN_STATUS_SUCCESS); }());
-  const auto cuda_fails = [] { CT_CUDA_CHECK("copy", cudaErrorInvalidValue); };
-  CT_REQUIRE_ERROR(cuda_fails(),
-                   "copy: expected cudaErrorInvalidValue to succeed, got "
-                   "cudaErrorInvalidValue");
-}
-#endif

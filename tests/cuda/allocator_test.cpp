@@ -5,7 +5,7 @@
 using namespace convtape;
 
 namespace {
-const Device kDev = Device::cuda(0);
+const Device kDev(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 }  // namespace
 
 TEST_CASE("a freed device block is reused for a request of the same size class", "[cuda]") {

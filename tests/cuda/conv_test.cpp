@@ -26,7 +26,7 @@ using namespace convtape;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
 
-const Device kGpu = Device::cuda();
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 // Restores the CUDA settings a test changes.
 class SettingsGuard {

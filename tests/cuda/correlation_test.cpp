@@ -21,7 +21,7 @@ namespace {
 
 using namespace convtape;
 
-const Device kGpu = Device::cuda();
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 using ct_test::Draw;
 

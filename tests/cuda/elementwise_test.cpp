@@ -28,7 +28,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-const Device kGpu = Device::cuda(0);
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 // got (any device) against expect (CPU): NaN matches NaN, equal values (infinities included)
 // match, otherwise |got - expect| <= atol + rtol |expect| with the dtype's tolerance.

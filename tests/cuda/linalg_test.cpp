@@ -15,7 +15,7 @@ namespace {
 
 using namespace convtape;
 
-const Device kGpu = Device::cuda();
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 class Tf32Guard {
  public:

@@ -19,7 +19,7 @@ namespace {
 using namespace convtape;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-const Device kGpu = Device::cuda();
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 Tensor dev(const Tensor& x) {
   return x.to(kGpu);

@@ -20,7 +20,7 @@ using namespace convtape;
 using Dims = std::vector<std::int64_t>;
 using Fn = std::function<Tensor(const Tensor&)>;
 
-const Device kGpu = Device::cuda();
+const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
 Tensor dev(const Tensor& x) {
   return x.to(kGpu);

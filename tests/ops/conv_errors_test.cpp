@@ -279,7 +279,7 @@ TEST_CASE("conv: device mismatches are refused before any kernel runs", "[ops][c
   // Tensors labelled as living on cuda:0 over host memory that nothing dereferences, as in
   // tests/core/tensor_test.cpp: the checks must reject them with or without a GPU.
   static float host[64] = {};
-  auto fake = std::make_shared<Storage>(host, sizeof(host), Device::cuda(0), nullptr);
+  auto fake = std::make_shared<Storage>(host, sizeof(host), Device(DeviceType::CUDA, 0), nullptr);
   const Tensor xd = Tensor::make(fake, {1, 1, 4}, {4, 4, 1}, 0, kFloat32);
   const Tensor wd = Tensor::make(fake, {1, 1, 2}, {2, 2, 1}, 0, kFloat32);
   const Tensor bd = Tensor::make(fake, {1}, {1}, 0, kFloat32);

@@ -404,7 +404,7 @@ TEST_CASE("correlation: argument errors", "[ops][correlation][errors]") {
 TEST_CASE("correlation: device mismatches are refused", "[ops][correlation]") {
   // Tensors labelled as living on cuda:0 over host memory that nothing dereferences.
   static float host[64] = {};
-  auto fake = std::make_shared<Storage>(host, sizeof(host), Device::cuda(0), nullptr);
+  auto fake = std::make_shared<Storage>(host, sizeof(host), Device(DeviceType::CUDA, 0), nullptr);
   const Tensor fd = Tensor::make(fake, {1, 1, 4, 4}, {16, 16, 4, 1}, 0, kFloat32);
   const Tensor f = zeros({1, 1, 4, 4});
   CT_REQUIRE_ERROR(correlation(f, fd),

@@ -1005,7 +1005,7 @@ TEST_CASE("pooling: device mismatches are refused before any kernel runs", "[ops
   // int64 indices labelled as living on cuda:0 over host memory that nothing dereferences, as in
   // tests/core/tensor_test.cpp: the check must reject the mix with or without a GPU.
   static std::int64_t ihost[4] = {};
-  auto ifake = std::make_shared<Storage>(ihost, sizeof(ihost), Device::cuda(0), nullptr);
+  auto ifake = std::make_shared<Storage>(ihost, sizeof(ihost), Device(DeviceType::CUDA, 0), nullptr);
   const Tensor id = Tensor::make(ifake, {1, 1, 2, 2}, {4, 4, 2, 1}, 0, kInt64);
   CT_REQUIRE_ERROR(max_unpool(zeros({1, 1, 2, 2}), id, PoolOptions(2)),
                    "max_unpool: expected tensors on one device, got cpu and cuda:0");

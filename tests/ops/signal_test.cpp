@@ -381,7 +381,7 @@ TEST_CASE("correlate / convolve: argument errors", "[ops][signal][errors]") {
   CT_REQUIRE_ERROR(convolve(a, b, "circular"),
                    "signal mode: expected 'full', 'same' or 'valid', got 'circular'");
   static float host[16] = {};
-  auto fake = std::make_shared<Storage>(host, sizeof(host), Device::cuda(0), nullptr);
+  auto fake = std::make_shared<Storage>(host, sizeof(host), Device(DeviceType::CUDA, 0), nullptr);
   const Tensor ad = Tensor::make(fake, {4}, {1}, 0, kFloat32);
   CT_REQUIRE_ERROR(correlate(a, ad),
                    "correlate: expected tensors on one device, got cpu and cuda:0");

@@ -11,8 +11,7 @@ int main(int argc, char* argv[]) {
   if (!convtape::cuda::is_available()) {
     const auto count = Catch::getRegistryHub().getTestCaseRegistry().getAllTests().size();
     std::printf("SKIPPED %zu CUDA test case(s): %s\n", count,
-                convtape::cuda::built_with_cuda() ? "no CUDA device is present"
-                                                  : "this build has no CUDA support");
+                convtape::cuda::unavailable_reason().c_str());
     return 77;
   }
   return Catch::Session().run(argc, argv);
