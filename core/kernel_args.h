@@ -128,6 +128,13 @@ struct SgdStep {
   bool first = false;
 };
 
+// The first value outside a range, and where it is (find_out_of_range in core/kernels.def).
+struct OutOfRange {
+  std::int64_t position = -1;  // flat position; -1: every value is in range
+  std::int64_t value = 0;
+  bool found() const { return position >= 0; }
+};
+
 struct PoolResult {
   Tensor values;
   Tensor indices;  // int64, undefined when not asked for

@@ -98,4 +98,14 @@ Tensor index_add(const Tensor& src, std::int64_t outer, std::int64_t n, std::int
   return y;
 }
 
+OutOfRange find_out_of_range(const Tensor& values, std::int64_t lo, std::int64_t hi) {
+  OutOfRange r;
+  const std::int64_t n = values.numel();
+  if (n == 0) return r;
+  const std::int64_t* v = values.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < n; ++i)
+    if (v[i] < lo || v[i] >= hi) return {i, v[i]};
+  return r;
+}
+
 }  // namespace convtape::cpu

@@ -1,8 +1,8 @@
 // The tensor-level softmax, nll and index kernels of cuda/nn.h: argument checks, outputs and
-// scratch on the input's device, then the launchers of cuda/nn_launch.h. The front ends check CPU
-// labels and indices on the host and leave CUDA ones to these functions, which find the first value
-// out of range on the device (one small kernel and a copy back of its position, so each such call
-// waits for the device) and throw the front end's own message.
+// scratch on the input's device, then the launchers of cuda/nn_launch.h. Labels and indices are
+// range-checked once per call, by the front ends through find_out_of_range (below: one small
+// kernel and a copy back of the first offender's position); the kernels that use them do not
+// check again.
 #include "cuda/nn.h"
 
 #include <algorithm>
@@ -66,16 +66,14 @@ const std::int64_t* int64_ptr(const Tensor& t) {
   return t.numel() == 0 ? nullptr : t.data_ptr<std::int64_t>();
 }
 
-struct OutOfRange {
-  std::int64_t position = -1;  // of the first value outside the range; -1: none
-  std::int64_t value = 0;
-  bool found() const { return position >= 0; }
-};
+}  // namespace
 
-// The first value of a contiguous int64 device tensor outside [lo, hi).
-OutOfRange find_out_of_range(std::string_view op, const Tensor& values, std::int64_t lo,
-                             std::int64_t hi) {
+OutOfRange find_out_of_range(const Tensor& values, std::int64_t lo, std::int64_t hi) {
+  constexpr std::string_view op = "index";
   OutOfRange r;
+  CT_CHECK(values.defined() && values.dtype() == kInt64 && values.is_contiguous(),
+           "{}: expected a contiguous int64 tensor, got {}", op,
+           values.defined() ? dtype_name(values.dtype()) : std::string("an undefined tensor"));
   if (values.numel() == 0) return r;
   DeviceScope scope(op, values.device());
   const Tensor first = device_empty({1}, kInt64, values.device());
@@ -84,8 +82,6 @@ OutOfRange find_out_of_range(std::string_view op, const Tensor& values, std::int
                                             first.data_ptr<std::int64_t>(), &r.position, &r.value));
   return r;
 }
-
-}  // namespace
 
 Tensor softmax(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
   const std::string_view op = log ? "log_softmax" : "softmax";
@@ -124,10 +120,6 @@ Tensor nll(const Tensor& logp, const Tensor& labels) {
            to_string(logp.shape()));
   const std::int64_t batch = logp.size(0), classes = logp.size(1);
   check_index(op, labels, "labels", logp, batch);
-  // The front end's message for CPU labels (ops/loss.cpp).
-  const OutOfRange bad = find_out_of_range(op, labels, 0, classes);
-  CT_CHECK(!bad.found(), "nll_loss: expected labels in [0, {}), got {} at position {}", classes,
-           bad.value, bad.position);
   Tensor out = device_empty({batch}, logp.dtype(), logp.device());
   if (batch == 0) return out;
   DeviceScope scope(op, logp.device());
@@ -160,14 +152,6 @@ Tensor index_select(const Tensor& x, std::int64_t outer, std::int64_t n, std::in
   check_split(op, x, "input", outer, n, inner);
   check_index(op, index, "index", x, index.defined() ? index.numel() : 0);
   const std::int64_t len = index.numel();
-  const OutOfRange bad = find_out_of_range(op, index, 0, n);
-  if (bad.found()) {
-    // The front end's message for CPU indices (ops/shape.cpp), which names the dim of x's shape.
-    const std::int64_t d = split_dim(x.shape().data(), x.shape().size(), outer, n, inner);
-    const Shape shape = d >= 0 ? x.shape() : Shape{outer, n, inner};
-    CT_FAIL("index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n,
-            d >= 0 ? d : 1, to_string(shape), bad.value, bad.position);
-  }
   Tensor y = device_empty({outer, len, inner}, x.dtype(), x.device());
   if (y.numel() == 0) return y;
   DeviceScope scope(op, x.device());

@@ -16,9 +16,6 @@ namespace convtape::cuda::kernels {
 
 namespace {
 
-// The bad-index buffer's value while no index past the plane has been seen.
-constexpr std::int64_t kNoBad = std::numeric_limits<std::int64_t>::max();
-
 template <class T>
 cudaError_t max_pool_typed(const void* x, void* y, std::int64_t* indices, const PoolWindows& pw,
                            std::int64_t planes, std::int64_t lanes, void* partial_values,
@@ -57,12 +54,10 @@ cudaError_t index_scatter_add_typed(const void* src, const std::int64_t* indices
 }
 
 cudaError_t claim_last(const std::int64_t* indices, std::int64_t planes, std::int64_t m,
-                       std::int64_t size, std::int64_t* owner, std::int64_t* bad) {
-  cudaError_t e = for_each(planes * size, FillValue<std::int64_t>{owner, -1});
+                       std::int64_t size, std::int64_t* owner) {
+  const cudaError_t e = for_each(planes * size, FillValue<std::int64_t>{owner, -1});
   if (e != cudaSuccess) return e;
-  e = for_each(1, FillValue<std::int64_t>{bad, kNoBad});
-  if (e != cudaSuccess) return e;
-  return for_each(planes * m, IndexClaim{indices, owner, bad, m, size});
+  return for_each(planes * m, IndexClaim{indices, owner, m, size});
 }
 
 template <class F>
@@ -113,24 +108,14 @@ cudaError_t index_scatter_add(DType dtype, const void* src, const std::int64_t* 
 
 cudaError_t index_scatter_last(DType dtype, const void* src, const std::int64_t* indices, void* out,
                                std::int64_t planes, std::int64_t m, std::int64_t size,
-                               std::int64_t* owner, std::int64_t* bad, std::int64_t* bad_position,
-                               std::int64_t* bad_value) {
-  *bad_position = -1;
-  *bad_value = 0;
-  cudaError_t e = claim_last(indices, planes, m, size, owner, bad);
+                               std::int64_t* owner) {
+  const cudaError_t e = claim_last(indices, planes, m, size, owner);
   if (e != cudaSuccess) return e;
-  e = by_dtype(dtype, [&](auto zero) {
+  return by_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     return for_each(planes * size, IndexClaimGather<T>{static_cast<const T*>(src), owner,
                                                        static_cast<T*>(out), m, size});
   });
-  if (e != cudaSuccess) return e;
-  // The kernels ran on the default stream, which these copies wait for.
-  std::int64_t position = kNoBad;
-  e = cudaMemcpy(&position, bad, sizeof position, cudaMemcpyDeviceToHost);
-  if (e != cudaSuccess || position == kNoBad) return e;
-  *bad_position = position;
-  return cudaMemcpy(bad_value, indices + position, sizeof *bad_value, cudaMemcpyDeviceToHost);
 }
 
 cudaError_t index_gather(DType dtype, const void* src, const std::int64_t* indices, void* out,

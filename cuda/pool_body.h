@@ -448,21 +448,17 @@ struct IndexScatterAdd {
 };
 
 // max_unpool, pass 1 over i in planes * m: owner[p, indices[i]] = the largest source position o
-// (within the plane) that targets it, so that a later duplicate overwrites as on the CPU. An index
-// past the plane records the smallest such flat position in *bad.
+// (within the plane) that targets it, so that a later duplicate overwrites as on the CPU. The
+// front end has checked every index against the plane (ops/pool.cpp, once per call); one outside
+// it is skipped like a negative one, never written.
 struct IndexClaim {
   const std::int64_t* indices;
   std::int64_t* owner;
-  std::int64_t* bad;
   std::int64_t m, size;
 
   CT_HD void operator()(std::int64_t i) const {
     const std::int64_t k = indices[i];
-    if (k < 0) return;
-    if (k >= size) {
-      atomic_min(bad, i);
-      return;
-    }
+    if (k < 0 || k >= size) return;
     const std::int64_t p = i / m;
     atomic_max(owner + p * size + k, i - p * m);
   }

@@ -29,13 +29,11 @@ cudaError_t avg_pool_backward(DType dtype, const void* dy, void* dx, const PoolW
 cudaError_t index_scatter_add(DType dtype, const void* src, const std::int64_t* indices, void* out,
                               std::int64_t planes, std::int64_t m, std::int64_t size);
 // out [planes, size] = 0, then out[p, indices[p, o]] = src[p, o], the largest o winning among
-// duplicates. owner [planes * size] and bad [1] are device scratch. On return (after the kernels
-// have finished), *bad_position is the smallest flat position of an index >= size and *bad_value
-// that index, or *bad_position = -1 when there is none.
+// duplicates; indices outside [0, size) are skipped (the front end has refused them). owner
+// [planes * size] is device scratch.
 cudaError_t index_scatter_last(DType dtype, const void* src, const std::int64_t* indices, void* out,
                                std::int64_t planes, std::int64_t m, std::int64_t size,
-                               std::int64_t* owner, std::int64_t* bad, std::int64_t* bad_position,
-                               std::int64_t* bad_value);
+                               std::int64_t* owner);
 // out [planes, m] = src[p, indices[p, o]], zero for a negative index.
 cudaError_t index_gather(DType dtype, const void* src, const std::int64_t* indices, void* out,
                          std::int64_t planes, std::int64_t m, std::int64_t size);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ops/backend.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -94,6 +95,10 @@ void check_positive(std::string_view op, std::string_view what,
 
 std::string dims_string(const Shape& s) {
   return fmt::format("{}", fmt::join(s, " x "));
+}
+
+OutOfRange find_out_of_range(const Tensor& values, std::int64_t lo, std::int64_t hi) {
+  return backend::find_out_of_range(values, lo, hi);
 }
 
 }  // namespace convtape::detail

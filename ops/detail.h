@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/kernel_args.h"
 #include "core/tensor.h"
 
 namespace convtape::detail {
@@ -45,5 +46,11 @@ V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s
 void check_positive(std::string_view op, std::string_view what, const std::vector<std::int64_t>& v);
 // Spatial extents as messages print them: "28 x 28".
 std::string dims_string(const Shape& s);
+
+// The first value of the contiguous int64 tensor `values` outside [lo, hi), on the values' own
+// device (backend::find_out_of_range: a host loop, or one small CUDA kernel and a copy back). The
+// one range check of indices and labels per call: front ends throw their own message from it, and
+// the kernels that then use the values do not check again.
+OutOfRange find_out_of_range(const Tensor& values, std::int64_t lo, std::int64_t hi);
 
 }  // namespace convtape::detail

@@ -83,13 +83,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reducti
            log_probs.size(0), to_string(log_probs.shape()), to_string(labels.shape()));
   const std::int64_t classes = log_probs.size(1);
   const Tensor lab = labels.contiguous();
-  // CUDA labels are checked by the kernel itself (cuda/nn.h), without a copy to the host.
-  if (lab.is_cpu()) {
-    const std::int64_t* lp = lab.data_ptr<std::int64_t>();
-    for (std::int64_t i = 0; i < lab.numel(); ++i)
-      CT_CHECK(lp[i] >= 0 && lp[i] < classes,
-               "nll_loss: expected labels in [0, {}), got {} at position {}", classes, lp[i], i);
-  }
+  const OutOfRange bad = detail::find_out_of_range(lab, 0, classes);
+  CT_CHECK(!bad.found(), "nll_loss: expected labels in [0, {}), got {} at position {}", classes,
+           bad.value, bad.position);
   Tensor losses = backend::nll(log_probs.detach().contiguous(), lab);
   record(losses, "nll_loss", {log_probs}, {lab},
          [classes](const Saved& s, const Tensor& g, const GradMask&) {

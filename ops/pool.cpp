@@ -253,13 +253,10 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
   check_output_size(op, x, out);
   const Tensor ic = indices.contiguous();
   const std::int64_t plane = checked::numel(out, op);
-  // Unpooling is rare enough that CUDA indices are checked on a host copy, with the same message.
-  const Tensor ih = ic.is_cpu() ? ic : ic.cpu();
-  const auto* iv = ih.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < ic.numel(); ++i)
-    CT_CHECK(iv[i] >= 0 && iv[i] < plane,
-             "{}: expected indices in [0, {}) (the output plane {}), got {} at flat position {}",
-             op, plane, detail::dims_string(out), iv[i], i);
+  const OutOfRange bad = detail::find_out_of_range(ic, 0, plane);
+  CT_CHECK(!bad.found(),
+           "{}: expected indices in [0, {}) (the output plane {}), got {} at flat position {}", op,
+           plane, detail::dims_string(out), bad.value, bad.position);
   Tensor y = backend::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
   record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{backend::index_gather(dy.contiguous(), sv[0]), Tensor()};

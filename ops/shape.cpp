@@ -280,14 +280,10 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   const std::int64_t d = wrap_dim(dim, x.dim(), "index_select");
   const Tensor idx = index.contiguous();
   const std::int64_t n = x.size(d);
-  // CUDA indices are checked on a host copy (index_select is rare outside data loading), so the
-  // message names the dim exactly as for CPU indices.
-  const Tensor ih = idx.is_cpu() ? idx : idx.cpu();
-  const std::int64_t* ip = ih.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < ih.numel(); ++i)
-    CT_CHECK(ip[i] >= 0 && ip[i] < n,
-             "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n, d,
-             to_string(x.shape()), ip[i], i);
+  const OutOfRange bad = detail::find_out_of_range(idx, 0, n);
+  CT_CHECK(!bad.found(),
+           "index_select: expected indices in [0, {}) for dim {} of shape {}, got {} at {}", n, d,
+           to_string(x.shape()), bad.value, bad.position);
   Shape out = x.shape();
   out[static_cast<std::size_t>(d)] = idx.numel();
   checked::nbytes(out, dtype_size(x.dtype()), "index_select");

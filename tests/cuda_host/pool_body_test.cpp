@@ -260,20 +260,16 @@ Tensor run_scatter_add(const Tensor& src, const Tensor& indices, const Shape& pl
   return out;
 }
 
-// max_unpool's passes; *bad receives the smallest position of an index past the plane (or
-// int64 max).
+// max_unpool's passes.
 template <class T>
-Tensor run_scatter_last(const Tensor& src, const Tensor& indices, const Shape& plane,
-                        std::int64_t* bad) {
+Tensor run_scatter_last(const Tensor& src, const Tensor& indices, const Shape& plane) {
   Tensor out = sentinel(plane_shape(src, plane), dtype_of<T>());
   const std::int64_t planes = src.size(0) * src.size(1);
   const std::int64_t m = planes > 0 ? src.numel() / planes : 0, size = numel(plane);
   std::vector<std::int64_t> owner(static_cast<std::size_t>(out.numel()), 777);
   ct_test::run_on_host(out.numel(), cuda::FillValue<std::int64_t>{owner.data(), -1});
-  ct_test::run_on_host(
-      1, cuda::FillValue<std::int64_t>{bad, std::numeric_limits<std::int64_t>::max()});
-  ct_test::run_on_host(
-      src.numel(), cuda::IndexClaim{indices.data_ptr<std::int64_t>(), owner.data(), bad, m, size});
+  ct_test::run_on_host(src.numel(),
+                       cuda::IndexClaim{indices.data_ptr<std::int64_t>(), owner.data(), m, size});
   ct_test::run_on_host(out.numel(), cuda::IndexClaimGather<T>{src.data_ptr<T>(), owner.data(),
                                                               out.data_ptr<T>(), m, size});
   return out;
@@ -616,11 +612,9 @@ TEST_CASE("cuda pool bodies: max_unpool's claim and gather equal the CPU's overw
     for (DType dtype : {kFloat32, kFloat64}) {
       const Tensor src = make({n, c, m}, dtype, Data::Reals, d);
       const Tensor want = cpu::index_scatter(src, indices, plane, /*accumulate=*/false);
-      std::int64_t bad = 0;
-      const Tensor got = dtype == kFloat32 ? run_scatter_last<float>(src, indices, plane, &bad)
-                                           : run_scatter_last<double>(src, indices, plane, &bad);
+      const Tensor got = dtype == kFloat32 ? run_scatter_last<float>(src, indices, plane)
+                                           : run_scatter_last<double>(src, indices, plane);
       CHECK(same(got, want));
-      CHECK(bad == std::numeric_limits<std::int64_t>::max());
       // The accumulating scatter (max pooling's gradient) and the gather (max_unpool's gradient).
       const Tensor add = dtype == kFloat32 ? run_scatter_add<float>(src, indices, plane)
                                            : run_scatter_add<double>(src, indices, plane);
@@ -636,13 +630,11 @@ TEST_CASE("cuda pool bodies: max_unpool's claim and gather equal the CPU's overw
   // The later duplicate overwrites, per plane.
   const Tensor src = t({1, 2, 3, 4, 5, 6}, {2, 1, 3});
   const Tensor dup = idx({1, 1, 0, 2, 2, 2}, {2, 1, 3});
-  std::int64_t bad = 0;
-  CHECK(run_scatter_last<float>(src, dup, {3}, &bad).to_vector<double>() ==
+  CHECK(run_scatter_last<float>(src, dup, {3}).to_vector<double>() ==
         std::vector<double>{3, 2, 0, 0, 0, 6});
-  // Indices past the plane: the smallest flat position is recorded, the rest is still written.
+  // Indices past the plane (which the front end refuses) are skipped, never written out of it.
   const Tensor wrong = idx({0, 7, 1, 2, 5, 3}, {2, 1, 3});
-  const Tensor out = run_scatter_last<float>(src, wrong, {3}, &bad);
-  CHECK(bad == 1);
+  const Tensor out = run_scatter_last<float>(src, wrong, {3});
   CHECK(out.to_vector<double>() == std::vector<double>{1, 3, 0, 0, 0, 4});
   CHECK(run_gather<float>(t({1, 2, 3, 4, 5, 6}, {2, 1, 3}), idx({2, -1, 0, 1}, {2, 1, 2}))
             .to_vector<double>() == std::vector<double>{3, 0, 4, 5});
