@@ -6,27 +6,12 @@
 
 #include "core/autograd.h"
 #include "core/checked.h"
+#include "ops/detail.h"
 #include "ops/factory.h"
 
 namespace convtape::nn {
 
 namespace {
-
-// v with one value, or rank values, as rank values.
-std::vector<std::int64_t> per_dim(const char* owner, const char* what, std::int64_t rank,
-                                  const std::vector<std::int64_t>& v) {
-  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == rank,
-           "{}: expected {} with {}, got {}", owner, what,
-           rank == 1 ? std::string("1 value") : fmt::format("1 or {} values", rank),
-           format_per_dim(v));
-  return v.size() == 1 ? std::vector<std::int64_t>(static_cast<std::size_t>(rank), v[0]) : v;
-}
-
-void check_all(const char* owner, const char* what, const std::vector<std::int64_t>& v,
-               std::int64_t min) {
-  CT_CHECK(std::all_of(v.begin(), v.end(), [&](std::int64_t x) { return x >= min; }),
-           "{}: expected {} >= {}, got {}", owner, what, min, format_per_dim(v));
-}
 
 void check_channels(const char* owner, std::int64_t in, std::int64_t out, std::int64_t groups) {
   CT_CHECK(in > 0 && out > 0, "{}: expected positive in_channels and out_channels, got {} and {}",
@@ -73,8 +58,8 @@ template <class Derived>
 std::vector<std::int64_t> ConvLayerOptions<Derived>::checked_per_dim(const char* what,
                                                                      const PerDim& v,
                                                                      std::int64_t min) const {
-  auto values = per_dim(Derived::kName, what, rank_, v.values);
-  check_all(Derived::kName, what, values, min);
+  auto values = convtape::detail::per_dim(Derived::kName, what, v.values, rank_);
+  convtape::detail::check_at_least(Derived::kName, what, values, min);
   return values;
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "modules/conv.h"
+#include "ops/detail.h"
 
 namespace convtape::nn {
 
@@ -15,15 +16,6 @@ V expand(const V& v, std::int64_t rank) {
   return v.size() == 1 ? V(static_cast<std::size_t>(rank), v[0]) : v;
 }
 
-template <class V>
-void check_count(const std::string& owner, const char* what, const V& v, std::int64_t rank,
-                 bool allow_empty) {
-  CT_CHECK(
-      (allow_empty && v.empty()) || v.size() == 1 || static_cast<std::int64_t>(v.size()) == rank,
-      "{}: expected {} with {}, got {}", owner, what,
-      rank == 1 ? std::string("1 value") : fmt::format("1 or {} values", rank), v.size());
-}
-
 }  // namespace
 
 PoolNd::PoolNd(Kind kind, std::int64_t rank, const PoolOptions& options)
@@ -31,10 +23,11 @@ PoolNd::PoolNd(Kind kind, std::int64_t rank, const PoolOptions& options)
   const std::string owner = type_name();
   CT_CHECK(rank >= 1 && rank <= 3, "{}: expected rank 1, 2 or 3, got {}", owner, rank);
   CT_CHECK(!options.kernel_size().empty(), "{}: expected a kernel_size, got none", owner);
-  check_count(owner, "kernel_size", options.kernel_size(), rank, false);
-  check_count(owner, "stride", options.stride(), rank, true);
-  check_count(owner, "padding", options.padding(), rank, false);
-  check_count(owner, "dilation", options.dilation(), rank, false);
+  convtape::detail::check_per_dim_count(owner, "kernel_size", options.kernel_size().size(), rank,
+                                        false);
+  convtape::detail::check_per_dim_count(owner, "stride", options.stride().size(), rank, true);
+  convtape::detail::check_per_dim_count(owner, "padding", options.padding().size(), rank, false);
+  convtape::detail::check_per_dim_count(owner, "dilation", options.dilation().size(), rank, false);
 }
 
 Tensor PoolNd::forward(const Tensor& x) {
@@ -92,7 +85,7 @@ std::string PoolNd::extra_repr() const {
 AdaptivePoolNd::AdaptivePoolNd(Kind kind, std::int64_t rank, Shape output_size)
     : kind_(kind), rank_(rank), output_size_(std::move(output_size)) {
   const std::string owner = type_name();
-  check_count(owner, "output_size", output_size_, rank, false);
+  convtape::detail::check_per_dim_count(owner, "output_size", output_size_.size(), rank);
   CT_CHECK(
       std::all_of(output_size_.begin(), output_size_.end(), [](std::int64_t v) { return v >= 1; }),
       "{}: expected output_size >= 1, got {}", owner, format_per_dim(output_size_));

@@ -88,6 +88,19 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   return reshape(s, shape);
 }
 
+void check_per_dim_count(std::string_view op, std::string_view what, std::size_t count,
+                         std::int64_t s, bool allow_empty) {
+  CT_CHECK((allow_empty && count == 0) || count == 1 || static_cast<std::int64_t>(count) == s,
+           "{}: expected {} with {} (one per spatial dim), got {}", op, what,
+           s == 1 ? std::string("1 value") : fmt::format("1 or {} values", s), count);
+}
+
+void check_at_least(std::string_view op, std::string_view what, const std::vector<std::int64_t>& v,
+                    std::int64_t min) {
+  for (auto x : v)
+    CT_CHECK(x >= min, "{}: expected {} >= {}, got [{}]", op, what, min, fmt::join(v, ", "));
+}
+
 void check_positive(std::string_view op, std::string_view what,
                     const std::vector<std::int64_t>& v) {
   for (auto x : v) CT_CHECK(x > 0, "{}: expected {} > 0, got [{}]", op, what, fmt::join(v, ", "));

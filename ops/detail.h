@@ -33,17 +33,21 @@ void check_element_value(std::string_view op, double value, DType dtype);
 // Gradient of a broadcast: sums g over the dims that broadcasting added or expanded.
 Tensor sum_to(const Tensor& g, const Shape& shape);
 
-// A per-spatial-dim option of a conv or a pool: one value for every dim, or one per dim (s of
-// them).
+// A per-spatial-dim option of a conv or a pool (ops and layers alike): one value for every dim,
+// or one per dim (s of them); with allow_empty, also none (the caller's default then applies).
+void check_per_dim_count(std::string_view op, std::string_view what, std::size_t count,
+                         std::int64_t s, bool allow_empty = false);
+// v as s values.
 template <class V>
 V per_dim(std::string_view op, std::string_view what, const V& v, std::int64_t s) {
-  CT_CHECK(v.size() == 1 || static_cast<std::int64_t>(v.size()) == s,
-           "{}: expected {} with 1 or {} values (one per spatial dim), got {}", op, what, s,
-           v.size());
+  check_per_dim_count(op, what, v.size(), s);
   return v.size() == 1 ? V(static_cast<std::size_t>(s), v[0]) : v;
 }
 // Every value > 0.
 void check_positive(std::string_view op, std::string_view what, const std::vector<std::int64_t>& v);
+// Every value >= min (the layers' option builders: "stride >= 1", "padding >= 0").
+void check_at_least(std::string_view op, std::string_view what, const std::vector<std::int64_t>& v,
+                    std::int64_t min);
 // Spatial extents as messages print them: "28 x 28".
 std::string dims_string(const Shape& s);
 

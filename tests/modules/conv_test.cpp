@@ -62,8 +62,9 @@ TEST_CASE("Conv options: per-dim values, padding forms, and their checks") {
   CHECK(nn::Conv2dOptions(1, 1, 3).padding(PaddingMode::SameLower).padding_mode() ==
         PaddingMode::SameLower);
 
-  CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, {3, 3, 3}),
-                   "ConvNdOptions: expected kernel_size with 1 or 2 values, got [3, 3, 3]");
+  CT_REQUIRE_ERROR(
+      nn::Conv2dOptions(1, 1, {3, 3, 3}),
+      "ConvNdOptions: expected kernel_size with 1 or 2 values (one per spatial dim), got 3");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).stride(0), "ConvNdOptions: expected stride >= 1");
   CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).padding(-1), "ConvNdOptions: expected padding >= 0");
   CT_REQUIRE_ERROR(

@@ -72,18 +72,20 @@ TEST_CASE("Pooling layers: printout and errors") {
 
   CT_REQUIRE_ERROR(nn::MaxPool2d(2)(zeros({1, 4, 4})), "max_pool2d: expected input of rank 4");
   CT_REQUIRE_ERROR(nn::AvgPool3d(2)(zeros({1, 1, 4, 4})), "avg_pool3d: expected input of rank 5");
-  CT_REQUIRE_ERROR(nn::MaxPool2d(PoolOptions({2, 2, 2})),
-                   "MaxPool2d: expected kernel_size with 1 or 2 values, got 3");
+  CT_REQUIRE_ERROR(
+      nn::MaxPool2d(PoolOptions({2, 2, 2})),
+      "MaxPool2d: expected kernel_size with 1 or 2 values (one per spatial dim), got 3");
   CT_REQUIRE_ERROR(nn::MaxPool2d(PoolOptions()), "MaxPool2d: expected a kernel_size, got none");
   CT_REQUIRE_ERROR(nn::AvgPool2d(PoolOptions(2).stride({1, 1, 1})),
-                   "AvgPool2d: expected stride with 1 or 2 values, got 3");
+                   "AvgPool2d: expected stride with 1 or 2 values (one per spatial dim), got 3");
   CT_REQUIRE_ERROR(nn::AdaptiveAvgPool2d({1})(zeros({1, 2, 3})),
                    "AdaptiveAvgPool2d: expected input of rank 4 ([N, C, 2 spatial dims]), got "
                    "[1, 2, 3]");
   CT_REQUIRE_ERROR(nn::AdaptiveMaxPool2d({0, 1}),
                    "AdaptiveMaxPool2d: expected output_size >= 1, got [0, 1]");
-  CT_REQUIRE_ERROR(nn::AdaptiveAvgPool1d({1, 2}),
-                   "AdaptiveAvgPool1d: expected output_size with 1 value, got 2");
+  CT_REQUIRE_ERROR(
+      nn::AdaptiveAvgPool1d({1, 2}),
+      "AdaptiveAvgPool1d: expected output_size with 1 value (one per spatial dim), got 2");
 }
 
 TEST_CASE("Pooling layers: -inf windows and arguments near 2^63 pass through to the ops") {
