@@ -1,14 +1,14 @@
 // CUDA convolution (cuDNN for spatial ranks 1 to 3, direct kernels above) against the CPU backend,
 // through the public ops: conv, conv1d/2d/3d, conv_transpose(1d/2d/3d), conv_general. Each case
 // runs forward and backward on CPU and CUDA copies of the same inputs with one upstream gradient
-// and compares the output and every gradient: float32 (TF32 off) within rtol 1e-4 / atol 1e-5 (atol
-// times the largest magnitude), float64 within 1e-11. Cases: groups and depthwise, stride,
-// dilation, SAME / SAME_LOWER / VALID, per-side padding, input dilation, flipped kernels,
-// transposed convolutions with output_padding, JAX layouts with feature and batch groups, spatial
-// ranks 4 and 5 (direct kernels), empty batches, zero channels and zero-size inputs, and a seeded
-// random sweep. Then float64 gradcheck on the GPU, bitwise-identical results in deterministic mode,
-// the algorithm cache (one entry per new shape and pass, none on repeats), a zero workspace cap,
-// TF32 on, and argument errors of the kernels themselves.
+// (the op harness, support/op_check.h) and compares the output and every gradient: float32 (TF32
+// off) within rtol 1e-4 / atol 1e-5 (atol times the largest magnitude), float64 within 1e-11.
+// Cases: groups and depthwise, stride, dilation, SAME / SAME_LOWER / VALID, per-side padding, input
+// dilation, flipped kernels, transposed convolutions with output_padding, JAX layouts with feature
+// and batch groups, spatial ranks 4 and 5 (direct kernels), empty batches, zero channels and
+// zero-size inputs, and a seeded random sweep. Then float64 gradcheck on the GPU, bitwise-identical
+// results in deterministic mode, the algorithm cache (one entry per new shape and pass, none on
+// repeats), a zero workspace cap, TF32 on, and argument errors of the kernels themselves.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -18,7 +18,7 @@
 
 #include "cuda/conv.h"
 #include "cuda/settings.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -50,72 +50,40 @@ class SettingsGuard {
   std::int64_t limit_;
 };
 
-struct Tolerance {
-  double rtol, atol;
-};
-Tolerance tolerance(DType dtype) {
-  return dtype == kFloat32 ? Tolerance{1e-4, 1e-5} : Tolerance{1e-11, 1e-11};
-}
-
-// Inputs in [-1, 1] of `dtype`, drawn once: index i of `shapes` is input i of fn. A shape marked
-// undefined (empty optional) passes an undefined tensor (a missing bias).
-struct Inputs {
-  std::vector<Tensor> cpu, gpu;
-};
-Inputs make_inputs(const std::vector<Shape>& shapes, DType dtype, std::uint64_t seed,
-                   const std::vector<bool>& grad) {
+// Inputs in [-1, 1] of `dtype` on the GPU, drawn once: index i of `shapes` is input i of fn.
+std::vector<Tensor> gpu_inputs(const std::vector<Shape>& shapes, DType dtype, std::uint64_t seed) {
   Generator gen(seed);
-  Inputs in;
-  for (std::size_t i = 0; i < shapes.size(); ++i) {
-    const Tensor t = uniform(shapes[i], -1.0, 1.0, kFloat64, &gen).to(dtype);
-    const bool g = i < grad.size() ? grad[i] : true;
-    in.cpu.push_back(t.clone().requires_grad_(g));
-    in.gpu.push_back(t.to(kGpu).detach().requires_grad_(g));
-  }
+  std::vector<Tensor> in;
+  for (const Shape& shape : shapes)
+    in.push_back(
+        uniform(shape, -1.0, 1.0, kFloat64, &gen).to(dtype).to(kGpu).detach().requires_grad_());
   return in;
 }
 
-// got against want within the dtype's tolerance, atol scaled by want's largest magnitude: a
-// float32 sum of n terms (the weight gradient sums N * out of them, 784 for "larger channels")
-// is off by about 2^-24 sqrt(n) times its partial sums, which that magnitude bounds, on each
-// device in its own order, so a fixed atol of 1e-5 fails elements near zero of a correct result.
-bool matches(const Tensor& got, const Tensor& want, const Tolerance& tol) {
-  double scale = 1.0;
-  for (const double v : want.to_vector<double>()) scale = std::max(scale, std::abs(v));
-  return ct_test::allclose(got, want, tol.rtol, tol.atol * scale);
-}
-
-// Forward and backward on both devices; every output and gradient compared.
-void compare(const std::string& name, const Fn& fn, const std::vector<Shape>& shapes, DType dtype,
-             std::uint64_t seed = 1, const std::vector<bool>& grad = {}) {
-  INFO(name << (dtype == kFloat32 ? " float32" : " float64"));
-  const Tolerance tol = tolerance(dtype);
-  Inputs in = make_inputs(shapes, dtype, seed, grad);
-  const Tensor y_cpu = fn(in.cpu);
-  const Tensor y_gpu = fn(in.gpu);
-  REQUIRE(y_gpu.is_cuda());
-  REQUIRE(y_gpu.shape() == y_cpu.shape());
-  CHECK(matches(y_gpu.cpu(), y_cpu, tol));
-  if (!y_cpu.requires_grad()) return;
-  Generator gen(seed + 17);
-  const Tensor dy = uniform(y_cpu.shape(), -1.0, 1.0, kFloat64, &gen).to(dtype);
-  y_cpu.backward(dy);
-  y_gpu.backward(dy.to(kGpu));
-  for (std::size_t i = 0; i < shapes.size(); ++i) {
-    if (!in.cpu[i].requires_grad()) continue;
-    INFO("gradient of input " << i << " " << to_string(shapes[i]));
-    const Tensor g_cpu = in.cpu[i].grad(), g_gpu = in.gpu[i].grad();
-    REQUIRE(g_cpu.defined());
-    REQUIRE(g_gpu.defined());
-    CHECK(g_gpu.is_cuda());
-    CHECK(matches(g_gpu.cpu(), g_cpu, tol));
-  }
+// Forward and backward on both devices in each of dtypes (inputs drawn in float64 and rounded for
+// float32); every output and gradient compared within rtol 1e-4 / 1e-11 and an atol scaled by the
+// expected tensor's largest magnitude: a float32 sum of n terms (the weight gradient sums N * out
+// of them, 784 for "larger channels") is off by about 2^-24 sqrt(n) times its partial sums, which
+// that magnitude bounds, on each device in its own order, so a fixed atol of 1e-5 fails elements
+// near zero of a correct result.
+void compare(const std::string& name, const Fn& fn, const std::vector<Shape>& shapes,
+             const std::vector<DType>& dtypes, std::uint64_t seed = 1) {
+  Generator gen(seed);
+  std::vector<Tensor> in;
+  for (const Shape& shape : shapes)
+    in.push_back(uniform(shape, -1.0, 1.0, kFloat64, &gen).requires_grad_());
+  ct_test::OpCheck(name, fn, in)
+      .cuda_only()
+      .dtypes(dtypes)
+      .tolerance(kFloat32, {1e-4, 1e-5, true})
+      .tolerance(kFloat64, {1e-11, 1e-11, true})
+      .upstream_seed(seed + 17)
+      .run();
 }
 
 void compare_both(const std::string& name, const Fn& fn, const std::vector<Shape>& shapes,
                   std::uint64_t seed = 1) {
-  compare(name, fn, shapes, kFloat32, seed);
-  compare(name, fn, shapes, kFloat64, seed);
+  compare(name, fn, shapes, {kFloat32, kFloat64}, seed);
 }
 
 Fn conv_fn(const ConvOptions& o) {
@@ -286,19 +254,16 @@ TEST_CASE("spatial ranks 4 and 5 run the direct kernels and match the CPU", "[cu
 TEST_CASE("empty batches, zero channels and zero-size inputs on CUDA match the CPU",
           "[cuda][conv]") {
   SettingsGuard settings;
-  for (const DType dtype : {kFloat32, kFloat64}) {
-    // No samples: an empty output, zero weight and bias gradients.
-    compare("empty batch", conv_fn(ConvOptions().padding(1)), {{0, 3, 5, 5}, {4, 3, 3, 3}, {4}},
-            dtype);
-    // No input channels: the output is the bias alone.
-    compare("zero channels", conv_fn(ConvOptions().padding(1)), {{2, 0, 5}, {3, 0, 3}, {3}}, dtype);
-    // A zero-size spatial dim with padding: every window reads only padding.
-    compare("zero-size input", conv_fn(ConvOptions().padding(1)), {{2, 2, 0, 4}, {3, 2, 1, 1}, {3}},
-            dtype);
-    compare("transposed, zero-size input",
-            transpose_fn(ConvTransposeOptions().stride(2).output_padding(1)),
-            {{1, 2, 0, 3}, {2, 3, 2, 2}, {3}}, dtype);
-  }
+  // No samples: an empty output, zero weight and bias gradients.
+  compare_both("empty batch", conv_fn(ConvOptions().padding(1)), {{0, 3, 5, 5}, {4, 3, 3, 3}, {4}});
+  // No input channels: the output is the bias alone.
+  compare_both("zero channels", conv_fn(ConvOptions().padding(1)), {{2, 0, 5}, {3, 0, 3}, {3}});
+  // A zero-size spatial dim with padding: every window reads only padding.
+  compare_both("zero-size input", conv_fn(ConvOptions().padding(1)),
+               {{2, 2, 0, 4}, {3, 2, 1, 1}, {3}});
+  compare_both("transposed, zero-size input",
+               transpose_fn(ConvTransposeOptions().stride(2).output_padding(1)),
+               {{1, 2, 0, 3}, {2, 3, 2, 2}, {3}});
 }
 
 TEST_CASE("a seeded sweep of convolutions on CUDA matches the CPU", "[cuda][conv][slow]") {
@@ -332,7 +297,7 @@ TEST_CASE("a seeded sweep of convolutions on CUDA matches the CPU", "[cuda][conv
             groups);
     const DType dtype = iter % 2 ? kFloat32 : kFloat64;
     compare("sweep case " + std::to_string(iter) + ": x " + to_string(xs) + " w " + to_string(ws),
-            conv_fn(o), {xs, ws, {k}}, dtype, static_cast<std::uint64_t>(iter));
+            conv_fn(o), {xs, ws, {k}}, {dtype}, static_cast<std::uint64_t>(iter));
     ++ran;
   }
   CHECK(ran == 60);
@@ -376,12 +341,12 @@ TEST_CASE("deterministic mode gives bitwise-identical results run to run", "[cud
     INFO((dtype == kFloat32 ? "float32" : "float64"));
     std::vector<std::vector<Tensor>> runs;
     for (int run = 0; run < 2; ++run) {
-      Inputs in = make_inputs({{8, 32, 28, 28}, {64, 32, 3, 3}, {64}}, dtype, 5, {});
-      const Tensor y = conv(in.gpu[0], in.gpu[1], in.gpu[2], ConvOptions().stride(2).padding(1));
+      const std::vector<Tensor> in = gpu_inputs({{8, 32, 28, 28}, {64, 32, 3, 3}, {64}}, dtype, 5);
+      const Tensor y = conv(in[0], in[1], in[2], ConvOptions().stride(2).padding(1));
       Generator gen(9);
       y.backward(uniform(y.shape(), -1.0, 1.0, dtype, &gen).to(kGpu));
-      runs.push_back({y.detach().cpu(), in.gpu[0].grad().cpu(), in.gpu[1].grad().cpu(),
-                      in.gpu[2].grad().cpu()});
+      runs.push_back(
+          {y.detach().cpu(), in[0].grad().cpu(), in[1].grad().cpu(), in[2].grad().cpu()});
     }
     for (std::size_t i = 0; i < runs[0].size(); ++i) {
       INFO("tensor " << i);

@@ -1,9 +1,10 @@
 // CUDA correlation (cuda/correlation.cu) against the CPU backend through the public op:
 // - Forward and both gradients on CPU and CUDA copies of the same inputs with one upstream
-//   gradient, float32 within rtol 1e-4 / atol 1e-5 and float64 within 1e-12: hand-picked
-//   configurations (kernel sizes 1 / 3 / 5, stride1 and stride2 above 1, max_displacement not a
-//   multiple of stride2, padding below, at and above the border, grids up to 19 x 19), a seeded
-//   random sweep, and FlowNetC's layer at full size ([2, 256, 48, 64], 441 displacements).
+//   gradient (the op harness, support/op_check.h), float32 within rtol 1e-4 / atol 1e-5 and float64
+//   within 1e-12: hand-picked configurations (kernel sizes 1 / 3 / 5, stride1 and stride2 above 1,
+//   max_displacement not a multiple of stride2, padding below, at and above the border, grids up to
+//   19 x 19), a seeded random sweep, and FlowNetC's layer at full size ([2, 256, 48, 64], 441
+//   displacements).
 // - Small-integer inputs give bitwise-equal results on both devices (every sum exact).
 // - float64 gradcheck on the GPU in both inputs, and with one tensor as both inputs; partial
 //   gradients, an empty batch, and the kernels' own argument errors.
@@ -15,7 +16,7 @@
 
 #include "cuda/correlation.h"
 #include "support/draw.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -44,27 +45,20 @@ Case make_case(Shape in, std::int64_t k, std::int64_t md, std::int64_t s1, std::
               pad)};
 }
 
-// Forward and both gradients on both devices.
-void compare(const Case& c, DType dtype, std::uint64_t seed) {
-  INFO(c.describe() << " " << dtype_name(dtype));
-  const double rtol = dtype == kFloat32 ? 1e-4 : 1e-12, atol = dtype == kFloat32 ? 1e-5 : 1e-12;
+// Forward and both gradients on both devices, in each of dtypes (inputs drawn in float64 and
+// rounded for float32).
+void compare(const Case& c, std::uint64_t seed,
+             const std::vector<DType>& dtypes = {kFloat32, kFloat64}) {
   Generator gen(seed);
-  const Tensor a = uniform(c.in, -1.0, 1.0, kFloat64, &gen).to(dtype);
-  const Tensor b = uniform(c.in, -1.0, 1.0, kFloat64, &gen).to(dtype);
-  const Tensor a_cpu = a.clone().requires_grad_(true), b_cpu = b.clone().requires_grad_(true);
-  const Tensor a_gpu = a.to(kGpu).detach().requires_grad_(true);
-  const Tensor b_gpu = b.to(kGpu).detach().requires_grad_(true);
-  const Tensor y_cpu = correlation(a_cpu, b_cpu, c.o);
-  const Tensor y_gpu = correlation(a_gpu, b_gpu, c.o);
-  REQUIRE(y_gpu.is_cuda());
-  REQUIRE(y_gpu.shape() == y_cpu.shape());
-  CHECK(ct_test::allclose(y_gpu.cpu(), y_cpu, rtol, atol));
-  const Tensor dy = uniform(y_cpu.shape(), -1.0, 1.0, kFloat64, &gen).to(dtype);
-  y_cpu.backward(dy);
-  y_gpu.backward(dy.to(kGpu));
-  CHECK(a_gpu.grad().is_cuda());
-  CHECK(ct_test::allclose(a_gpu.grad().cpu(), a_cpu.grad(), rtol, atol));
-  CHECK(ct_test::allclose(b_gpu.grad().cpu(), b_cpu.grad(), rtol, atol));
+  const Tensor a = uniform(c.in, -1.0, 1.0, kFloat64, &gen).requires_grad_(true);
+  const Tensor b = uniform(c.in, -1.0, 1.0, kFloat64, &gen).requires_grad_(true);
+  const CorrelationOptions o = c.o;
+  ct_test::OpCheck(c.describe(),
+                   [o](const std::vector<Tensor>& v) { return correlation(v[0], v[1], o); }, {a, b})
+      .cuda_only()
+      .dtypes(dtypes)
+      .upstream_seed(seed + 1)
+      .run();
 }
 
 Tensor small_ints(const Shape& shape, DType dtype, Draw& d) {
@@ -86,8 +80,10 @@ TEST_CASE("correlation on CUDA matches the CPU: hand-picked configurations",
       make_case({2, 32, 12, 12}, 1, 3, 1, 1, 3), make_case({1, 4, 10, 9}, 3, 4, 2, 2, 3),
   };
   std::uint64_t seed = 1;
-  for (const Case& c : cases)
-    for (const DType dtype : {kFloat32, kFloat64}) compare(c, dtype, seed++);
+  for (const Case& c : cases) {
+    compare(c, seed);
+    seed += 2;
+  }
 }
 
 TEST_CASE("correlation on CUDA matches the CPU: seeded random configurations",
@@ -101,7 +97,7 @@ TEST_CASE("correlation on CUDA matches the CPU: seeded random configurations",
     if (c.in[2] + 2 * c.o.padding() - 2 * border < 1 ||
         c.in[3] + 2 * c.o.padding() - 2 * border < 1)
       continue;
-    compare(c, configs % 2 == 0 ? kFloat32 : kFloat64, 100 + static_cast<std::uint64_t>(configs));
+    compare(c, 100 + static_cast<std::uint64_t>(configs), {configs % 2 == 0 ? kFloat32 : kFloat64});
     ++configs;
   }
   CHECK(configs == 40);
@@ -129,7 +125,7 @@ TEST_CASE("correlation on CUDA: small integers give bitwise-equal results", "[cu
 
 TEST_CASE("correlation on CUDA: FlowNetC's layer at full size", "[cuda][correlation][slow]") {
   const Case c{{2, 256, 48, 64}, CorrelationOptions::flownetc()};
-  compare(c, kFloat32, 77);
+  compare(c, 77, {kFloat32});
 }
 
 TEST_CASE("correlation on CUDA: float64 gradcheck on the GPU", "[cuda][correlation][gradcheck]") {
@@ -157,11 +153,14 @@ TEST_CASE("correlation on CUDA: partial gradients, an empty batch and kernel arg
   manual_seed(4);
   const CorrelationOptions o = CorrelationOptions().kernel_size(3).max_displacement(2).padding(3);
   const Tensor a = randn({1, 3, 6, 7}, kFloat64), b = randn({1, 3, 6, 7}, kFloat64);
-  const Tensor ag = a.to(kGpu).detach().requires_grad_(true), bg = b.to(kGpu);
-  const Tensor ac = a.clone().requires_grad_(true);
-  correlation(ac, b, o).sum().backward();
-  correlation(ag, bg, o).sum().backward();
-  CHECK(ct_test::allclose(ag.grad().cpu(), ac.grad(), 1e-12, 1e-12));
+  // Only f1 asks for a gradient.
+  ct_test::OpCheck("correlation, gradient of f1 only",
+                   [o](const std::vector<Tensor>& in) { return correlation(in[0], in[1], o); },
+                   {a.detach().requires_grad_(true), b})
+      .cuda_only()
+      .dtypes({kFloat64})
+      .run();
+  const Tensor ag = a.to(kGpu), bg = b.to(kGpu);
   const Tensor e = zeros({0, 3, 5, 5}, kGpu);
   CHECK(correlation(e, e, CorrelationOptions().max_displacement(1).padding(1)).shape() ==
         Shape{0, 9, 5, 5});

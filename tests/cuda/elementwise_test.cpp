@@ -1,10 +1,11 @@
 // CUDA elementwise and copy kernels against the CPU backend: the kernels directly (cuda::unary,
 // cuda::binary, cuda::axpy_, cuda::scale_, cuda::copy, cuda::fill over strided, broadcast,
 // reversed, 0-d and empty device views, whole storages compared for strided writes), every public
-// elementwise op forward and backward on both devices, a float64 gradcheck on the GPU, the Tensor
-// methods that copy or write in place, and sizes past one grid of blocks. Tolerances: float32 rtol
-// 1e-4 / atol 1e-5, float64 rtol / atol 1e-12 (the device's exp, log, tanh and pow are within a few
-// ulp of glibc's); copies, fills and maps without libm calls are exact.
+// elementwise op forward and backward on both devices (through the op harness, support/op_check.h),
+// a float64 gradcheck on the GPU, the Tensor methods that copy or write in place, and sizes past
+// one grid of blocks. Tolerances: float32 rtol 1e-4 / atol 1e-5, float64 rtol / atol 1e-12 (the
+// device's exp, log, tanh and pow are within a few ulp of glibc's); copies, fills and maps without
+// libm calls are exact.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -19,7 +20,7 @@
 #include "cpu/elementwise.h"
 #include "cuda/copy.h"
 #include "cuda/elementwise.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 using namespace convtape;
 
@@ -30,46 +31,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
-// got (any device) against expect (CPU): NaN matches NaN, equal values (infinities included)
-// match, otherwise |got - expect| <= atol + rtol |expect| with the dtype's tolerance.
-bool close(const Tensor& got, const Tensor& expect, double scale = 1.0) {
-  if (got.shape() != expect.shape() || got.dtype() != expect.dtype()) {
-    UNSCOPED_INFO("shape or dtype differs: "
-                  << to_string(got.shape()) << " " << dtype_name(got.dtype()) << " vs "
-                  << to_string(expect.shape()) << " " << dtype_name(expect.dtype()));
-    return false;
-  }
-  const bool f32 = got.dtype() == kFloat32;
-  const double rtol = (f32 ? 1e-4 : 1e-12) * scale, atol = (f32 ? 1e-5 : 1e-12) * scale;
-  if (got.dtype() == kInt64)
-    return got.to_vector<std::int64_t>() == expect.to_vector<std::int64_t>();
-  const auto g = got.to_vector<double>(), e = expect.to_vector<double>();
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(g[i]) && std::isnan(e[i])) continue;
-    if (g[i] == e[i]) continue;
-    if (!(std::abs(g[i] - e[i]) <= atol + rtol * std::abs(e[i]))) {
-      UNSCOPED_INFO("element " << i << ": " << g[i] << " vs " << e[i]);
-      return false;
-    }
-  }
-  return true;
-}
-
-// Bit-identical values (any NaN matches any NaN).
-bool identical(const Tensor& got, const Tensor& expect) {
-  if (got.shape() != expect.shape() || got.dtype() != expect.dtype()) return false;
-  if (got.dtype() == kInt64)
-    return got.to_vector<std::int64_t>() == expect.to_vector<std::int64_t>();
-  const auto g = got.to_vector<double>(), e = expect.to_vector<double>();
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(g[i]) && std::isnan(e[i])) continue;
-    if (g[i] != e[i] || std::signbit(g[i]) != std::signbit(e[i])) {
-      UNSCOPED_INFO("element " << i << ": " << g[i] << " vs " << e[i]);
-      return false;
-    }
-  }
-  return true;
-}
+using ct_test::close;
+using ct_test::identical;
 
 // A view with the same geometry over another storage (the device copy of a host base).
 Tensor same_view(const Tensor& base, const Shape& shape, const Shape& strides,
@@ -424,39 +387,29 @@ namespace {
 using UnaryFnT = std::function<Tensor(const Tensor&)>;
 using BinaryFnT = std::function<Tensor(const Tensor&, const Tensor&)>;
 
-// f on a CPU leaf and on its CUDA twin: values, then the gradient of a random upstream gradient.
+// f on CPU and CUDA copies of x (values of float64 x, rounded for float32): values, then the
+// gradient of one random upstream gradient.
 void check_unary_op(const std::string& name, const UnaryFnT& f, const Tensor& x, bool transpose) {
-  INFO(name << ", " << dtype_name(x.dtype()) << (transpose ? ", transposed" : ""));
-  Tensor xc = x.detach().clone().requires_grad_(true);
-  Tensor xd = x.to(kGpu).detach().requires_grad_(true);
-  const Tensor yc = f(transpose ? xc.transpose(0, 1) : xc);
-  const Tensor yd = f(transpose ? xd.transpose(0, 1) : xd);
-  REQUIRE(yd.is_cuda());
-  REQUIRE(close(yd, yc));
-  const Tensor g = uniform(yc.shape(), -1, 1, yc.dtype());
-  yc.backward(g);
-  yd.backward(g.to(kGpu));
-  REQUIRE(xd.grad().is_cuda());
-  REQUIRE(close(xd.grad(), xc.grad()));
+  ct_test::OpCheck(name + (transpose ? ", transposed" : ""),
+                   [f, transpose](const std::vector<Tensor>& v) {
+                     return f(transpose ? v[0].transpose(0, 1) : v[0]);
+                   },
+                   {x.detach().requires_grad_(true)})
+      .cuda_only()
+      .run();
 }
 
 void check_binary_op(const std::string& name, const BinaryFnT& f, const Tensor& a,
                      const Tensor& b) {
-  INFO(name << ", " << dtype_name(a.dtype()) << ", " << to_string(a.shape()) << " with "
-            << to_string(b.shape()));
-  Tensor ac = a.detach().clone().requires_grad_(true);
-  Tensor bc = b.detach().clone().requires_grad_(true);
-  Tensor ad = a.to(kGpu).detach().requires_grad_(true);
-  Tensor bd = b.to(kGpu).detach().requires_grad_(true);
-  const Tensor yc = f(ac, bc), yd = f(ad, bd);
-  REQUIRE(yd.is_cuda());
-  REQUIRE(close(yd, yc));
-  const Tensor g = uniform(yc.shape(), -1, 1, yc.dtype());
-  yc.backward(g);
-  yd.backward(g.to(kGpu));
   // Broadcast gradients are sums over up to a few dozen terms.
-  REQUIRE(close(ad.grad(), ac.grad(), 10.0));
-  REQUIRE(close(bd.grad(), bc.grad(), 10.0));
+  const auto grads = [](DType dt) { return ct_test::default_tolerance(dt).times(10.0); };
+  ct_test::OpCheck(name + ", " + to_string(a.shape()) + " with " + to_string(b.shape()),
+                   [f](const std::vector<Tensor>& v) { return f(v[0], v[1]); },
+                   {a.detach().requires_grad_(true), b.detach().requires_grad_(true)})
+      .cuda_only()
+      .tolerance(kFloat32, ct_test::default_tolerance(kFloat32), grads(kFloat32))
+      .tolerance(kFloat64, ct_test::default_tolerance(kFloat64), grads(kFloat64))
+      .run();
 }
 
 const std::vector<std::pair<Shape, Shape>> kBinaryShapes = {
@@ -496,13 +449,11 @@ TEST_CASE("unary ops and activations: CUDA forward and backward match the CPU",
       {"div scalar", [](const Tensor& x) { return x / 3.0; }, -3, 3},
       {"scalar div", [](const Tensor& x) { return 2.0 / x; }, 0.2, 3},
   };
-  for (DType dt : kFloating) {
-    for (const auto& op : ops) {
-      manual_seed(10);
-      const Tensor x = uniform({4, 5}, op.low, op.high, dt);
-      check_unary_op(op.name, op.f, x, false);
-      check_unary_op(op.name, op.f, x, true);
-    }
+  for (const auto& op : ops) {
+    manual_seed(10);
+    const Tensor x = uniform({4, 5}, op.low, op.high, kFloat64);
+    check_unary_op(op.name, op.f, x, false);
+    check_unary_op(op.name, op.f, x, true);
   }
 }
 
@@ -520,15 +471,13 @@ TEST_CASE("binary ops: CUDA forward and backward match the CPU, broadcasting bot
       {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, -3},
       {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, 0.2},
   };
-  for (DType dt : kFloating) {
-    for (const auto& op : ops) {
-      for (const auto& [sa, sb] : kBinaryShapes) {
-        manual_seed(11);
-        const Tensor a = uniform(sa, op.low, 3, dt);
-        // Divisors kept away from zero.
-        Tensor b = uniform(sb, 0.5, 2, dt) * (numel(sb) > 1 ? 1.0 : -1.0);
-        check_binary_op(op.name, op.f, a, b);
-      }
+  for (const auto& op : ops) {
+    for (const auto& [sa, sb] : kBinaryShapes) {
+      manual_seed(11);
+      const Tensor a = uniform(sa, op.low, 3, kFloat64);
+      // Divisors kept away from zero.
+      Tensor b = uniform(sb, 0.5, 2, kFloat64) * (numel(sb) > 1 ? 1.0 : -1.0);
+      check_binary_op(op.name, op.f, a, b);
     }
   }
 }

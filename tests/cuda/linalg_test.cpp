@@ -1,15 +1,16 @@
 // matmul on CUDA (cuBLAS strided-batched GEMM) against the CPU backend: every operand-rank
 // combination (1-d x 1-d, 1-d x 2-d, 2-d x 1-d, 2-d x 2-d, batched, broadcast batch dims), empty
-// and zero-inner-size products, forward and both gradients in float32 (TF32 off: rtol 1e-4 with
-// atol scaled by sqrt(K)) and float64 (1e-11); exact small-integer products; float64 gradcheck on
-// the GPU; TF32 on within a loose bound; and cuda::bmm's own argument checks.
+// and zero-inner-size products, forward and both gradients (the op harness, support/op_check.h)
+// in float32 (TF32 off: rtol 1e-4 with atol scaled by sqrt(K)) and float64 (1e-11); exact
+// small-integer products; float64 gradcheck on the GPU; TF32 on within a loose bound; and
+// cuda::bmm's own argument checks.
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "cuda/gemm.h"
 #include "cuda/settings.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -28,25 +29,23 @@ class Tf32Guard {
   bool saved_;
 };
 
-void compare(const Shape& as, const Shape& bs, DType dtype, std::uint64_t seed = 1) {
-  INFO(to_string(as) << " @ " << to_string(bs) << (dtype == kFloat32 ? " float32" : " float64"));
+// matmul of a [as] and b [bs] on both devices in each of dtypes (float64 values, rounded for
+// float32): rtol 1e-4 / 1e-11, atol 1e-5 / 1e-11 times sqrt(K + 1), four times that for the
+// gradients.
+void compare(const Shape& as, const Shape& bs,
+             const std::vector<DType>& dtypes = {kFloat32, kFloat64}, std::uint64_t seed = 1) {
   Generator gen(seed);
-  const Tensor a = uniform(as, -1, 1, kFloat64, &gen).to(dtype);
-  const Tensor b = uniform(bs, -1, 1, kFloat64, &gen).to(dtype);
-  const Tensor ac = a.clone().requires_grad_(), bc = b.clone().requires_grad_();
-  const Tensor ag = a.to(kGpu).detach().requires_grad_(), bg = b.to(kGpu).detach().requires_grad_();
-  const Tensor y_cpu = matmul(ac, bc), y_gpu = matmul(ag, bg);
-  REQUIRE(y_gpu.is_cuda());
-  REQUIRE(y_gpu.shape() == y_cpu.shape());
-  const std::int64_t k = as.back();
-  const double rtol = dtype == kFloat32 ? 1e-4 : 1e-11;
-  const double atol = (dtype == kFloat32 ? 1e-5 : 1e-11) * std::sqrt(static_cast<double>(k + 1));
-  CHECK(ct_test::allclose(y_gpu.cpu(), y_cpu, rtol, atol));
-  const Tensor dy = uniform(y_cpu.shape(), -1, 1, kFloat64, &gen).to(dtype);
-  y_cpu.backward(dy);
-  y_gpu.backward(dy.to(kGpu));
-  CHECK(ct_test::allclose(ag.grad().cpu(), ac.grad(), rtol, atol * 4));
-  CHECK(ct_test::allclose(bg.grad().cpu(), bc.grad(), rtol, atol * 4));
+  const Tensor a = uniform(as, -1, 1, kFloat64, &gen).requires_grad_();
+  const Tensor b = uniform(bs, -1, 1, kFloat64, &gen).requires_grad_();
+  const double k = std::sqrt(static_cast<double>(as.back() + 1));
+  ct_test::OpCheck(to_string(as) + " @ " + to_string(bs),
+                   [](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }, {a, b})
+      .cuda_only()
+      .dtypes(dtypes)
+      .tolerance(kFloat32, {1e-4, 1e-5 * k}, {1e-4, 4e-5 * k})
+      .tolerance(kFloat64, {1e-11, 1e-11 * k}, {1e-11, 4e-11 * k})
+      .upstream_seed(seed + 1)
+      .run();
 }
 
 }  // namespace
@@ -68,25 +67,22 @@ TEST_CASE("matmul on CUDA matches the CPU for every operand rank", "[cuda][linal
       {{2, 3, 6, 4}, {4}},               // batch @ vector
       {{8, 1, 64, 32}, {1, 5, 32, 48}},  // both sides broadcast
   };
-  for (const auto& [a, b] : cases) {
-    compare(a, b, kFloat32);
-    compare(a, b, kFloat64);
-  }
+  for (const auto& [a, b] : cases) compare(a, b);
 }
 
 TEST_CASE("matmul on CUDA with empty operands and a zero inner size", "[cuda][linalg]") {
   Tf32Guard guard;
   for (const DType dtype : {kFloat32, kFloat64}) {
-    compare({0, 4}, {4, 3}, dtype);
-    compare({3, 4}, {4, 0}, dtype);
-    compare({0, 2, 3}, {0, 3, 4}, dtype);
+    compare({0, 4}, {4, 3}, {dtype});
+    compare({3, 4}, {4, 0}, {dtype});
+    compare({0, 2, 3}, {0, 3, 4}, {dtype});
     // K = 0: an all-zero product of the right shape.
     const Tensor a = zeros({3, 0}, TensorOptions(dtype).device(kGpu));
     const Tensor b = zeros({0, 4}, TensorOptions(dtype).device(kGpu));
     const Tensor y = matmul(a, b);
     CHECK(y.shape() == Shape{3, 4});
     CHECK(y.cpu().to_vector<double>() == std::vector<double>(12, 0.0));
-    compare({2, 3, 0}, {2, 0, 5}, dtype);
+    compare({2, 3, 0}, {2, 0, 5}, {dtype});
   }
 }
 

@@ -3,7 +3,8 @@
 // cuts into parts), cross_entropy with labels, label smoothing and probability targets, nll_loss,
 // mse_loss, index_select with repeated indices (its gradient sums them), and cat, stack, pad,
 // flip, rot90, narrow, slice, expand, permute, transpose, reshape of CUDA tensors. Each case runs
-// forward and backward on CPU and CUDA copies of the same inputs with one upstream gradient:
+// forward and backward on CPU and CUDA copies of the same inputs with one upstream gradient (the
+// op harness, support/op_check.h):
 // float32 within rtol 1e-4 / atol 1e-5, float64 within 1e-12. Then float64 gradcheck on the GPU,
 // and bad labels / indices on the GPU, which must give the CPU's error message.
 #include <functional>
@@ -12,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -29,49 +30,31 @@ Tensor i64(const std::vector<std::int64_t>& v) {
   return from_vector(v, {static_cast<std::int64_t>(v.size())});
 }
 
+// A CUDA result against the CPU's: on the device, the same dtype and shape, within the dtype's
+// tolerance (indices exactly).
 bool matches(const Tensor& on_cuda, const Tensor& on_cpu) {
   if (!on_cuda.is_cuda()) {
     UNSCOPED_INFO("the result lives on " << on_cuda.device().str());
     return false;
   }
-  if (on_cuda.dtype() != on_cpu.dtype()) {
-    UNSCOPED_INFO("dtypes differ: " << dtype_name(on_cuda.dtype()) << " vs "
-                                    << dtype_name(on_cpu.dtype()));
-    return false;
-  }
-  if (on_cpu.dtype() == kInt64) return ct_test::equal(on_cuda.cpu(), on_cpu);
-  const bool f32 = on_cpu.dtype() == kFloat32;
-  return ct_test::allclose(on_cuda.cpu(), on_cpu, f32 ? 1e-4 : 1e-12, f32 ? 1e-5 : 1e-12);
+  return ct_test::close(on_cuda, on_cpu);
 }
 
-// fn on CPU inputs and on their CUDA copies: the outputs agree, and so do the gradients of every
-// floating input for one random upstream gradient. Integer inputs (labels, indices) are passed as
-// they are, moved to the GPU for the CUDA run.
+// fn on CPU inputs and on their CUDA copies, in the dtype of the floating inputs: the outputs
+// agree, and so do the gradients of every floating input for one random upstream gradient.
+// Integer inputs (labels, indices) are passed as they are, moved to the GPU for the CUDA run.
 void check_against_cpu(const Fn& fn, const std::vector<Tensor>& inputs) {
-  std::vector<Tensor> xc, xd;
+  std::vector<Tensor> in;
+  DType dtype = kFloat64;
   for (const Tensor& t : inputs) {
-    Tensor c = t.detach().clone();
-    Tensor d = dev(t).detach();
-    if (t.is_floating_point()) {
-      c.requires_grad_(true);
-      d.requires_grad_(true);
+    if (!t.is_floating_point()) {
+      in.push_back(t);
+      continue;
     }
-    xc.push_back(c);
-    xd.push_back(d);
+    dtype = t.dtype();
+    in.push_back(t.detach().to(kFloat64).requires_grad_(true));
   }
-  const Tensor yc = fn(xc);
-  const Tensor yd = fn(xd);
-  REQUIRE(matches(yd, yc));
-  if (!yc.requires_grad()) return;
-  const Tensor dy = randn(yc.shape(), yc.dtype());
-  yc.backward(dy);
-  yd.backward(dev(dy));
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].is_floating_point()) continue;
-    INFO("gradient of input " << i);
-    REQUIRE(xd[i].grad().defined());
-    CHECK(matches(xd[i].grad(), xc[i].grad()));
-  }
+  ct_test::OpCheck("nn op", fn, in).cuda_only().dtypes({dtype}).run();
 }
 
 void require_gradcheck(const Fn& fn, const std::vector<Tensor>& inputs) {

@@ -2,14 +2,12 @@
 // round every product before its sum) for every combination of options, both floating dtypes and
 // sizes from one element to several grids' worth of blocks; optim::SGD on device parameters
 // (its momentum buffer stays on the device); and the kernel's operand errors.
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "cpu/backend_kernels.h"
 #include "cuda/backend_kernels.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 using namespace convtape;
 
@@ -17,21 +15,7 @@ namespace {
 
 const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 
-// Same shape, dtype and bits (any NaN matches any NaN).
-bool identical(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  return dispatch_floating(a.dtype(), [&]<class T>() {
-    const auto va = a.to_vector<T>(), vb = b.to_vector<T>();
-    for (std::size_t i = 0; i < va.size(); ++i) {
-      if (std::isnan(va[i]) && std::isnan(vb[i])) continue;
-      if (std::memcmp(&va[i], &vb[i], sizeof(T)) != 0) {
-        UNSCOPED_INFO("element " << i << ": " << va[i] << " vs " << vb[i]);
-        return false;
-      }
-    }
-    return true;
-  });
-}
+using ct_test::identical;
 
 }  // namespace
 

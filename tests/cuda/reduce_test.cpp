@@ -1,10 +1,11 @@
 // CUDA reductions (cuda/reduce.h) against the CPU backend, through the public ops: sum, mean, max,
 // min over every set of dims of ranks 0 to 4 with and without keepdim, argmax / argmin over all
 // elements and per dim, forward and backward on CPU and CUDA copies of one input with one upstream
-// gradient. float32 within rtol 1e-4 / atol 1e-5, float64 within 1e-12; indices, and sums of small
-// integers, exactly. Cases: ties (the first extreme and its gradient), NaN (the first NaN wins),
-// infinities, empty reductions, long axes cut into parts (a sum of a million elements, one long
-// axis beside a short one), many short ones, then float64 gradcheck on the GPU.
+// gradient (the op harness, support/op_check.h). float32 within rtol 1e-4 / atol 1e-5, float64
+// within 1e-12; indices, and sums of small integers, exactly. Cases: ties (the first extreme and
+// its gradient), NaN (the first NaN wins), infinities, empty reductions, long axes cut into parts
+// (a sum of a million elements, one long axis beside a short one), many short ones, then float64
+// gradcheck on the GPU.
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -12,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -26,38 +27,27 @@ Tensor dev(const Tensor& x) {
   return x.to(kGpu);
 }
 
-// A CUDA result against the CPU's: same device kind, dtype and shape; indices exactly. f64_atol
-// grows for sums of many terms, which the GPU adds in another order.
+// A CUDA result against the CPU's: on the device, the same dtype and shape; indices exactly.
+// f64_atol grows for sums of many terms, which the GPU adds in another order.
 bool matches(const Tensor& on_cuda, const Tensor& on_cpu, double f64_atol = 1e-12) {
   if (!on_cuda.is_cuda()) {
     UNSCOPED_INFO("the result lives on " << on_cuda.device().str());
     return false;
   }
-  if (on_cuda.dtype() != on_cpu.dtype()) {
-    UNSCOPED_INFO("dtypes differ: " << dtype_name(on_cuda.dtype()) << " vs "
-                                    << dtype_name(on_cpu.dtype()));
-    return false;
-  }
-  if (on_cpu.dtype() == kInt64) return ct_test::equal(on_cuda.cpu(), on_cpu);
-  const double tol = on_cpu.dtype() == kFloat32 ? 1e-4 : 1e-12;
-  return ct_test::allclose(on_cuda.cpu(), on_cpu, tol,
-                           on_cpu.dtype() == kFloat32 ? 1e-5 : f64_atol);
+  ct_test::Tolerance tol = ct_test::default_tolerance(on_cpu.dtype());
+  if (on_cpu.dtype() == kFloat64) tol.atol = f64_atol;
+  return ct_test::close(on_cuda, on_cpu, tol);
 }
 
-// f on a CPU leaf and on its CUDA copy: the outputs, and for a floating output the gradients of
-// one random upstream gradient, agree.
+// f on a CPU leaf and on its CUDA copy, in x's dtype: the outputs, and for a floating output the
+// gradients of one random upstream gradient, agree (the gradients within the default tolerance).
 void check_against_cpu(const Fn& f, const Tensor& x, double f64_atol = 1e-12) {
-  Tensor xc = x.detach().clone().requires_grad_(true);
-  Tensor xd = dev(x).detach().requires_grad_(true);
-  const Tensor yc = f(xc);
-  const Tensor yd = f(xd);
-  REQUIRE(matches(yd, yc, f64_atol));
-  if (!yc.is_floating_point()) return;
-  const Tensor dy = randn(yc.shape(), yc.dtype());
-  yc.backward(dy);
-  yd.backward(dev(dy));
-  REQUIRE(xd.grad().defined());
-  CHECK(matches(xd.grad(), xc.grad()));
+  ct_test::OpCheck("reduction", [f](const std::vector<Tensor>& v) { return f(v[0]); },
+                   {x.detach().to(kFloat64).requires_grad_(true)})
+      .cuda_only()
+      .dtypes({x.dtype()})
+      .tolerance(kFloat64, {1e-12, f64_atol}, ct_test::default_tolerance(kFloat64))
+      .run();
 }
 
 // Every non-empty set of dims of a rank (as sorted lists), plus one negative and one unsorted.

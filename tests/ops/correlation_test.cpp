@@ -7,7 +7,9 @@
 //   and grids of 1 to 19 displacements per axis (the kernels block displacements by up to 8).
 // - Exactness: small-integer data with k * k * C a power of two makes float32 results and
 //   gradients exact, so they are compared with ==; otherwise float64 is compared to 1e-12.
-// - float64 gradcheck in both inputs, and with f1 and f2 the same tensor.
+// - The op harness (support/op_check.h: float64 gradcheck, float32 against float64, CUDA against
+//   the CPU) in both inputs, and with f1 and f2 the same tensor; the argument errors on every
+//   device.
 // - The channel order (p vertical, o horizontal) and the patch mean from one-hot maps.
 // - FlowNetC's configuration (k 1, max_displacement 20, strides 1 and 2, padding 20) on [N, 256,
 //   48, 64]: output [N, 441, 48, 64], spot values against direct sums, gradient shapes.
@@ -22,7 +24,7 @@
 #include <vector>
 
 #include "support/draw.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -240,19 +242,22 @@ TEST_CASE("correlation: float64 gradcheck in both inputs", "[ops][correlation][g
       spec({1, 2, 6, 6}, 1, 2, 2, 2, 2), spec({1, 3, 5, 6}, 3, 2, 1, 2, 1),
       spec({1, 1, 7, 5}, 5, 1, 1, 1, 3)};
   manual_seed(11);
+  // Through the op harness (support/op_check.h): float32 against float64 and, on a GPU, CUDA
+  // against the CPU as well.
   for (const Spec& s : cases) {
-    INFO(s.describe());
     const Tensor a = ct_test::leaf(s.in_shape()), b = ct_test::leaf(s.in_shape());
     const CorrelationOptions o = s.options();
-    CT_REQUIRE_GRADCHECK(
-        [o](const std::vector<Tensor>& in) { return correlation(in[0], in[1], o); },
-        (std::vector<Tensor>{a, b}));
+    ct_test::OpCheck(s.describe(),
+                     [o](const std::vector<Tensor>& in) { return correlation(in[0], in[1], o); },
+                     {a, b})
+        .run();
   }
   // The autocorrelation: one tensor as both inputs, so its gradient is the sum of both paths.
   const Tensor a = ct_test::leaf({1, 2, 5, 5});
   const CorrelationOptions o = CorrelationOptions().max_displacement(2).stride2(2).padding(1);
-  CT_REQUIRE_GRADCHECK([o](const std::vector<Tensor>& in) { return correlation(in[0], in[0], o); },
-                       (std::vector<Tensor>{a}));
+  ct_test::OpCheck("autocorrelation",
+                   [o](const std::vector<Tensor>& in) { return correlation(in[0], in[0], o); }, {a})
+      .run();
 }
 
 TEST_CASE("correlation: channel (p + R) * D + (o + R) holds vertical offset p, horizontal o",
@@ -361,44 +366,56 @@ TEST_CASE("correlation: strided views, partial gradients and an empty batch",
 }
 
 TEST_CASE("correlation: argument errors", "[ops][correlation][errors]") {
+  // On every available device (support/op_check.h moves the inputs there).
+  const auto with = [](const CorrelationOptions& o) {
+    return [o](const std::vector<Tensor>& v) { return correlation(v[0], v[1], o); };
+  };
+  const auto plain = with(CorrelationOptions());
   const Tensor f = zeros({1, 2, 5, 5});
-  CT_REQUIRE_ERROR(correlation(Tensor(), f),
-                   "correlation: expected a defined f1 tensor, got an undefined one");
-  CT_REQUIRE_ERROR(correlation(f, Tensor()),
-                   "correlation: expected a defined f2 tensor, got an undefined one");
-  CT_REQUIRE_ERROR(correlation(f, zeros({1, 2, 5, 5}, kInt64)),
-                   "correlation: expected a floating-point tensor (float32 or float64), got int64");
-  CT_REQUIRE_ERROR(correlation(f, zeros({1, 2, 5, 5}, kFloat64)),
-                   "correlation: expected tensors of one dtype, got float32 and float64");
-  CT_REQUIRE_ERROR(correlation(zeros({2, 5, 5}), zeros({2, 5, 5})),
-                   "correlation: expected f1 and f2 of rank 4 ([N, C, H, W]), got [2, 5, 5] and "
-                   "[2, 5, 5]");
-  CT_REQUIRE_ERROR(
-      correlation(f, zeros({1, 2, 5, 6})),
-      "correlation: expected f1 and f2 of one shape, got [1, 2, 5, 5] and [1, 2, 5, 6]");
-  CT_REQUIRE_ERROR(correlation(zeros({1, 0, 5, 5}), zeros({1, 0, 5, 5})),
-                   "correlation: expected at least one channel, got f1 [1, 0, 5, 5]");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().kernel_size(2)),
-                   "correlation: expected an odd kernel_size >= 1, got 2");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().kernel_size(-1)),
-                   "correlation: expected an odd kernel_size >= 1, got -1");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().max_displacement(-1)),
-                   "correlation: expected max_displacement >= 0, got -1");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().stride1(0)),
-                   "correlation: expected stride1 >= 1 and stride2 >= 1, got stride1 = 0, "
-                   "stride2 = 1");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().stride2(-2)),
-                   "correlation: expected stride1 >= 1 and stride2 >= 1, got stride1 = 1, "
-                   "stride2 = -2");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().padding(-1)),
-                   "correlation: expected padding >= 0, got -1");
-  CT_REQUIRE_ERROR(correlation(f, f, CorrelationOptions().max_displacement(3)),
-                   "correlation: expected padded inputs larger than twice the border "
-                   "(max_displacement + (kernel_size - 1) / 2 = 3), got padded 5 x 5 (input "
-                   "[1, 2, 5, 5], padding 0)");
-  CT_REQUIRE_ERROR(
-      correlation(zeros({1, 2, 9, 4}), zeros({1, 2, 9, 4}), CorrelationOptions().kernel_size(5)),
-      "got padded 9 x 4");
+  ct_test::check_errors(
+      "correlation",
+      {{plain, {Tensor(), f}, "correlation: expected a defined f1 tensor, got an undefined one"},
+       {plain, {f, Tensor()}, "correlation: expected a defined f2 tensor, got an undefined one"},
+       {plain,
+        {f, zeros({1, 2, 5, 5}, kInt64)},
+        "correlation: expected a floating-point tensor (float32 or float64), got int64"},
+       {plain,
+        {f, zeros({1, 2, 5, 5}, kFloat64)},
+        "correlation: expected tensors of one dtype, got float32 and float64"},
+       {plain,
+        {zeros({2, 5, 5}), zeros({2, 5, 5})},
+        "correlation: expected f1 and f2 of rank 4 ([N, C, H, W]), got [2, 5, 5] and [2, 5, 5]"},
+       {plain,
+        {f, zeros({1, 2, 5, 6})},
+        "correlation: expected f1 and f2 of one shape, got [1, 2, 5, 5] and [1, 2, 5, 6]"},
+       {plain,
+        {zeros({1, 0, 5, 5}), zeros({1, 0, 5, 5})},
+        "correlation: expected at least one channel, got f1 [1, 0, 5, 5]"},
+       {with(CorrelationOptions().kernel_size(2)),
+        {f, f},
+        "correlation: expected an odd kernel_size >= 1, got 2"},
+       {with(CorrelationOptions().kernel_size(-1)),
+        {f, f},
+        "correlation: expected an odd kernel_size >= 1, got -1"},
+       {with(CorrelationOptions().max_displacement(-1)),
+        {f, f},
+        "correlation: expected max_displacement >= 0, got -1"},
+       {with(CorrelationOptions().stride1(0)),
+        {f, f},
+        "correlation: expected stride1 >= 1 and stride2 >= 1, got stride1 = 0, stride2 = 1"},
+       {with(CorrelationOptions().stride2(-2)),
+        {f, f},
+        "correlation: expected stride1 >= 1 and stride2 >= 1, got stride1 = 1, stride2 = -2"},
+       {with(CorrelationOptions().padding(-1)),
+        {f, f},
+        "correlation: expected padding >= 0, got -1"},
+       {with(CorrelationOptions().max_displacement(3)),
+        {f, f},
+        "correlation: expected padded inputs larger than twice the border (max_displacement + "
+        "(kernel_size - 1) / 2 = 3), got padded 5 x 5 (input [1, 2, 5, 5], padding 0)"},
+       {with(CorrelationOptions().kernel_size(5)),
+        {zeros({1, 2, 9, 4}), zeros({1, 2, 9, 4})},
+        "got padded 9 x 4"}});
 }
 
 TEST_CASE("correlation: device mismatches are refused", "[ops][correlation]") {

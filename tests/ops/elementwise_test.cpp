@@ -1,6 +1,7 @@
-// Tests of ops/elementwise: exact small-integer forwards (float32, compared with ==), float64
-// gradchecks over plain and broadcast shapes (inputs kept away from kinks and domain edges), the
-// documented gradients at kinks, and the argument errors.
+// Tests of ops/elementwise: exact small-integer forwards (float32, compared with ==), the op
+// harness (support/op_check.h: float64 gradcheck, float32 against float64, CUDA against the CPU)
+// over plain and broadcast shapes (inputs kept away from kinks and domain edges), the documented
+// gradients at kinks, and the argument errors on every device.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -9,13 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
 using namespace convtape;
 using ct_test::equal;
 using ct_test::leaf;
+using ct_test::OpCheck;
 
 // float32 tensor of small integers (or dyadic fractions): every result below is exact.
 Tensor f32(const std::vector<double>& v, const Shape& shape) {
@@ -248,9 +250,15 @@ TEST_CASE("add, sub, mul: gradcheck over broadcast shapes", "[ops][elementwise][
   for (const auto& s : kBinaryShapes) {
     INFO(describe(s));
     const std::vector<Tensor> in = {leaf(s.first), leaf(s.second)};
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return add(x[0], x[1]); }, in);
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return sub(x[0], x[1]); }, in);
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return mul(x[0], x[1]); }, in);
+    OpCheck(
+        "add", [](const std::vector<Tensor>& x) { return add(x[0], x[1]); }, in)
+        .run();
+    OpCheck(
+        "sub", [](const std::vector<Tensor>& x) { return sub(x[0], x[1]); }, in)
+        .run();
+    OpCheck(
+        "mul", [](const std::vector<Tensor>& x) { return mul(x[0], x[1]); }, in)
+        .run();
   }
 }
 
@@ -259,8 +267,8 @@ TEST_CASE("div: gradcheck over broadcast shapes", "[ops][elementwise][grad]") {
     INFO(describe(s));
     // Denominators of either sign, away from 0.
     const Tensor b = leaf_avoiding(s.second, -2.0, 2.0, {0.0}, 0.5);
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return div(x[0], x[1]); },
-                         (std::vector<Tensor>{leaf(s.first), b}));
+    OpCheck("div", [](const std::vector<Tensor>& x) { return div(x[0], x[1]); }, {leaf(s.first), b})
+        .run();
   }
 }
 
@@ -269,12 +277,15 @@ TEST_CASE("pow with a tensor exponent: gradcheck of base and exponent",
   for (const auto& s : kBinaryShapes) {
     INFO(describe(s));
     const std::vector<Tensor> in = {leaf(s.first, 0.5, 2.0), leaf(s.second, -2.0, 2.0)};
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return pow(x[0], x[1]); }, in);
+    OpCheck(
+        "pow", [](const std::vector<Tensor>& x) { return pow(x[0], x[1]); }, in)
+        .run();
   }
   SECTION("only the base requires grad: negative bases with integer exponents") {
     const Tensor e = tensor({2, 3, 1, 4, 2, 3}, {2, 3}, kFloat64);
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return pow(x[0], x[1]); },
-                         (std::vector<Tensor>{leaf({2, 3}, -2.0, 2.0), e}));
+    OpCheck("pow, base only", [](const std::vector<Tensor>& x) { return pow(x[0], x[1]); },
+            {leaf({2, 3}, -2.0, 2.0), e})
+        .run();
   }
   SECTION("the base gradient stays finite at a = 0") {
     const Tensor a = tensor({0, 0, 2}, kFloat64).requires_grad_(true);
@@ -288,13 +299,13 @@ TEST_CASE("pow with a scalar exponent: gradcheck", "[ops][elementwise][grad]") {
   for (double e : {2.0, 3.0, -1.0}) {
     INFO("exponent " << e);
     const Tensor x = leaf_avoiding({2, 3}, -2.0, 2.0, {0.0}, 0.3);
-    CT_REQUIRE_GRADCHECK([e](const std::vector<Tensor>& v) { return pow(v[0], e); },
-                         std::vector<Tensor>{x});
+    OpCheck("pow scalar", [e](const std::vector<Tensor>& v) { return pow(v[0], e); }, {x}).run();
   }
   for (double e : {0.5, -1.5, 2.7}) {
     INFO("exponent " << e);
-    CT_REQUIRE_GRADCHECK([e](const std::vector<Tensor>& v) { return pow(v[0], e); },
-                         std::vector<Tensor>{leaf({3, 2}, 0.5, 2.0)});
+    OpCheck("pow scalar", [e](const std::vector<Tensor>& v) { return pow(v[0], e); },
+            {leaf({3, 2}, 0.5, 2.0)})
+        .run();
   }
   SECTION("exponent 0 gives a zero gradient") {
     const Tensor x = tensor({-1, 0, 2}, kFloat64).requires_grad_(true);
@@ -328,21 +339,31 @@ TEST_CASE("scalar forms and operators: gradcheck", "[ops][elementwise][grad]") {
     // Positive inputs away from 0 so that 2 / x stays smooth.
     const Tensor x = leaf(shape, 0.5, 2.0);
     for (const auto& [name, fn] : fns) {
-      INFO(name << " on " << to_string(shape));
-      CT_REQUIRE_GRADCHECK([fn](const std::vector<Tensor>& v) { return fn(v[0]); },
-                           std::vector<Tensor>{x});
+      OpCheck(name + (" on " + to_string(shape)),
+              [fn](const std::vector<Tensor>& v) { return fn(v[0]); }, {x})
+          .run();
     }
   }
 }
 
 TEST_CASE("tensor operators: gradcheck with broadcasting", "[ops][elementwise][grad]") {
   const std::vector<Tensor> in = {leaf({3, 1, 4}), leaf_avoiding({2, 1}, -2.0, 2.0, {0.0}, 0.5)};
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return x[0] + x[1]; }, in);
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return x[0] - x[1]; }, in);
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return x[0] * x[1]; }, in);
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return x[0] / x[1]; }, in);
+  OpCheck(
+      "a + b", [](const std::vector<Tensor>& x) { return x[0] + x[1]; }, in)
+      .run();
+  OpCheck(
+      "a - b", [](const std::vector<Tensor>& x) { return x[0] - x[1]; }, in)
+      .run();
+  OpCheck(
+      "a * b", [](const std::vector<Tensor>& x) { return x[0] * x[1]; }, in)
+      .run();
+  OpCheck(
+      "a / b", [](const std::vector<Tensor>& x) { return x[0] / x[1]; }, in)
+      .run();
   // The same tensor on both sides: gradients from both uses are summed.
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& x) { return x[0] * x[0] - x[0] / x[1]; }, in);
+  OpCheck(
+      "a * a - a / b", [](const std::vector<Tensor>& x) { return x[0] * x[0] - x[0] / x[1]; }, in)
+      .run();
 }
 
 TEST_CASE("unary ops and activations: gradcheck", "[ops][elementwise][grad]") {
@@ -374,25 +395,25 @@ TEST_CASE("unary ops and activations: gradcheck", "[ops][elementwise][grad]") {
   };
   for (const Shape& shape : {Shape{}, Shape{7}, Shape{3, 4}, Shape{2, 1, 3}}) {
     for (const auto& c : cases) {
-      INFO(c.name << " on " << to_string(shape));
+      const std::string name = c.name + (" on " + to_string(shape));
       // A scalar input could land on the flat side of relu / clamp: give it a value on the slope.
       Tensor x = shape.empty() ? tensor({0.3 * c.high}, {}, kFloat64).requires_grad_(true)
                                : leaf_avoiding(shape, c.low, c.high, c.kinks);
       if (shape.empty() && std::string(c.name) == "clamp(high only)")
         x = tensor({0.0}, {}, kFloat64).requires_grad_(true);
-      CT_REQUIRE_GRADCHECK([fn = c.fn](const std::vector<Tensor>& v) { return fn(v[0]); },
-                           std::vector<Tensor>{x});
+      OpCheck(name, [fn = c.fn](const std::vector<Tensor>& v) { return fn(v[0]); }, {x}).run();
     }
   }
 }
 
 TEST_CASE("unary ops on a non-contiguous input: gradcheck", "[ops][elementwise][grad]") {
   const Tensor x = leaf_avoiding({3, 4}, 0.2, 2.0, {});
-  CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return log(v[0].transpose(0, 1)); },
-                       std::vector<Tensor>{x});
-  CT_REQUIRE_GRADCHECK(
-      [](const std::vector<Tensor>& v) { return tanh(v[0].transpose(0, 1)) * v[0].t(); },
-      std::vector<Tensor>{x});
+  OpCheck("log of a transposed view",
+          [](const std::vector<Tensor>& v) { return log(v[0].transpose(0, 1)); }, {x})
+      .run();
+  OpCheck("tanh of a transposed view",
+          [](const std::vector<Tensor>& v) { return tanh(v[0].transpose(0, 1)) * v[0].t(); }, {x})
+      .run();
 }
 
 TEST_CASE("gradients at kinks follow the documented conventions", "[ops][elementwise][grad]") {
@@ -426,39 +447,64 @@ TEST_CASE("float32 gradients: exact small-integer values", "[ops][elementwise][g
 // ---------------------------------------------------------------- errors
 
 TEST_CASE("elementwise errors", "[ops][elementwise][errors]") {
+  // On every available device (support/op_check.h moves the inputs there).
+  const auto unary = [](Tensor (*f)(const Tensor&)) {
+    return [f](const std::vector<Tensor>& v) { return f(v[0]); };
+  };
+  const auto binary = [](Tensor (*f)(const Tensor&, const Tensor&)) {
+    return [f](const std::vector<Tensor>& v) { return f(v[0], v[1]); };
+  };
   const Tensor a = zeros({2, 3});
   SECTION("non-broadcastable shapes") {
-    CT_REQUIRE_ERROR(add(a, zeros({4})), "add: expected broadcastable shapes");
-    CT_REQUIRE_ERROR(sub(a, zeros({3, 3})), "sub: expected broadcastable shapes");
-    CT_REQUIRE_ERROR(mul(zeros({3, 1, 4}), zeros({2, 3})), "mul: expected broadcastable shapes");
-    CT_REQUIRE_ERROR(div(a, zeros({2})), "div: expected broadcastable shapes");
-    CT_REQUIRE_ERROR(pow(a, zeros({2, 2})), "pow: expected broadcastable shapes");
-    CT_REQUIRE_ERROR(a + zeros({5}), "[2, 3] and [5]");
+    ct_test::check_errors(
+        "broadcasting",
+        {{binary(add), {a, zeros({4})}, "add: expected broadcastable shapes"},
+         {binary(sub), {a, zeros({3, 3})}, "sub: expected broadcastable shapes"},
+         {binary(mul), {zeros({3, 1, 4}), zeros({2, 3})}, "mul: expected broadcastable shapes"},
+         {binary(div), {a, zeros({2})}, "div: expected broadcastable shapes"},
+         {binary(pow), {a, zeros({2, 2})}, "pow: expected broadcastable shapes"},
+         {[](const std::vector<Tensor>& v) { return v[0] + v[1]; },
+          {a, zeros({5})},
+          "[2, 3] and [5]"}});
   }
   SECTION("mismatched dtypes") {
-    CT_REQUIRE_ERROR(add(a, zeros({2, 3}, kFloat64)),
-                     "add: expected tensors of one dtype, got float32 and float64");
-    CT_REQUIRE_ERROR(mul(zeros({3}, kFloat64), a),
-                     "mul: expected tensors of one dtype, got float64 and float32");
-    CT_REQUIRE_ERROR(pow(a, zeros({3}, kFloat64)), "pow: expected tensors of one dtype");
+    ct_test::check_errors(
+        "dtypes", {{binary(add),
+                    {a, zeros({2, 3}, kFloat64)},
+                    "add: expected tensors of one dtype, got float32 and float64"},
+                   {binary(mul),
+                    {zeros({3}, kFloat64), a},
+                    "mul: expected tensors of one dtype, got float64 and float32"},
+                   {binary(pow), {a, zeros({3}, kFloat64)}, "pow: expected tensors of one dtype"}});
   }
   SECTION("int64 input to a float op") {
     const Tensor i = zeros({2, 3}, kInt64);
-    CT_REQUIRE_ERROR(exp(i), "exp: expected a floating-point tensor");
-    CT_REQUIRE_ERROR(relu(i), "relu: expected a floating-point tensor");
-    CT_REQUIRE_ERROR(add(i, i), "add: expected a floating-point tensor");
-    CT_REQUIRE_ERROR(add(a, i),
-                     "add: expected a floating-point tensor (float32 or float64), got int64");
-    CT_REQUIRE_ERROR(mul(i, 2.0), "mul: expected a floating-point tensor");
-    CT_REQUIRE_ERROR(div(2.0, i), "div: expected a floating-point tensor");
-    CT_REQUIRE_ERROR(clamp(i, 0, 1), "clamp: expected a floating-point tensor");
+    ct_test::check_errors(
+        "int64 inputs", {{unary(exp), {i}, "exp: expected a floating-point tensor"},
+                         {unary(relu), {i}, "relu: expected a floating-point tensor"},
+                         {binary(add), {i, i}, "add: expected a floating-point tensor"},
+                         {binary(add),
+                          {a, i},
+                          "add: expected a floating-point tensor (float32 or float64), got int64"},
+                         {[](const std::vector<Tensor>& v) { return mul(v[0], 2.0); },
+                          {i},
+                          "mul: expected a floating-point tensor"},
+                         {[](const std::vector<Tensor>& v) { return div(2.0, v[0]); },
+                          {i},
+                          "div: expected a floating-point tensor"},
+                         {[](const std::vector<Tensor>& v) { return clamp(v[0], 0, 1); },
+                          {i},
+                          "clamp: expected a floating-point tensor"}});
   }
   SECTION("undefined tensor") {
-    CT_REQUIRE_ERROR(add(Tensor(), a), "add: expected a defined input tensor");
-    CT_REQUIRE_ERROR(mul(a, Tensor()), "mul: expected a defined input tensor");
-    CT_REQUIRE_ERROR(neg(Tensor()), "neg: expected a defined input tensor");
-    CT_REQUIRE_ERROR(sigmoid(Tensor()), "sigmoid: expected a defined input tensor");
-    CT_REQUIRE_ERROR(sub(1.0, Tensor()), "sub: expected a defined input tensor");
+    ct_test::check_errors("undefined inputs",
+                          {{binary(add), {Tensor(), a}, "add: expected a defined input tensor"},
+                           {binary(mul), {a, Tensor()}, "mul: expected a defined input tensor"},
+                           {unary(neg), {Tensor()}, "neg: expected a defined input tensor"},
+                           {unary(sigmoid), {Tensor()}, "sigmoid: expected a defined input tensor"},
+                           {[](const std::vector<Tensor>& v) { return sub(1.0, v[0]); },
+                            {Tensor()},
+                            "sub: expected a defined input tensor"}});
   }
 }
 

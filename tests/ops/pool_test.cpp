@@ -1,5 +1,6 @@
 // Tests of ops/pool.
-// - Seeded float64 gradcheck sweeps: max_pool (spatial ranks 1 to 3, strides, default stride,
+// - Seeded sweeps through the op harness (support/op_check.h: float64 gradcheck, float32 against
+//   float64, CUDA against the CPU): max_pool (spatial ranks 1 to 3, strides, default stride,
 //   symmetric and per-side padding, dilation, ceil_mode) on inputs without ties, avg_pool
 //   (count_include_pad on and off, divisor_override, ceil_mode), adaptive avg / max pooling to
 //   sizes that do and do not divide the input (and larger than it), global_avg_pool, max_unpool.
@@ -27,7 +28,7 @@
 
 #include "cpu/isa.h"
 #include "support/draw.h"
-#include "support/test_util.h"
+#include "support/op_check.h"
 
 namespace {
 
@@ -307,12 +308,11 @@ Tensor small_ints(const Shape& shape, Draw& d, DType dtype, bool with_inf = fals
   return tensor(v, shape, dtype);
 }
 
+// The op harness (support/op_check.h): float64 gradcheck, float32 against float64 and, on a GPU,
+// CUDA against the CPU.
 int check_gradients(const std::string& description, const GradcheckFn& fn,
                     const std::vector<Tensor>& inputs) {
-  INFO(description);
-  const GradcheckResult r = gradcheck(fn, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
+  ct_test::OpCheck(description, fn, inputs).run();
   return 1;
 }
 
@@ -425,8 +425,9 @@ TEST_CASE("adaptive pooling and global_avg_pool: seeded gradcheck sweep",
   CHECK(divides >= 8);
   CHECK(grows >= 8);
   for (const Shape& shape : {Shape{2, 3, 5}, Shape{1, 2, 3, 4}, Shape{2, 1, 2, 3, 2}})
-    CT_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return global_avg_pool(v[0]); },
-                         std::vector<Tensor>{ct_test::leaf(shape)});
+    check_gradients("global_avg_pool",
+                    [](const std::vector<Tensor>& v) { return global_avg_pool(v[0]); },
+                    {ct_test::leaf(shape)});
 }
 
 TEST_CASE("max_unpool: gradcheck over ranks with and without output_size",
@@ -447,13 +448,13 @@ TEST_CASE("max_unpool: gradcheck over ranks with and without output_size",
   for (const auto& c : cases) {
     INFO(str(c.pooled));
     const PoolWithIndices r = max_pool_with_indices(distinct_leaf(c.pooled, d).detach(), c.o);
-    const Tensor ind = r.indices;
     const Shape size = c.sized ? Shape(c.pooled.begin() + 2, c.pooled.end()) : Shape{};
     const PoolOptions o = c.o;
-    const auto unpool = [ind, o, size](const std::vector<Tensor>& v) {
-      return max_unpool(v[0], ind, o, size);
+    // The indices are an input, so that they move to the device with the values.
+    const auto unpool = [o, size](const std::vector<Tensor>& v) {
+      return max_unpool(v[0], v[1], o, size);
     };
-    CT_REQUIRE_GRADCHECK(unpool, std::vector<Tensor>{ct_test::leaf(r.values.shape())});
+    check_gradients("max_unpool", unpool, {ct_test::leaf(r.values.shape()), r.indices});
   }
 }
 
@@ -619,8 +620,8 @@ TEST_CASE("pooling: four spatial dims run through the same N-d kernels", "[ops][
   sp.dilation = {1, 1, 1, 1};
   sp.include_pad = false;
   check_exact<double>(sp, d);
-  CT_REQUIRE_GRADCHECK([sp](const std::vector<Tensor>& v) { return sp.apply(v[0]); },
-                       std::vector<Tensor>{ct_test::leaf(sp.x)});
+  check_gradients(sp.describe(), [sp](const std::vector<Tensor>& v) { return sp.apply(v[0]); },
+                  {ct_test::leaf(sp.x)});
 }
 
 // ============================================================================ the seeds' examples
@@ -1005,7 +1006,8 @@ TEST_CASE("pooling: device mismatches are refused before any kernel runs", "[ops
   // int64 indices labelled as living on cuda:0 over host memory that nothing dereferences, as in
   // tests/core/tensor_test.cpp: the check must reject the mix with or without a GPU.
   static std::int64_t ihost[4] = {};
-  auto ifake = std::make_shared<Storage>(ihost, sizeof(ihost), Device(DeviceType::CUDA, 0), nullptr);
+  auto ifake =
+      std::make_shared<Storage>(ihost, sizeof(ihost), Device(DeviceType::CUDA, 0), nullptr);
   const Tensor id = Tensor::make(ifake, {1, 1, 2, 2}, {4, 4, 2, 1}, 0, kInt64);
   CT_REQUIRE_ERROR(max_unpool(zeros({1, 1, 2, 2}), id, PoolOptions(2)),
                    "max_unpool: expected tensors on one device, got cpu and cuda:0");

@@ -1,11 +1,13 @@
 // main for the CUDA test executables: runs them when a CUDA device is present, otherwise prints how
 // many test cases were skipped and why, and exits with 77 so that CTest reports a visible skip.
+// After a run it reports any CUDA check of the op harness (support/op_check.h) that was skipped.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
 #include <cstdio>
 
 #include "cuda/cuda.h"
+#include "support/op_check.h"
 
 int main(int argc, char* argv[]) {
   if (!convtape::cuda::is_available()) {
@@ -14,5 +16,7 @@ int main(int argc, char* argv[]) {
                 convtape::cuda::unavailable_reason().c_str());
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  const int failed = Catch::Session().run(argc, argv);
+  ct_test::report_skipped_cuda_checks();
+  return failed;
 }
