@@ -14,10 +14,6 @@
 using namespace convtape;
 
 namespace {
-bool starts_with(const std::string& s, std::string_view prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 // Every way a program asks for a CUDA tensor, each failing with exactly `why`.
 void require_refused(const std::string& why) {
   const Tensor x = ones({2});
@@ -59,10 +55,10 @@ TEST_CASE("devices: asking for a CUDA device without a GPU fails with one clear 
   INFO(why);
   if (cuda::has_backend()) {
     // The backend library loads (this build made it) but the machine has no GPU.
-    CHECK(starts_with(why, "convtape: no CUDA device (the CUDA backend "));
+    CHECK(why.starts_with("convtape: no CUDA device (the CUDA backend "));
     CHECK(why.find("libconvtape_cuda.so found none") != std::string::npos);
   } else {
-    CHECK(starts_with(why, "convtape: this installation has no CUDA backend ("));
+    CHECK(why.starts_with("convtape: this installation has no CUDA backend ("));
     CHECK(why.find("libconvtape_cuda.so does not exist") != std::string::npos);
   }
   require_refused(why);
@@ -77,7 +73,7 @@ TEST_CASE("devices: a CUDA backend that cannot be loaded is reported, not used",
   CHECK(cuda::loaded_backend() == nullptr);
   const std::string why = cuda::unavailable_reason();
   INFO(why);
-  CHECK(starts_with(why, "convtape: this installation has no CUDA backend ("));
+  CHECK(why.starts_with("convtape: this installation has no CUDA backend ("));
   CHECK(why.find(expect) != std::string::npos);
   require_refused(why);
   // A tensor that claims a CUDA device (over host memory nothing dereferences) reaching a kernel

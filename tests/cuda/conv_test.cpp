@@ -24,7 +24,7 @@ namespace {
 
 using namespace convtape;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+using ct_test::Pads;
 
 const Device kGpu(DeviceType::CUDA, 0);  // named only: the main checks that it exists
 

@@ -39,9 +39,7 @@ Shape cat(Shape a, const Shape& b) {
   return a;
 }
 
-std::string str(const Shape& v) {
-  return to_string(v);
-}
+using ct_test::str;
 
 std::string describe(const ConvGeometry& g) {
   return "N " + std::to_string(g.batch) + " C " + std::to_string(g.channels) + " K " +

@@ -45,13 +45,11 @@ namespace {
 using namespace convtape;
 using cuda::PoolWindows;
 
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+using ct_test::Pads;
 
 using ct_test::Draw;
 
-std::string str(const Shape& v) {
-  return to_string(v);
-}
+using ct_test::str;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);

@@ -14,7 +14,7 @@ namespace {
 
 using namespace convtape;
 using ct_test::equal;
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+using ct_test::Pads;
 
 // The seed's customW(size): output map 0 the identity, map 1 the anti-diagonal -1, -2, ...
 // (np.flip(np.diag(-arange(1, size + 1)), 1)), as a [2, 1, size, size] weight.

@@ -24,7 +24,7 @@
 namespace {
 
 using namespace convtape;
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+using ct_test::Pads;
 
 Tensor f32(const std::vector<double>& values, const Shape& shape) {
   return tensor(values, shape, kFloat32);

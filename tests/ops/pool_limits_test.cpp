@@ -22,7 +22,7 @@ namespace {
 using namespace convtape;
 using ct_test::equal;
 
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+using ct_test::Pads;
 __extension__ typedef __int128 i128;  // exact PyTorch formulas, independent of ops/
 
 constexpr double kInf = std::numeric_limits<double>::infinity();

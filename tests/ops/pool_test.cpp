@@ -35,26 +35,9 @@ namespace {
 using namespace convtape;
 using ct_test::equal;
 
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
-
 using ct_test::Draw;
-
-std::string str(const Shape& v) {
-  std::ostringstream s;
-  s << '[';
-  for (std::size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
-  s << ']';
-  return s.str();
-}
-
-std::string str(const Pads& p) {
-  std::ostringstream s;
-  s << '[';
-  for (std::size_t i = 0; i < p.size(); ++i)
-    s << (i ? ", " : "") << '(' << p[i].first << ", " << p[i].second << ')';
-  s << ']';
-  return s.str();
-}
+using ct_test::Pads;
+using ct_test::str;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);

@@ -37,9 +37,7 @@ std::size_t at(std::int64_t i) {
   return static_cast<std::size_t>(i);
 }
 
-std::string str(const Shape& s) {
-  return to_string(s);
-}
+using ct_test::str;
 
 const char* mode_name(SignalMode m) {
   return m == SignalMode::Full ? "full" : m == SignalMode::Same ? "same" : "valid";

@@ -28,27 +28,11 @@ using namespace convtape;
 using ct_test::equal;
 using ct_test::leaf;
 
-using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
 using Values = std::vector<double>;
 
 using ct_test::Draw;
-
-inline std::string str(const Shape& v) {
-  std::ostringstream s;
-  s << '[';
-  for (std::size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
-  s << ']';
-  return s.str();
-}
-
-inline std::string str(const Pads& p) {
-  std::ostringstream s;
-  s << '[';
-  for (std::size_t i = 0; i < p.size(); ++i)
-    s << (i ? ", " : "") << '(' << p[i].first << ", " << p[i].second << ')';
-  s << ']';
-  return s.str();
-}
+using ct_test::Pads;
+using ct_test::str;
 
 inline const char* mode_name(PaddingMode m) {
   switch (m) {

@@ -37,6 +37,19 @@ bool equal(const Tensor& a, const Tensor& b) {
   return a.to_vector<double>() == b.to_vector<double>();
 }
 
+std::string str(const Shape& v) {
+  return to_string(v);
+}
+
+std::string str(const Pads& p) {
+  std::ostringstream s;
+  s << '[';
+  for (std::size_t i = 0; i < p.size(); ++i)
+    s << (i ? ", " : "") << '(' << p[i].first << ", " << p[i].second << ')';
+  s << ']';
+  return s.str();
+}
+
 // Format, one tensor per line:  <case> <name> <rank> <dims...> <values...>
 std::map<std::string, GoldenCase> load_golden(const std::string& file) {
   const std::string path = std::string(CT_GOLDEN_DIR) + "/" + file;

@@ -4,8 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convtape.h"
@@ -45,6 +47,12 @@ bool allclose(const convtape::Tensor& a, const convtape::Tensor& b, double rtol 
               double atol = 1e-5);
 // Same shape and bit-identical values.
 bool equal(const convtape::Tensor& a, const convtape::Tensor& b);
+
+// Per-side padding, (low, high) per spatial dim, as the conv and pool options take it.
+using Pads = std::vector<std::pair<std::int64_t, std::int64_t>>;
+// "[2, 3]" and "[(1, 0), (2, 2)]": shapes and paddings in the sweeps' case descriptions.
+std::string str(const convtape::Shape& v);
+std::string str(const Pads& p);
 
 // Golden cases: each case maps names ("x", "out", "grad_x", ...) to tensors (float64 values).
 using GoldenCase = std::map<std::string, convtape::Tensor>;
