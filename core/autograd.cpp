@@ -59,6 +59,31 @@ Node::~Node() {
   }
   detail::count_node(-1);
 }
+
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  CT_CHECK(leaf.defined() && leaf.is_leaf() && leaf.requires_grad(),
+           "register_post_accumulate_grad_hook: expected a leaf tensor that requires grad, got {}",
+           !leaf.defined()   ? std::string("an undefined tensor")
+           : !leaf.is_leaf() ? fmt::format("the output of {}", leaf.grad_fn_name())
+                             : std::string("one that does not require grad"));
+  CT_CHECK(hook != nullptr,
+           "register_post_accumulate_grad_hook: expected a hook, got an empty "
+           "function");
+  auto& hooks = leaf.impl()->hooks;
+  if (!hooks) hooks = std::make_shared<LeafHooks>();
+  const std::uint64_t id = hooks->next_id++;
+  hooks->hooks.emplace_back(id, std::move(hook));
+  return HookHandle(leaf.impl_ptr(), id);
+}
+
+void HookHandle::remove() {
+  const auto leaf = leaf_.lock();
+  leaf_.reset();
+  if (!leaf || !leaf->hooks) return;
+  auto& v = leaf->hooks->hooks;
+  std::erase_if(v, [&](const auto& h) { return h.first == id_; });
+  if (v.empty()) leaf->hooks.reset();
+}
 }  // namespace autograd
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {

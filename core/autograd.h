@@ -92,6 +92,43 @@ struct Node {
   bool released = false;  // saved tensors freed by a backward without retain_graph
 };
 
+// ---- hooks into backward (what data-parallel training needs to overlap communication with it)
+
+// Called by backward with the leaf once its gradient for this backward is final: every node that
+// feeds it has run (a leaf used by several ops gets one call, after the last of them). A leaf that
+// receives no gradient in a backward gets no call.
+using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+
+struct LeafHooks {
+  std::vector<std::pair<std::uint64_t, PostAccumulateGradHook>> hooks;
+  std::uint64_t next_id = 1;
+};
+
+// Removes its hook when remove() is called (not on destruction: a handle may be dropped while the
+// hook stays). Holds the leaf weakly.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<TensorImpl> leaf, std::uint64_t id) : leaf_(std::move(leaf)), id_(id) {}
+  void remove();
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
+  std::uint64_t id_ = 0;
+};
+
+// Registers a hook on a leaf that requires grad.
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);
+
+// Queues fn to run when the backward() running on this thread has processed its last node, before
+// it returns (hooks use it to finish work that they started). Only valid inside a backward (from a
+// hook or a backward closure); callbacks run in the order queued, and one that throws ends the
+// backward with its exception (the callbacks after it are dropped).
+void queue_callback(std::function<void()> fn);
+
+// True while this thread runs a backward().
+bool in_backward() noexcept;
+
 }  // namespace autograd
 
 // Puts y on the tape as the output of op(inputs) when grad mode is on and any input requires grad.

@@ -26,7 +26,8 @@ namespace convtape {
 
 namespace autograd {
 struct Node;
-}
+struct LeafHooks;
+}  // namespace autograd
 
 // Options for factories: dtype (default float32), device (default CPU), requires_grad (default
 // false). Chainable: TensorOptions().dtype(kFloat64).requires_grad(true). A DType or Device
@@ -72,6 +73,9 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;
   std::shared_ptr<autograd::Node> grad_fn;
+  // Hooks run by backward once this leaf's gradient is final (autograd::
+  // register_post_accumulate_grad_hook); null for every tensor that has none.
+  std::shared_ptr<autograd::LeafHooks> hooks;
 };
 
 class Tensor {

@@ -183,3 +183,68 @@ TEST_CASE("set_grad with a gradient on the tape stores it detached (no cycle)",
   CHECK(w.grad().to_vector<double>() == std::vector<double>(256, 2.0));
   CHECK(memory_stats().autograd_nodes == 0);
 }
+
+TEST_CASE("autograd: a post-accumulate hook runs once per backward, after the leaf's last use") {
+  Tensor w = tensor({1.0, 2.0}).requires_grad_();
+  Tensor unused = tensor({5.0}).requires_grad_();
+  std::vector<std::string> events;
+  auto h = autograd::register_post_accumulate_grad_hook(w, [&](const Tensor& leaf) {
+    REQUIRE(leaf.same(w));
+    // Final: both uses of w have been accumulated (d/dw of sum(w * w) + sum(3 w) = 2 w + 3).
+    REQUIRE(leaf.grad().to_vector<float>() == std::vector<float>{5.0f, 7.0f});
+    events.push_back("hook");
+  });
+  autograd::register_post_accumulate_grad_hook(unused,
+                                               [&](const Tensor&) { events.push_back("x"); });
+  const Tensor y = add(sum(mul(w, w)), sum(mul(w, 3.0)));
+  y.backward();
+  REQUIRE(events == std::vector<std::string>{"hook"});
+  // A removed hook gets no call.
+  h.remove();
+  w.zero_grad();
+  add(sum(mul(w, w)), sum(mul(w, 3.0))).backward();
+  REQUIRE(events.size() == 1);
+}
+
+TEST_CASE("autograd: callbacks queued during backward run after its last node") {
+  Tensor a = tensor({1.0}).requires_grad_();
+  Tensor b = tensor({2.0}).requires_grad_();
+  std::vector<std::string> events;
+  REQUIRE_FALSE(autograd::in_backward());
+  autograd::register_post_accumulate_grad_hook(b, [&](const Tensor&) {
+    REQUIRE(autograd::in_backward());
+    events.push_back("b");
+    autograd::queue_callback([&] {
+      // Every gradient is in place by now, a's included.
+      REQUIRE(a.grad().defined());
+      events.push_back("callback");
+    });
+  });
+  autograd::register_post_accumulate_grad_hook(a, [&](const Tensor&) { events.push_back("a"); });
+  sum(mul(mul(a, 2.0), b)).backward();
+  REQUIRE(events.size() == 3);
+  REQUIRE(events.back() == "callback");
+  REQUIRE_FALSE(autograd::in_backward());
+  // A callback that throws ends the backward with its error, and the next backward is clean.
+  autograd::register_post_accumulate_grad_hook(a, [&](const Tensor&) {
+    autograd::queue_callback(
+        [] { CT_CHECK(false, "callback: expected nothing, got a test error"); });
+  });
+  REQUIRE_THROWS_WITH(sum(mul(a, b)).backward(), Catch::Contains("got a test error"));
+  REQUIRE_FALSE(autograd::in_backward());
+}
+
+TEST_CASE("autograd: hooks and callbacks refuse misuse") {
+  REQUIRE_THROWS_WITH(autograd::queue_callback([] {}),
+                      Catch::Contains("queue_callback: expected to be called during backward()"));
+  Tensor x = tensor({1.0}).requires_grad_();
+  REQUIRE_THROWS_WITH(
+      autograd::register_post_accumulate_grad_hook(mul(x, 2.0), [](const Tensor&) {}),
+      Catch::Contains("register_post_accumulate_grad_hook: expected a leaf tensor "
+                      "that requires grad, got the output of"));
+  REQUIRE_THROWS_WITH(
+      autograd::register_post_accumulate_grad_hook(tensor({1.0}), [](const Tensor&) {}),
+      Catch::Contains("got one that does not require grad"));
+  REQUIRE_THROWS_WITH(autograd::register_post_accumulate_grad_hook(x, nullptr),
+                      Catch::Contains("expected a hook, got an empty function"));
+}
