@@ -15,6 +15,7 @@
 #include "cuda/settings.h"
 #include "data/dataloader.h"
 #include "data/dataset.h"
+#include "data/distributed_sampler.h"
 #include "data/idx.h"
 #include "io/checkpoint.h"
 #include "io/png.h"

@@ -1,24 +1,15 @@
-// DataLoader: seeded epoch orders and batch assembly (row copies or per-example gathers).
+// DataLoader: epoch orders (in order, seeded shuffles, or a sampler's) and batch assembly (row
+// copies or per-example gathers).
 #include "data/dataloader.h"
 
 #include <cstring>
 #include <numeric>
 
 #include "core/autograd.h"
-#include "core/random.h"
 
 namespace convtape::data {
 
 namespace {
-
-// SplitMix64's finaliser: spreads (seed, epoch) over the generator's whole seed space, so that
-// neighbouring seeds and epochs give unrelated permutations.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 std::size_t row_bytes(const Tensor& t) {
   std::int64_t n = 1;
@@ -80,6 +71,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   CT_CHECK(dataset_ != nullptr, "DataLoader: expected a dataset, got null");
   CT_CHECK(options_.batch_size() >= 1, "DataLoader: expected batch_size >= 1, got {}",
            options_.batch_size());
+  CT_CHECK(!(options_.sampler() && options_.shuffle()),
+           "DataLoader: expected shuffle(false) with a sampler (the sampler shuffles), got "
+           "shuffle(true)");
   if (const Example* all = dataset_->stacked()) {
     CT_CHECK(all->data.defined() && all->target.defined() && all->data.dim() >= 1 &&
                  all->target.dim() >= 1 && all->data.size(0) == dataset_->size() &&
@@ -98,7 +92,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
 }
 
 std::int64_t DataLoader::size() const {
-  const std::int64_t n = dataset_->size(), b = options_.batch_size();
+  const std::int64_t n = options_.sampler() ? options_.sampler()->size() : dataset_->size();
+  const std::int64_t b = options_.batch_size();
   return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 
@@ -108,13 +103,19 @@ void DataLoader::set_epoch(std::int64_t epoch) {
 }
 
 std::vector<std::int64_t> DataLoader::order(std::int64_t epoch) const {
+  if (const auto& sampler = options_.sampler()) {
+    std::vector<std::int64_t> indices = sampler->indices(epoch);
+    // The iterator cuts batches by size(); a sampler that breaks its own contract must not make
+    // it read past the list.
+    CT_CHECK(static_cast<std::int64_t>(indices.size()) == sampler->size(),
+             "DataLoader: expected the sampler's indices({}) to hold its size() = {} indices, got "
+             "{}",
+             epoch, sampler->size(), indices.size());
+    return indices;
+  }
+  if (options_.shuffle()) return epoch_permutation(dataset_->size(), options_.seed(), epoch);
   std::vector<std::int64_t> indices(static_cast<std::size_t>(dataset_->size()));
   std::iota(indices.begin(), indices.end(), std::int64_t{0});
-  if (!options_.shuffle()) return indices;
-  Generator gen(mix(options_.seed() ^ mix(static_cast<std::uint64_t>(epoch))));
-  for (std::int64_t i = static_cast<std::int64_t>(indices.size()) - 1; i > 0; --i)
-    std::swap(indices[static_cast<std::size_t>(i)],
-              indices[static_cast<std::size_t>(gen.integer(0, i + 1))]);
   return indices;
 }
 

@@ -1,4 +1,4 @@
-// DataLoader: batches of a Dataset, in order or shuffled.
+// DataLoader: batches of a Dataset, in order, shuffled, or in the order a Sampler gives.
 //
 //   DataLoader loader(train_set, DataLoaderOptions().batch_size(64).shuffle(true).seed(1));
 //   for (const Batch& b : loader) { ... b.data [64, 1, 28, 28], b.target [64] ... }
@@ -8,6 +8,18 @@
 // order depends only on (seed, e): the same on every machine, different from epoch to epoch, and
 // reproducible after a restart with set_epoch(e). size() is the number of batches: ceil(N / B), or
 // floor(N / B) with drop_last, which leaves out the last partial batch.
+//
+// A Sampler (data/distributed_sampler.h) takes over the order: epoch e visits sampler->indices(e),
+// and N above is sampler->size(). As in PyTorch the sampler does the shuffling, so a sampler with
+// shuffle(true) is refused. Data-parallel training gives each rank its own shard:
+//
+//   DataLoader loader(train, DataLoaderOptions().batch_size(32).sampler(
+//       std::make_shared<DistributedSampler>(train.size(), DistributedSamplerOptions()
+//           .num_replicas(dist::world_size()).rank(dist::rank()).seed(1))));
+//   for (std::int64_t e = 0; e < epochs; ++e) {
+//     loader.set_epoch(e);  // a new shard order each epoch; every rank shuffles alike
+//     for (const Batch& b : loader) { ... }
+//   }
 //
 // Batches are built on the CPU, contiguous: rows are copied with memcpy straight out of datasets
 // that hold their contents as one tensor (Dataset::stacked), and gathered example by example from
@@ -22,6 +34,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/distributed_sampler.h"
 
 namespace convtape::data {
 
@@ -52,12 +65,18 @@ class DataLoaderOptions {
     normalize_ = std::move(n);
     return *this;
   }
+  // Epoch e visits sampler->indices(e) instead of 0..N-1 or the seeded shuffle.
+  DataLoaderOptions& sampler(std::shared_ptr<const Sampler> s) {
+    sampler_ = std::move(s);
+    return *this;
+  }
 
   std::int64_t batch_size() const { return batch_size_; }
   bool shuffle() const { return shuffle_; }
   std::uint64_t seed() const { return seed_; }
   bool drop_last() const { return drop_last_; }
   const std::optional<Normalize>& normalize() const { return normalize_; }
+  const std::shared_ptr<const Sampler>& sampler() const { return sampler_; }
 
  private:
   std::int64_t batch_size_ = 1;
@@ -65,6 +84,7 @@ class DataLoaderOptions {
   std::uint64_t seed_ = 0;
   bool drop_last_ = false;
   std::optional<Normalize> normalize_;
+  std::shared_ptr<const Sampler> sampler_;
 };
 
 class DataLoader {
@@ -89,7 +109,7 @@ class DataLoader {
   std::int64_t epoch() const { return epoch_; }
   void set_epoch(std::int64_t epoch);
 
-  // The order in which an epoch visits the samples.
+  // The order in which an epoch visits the samples (the sampler's indices when there is one).
   std::vector<std::int64_t> order(std::int64_t epoch) const;
   // The batch of the given samples, normalised if the options say so.
   Batch batch(const std::vector<std::int64_t>& indices) const;
