@@ -1,5 +1,6 @@
 // Batch normalisation from differentiable ops (mean, sub, mul, sqrt, div), with the running
-// statistics updated under NoGradGuard. See batchnorm.h for the maths.
+// statistics updated under NoGradGuard; the batch statistics come from batch_moments, which
+// SyncBatchNorm overrides. See batchnorm.h for the maths.
 #include "modules/batchnorm.h"
 
 #include "core/autograd.h"
@@ -65,14 +66,11 @@ Tensor BatchNormNd::forward(const Tensor& x) {
   const bool batch_stats = is_training() || !options_.track_running_stats();
   Tensor y;
   if (batch_stats) {
-    const std::int64_t n = x.numel() / c;
-    CT_CHECK(!is_training() || n > 1,
-             "{}: expected more than 1 value per channel in training, got input {}", name_,
-             to_string(x.shape()));
-    const Tensor mean = convtape::mean(x, dims, /*keepdim=*/true);
-    const Tensor centred = sub(x, mean);
-    const Tensor var = convtape::mean(mul(centred, centred), dims, /*keepdim=*/true);
-    y = div(centred, sqrt(add(var, options_.eps())));
+    const Moments moments = batch_moments(x, dims);
+    const std::int64_t n = moments.count;
+    const Tensor& mean = moments.mean;
+    const Tensor& var = moments.var;
+    y = div(moments.centred, sqrt(add(var, options_.eps())));
     if (is_training() && options_.track_running_stats()) {
       NoGradGuard no_grad;
       // With a fixed momentum the count is only bookkeeping: it is incremented where it lives,
@@ -100,6 +98,20 @@ Tensor BatchNormNd::forward(const Tensor& x) {
   if (options_.affine())
     y = add(mul(y, reshape(weight_, per_channel)), reshape(bias_, per_channel));
   return y;
+}
+
+BatchNormNd::Moments BatchNormNd::batch_moments(const Tensor& x,
+                                                const std::vector<std::int64_t>& dims) {
+  const std::int64_t n = x.numel() / options_.num_features();
+  CT_CHECK(!is_training() || n > 1,
+           "{}: expected more than 1 value per channel in training, got input {}", name_,
+           to_string(x.shape()));
+  Moments m;
+  m.mean = convtape::mean(x, dims, /*keepdim=*/true);
+  m.centred = sub(x, m.mean);
+  m.var = convtape::mean(mul(m.centred, m.centred), dims, /*keepdim=*/true);
+  m.count = n;
+  return m;
 }
 
 std::string BatchNormNd::extra_repr() const {

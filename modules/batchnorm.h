@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "modules/module.h"
 
@@ -79,6 +80,16 @@ class BatchNormNd : public Module {
  protected:
   BatchNormNd(const BatchNormOptions& options, std::string name, std::int64_t min_rank,
               std::int64_t max_rank, std::string layout);
+
+  // Per-channel statistics of x over dims (every dim but 1), kept as [1, C, 1, ...]: the mean,
+  // x - mean, the biased variance, and count, the number of values per channel they are over
+  // (which the running variance's unbiasing uses). forward calls it wherever batch statistics are
+  // used; SyncBatchNorm overrides it to reduce over every rank.
+  struct Moments {
+    Tensor mean, centred, var;
+    std::int64_t count = 0;
+  };
+  virtual Moments batch_moments(const Tensor& x, const std::vector<std::int64_t>& dims);
 
  private:
   BatchNormOptions options_;
