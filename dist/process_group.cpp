@@ -292,10 +292,14 @@ ProcessGroup::~ProcessGroup() {
     impl_->stop = true;
   }
   impl_->wake.notify_all();
-  if (impl_->broken)
-    impl_->worker.detach();  // stuck in the engine; the process ends around it
-  else
+  if (impl_->broken) {
+    // Its thread is stuck inside the engine: it keeps the engines (and so Impl) until the process
+    // ends around it.
+    impl_->worker.detach();
+    static_cast<void>(impl_.release());
+  } else {
     impl_->worker.join();
+  }
 }
 
 ProcessGroup& ProcessGroup::world() {

@@ -9,6 +9,10 @@
 // written to a CSV file, and the first layer's kernels are drawn into a PNG at the end. Every file
 // is written atomically (io::AtomicFile). The flags are parsed and checked in
 // train_fashion_mnist_args.h.
+// With --distributed (under mpirun -np N, in a build with MPI) it trains data-parallel: each rank
+// takes batch / N images of every global batch from its shard (data::DistributedSampler), the
+// gradients are averaged by nn::DistributedDataParallel, and rank 0 alone prints and writes the
+// files; the global batch, and so the training, is that of one process.
 //   usage: train_fashion_mnist [--help] [options]   (see --help)
 #include <unistd.h>
 
@@ -26,6 +30,9 @@
 
 #include "convtape.h"
 #include "io/file.h"
+#if defined(CT_WITH_DIST)
+#include "dist/ddp.h"
+#endif
 #include "train_fashion_mnist_args.h"
 
 using namespace convtape;
@@ -114,6 +121,16 @@ double accuracy(nn::Module& model, data::DataLoader& loader, const Device& devic
   return seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
 }
 
+#if defined(CT_WITH_DIST)
+int local_gpu(int) {
+  return dist::local_rank();
+}
+#else
+int local_gpu(int) {
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,7 +144,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Settings& s = args.settings;
+  int rank = 0, world = 1;
+  if (s.distributed) {
+#if defined(CT_WITH_DIST)
+    try {
+      dist::init();
+    } catch (const Error& e) {
+      std::fprintf(stderr, "train_fashion_mnist: %s\n", e.what());
+      return 1;
+    }
+    rank = dist::rank();
+    world = dist::world_size();
+#else
+    std::fprintf(stderr,
+                 "train_fashion_mnist: expected a build with MPI for --distributed, got one "
+                 "without (install Open MPI: scripts/install-deps, then rebuild)\n");
+    return 1;
+#endif
+  }
+  const bool lead = rank == 0;  // prints and writes files
   try {
+    CT_CHECK(s.batch_size % world == 0,
+             "train_fashion_mnist: expected --batch-size divisible by the {} ranks, got {}", world,
+             s.batch_size);
     if (s.threads > 0) omp_set_num_threads(s.threads);
     manual_seed(s.seed);
     if (s.device == "cuda" && !cuda::is_available()) {
@@ -135,7 +174,8 @@ int main(int argc, char** argv) {
                    cuda::unavailable_reason().c_str());
       return 1;
     }
-    const Device device = s.device == "cuda" ? Device::cuda(0) : Device::cpu();
+    const Device device =
+        s.device == "cuda" ? Device::cuda(s.distributed ? local_gpu(rank) : 0) : Device::cpu();
     if (!data::FashionMNIST::available(s.data, true)) {
       std::fprintf(stderr,
                    "train_fashion_mnist: expected the Fashion-MNIST IDX files in %s, got none "
@@ -145,16 +185,24 @@ int main(int argc, char** argv) {
     }
     // Images in [0, 1], normalised with the training set's mean and standard deviation.
     const data::Normalize norm({0.2860}, {0.3530});
-    data::DataLoader train(data::FashionMNIST(s.data, true), data::DataLoaderOptions()
-                                                                 .batch_size(s.batch_size)
-                                                                 .shuffle(true)
-                                                                 .seed(s.seed)
-                                                                 .normalize(norm));
+    // Distributed, each rank takes its shard of every epoch's permutation (the same permutation
+    // as one process's shuffle), batch / world images at a time.
+    const data::FashionMNIST train_set(s.data, true);
+    auto options = data::DataLoaderOptions().batch_size(s.batch_size / world).normalize(norm);
+    if (s.distributed)
+      options.sampler(std::make_shared<data::DistributedSampler>(
+          train_set.size(),
+          data::DistributedSamplerOptions().num_replicas(world).rank(rank).seed(s.seed)));
+    else
+      options.shuffle(true).seed(s.seed);
+    data::DataLoader train(train_set, options);
     data::DataLoader test(data::FashionMNIST(s.data, false),
                           data::DataLoaderOptions().batch_size(1000).normalize(norm));
 
     auto model = make_model(s.model);
     model->to(device);
+    // What the training steps call: the model, or its data-parallel wrapper.
+    std::shared_ptr<nn::Module> net = model;
     optim::SGD sgd(model->parameters(), optim::SGDOptions(s.lr).momentum(s.momentum));
     optim::CosineAnnealingLR schedule(sgd, s.epochs, 0.0);
     int first_epoch = 1;
@@ -181,13 +229,25 @@ int main(int argc, char** argv) {
       schedule.load_state_dict(sched_state);
       first_epoch = epoch_done + 1;
       train.set_epoch(first_epoch - 1);
-      std::printf("resumed from %s after epoch %d\n", s.resume.c_str(), first_epoch - 1);
+      if (lead) std::printf("resumed from %s after epoch %d\n", s.resume.c_str(), first_epoch - 1);
     }
-    std::printf("%s", model->summary({1, 1, 28, 28}).c_str());
-    std::printf("training on %lld images, testing on %lld, batch %lld, %d thread%s, %s\n",
-                static_cast<long long>(train.dataset().size()),
-                static_cast<long long>(test.dataset().size()), static_cast<long long>(s.batch_size),
-                omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", s.device.c_str());
+#if defined(CT_WITH_DIST)
+    // After the checkpoint: the wrapper broadcasts rank 0's state, loaded or fresh.
+    if (s.distributed)
+      net = std::make_shared<nn::DistributedDataParallel>(
+          model, nn::DistributedDataParallelOptions().bucket_cap_mb(s.bucket_mb));
+#endif
+    if (lead) {
+      std::printf("%s", model->summary({1, 1, 28, 28}).c_str());
+      std::printf("training on %lld images, testing on %lld, batch %lld, %d thread%s, %s",
+                  static_cast<long long>(train.dataset().size()),
+                  static_cast<long long>(test.dataset().size()),
+                  static_cast<long long>(s.batch_size), omp_get_max_threads(),
+                  omp_get_max_threads() == 1 ? "" : "s", s.device.c_str());
+      if (s.distributed)
+        std::printf(", %d ranks x batch %lld", world, static_cast<long long>(s.batch_size / world));
+      std::printf("\n");
+    }
 
     // The metrics file is rewritten whole after each epoch through io::write_file_atomically: a
     // crash leaves the previous complete file, and a resumed run keeps the rows of the epochs it
@@ -198,7 +258,7 @@ int main(int argc, char** argv) {
       const std::vector<std::uint8_t> old = io::read_file(s.csv, "train_fashion_mnist");
       csv_rows = kept_csv_rows(std::string(old.begin(), old.end()), first_epoch);
     }
-    const bool tty = isatty(fileno(stdout)) != 0;
+    const bool tty = lead && isatty(fileno(stdout)) != 0;
     double test_acc = 0.0;
     for (int epoch = first_epoch; epoch <= s.epochs; ++epoch) {
       const double lr = sgd.lr();
@@ -209,7 +269,7 @@ int main(int argc, char** argv) {
       Tensor loss_acc;
       std::int64_t seen = 0, step = 0;
       for (const data::Batch& b : train) {
-        const Tensor loss = cross_entropy((*model)(b.data.to(device)), b.target.to(device));
+        const Tensor loss = cross_entropy((*net)(b.data.to(device)), b.target.to(device));
         sgd.zero_grad();
         loss.backward();
         sgd.step();
@@ -222,46 +282,69 @@ int main(int argc, char** argv) {
           const double secs =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           progress(tty, epoch, step, train.size(), loss_sum / static_cast<double>(seen),
-                   static_cast<double>(seen) / secs);
+                   static_cast<double>(seen * world) / secs);  // every rank's images
         }
       }
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (tty) std::printf("\n");
-      test_acc = accuracy(*model, test, device);
+      loss_sum = loss_acc.defined() ? loss_acc.item() : 0.0;
+#if defined(CT_WITH_DIST)
+      if (s.distributed) {  // the epoch's loss and image count over every rank
+        Tensor totals = tensor({loss_sum, static_cast<double>(seen)}, kFloat64);
+        dist::all_reduce(totals);
+        loss_sum = totals.at<double>({0});
+        seen = static_cast<std::int64_t>(totals.at<double>({1}));
+      }
+#endif
+      // Every rank evaluates the whole test set with the same (synchronised) weights.
+      test_acc = accuracy(*net, test, device);
       const double ips = static_cast<double>(seen) / secs;
-      std::printf(
-          "epoch %2d  lr %.5f  train loss %.4f  test accuracy %.2f%%  %.0f images/s  (%.1f s)\n",
-          epoch, lr, loss_sum / static_cast<double>(seen), 100.0 * test_acc, ips, secs);
+      if (lead)
+        std::printf(
+            "epoch %2d  lr %.5f  train loss %.4f  test accuracy %.2f%%  %.0f images/s  (%.1f s)\n",
+            epoch, lr, loss_sum / static_cast<double>(seen), 100.0 * test_acc, ips, secs);
       std::fflush(stdout);
-      if (!s.csv.empty()) {
+      if (lead && !s.csv.empty()) {
         csv_rows += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.1f},{:.2f}\n", epoch, lr,
                                 loss_sum / static_cast<double>(seen), test_acc, ips, secs);
         const std::string text = csv_header + csv_rows;
         io::write_file_atomically(s.csv, text.data(), text.size(), "train_fashion_mnist");
       }
       schedule.step();
-      if (!s.save.empty()) {
+      // Rank 0 writes the checkpoint (every replica holds the same state); it names no world size,
+      // so any number of ranks can resume from it.
+      if (lead && !s.save.empty()) {
         io::Checkpoint ck{model->state_dict(), sgd.state_dict()};
         for (auto& [name, t] : schedule.state_dict())
           ck.optimizer.emplace_back("scheduler." + name, t);
         ck.optimizer.emplace_back("trainer.epoch", full({}, epoch, kFloat64));
         io::save_checkpoint(s.save, ck);
       }
+#if defined(CT_WITH_DIST)
+      if (s.distributed) dist::barrier();  // the file is complete before any rank goes on
+#endif
     }
-    if (first_epoch > s.epochs) test_acc = accuracy(*model, test, device);  // nothing left to train
-    if (!s.png.empty()) {
+    if (first_epoch > s.epochs) test_acc = accuracy(*net, test, device);  // nothing left to train
+    if (lead && !s.png.empty()) {
       const auto conv1 = model->at<nn::Conv2d>(0);
       io::write_png(s.png, io::kernel_grid(conv1->weight(), io::KernelGridOptions().columns(8)));
       std::printf("first-layer kernels written to %s\n", s.png.c_str());
     }
-    if (!s.save.empty()) std::printf("checkpoint written to %s\n", s.save.c_str());
-    std::printf("final test accuracy %.2f%%\n", 100.0 * test_acc);
+    if (lead && !s.save.empty()) std::printf("checkpoint written to %s\n", s.save.c_str());
+    if (lead) std::printf("final test accuracy %.2f%%\n", 100.0 * test_acc);
+#if defined(CT_WITH_DIST)
+    if (s.distributed) dist::finalize();
+#endif
     return 0;
   } catch (const Error& e) {
     const std::string_view what = e.what();  // library errors name their op; ours name us already
-    std::fprintf(stderr, "%s%s\n",
+    std::fprintf(stderr, "%s%s%s\n", s.distributed ? fmt::format("rank {}: ", rank).c_str() : "",
                  what.starts_with("train_fashion_mnist:") ? "" : "train_fashion_mnist: ", e.what());
+#if defined(CT_WITH_DIST)
+    // The other ranks would wait for this one in their next collective: end the whole job now.
+    if (s.distributed) dist::abort(1);
+#endif
     return 1;
   }
 }

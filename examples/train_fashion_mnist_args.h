@@ -34,6 +34,9 @@ struct Settings {
   std::string png = "fashion_mnist_conv1.png";
   std::string model = "small";
   int threads = 0;  // 0: OpenMP's default (not a value --threads accepts)
+  // Data-parallel over the ranks of an MPI job; --batch-size stays the global batch.
+  bool distributed = false;
+  double bucket_mb = 1.0;  // DDP's gradient bucket size (MiB)
 };
 
 inline std::string usage_text() {
@@ -54,9 +57,13 @@ inline std::string usage_text() {
       "  --save FILE       checkpoint written after every epoch (default {}; '' for none)\n"
       "  --resume FILE     continue from a checkpoint written by --save\n"
       "  --csv FILE        per-epoch metrics (default {}; '' for none)\n"
-      "  --png FILE        the first layer's kernels at the end (default {}; '' for none)\n",
+      "  --png FILE        the first layer's kernels at the end (default {}; '' for none)\n"
+      "  --distributed     data-parallel training over the ranks of an MPI job (start with\n"
+      "                    mpirun -np N); --batch-size stays the global batch, split evenly;\n"
+      "                    rank 0 prints and writes the files\n"
+      "  --bucket-mb X     with --distributed, the gradient bucket size in MiB (default {})\n",
       kMaxEpochs, d.epochs, kMaxBatchSize, d.batch_size, d.lr, d.momentum, d.seed, kMaxThreads,
-      d.data, d.save, d.csv, d.png);
+      d.data, d.save, d.csv, d.png, d.bucket_mb);
 }
 
 struct ParseResult {
@@ -114,6 +121,10 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       r.help = true;
       return r;
     }
+    if (a == "--distributed") {  // the one flag without a value
+      s.distributed = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       error = fmt::format("train_fashion_mnist: {} needs a value (try --help)", a);
       return r;
@@ -158,6 +169,8 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       s.csv = v;
     } else if (a == "--png") {
       s.png = v;
+    } else if (a == "--bucket-mb") {
+      ok = detail::parse_real(a, v, /*positive=*/true, s.bucket_mb, error);
     } else {
       error = fmt::format("train_fashion_mnist: unknown option {} (try --help)", a);
       ok = false;
