@@ -114,3 +114,17 @@ TEST_CASE("a checkpoint's epoch count is checked before the cast to int", "[exam
                    "float64 in a.ckpt");
   CT_REQUIRE_ERROR(checked_epoch(full({}, 1.0, kFloat32), "a.ckpt"), "got [] float32 in a.ckpt");
 }
+
+TEST_CASE("--distributed takes no value; --bucket-mb is a positive size", "[examples]") {
+  const ParseResult plain = parse({"--epochs", "2"});
+  REQUIRE(plain.error.empty());
+  CHECK_FALSE(plain.settings.distributed);
+  const ParseResult r = parse({"--distributed", "--bucket-mb", "0.5", "--epochs", "2"});
+  REQUIRE(r.error.empty());
+  CHECK(r.settings.distributed);
+  CHECK(r.settings.bucket_mb == 0.5);
+  CHECK(r.settings.epochs == 2);
+  CHECK(parse({"--epochs", "2", "--distributed"}).settings.distributed);
+  CHECK(error_of({"--bucket-mb", "0"}).find("--bucket-mb") != std::string::npos);
+  CHECK(error_of({"--bucket-mb", "abc"}).find("'abc'") != std::string::npos);
+}
