@@ -121,6 +121,13 @@ double accuracy(nn::Module& model, data::DataLoader& loader, const Device& devic
   return seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
 }
 
+// The first n examples of a data set (all of them when n is 0).
+data::TensorDataset first(const data::TensorDataset& d, std::int64_t n) {
+  const data::Example* all = d.stacked();
+  if (n == 0 || n >= d.size()) return d;
+  return data::TensorDataset(narrow(all->data, 0, 0, n), narrow(all->target, 0, 0, n));
+}
+
 #if defined(CT_WITH_DIST)
 int local_gpu(int) {
   return dist::local_rank();
@@ -187,7 +194,7 @@ int main(int argc, char** argv) {
     const data::Normalize norm({0.2860}, {0.3530});
     // Distributed, each rank takes its shard of every epoch's permutation (the same permutation
     // as one process's shuffle), batch / world images at a time.
-    const data::FashionMNIST train_set(s.data, true);
+    const data::TensorDataset train_set = first(data::FashionMNIST(s.data, true), s.limit);
     auto options = data::DataLoaderOptions().batch_size(s.batch_size / world).normalize(norm);
     if (s.distributed)
       options.sampler(std::make_shared<data::DistributedSampler>(
@@ -196,7 +203,7 @@ int main(int argc, char** argv) {
     else
       options.shuffle(true).seed(s.seed);
     data::DataLoader train(train_set, options);
-    data::DataLoader test(data::FashionMNIST(s.data, false),
+    data::DataLoader test(first(data::FashionMNIST(s.data, false), s.limit),
                           data::DataLoaderOptions().batch_size(1000).normalize(norm));
 
     auto model = make_model(s.model);

@@ -36,6 +36,7 @@ struct Settings {
   int threads = 0;  // 0: OpenMP's default (not a value --threads accepts)
   // Data-parallel over the ranks of an MPI job; --batch-size stays the global batch.
   bool distributed = false;
+  std::int64_t limit = 0;  // only the first `limit` training and test images; 0: all
   double bucket_mb = 1.0;  // DDP's gradient bucket size (MiB)
 };
 
@@ -61,7 +62,8 @@ inline std::string usage_text() {
       "  --distributed     data-parallel training over the ranks of an MPI job (start with\n"
       "                    mpirun -np N); --batch-size stays the global batch, split evenly;\n"
       "                    rank 0 prints and writes the files\n"
-      "  --bucket-mb X     with --distributed, the gradient bucket size in MiB (default {})\n",
+      "  --bucket-mb X     with --distributed, the gradient bucket size in MiB (default {})\n"
+      "  --limit N         only the first N training and N test images (quick runs; default all)\n",
       kMaxEpochs, d.epochs, kMaxBatchSize, d.batch_size, d.lr, d.momentum, d.seed, kMaxThreads,
       d.data, d.save, d.csv, d.png, d.bucket_mb);
 }
@@ -169,6 +171,8 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       s.csv = v;
     } else if (a == "--png") {
       s.png = v;
+    } else if (a == "--limit") {
+      ok = detail::parse_integer<std::int64_t>(a, v, 1, kMaxBatchSize, s.limit, error);
     } else if (a == "--bucket-mb") {
       ok = detail::parse_real(a, v, /*positive=*/true, s.bucket_mb, error);
     } else {

@@ -128,3 +128,9 @@ TEST_CASE("--distributed takes no value; --bucket-mb is a positive size", "[exam
   CHECK(error_of({"--bucket-mb", "0"}).find("--bucket-mb") != std::string::npos);
   CHECK(error_of({"--bucket-mb", "abc"}).find("'abc'") != std::string::npos);
 }
+
+TEST_CASE("--limit takes a positive image count", "[examples]") {
+  CHECK(parse({"--limit", "2048"}).settings.limit == 2048);
+  CHECK(parse({}).settings.limit == 0);
+  CHECK(error_of({"--limit", "0"}).find("--limit") != std::string::npos);
+}
