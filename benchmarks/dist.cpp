@@ -9,22 +9,22 @@
 // (g_0 + g_1) / 2 is the gradient of the mean loss over the 64, so both train the same model, and
 // images/s = 64 / (median step time). Speed-up = 2p images/s / 1p images/s (target >= 1.8x). The
 // DDP runs cover the bucket layouts 25 MiB (first bucket 1 MiB: the default), 1 MiB everywhere and
-// --bucket-mb X (first min(X, 1); the headline, 1 unless given), each with overlap on and off; per
-// step they report DDP's last_step().wait_seconds (blocked at the end of backward for the buckets)
-// and, from /proc/self/task/*/schedstat, the time the training thread was runnable but off its CPU
-// and the CPU time of the process's other threads (dist's and MPI's): on one core per rank, what
-// the communication thread's busy-polling takes from the computation. A 2-process run without any
-// communication (each rank trains its own replica on its 32) is the ceiling the machine allows.
-// Bandwidth: the gradients' buckets all-reduced through dist::ProcessGroup (all
-// started asynchronously in bucket order, then all waited, as DDP does) against one raw
-// MPI_Allreduce(MPI_IN_PLACE, ..., MPI_FLOAT, MPI_SUM) of the same bytes from the calling thread;
-// GB/s = bytes / median seconds over --reps repetitions (target ratio >= 0.9x).
+// --bucket-mb X (first min(X, 1); the headline, 25 (the library's default) unless given), each with
+// overlap on and off; per step they report DDP's last_step().wait_seconds (blocked at the end of
+// backward for the buckets) and, from /proc/self/task/*/schedstat, the time the training thread was
+// runnable but off its CPU and the CPU time of the process's other threads (dist's and MPI's): on
+// one core per rank, what the communication thread's busy-polling takes from the computation. A
+// 2-process run without any communication (each rank trains its own replica on its 32) is the
+// ceiling the machine allows. Bandwidth: the gradients' buckets all-reduced through
+// dist::ProcessGroup (all started asynchronously in bucket order, then all waited, as DDP does)
+// against one raw MPI_Allreduce(MPI_IN_PLACE, ..., MPI_FLOAT, MPI_SUM) of the same bytes from the
+// calling thread; GB/s = bytes / median seconds over --reps repetitions (target ratio >= 0.9x).
 // Validation first, in the workers: a DDP step on 32 per rank equals the one-process step on the 64
 // (every layout, overlap on and off, two steps so that momentum takes part), overlap on starts
 // buckets inside backward and off does not, every bucket's all-reduce and the raw one give the
 // exact sums of small integers; after timing, the replicas' parameters are bit-identical across
 // ranks.
-//   usage: bench_dist [--steps 60] [--warmup 10] [--reps 200] [--bucket-mb 1] [--bind core|none]
+//   usage: bench_dist [--steps 60] [--warmup 10] [--reps 200] [--bucket-mb 25] [--bind core|none]
 //                     [--yield-when-idle] [--help]
 #include <dirent.h>
 #include <mpi.h>
@@ -64,7 +64,7 @@ struct Args {
   int steps = 60;
   int warmup = 10;
   int reps = 200;
-  double bucket_mb = 1.0;
+  double bucket_mb = 25.0;  // the library's default layout
   std::string bind = "core";
   bool yield_when_idle = false;
   bool worker = false;
@@ -83,7 +83,7 @@ void usage() {
       "  --warmup N       untimed steps before them (default 10)\n"
       "  --reps N         all-reduce repetitions per bandwidth figure (default 200)\n"
       "  --bucket-mb X    the headline bucket cap in MiB (first bucket min(X, 1)); the default\n"
-      "                   layout (25 MiB, first 1 MiB) and 1 MiB are always measured (default 1)\n"
+      "                   layout (25 MiB, first 1 MiB) and 1 MiB are always measured (default 25)\n"
       "  --bind core|none mpirun's --bind-to for the workers (default core)\n"
       "  --yield-when-idle  run the workers with OMPI_MCA_mpi_yield_when_idle=1\n"
       "  (--worker is this binary's own mode under mpirun)\n",

@@ -149,7 +149,24 @@ void DistributedDataParallel::build_buckets() {
     bytes += size;
     bucket_of_[k] = buckets_.size() - 1;
   }
-  for (Bucket& b : buckets_) b.flat = empty({b.numel}, b.flat.options());
+  // One buffer per dtype and device, the buckets as consecutive ranges of it in bucket order.
+  std::vector<std::int64_t> sizes;
+  for (Bucket& b : buckets_) {
+    std::size_t k = 0;
+    while (k < buffers_.size() &&
+           !(buffers_[k].dtype() == b.flat.dtype() && buffers_[k].device() == b.flat.device()))
+      ++k;
+    if (k == buffers_.size()) {
+      buffers_.push_back(b.flat);
+      sizes.push_back(0);
+    }
+    b.buffer = k;
+    b.start = sizes[k];
+    sizes[k] += b.numel;
+  }
+  for (std::size_t k = 0; k < buffers_.size(); ++k)
+    buffers_[k] = empty({sizes[k]}, buffers_[k].options());
+  for (Bucket& b : buckets_) b.flat = narrow(buffers_[b.buffer], 0, b.start, b.numel);
 }
 
 std::vector<std::vector<std::string>> DistributedDataParallel::bucket_names() const {
@@ -222,11 +239,33 @@ void DistributedDataParallel::on_gradient_ready(std::size_t index) {
 }
 
 void DistributedDataParallel::start_ready_buckets(bool in_backward) {
-  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0)
-    start_bucket(next_bucket_++, in_backward);
+  const std::size_t first = next_bucket_;
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) ++next_bucket_;
+  // Buckets [first, next_bucket_) can start: each run of them that is contiguous in one buffer is
+  // one collective (fewer, larger all-reduces cost less than many small ones).
+  for (std::size_t i = first; i < next_bucket_;) {
+    std::size_t j = i + 1;
+    while (j < next_bucket_ && buckets_[j].buffer == buckets_[i].buffer &&
+           buckets_[j].start == buckets_[j - 1].start + buckets_[j - 1].numel)
+      ++j;
+    std::int64_t numel = 0;
+    for (std::size_t k = i; k < j; ++k) {
+      fill_bucket(k);
+      numel += buckets_[k].numel;
+    }
+    const dist::Work work = group_->all_reduce_async(
+        narrow(buffers_[buckets_[i].buffer], 0, buckets_[i].start, numel), dist::ReduceOp::Mean);
+    for (std::size_t k = i; k < j; ++k) {
+      buckets_[k].work = work;
+      buckets_[k].started = true;
+      ready_at_start_[k] = ready_count_;
+      stats_.started_in_backward[k] = in_backward;
+    }
+    i = j;
+  }
 }
 
-void DistributedDataParallel::start_bucket(std::size_t index, bool in_backward) {
+void DistributedDataParallel::fill_bucket(std::size_t index) {
   Bucket& b = buckets_[index];
   NoGradGuard no_grad;
   for (std::size_t j = 0; j < b.params.size(); ++j) {
@@ -238,10 +277,6 @@ void DistributedDataParallel::start_bucket(std::size_t index, bool in_backward) 
     else
       slot.zero_();  // an unused parameter (find_unused_parameters) adds nothing
   }
-  b.work = group_->all_reduce_async(b.flat, dist::ReduceOp::Mean);
-  b.started = true;
-  ready_at_start_[index] = ready_count_;
-  stats_.started_in_backward[index] = in_backward;
 }
 
 void DistributedDataParallel::finish_backward() {

@@ -18,8 +18,9 @@
 // a bucket is, the bucket is copied into one flat buffer and its all-reduce (mean) is started
 // asynchronously, while backward goes on computing the earlier layers' gradients. Buckets are
 // started in bucket order on every rank (a bucket ready early waits for the ones before it), so the
-// collectives pair up. At the end of backward (autograd::queue_callback) the buckets are waited for
-// and copied back into the gradients.
+// collectives pair up; buckets that become startable together go out as one collective. At the end
+// of backward (autograd::queue_callback) the buckets are waited for and copied back into the
+// gradients.
 //
 // Gradient accumulation: backward passes inside `auto guard = ddp.no_sync();` accumulate locally
 // and communicate nothing; the first backward after the guard averages everything accumulated.
@@ -133,10 +134,14 @@ class DistributedDataParallel : public Module {
   const StepStats& last_step() const { return stats_; }
 
  private:
+  // Buckets of one dtype and device are consecutive ranges of one buffer, so that buckets ready at
+  // the same time (every bucket, without overlap) go out as one collective.
   struct Bucket {
     std::vector<std::size_t> params;    // indices into params_
     std::vector<std::int64_t> offsets;  // element offsets into flat
     std::int64_t numel = 0;
+    std::size_t buffer = 0;  // index into buffers_
+    std::int64_t start = 0;  // element offset of flat in its buffer
     Tensor flat;
     std::size_t pending = 0;
     bool started = false;
@@ -147,7 +152,7 @@ class DistributedDataParallel : public Module {
   void build_buckets();
   void on_gradient_ready(std::size_t index);
   void start_ready_buckets(bool in_backward);
-  void start_bucket(std::size_t b, bool in_backward);
+  void fill_bucket(std::size_t b);
   void finish_backward();
   void reset_step();
   void broadcast_buffers();
@@ -159,6 +164,7 @@ class DistributedDataParallel : public Module {
   std::vector<Tensor> params_;
   std::vector<std::size_t> bucket_of_;
   std::vector<Bucket> buckets_;
+  std::vector<Tensor> buffers_;
   std::vector<autograd::HookHandle> hooks_;
   // Per-step state.
   std::vector<bool> ready_;

@@ -16,6 +16,9 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <type_traits>
+
+#include <omp.h>
 
 #include "core/autograd.h"
 #include "dist/engine.h"
@@ -67,10 +70,17 @@ MPI_Datatype mpi_type(DType dtype) {
   return MPI_DATATYPE_NULL;
 }
 
+// Mean = sum / size: floats multiply by the reciprocal (one vectorised pass; exact for a
+// power-of-two size), integers divide (truncating, as NCCL's average does).
 template <class T>
 void divide(void* data, std::int64_t count, int by) {
   T* p = static_cast<T*>(data);
-  for (std::int64_t i = 0; i < count; ++i) p[i] = static_cast<T>(p[i] / static_cast<T>(by));
+  if constexpr (std::is_floating_point_v<T>) {
+    const T r = T(1) / static_cast<T>(by);
+    for (std::int64_t i = 0; i < count; ++i) p[i] *= r;
+  } else {
+    for (std::int64_t i = 0; i < count; ++i) p[i] = static_cast<T>(p[i] / static_cast<T>(by));
+  }
 }
 
 // MPI counts are int: longer buffers go in pieces of at most INT_MAX elements.
@@ -486,6 +496,14 @@ void init(ProcessGroupOptions options) {
   int already = 0;
   mpi_check(MPI_Initialized(&already), "dist::init", "MPI_Initialized");
   if (!already) {
+    // Open MPI waits inside a collective by polling. Where this machine's ranks and their compute
+    // threads already take every core, the group's thread would poll on a core that a rank needs
+    // for its own computation: ask Open MPI to yield while it waits, unless the user chose.
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (local != nullptr && std::getenv("OMPI_MCA_mpi_yield_when_idle") == nullptr && cores > 0 &&
+        std::atol(local) * omp_get_max_threads() >= static_cast<long>(cores))
+      setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided = 0;
     mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "dist::init",
               "MPI_Init_thread");

@@ -36,8 +36,8 @@ struct Settings {
   int threads = 0;  // 0: OpenMP's default (not a value --threads accepts)
   // Data-parallel over the ranks of an MPI job; --batch-size stays the global batch.
   bool distributed = false;
-  std::int64_t limit = 0;  // only the first `limit` training and test images; 0: all
-  double bucket_mb = 1.0;  // DDP's gradient bucket size (MiB)
+  std::int64_t limit = 0;   // only the first `limit` training and test images; 0: all
+  double bucket_mb = 25.0;  // DDP's gradient bucket size (MiB), the library's default
 };
 
 inline std::string usage_text() {
