@@ -165,3 +165,22 @@ TEST_CASE("dist: bad arguments are refused before any communication") {
     g.broadcast(p, 0);
   }
 }
+
+TEST_CASE("dist: a failure inside MPI is an Error naming the call and MPI's own message") {
+  if (dist::world_size() < 2) return;
+  // Rank 0 broadcasts 64 elements where the others expect 4: MPI reports the truncation to them
+  // (its error handler returns codes on the group's communicator instead of ending the job).
+  Tensor t = zeros({dist::rank() == 0 ? 64 : 4});
+  if (dist::rank() == 0) {
+    dist::broadcast(t, 0);
+  } else {
+    REQUIRE_THROWS_WITH(dist::broadcast(t, 0),
+                        Catch::Contains("broadcast: expected MPI_Bcast to succeed, got the MPI "
+                                        "error '") &&
+                            Catch::Contains("TRUNCATE"));
+  }
+  dist::barrier();  // the group goes on working
+  Tensor ok = full({3}, 1.0);
+  dist::all_reduce(ok);
+  REQUIRE(ok.to_vector<float>() == std::vector<float>(3, static_cast<float>(dist::world_size())));
+}
