@@ -459,29 +459,34 @@ void ProcessGroup::synchronize() {
   Work(last).wait();
 }
 
+// The buffers live in shared state, not on this stack: after a timeout the group's thread may still
+// come back from the engine and write them.
 std::vector<std::vector<std::uint8_t>> ProcessGroup::all_gather_bytes(
     const std::vector<std::uint8_t>& bytes) {
   Impl* impl = impl_.get();
-  std::vector<std::vector<std::uint8_t>> out;
+  auto in = std::make_shared<const std::vector<std::uint8_t>>(bytes);
+  auto out = std::make_shared<std::vector<std::vector<std::uint8_t>>>();
   const Tensor none = empty({0});
-  submit("all_gather_bytes", none, {}, [impl, &bytes, &out](Engine&) {
-    out = impl->mpi->all_gather_bytes(bytes);
+  submit("all_gather_bytes", none, {}, [impl, in, out](Engine&) {
+    *out = impl->mpi->all_gather_bytes(*in);
   }).wait();
-  return out;
+  return std::move(*out);
 }
 
 void ProcessGroup::broadcast_bytes(std::vector<std::uint8_t>& bytes, int root) {
   CT_CHECK(root >= 0 && root < size_, "broadcast_bytes: expected a root rank in [0, {}), got {}",
            size_, root);
   Impl* impl = impl_.get();
+  auto buffer = std::make_shared<std::vector<std::uint8_t>>(bytes);
   const Tensor none = empty({0});
   const int me = rank_;
-  submit("broadcast_bytes", none, {}, [impl, &bytes, root, me](Engine&) {
-    std::int64_t n = me == root ? static_cast<std::int64_t>(bytes.size()) : 0;
+  submit("broadcast_bytes", none, {}, [impl, buffer, root, me](Engine&) {
+    std::int64_t n = me == root ? static_cast<std::int64_t>(buffer->size()) : 0;
     impl->mpi->broadcast(&n, 1, kInt64, root);
-    bytes.resize(static_cast<std::size_t>(n));
-    impl->mpi->broadcast_bytes(bytes.data(), n, root);
+    buffer->resize(static_cast<std::size_t>(n));
+    impl->mpi->broadcast_bytes(buffer->data(), n, root);
   }).wait();
+  bytes = std::move(*buffer);
 }
 
 // ---- process-wide
