@@ -47,6 +47,7 @@
 #include "convtape.h"
 #include "dist/ddp.h"
 #include "dist/process_group.h"
+#include "small_cnn.h"
 
 #ifndef CT_MPIEXEC
 #error "benchmarks/dist needs CT_MPIEXEC, the mpirun path (benchmarks/CMakeLists.txt defines it)"
@@ -149,20 +150,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::shared_ptr<nn::Sequential> small_cnn() {
-  auto m = std::make_shared<nn::Sequential>();
-  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 32, 3).padding(1)));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::MaxPool2d>(2));
-  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(32, 64, 3).padding(1)));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::MaxPool2d>(2));
-  m->push_back(std::make_shared<nn::Flatten>());
-  m->push_back(std::make_shared<nn::Linear>(3136, 128));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::Linear>(128, 10));
-  return m;
-}
+using ct_bench::small_cnn;
 
 // Every model starts from this seed, so every rank and the one-process reference hold the same
 // initial parameters (DDP broadcasts rank 0's anyway).

@@ -42,25 +42,13 @@
 
 #include "bench_util.h"
 #include "convtape.h"
+#include "small_cnn.h"
 
 using namespace convtape;
 
 namespace {
 
-std::shared_ptr<nn::Sequential> small_cnn() {
-  auto m = std::make_shared<nn::Sequential>();
-  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 32, 3).padding(1)));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::MaxPool2d>(2));
-  m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(32, 64, 3).padding(1)));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::MaxPool2d>(2));
-  m->push_back(std::make_shared<nn::Flatten>());
-  m->push_back(std::make_shared<nn::Linear>(3136, 128));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::Linear>(128, 10));
-  return m;
-}
+using ct_bench::small_cnn;
 
 long rss_kib() {
   std::ifstream f("/proc/self/status");
