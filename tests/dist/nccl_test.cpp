@@ -30,36 +30,17 @@
 #include "ops/loss.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "support/dist_data.h"
 #include "support/test_util.h"
 
 using namespace convtape;
+using ct_test::expected_reduction;
+using ct_test::rank_data;
+using ct_test::rank_values;
 
 namespace {
 
 constexpr std::int64_t kBig = 1000003;  // odd and past one NCCL chunk
-
-double value(int r, std::int64_t i) {
-  return static_cast<double>((i * 7 + r * 13) % 101) - 50.0;
-}
-
-std::vector<double> rank_values(int r, std::int64_t n) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = value(r, i);
-  return v;
-}
-
-Tensor expected(dist::ReduceOp op, std::int64_t n, DType dtype) {
-  const int w = dist::world_size();
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    double acc = op == dist::ReduceOp::Max ? value(0, i) : 0.0;
-    for (int r = 0; r < w; ++r)
-      acc = op == dist::ReduceOp::Max ? std::max(acc, value(r, i)) : acc + value(r, i);
-    if (op == dist::ReduceOp::Mean) acc = dtype == kInt64 ? std::trunc(acc / w) : acc / w;
-    v[static_cast<std::size_t>(i)] = acc;
-  }
-  return tensor(v, {n}, dtype);
-}
 
 // Decided once, identically on every rank (a rank that skipped while another entered a collective
 // would hang the job): this rank's device, or -1 when the test is skipped.
@@ -124,7 +105,7 @@ TEST_CASE("nccl: all_reduce of every op, float dtype and size matches the CPU co
         Tensor t = on_gpu(rank_values(dist::rank(), n), dtype);
         dist::all_reduce(t, op);
         const bool exact = op != dist::ReduceOp::Mean || dist::world_size() <= 2;
-        REQUIRE(matches(t, expected(op, n, dtype), exact));
+        REQUIRE(matches(t, expected_reduction(op, n, dtype), exact));
       }
     }
   }
@@ -136,9 +117,9 @@ TEST_CASE("nccl: all_reduce of int64 truncates the mean as the MPI engine does")
     INFO("op=" << dist::to_string(op));
     Tensor t = on_gpu(rank_values(dist::rank(), 1001), kInt64);
     dist::all_reduce(t, op);
-    REQUIRE(matches(t, expected(op, 1001, kInt64), true));
+    REQUIRE(matches(t, expected_reduction(op, 1001, kInt64), true));
     // The same data through MPI on the CPU: the two engines agree.
-    Tensor c = tensor(rank_values(dist::rank(), 1001), {1001}, kInt64);
+    Tensor c = rank_data(dist::rank(), 1001, kInt64);
     dist::all_reduce(c, op);
     REQUIRE(matches(t, c, true));
   }
@@ -150,11 +131,12 @@ TEST_CASE("nccl: collectives are ordered after the kernels that wrote their inpu
   for (int round = 0; round < 3; ++round) {
     // A kernel writes the input and the collective is requested at once, with no synchronisation
     // in between; a kernel reads the result at once too.
-    Tensor x = tensor(rank_values(dist::rank(), kBig), {kBig}, kFloat32).to(gpu);
+    Tensor x = rank_data(dist::rank(), kBig, kFloat32).to(gpu);
     Tensor t = mul(add(x, 1.0), 2.0);
     dist::all_reduce(t, dist::ReduceOp::Sum);
     const Tensor y = add(t, -2.0 * dist::world_size());
-    std::vector<double> want = expected(dist::ReduceOp::Sum, kBig, kFloat64).to_vector<double>();
+    std::vector<double> want =
+        expected_reduction(dist::ReduceOp::Sum, kBig, kFloat64).to_vector<double>();
     for (double& v : want) v *= 2.0;
     REQUIRE(matches(y, tensor(want, {kBig}, kFloat32), true));
   }
@@ -169,7 +151,7 @@ TEST_CASE("nccl: broadcast from every root") {
         INFO(dtype_name(dtype) << " n=" << n << " root=" << root);
         Tensor t = on_gpu(rank_values(dist::rank(), n), dtype);
         dist::broadcast(t, root);
-        REQUIRE(matches(t, tensor(rank_values(root, n), {n}, dtype), true));
+        REQUIRE(matches(t, rank_data(root, n, dtype), true));
       }
     }
   }
@@ -184,8 +166,7 @@ TEST_CASE("nccl: all_gather in rank order") {
       const Tensor all = dist::all_gather(on_gpu(rank_values(dist::rank(), n), dtype));
       REQUIRE(all.shape() == Shape{w, n});
       for (int r = 0; r < w; ++r)
-        REQUIRE(matches(reshape(narrow(all, 0, r, 1), {n}), tensor(rank_values(r, n), {n}, dtype),
-                        true));
+        REQUIRE(matches(reshape(narrow(all, 0, r, 1), {n}), rank_data(r, n, dtype), true));
     }
   }
 }
@@ -202,13 +183,14 @@ TEST_CASE("nccl: asynchronous collectives and a non-contiguous tensor") {
     const auto i = static_cast<std::size_t>(k);
     works[i].wait();
     REQUIRE(works[i].is_completed());
-    REQUIRE(matches(ts[i], expected(dist::ReduceOp::Sum, 5000 + k, kFloat64), true));
+    REQUIRE(matches(ts[i], expected_reduction(dist::ReduceOp::Sum, 5000 + k, kFloat64), true));
   }
   Tensor base = reshape(on_gpu(rank_values(dist::rank(), 12), kFloat32), {3, 4});
   Tensor t = transpose(base, 0, 1);  // a view: the result must land in base
   REQUIRE_FALSE(t.is_contiguous());
   dist::all_reduce(t, dist::ReduceOp::Sum);
-  REQUIRE(matches(reshape(base, {12}), expected(dist::ReduceOp::Sum, 12, kFloat32), true));
+  REQUIRE(
+      matches(reshape(base, {12}), expected_reduction(dist::ReduceOp::Sum, 12, kFloat32), true));
   dist::barrier();
 }
 

@@ -13,33 +13,13 @@
 #include "ops/factory.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "support/dist_data.h"
 
 using namespace convtape;
+using ct_test::expected_reduction;
+using ct_test::rank_data;
 
 namespace {
-
-double value(int r, std::int64_t i) {
-  return static_cast<double>((i * 7 + r * 13) % 101) - 50.0;
-}
-
-Tensor rank_data(int r, std::int64_t n, DType dtype) {
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = value(r, i);
-  return tensor(v, {n}, dtype);
-}
-
-Tensor expected(dist::ReduceOp op, std::int64_t n, DType dtype) {
-  const int w = dist::world_size();
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    double acc = op == dist::ReduceOp::Max ? value(0, i) : 0.0;
-    for (int r = 0; r < w; ++r)
-      acc = op == dist::ReduceOp::Max ? std::max(acc, value(r, i)) : acc + value(r, i);
-    if (op == dist::ReduceOp::Mean) acc = dtype == kInt64 ? std::trunc(acc / w) : acc / w;
-    v[static_cast<std::size_t>(i)] = acc;
-  }
-  return tensor(v, {n}, dtype);
-}
 
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
@@ -69,7 +49,7 @@ TEST_CASE("dist: all_reduce of every op, dtype and size matches the local comput
         INFO(dtype_name(dtype) << " n=" << n << " op=" << dist::to_string(op));
         Tensor t = rank_data(dist::rank(), n, dtype);
         dist::all_reduce(t, op);
-        REQUIRE(same_values(t, expected(op, n, dtype)));
+        REQUIRE(same_values(t, expected_reduction(op, n, dtype)));
       }
     }
   }
@@ -87,7 +67,7 @@ TEST_CASE("dist: asynchronous collectives complete in any order of waiting") {
     REQUIRE(works[static_cast<std::size_t>(k)].is_completed());
     REQUIRE(works[static_cast<std::size_t>(k)].seconds() >= 0.0);
     REQUIRE(same_values(ts[static_cast<std::size_t>(k)],
-                        expected(dist::ReduceOp::Sum, 5000 + k, kFloat64)));
+                        expected_reduction(dist::ReduceOp::Sum, 5000 + k, kFloat64)));
   }
   works[0].wait();  // twice is fine
   REQUIRE(dist::Work().is_completed());
@@ -98,7 +78,7 @@ TEST_CASE("dist: a non-contiguous tensor is reduced in place") {
   Tensor t = transpose(base, 0, 1);  // a view: the result must land in base
   REQUIRE_FALSE(t.is_contiguous());
   dist::all_reduce(t, dist::ReduceOp::Sum);
-  REQUIRE(same_values(reshape(base, {12}), expected(dist::ReduceOp::Sum, 12, kFloat32)));
+  REQUIRE(same_values(reshape(base, {12}), expected_reduction(dist::ReduceOp::Sum, 12, kFloat32)));
 }
 
 TEST_CASE("dist: broadcast from every root and all_gather in rank order, up to 64 MiB") {
@@ -140,7 +120,7 @@ TEST_CASE("dist: all_reduce_sum is differentiable: the gradient is the sum of th
   const int w = dist::world_size();
   Tensor x = rank_data(dist::rank(), 6, kFloat64).requires_grad_();
   const Tensor y = dist::all_reduce_sum(x);
-  REQUIRE(same_values(y.detach(), expected(dist::ReduceOp::Sum, 6, kFloat64)));
+  REQUIRE(same_values(y.detach(), expected_reduction(dist::ReduceOp::Sum, 6, kFloat64)));
   // Rank r's loss weighs y by (r + 1): the total loss's gradient for every x is sum_r (r + 1).
   sum(mul(y, static_cast<double>(dist::rank() + 1))).backward();
   REQUIRE(same_values(x.grad(), full({6}, w * (w + 1) / 2.0, kFloat64)));
