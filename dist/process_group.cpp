@@ -327,14 +327,15 @@ void ProcessGroup::check(const char* op, const Tensor& t, bool allow_int) const 
            "{}: expected a tensor that does not require grad (or a NoGradGuard), got one that "
            "does, shape {}",
            op, convtape::to_string(t.shape()));
-  CT_CHECK(!impl_->broken,
-           "{}: expected a working process group, got one stopped by an earlier "
-           "failure: {}",
-           op, impl_->broken_why);
 }
 
 Work ProcessGroup::submit(const char* op, const Tensor& t, std::vector<Tensor> keep,
                           std::function<void(Engine&)> body) {
+  // Every collective comes through here: once a timeout has left the group's thread stuck in the
+  // engine, nothing queued behind it could run, so each later call fails at once.
+  CT_CHECK(!impl_->broken,
+           "{}: expected a working process group, got one stopped by an earlier failure: {}", op,
+           impl_->broken_why);
   auto state = std::make_shared<Work::State>();
   state->op = op;
   state->timeout = options_.timeout();
@@ -440,10 +441,6 @@ Tensor ProcessGroup::all_gather(const Tensor& t) {
 }
 
 void ProcessGroup::barrier() {
-  CT_CHECK(!impl_->broken,
-           "barrier: expected a working process group, got one stopped by an "
-           "earlier failure: {}",
-           impl_->broken_why);
   Impl* impl = impl_.get();
   // A barrier is a collective like the others: queued behind them, on the MPI engine.
   const Tensor none = empty({0});

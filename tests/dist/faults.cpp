@@ -6,7 +6,8 @@
 //          in the step's all-reduce.
 //   stall  rank 1's step throws; it reports the error and stays alive without calling collectives
 //          (a hung data loader, say). Rank 0's all-reduce must fail with the process group's
-//          timeout (CONVTAPE_DIST_TIMEOUT), and rank 0 ends the job with dist::abort.
+//          timeout (CONVTAPE_DIST_TIMEOUT); a barrier after it fails at once (the group is
+//          stopped), and rank 0 ends the job with dist::abort.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -47,6 +48,16 @@ int main(int argc, char** argv) {
     std::fflush(stderr);
     if (rank == 1 && stall) std::this_thread::sleep_for(std::chrono::seconds(120));
     if (rank == 1) return 1;
+    if (stall) {
+      // The timed-out group is stopped: a later collective fails at once instead of queueing
+      // behind the stuck one.
+      try {
+        dist::barrier();
+      } catch (const Error& later) {
+        std::fprintf(stderr, "rank 0 then: %s\n", later.what());
+        std::fflush(stderr);
+      }
+    }
     dist::abort(3);
   }
 }
