@@ -8,14 +8,15 @@ Tensor Correlation::forward(const Tensor& x) {
           x.defined() ? to_string(x.shape()) : std::string("undefined"));
 }
 
-Tensor Correlation::forward(const Tensor& f1, const Tensor& f2) {
-  return correlation(f1, f2, options_);
+Tensor Correlation::forward_inputs(const std::vector<Tensor>& inputs) {
+  if (inputs.size() == 1) return forward(inputs[0]);
+  CT_CHECK(inputs.size() == 2, "Correlation: expected two inputs (forward(f1, f2)), got {}",
+           inputs.size());
+  return forward(inputs[0], inputs[1]);
 }
 
-Tensor Correlation::operator()(const Tensor& f1, const Tensor& f2) {
-  Tensor y = forward(f1, f2);
-  observe_output(y);
-  return y;
+Tensor Correlation::forward(const Tensor& f1, const Tensor& f2) {
+  return correlation(f1, f2, options_);
 }
 
 std::string Correlation::extra_repr() const {

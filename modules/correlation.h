@@ -1,10 +1,12 @@
-// Correlation: FlowNet's cost volume as a layer, the one module with two inputs.
+// Correlation: FlowNet's cost volume as a layer, a module with two inputs.
 //   forward(f1, f2): f1, f2 [N, C, H, W] -> [N, D*D, H', W'] = correlation(f1, f2, options), with
 //   D = 2 * (max_displacement / stride2) + 1 and H', W' as in ops/correlation.h. No parameters.
-// The single-input forward(x) throws: call forward(f1, f2) or operator()(f1, f2).
+// Called as m(f1, f2) (Module's call operator, with hooks and summary() observation); the
+// single-input forward(x) throws.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "modules/module.h"
 #include "ops/correlation.h"
@@ -15,10 +17,8 @@ class Correlation : public Module {
  public:
   explicit Correlation(const CorrelationOptions& options = {}) : options_(options) {}
   Tensor forward(const Tensor& x) override;
+  Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
   Tensor forward(const Tensor& f1, const Tensor& f2);
-  using Module::operator();
-  // forward(f1, f2), observed by summary() like the one-input call operator.
-  Tensor operator()(const Tensor& f1, const Tensor& f2);
   std::string type_name() const override { return "Correlation"; }
   // "kernel_size=1, max_displacement=20, stride1=1, stride2=2, padding=20".
   std::string extra_repr() const override;

@@ -50,10 +50,147 @@ void convert_in_place(const Tensor& t, const std::function<Tensor(const Tensor&)
 
 // ---- computation
 
-Tensor Module::operator()(const Tensor& x) {
-  Tensor y = forward(x);
+namespace {
+
+// The modules whose call operators are running on this thread, outermost first, and the stack as
+// it was in the innermost call that an Error left (the first catch to run records it).
+thread_local std::vector<const Module*> t_calls;
+thread_local std::vector<const Module*> t_failed;
+
+std::string shapes_of(const std::vector<Tensor>& inputs) {
+  std::string out;
+  for (const Tensor& t : inputs) {
+    if (!out.empty()) out += ", ";
+    out += t.defined() ? to_string(t.shape()) : std::string("undefined");
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Module::HookHandle::Table {
+  std::uint64_t next_id = 1;
+  std::vector<std::pair<std::uint64_t, ForwardPreHook>> pre;
+  std::vector<std::pair<std::uint64_t, ForwardHook>> post;
+  std::vector<std::pair<std::uint64_t, BackwardHook>> backward;
+};
+
+void Module::HookHandle::remove() {
+  const std::shared_ptr<Table> table = table_.lock();
+  if (!table) return;
+  const auto drop = [&](auto& list) {
+    std::erase_if(list, [&](const auto& e) { return e.first == id_; });
+  };
+  drop(table->pre);
+  drop(table->post);
+  drop(table->backward);
+  table_.reset();
+}
+
+Module::HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+  CT_CHECK(hook != nullptr, "register_forward_pre_hook: expected a function, got an empty one");
+  if (!hooks_) hooks_ = std::make_shared<HookHandle::Table>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->pre.emplace_back(id, std::move(hook));
+  return HookHandle(hooks_, id);
+}
+
+Module::HookHandle Module::register_forward_hook(ForwardHook hook) {
+  CT_CHECK(hook != nullptr, "register_forward_hook: expected a function, got an empty one");
+  if (!hooks_) hooks_ = std::make_shared<HookHandle::Table>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->post.emplace_back(id, std::move(hook));
+  return HookHandle(hooks_, id);
+}
+
+Module::HookHandle Module::register_backward_hook(BackwardHook hook) {
+  CT_CHECK(hook != nullptr, "register_backward_hook: expected a function, got an empty one");
+  if (!hooks_) hooks_ = std::make_shared<HookHandle::Table>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->backward.emplace_back(id, std::move(hook));
+  return HookHandle(hooks_, id);
+}
+
+Tensor Module::forward(const Tensor& x) {
+  CT_FAIL(
+      "{}: expected a module that overrides forward(x) for one input, got a call with one input "
+      "of shape {} (this module defines neither forward(x) nor forward_inputs)",
+      type_name(), x.defined() ? to_string(x.shape()) : std::string("undefined"));
+}
+
+Tensor Module::forward_inputs(const std::vector<Tensor>& inputs) {
+  CT_CHECK(inputs.size() == 1, "{}: expected 1 input, got {} of shapes [{}]", type_name(),
+           inputs.size(), shapes_of(inputs));
+  return forward(inputs[0]);
+}
+
+template <class Body>
+Tensor Module::invoke(const std::vector<Tensor>& inputs, Body&& body) {
+  const bool outermost = t_calls.empty();
+  t_failed.clear();  // an error that a caller caught and handled is no longer the one to name
+  t_calls.push_back(this);
+  struct Pop {
+    ~Pop() { t_calls.pop_back(); }
+  } pop;
+  try {
+    if (hooks_ && !hooks_->pre.empty()) {
+      const auto pre = hooks_->pre;  // a hook may remove itself
+      for (const auto& [id, hook] : pre) hook(*this, inputs);
+    }
+    Tensor y = body();
+    if (hooks_ && !hooks_->post.empty()) {
+      const auto post = hooks_->post;
+      for (const auto& [id, hook] : post) hook(*this, inputs, y);
+    }
+    return after_forward(std::move(y));
+  } catch (const Error& e) {
+    if (t_failed.empty()) t_failed = t_calls;
+    if (!outermost) throw;
+    const Module* culprit = t_failed.back();
+    t_failed.clear();
+    if (culprit == this) throw;
+    std::string name = "<unregistered>";
+    for (const auto& [path, m] : named_modules())
+      if (m.get() == culprit) {
+        name = path;
+        break;
+      }
+    throw Error(fmt::format("{} [in module '{}' ({})]", e.message(), name, culprit->type_name()),
+                e.file(), e.line());
+  }
+}
+
+Tensor Module::after_forward(Tensor y) {
+  if (hooks_ && !hooks_->backward.empty() && y.defined() && any_requires_grad({y})) {
+    // An identity node on the output: its backward sees the output's gradient first.
+    std::vector<BackwardHook> hooks;
+    for (const auto& [id, hook] : hooks_->backward) hooks.push_back(hook);
+    std::weak_ptr<Module> owner = weak_from_this();
+    const bool owned = !owner.expired();
+    Module* self = this;
+    Tensor out = y.detach();
+    record(out, "backward_hook", {y}, {},
+           [hooks = std::move(hooks), owner, owned, self](const Saved&, const Tensor& dy,
+                                                          const GradMask&) {
+             std::shared_ptr<Module> keep = owner.lock();
+             if (!owned || keep)
+               for (const BackwardHook& hook : hooks) hook(*self, dy);
+             return std::vector<Tensor>{dy};
+           });
+    y = out;
+  }
   observe_output(y);
   return y;
+}
+
+Tensor Module::operator()(const Tensor& x) {
+  // Through forward_inputs, so that a module with several inputs sees the count.
+  const std::vector<Tensor> inputs{x};
+  return invoke(inputs, [&] { return forward_inputs(inputs); });
+}
+
+Tensor Module::operator()(const std::vector<Tensor>& inputs) {
+  return invoke(inputs, [&] { return forward_inputs(inputs); });
 }
 
 void Module::observe_output(const Tensor& y) {
@@ -333,6 +470,11 @@ std::string group_digits(std::int64_t n) {
 }
 
 std::string Module::summary(const Shape& input_shape, DType dtype) {
+  return summary(std::vector<Shape>{input_shape}, dtype);
+}
+
+std::string Module::summary(const std::vector<Shape>& input_shapes, DType dtype) {
+  CT_CHECK(!input_shapes.empty(), "summary: expected at least one input shape, got none");
   // Names and training flags of the tree; flags come back however forward ends.
   std::vector<std::pair<const Module*, std::string>> names;
   std::vector<std::pair<Module*, bool>> flags;
@@ -361,9 +503,11 @@ std::string Module::summary(const Shape& input_shape, DType dtype) {
   Shape output_shape;
   {
     NoGradGuard no_grad;
-    const Tensor x = zeros(input_shape, TensorOptions(dtype).device(device));
+    std::vector<Tensor> inputs;
+    for (const Shape& shape : input_shapes)
+      inputs.push_back(zeros(shape, TensorOptions(dtype).device(device)));
     t_trace = &trace;
-    output_shape = (*this)(x).shape();
+    output_shape = (inputs.size() == 1 ? (*this)(inputs[0]) : (*this)(inputs)).shape();
     t_trace = restore.previous;
   }
 
@@ -395,8 +539,11 @@ std::string Module::summary(const Shape& input_shape, DType dtype) {
                        r.params, w3);
   };
   const std::string rule(w0 + w1 + w2 + w3 + 6, '-');
-  std::string out = fmt::format("{} summary: input {} ({}), output {}\n", type_name(),
-                                to_string(input_shape), dtype_name(dtype), to_string(output_shape));
+  std::string shown;
+  for (const Shape& shape : input_shapes) shown += (shown.empty() ? "" : ", ") + to_string(shape);
+  std::string out = fmt::format("{} summary: input{} {} ({}), output {}\n", type_name(),
+                                input_shapes.size() == 1 ? "" : "s", shown, dtype_name(dtype),
+                                to_string(output_shape));
   out += rule + "\n" + line(head) + rule + "\n";
   for (const Row& r : rows) out += line(r);
   const std::int64_t total = num_parameters(), trainable = num_parameters(true);

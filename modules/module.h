@@ -16,8 +16,12 @@
 //   str()                               a PyTorch-style printout of the tree
 //   summary(input_shape)                a table of every layer's output shape and parameter count
 // Modules are polymorphic and held by std::shared_ptr; copying one is disabled because its
-// parameters are shared handles. Subclasses implement forward(x) and call their children through
-// operator(), which is where summary() observes the output shapes.
+// parameters are shared handles. A module with one input overrides forward(x); one with several
+// (a FlowNet pair, an image and a condition) overrides forward_inputs(inputs). Either is called
+// through operator(), m(x) or m(a, b) or m({a, b, c}), which is where summary() observes output
+// shapes, hooks run (register_forward_pre_hook, register_forward_hook, register_backward_hook) and
+// an Error raised anywhere below gets the dotted name of the module it came from appended:
+//   "conv2d: expected ..., got ... [in module 'enc2.0' (Conv2d)]".
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -50,9 +55,45 @@ class Module : public std::enable_shared_from_this<Module> {
   Module& operator=(const Module&) = delete;
 
   // ---- computation
-  virtual Tensor forward(const Tensor& x) = 0;
-  // forward(x), observed by summary(). Call child modules through this, not through forward.
+  // The one-input computation. The default throws: a module overrides this or forward_inputs.
+  virtual Tensor forward(const Tensor& x);
+  // The computation of a module with several inputs. The default passes a single input to
+  // forward(x) and refuses any other count ("<type>: expected 1 input, got 2 of shapes ...").
+  virtual Tensor forward_inputs(const std::vector<Tensor>& inputs);
+  // forward(x) / forward_inputs(inputs), with the hooks run, the output shape observed by summary()
+  // and errors named after the layer. Call child modules through these, not through forward.
   Tensor operator()(const Tensor& x);
+  Tensor operator()(const std::vector<Tensor>& inputs);
+  template <class... More>
+  requires(std::is_convertible_v<const More&, const Tensor&>&&...) Tensor operator()(
+      const Tensor& a, const Tensor& b, const More&... more) {
+    return (*this)(std::vector<Tensor>{a, b, more...});
+  }
+
+  // ---- hooks, run by operator() in registration order. A forward pre-hook sees the inputs before
+  // forward, a forward hook the inputs and the output after it; a backward hook is called with
+  // the gradient of the module's output when backward reaches it (only for calls made with grad
+  // mode on and an output that requires grad). Hooks observe; they do not replace values. The
+  // handle's remove() unregisters the hook (it is safe after the module is gone).
+  using ForwardPreHook = std::function<void(Module& m, const std::vector<Tensor>& inputs)>;
+  using ForwardHook =
+      std::function<void(Module& m, const std::vector<Tensor>& inputs, const Tensor& output)>;
+  using BackwardHook = std::function<void(Module& m, const Tensor& grad_output)>;
+  class HookHandle {
+   public:
+    HookHandle() = default;
+    void remove();
+
+   private:
+    friend class Module;
+    struct Table;
+    HookHandle(std::weak_ptr<Table> table, std::uint64_t id) : table_(std::move(table)), id_(id) {}
+    std::weak_ptr<Table> table_;
+    std::uint64_t id_ = 0;
+  };
+  HookHandle register_forward_pre_hook(ForwardPreHook hook);
+  HookHandle register_forward_hook(ForwardHook hook);
+  HookHandle register_backward_hook(BackwardHook hook);
 
   // ---- description
   // The layer's class name as printed ("Conv2d"); "Module" unless a subclass says otherwise.
@@ -67,6 +108,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // non-trainable parameter counts. A row is printed for each call of a leaf module (one without
   // children) and of any module that owns parameters itself.
   std::string summary(const Shape& input_shape, DType dtype = kFloat32);
+  // The same for a module with several inputs: one zero tensor per shape, passed as m(inputs).
+  std::string summary(const std::vector<Shape>& input_shapes, DType dtype = kFloat32);
 
   // ---- registration (names: non-empty, no '.', unique within this module across parameters,
   // buffers and children)
@@ -117,11 +160,15 @@ class Module : public std::enable_shared_from_this<Module> {
   void load_state_dict(const StateDict& dict, bool strict = true);
 
  protected:
-  // Output shapes of operator() calls are reported to the active summary (if any); modules with
-  // more than one input (Correlation) call this from their own call operator.
+  // Output shapes of operator() calls are reported to the active summary (if any).
   void observe_output(const Tensor& y);
 
  private:
+  // The call operators' common part: the module stack that names a failing layer, the hooks,
+  // summary()'s observation. body runs forward or forward_inputs.
+  template <class Body>
+  Tensor invoke(const std::vector<Tensor>& inputs, Body&& body);
+  Tensor after_forward(Tensor y);
   using Visitor = std::function<void(const std::string& name, const Module& m)>;
   // Pre-order over the tree, each module once (a module shared by two parents is visited under
   // the first name that reaches it).
@@ -133,6 +180,7 @@ class Module : public std::enable_shared_from_this<Module> {
   std::string repr(int indent) const;
 
   bool training_ = true;
+  std::shared_ptr<HookHandle::Table> hooks_;
   NamedTensors parameters_;
   NamedTensors buffers_;
   NamedModules children_;

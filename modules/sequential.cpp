@@ -31,6 +31,15 @@ Tensor Sequential::forward(const Tensor& x) {
   return y;
 }
 
+Tensor Sequential::forward_inputs(const std::vector<Tensor>& inputs) {
+  if (inputs.size() == 1) return forward(inputs[0]);
+  CT_CHECK(!modules_.empty(), "Sequential: expected one input for an empty Sequential, got {}",
+           inputs.size());
+  Tensor y = (*modules_.front())(inputs);
+  for (std::size_t i = 1; i < modules_.size(); ++i) y = (*modules_[i])(y);
+  return y;
+}
+
 const std::shared_ptr<Module>& Sequential::operator[](std::size_t index) const {
   CT_CHECK(index < modules_.size(), "Sequential: expected index < {}, got {}", modules_.size(),
            index);
