@@ -25,17 +25,17 @@ namespace convtape {
 ConvOptions& ConvOptions::padding(const std::vector<std::int64_t>& p) {
   padding_.clear();
   for (auto v : p) padding_.emplace_back(v, v);
-  mode_ = PaddingMode::Explicit;
+  mode_ = PaddingKind::Explicit;
   return *this;
 }
 
-PaddingMode padding_mode_from_string(std::string_view name, std::string_view op) {
+PaddingKind padding_kind_from_string(std::string_view name, std::string_view op) {
   std::string upper(name);
   std::transform(upper.begin(), upper.end(), upper.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  if (upper == "SAME") return PaddingMode::Same;
-  if (upper == "SAME_LOWER") return PaddingMode::SameLower;
-  if (upper == "VALID") return PaddingMode::Valid;
+  if (upper == "SAME") return PaddingKind::Same;
+  if (upper == "SAME_LOWER") return PaddingKind::SameLower;
+  if (upper == "VALID") return PaddingKind::Valid;
   CT_FAIL("{}: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), got '{}'", op, name);
 }
 
@@ -100,8 +100,10 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
            "{}: expected input channels divisible by groups, got C = {}, groups = {}", op, c,
            groups);
   CT_CHECK(ws[1] == c / groups,
-           "{}: expected weight [K, C/groups, *R] with C/groups = {} (C = {}, groups = {}), got {}",
-           op, c / groups, c, groups, to_string(ws));
+           "{}: expected input channels C = weight.size(1) * groups = {} * {} = {}, got input {} "
+           "with C = {} (weight [K, C/groups, *R] = {})",
+           op, ws[1], groups, checked::try_mul(ws[1], groups).value_or(-1), to_string(xs), c,
+           to_string(ws));
   CT_CHECK(k >= 1 && k % groups == 0,
            "{}: expected output channels K >= 1 and divisible by groups, got K = {}, groups = {} "
            "(weight {})",
@@ -128,7 +130,7 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
            "{}: expected a non-empty kernel, got weight {}", op, to_string(ws));
 
   std::vector<std::pair<std::int64_t, std::int64_t>> pads;
-  if (o.padding_mode() == PaddingMode::Explicit) {
+  if (o.padding_kind() == PaddingKind::Explicit) {
     pads = detail::per_dim(op, "padding", o.padding(), s);
     for (const auto& [lo, hi] : pads)
       CT_CHECK(lo >= 0 && hi >= 0, "{}: expected non-negative padding, got ({}, {})", op, lo, hi);
@@ -139,18 +141,6 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
     const auto du = static_cast<std::size_t>(d);
     const std::int64_t in = g.in[du], di = g.input_dilation[du], st = g.stride[du];
     const std::int64_t dk = dilated_kernel(op, g.kernel[du], g.dilation[du], d);
-    if (o.padding_mode() == PaddingMode::Valid) {
-      pads.emplace_back(0, 0);
-    } else if (o.padding_mode() != PaddingMode::Explicit) {
-      // JAX's rule, on the undilated input size: out = ceil(in / stride), total padding
-      // max((out - 1) * stride + dk - in, 0). (out - 1) * stride < in (or = -stride when in = 0),
-      // so the sum is dk plus a value in [-max(in, stride), 0]: nothing overflows once dk fits.
-      const std::int64_t out = checked::div_ceil(in, st);
-      const std::int64_t total = std::max<std::int64_t>(dk + ((out - 1) * st - in), 0);
-      const std::int64_t lo = o.padding_mode() == PaddingMode::Same ? total / 2 : total - total / 2;
-      pads.emplace_back(lo, total - lo);
-    }
-    const auto [lo, hi] = pads[du];
     std::optional<std::int64_t> in_eff = 0;
     if (in > 0) {
       in_eff = checked::try_mul(in - 1, di);
@@ -160,6 +150,20 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
              "{}: expected the dilated input extent (in - 1) * input_dilation + 1 to fit in 64 "
              "bits, got ({} - 1) * {} + 1 in dim {}",
              op, in, di, d);
+    if (o.padding_kind() == PaddingKind::Valid) {
+      pads.emplace_back(0, 0);
+    } else if (o.padding_kind() != PaddingKind::Explicit) {
+      // JAX's rule, on the (input-dilated) extent in' = (in - 1) * input_dilation + 1:
+      // out = ceil(in' / stride), total padding max((out - 1) * stride + dk - in', 0).
+      // (out - 1) * stride < in' (or = -stride when in' = 0), so the sum is dk plus a value in
+      // [-max(in', stride), 0]: nothing overflows once dk fits.
+      const std::int64_t ie = *in_eff;
+      const std::int64_t out = checked::div_ceil(ie, st);
+      const std::int64_t total = std::max<std::int64_t>(dk + ((out - 1) * st - ie), 0);
+      const std::int64_t lo = o.padding_kind() == PaddingKind::Same ? total / 2 : total - total / 2;
+      pads.emplace_back(lo, total - lo);
+    }
+    const auto [lo, hi] = pads[du];
     auto total = checked::try_add(*in_eff, lo);
     if (total) total = checked::try_add(*total, hi);
     CT_CHECK(total.has_value(),
@@ -425,6 +429,45 @@ std::vector<std::int64_t> parse_layout(std::string_view which, const std::string
   return perm;
 }
 
+// JAX's negative padding crops the lhs-dilated input: a low pad of -c drops its first c positions,
+// a high pad of -c its last c. Cropping the dilated input [x_0, 0.., x_1, 0.., ...] (dilation di,
+// extent E = (in - 1) * di + 1) from position c keeps the elements i >= i0 = ceil(c / di), the
+// first of them at i0 * di - c from the new start: so x is narrowed to those elements and the
+// pad becomes that non-negative gap (likewise at the high end). pads is rewritten in place.
+Tensor crop_for_negative_padding(Tensor x, std::vector<std::pair<std::int64_t, std::int64_t>>& pads,
+                                 const std::vector<std::int64_t>& lhs_dilation) {
+  for (std::size_t d = 0; d < pads.size(); ++d) {
+    auto& [lo, hi] = pads[d];
+    if (lo >= 0 && hi >= 0) continue;
+    const auto dim = static_cast<std::int64_t>(d) + 2;
+    const std::int64_t in = x.size(dim), di = lhs_dilation[d];
+    // Extents that fit: the dilated input's is checked by conv later, so it is computed checked.
+    const auto extent = in == 0 ? std::optional<std::int64_t>(0)
+                                : checked::try_add(checked::try_mul(in - 1, di).value_or(-1), 1);
+    CT_CHECK(extent.has_value() && *extent > 0,
+             "conv_general: expected an lhs dilated extent (in - 1) * lhs_dilation + 1 that fits "
+             "and is positive where padding is negative, got in = {}, lhs_dilation = {} in dim {}",
+             in, di, d);
+    const std::int64_t e = *extent;
+    const std::int64_t c_lo = lo < 0 ? -lo : 0, c_hi = hi < 0 ? -hi : 0;
+    CT_CHECK(c_lo < e && c_hi < e - c_lo,
+             "conv_general: expected negative padding to leave part of the (lhs dilated) input, "
+             "got padding ({}, {}) for an extent of {} in dim {}",
+             lo, hi, e, d);
+    const std::int64_t first = c_lo, last = e - 1 - c_hi;  // kept positions [first, last]
+    const std::int64_t i0 = (first + di - 1) / di, i1 = last / di;
+    CT_CHECK(i0 <= i1,
+             "conv_general: expected negative padding to keep at least one input element, got "
+             "padding ({}, {}) keeping only lhs dilation holes of dim {} (input {}, lhs_dilation "
+             "{})",
+             lo, hi, d, in, di);
+    x = narrow(x, dim, i0, i1 - i0 + 1);
+    if (lo < 0) lo = i0 * di - first;
+    if (hi < 0) hi = last - i1 * di;
+  }
+  return x;
+}
+
 }  // namespace
 
 Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptions& o) {
@@ -481,14 +524,36 @@ Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptio
     }());
     groups = bgc;
   }
+  const auto spatial_dims = static_cast<std::int64_t>(spatial.size());
+  const bool lhs_dilated = std::any_of(o.lhs_dilation.begin(), o.lhs_dilation.end(),
+                                       [](std::int64_t v) { return v != 1; });
+  // JAX refuses string padding with lhs dilation (a transposed convolution, whose SAME padding
+  // has no single meaning); so does conv_general.
+  CT_CHECK(o.padding_kind == PaddingKind::Explicit || !lhs_dilated,
+           "conv_general: expected explicit padding with lhs_dilation (as JAX, which refuses "
+           "SAME / VALID for a transposed convolution: give the pads, or use conv_transpose), got "
+           "{} padding with lhs_dilation [{}]",
+           o.padding_kind == PaddingKind::Valid  ? "VALID"
+           : o.padding_kind == PaddingKind::Same ? "SAME"
+                                                 : "SAME_LOWER",
+           fmt::join(o.lhs_dilation, ", "));
+  std::vector<std::pair<std::int64_t, std::int64_t>> pads = o.padding;
+  if (o.padding_kind == PaddingKind::Explicit && !pads.empty()) {
+    pads = detail::per_dim(op, "padding", pads, spatial_dims);
+    const std::vector<std::int64_t> lhs_dil =
+        o.lhs_dilation.empty() ? std::vector<std::int64_t>(spatial.size(), 1)
+                               : detail::per_dim(op, "lhs dilation", o.lhs_dilation, spatial_dims);
+    detail::check_positive(op, "lhs dilation", lhs_dil);
+    x = crop_for_negative_padding(x, pads, lhs_dil);
+  }
   ConvOptions co;
   if (!o.window_strides.empty()) co.stride(o.window_strides);
   if (!o.lhs_dilation.empty()) co.input_dilation(o.lhs_dilation);
   if (!o.rhs_dilation.empty()) co.dilation(o.rhs_dilation);
-  if (o.padding_mode == PaddingMode::Explicit) {
-    if (!o.padding.empty()) co.padding(o.padding);
+  if (o.padding_kind == PaddingKind::Explicit) {
+    if (!pads.empty()) co.padding(pads);
   } else {
-    co.padding(o.padding_mode);
+    co.padding(o.padding_kind);
   }
   co.groups(groups);
   co.exact(o.exact);

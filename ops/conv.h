@@ -15,8 +15,12 @@
 // three, or CONVTAPE_CONV_EXACT=1 for every conv, read once) forces the exact GEMM path. CUDA
 // ignores it (cuDNN chooses; TF32 is off).
 // Output size per spatial dim: floor((in' + pad_lo + pad_hi - dilation * (k - 1) - 1) / stride) + 1
-// with in' = (in - 1) * input_dilation + 1. SAME (JAX): out = ceil(in / stride), total padding
-// max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), low = total / 2 (SAME_LOWER: the rest).
+// with in' = (in - 1) * input_dilation + 1. SAME (JAX's rule): out = ceil(in' / stride), total
+// padding max((out - 1) * stride + (k - 1) * dilation + 1 - in', 0), low = total / 2 (SAME_LOWER:
+// the rest); without input dilation in' = in. conv_general follows JAX's lax.conv_general_dilated
+// exactly: it refuses string padding together with lhs dilation (JAX does: "String padding is not
+// implemented for transposed convolution"), and it takes negative padding, which crops the
+// lhs-dilated input (pads (-1, -2) drop its first position and its last two).
 // Every extent is computed in checked arithmetic (core/checked.h): one past int64 is refused as
 // "<op>: expected ... to fit in 64 bits, got <the user's values>", an output past the allocator's
 // byte limit by its size; whatever fits gives PyTorch's / JAX's answer (a stride of 2^62 gives one
@@ -33,7 +37,7 @@
 
 namespace convtape {
 
-enum class PaddingMode { Explicit, Same, SameLower, Valid };
+enum class PaddingKind { Explicit, Same, SameLower, Valid };
 
 // Per-dim values may be given once (used for every spatial dim) or once per spatial dim.
 class ConvOptions {
@@ -51,10 +55,10 @@ class ConvOptions {
   // Per-side padding: one (low, high) pair for every dim, or one per dim.
   ConvOptions& padding(std::vector<std::pair<std::int64_t, std::int64_t>> p) {
     padding_ = std::move(p);
-    mode_ = PaddingMode::Explicit;
+    mode_ = PaddingKind::Explicit;
     return *this;
   }
-  ConvOptions& padding(PaddingMode mode) {
+  ConvOptions& padding(PaddingKind mode) {
     mode_ = mode;
     padding_.clear();
     return *this;
@@ -92,7 +96,7 @@ class ConvOptions {
 
   const std::vector<std::int64_t>& stride() const { return stride_; }
   const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
-  PaddingMode padding_mode() const { return mode_; }
+  PaddingKind padding_kind() const { return mode_; }
   const std::vector<std::int64_t>& dilation() const { return dilation_; }
   const std::vector<std::int64_t>& input_dilation() const { return input_dilation_; }
   std::int64_t groups() const { return groups_; }
@@ -102,7 +106,7 @@ class ConvOptions {
  private:
   std::vector<std::int64_t> stride_{1};
   std::vector<std::pair<std::int64_t, std::int64_t>> padding_{{0, 0}};
-  PaddingMode mode_ = PaddingMode::Explicit;
+  PaddingKind mode_ = PaddingKind::Explicit;
   std::vector<std::int64_t> dilation_{1};
   std::vector<std::int64_t> input_dilation_{1};
   std::int64_t groups_ = 1;
@@ -199,8 +203,8 @@ struct ConvDimensionNumbers {
 struct ConvGeneralOptions {
   std::vector<std::int64_t> window_strides;  // empty: all 1
   std::vector<std::pair<std::int64_t, std::int64_t>>
-      padding;                                       // per spatial dim, used with Explicit
-  PaddingMode padding_mode = PaddingMode::Explicit;  // or Same, SameLower, Valid
+      padding;  // per spatial dim, used with Explicit; negative values crop (JAX)
+  PaddingKind padding_kind = PaddingKind::Explicit;  // or Same, SameLower, Valid
   std::vector<std::int64_t> lhs_dilation;            // empty: all 1
   std::vector<std::int64_t> rhs_dilation;            // empty: all 1
   ConvDimensionNumbers dimension_numbers;
@@ -212,6 +216,6 @@ struct ConvGeneralOptions {
 Tensor conv_general(const Tensor& lhs, const Tensor& rhs, const ConvGeneralOptions& options);
 // "SAME", "SAME_LOWER" or "VALID" as JAX spells them, in any case ("same" as PyTorch spells it);
 // op names the caller in the error of any other name.
-PaddingMode padding_mode_from_string(std::string_view name, std::string_view op = "conv_general");
+PaddingKind padding_kind_from_string(std::string_view name, std::string_view op = "conv_general");
 
 }  // namespace convtape

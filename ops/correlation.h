@@ -13,7 +13,8 @@
 //   (f1p, f2p the padded inputs). Every index stays inside the padded inputs by the choice of b.
 // FlowNetC: kernel_size 1, max_displacement 20, stride1 1, stride2 2, padding 20 on [N, 256, 48,
 // 64] features -> [N, 441, 48, 64].
-// CPU only; see cpu/correlation.h for how it is computed.
+// CPU and CUDA: cpu/correlation.h says how the CPU computes it, cuda/correlation.h the GPU
+// (kernels.def lists both).
 #pragma once
 
 #include <cstdint>

@@ -20,10 +20,11 @@ TEST_CASE("conv: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(conv(zeros({1, 3, 5, 5}), zeros({2, 1, 3, 3}), {}, ConvOptions().groups(2)),
                    "conv: expected input channels divisible by groups, got C = 3, groups = 2");
   CT_REQUIRE_ERROR(conv(x, zeros({6, 3, 3, 3}), {}, ConvOptions().groups(2)),
-                   "conv: expected weight [K, C/groups, *R] with C/groups = 2 (C = 4, groups = 2), "
-                   "got [6, 3, 3, 3]");
+                   "conv: expected input channels C = weight.size(1) * groups = 3 * 2 = 6, got "
+                   "input [1, 4, 5, 5] with C = 4 (weight [K, C/groups, *R] = [6, 3, 3, 3])");
   CT_REQUIRE_ERROR(conv(x, zeros({2, 3, 3, 3})),
-                   "expected weight [K, C/groups, *R] with C/groups = 4 (C = 4, groups = 1)");
+                   "expected input channels C = weight.size(1) * groups = 3 * 1 = 3, got input "
+                   "[1, 4, 5, 5] with C = 4");
   CT_REQUIRE_ERROR(conv(x, zeros({3, 2, 3, 3}), {}, ConvOptions().groups(2)),
                    "conv: expected output channels K >= 1 and divisible by groups, got K = 3, "
                    "groups = 2");
@@ -49,7 +50,7 @@ TEST_CASE("conv: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(conv(zeros({1, 1, 4}), zeros({1, 1, 2}), {}, ConvOptions().dilation(4)),
                    "conv: expected a dilated kernel (5) no larger than the padded input (4)");
   CT_REQUIRE_ERROR(
-      conv(zeros({1, 1, 4}), zeros({1, 1, 6}), {}, ConvOptions().padding(PaddingMode::Valid)),
+      conv(zeros({1, 1, 4}), zeros({1, 1, 6}), {}, ConvOptions().padding(PaddingKind::Valid)),
       "conv: expected a dilated kernel (6) no larger than the padded input (4)");
   // Padding and input dilation make room: the same kernels fit.
   CHECK(conv(zeros({1, 1, 2, 2}), zeros({1, 1, 3, 3}), {}, ConvOptions().padding(1)).shape() ==
@@ -232,8 +233,8 @@ TEST_CASE("conv_general: argument errors", "[ops][conv][errors]") {
   ConvGeneralOptions fg;
   fg.feature_group_count = 2;
   CT_REQUIRE_ERROR(conv_general(lhs, rhs, fg),
-                   "conv_general: expected weight [K, C/groups, *R] with C/groups = 1 (C = 2, "
-                   "groups = 2), got [3, 2, 3, 3]");
+                   "conv_general: expected input channels C = weight.size(1) * groups = 2 * 2 = "
+                   "4, got input");
   // Per-dim options, sizes, dtypes.
   ConvGeneralOptions strides;
   strides.window_strides = {1, 1, 1};
@@ -244,10 +245,15 @@ TEST_CASE("conv_general: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(
       conv_general(lhs, rhs, pads),
       "conv_general: expected padding with 1 or 2 values (one per spatial dim), got 3");
+  // Negative padding crops (JAX), conv's own refuses it.
   ConvGeneralOptions neg;
-  neg.padding = {{1, 1}, {0, -1}};
+  neg.padding = {{1, 1}, {0, -9}};
   CT_REQUIRE_ERROR(conv_general(lhs, rhs, neg),
-                   "conv_general: expected non-negative padding, got (0, -1)");
+                   "conv_general: expected negative padding to leave part of the (lhs dilated) "
+                   "input, got padding (0, -9)");
+  CT_REQUIRE_ERROR(
+      conv(zeros({1, 2, 5, 5}), zeros({1, 2, 3, 3}), {}, ConvOptions().padding({{1, 1}, {0, -1}})),
+      "conv: expected non-negative padding, got (0, -1)");
   ConvGeneralOptions dil;
   dil.rhs_dilation = {1, 0};
   CT_REQUIRE_ERROR(conv_general(lhs, rhs, dil), "conv_general: expected dilation > 0, got [1, 0]");
@@ -256,7 +262,7 @@ TEST_CASE("conv_general: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(conv_general(lhs, rhs, ldil),
                    "conv_general: expected input dilation > 0, got [0, 0]");
   ConvGeneralOptions valid;
-  valid.padding_mode = PaddingMode::Valid;
+  valid.padding_kind = PaddingKind::Valid;
   CT_REQUIRE_ERROR(
       conv_general(lhs, zeros({3, 2, 7, 7}), valid),
       "conv_general: expected a dilated kernel (7 x 7) no larger than the padded input "
@@ -266,13 +272,13 @@ TEST_CASE("conv_general: argument errors", "[ops][conv][errors]") {
   CT_REQUIRE_ERROR(conv_general(Tensor(), rhs, {}), "conv_general: expected a defined lhs tensor");
   CT_REQUIRE_ERROR(conv_general(lhs, Tensor(), {}), "conv_general: expected a defined rhs tensor");
   // Padding names.
-  CT_REQUIRE_ERROR(padding_mode_from_string("FULL"),
+  CT_REQUIRE_ERROR(padding_kind_from_string("FULL"),
                    "conv_general: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), "
                    "got 'FULL'");
   CT_REQUIRE_ERROR(
-      padding_mode_from_string("SAME ", "my_op"),
+      padding_kind_from_string("SAME ", "my_op"),
       "my_op: expected padding 'SAME', 'SAME_LOWER' or 'VALID' (any case), got 'SAME '");
-  CT_REQUIRE_ERROR(padding_mode_from_string(""), "got ''");
+  CT_REQUIRE_ERROR(padding_kind_from_string(""), "got ''");
 }
 
 TEST_CASE("conv: device mismatches are refused before any kernel runs", "[ops][conv][device]") {

@@ -79,12 +79,12 @@ TEST_CASE("conv: hand-picked cases equal the nested-loop reference exactly", "[o
   {  // 2-d depthwise, SAME, stride 2
     ConvSpec c = spec({1, 3, 6, 5}, {3, 3}, 3, 3);
     c.stride = {2};
-    c.mode = PaddingMode::Same;
+    c.mode = PaddingKind::Same;
     cases.push_back(c);
   }
   {  // 2-d, SAME_LOWER with an even kernel, dilation (1, 2)
     ConvSpec c = spec({1, 2, 5, 6}, {2, 2}, 2);
-    c.mode = PaddingMode::SameLower;
+    c.mode = PaddingKind::SameLower;
     c.dilation = {1, 2};
     c.bias = true;
     cases.push_back(c);
@@ -92,7 +92,7 @@ TEST_CASE("conv: hand-picked cases equal the nested-loop reference exactly", "[o
   {  // 2-d, input dilation (2, 1), VALID, groups 2, flipped
     ConvSpec c = spec({2, 4, 3, 5}, {2, 3}, 2, 2);
     c.input_dilation = {2, 1};
-    c.mode = PaddingMode::Valid;
+    c.mode = PaddingKind::Valid;
     c.flip = true;
     cases.push_back(c);
   }
@@ -174,7 +174,7 @@ TEST_CASE("conv: larger cases (several GEMM tiles and panels) equal the referenc
   }
   {
     ConvSpec c = spec({2, 40, 7, 6}, {3, 3}, 40, 40);  // depthwise with many channels
-    c.mode = PaddingMode::Same;
+    c.mode = PaddingKind::Same;
     cases.push_back(c);
   }
   {
@@ -189,7 +189,7 @@ TEST_CASE("conv: larger cases (several GEMM tiles and panels) equal the referenc
     c.pads = {{0, 1}, {2, 2}};
     cases.push_back(c);
     c = spec({1, 2, 4, 19}, {3, 3}, 4, 2);
-    c.mode = PaddingMode::Same;
+    c.mode = PaddingKind::Same;
     cases.push_back(c);
   }
   {
@@ -206,7 +206,7 @@ TEST_CASE("conv: larger cases (several GEMM tiles and panels) equal the referenc
   {
     // One input channel per group but 5 outputs per group: the GEMM path.
     ConvSpec c = spec({2, 2, 9, 8}, {3, 3}, 10, 2);
-    c.mode = PaddingMode::SameLower;
+    c.mode = PaddingKind::SameLower;
     c.stride = {1, 2};
     cases.push_back(c);
   }
@@ -323,12 +323,91 @@ TEST_CASE("conv_general: layouts and group counts equal the reference exactly",
   }
 }
 
-TEST_CASE("padding_mode_from_string maps JAX's names", "[ops][conv]") {
-  CHECK(padding_mode_from_string("SAME") == PaddingMode::Same);
-  CHECK(padding_mode_from_string("SAME_LOWER") == PaddingMode::SameLower);
-  CHECK(padding_mode_from_string("VALID") == PaddingMode::Valid);
+TEST_CASE("padding_kind_from_string maps JAX's names", "[ops][conv]") {
+  CHECK(padding_kind_from_string("SAME") == PaddingKind::Same);
+  CHECK(padding_kind_from_string("SAME_LOWER") == PaddingKind::SameLower);
+  CHECK(padding_kind_from_string("VALID") == PaddingKind::Valid);
   // In any case, as the modules take them ("same" is PyTorch's spelling).
-  CHECK(padding_mode_from_string("same") == PaddingMode::Same);
-  CHECK(padding_mode_from_string("Same_Lower") == PaddingMode::SameLower);
-  CHECK(padding_mode_from_string("valid") == PaddingMode::Valid);
+  CHECK(padding_kind_from_string("same") == PaddingKind::Same);
+  CHECK(padding_kind_from_string("Same_Lower") == PaddingKind::SameLower);
+  CHECK(padding_kind_from_string("valid") == PaddingKind::Valid);
+}
+
+TEST_CASE("conv_general: negative padding crops the lhs-dilated input as JAX does",
+          "[ops][conv][exact]") {
+  // Values from jax.lax.conv_general_dilated (JAX 0.10.2, float64), scripts/jax_conv_cases.py:
+  // x = [1..6] as [1, 1, 6], w = [1, 2, 3] as [1, 1, 3].
+  const Tensor x = arange(1.0, 7.0, 1.0, kFloat64).reshape({1, 1, 6});
+  const Tensor w = tensor({1, 2, 3}, {1, 1, 3}, kFloat64);
+  const auto run = [&](std::pair<std::int64_t, std::int64_t> pad, std::int64_t lhs_dilation) {
+    ConvGeneralOptions o;
+    o.dimension_numbers = {"NCH", "OIH", "NCH"};
+    o.padding = {pad};
+    o.lhs_dilation = {lhs_dilation};
+    return conv_general(x, w, o);
+  };
+  CHECK(ct_test::equal(run({-1, -2}, 1), tensor({20}, {1, 1, 1}, kFloat64)));
+  CHECK(ct_test::equal(run({-1, -1}, 1), tensor({20, 26}, {1, 1, 2}, kFloat64)));
+  CHECK(ct_test::equal(run({-1, 2}, 2),
+                       tensor({4, 11, 6, 15, 8, 19, 10, 23, 12, 6}, {1, 1, 10}, kFloat64)));
+  CHECK(ct_test::equal(run({-3, -4}, 2), tensor({6, 15}, {1, 1, 2}, kFloat64)));
+  CHECK(ct_test::equal(run({2, -5}, 3),
+                       tensor({3, 2, 1, 6, 4, 2, 9, 6, 3, 12, 8}, {1, 1, 11}, kFloat64)));
+  // 2-d: strides (2, 1), pads ((-1, 1), (1, -2)), lhs dilation (2, 1), rhs dilation (1, 2).
+  const Tensor x2 = arange(1.0, 21.0, 1.0, kFloat64).reshape({1, 1, 4, 5});
+  const Tensor w2 = tensor({1, 0, 2, -1}, {1, 1, 2, 2}, kFloat64);
+  ConvGeneralOptions o2;
+  o2.window_strides = {2, 1};
+  o2.padding = {{-1, 1}, {1, -2}};
+  o2.lhs_dilation = {2, 1};
+  o2.rhs_dilation = {1, 2};
+  CHECK(ct_test::equal(conv_general(x2, w2, o2),
+                       tensor({-7, 4, -12, 9, -17, 14}, {1, 1, 3, 2}, kFloat64)));
+  // The gradient reaches only the elements the crop keeps: run({-1, -2}, 1) reads x[1..3].
+  Tensor xg = x.detach();
+  xg.requires_grad_(true);
+  ConvGeneralOptions o;
+  o.dimension_numbers = {"NCH", "OIH", "NCH"};
+  o.padding = {{-1, -2}};
+  sum(conv_general(xg, w, o)).backward();
+  CHECK(ct_test::equal(xg.grad(), tensor({0, 1, 2, 3, 0, 0}, {1, 1, 6}, kFloat64)));
+  // A crop that keeps nothing, or only dilation holes, is refused.
+  o.padding = {{-4, -2}};
+  CT_REQUIRE_ERROR(conv_general(x, w, o),
+                   "conv_general: expected negative padding to leave part of the (lhs dilated) "
+                   "input, got padding (-4, -2) for an extent of 6 in dim 0");
+  o.padding = {{-1, -9}};
+  o.lhs_dilation = {2};
+  CT_REQUIRE_ERROR(conv_general(x, w, o),
+                   "conv_general: expected negative padding to keep at least one input element, "
+                   "got padding (-1, -9)");
+}
+
+TEST_CASE(
+    "conv_general refuses string padding with lhs dilation, as JAX; conv's SAME uses the "
+    "dilated extent",
+    "[ops][conv]") {
+  ConvGeneralOptions o;
+  o.dimension_numbers = {"NCH", "OIH", "NCH"};
+  o.padding_kind = PaddingKind::Same;
+  o.lhs_dilation = {2};
+  CT_REQUIRE_ERROR(conv_general(zeros({1, 1, 6}), zeros({1, 1, 1}), o),
+                   "conv_general: expected explicit padding with lhs_dilation (as JAX, which "
+                   "refuses SAME / VALID for a transposed convolution: give the pads, or use "
+                   "conv_transpose), got SAME padding with lhs_dilation [2]");
+  o.padding_kind = PaddingKind::Valid;
+  CT_REQUIRE_ERROR(conv_general(zeros({1, 1, 6}), zeros({1, 1, 1}), o),
+                   "got VALID padding with lhs_dilation [2]");
+  o.lhs_dilation = {1};
+  o.padding_kind = PaddingKind::Same;
+  CHECK(conv_general(zeros({1, 1, 6}), zeros({1, 1, 3}), o).shape() == Shape{1, 1, 6});
+  // conv: SAME on the input-dilated extent in' = (6 - 1) * 2 + 1 = 11: ceil(11 / 2) = 6 outputs
+  // with pads (1, 1) for a kernel of 3 at stride 2.
+  const Tensor y = conv(ones({1, 1, 6}, kFloat64), ones({1, 1, 3}, kFloat64), {},
+                        ConvOptions().stride(2).input_dilation(2).padding(PaddingKind::Same));
+  // The dilated, padded input is 0 1 0 1 0 1 0 1 0 1 0 1 0: windows at 0, 2, ..., 10.
+  CHECK(ct_test::equal(y, tensor({1, 1, 1, 1, 1, 1}, {1, 1, 6}, kFloat64)));
+  CHECK(conv(zeros({1, 1, 6}), zeros({1, 1, 1}), {},
+             ConvOptions().stride(2).input_dilation(2).padding(PaddingKind::Same))
+            .shape() == Shape{1, 1, 6});
 }

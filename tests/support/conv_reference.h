@@ -34,15 +34,15 @@ using ct_test::Draw;
 using ct_test::Pads;
 using ct_test::str;
 
-inline const char* mode_name(PaddingMode m) {
+inline const char* mode_name(PaddingKind m) {
   switch (m) {
-    case PaddingMode::Explicit:
+    case PaddingKind::Explicit:
       return "explicit";
-    case PaddingMode::Same:
+    case PaddingKind::Same:
       return "SAME";
-    case PaddingMode::SameLower:
+    case PaddingKind::SameLower:
       return "SAME_LOWER";
-    case PaddingMode::Valid:
+    case PaddingKind::Valid:
       return "VALID";
   }
   return "?";
@@ -91,19 +91,21 @@ struct Geometry {
 
 // Fills out and pad_lo from the definitions in REFERENCE.md (pads holds one pair per dim for
 // Explicit); false when the dilated kernel does not fit the padded, dilated input.
-inline bool resolve(Geometry& g, PaddingMode mode, const Pads& pads) {
+inline bool resolve(Geometry& g, PaddingKind mode, const Pads& pads) {
   g.out.clear();
   g.pad_lo.clear();
   for (std::size_t d = 0; d < g.rank(); ++d) {
     const std::int64_t in = g.in[d], k = g.kernel[d], st = g.stride[d], dil = g.dilation[d];
     std::int64_t lo = 0, hi = 0;
-    if (mode == PaddingMode::Explicit) {
+    if (mode == PaddingKind::Explicit) {
       lo = pads[d].first;
       hi = pads[d].second;
-    } else if (mode != PaddingMode::Valid) {
-      const std::int64_t out = (in + st - 1) / st;
-      const std::int64_t total = std::max<std::int64_t>((out - 1) * st + (k - 1) * dil + 1 - in, 0);
-      lo = mode == PaddingMode::Same ? total / 2 : total - total / 2;
+    } else if (mode != PaddingKind::Valid) {
+      // On the input-dilated extent (the same as in without input dilation).
+      const std::int64_t ie = in == 0 ? 0 : (in - 1) * g.input_dilation[d] + 1;
+      const std::int64_t out = (ie + st - 1) / st;
+      const std::int64_t total = std::max<std::int64_t>((out - 1) * st + (k - 1) * dil + 1 - ie, 0);
+      lo = mode == PaddingKind::Same ? total / 2 : total - total / 2;
       hi = total - lo;
     }
     const std::int64_t padded = (in - 1) * g.input_dilation[d] + 1 + lo + hi;
@@ -280,7 +282,7 @@ struct ConvSpec {
   std::int64_t batch = 1, channels = 1, out_channels = 1, groups = 1;
   Shape in, kernel;
   Shape stride{1}, dilation{1}, input_dilation{1};
-  PaddingMode mode = PaddingMode::Explicit;
+  PaddingKind mode = PaddingKind::Explicit;
   Pads pads{{0, 0}};
   bool symmetric = false;  // pads passed as one value per side (ConvOptions::padding(Shape))
   bool bias = false, flip = false;
@@ -301,7 +303,7 @@ struct ConvSpec {
         .groups(groups)
         .flip_kernel(flip)
         .exact();
-    if (mode != PaddingMode::Explicit) {
+    if (mode != PaddingKind::Explicit) {
       o.padding(mode);
     } else if (symmetric) {
       Shape p;
@@ -343,7 +345,7 @@ struct ConvSpec {
     s << (wrapper == 1 ? "conv" + std::to_string(rank()) + "d" : std::string("conv")) << ": x "
       << str(x_shape()) << ", w " << str(w_shape()) << (bias ? ", bias" : ", no bias")
       << ", groups " << groups << ", stride " << str(stride) << ", padding ";
-    if (mode != PaddingMode::Explicit)
+    if (mode != PaddingKind::Explicit)
       s << mode_name(mode);
     else
       s << (symmetric ? "symmetric " : "per-side ") << str(pads);
@@ -394,13 +396,13 @@ inline ConvSpec random_conv(Draw& d, std::size_t rank, std::int64_t scale = 1) {
         break;
       }
       case 4:
-        c.mode = PaddingMode::Same;
+        c.mode = PaddingKind::Same;
         break;
       case 5:
-        c.mode = PaddingMode::SameLower;
+        c.mode = PaddingKind::SameLower;
         break;
       default:
-        c.mode = PaddingMode::Valid;
+        c.mode = PaddingKind::Valid;
         break;
     }
     c.bias = d.one_in(2);
@@ -519,7 +521,7 @@ struct GeneralSpec {
   std::int64_t batch = 1, channels = 1, out_features = 1, fgc = 1, bgc = 1;
   Shape in, kernel;  // spatial sizes in the order of the rhs spatial letters
   Shape strides, lhs_dilation, rhs_dilation;
-  PaddingMode mode = PaddingMode::Explicit;
+  PaddingKind mode = PaddingKind::Explicit;
   Pads pads;
 
   std::string spatial() const {
@@ -541,7 +543,7 @@ struct GeneralSpec {
     o.window_strides = strides;
     o.lhs_dilation = lhs_dilation;
     o.rhs_dilation = rhs_dilation;
-    o.padding_mode = mode;
+    o.padding_kind = mode;
     o.padding = pads;
     o.dimension_numbers = {layout.lhs, layout.rhs, layout.out};
     o.feature_group_count = fgc;
@@ -573,7 +575,7 @@ struct GeneralSpec {
     s << "conv_general " << layout.lhs << "/" << layout.rhs << "/" << layout.out << ": lhs "
       << str(lhs_shape()) << ", rhs " << str(rhs_shape()) << ", feature_group_count " << fgc
       << ", batch_group_count " << bgc << ", window_strides " << str(strides) << ", padding ";
-    if (mode != PaddingMode::Explicit)
+    if (mode != PaddingKind::Explicit)
       s << mode_name(mode);
     else
       s << str(pads);
@@ -619,21 +621,23 @@ inline GeneralSpec random_general(Draw& d) {
     c.lhs_dilation = maybe(1, 2);
     c.rhs_dilation = maybe(1, 2);
     switch (d(0, 4)) {
-      case 0:
-        for (std::size_t i = 0; i < rank; ++i) c.pads.emplace_back(d(0, 2), d(0, 2));
+      case 0:  // JAX takes negative padding: it crops the lhs-dilated input
+        for (std::size_t i = 0; i < rank; ++i) c.pads.emplace_back(d(-1, 2), d(-1, 2));
         break;
       case 1:
-        c.mode = PaddingMode::Same;
+        c.mode = PaddingKind::Same;
         break;
       case 2:
-        c.mode = PaddingMode::SameLower;
+        c.mode = PaddingKind::SameLower;
         break;
       case 3:
-        c.mode = PaddingMode::Valid;
+        c.mode = PaddingKind::Valid;
         break;
       default:
         break;  // explicit with no padding given: none
     }
+    // JAX refuses string padding with lhs dilation, and so does conv_general.
+    if (c.mode != PaddingKind::Explicit) c.lhs_dilation.clear();
     const auto g = c.geometry();
     if (!g || count_taps(conv_taps(*g)) == 0) continue;
     return c;
