@@ -53,6 +53,12 @@ enum class Binary {
 // Reductions over the middle axis of [outer, mid, inner].
 enum class Reduce { Sum, Max, Min };
 
+// The maps of the compare kernel (ops/compare.h), over operands of one dtype (float32, float64 or
+// int64), giving the operands' dtype: the comparisons 1 where true and 0 where false (false for a
+// NaN operand, except Ne: true); And / Or read nonzero as true (NaN too); Max / Min the larger /
+// smaller operand, NaN when either is NaN, the first operand when they compare equal.
+enum class Compare { Eq, Ne, Lt, Le, Gt, Ge, And, Or, Max, Min };
+
 // A fully resolved convolution: every per-dim vector has one entry per spatial dim. Only pad_lo
 // enters the index maths; out fixes the output size (callers derive it, including pad_hi).
 struct ConvGeometry {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "cpu/strided.h"
@@ -39,27 +40,52 @@ Tensor softmax(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t
   return y;
 }
 
-Tensor nll(const Tensor& logp, const Tensor& labels) {
+Tensor nll(const Tensor& logp, const Tensor& labels, const Tensor& weight,
+           std::int64_t ignore_index, OutOfRange& bad, Tensor* sample_weights) {
   const std::int64_t batch = logp.size(0), classes = logp.size(1);
   Tensor out = Tensor::empty_cpu({batch}, logp.dtype());
+  if (sample_weights) *sample_weights = Tensor::empty_cpu({batch}, logp.dtype());
+  bad = OutOfRange{};
   dispatch_floating(logp.dtype(), [&]<class T>() {
     const T* lp = logp.data_ptr<T>();
     const std::int64_t* lab = labels.data_ptr<std::int64_t>();
+    const T* w = weight.defined() ? weight.data_ptr<T>() : nullptr;
     T* o = out.data_ptr<T>();
-    for (std::int64_t i = 0; i < batch; ++i) o[i] = -lp[i * classes + lab[i]];
+    T* sw = sample_weights ? sample_weights->data_ptr<T>() : nullptr;
+    for (std::int64_t i = 0; i < batch; ++i) {
+      const std::int64_t c = lab[i];
+      T loss = T(0), wi = T(0);
+      if (c != ignore_index) {
+        if (c >= 0 && c < classes) {
+          wi = w ? w[c] : T(1);
+          loss = w ? -lp[i * classes + c] * wi : -lp[i * classes + c];
+        } else {
+          if (!bad.found()) bad = OutOfRange{i, c};
+          loss = wi = std::numeric_limits<T>::quiet_NaN();
+        }
+      }
+      o[i] = loss;
+      if (sw) sw[i] = wi;
+    }
   });
   return out;
 }
 
-Tensor nll_backward(const Tensor& g, const Tensor& labels, std::int64_t classes) {
+Tensor nll_backward(const Tensor& g, const Tensor& labels, const Tensor& weight,
+                    std::int64_t ignore_index, std::int64_t classes) {
   const std::int64_t batch = g.size(0);
   Tensor dx = Tensor::empty_cpu({batch, classes}, g.dtype());
   dispatch_floating(g.dtype(), [&]<class T>() {
     T* d = dx.data_ptr<T>();
     const T* gs = g.data_ptr<T>();
     const std::int64_t* lab = labels.data_ptr<std::int64_t>();
+    const T* w = weight.defined() ? weight.data_ptr<T>() : nullptr;
     std::fill_n(d, batch * classes, T(0));
-    for (std::int64_t i = 0; i < batch; ++i) d[i * classes + lab[i]] = -gs[i];
+    for (std::int64_t i = 0; i < batch; ++i) {
+      const std::int64_t c = lab[i];
+      if (c == ignore_index || c < 0 || c >= classes) continue;
+      d[i * classes + c] = w ? -gs[i] * w[c] : -gs[i];
+    }
   });
   return dx;
 }

@@ -1,5 +1,5 @@
 // CPU kernels for softmax / log-softmax over one axis, negative log-likelihood with integer
-// labels, and index_select / index_add along one dim.
+// labels (class weights, ignore_index), and index_select / index_add along one dim.
 // The kernels' signatures and contracts: core/kernels.def (declared by cpu/backend_kernels.h).
 #pragma once
 

@@ -112,7 +112,22 @@ Tensor softmax(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t
   return y;
 }
 
-Tensor nll(const Tensor& logp, const Tensor& labels) {
+namespace {
+
+// An undefined weight, or a contiguous [classes] one of x's dtype and device.
+void check_class_weight(std::string_view op, const Tensor& weight, const Tensor& x,
+                        std::int64_t classes) {
+  if (!weight.defined()) return;
+  check_operand(op, weight, "weight", &x);
+  CT_CHECK(weight.dtype() == x.dtype() && weight.dim() == 1 && weight.numel() == classes,
+           "{}: expected weight as a 1-d {} tensor of length {}, got {} of shape {}", op,
+           dtype_name(x.dtype()), classes, dtype_name(weight.dtype()), to_string(weight.shape()));
+}
+
+}  // namespace
+
+Tensor nll(const Tensor& logp, const Tensor& labels, const Tensor& weight,
+           std::int64_t ignore_index, OutOfRange& bad, Tensor* sample_weights) {
   constexpr std::string_view op = "nll_loss";
   check_operand(op, logp, "log-probabilities");
   check_floating(op, logp, "log-probabilities");
@@ -120,15 +135,23 @@ Tensor nll(const Tensor& logp, const Tensor& labels) {
            to_string(logp.shape()));
   const std::int64_t batch = logp.size(0), classes = logp.size(1);
   check_index(op, labels, "labels", logp, batch);
+  check_class_weight(op, weight, logp, classes);
+  bad = OutOfRange{};
   Tensor out = device_empty({batch}, logp.dtype(), logp.device());
+  if (sample_weights) *sample_weights = device_empty({batch}, logp.dtype(), logp.device());
   if (batch == 0) return out;
   DeviceScope scope(op, logp.device());
-  CT_CUDA_CHECK(op, kernels::nll_forward(logp.dtype(), logp.raw_data(), int64_ptr(labels),
-                                         out.raw_data(), batch, classes));
+  const Tensor first = device_empty({1}, kInt64, logp.device());
+  CT_CUDA_CHECK(op, kernels::nll_forward(
+                        logp.dtype(), logp.raw_data(), int64_ptr(labels),
+                        weight.defined() ? weight.raw_data() : nullptr, out.raw_data(),
+                        sample_weights ? sample_weights->raw_data() : nullptr, batch, classes,
+                        ignore_index, first.data_ptr<std::int64_t>(), &bad.position, &bad.value));
   return out;
 }
 
-Tensor nll_backward(const Tensor& g, const Tensor& labels, std::int64_t classes) {
+Tensor nll_backward(const Tensor& g, const Tensor& labels, const Tensor& weight,
+                    std::int64_t ignore_index, std::int64_t classes) {
   constexpr std::string_view op = "nll_loss";
   check_operand(op, g, "gradient");
   check_floating(op, g, "gradient");
@@ -137,11 +160,13 @@ Tensor nll_backward(const Tensor& g, const Tensor& labels, std::int64_t classes)
            to_string(g.shape()), classes);
   const std::int64_t batch = g.size(0);
   check_index(op, labels, "labels", g, batch);
+  check_class_weight(op, weight, g, classes);
   Tensor dx = device_empty({batch, classes}, g.dtype(), g.device());
   if (dx.numel() == 0) return dx;
   DeviceScope scope(op, g.device());
-  CT_CUDA_CHECK(op, kernels::nll_backward(g.dtype(), g.raw_data(), int64_ptr(labels), dx.raw_data(),
-                                          batch, classes));
+  CT_CUDA_CHECK(op, kernels::nll_backward(g.dtype(), g.raw_data(), int64_ptr(labels),
+                                          weight.defined() ? weight.raw_data() : nullptr,
+                                          dx.raw_data(), batch, classes, ignore_index));
   return dx;
 }
 

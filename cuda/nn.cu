@@ -31,25 +31,58 @@ cudaError_t softmax(DType dtype, const void* x, void* y, std::int64_t outer, std
   return cudaErrorInvalidValue;
 }
 
-cudaError_t nll_forward(DType dtype, const void* logp, const std::int64_t* labels, void* out,
-                        std::int64_t batch, std::int64_t classes) {
-  if (dtype == DType::Float64)
-    return for_each(batch, NllForward<double>{static_cast<const double*>(logp), labels,
-                                              static_cast<double*>(out), classes});
-  if (dtype == DType::Float32)
-    return for_each(batch, NllForward<float>{static_cast<const float*>(logp), labels,
-                                             static_cast<float*>(out), classes});
-  return cudaErrorInvalidValue;
+namespace {
+
+template <class T>
+cudaError_t nll_forward_typed(const void* logp, const std::int64_t* labels, const void* weight,
+                              void* out, void* sample_weights, std::int64_t batch,
+                              std::int64_t classes, std::int64_t ignore_index,
+                              std::int64_t* first) {
+  return for_each(
+      batch, NllForward<T>{static_cast<const T*>(logp), labels, static_cast<const T*>(weight),
+                           static_cast<T*>(out), static_cast<T*>(sample_weights), first, classes,
+                           ignore_index});
 }
 
-cudaError_t nll_backward(DType dtype, const void* g, const std::int64_t* labels, void* dx,
-                         std::int64_t batch, std::int64_t classes) {
+template <class T>
+cudaError_t nll_backward_typed(const void* g, const std::int64_t* labels, const void* weight,
+                               void* dx, std::int64_t batch, std::int64_t classes,
+                               std::int64_t ignore_index) {
+  return for_each(batch * classes,
+                  NllBackward<T>{static_cast<const T*>(g), labels, static_cast<const T*>(weight),
+                                 static_cast<T*>(dx), classes, ignore_index});
+}
+
+}  // namespace
+
+cudaError_t nll_forward(DType dtype, const void* logp, const std::int64_t* labels,
+                        const void* weight, void* out, void* sample_weights, std::int64_t batch,
+                        std::int64_t classes, std::int64_t ignore_index, std::int64_t* first,
+                        std::int64_t* position, std::int64_t* value) {
+  *position = -1;
+  *value = 0;
+  if (batch <= 0) return cudaSuccess;
+  if (dtype != DType::Float64 && dtype != DType::Float32) return cudaErrorInvalidValue;
+  cudaError_t e = cudaMemcpy(first, &batch, sizeof(batch), cudaMemcpyHostToDevice);
+  if (e != cudaSuccess) return e;
+  e = dtype == DType::Float64 ? nll_forward_typed<double>(logp, labels, weight, out, sample_weights,
+                                                          batch, classes, ignore_index, first)
+                              : nll_forward_typed<float>(logp, labels, weight, out, sample_weights,
+                                                         batch, classes, ignore_index, first);
+  std::int64_t at = batch;
+  if (e == cudaSuccess) e = cudaMemcpy(&at, first, sizeof(at), cudaMemcpyDeviceToHost);
+  if (e != cudaSuccess || at >= batch) return e;
+  *position = at;
+  return cudaMemcpy(value, labels + at, sizeof(*value), cudaMemcpyDeviceToHost);
+}
+
+cudaError_t nll_backward(DType dtype, const void* g, const std::int64_t* labels, const void* weight,
+                         void* dx, std::int64_t batch, std::int64_t classes,
+                         std::int64_t ignore_index) {
   if (dtype == DType::Float64)
-    return for_each(batch * classes, NllBackward<double>{static_cast<const double*>(g), labels,
-                                                         static_cast<double*>(dx), classes});
+    return nll_backward_typed<double>(g, labels, weight, dx, batch, classes, ignore_index);
   if (dtype == DType::Float32)
-    return for_each(batch * classes, NllBackward<float>{static_cast<const float*>(g), labels,
-                                                        static_cast<float*>(dx), classes});
+    return nll_backward_typed<float>(g, labels, weight, dx, batch, classes, ignore_index);
   return cudaErrorInvalidValue;
 }
 

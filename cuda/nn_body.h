@@ -7,14 +7,17 @@
 // Where cuda/reduce_body.h would reduce the lines in one pass, one work item per line computes s
 // and Z in the CPU's order; otherwise the lines are cut into parts as there (max passes, then
 // partial sums of exp, then sum passes).
-// nll: out[i] = -logp[i, labels[i]]; its gradient is -g[i] at (i, labels[i]), 0 elsewhere.
+// nll: out[i] = -logp[i, labels[i]] * w[labels[i]] (w = 1 without class weights), 0 where
+// labels[i] == ignore_index; its gradient is -g[i] * w[labels[i]] at (i, labels[i]), 0 elsewhere.
+// nll's labels are range-checked by the forward functor itself (ignore_index must pass), which
+// lowers *first_bad to the first position holding a label outside [0, C) other than ignore_index.
 // index_select: y[o, k, j] = x[o, index[k], j]. index_add: y[o, m, j] = sum over the k with
 // index[k] == m, in increasing k, of src[o, k, j]; the positions k are sorted by index[k] first
 // (a stable sort), so each output gathers its own terms in the CPU's order: no atomics, and the
 // result is deterministic and equal to cpu::index_add.
-// Labels and indices outside their range are refused before these kernels run (FirstOutOfRange
-// finds the first one on the device); the kernels only stay inside memory should one slip
-// through: nll gives NaN, its gradient and the index kernels read zeros.
+// Indices outside their range are refused before these kernels run (FirstOutOfRange finds the
+// first one on the device); the kernels only stay inside memory should one slip through: nll gives
+// NaN, its gradient and the index kernels read zeros.
 #pragma once
 
 #include <cstddef>
@@ -145,31 +148,62 @@ auto softmax_passes(const Launch& launch, const T* x, T* y, std::int64_t outer, 
   return status;
 }
 
-// out[i] = -logp[i, labels[i]] for logp [batch, classes].
+// Lowers *p to v when v is smaller (atomically on the device).
+CT_HD inline void atomic_min_int64(std::int64_t* p, std::int64_t v) {
+#if defined(__CUDA_ARCH__)
+  static_assert(sizeof(long long) == sizeof(std::int64_t), "int64 atomics");
+  atomicMin(reinterpret_cast<long long*>(p), static_cast<long long>(v));
+#else
+  if (v < *p) *p = v;
+#endif
+}
+
+// out[i] (and sample_weights[i] when non-null) for logp [batch, classes]; weight null: all 1.
+// A label outside [0, classes) other than ignore_index gives NaN and lowers *first_bad (when
+// non-null) to its position.
 template <class T>
 struct NllForward {
   const T* logp = nullptr;
   const std::int64_t* labels = nullptr;
+  const T* weight = nullptr;
   T* out = nullptr;
+  T* sample_weights = nullptr;
+  std::int64_t* first_bad = nullptr;
   std::int64_t classes = 0;
+  std::int64_t ignore_index = -100;
 
   CT_HD void operator()(std::int64_t i) const {
     const std::int64_t c = labels[i];
-    out[i] = c >= 0 && c < classes ? -logp[i * classes + c] : quiet_nan<T>();
+    T loss = T(0), w = T(0);
+    if (c != ignore_index) {
+      if (c >= 0 && c < classes) {
+        w = weight ? weight[c] : T(1);
+        loss = weight ? -logp[i * classes + c] * w : -logp[i * classes + c];
+      } else {
+        loss = w = quiet_nan<T>();
+        if (first_bad) atomic_min_int64(first_bad, i);
+      }
+    }
+    out[i] = loss;
+    if (sample_weights) sample_weights[i] = w;
   }
 };
 
-// dx [batch, classes]: -g[i] at (i, labels[i]), 0 elsewhere; one work item per element of dx.
+// dx [batch, classes]: -g[i] * w[labels[i]] at (i, labels[i]), 0 elsewhere and on ignored rows;
+// one work item per element of dx.
 template <class T>
 struct NllBackward {
   const T* g = nullptr;
   const std::int64_t* labels = nullptr;
+  const T* weight = nullptr;
   T* dx = nullptr;
   std::int64_t classes = 0;
+  std::int64_t ignore_index = -100;
 
   CT_HD void operator()(std::int64_t i) const {
-    const std::int64_t r = i / classes;
-    dx[i] = labels[r] == i % classes ? -g[r] : T(0);
+    const std::int64_t r = i / classes, k = i % classes;
+    const std::int64_t c = labels[r];
+    dx[i] = c == k && c != ignore_index ? (weight ? -g[r] * weight[c] : -g[r]) : T(0);
   }
 };
 
@@ -240,16 +274,6 @@ inline std::int64_t split_dim(const std::int64_t* sizes, std::size_t rank, std::
     before *= sizes[d];
   }
   return -1;
-}
-
-// Lowers *p to v when v is smaller (atomically on the device).
-CT_HD inline void atomic_min_int64(std::int64_t* p, std::int64_t v) {
-#if defined(__CUDA_ARCH__)
-  static_assert(sizeof(long long) == sizeof(std::int64_t), "int64 atomics");
-  atomicMin(reinterpret_cast<long long*>(p), static_cast<long long>(v));
-#else
-  if (v < *p) *p = v;
-#endif
 }
 
 // *first = the smallest i with values[i] outside [lo, hi) (left as it was, the count, when none).

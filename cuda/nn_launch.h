@@ -20,12 +20,19 @@ cudaError_t softmax(DType dtype, const void* x, void* y, std::int64_t outer, std
                     std::int64_t inner, bool log, void* mx, double* sum, double* partial, void* va,
                     void* vb, double* a, double* b);
 
-// out [batch] = -logp[i, labels[i]] for logp [batch, classes].
-cudaError_t nll_forward(DType dtype, const void* logp, const std::int64_t* labels, void* out,
-                        std::int64_t batch, std::int64_t classes);
+// out [batch] = -logp[i, labels[i]] * weight[labels[i]] for logp [batch, classes] (weight null:
+// 1), 0 where labels[i] == ignore_index; sample_weights [batch] (may be null) the weights alone.
+// On return (the kernel finished) *position is the first label outside [0, classes) other than
+// ignore_index and *value the label, or *position = -1 when there is none; first is one int64 of
+// device scratch.
+cudaError_t nll_forward(DType dtype, const void* logp, const std::int64_t* labels,
+                        const void* weight, void* out, void* sample_weights, std::int64_t batch,
+                        std::int64_t classes, std::int64_t ignore_index, std::int64_t* first,
+                        std::int64_t* position, std::int64_t* value);
 // dx [batch, classes] from per-sample gradients g [batch].
-cudaError_t nll_backward(DType dtype, const void* g, const std::int64_t* labels, void* dx,
-                         std::int64_t batch, std::int64_t classes);
+cudaError_t nll_backward(DType dtype, const void* g, const std::int64_t* labels, const void* weight,
+                         void* dx, std::int64_t batch, std::int64_t classes,
+                         std::int64_t ignore_index);
 
 // y [outer, len, inner] = x [outer, n, inner] at index [len] along n.
 cudaError_t index_select(DType dtype, const void* x, const std::int64_t* index, void* y,

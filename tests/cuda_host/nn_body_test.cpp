@@ -191,42 +191,67 @@ TEST_CASE("softmax body: -inf, +inf and NaN lines behave as on the CPU", "[cpu][
   CHECK(body_softmax(Tensor::empty_cpu({2, 0, 3}, kFloat32), 2, 0, 3, false).numel() == 0);
 }
 
-TEST_CASE("nll body: forward and gradient match cpu::nll", "[cpu][cuda_body]") {
-  for (const DType dt : {kFloat32, kFloat64}) {
-    const std::int64_t batch = 37, classes = 11;
-    const Tensor logp = uniform({batch, classes}, -5, 0, dt);
-    const Tensor labels = randint(0, classes, {batch});
-    const Tensor g = randn({batch}, dt);
-    Tensor out = Tensor::empty_cpu({batch}, dt);
-    Tensor dx = Tensor::empty_cpu({batch, classes}, dt);
-    dispatch_floating(dt, [&]<class T>() {
-      ct_test::run_on_host(batch,
-                           cuda::NllForward<T>{logp.data_ptr<T>(), labels.data_ptr<std::int64_t>(),
-                                               out.data_ptr<T>(), classes});
-      ct_test::run_on_host(batch * classes,
-                           cuda::NllBackward<T>{g.data_ptr<T>(), labels.data_ptr<std::int64_t>(),
-                                                dx.data_ptr<T>(), classes});
-    });
-    CHECK(identical(out, cpu::nll(logp, labels)));
-    CHECK(identical(dx, cpu::nll_backward(g, labels, classes)));
-  }
-  // A label that slipped past the front end's check reads nothing: NaN loss, zero gradient row.
-  const Tensor logp = zeros({3, 4}, kFloat64);
-  const Tensor bad = i64({1, 4, -1});
-  const Tensor g = ones({3}, kFloat64);
-  Tensor out = Tensor::empty_cpu({3}, kFloat64);
-  Tensor dx = Tensor::empty_cpu({3, 4}, kFloat64);
+TEST_CASE("nll body: forward, sample weights, range check and gradient match cpu::nll",
+          "[cpu][cuda_body]") {
+  for (const DType dt : {kFloat32, kFloat64})
+    for (const bool weighted : {false, true})
+      for (const std::int64_t ignore : {std::int64_t{-100}, std::int64_t{3}}) {
+        INFO(dtype_name(dt) << (weighted ? " weighted" : "") << " ignore_index " << ignore);
+        const std::int64_t batch = 37, classes = 11;
+        const Tensor logp = uniform({batch, classes}, -5, 0, dt);
+        std::vector<std::int64_t> lv = randint(0, classes, {batch}).to_vector<std::int64_t>();
+        for (std::size_t k = 0; k < lv.size(); k += 4) lv[k] = ignore;
+        const Tensor labels = i64(lv);
+        const Tensor w = weighted ? uniform({classes}, 0.5, 2, dt) : Tensor();
+        const Tensor g = randn({batch}, dt);
+        Tensor out = Tensor::empty_cpu({batch}, dt), sw = Tensor::empty_cpu({batch}, dt);
+        Tensor dx = Tensor::empty_cpu({batch, classes}, dt);
+        std::int64_t first = batch;
+        dispatch_floating(dt, [&]<class T>() {
+          const T* wp = weighted ? w.data_ptr<T>() : nullptr;
+          ct_test::run_on_host(
+              batch,
+              cuda::NllForward<T>{logp.data_ptr<T>(), labels.data_ptr<std::int64_t>(), wp,
+                                  out.data_ptr<T>(), sw.data_ptr<T>(), &first, classes, ignore});
+          ct_test::run_on_host(
+              batch * classes,
+              cuda::NllBackward<T>{g.data_ptr<T>(), labels.data_ptr<std::int64_t>(), wp,
+                                   dx.data_ptr<T>(), classes, ignore});
+        });
+        OutOfRange bad;
+        Tensor cpu_sw;
+        CHECK(identical(out, cpu::nll(logp, labels, w, ignore, bad, &cpu_sw)));
+        CHECK(identical(sw, cpu_sw));
+        CHECK(bad.position == -1);
+        CHECK(first == batch);
+        CHECK(identical(dx, cpu::nll_backward(g, labels, w, ignore, classes)));
+      }
+  // A label out of range reads nothing: NaN loss and sample weight, zero gradient row, and the
+  // first such position is reported; an ignored one gives 0.
+  const Tensor logp = zeros({4, 4}, kFloat64);
+  const Tensor labels = i64({1, 4, -100, -1});
+  const Tensor g = ones({4}, kFloat64);
+  Tensor out = Tensor::empty_cpu({4}, kFloat64), sw = Tensor::empty_cpu({4}, kFloat64);
+  Tensor dx = Tensor::empty_cpu({4, 4}, kFloat64);
+  std::int64_t first = 4;
   ct_test::run_on_host(
-      3, cuda::NllForward<double>{logp.data_ptr<double>(), bad.data_ptr<std::int64_t>(),
-                                  out.data_ptr<double>(), 4});
-  ct_test::run_on_host(12,
-                       cuda::NllBackward<double>{g.data_ptr<double>(), bad.data_ptr<std::int64_t>(),
-                                                 dx.data_ptr<double>(), 4});
-  const auto o = out.to_vector<double>();
+      4, cuda::NllForward<double>{logp.data_ptr<double>(), labels.data_ptr<std::int64_t>(), nullptr,
+                                  out.data_ptr<double>(), sw.data_ptr<double>(), &first, 4, -100});
+  ct_test::run_on_host(
+      16, cuda::NllBackward<double>{g.data_ptr<double>(), labels.data_ptr<std::int64_t>(), nullptr,
+                                    dx.data_ptr<double>(), 4, -100});
+  const auto o = out.to_vector<double>(), s = sw.to_vector<double>();
   CHECK(o[0] == 0.0);
-  CHECK(std::isnan(o[1]));
-  CHECK(std::isnan(o[2]));
-  CHECK(dx.to_vector<double>() == std::vector<double>{0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(s[0] == 1.0);
+  CHECK((std::isnan(o[1]) && std::isnan(s[1])));
+  CHECK((o[2] == 0.0 && s[2] == 0.0));
+  CHECK(std::isnan(o[3]));
+  CHECK(first == 1);
+  OutOfRange bad;
+  cpu::nll(logp, labels, Tensor(), -100, bad);
+  CHECK((bad.position == 1 && bad.value == 4));
+  CHECK(dx.to_vector<double>() ==
+        std::vector<double>{0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
 }
 
 TEST_CASE("index_select body matches cpu::index_select for every dtype", "[cpu][cuda_body]") {

@@ -2,7 +2,8 @@
 // float64 reference, stability with logits around 1000), mse_loss, nll_loss and cross_entropy with
 // every Reduction on hand-computed cases, cross_entropy's label smoothing and probability targets
 // against their definitions, float64 gradchecks of the differentiable inputs, and the argument
-// errors (labels out of range, float labels, ranks, batch sizes, shapes, label smoothing).
+// errors (labels out of range, float labels, ranks, batch sizes, shapes, label smoothing). The N-d
+// forms, class weights, ignore_index and the binary cross-entropies: tests/ops/loss_nd_test.cpp.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -387,37 +388,42 @@ TEST_CASE("loss errors", "[ops][loss][errors]") {
     CT_REQUIRE_ERROR(nll_loss(lp, labels({0, 4, 1})),
                      "nll_loss: expected labels in [0, 4), got 4 at position 1");
     CT_REQUIRE_ERROR(nll_loss(lp, labels({0, 1, -1})),
-                     "nll_loss: expected labels in [0, 4), got -1 at position 2");
+                     "nll_loss: expected labels in [0, 4), got -1 at position 2 (ignore_index = "
+                     "-100)");
     CT_REQUIRE_ERROR(cross_entropy(lp, labels({7, 0, 0})), "expected labels in [0, 4), got 7");
   }
   SECTION("float labels") {
     CT_REQUIRE_ERROR(nll_loss(lp, tensor({0, 1, 2})),
                      "nll_loss: expected int64 labels, got float32");
     CT_REQUIRE_ERROR(cross_entropy(lp, tensor({0, 1, 2}, kFloat64)),
-                     "cross_entropy: expected int64 labels [N] or class probabilities of the "
+                     "cross_entropy: expected int64 labels [N, *] or class probabilities of the "
                      "logits' shape [3, 4], got float64 [3]");
     CT_REQUIRE_ERROR(cross_entropy(lp, zeros({3, 4}, kFloat64)),
                      "cross_entropy: expected tensors of one dtype");
   }
   SECTION("wrong ranks") {
+    CT_REQUIRE_ERROR(nll_loss(zeros({}), from_vector(std::vector<std::int64_t>{0}, {})),
+                     "nll_loss: expected log-probabilities [N, C, *] or [C], got []");
+    CT_REQUIRE_ERROR(cross_entropy(zeros({}), from_vector(std::vector<std::int64_t>{0}, {})),
+                     "cross_entropy: expected logits [N, C, *] or [C], got []");
+    // Unbatched [C] takes labels [], N-d [N, C, d] takes [N, d].
     CT_REQUIRE_ERROR(nll_loss(zeros({4}), labels({0})),
-                     "nll_loss: expected log-probabilities [N, C], got [4]");
-    CT_REQUIRE_ERROR(nll_loss(zeros({2, 3, 4}), labels({0, 1})),
-                     "nll_loss: expected log-probabilities [N, C]");
-    CT_REQUIRE_ERROR(cross_entropy(zeros({4}), labels({0})),
-                     "cross_entropy: expected logits [N, C], got [4]");
+                     "nll_loss: expected labels of shape [] (log-probabilities [4] without the "
+                     "class dim), got [1]");
     CT_REQUIRE_ERROR(cross_entropy(zeros({2, 3, 4}), labels({0, 1})),
-                     "cross_entropy: expected logits [N, C]");
+                     "cross_entropy: expected labels of shape [2, 4] (logits [2, 3, 4] without "
+                     "the class dim), got [2]");
     CT_REQUIRE_ERROR(nll_loss(lp, from_vector(std::vector<std::int64_t>{0, 1, 2}, {3, 1})),
-                     "nll_loss: expected labels [N] with N = 3");
+                     "nll_loss: expected labels of shape [3] (log-probabilities [3, 4]");
     CT_REQUIRE_ERROR(nll_loss(lp, from_vector(std::vector<std::int64_t>{1}, {})),
-                     "expected labels [N] with N = 3");
+                     "expected labels of shape [3]");
   }
   SECTION("mismatched N") {
     CT_REQUIRE_ERROR(
         nll_loss(lp, labels({0, 1})),
-        "nll_loss: expected labels [N] with N = 3 for log-probabilities [3, 4], got [2]");
-    CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2, 3})), "expected labels [N] with N = 3");
+        "nll_loss: expected labels of shape [3] (log-probabilities [3, 4] without the class "
+        "dim), got [2]");
+    CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2, 3})), "expected labels of shape [3]");
   }
   SECTION("label smoothing outside [0, 1]") {
     CT_REQUIRE_ERROR(cross_entropy(lp, labels({0, 1, 2}), Reduction::Mean, -0.1),
