@@ -201,11 +201,11 @@ Tensor hwio_to_oihw(const Tensor& t) {
   return permute(t, {3, 2, 0, 1}).contiguous();
 }
 
-ConvGeneralOptions general(std::vector<std::int64_t> strides, PaddingMode mode,
+ConvGeneralOptions general(std::vector<std::int64_t> strides, PaddingKind mode,
                            ConvDimensionNumbers dn = {"NHWC", "HWIO", "NHWC"}) {
   ConvGeneralOptions o;
   o.window_strides = std::move(strides);
-  o.padding_mode = mode;
+  o.padding_kind = mode;
   o.dimension_numbers = std::move(dn);
   return o;
 }
@@ -355,7 +355,7 @@ void jax_general(Checks& checks) {
   heading("JAX 4: lax.conv (NCHW image, OIHW kernel, SAME)");
   std::printf("the convenience helpers assume NCHW images and OIHW kernels\n");
   const Tensor lax_conv =
-      conv2d(img_nchw, hwio_to_oihw(kernel), {}, ConvOptions().padding(PaddingMode::Same));
+      conv2d(img_nchw, hwio_to_oihw(kernel), {}, ConvOptions().padding(PaddingKind::Same));
   out_shape(lax_conv);
   expect_shape(checks, lax_conv, {1, 3, 200, 198}, "lax.conv");
   summary_line(checks, lax_conv, {0, 2664, 1332, -3, 3, 684}, "lax.conv");
@@ -380,7 +380,7 @@ void jax_general(Checks& checks) {
       "ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))");
 
   heading("JAX 7: conv_general_dilated, SAME padding, no stride, no dilation");
-  const Tensor same = conv_general(img, kernel, general({1, 1}, PaddingMode::Same));
+  const Tensor same = conv_general(img, kernel, general({1, 1}, PaddingKind::Same));
   out_shape(same);
   expect_shape(checks, same, {1, 200, 198, 3}, "SAME");
   summary_line(checks, same, {0, 2664, 1332, -3, 3, 684}, "SAME");
@@ -390,19 +390,19 @@ void jax_general(Checks& checks) {
   checks.expect(agree, "conv_general NHWC and lax.conv NCHW results differ");
 
   heading("JAX 8: VALID padding, no stride, no dilation");
-  const Tensor valid = conv_general(img, kernel, general({1, 1}, PaddingMode::Valid));
+  const Tensor valid = conv_general(img, kernel, general({1, 1}, PaddingKind::Valid));
   out_shape(valid, " DIFFERENT from above!");
   expect_shape(checks, valid, {1, 198, 196, 3}, "VALID");
   summary_line(checks, valid, {0, 2664, 1332, -3, 3, 684}, "VALID");
 
   heading("JAX 9: SAME padding, 2,2 stride, no dilation");
-  const Tensor strided = conv_general(img, kernel, general({2, 2}, PaddingMode::Same));
+  const Tensor strided = conv_general(img, kernel, general({2, 2}, PaddingKind::Same));
   out_shape(strided, "  <-- half the size of above");
   expect_shape(checks, strided, {1, 100, 99, 3}, "SAME stride 2");
   summary_line(checks, strided, {0, 684, 342, -2, 3, 180}, "SAME stride 2");
 
   heading("JAX 10: VALID padding, no stride, rhs (kernel) dilation 12 ~ atrous convolution");
-  ConvGeneralOptions atrous = general({1, 1}, PaddingMode::Valid);
+  ConvGeneralOptions atrous = general({1, 1}, PaddingKind::Valid);
   atrous.rhs_dilation = {12, 12};
   const Tensor dilated = conv_general(img, kernel, atrous);
   out_shape(dilated);
@@ -410,7 +410,7 @@ void jax_general(Checks& checks) {
   summary_line(checks, dilated, {240, 5160, 5160, -1, 1, 5160}, "rhs dilation 12");
 
   heading("JAX 11: VALID padding ((0, 0), (0, 0)), lhs (input) dilation 2 ~ transposed conv");
-  ConvGeneralOptions lhs_dil = general({1, 1}, PaddingMode::Explicit);
+  ConvGeneralOptions lhs_dil = general({1, 1}, PaddingKind::Explicit);
   lhs_dil.padding = {{0, 0}, {0, 0}};
   lhs_dil.lhs_dilation = {2, 2};
   const Tensor larger = conv_general(img, kernel, lhs_dil);
@@ -432,7 +432,7 @@ void jax_general(Checks& checks) {
   // TensorFlow's conv2d_transpose(img, kernel, (N, 2H, 2W, C), (1, 2, 2, 1)) is the gradient of
   // the strided SAME convolution with respect to its input.
   Tensor z = zeros({1, 3, 400, 396}).requires_grad_(true);
-  conv2d(z, hwio_to_oihw(kernel), {}, ConvOptions().stride(2).padding(PaddingMode::Same))
+  conv2d(z, hwio_to_oihw(kernel), {}, ConvOptions().stride(2).padding(PaddingKind::Same))
       .backward(img_nchw);
   const bool tf_ok = same_values(z.grad(), nhwc_to_nchw(transposed));
   // convtape's own: weight [C_in, C_out, kh, kw] is the forward conv's OIHW kernel.
@@ -469,7 +469,7 @@ void jax_1d(Checks& checks) {
   print_dimension_numbers(
       checks, dn,
       "ConvDimensionNumbers(lhs_spec=(0, 2, 1), rhs_spec=(2, 1, 0), out_spec=(0, 2, 1))");
-  const Tensor out = conv_general(data, kernel, general({1}, PaddingMode::Same, dn));
+  const Tensor out = conv_general(data, kernel, general({1}, PaddingKind::Same, dn));
   out_shape(out);
   expect_shape(checks, out, {1, 200, 2}, "1-D conv");
   summary_line(checks, out, {0, 974, 346, -3, 3, 134}, "1-D conv");
@@ -501,7 +501,7 @@ void jax_3d(Checks& checks) {
   print_dimension_numbers(checks, dn,
                           "ConvDimensionNumbers(lhs_spec=(0, 4, 1, 2, 3), rhs_spec=(4, 3, 0, 1, "
                           "2), out_spec=(0, 4, 1, 2, 3))");
-  const Tensor out = conv_general(data, kernel, general({1, 1, 1}, PaddingMode::Same, dn));
+  const Tensor out = conv_general(data, kernel, general({1, 1, 1}, PaddingKind::Same, dn));
   out_shape(out);
   expect_shape(checks, out, {1, 30, 30, 30, 1}, "3-D conv");
   const Summary s = summarize(out);

@@ -54,7 +54,7 @@ void trace(fmt::format_string<Args...> f, Args&&... args) {
 std::string desc(const ConvOptions& o) {
   static const char* const kModes[] = {"explicit", "SAME", "SAME_LOWER", "VALID"};
   return fmt::format("stride {}, padding {} {}, dilation {}, input_dilation {}, groups {}, flip {}",
-                     fmt::join(o.stride(), ","), kModes[static_cast<int>(o.padding_mode())],
+                     fmt::join(o.stride(), ","), kModes[static_cast<int>(o.padding_kind())],
                      desc(o.padding()), fmt::join(o.dilation(), ","),
                      fmt::join(o.input_dilation(), ","), o.groups(), o.flip_kernel());
 }
@@ -234,13 +234,13 @@ Tensor conv_op(Input& in) {
       o.padding(in.pairs(in.list_length(rank)));
       break;
     case 3:
-      o.padding(PaddingMode::Same);
+      o.padding(PaddingKind::Same);
       break;
     case 4:
-      o.padding(PaddingMode::SameLower);
+      o.padding(PaddingKind::SameLower);
       break;
     default:
-      o.padding(PaddingMode::Valid);
+      o.padding(PaddingKind::Valid);
       break;
   }
   o.dilation(in.values(in.list_length(rank)));
@@ -363,8 +363,8 @@ Tensor conv_general_op(Input& in) {
   const Tensor rhs =
       maybe_grad(in, tiny(in, shape_in_layout(opt.dimension_numbers.rhs, "OI" + spatial, rhs_c)));
   if (in.flag()) opt.window_strides = in.values(in.list_length(rank));
-  opt.padding_mode = static_cast<PaddingMode>(in.pick(4));
-  if (opt.padding_mode == PaddingMode::Explicit && in.flag())
+  opt.padding_kind = static_cast<PaddingKind>(in.pick(4));
+  if (opt.padding_kind == PaddingKind::Explicit && in.flag())
     opt.padding = in.pairs(in.list_length(rank));
   if (in.flag()) opt.lhs_dilation = in.values(in.list_length(rank));
   if (in.flag()) opt.rhs_dilation = in.values(in.list_length(rank));
@@ -375,7 +375,7 @@ Tensor conv_general_op(Input& in) {
       "lhs_dilation {}, rhs_dilation {}, feature_groups {}, batch_groups {}",
       desc(lhs), opt.dimension_numbers.lhs, desc(rhs), opt.dimension_numbers.rhs,
       opt.dimension_numbers.out, fmt::join(opt.window_strides, ","),
-      static_cast<int>(opt.padding_mode), desc(opt.padding), fmt::join(opt.lhs_dilation, ","),
+      static_cast<int>(opt.padding_kind), desc(opt.padding), fmt::join(opt.lhs_dilation, ","),
       fmt::join(opt.rhs_dilation, ","), fgc, bgc);
   const Tensor y = conv_general(lhs, rhs, opt);
   check_result(y, "conv_general");

@@ -121,7 +121,7 @@ ConvNdOptions& ConvNdOptions::padding(PerDim p) {
   const auto v = checked_per_dim("padding", p, 0);
   padding_.clear();
   for (auto x : v) padding_.emplace_back(x, x);
-  padding_mode_ = PaddingMode::Explicit;
+  padding_kind_ = PaddingKind::Explicit;
   return *this;
 }
 
@@ -132,28 +132,76 @@ ConvNdOptions& ConvNdOptions::padding(std::vector<std::pair<std::int64_t, std::i
     CT_CHECK(lo >= 0 && hi >= 0, "ConvNdOptions: expected padding >= 0, got ({}, {})", lo, hi);
   if (p.size() == 1) p.assign(static_cast<std::size_t>(rank_), p[0]);
   padding_ = std::move(p);
-  padding_mode_ = PaddingMode::Explicit;
+  padding_kind_ = PaddingKind::Explicit;
   return *this;
 }
 
-ConvNdOptions& ConvNdOptions::padding(PaddingMode mode) {
+ConvNdOptions& ConvNdOptions::padding(PaddingKind mode) {
+  padding_kind_ = mode;
+  if (mode == PaddingKind::Explicit) padding_.assign(static_cast<std::size_t>(rank_), {0, 0});
+  return *this;
+}
+
+PaddingKind ConvNdOptions::padding_kind_from_name(std::string_view name) {
+  return padding_kind_from_string(name, "ConvNdOptions");
+}
+
+ConvNdOptions& ConvNdOptions::padding_mode(PadMode mode) {
   padding_mode_ = mode;
-  if (mode == PaddingMode::Explicit) padding_.assign(static_cast<std::size_t>(rank_), {0, 0});
   return *this;
 }
 
-PaddingMode ConvNdOptions::padding_mode_from_name(std::string_view name) {
-  return padding_mode_from_string(name, "ConvNdOptions");
+ConvNdOptions& ConvNdOptions::padding_mode(std::string_view name) {
+  return padding_mode(padding_mode_from_name(name));
+}
+
+PadMode ConvNdOptions::padding_mode_from_name(std::string_view name) {
+  if (name == "zeros") return PadMode::Constant;
+  if (name == "reflect") return PadMode::Reflect;
+  if (name == "replicate") return PadMode::Replicate;
+  if (name == "circular") return PadMode::Circular;
+  CT_FAIL(
+      "ConvNdOptions: expected padding_mode 'zeros', 'reflect', 'replicate' or 'circular', got "
+      "'{}'",
+      name);
 }
 
 ConvOptions ConvNdOptions::conv_options() const {
   ConvOptions o;
   o.stride(stride_).dilation(dilation_).groups(groups_).exact(exact_);
-  if (padding_mode_ == PaddingMode::Explicit)
+  if (padding_mode_ != PadMode::Constant)
+    o.padding(0);
+  else if (padding_kind_ == PaddingKind::Explicit)
     o.padding(padding_);
   else
-    o.padding(padding_mode_);
+    o.padding(padding_kind_);
   return o;
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> ConvNdOptions::padding_for(
+    const Shape& spatial) const {
+  CT_CHECK(static_cast<std::int64_t>(spatial.size()) == rank_,
+           "ConvNdOptions: expected {} spatial sizes, got {}", rank_, to_string(spatial));
+  if (padding_kind_ == PaddingKind::Explicit) return padding_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> pads;
+  for (std::size_t d = 0; d < spatial.size(); ++d) {
+    if (padding_kind_ == PaddingKind::Valid) {
+      pads.emplace_back(0, 0);
+      continue;
+    }
+    // The op's rule for "same" (ops/conv.cpp; PyTorch's for stride 1): out = ceil(in / stride),
+    // total padding max((out - 1) * stride + dilation * (kernel - 1) + 1 - in, 0), the odd one on
+    // the high side ("same") or the low side ("same_lower").
+    const std::int64_t in = spatial[d], st = stride_[d];
+    const std::int64_t dk = checked::add(
+        checked::mul(dilation_[d], kernel_size_[d] - 1, "ConvNdOptions", "the dilated kernel"), 1,
+        "ConvNdOptions", "the dilated kernel");
+    const std::int64_t out = checked::div_ceil(in, st);
+    const std::int64_t total = std::max<std::int64_t>(dk + ((out - 1) * st - in), 0);
+    const std::int64_t lo = padding_kind_ == PaddingKind::Same ? total / 2 : total - total / 2;
+    pads.emplace_back(lo, total - lo);
+  }
+  return pads;
 }
 
 // ---- ConvNd
@@ -181,7 +229,13 @@ void ConvNd::reset_parameters(Generator* gen) {
   if (bias_.defined()) options_.bias_init().apply(bias_, fans, gen);
 }
 
-Tensor ConvNd::forward(const Tensor& x) {
+Tensor ConvNd::forward(const Tensor& input) {
+  Tensor x = input;
+  if (options_.padding_mode() != PadMode::Constant && x.defined() && x.dim() >= options_.rank()) {
+    // PyTorch's order: pad in the mode, then an unpadded convolution (whose checks see x padded).
+    const Shape spatial(x.shape().end() - options_.rank(), x.shape().end());
+    x = pad(x, options_.padding_for(spatial), options_.padding_mode());
+  }
   switch (options_.rank()) {
     case 1:
       return conv1d(x, weight_, bias_, conv_);
@@ -203,17 +257,17 @@ std::string ConvNd::extra_repr() const {
   std::string s =
       fmt::format("{}, {}, kernel_size={}, stride={}", o.in_channels(), o.out_channels(),
                   format_per_dim(o.kernel_size()), format_per_dim(o.stride()));
-  switch (o.padding_mode()) {
-    case PaddingMode::Same:
+  switch (o.padding_kind()) {
+    case PaddingKind::Same:
       s += ", padding=same";
       break;
-    case PaddingMode::SameLower:
+    case PaddingKind::SameLower:
       s += ", padding=same_lower";
       break;
-    case PaddingMode::Valid:
+    case PaddingKind::Valid:
       s += ", padding=valid";
       break;
-    case PaddingMode::Explicit: {
+    case PaddingKind::Explicit: {
       const auto& p = o.padding();
       const bool symmetric =
           std::all_of(p.begin(), p.end(), [](const auto& e) { return e.first == e.second; });
@@ -237,6 +291,8 @@ std::string ConvNd::extra_repr() const {
     s += ", dilation=" + format_per_dim(d);
   if (o.groups() != 1) s += fmt::format(", groups={}", o.groups());
   if (!o.bias()) s += ", bias=false";
+  if (o.padding_mode() != PadMode::Constant)
+    s += fmt::format(", padding_mode={}", pad_mode_name(o.padding_mode()));
   if (o.exact()) s += ", exact=true";
   return s;
 }

@@ -3,9 +3,11 @@
 //       weight [K, C/groups, *R], bias [K]; stride, padding (symmetric, per-dim, per-side
 //       (low, high) pairs, or "same" / "same_lower" / "valid"), dilation, groups.
 //       S' = floor((S + pad_lo + pad_hi - dilation * (R - 1) - 1) / stride) + 1; "same" gives
-//       ceil(S / stride) (the extra padding on the high side), "valid" no padding.
+//       ceil(S / stride) (the extra padding on the high side), "valid" no padding. padding_mode
+//       ("zeros", "reflect", "replicate", "circular", PyTorch's) says what the padding reads.
 //   ConvTransposeNd (ConvTranspose1d / 2d / 3d)  x [N, C, *S] -> y [N, K, *S']
-//       weight [C, K/groups, *R], bias [K];
+//       weight [C, K/groups, *R], bias [K]; zero padding only (PyTorch has no other
+//       padding_mode for them either);
 //       S' = (S - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1.
 // Options are PyTorch-style builders: Conv2dOptions(3, 16, 3).stride(2).padding(1).groups(1)
 // .bias(false). Per-dim values are given once (every spatial dim) or once per dim.
@@ -31,6 +33,7 @@
 #include "modules/per_dim.h"
 #include "modules/puzzlelib.h"
 #include "ops/conv.h"
+#include "ops/shape.h"
 
 namespace convtape::nn {
 
@@ -97,24 +100,39 @@ class ConvNdOptions : public ConvLayerOptions<ConvNdOptions> {
   ConvNdOptions& padding(PerDim p);
   // Per-side padding: one (low, high) pair for every dim, or one per dim.
   ConvNdOptions& padding(std::vector<std::pair<std::int64_t, std::int64_t>> p);
-  ConvNdOptions& padding(PaddingMode mode);
+  ConvNdOptions& padding(PaddingKind mode);
   // "same", "same_lower" or "valid" (any case). A template so that a braced list such as
   // padding({1, 2}) never binds to it.
   template <class S>
   requires std::is_convertible_v<const S&, std::string_view> ConvNdOptions& padding(const S& mode) {
-    return padding(padding_mode_from_name(std::string_view(mode)));
+    return padding(padding_kind_from_name(std::string_view(mode)));
   }
 
-  const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
-  PaddingMode padding_mode() const { return padding_mode_; }
+  // PyTorch's padding_mode: what the padding reads. PadMode::Constant is "zeros" (the default);
+  // "reflect", "replicate" and "circular" pad the input with pad() in that mode (explicit padding
+  // as given, "same" / "same_lower" as the op resolves it for the input's size, "valid" none) and
+  // then convolve without padding, as PyTorch's Conv*d do.
+  ConvNdOptions& padding_mode(PadMode mode);
+  // "zeros", "reflect", "replicate" or "circular" (PyTorch's names).
+  ConvNdOptions& padding_mode(std::string_view name);
 
-  // The op's options for these settings.
+  const std::vector<std::pair<std::int64_t, std::int64_t>>& padding() const { return padding_; }
+  // Explicit (the padding() values), Same, SameLower or Valid.
+  PaddingKind padding_kind() const { return padding_kind_; }
+  PadMode padding_mode() const { return padding_mode_; }
+
+  // The op's options for these settings. With a padding_mode other than zeros they hold no
+  // padding: the layer pads the input first (padding_for).
   ConvOptions conv_options() const;
-  static PaddingMode padding_mode_from_name(std::string_view name);
+  // The (low, high) padding of every spatial dim for an input of these spatial sizes.
+  std::vector<std::pair<std::int64_t, std::int64_t>> padding_for(const Shape& spatial) const;
+  static PaddingKind padding_kind_from_name(std::string_view name);
+  static PadMode padding_mode_from_name(std::string_view name);
 
  private:
   std::vector<std::pair<std::int64_t, std::int64_t>> padding_;
-  PaddingMode padding_mode_ = PaddingMode::Explicit;
+  PaddingKind padding_kind_ = PaddingKind::Explicit;
+  PadMode padding_mode_ = PadMode::Constant;
 };
 
 // Rank-fixed spellings: Conv2dOptions(in, out, kernel) is ConvNdOptions(2, in, out, kernel).

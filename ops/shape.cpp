@@ -369,15 +369,18 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
   return cat(parts, d);
 }
 
-Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
-           double value) {
+namespace {
+
+using Widths = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+// pad's checks common to every mode; x's shape padded by widths (which pad its trailing dims).
+Shape padded_shape(const Tensor& x, const Widths& widths) {
   detail::check_defined("pad", x);
   detail::check_same_device("pad", {x});
   const auto k = static_cast<std::int64_t>(widths.size());
   CT_CHECK(k <= x.dim(), "pad: expected at most {} (low, high) pairs for shape {}, got {}", x.dim(),
            to_string(x.shape()), k);
   Shape out = x.shape();
-  std::vector<std::int64_t> lo(static_cast<std::size_t>(x.dim()), 0);
   for (std::int64_t i = 0; i < k; ++i) {
     const auto [l, h] = widths[static_cast<std::size_t>(i)];
     const std::int64_t d = x.dim() - k + i;
@@ -386,8 +389,43 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
     out[static_cast<std::size_t>(d)] =
         checked::add(out[static_cast<std::size_t>(d)],
                      checked::add(l, h, "pad", "the padded extent"), "pad", "the padded extent");
-    lo[static_cast<std::size_t>(d)] = l;
   }
+  checked::nbytes(out, dtype_size(x.dtype()), "pad");
+  return out;
+}
+
+// The source position of every padded position of a dim of size n (l + n + h of them).
+std::vector<std::int64_t> pad_source(PadMode mode, std::int64_t n, std::int64_t l, std::int64_t h) {
+  std::vector<std::int64_t> src(static_cast<std::size_t>(l + n + h));
+  for (std::int64_t j = 0; j < l + n + h; ++j) {
+    const std::int64_t p = j - l;
+    std::int64_t s = p;
+    switch (mode) {
+      case PadMode::Reflect:
+        s = p < 0 ? -p : p >= n ? 2 * (n - 1) - p : p;
+        break;
+      case PadMode::Replicate:
+        s = std::clamp<std::int64_t>(p, 0, n - 1);
+        break;
+      case PadMode::Circular:
+        s = ((p % n) + n) % n;
+        break;
+      case PadMode::Constant:
+        break;
+    }
+    src[static_cast<std::size_t>(j)] = s;
+  }
+  return src;
+}
+
+}  // namespace
+
+Tensor pad(const Tensor& x, const Widths& widths, double value) {
+  const Shape out = padded_shape(x, widths);
+  const auto k = static_cast<std::int64_t>(widths.size());
+  std::vector<std::int64_t> lo(static_cast<std::size_t>(x.dim()), 0);
+  for (std::int64_t i = 0; i < k; ++i)
+    lo[static_cast<std::size_t>(x.dim() - k + i)] = widths[static_cast<std::size_t>(i)].first;
   auto interior = [lo, in = x.shape()](const Tensor& t) {
     Tensor v = t;
     for (std::size_t d = 0; d < in.size(); ++d)
@@ -395,7 +433,6 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
         v = slice(v, static_cast<std::int64_t>(d), lo[d], lo[d] + in[d]);
     return v;
   };
-  checked::nbytes(out, dtype_size(x.dtype()), "pad");
   detail::check_element_value("pad", value, x.dtype());
   Tensor y = full(out, value, x.options());
   backend::copy(x, interior(y.detach()));
@@ -403,6 +440,66 @@ Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64
     return std::vector<Tensor>{interior(dy).contiguous()};
   });
   return y;
+}
+
+// Reflect, replicate and circular: one index_select per padded dim (its backward, index_add,
+// sums the gradient of every copy), so CPU, CUDA and autograd come from index_select.
+Tensor pad(const Tensor& x, const Widths& widths, PadMode mode, double value) {
+  if (mode == PadMode::Constant) return pad(x, widths, value);
+  padded_shape(x, widths);
+  const char* name = pad_mode_name(mode);
+  CT_CHECK(value == 0.0, "pad: expected no value with mode '{}' (value 0), got {}", name, value);
+  const auto k = static_cast<std::int64_t>(widths.size());
+  for (std::int64_t i = 0; i < k; ++i) {
+    const auto [l, h] = widths[static_cast<std::size_t>(i)];
+    const std::int64_t d = x.dim() - k + i;
+    const std::int64_t n = x.size(d);
+    if (mode == PadMode::Reflect)
+      CT_CHECK((l < n && h < n) || (l == 0 && h == 0),
+               "pad: expected reflect widths smaller than the size {} of dim {} of shape {}, got "
+               "({}, {})",
+               n, d, to_string(x.shape()), l, h);
+    else if (mode == PadMode::Circular)
+      CT_CHECK(l <= n && h <= n,
+               "pad: expected circular widths no larger than the size {} of dim {} of shape {} "
+               "(padding wraps around once at most), got ({}, {})",
+               n, d, to_string(x.shape()), l, h);
+    else
+      CT_CHECK(n > 0 || (l == 0 && h == 0),
+               "pad: expected a non-empty dim {} of shape {} to replicate, got widths ({}, {})", d,
+               to_string(x.shape()), l, h);
+  }
+  Tensor y;  // undefined until a dim is padded: with every width 0 the result is a copy of x
+  for (std::int64_t i = 0; i < k; ++i) {
+    const auto [l, h] = widths[static_cast<std::size_t>(i)];
+    if (l == 0 && h == 0) continue;
+    const std::int64_t d = x.dim() - k + i;
+    const auto src = pad_source(mode, x.size(d), l, h);
+    const Tensor index = from_vector(src, {static_cast<std::int64_t>(src.size())}).to(x.device());
+    y = index_select(y.defined() ? y : x, d, index);
+  }
+  return y.defined() ? y : x.clone();
+}
+
+PadMode pad_mode_from_string(std::string_view name, std::string_view op) {
+  for (const PadMode m :
+       {PadMode::Constant, PadMode::Reflect, PadMode::Replicate, PadMode::Circular})
+    if (name == pad_mode_name(m)) return m;
+  CT_FAIL("{}: expected mode 'constant', 'reflect', 'replicate' or 'circular', got '{}'", op, name);
+}
+
+const char* pad_mode_name(PadMode mode) {
+  switch (mode) {
+    case PadMode::Constant:
+      return "constant";
+    case PadMode::Reflect:
+      return "reflect";
+    case PadMode::Replicate:
+      return "replicate";
+    case PadMode::Circular:
+      return "circular";
+  }
+  return "?";
 }
 
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {

@@ -1,9 +1,10 @@
 // Shape ops: views where the data need not move (reshape of contiguous data, view, flatten,
 // permute, transpose, squeeze, unsqueeze, narrow, slice, expand), copies where it must
-// (index_select, cat, stack, pad, flip, rot90). All are differentiable.
+// (index_select, cat, stack, pad in every mode, flip, rot90). All are differentiable.
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,8 +35,26 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 // Constant padding. widths holds one (low, high) pair per trailing dim of x, in dim order:
 // for an [N, C, H, W] tensor, {{1, 1}, {2, 0}} pads H by 1 on each side and W by 2 on the low side.
+// Widths are >= 0 (PyTorch's negative widths, which crop, are refused).
 Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
            double value = 0.0);
+// PyTorch's F.pad modes. Along a dim of size n, padded position p (p < 0 below, p >= n above) reads
+//   Constant   value
+//   Reflect    x[-p] below, x[2 (n - 1) - p] above (the edge itself is not repeated): widths < n
+//   Replicate  x[clamp(p, 0, n - 1)] (the edge repeated): n >= 1 where a width is > 0
+//   Circular   x[p mod n] (wrapping around): widths <= n
+// widths as above (dim order, >= 0). A non-constant mode takes no value (PyTorch's rule: value must
+// stay 0). Unlike F.pad, any number of trailing dims may be padded, whatever x's rank; the
+// non-constant modes are index_select per padded dim, so their gradient sums the gradient of every
+// copy of an element back into it. "zeros" (the conv layers' padding_mode) is Constant with 0.
+enum class PadMode { Constant, Reflect, Replicate, Circular };
+Tensor pad(const Tensor& x, const std::vector<std::pair<std::int64_t, std::int64_t>>& widths,
+           PadMode mode, double value = 0.0);
+// "constant", "reflect", "replicate" or "circular" (F.pad's names); op names the caller in the
+// error of any other name.
+PadMode pad_mode_from_string(std::string_view name, std::string_view op = "pad");
+// The name pad_mode_from_string maps to mode.
+const char* pad_mode_name(PadMode mode);
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims);
 // Rotates by k * 90 degrees in the plane of dims, from the first towards the second (NumPy's
 // rot90).

@@ -126,9 +126,9 @@ TEST_CASE("conv2d on CUDA matches the CPU: padding, stride, dilation, groups", "
 
 TEST_CASE("SAME, SAME_LOWER and VALID padding on CUDA match the CPU", "[cuda][conv]") {
   SettingsGuard settings;
-  for (const PaddingMode mode : {PaddingMode::Same, PaddingMode::SameLower, PaddingMode::Valid}) {
-    const std::string name = mode == PaddingMode::Same        ? "SAME"
-                             : mode == PaddingMode::SameLower ? "SAME_LOWER"
+  for (const PaddingKind mode : {PaddingKind::Same, PaddingKind::SameLower, PaddingKind::Valid}) {
+    const std::string name = mode == PaddingKind::Same        ? "SAME"
+                             : mode == PaddingKind::SameLower ? "SAME_LOWER"
                                                               : "VALID";
     compare_both(name + " even kernel", conv_fn(ConvOptions().padding(mode)),
                  {{2, 3, 7, 6}, {4, 3, 4, 2}, {4}});
@@ -153,7 +153,7 @@ TEST_CASE("input dilation on CUDA matches the CPU", "[cuda][conv]") {
                conv_fn(ConvOptions().input_dilation(2).dilation(2).groups(2).padding(1)),
                {{1, 4, 4, 5}, {4, 2, 2, 3}, {4}});
   compare_both("input dilation 3-d",
-               conv_fn(ConvOptions().input_dilation({1, 2, 2}).padding(PaddingMode::Same)),
+               conv_fn(ConvOptions().input_dilation({1, 2, 2}).padding(PaddingKind::Same)),
                {{1, 2, 3, 4, 3}, {2, 2, 2, 3, 2}, {2}});
 }
 
@@ -208,11 +208,11 @@ TEST_CASE("conv_general on CUDA matches the CPU", "[cuda][conv]") {
   };
   ConvGeneralOptions nhwc;
   nhwc.dimension_numbers = {"NHWC", "HWIO", "NHWC"};
-  nhwc.padding_mode = PaddingMode::Same;
+  nhwc.padding_kind = PaddingKind::Same;
   nhwc.window_strides = {2, 1};
   compare_both("NHWC SAME stride", general(nhwc), {{2, 9, 8, 3}, {3, 3, 3, 4}});
   ConvGeneralOptions dil = nhwc;
-  dil.padding_mode = PaddingMode::Explicit;
+  dil.padding_kind = PaddingKind::Explicit;
   dil.padding = {{2, 1}, {1, 2}};
   dil.lhs_dilation = {2, 2};
   dil.rhs_dilation = {1, 2};
@@ -226,7 +226,7 @@ TEST_CASE("conv_general on CUDA matches the CPU", "[cuda][conv]") {
   compare_both("batch groups", general(batch), {{4, 3, 5, 5}, {4, 3, 2, 2}});
   ConvGeneralOptions one_d;
   one_d.dimension_numbers = {"NWC", "WIO", "NWC"};
-  one_d.padding_mode = PaddingMode::Same;
+  one_d.padding_kind = PaddingKind::Same;
   compare_both("1-d NWC SAME", general(one_d), {{1, 20, 2}, {3, 2, 2}});
 }
 
@@ -314,7 +314,7 @@ TEST_CASE("float64 gradcheck of the convolutions on CUDA", "[cuda][conv][gradche
   CT_REQUIRE_GRADCHECK(
       conv_fn(ConvOptions().input_dilation(2).dilation(2).padding(1)),
       (std::vector<Tensor>{cuda_leaf({1, 2, 4, 3}), cuda_leaf({3, 2, 2, 2}), cuda_leaf({3})}));
-  CT_REQUIRE_GRADCHECK(conv_fn(ConvOptions().padding(PaddingMode::Same)),
+  CT_REQUIRE_GRADCHECK(conv_fn(ConvOptions().padding(PaddingKind::Same)),
                        (std::vector<Tensor>{cuda_leaf({1, 2, 3, 4, 3}), cuda_leaf({2, 2, 2, 3, 2}),
                                             cuda_leaf({2})}));
   CT_REQUIRE_GRADCHECK(

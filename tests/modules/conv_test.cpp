@@ -2,7 +2,9 @@
 // checks), Conv1d / 2d / 3d and ConvTranspose1d / 2d / 3d against the ops they wrap and against
 // the output-size formulas, float64 gradients of input, weight and bias, the printed settings,
 // every PuzzleLib Conv2D example of the seed with its printed numbers (weights set by its
-// customW), the groups example's weight shapes, the depthwise-separable block, and the errors.
+// customW), the groups example's weight shapes, the depthwise-separable block, and the errors;
+// padding_mode (reflect, replicate, circular) against PyTorch 1.13 (tests/golden/resample.txt,
+// scripts/make_resample_golden.py), its gradients, names and printed settings.
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,12 +57,12 @@ TEST_CASE("Conv options: per-dim values, padding forms, and their checks") {
   CHECK(o.bias());
   const auto sides = nn::Conv2dOptions(1, 1, 3).padding({{0, 1}, {2, 0}});
   CHECK(sides.padding() == std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 1}, {2, 0}});
-  CHECK(nn::Conv2dOptions(1, 1, 3).padding(0).padding_mode() == PaddingMode::Explicit);
-  CHECK(nn::Conv2dOptions(1, 1, 3).padding("same").padding_mode() == PaddingMode::Same);
-  CHECK(nn::Conv2dOptions(1, 1, 3).padding(std::string("VALID")).padding_mode() ==
-        PaddingMode::Valid);
-  CHECK(nn::Conv2dOptions(1, 1, 3).padding(PaddingMode::SameLower).padding_mode() ==
-        PaddingMode::SameLower);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding(0).padding_kind() == PaddingKind::Explicit);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding("same").padding_kind() == PaddingKind::Same);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding(std::string("VALID")).padding_kind() ==
+        PaddingKind::Valid);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding(PaddingKind::SameLower).padding_kind() ==
+        PaddingKind::SameLower);
 
   CT_REQUIRE_ERROR(
       nn::Conv2dOptions(1, 1, {3, 3, 3}),
@@ -372,6 +374,112 @@ TEST_CASE("PuzzleLib Conv2D: the depthwise-separable block builds and runs") {
   sum(seq(data)).backward();
   CHECK(depthwise->weight().grad().defined());
   CHECK(pointwise->bias().grad().defined());
+}
+
+// ---- padding_mode (PyTorch's "zeros", "reflect", "replicate", "circular")
+
+TEST_CASE("Conv padding_mode: options, names and the printed settings") {
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding_mode() == PadMode::Constant);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding_mode("reflect").padding_mode() == PadMode::Reflect);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding_mode("replicate").padding_mode() == PadMode::Replicate);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding_mode(PadMode::Circular).padding_mode() ==
+        PadMode::Circular);
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding_mode("circular").padding_mode("zeros").padding_mode() ==
+        PadMode::Constant);
+  // The padding kind and the padding mode are independent settings.
+  const auto o = nn::Conv2dOptions(1, 1, 3).padding("same").padding_mode("reflect");
+  CHECK(o.padding_kind() == PaddingKind::Same);
+  CHECK(o.padding_mode() == PadMode::Reflect);
+  // The op's options carry no padding: the layer pads first.
+  CHECK(o.conv_options().padding_kind() == PaddingKind::Explicit);
+  CHECK(o.conv_options().padding() == Pads{{0, 0}});
+  CHECK(o.padding_for({5, 6}) == Pads{{1, 1}, {1, 1}});
+  CHECK(nn::Conv2dOptions(1, 1, {3, 4}).padding("same").padding_for({5, 6}) ==
+        Pads{{1, 1}, {1, 2}});
+  CHECK(nn::Conv2dOptions(1, 1, {3, 4}).padding("same_lower").padding_for({5, 6}) ==
+        Pads{{1, 1}, {2, 1}});
+  CHECK(nn::Conv1dOptions(1, 1, 3).padding("valid").padding_for({5}) == Pads{{0, 0}});
+  CHECK(nn::Conv1dOptions(1, 1, 3).padding(Pads{{2, 1}}).padding_for({5}) == Pads{{2, 1}});
+
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding(1).padding_mode("reflect")).extra_repr() ==
+        "2, 3, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], padding_mode=reflect");
+  CHECK(nn::Conv1d(nn::Conv1dOptions(2, 3, 3).padding(2).bias(false).padding_mode("circular"))
+            .extra_repr() ==
+        "2, 3, kernel_size=[3], stride=[1], padding=[2], bias=false, padding_mode=circular");
+  CHECK(nn::Conv2d(nn::Conv2dOptions(2, 3, 3).padding(1).padding_mode("zeros")).extra_repr() ==
+        "2, 3, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1]");
+
+  CT_REQUIRE_ERROR(nn::Conv2dOptions(1, 1, 3).padding_mode("reflection"),
+                   "ConvNdOptions: expected padding_mode 'zeros', 'reflect', 'replicate' or "
+                   "'circular', got 'reflection'");
+}
+
+TEST_CASE("Conv padding_mode: matches PyTorch 1.13 (forward and gradients)") {
+  int cases = 0;
+  for (const auto& [name, c] : ct_test::load_golden("resample.txt")) {
+    if (name.rfind("conv", 0) != 0) continue;
+    INFO("case " << name);
+    ++cases;
+    const auto ints = [&](const std::string& key) {
+      std::vector<std::int64_t> v;
+      for (double d : c.at(key).to_vector<double>()) v.push_back(static_cast<std::int64_t>(d));
+      return v;
+    };
+    const Tensor w = c.at("w");
+    const std::int64_t rank = w.dim() - 2;
+    auto o = nn::ConvNdOptions(rank, w.size(1), w.size(0), ints("opt_kernel"))
+                 .stride(ints("opt_stride"))
+                 .padding_mode(static_cast<PadMode>(ints("opt_mode").at(0)));
+    if (c.count("opt_same"))
+      o.padding("same");
+    else
+      o.padding(ints("opt_padding"));
+    nn::ConvNd conv(o);
+    conv.to(kFloat64);
+    {
+      NoGradGuard no_grad;
+      conv.weight().copy_(w);
+      conv.bias().copy_(c.at("b"));
+    }
+    const Tensor x = c.at("x").detach().requires_grad_(true);
+    const Tensor y = conv(x);
+    REQUIRE(y.shape() == c.at("out").shape());
+    CHECK(ct_test::allclose(y, c.at("out"), 1e-12, 1e-12));
+    y.backward(c.at("g"));
+    CHECK(ct_test::allclose(x.grad(), c.at("grad_x"), 1e-12, 1e-12));
+    CHECK(ct_test::allclose(conv.weight().grad(), c.at("grad_w"), 1e-12, 1e-12));
+    CHECK(ct_test::allclose(conv.bias().grad(), c.at("grad_b"), 1e-12, 1e-12));
+  }
+  CHECK(cases >= 7);
+}
+
+TEST_CASE("Conv padding_mode: float64 gradients of input, weight and bias") {
+  manual_seed(23);
+  SECTION("Conv2d reflect, per-dim padding, stride 2") {
+    nn::Conv2d conv(nn::Conv2dOptions(2, 2, 3).stride(2).padding({2, 1}).padding_mode("reflect"));
+    conv.to(kFloat64);
+    CT_REQUIRE_MODULE_GRADCHECK(conv, randn({1, 2, 5, 4}, kFloat64));
+  }
+  SECTION("Conv2d circular, 'same'") {
+    nn::Conv2d conv(nn::Conv2dOptions(1, 2, {2, 3}).padding("same").padding_mode("circular"));
+    conv.to(kFloat64);
+    CT_REQUIRE_MODULE_GRADCHECK(conv, randn({2, 1, 3, 4}, kFloat64));
+  }
+  SECTION("Conv1d replicate") {
+    nn::Conv1d conv(nn::Conv1dOptions(2, 1, 3).padding(2).padding_mode("replicate"));
+    conv.to(kFloat64);
+    CT_REQUIRE_MODULE_GRADCHECK(conv, randn({1, 2, 4}, kFloat64));
+  }
+}
+
+TEST_CASE("Conv padding_mode: an input too small for the mode is refused by pad") {
+  nn::Conv2d reflect(nn::Conv2dOptions(1, 1, 3).padding(2).padding_mode("reflect"));
+  CT_REQUIRE_ERROR(reflect(zeros({1, 1, 2, 5})),
+                   "pad: expected reflect widths smaller than the size 2 of dim 2 of shape [1, 1, "
+                   "2, 5], got (2, 2)");
+  nn::Conv1d circular(nn::Conv1dOptions(1, 1, 5).padding(3).padding_mode("circular"));
+  CT_REQUIRE_ERROR(circular(zeros({1, 1, 2})),
+                   "pad: expected circular widths no larger than the size 2 of dim 2");
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ ConvOptions conv_options(const ct_test::GoldenCase& c) {
     o.dilation(dilation);
   o.groups(ints(c, "opt_groups").at(0));
   if (c.count("opt_same")) {
-    o.padding(PaddingMode::Same);
+    o.padding(PaddingKind::Same);
   } else if (c.count("opt_padding_lo")) {
     const auto lo = ints(c, "opt_padding_lo"), hi = ints(c, "opt_padding_hi");
     std::vector<std::pair<std::int64_t, std::int64_t>> pads;

@@ -25,7 +25,7 @@ TEST_CASE("conv: seeded gradcheck sweep over ranks, groups, strides, paddings an
   for (int i = 0; i < 150; ++i) {
     const ConvSpec c = random_conv(d, static_cast<std::size_t>(1 + i % 3));
     seen["rank " + std::to_string(c.rank())]++;
-    seen[c.mode == PaddingMode::Explicit ? (c.symmetric ? "symmetric" : "per-side")
+    seen[c.mode == PaddingKind::Explicit ? (c.symmetric ? "symmetric" : "per-side")
                                          : mode_name(c.mode)]++;
     seen["groups"] += c.groups > 1 && c.groups < c.channels;
     seen["depthwise"] += c.groups > 1 && c.groups == c.channels;

@@ -139,7 +139,7 @@ TEST_CASE("conv: a dilation of 2^40 or 2^61 whose kernel fits as one tap is fast
     // o - 2^61, o and o + 2^61 of the input.
     for (const std::int64_t channels : {1, 2}) {
       const Tensor x = ct_test::leaf({1, channels, 3, 4}), w = ct_test::leaf({3, channels, 3, 3});
-      const auto opts = ConvOptions().padding(PaddingMode::Same).dilation(k2_61);
+      const auto opts = ConvOptions().padding(PaddingKind::Same).dilation(k2_61);
       const Tensor y = conv2d(x, w, {}, opts);
       REQUIRE(y.shape() == Shape{1, 3, 3, 4});
       const Tensor centre = w.narrow(2, 1, 1).narrow(3, 1, 1).contiguous();
@@ -151,7 +151,7 @@ TEST_CASE("conv: a dilation of 2^40 or 2^61 whose kernel fits as one tap is fast
   }
   SECTION("a dilated kernel past 2^63 - 1 is refused") {
     CT_REQUIRE_ERROR(conv1d(zeros({1, 1, 5}), zeros({1, 1, 3}), {},
-                            ConvOptions().padding(PaddingMode::Same).dilation(k2_62)),
+                            ConvOptions().padding(PaddingKind::Same).dilation(k2_62)),
                      "conv1d: expected the dilated kernel extent dilation * (kernel - 1) + 1 to "
                      "fit in 64 bits, got 4611686018427387904 * (3 - 1) + 1 in dim 0");
     CT_REQUIRE_ERROR(conv1d(zeros({1, 1, 5}), zeros({1, 1, 2}), {}, ConvOptions().dilation(kMax)),
@@ -165,16 +165,16 @@ TEST_CASE("conv: SAME padding with a huge stride is JAX's ceil(in / stride)", "[
   for (const std::int64_t s : {std::int64_t{5}, k2_31, k2_62, kMax}) {
     INFO("stride " << s);
     // out = 1, total padding max(3 - 5, 0) = 0.
-    for (const auto mode : {PaddingMode::Same, PaddingMode::SameLower}) {
+    for (const auto mode : {PaddingKind::Same, PaddingKind::SameLower}) {
       const Tensor y = conv2d(x, w, {}, ConvOptions().padding(mode).stride(s));
       REQUIRE(ct_test::equal(y, origin));
     }
   }
   // A kernel larger than the input: out 1, total padding 7 - 2 = 5, low 2 (SAME) or 3 (LOWER).
   const Tensor x1 = iota({1, 1, 2}), w1 = iota({1, 1, 7});
-  REQUIRE(values(conv1d(x1, w1, {}, ConvOptions().padding(PaddingMode::Same).stride(kMax))) ==
+  REQUIRE(values(conv1d(x1, w1, {}, ConvOptions().padding(PaddingKind::Same).stride(kMax))) ==
           std::vector<double>{1 * 3.0 + 2 * 4.0});
-  REQUIRE(values(conv1d(x1, w1, {}, ConvOptions().padding(PaddingMode::SameLower).stride(kMax))) ==
+  REQUIRE(values(conv1d(x1, w1, {}, ConvOptions().padding(PaddingKind::SameLower).stride(kMax))) ==
           std::vector<double>{1 * 4.0 + 2 * 5.0});
 }
 
@@ -330,15 +330,26 @@ TEST_CASE("conv_general: extreme window strides, dilations and group counts", "[
   REQUIRE(y.shape() == Shape{1, 1, 1, 4});
   o.window_strides = {3, 3};
   REQUIRE(ct_test::equal(y, conv_general(lhs, rhs, o)));
-  o.padding_mode = PaddingMode::Same;
+  o.padding_kind = PaddingKind::Same;
   o.window_strides = {kMax, kMax};
   REQUIRE(ct_test::equal(conv_general(lhs, rhs, o), y));  // SAME: out 1, no padding
-  o.padding_mode = PaddingMode::Explicit;
+  o.padding_kind = PaddingKind::Explicit;
   o.padding = {{k2_62, k2_62}, {0, 0}};
   CT_REQUIRE_ERROR(conv_general(lhs, rhs, o),
                    "conv_general: expected the padded input extent to fit in 64 bits");
-  o.padding = {{-1, 0}, {0, 0}};  // JAX accepts negative padding; we refuse it (for now)
-  CT_REQUIRE_ERROR(conv_general(lhs, rhs, o), "conv_general: expected non-negative padding");
+  o.padding = {{-1, 0}, {0, 0}};  // negative padding crops, as JAX's does; all of it is refused
+  {
+    ConvGeneralOptions cropped = o;
+    cropped.padding = {{0, 0}, {0, 0}};
+    REQUIRE(ct_test::equal(conv_general(lhs, rhs, o),
+                           conv_general(narrow(lhs, 1, 1, 4).contiguous(), rhs, cropped)));
+  }
+  for (const std::int64_t lo : {-kMax, std::numeric_limits<std::int64_t>::min()}) {
+    o.padding = {{lo, 0}, {0, 0}};
+    CT_REQUIRE_ERROR(conv_general(lhs, rhs, o),
+                     "conv_general: expected negative padding to leave part of the (lhs dilated) "
+                     "input");
+  }
   o.padding.clear();
   o.window_strides.clear();
   o.lhs_dilation = {k2_62, 1};
@@ -551,8 +562,9 @@ std::optional<Shape> expect_conv(const Shape& x, const Shape& w, const std::vect
     if (mode == 1) {
       lo = hi = 0;
     } else if (mode >= 2) {
-      const i128 o = (in + st[d] - 1) / st[d];
-      const i128 total = std::max<i128>((o - 1) * st[d] + dk - in, 0);
+      // SAME on the input-dilated extent.
+      const i128 o = (in_eff + st[d] - 1) / st[d];
+      const i128 total = std::max<i128>((o - 1) * st[d] + dk - in_eff, 0);
       lo = mode == 2 ? total / 2 : total - total / 2;
       hi = total - lo;
     } else if (lo < 0 || hi < 0) {
@@ -624,9 +636,9 @@ TEST_CASE("conv / conv_transpose / correlation / signal: a seeded sweep of extre
       if (mode == 0)
         o.padding(pad64);
       else
-        o.padding(mode == 1   ? PaddingMode::Valid
-                  : mode == 2 ? PaddingMode::Same
-                              : PaddingMode::SameLower);
+        o.padding(mode == 1   ? PaddingKind::Valid
+                  : mode == 2 ? PaddingKind::Same
+                              : PaddingKind::SameLower);
       bool too_big = false;
       const auto want = expect_conv(x, w, st, pad, mode, dil, di, groups, &too_big);
       if (too_big) {

@@ -57,7 +57,7 @@ TEST_CASE("conv_transpose is the adjoint of conv: <conv(x, w), y> == <x, conv_tr
   while (checked < 45) {
     // conv_transpose knows symmetric padding only, and no input dilation or flip.
     ConvSpec c = random_conv(d, static_cast<std::size_t>(1 + checked % 3));
-    if (c.mode != PaddingMode::Explicit || !c.symmetric || c.flip) continue;
+    if (c.mode != PaddingKind::Explicit || !c.symmetric || c.flip) continue;
     c.input_dilation = {1};
     const auto g = c.geometry();
     if (!g) continue;
