@@ -237,6 +237,25 @@ void Module::add_child(std::string name, std::shared_ptr<Module> module) {
   children_.emplace_back(std::move(name), std::move(module));
 }
 
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  CT_CHECK(module != nullptr, "replace_child: expected a module for '{}', got nullptr", name);
+  CT_CHECK(module.get() != this, "replace_child: expected another module for '{}', got itself",
+           name);
+  const auto it = std::find_if(children_.begin(), children_.end(),
+                               [&](const auto& e) { return e.first == name; });
+  CT_CHECK(it != children_.end(),
+           "replace_child: expected the name of a child of this {}, got '{}'", type_name(), name);
+  it->second = std::move(module);
+}
+
+void Module::remove_child(const std::string& name) {
+  const auto it = std::find_if(children_.begin(), children_.end(),
+                               [&](const auto& e) { return e.first == name; });
+  CT_CHECK(it != children_.end(), "remove_child: expected the name of a child of this {}, got '{}'",
+           type_name(), name);
+  children_.erase(it);
+}
+
 // ---- traversal
 
 void Module::walk(const std::string& prefix, std::vector<const Module*>& seen,

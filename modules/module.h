@@ -162,6 +162,10 @@ class Module : public std::enable_shared_from_this<Module> {
  protected:
   // Output shapes of operator() calls are reported to the active summary (if any).
   void observe_output(const Tensor& y);
+  // For containers: put module in the place of the child registered as name (its position in the
+  // order of children stays), or drop that child. Both throw when there is no such child.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
+  void remove_child(const std::string& name);
 
  private:
   // The call operators' common part: the module stack that names a failing layer, the hooks,

@@ -1,9 +1,12 @@
-// Inverted dropout: one mask drawn per call, y = x * mask, dx = dy * mask. See dropout.h.
+// Inverted dropout: one mask drawn per call, y = x * mask, dx = dy * mask; channel dropout draws
+// the mask per sample and channel and broadcasts it. See dropout.h.
 #include "ops/dropout.h"
 
 #include "core/autograd.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
+#include "ops/factory.h"
+#include "ops/shape.h"
 
 namespace convtape {
 
@@ -11,6 +14,19 @@ namespace {
 
 void check_p(const char* op, double p) {
   CT_CHECK(p >= 0.0 && p <= 1.0, "{}: expected p in [0, 1], got {}", op, p);
+}
+
+// y = x * mask with the mask broadcast to x's shape; dx = dy * mask (only the mask is saved).
+Tensor apply_mask(const char* op, const Tensor& x, const Tensor& mask) {
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = mul(x, mask);
+  }
+  record(y, op, {x}, /*saved=*/{mask}, [](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{mul(dy, s[0])};
+  });
+  return y;
 }
 
 }  // namespace
@@ -42,17 +58,57 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   detail::check_floating_same("dropout", {x});
   check_p("dropout", p);
   if (!training || p == 0.0) return x;
-  const Tensor mask = dropout_mask(x.shape(), p, x.options(), gen);
-  Tensor y;
-  {
-    NoGradGuard no_grad;
-    y = mul(x, mask);
-  }
-  record(y, "dropout", {x}, /*saved=*/{mask},
-         [](const Saved& s, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{mul(dy, s[0])};
-         });
-  return y;
+  return apply_mask("dropout", x, dropout_mask(x.shape(), p, x.options(), gen));
+}
+
+namespace {
+
+Tensor feature_dropout_impl(const char* op, const Tensor& x, double p, bool training,
+                            Generator* gen) {
+  detail::check_floating_same(op, {x});
+  check_p(op, p);
+  // PyTorch's order: the identity cases and p = 1 (zeros) come before the rank check.
+  if (!training || p == 0.0 || x.numel() == 0) return x;
+  if (p == 1.0) return apply_mask(op, x, zeros({}, x.options()));
+  CT_CHECK(x.dim() >= 2, "{}: expected input [N, C, *] with at least 2 dims, got {}", op,
+           to_string(x.shape()));
+  Shape mask_shape(static_cast<std::size_t>(x.dim()), 1);
+  mask_shape[0] = x.size(0);
+  mask_shape[1] = x.size(1);
+  return apply_mask(op, x, dropout_mask(mask_shape, p, x.options(), gen));
+}
+
+// The unbatched form: x given a leading dim of 1, dropped, and the dim removed again.
+Tensor unbatched(const char* op, const Tensor& x, double p, bool training, Generator* gen) {
+  detail::check_floating_same(op, {x});
+  check_p(op, p);
+  if (!training || p == 0.0 || x.numel() == 0) return x;
+  return squeeze(feature_dropout_impl(op, unsqueeze(x, 0), p, training, gen), 0);
+}
+
+}  // namespace
+
+Tensor feature_dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  return feature_dropout_impl("feature_dropout", x, p, training, gen);
+}
+
+Tensor dropout1d(const Tensor& x, double p, bool training, Generator* gen) {
+  detail::check_defined("dropout1d", x);
+  CT_CHECK(x.dim() == 2 || x.dim() == 3,
+           "dropout1d: expected input [N, C, L] or unbatched [C, L] (2 or 3 dims), got {}",
+           to_string(x.shape()));
+  return x.dim() == 3 ? feature_dropout_impl("dropout1d", x, p, training, gen)
+                      : unbatched("dropout1d", x, p, training, gen);
+}
+
+Tensor dropout2d(const Tensor& x, double p, bool training, Generator* gen) {
+  return feature_dropout_impl("dropout2d", x, p, training, gen);
+}
+
+Tensor dropout3d(const Tensor& x, double p, bool training, Generator* gen) {
+  detail::check_defined("dropout3d", x);
+  return x.dim() == 5 ? feature_dropout_impl("dropout3d", x, p, training, gen)
+                      : unbatched("dropout3d", x, p, training, gen);
 }
 
 }  // namespace convtape
