@@ -9,6 +9,10 @@
 // written to a CSV file, and the first layer's kernels are drawn into a PNG at the end. Every file
 // is written atomically (io::AtomicFile). The flags are parsed and checked in
 // train_fashion_mnist_args.h.
+// --augment trains on random crops (28 x 28 of the image padded by 2) and horizontal flips, the
+// standard Fashion-MNIST recipe, drawn per image from (--seed, epoch, image index), so the same in
+// a resumed or a distributed run; --workers N builds the batches in N threads ahead of training
+// (data/dataloader.h: the same batches, bit for bit).
 // With --distributed (under mpirun -np N, in a build with MPI) it trains data-parallel: each rank
 // takes batch / N images of every global batch from its shard (data::DistributedSampler), the
 // gradients are averaged by nn::DistributedDataParallel, and rank 0 alone prints and writes the
@@ -195,16 +199,26 @@ int main(int argc, char** argv) {
     // Distributed, each rank takes its shard of every epoch's permutation (the same permutation
     // as one process's shuffle), batch / world images at a time.
     const data::TensorDataset train_set = first(data::FashionMNIST(s.data, true), s.limit);
-    auto options = data::DataLoaderOptions().batch_size(s.batch_size / world).normalize(norm);
+    // The loader's seed also seeds --augment's draws (per epoch and image): set it either way.
+    auto options = data::DataLoaderOptions()
+                       .batch_size(s.batch_size / world)
+                       .normalize(norm)
+                       .seed(s.seed)
+                       .num_workers(s.workers);
+    if (s.augment)
+      options.transform(data::transforms::Compose(
+          {data::transforms::RandomCrop(data::transforms::RandomCropOptions(28).padding(2)),
+           data::transforms::RandomHorizontalFlip()}));
     if (s.distributed)
       options.sampler(std::make_shared<data::DistributedSampler>(
           train_set.size(),
           data::DistributedSamplerOptions().num_replicas(world).rank(rank).seed(s.seed)));
     else
-      options.shuffle(true).seed(s.seed);
+      options.shuffle(true);
     data::DataLoader train(train_set, options);
-    data::DataLoader test(first(data::FashionMNIST(s.data, false), s.limit),
-                          data::DataLoaderOptions().batch_size(1000).normalize(norm));
+    data::DataLoader test(
+        first(data::FashionMNIST(s.data, false), s.limit),
+        data::DataLoaderOptions().batch_size(1000).normalize(norm).num_workers(s.workers));
 
     auto model = make_model(s.model);
     model->to(device);
@@ -253,6 +267,8 @@ int main(int argc, char** argv) {
                   omp_get_max_threads() == 1 ? "" : "s", s.device.c_str());
       if (s.distributed)
         std::printf(", %d ranks x batch %lld", world, static_cast<long long>(s.batch_size / world));
+      if (s.augment) std::printf(", augmented");
+      if (s.workers > 0) std::printf(", %d loader worker%s", s.workers, s.workers == 1 ? "" : "s");
       std::printf("\n");
     }
 

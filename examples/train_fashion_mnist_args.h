@@ -19,6 +19,7 @@ namespace train_fashion_mnist {
 inline constexpr std::int64_t kMaxEpochs = 1000000;
 inline constexpr std::int64_t kMaxBatchSize = std::int64_t{1} << 31;
 inline constexpr std::int64_t kMaxThreads = 4096;
+inline constexpr std::int64_t kMaxWorkers = 256;
 
 struct Settings {
   int epochs = 12;
@@ -38,6 +39,9 @@ struct Settings {
   bool distributed = false;
   std::int64_t limit = 0;   // only the first `limit` training and test images; 0: all
   double bucket_mb = 25.0;  // DDP's gradient bucket size (MiB), the library's default
+  // Random crops (28 of the image padded by 2) and horizontal flips of the training images.
+  bool augment = false;
+  int workers = 0;  // DataLoader worker threads; 0: batches are built in the training thread
 };
 
 inline std::string usage_text() {
@@ -63,9 +67,14 @@ inline std::string usage_text() {
       "                    mpirun -np N); --batch-size stays the global batch, split evenly;\n"
       "                    rank 0 prints and writes the files\n"
       "  --bucket-mb X     with --distributed, the gradient bucket size in MiB (default {})\n"
-      "  --limit N         only the first N training and N test images (quick runs; default all)\n",
+      "  --limit N         only the first N training and N test images (quick runs; default all)\n"
+      "  --augment         augment the training images: a random 28 x 28 crop of the image padded\n"
+      "                    by 2 and a random horizontal flip (seeded by --seed, the epoch and the\n"
+      "                    image, so a resumed or distributed run sees the same images)\n"
+      "  --workers N       data-loading threads that build batches ahead of training, 0 to {}\n"
+      "                    (default {}: in the training thread); the batches are the same\n",
       kMaxEpochs, d.epochs, kMaxBatchSize, d.batch_size, d.lr, d.momentum, d.seed, kMaxThreads,
-      d.data, d.save, d.csv, d.png, d.bucket_mb);
+      d.data, d.save, d.csv, d.png, d.bucket_mb, kMaxWorkers, d.workers);
 }
 
 struct ParseResult {
@@ -123,8 +132,12 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       r.help = true;
       return r;
     }
-    if (a == "--distributed") {  // the one flag without a value
+    if (a == "--distributed") {  // the flags without a value
       s.distributed = true;
+      continue;
+    }
+    if (a == "--augment") {
+      s.augment = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -173,6 +186,10 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       s.png = v;
     } else if (a == "--limit") {
       ok = detail::parse_integer<std::int64_t>(a, v, 1, kMaxBatchSize, s.limit, error);
+    } else if (a == "--workers") {
+      std::int64_t w = 0;
+      ok = detail::parse_integer<std::int64_t>(a, v, 0, kMaxWorkers, w, error);
+      s.workers = static_cast<int>(w);
     } else if (a == "--bucket-mb") {
       ok = detail::parse_real(a, v, /*positive=*/true, s.bucket_mb, error);
     } else {

@@ -134,3 +134,28 @@ TEST_CASE("--limit takes a positive image count", "[examples]") {
   CHECK(parse({}).settings.limit == 0);
   CHECK(error_of({"--limit", "0"}).find("--limit") != std::string::npos);
 }
+
+TEST_CASE("--augment takes no value; --workers takes a thread count from 0", "[examples]") {
+  const ParseResult defaults = parse({});
+  CHECK_FALSE(defaults.settings.augment);
+  CHECK(defaults.settings.workers == 0);
+  const ParseResult r = parse({"--augment", "--workers", "2", "--epochs", "3"});
+  REQUIRE(r.error.empty());
+  CHECK(r.settings.augment);
+  CHECK(r.settings.workers == 2);
+  CHECK(r.settings.epochs == 3);
+  CHECK(parse({"--workers", "0", "--augment"}).settings.augment);
+  CHECK(parse({"--workers", "256"}).settings.workers == 256);
+  CHECK(parse({"--distributed", "--augment"}).settings.distributed);
+  CHECK(error_of({"--workers", "-1"}) ==
+        "train_fashion_mnist: expected --workers to be an integer from 0 to 256, got '-1' (try "
+        "--help)");
+  CHECK(error_of({"--workers", "257"}).find("got '257'") != std::string::npos);
+  CHECK(error_of({"--workers", "2x"}).find("got '2x'") != std::string::npos);
+  CHECK(error_of({"--workers"}) == "train_fashion_mnist: --workers needs a value (try --help)");
+  // --augment takes no value: one after it is read as the next flag.
+  CHECK(error_of({"--augment", "yes"}) == "train_fashion_mnist: yes needs a value (try --help)");
+  const std::string usage = train_fashion_mnist::usage_text();
+  CHECK(usage.find("--augment") != std::string::npos);
+  CHECK(usage.find("--workers N") != std::string::npos);
+}
