@@ -539,7 +539,8 @@ int worker(const Args& a) {
     std::string sizes;
     std::int64_t bytes = 0;
     for (std::int64_t s : b.bucket_bytes) {
-      sizes += (sizes.empty() ? "" : ",") + std::to_string(s);
+      if (!sizes.empty()) sizes += ',';
+      sizes += std::to_string(s);
       bytes += s;
     }
     result("bw." + l.key() + ".bucket_bytes", sizes);

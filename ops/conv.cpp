@@ -449,7 +449,9 @@ Tensor crop_for_negative_padding(Tensor x, std::vector<std::pair<std::int64_t, s
              "and is positive where padding is negative, got in = {}, lhs_dilation = {} in dim {}",
              in, di, d);
     const std::int64_t e = *extent;
-    const std::int64_t c_lo = lo < 0 ? -lo : 0, c_hi = hi < 0 ? -hi : 0;
+    // -INT64_MIN does not exist; any crop of e or more is refused the same way.
+    const auto crop = [e](std::int64_t p) { return p >= 0 ? 0 : p < -e ? e : -p; };
+    const std::int64_t c_lo = crop(lo), c_hi = crop(hi);
     CT_CHECK(c_lo < e && c_hi < e - c_lo,
              "conv_general: expected negative padding to leave part of the (lhs dilated) input, "
              "got padding ({}, {}) for an extent of {} in dim {}",
