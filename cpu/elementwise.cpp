@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cpu/binary_loop.h"
 #include "cpu/strided.h"
 
 namespace convtape::cpu {
@@ -35,34 +36,6 @@ Tensor map_unary(const Tensor& x, F f) {
       for (std::int64_t i = 0; i < n; ++i) yp[i] = f(xp[i]);
     } else {
       for (std::int64_t i = 0; i < n; ++i) yp[i * inner[0]] = f(xp[i * inner[1]]);
-    }
-  });
-  return y;
-}
-
-template <class T, class F>
-Tensor map_binary(const Tensor& a, const Tensor& b, F f) {
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), "binary");
-  Tensor y = Tensor::empty_cpu(shape, a.dtype());
-  const T* as = static_cast<const T*>(a.storage()->data()) + a.offset();
-  const T* bs = static_cast<const T*>(b.storage()->data()) + b.offset();
-  T* ys = y.data_ptr<T>();
-  const Shape sa = broadcast_strides(a.shape(), a.strides(), shape);
-  const Shape sb = broadcast_strides(b.shape(), b.strides(), shape);
-  for_each_row<3>(shape, {y.strides(), sa, sb}, [&](auto off, std::int64_t n, auto inner) {
-    T* yp = ys + off[0];
-    const T* ap = as + off[1];
-    const T* bp = bs + off[2];
-    if (inner[1] == 1 && inner[2] == 1) {
-      for (std::int64_t i = 0; i < n; ++i) yp[i] = f(ap[i], bp[i]);
-    } else if (inner[1] == 1 && inner[2] == 0) {
-      const T bv = *bp;
-      for (std::int64_t i = 0; i < n; ++i) yp[i] = f(ap[i], bv);
-    } else if (inner[1] == 0 && inner[2] == 1) {
-      const T av = *ap;
-      for (std::int64_t i = 0; i < n; ++i) yp[i] = f(av, bp[i]);
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) yp[i * inner[0]] = f(ap[i * inner[1]], bp[i * inner[2]]);
     }
   });
   return y;
@@ -113,32 +86,34 @@ template <class T>
 Tensor binary_typed(Binary op, const Tensor& a, const Tensor& b, T p0, T p1) {
   switch (op) {
     case Binary::Add:
-      return map_binary<T>(a, b, [](T u, T v) { return u + v; });
+      return map_broadcast<T>("binary", a, b, [](T u, T v) { return u + v; });
     case Binary::Sub:
-      return map_binary<T>(a, b, [](T u, T v) { return u - v; });
+      return map_broadcast<T>("binary", a, b, [](T u, T v) { return u - v; });
     case Binary::Mul:
-      return map_binary<T>(a, b, [](T u, T v) { return u * v; });
+      return map_broadcast<T>("binary", a, b, [](T u, T v) { return u * v; });
     case Binary::Div:
-      return map_binary<T>(a, b, [](T u, T v) { return u / v; });
+      return map_broadcast<T>("binary", a, b, [](T u, T v) { return u / v; });
     case Binary::Pow:
-      return map_binary<T>(a, b, [](T u, T v) { return std::pow(u, v); });
+      return map_broadcast<T>("binary", a, b, [](T u, T v) { return std::pow(u, v); });
     case Binary::ReluGrad:
-      return map_binary<T>(a, b, [](T dy, T x) { return x > T(0) ? dy : T(0); });
+      return map_broadcast<T>("binary", a, b, [](T dy, T x) { return x > T(0) ? dy : T(0); });
     case Binary::LeakyReluGrad:
-      return map_binary<T>(a, b, [p0](T dy, T x) { return x > T(0) ? dy : dy * p0; });
+      return map_broadcast<T>("binary", a, b, [p0](T dy, T x) { return x > T(0) ? dy : dy * p0; });
     case Binary::SigmoidGrad:
-      return map_binary<T>(a, b, [](T dy, T y) { return dy * y * (T(1) - y); });
+      return map_broadcast<T>("binary", a, b, [](T dy, T y) { return dy * y * (T(1) - y); });
     case Binary::TanhGrad:
-      return map_binary<T>(a, b, [](T dy, T y) { return dy * (T(1) - y * y); });
+      return map_broadcast<T>("binary", a, b, [](T dy, T y) { return dy * (T(1) - y * y); });
     case Binary::AbsGrad:
-      return map_binary<T>(a, b, [](T dy, T x) { return dy * sign(x); });
+      return map_broadcast<T>("binary", a, b, [](T dy, T x) { return dy * sign(x); });
     case Binary::ClampGrad:
-      return map_binary<T>(a, b, [p0, p1](T dy, T x) { return x >= p0 && x <= p1 ? dy : T(0); });
+      return map_broadcast<T>("binary", a, b,
+                              [p0, p1](T dy, T x) { return x >= p0 && x <= p1 ? dy : T(0); });
     case Binary::SqrtGrad:
-      return map_binary<T>(a, b, [](T dy, T y) { return dy / (T(2) * y); });
+      return map_broadcast<T>("binary", a, b, [](T dy, T y) { return dy / (T(2) * y); });
     case Binary::PowScalarGrad:
-      return map_binary<T>(
-          a, b, [p0](T dy, T x) { return p0 == T(0) ? T(0) : dy * p0 * std::pow(x, p0 - T(1)); });
+      return map_broadcast<T>("binary", a, b, [p0](T dy, T x) {
+        return p0 == T(0) ? T(0) : dy * p0 * std::pow(x, p0 - T(1));
+      });
   }
   return {};
 }

@@ -1,6 +1,6 @@
-// CPU comparison and selection kernels: the compare maps and where over broadcast strided operands
-// (cpu/strided.h's rows), nonzero_flat in one pass, and topk as a partial sort per row, rows split
-// across OpenMP threads.
+// CPU comparison and selection kernels: the compare maps (cpu/binary_loop.h) and where over
+// broadcast strided operands (cpu/strided.h's rows), nonzero_flat in one pass, and topk as a
+// partial sort per row, rows split across OpenMP threads.
 #include "cpu/select.h"
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/binary_loop.h"
 #include "cpu/parallel.h"
 #include "cpu/strided.h"
 
@@ -28,53 +29,33 @@ const T* base(const Tensor& t) {
   return static_cast<const T*>(t.storage()->data()) + t.offset();
 }
 
-// y = f(a, b) over the broadcast shape of a and b.
-template <class T, class F>
-Tensor map_pair(const Tensor& a, const Tensor& b, F f) {
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
-  Tensor y = Tensor::empty_cpu(shape, a.dtype());
-  const T *as = base<T>(a), *bs = base<T>(b);
-  T* ys = y.data_ptr<T>();
-  const Shape sa = broadcast_strides(a.shape(), a.strides(), shape);
-  const Shape sb = broadcast_strides(b.shape(), b.strides(), shape);
-  for_each_row<3>(shape, {y.strides(), sa, sb}, [&](auto off, std::int64_t n, auto inner) {
-    T* yp = ys + off[0];
-    const T* ap = as + off[1];
-    const T* bp = bs + off[2];
-    if (inner[1] == 1 && inner[2] == 1) {
-      for (std::int64_t i = 0; i < n; ++i) yp[i] = f(ap[i], bp[i]);
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) yp[i * inner[0]] = f(ap[i * inner[1]], bp[i * inner[2]]);
-    }
-  });
-  return y;
-}
-
 template <class T>
 Tensor compare_typed(Compare op, const Tensor& a, const Tensor& b) {
   switch (op) {
     case Compare::Eq:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u == v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u == v); });
     case Compare::Ne:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u != v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u != v); });
     case Compare::Lt:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u < v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u < v); });
     case Compare::Le:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u <= v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u <= v); });
     case Compare::Gt:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u > v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u > v); });
     case Compare::Ge:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u >= v); });
+      return map_broadcast<T>("compare", a, b, [](T u, T v) { return static_cast<T>(u >= v); });
     case Compare::And:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u != T(0) && v != T(0)); });
+      return map_broadcast<T>("compare", a, b,
+                              [](T u, T v) { return static_cast<T>(u != T(0) && v != T(0)); });
     case Compare::Or:
-      return map_pair<T>(a, b, [](T u, T v) { return static_cast<T>(u != T(0) || v != T(0)); });
+      return map_broadcast<T>("compare", a, b,
+                              [](T u, T v) { return static_cast<T>(u != T(0) || v != T(0)); });
     case Compare::Max:
-      return map_pair<T>(a, b, [](T u, T v) {
+      return map_broadcast<T>("compare", a, b, [](T u, T v) {
         return is_nan(u) ? u : is_nan(v) ? v : u < v ? v : u;
       });
     case Compare::Min:
-      return map_pair<T>(a, b, [](T u, T v) {
+      return map_broadcast<T>("compare", a, b, [](T u, T v) {
         return is_nan(u) ? u : is_nan(v) ? v : v < u ? v : u;
       });
   }

@@ -9,24 +9,6 @@
 
 namespace convtape::cuda {
 
-namespace {
-
-// Calls f(T{}) with T the element type of dtype.
-template <class F>
-cudaError_t with_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    case DType::Int64:
-      return f(std::int64_t{});
-  }
-  return cudaErrorInvalidValue;
-}
-
-}  // namespace
-
 cudaError_t launch_copy(DType dst_dtype, DType src_dtype, const void* src, void* dst,
                         std::int64_t n, const MapLayout& layout) {
   // Dense bytes to dense bytes: the copy engine's own path (clone of a dense tensor).

@@ -1,12 +1,14 @@
 // Launching the functors of cuda/*_body.h (see cuda/device_fn.h): for_each runs f(i) for every i in
 // [0, n) in a grid-stride loop on the current device's default stream and returns the launch
-// status. Only .cu files include this header.
+// status; with_dtype maps a DType onto its element type. Only .cu files include this header.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+
+#include "core/dtype.h"
 
 namespace convtape::cuda {
 
@@ -39,5 +41,20 @@ struct DeviceLaunch {
     return for_each(n, f);
   }
 };
+
+// Calls f(T{}) with T the element type of dtype and returns its status: the one dtype switch of
+// the type-erased launchers (cuda/*_launch.h take void pointers and a DType).
+template <class F>
+cudaError_t with_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    case DType::Int64:
+      return f(std::int64_t{});
+  }
+  return cudaErrorInvalidValue;
+}
 
 }  // namespace convtape::cuda

@@ -16,26 +16,17 @@
 #include "cuda/device_scope.h"
 #include "cuda/nn_body.h"
 #include "cuda/nn_launch.h"
+#include "cuda/operands.h"
 
 namespace convtape::cuda {
 
 namespace {
 
-Tensor device_empty(const Shape& shape, DType dtype, Device device) {
-  return empty(shape, TensorOptions(dtype).device(device));
-}
-
 // Defined, on a CUDA device (the first operand's, when given), contiguous.
 void check_operand(std::string_view op, const Tensor& t, std::string_view what,
                    const Tensor* first = nullptr) {
-  CT_CHECK(t.defined(), "{}: expected a defined {}, got an undefined tensor", op, what);
-  CT_CHECK(t.is_cuda(), "{}: expected {} on a CUDA device, got one on {}", op, what,
-           t.device().str());
-  if (first)
-    CT_CHECK(t.device() == first->device(), "{}: expected {} on {}, got one on {}", op, what,
-             first->device().str(), t.device().str());
-  CT_CHECK(t.is_contiguous(), "{}: expected a contiguous {}, got strides {} for shape {}", op, what,
-           to_string(t.strides()), to_string(t.shape()));
+  check_device_operand(op, t, what, first);
+  check_contiguous(op, t, what);
 }
 
 void check_floating(std::string_view op, const Tensor& t, std::string_view what) {

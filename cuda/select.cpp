@@ -11,6 +11,7 @@
 #include "cuda/check.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
+#include "cuda/operands.h"
 #include "cuda/select_launch.h"
 #include "cuda/select_plan.h"
 
@@ -18,26 +19,13 @@ namespace convtape::cuda {
 
 namespace {
 
-Tensor device_empty(const Shape& shape, DType dtype, Device device) {
-  return empty(shape, TensorOptions(dtype).device(device));
-}
-
 // Defined, on a CUDA device; with first, on its device and of its dtype.
 void check_operand(std::string_view op, const Tensor& t, std::string_view what,
                    const Tensor* first = nullptr) {
-  CT_CHECK(t.defined(), "{}: expected a defined {}, got an undefined tensor", op, what);
-  CT_CHECK(t.is_cuda(), "{}: expected the {} on a CUDA device, got one on {}", op, what,
-           t.device().str());
+  check_device_operand(op, t, what, first);
   if (!first) return;
-  CT_CHECK(t.device() == first->device(), "{}: expected the {} on {}, got one on {}", op, what,
-           first->device().str(), t.device().str());
   CT_CHECK(t.dtype() == first->dtype(), "{}: expected the {} of dtype {}, got {}", op, what,
            dtype_name(first->dtype()), dtype_name(t.dtype()));
-}
-
-void check_contiguous(std::string_view op, const Tensor& t, std::string_view what) {
-  CT_CHECK(t.is_contiguous(), "{}: expected a contiguous {}, got strides {} for shape {}", op, what,
-           to_string(t.strides()), to_string(t.shape()));
 }
 
 }  // namespace

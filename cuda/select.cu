@@ -8,24 +8,6 @@
 
 namespace convtape::cuda::kernels {
 
-namespace {
-
-// Calls f(T{}) with T the element type of dtype.
-template <class F>
-cudaError_t with_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    case DType::Int64:
-      return f(std::int64_t{});
-  }
-  return cudaErrorInvalidValue;
-}
-
-}  // namespace
-
 cudaError_t compare(CompareKind op, DType dtype, const void* a, const void* b, void* y,
                     std::int64_t n, const MapLayout& layout) {
   return with_dtype(dtype, [&](auto zero) {
