@@ -14,6 +14,8 @@
 // met in well under a minute on 2 cores, Release build). With --png it saves a picture of a few
 // held-out images: input | target | predicted probability, one image per row.
 //   usage: segment_shapes [--help] [--seed S] [--epochs N] [--threads N] [--png PATH]
+#include "example_args.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -217,59 +219,30 @@ void save_png(const std::string& path, const Tensor& images, const Tensor& masks
   io::write_png(path, out);
 }
 
-bool parse_count(const char* flag, const char* text, long long lo, long long hi, long long& out) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < lo || v > hi) {
-    std::fprintf(stderr, "segment_shapes: %s expects an integer in [%lld, %lld], got '%s'\n", flag,
-                 lo, hi, text);
-    return false;
-  }
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long seed = 0, epochs = 6, threads = 0;
+  example_args::CommonArgs args;
+  args.epochs = 6;
   std::string png;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "segment_shapes: trains a small U-Net (GroupNorm, MaxPool2d, ConvTranspose2d, Upsample,\n"
-          "skip connections) to segment generated 32x32 images of shapes; prints the held-out IoU\n"
-          "per epoch and exits 1 unless the final IoU is >= 0.95.\n"
-          "  --seed S      seed of the model, the training images and the shuffling (default 0);\n"
-          "                the held-out images always come from another seed\n"
-          "  --epochs N    training epochs (default 6)\n"
-          "  --threads N   CPU threads (default: OpenMP's default)\n"
-          "  --png PATH    also save input | target | prediction of 8 held-out images to PATH\n"
-          "                (default: no picture)\n");
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "segment_shapes: unknown argument or missing value: %s (try --help)\n",
-                   argv[i]);
-      return 2;
-    }
-    const char* value = argv[++i];
-    bool ok = true;
-    if (a == "--seed") {
-      ok = parse_count("--seed", value, 0, 1LL << 62, seed);
-    } else if (a == "--epochs") {
-      ok = parse_count("--epochs", value, 1, 1000, epochs);
-    } else if (a == "--threads") {
-      ok = parse_count("--threads", value, 1, 1024, threads);
-    } else if (a == "--png") {
-      png = value;
-    } else {
-      std::fprintf(stderr, "segment_shapes: unknown argument %s (try --help)\n", a.c_str());
-      return 2;
-    }
-    if (!ok) return 2;
-  }
+  const int rc = example_args::parse_common(
+      argc, argv, "segment_shapes",
+      "segment_shapes: trains a small U-Net (GroupNorm, MaxPool2d, ConvTranspose2d, Upsample,\n"
+      "skip connections) to segment generated 32x32 images of shapes; prints the held-out IoU\n"
+      "per epoch and exits 1 unless the final IoU is >= 0.95.\n"
+      "  --seed S      seed of the model, the training images and the shuffling (default 0);\n"
+      "                the held-out images always come from another seed\n"
+      "  --epochs N    training epochs (default 6)\n"
+      "  --threads N   CPU threads (default: OpenMP's default)\n"
+      "  --png PATH    also save input | target | prediction of 8 held-out images to PATH\n"
+      "                (default: no picture)\n",
+      args, [&](const std::string& flag, const char* value) {
+        if (flag != "--png") return false;
+        png = value;
+        return true;
+      });
+  if (rc >= 0) return rc;
+  const long long seed = args.seed, epochs = args.epochs, threads = args.threads;
   if (threads > 0) set_num_threads(static_cast<int>(threads));
 
   const auto start = std::chrono::steady_clock::now();

@@ -14,6 +14,8 @@
 // labels)). It exits 1 unless the final held-out accuracy is >= 99% (met in a few seconds on 2
 // cores, Release build).
 //   usage: sequence_classifier [--help] [--seed S] [--epochs N] [--threads N]
+#include "example_args.h"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -131,57 +133,25 @@ double accuracy(MotifNet& model, const Data& data) {
   return mean(eq(predicted, data.labels).to(kFloat64)).item();
 }
 
-bool parse_count(const char* flag, const char* text, long long lo, long long hi, long long& out) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < lo || v > hi) {
-    std::fprintf(stderr, "sequence_classifier: %s expects an integer in [%lld, %lld], got '%s'\n",
-                 flag, lo, hi, text);
-    return false;
-  }
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long seed = 0, epochs = 8, threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "sequence_classifier: trains Embedding + Conv1d (reflect padding) + LayerNorm + max\n"
-          "over time + Linear to tell which of 4 planted 4-token motifs (or none) a sequence of\n"
-          "40 tokens holds; prints the held-out accuracy per epoch and exits 1 unless the final\n"
-          "accuracy is >= 99%%.\n"
-          "  --seed S      seed of the model, the training sequences and the shuffling (default "
-          "0);\n"
-          "                the held-out sequences always come from another seed\n"
-          "  --epochs N    training epochs (default 8)\n"
-          "  --threads N   CPU threads (default: OpenMP's default)\n");
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr,
-                   "sequence_classifier: unknown argument or missing value: %s (try --help)\n",
-                   argv[i]);
-      return 2;
-    }
-    const char* value = argv[++i];
-    bool ok = true;
-    if (a == "--seed") {
-      ok = parse_count("--seed", value, 0, 1LL << 62, seed);
-    } else if (a == "--epochs") {
-      ok = parse_count("--epochs", value, 1, 1000, epochs);
-    } else if (a == "--threads") {
-      ok = parse_count("--threads", value, 1, 1024, threads);
-    } else {
-      std::fprintf(stderr, "sequence_classifier: unknown argument %s (try --help)\n", a.c_str());
-      return 2;
-    }
-    if (!ok) return 2;
-  }
+  example_args::CommonArgs args;
+  args.epochs = 8;
+  const int rc = example_args::parse_common(
+      argc, argv, "sequence_classifier",
+      "sequence_classifier: trains Embedding + Conv1d (reflect padding) + LayerNorm + max\n"
+      "over time + Linear to tell which of 4 planted 4-token motifs (or none) a sequence of\n"
+      "40 tokens holds; prints the held-out accuracy per epoch and exits 1 unless the final\n"
+      "accuracy is >= 99%.\n"
+      "  --seed S      seed of the model, the training sequences and the shuffling (default "
+      "0);\n"
+      "                the held-out sequences always come from another seed\n"
+      "  --epochs N    training epochs (default 8)\n"
+      "  --threads N   CPU threads (default: OpenMP's default)\n",
+      args);
+  if (rc >= 0) return rc;
+  const long long seed = args.seed, epochs = args.epochs, threads = args.threads;
   if (threads > 0) set_num_threads(static_cast<int>(threads));
 
   const auto start = std::chrono::steady_clock::now();
