@@ -39,7 +39,7 @@ struct Settings {
   bool distributed = false;
   std::int64_t limit = 0;   // only the first `limit` training and test images; 0: all
   double bucket_mb = 25.0;  // DDP's gradient bucket size (MiB), the library's default
-  // Random crops (28 of the image padded by 2) and horizontal flips of the training images.
+  // Random crops (28 of the image padded by 1) and horizontal flips of the training images.
   bool augment = false;
   int workers = 0;  // DataLoader worker threads; 0: batches are built in the training thread
 };
@@ -69,7 +69,7 @@ inline std::string usage_text() {
       "  --bucket-mb X     with --distributed, the gradient bucket size in MiB (default {})\n"
       "  --limit N         only the first N training and N test images (quick runs; default all)\n"
       "  --augment         augment the training images: a random 28 x 28 crop of the image padded\n"
-      "                    by 2 and a random horizontal flip (seeded by --seed, the epoch and the\n"
+      "                    by 1 and a random horizontal flip (seeded by --seed, the epoch and the\n"
       "                    image, so a resumed or distributed run sees the same images)\n"
       "  --workers N       data-loading threads that build batches ahead of training, 0 to {}\n"
       "                    (default {}: in the training thread); the batches are the same\n",
