@@ -40,6 +40,7 @@
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/factory.h"
+#include "ops/derivatives.h"
 #include "ops/gradcheck.h"
 #include "ops/linalg.h"
 #include "ops/loss.h"

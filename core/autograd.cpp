@@ -17,26 +17,53 @@ void GradMode::set_enabled(bool enabled) noexcept {
   t_grad_enabled = enabled;
 }
 
-Saved::Saved(std::string_view op, const std::vector<Tensor>& tensors) : op_(op) {
-  tensors_.reserve(tensors.size());
-  versions_.reserve(tensors.size());
-  for (const auto& t : tensors) {
-    tensors_.push_back(t.defined() ? t.detach() : Tensor());
+Saved::Saved(std::string_view op, const std::vector<SavedValue>& tensors, const TensorImpl* output,
+             const std::shared_ptr<autograd::Node>& node)
+    : op_(op), node_(node) {
+  data_.reserve(tensors.size());
+  vars_.reserve(tensors.size());
+  versions_.reserve(tensors.size() * 2);
+  is_output_.reserve(tensors.size());
+  for (const auto& v : tensors) {
+    const Tensor& t = v.data;
+    const Tensor& var = v.origin.defined() ? v.origin : t;
+    const bool out = var.defined() && var.impl() == output;
+    data_.push_back(t.defined() ? t.detach() : Tensor());
+    // History is kept for tensors on the tape; the output is rebuilt from node_ on access.
+    vars_.push_back(var.defined() && var.requires_grad() && !out ? var : Tensor());
     versions_.push_back(t.defined() ? t.storage()->version() : 0);
+    versions_.push_back(var.defined() ? var.storage()->version() : 0);
+    is_output_.push_back(out);
   }
 }
 
-const Tensor& Saved::operator[](std::size_t i) const {
-  CT_CHECK(i < tensors_.size(),
+Tensor Saved::operator[](std::size_t i) const {
+  CT_CHECK(i < data_.size(),
            "backward of {}: expected a saved tensor index below {}, got {} (the graph may have "
            "been freed)",
-           op_, tensors_.size(), i);
-  const Tensor& t = tensors_[i];
-  CT_CHECK(!t.defined() || t.storage()->version() == versions_[i],
+           op_, data_.size(), i);
+  const Tensor& t = data_[i];
+  const Tensor& var = vars_[i];
+  const std::uint64_t now = t.defined() ? t.storage()->version() : 0;
+  const std::uint64_t var_now = var.defined() ? var.storage()->version() : versions_[2 * i + 1];
+  CT_CHECK(now == versions_[2 * i] && var_now == versions_[2 * i + 1],
            "backward of {}: expected saved tensor {} unchanged since the forward pass, got one "
            "modified in place "
            "(version {} -> {})",
-           op_, i, versions_[i], t.storage()->version());
+           op_, i, versions_[2 * i] + versions_[2 * i + 1], now + var_now);
+  if (!GradMode::is_enabled()) return t;
+  if (var.defined()) return var;
+  if (is_output_[i]) {
+    // The output as the tape knows it: same memory, grad_fn this node.
+    auto node = node_.lock();
+    CT_CHECK(node != nullptr, "backward of {}: expected the node of saved output {} alive", op_, i);
+    auto impl = std::make_shared<TensorImpl>(*t.impl());
+    impl->grad.reset();
+    impl->hooks.reset();
+    impl->requires_grad = true;
+    impl->grad_fn = std::move(node);
+    return Tensor(std::move(impl));
+  }
   return t;
 }
 
@@ -94,7 +121,7 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs,
-            const std::vector<Tensor>& saved, BackwardFn backward) {
+            const std::vector<SavedValue>& saved, BackwardFn backward) {
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<autograd::Node>();
   node->name = std::string(op);
@@ -113,7 +140,7 @@ void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs,
     node->inputs.push_back(t.defined() ? autograd::InputMeta{t.shape(), t.dtype(), t.device()}
                                        : autograd::InputMeta{{}, kFloat32, kCPU});
   }
-  node->saved = Saved(op, saved);
+  node->saved = Saved(op, saved, y.impl(), node);
   node->backward = std::move(backward);
   y.impl()->grad_fn = std::move(node);
   y.impl()->requires_grad = true;

@@ -161,7 +161,13 @@ class Tensor {
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
   std::string grad_fn_name() const;
   // Backpropagates from this tensor. Without grad it must hold one element (the gradient is 1).
-  void backward(const Tensor& grad = {}, bool retain_graph = false) const;
+  // With create_graph, the backward formulas run as ops on the tape, so that the gradients
+  // accumulated into .grad can be differentiated again (the graph is then retained). As in
+  // PyTorch, a leaf's .grad then holds a graph that holds the leaf: reset it (zero_grad(), or an
+  // optimizer's zero_grad) to free both. autograd::grad returns the gradients instead, and is the
+  // better tool for gradient penalties and Hessian-vector products.
+  void backward(const Tensor& grad = {}, bool retain_graph = false,
+                bool create_graph = false) const;
 
   // ---- in place, outside autograd: refused on a tensor that requires grad while grad mode is on.
   // As in PyTorch, copy_, add_, mul_ and put_ refuse a destination whose elements share memory

@@ -209,6 +209,47 @@ Tensor bias_grad(const Tensor& dy) {
   return sum(sum(dy, spatial), {0});
 }
 
+// The three bilinear maps of a convolution with geometry g, as one op that records: Forward
+// (x, w) -> y, Data (dy, w) -> dx and Weight (dy, x) -> dw. With L = <c, map(a, b)>, each one's
+// gradients are again two of the three: Forward: dx = Data(c, w), dw = Weight(c, x); Data (the
+// adjoint of Forward in x): d dy = Forward(c, w), dw = Weight(dy, c); Weight (the adjoint of
+// Forward in w): d dy = Forward(x, c), dx = Data(dy, c). So every derivative of a convolution, to
+// any order, is a convolution with the same groups, strides, dilations, padding and input
+// dilation: the backward of conv and conv_transpose calls these under create_graph.
+enum class ConvMap { Forward, Data, Weight };
+
+Tensor conv_map(ConvMap kind, const Tensor& a, const Tensor& b, const ConvGeometry& g) {
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const Tensor ad = ac.detach(), bd = bc.detach();
+  Tensor y = kind == ConvMap::Forward ? backend::conv_forward(ad, bd, Tensor(), g)
+             : kind == ConvMap::Data  ? backend::conv_backward_data(ad, bd, g)
+                                      : backend::conv_backward_weight(ad, bd, g);
+  static constexpr std::string_view names[] = {"conv_forward", "conv_backward_data",
+                                               "conv_backward_weight"};
+  record(y, names[static_cast<int>(kind)], {ac, bc},
+         {b.requires_grad() ? ac : Tensor(), a.requires_grad() ? bc : Tensor()},
+         [kind, g](const Saved& s, const Tensor& c, const GradMask& need) {
+           // s[0] = a (saved when b needs a gradient), s[1] = b (when a does).
+           Tensor da, db;
+           switch (kind) {
+             case ConvMap::Forward:  // a = x, b = w
+               if (need[0]) da = conv_map(ConvMap::Data, c, s[1], g);
+               if (need[1]) db = conv_map(ConvMap::Weight, c, s[0], g);
+               break;
+             case ConvMap::Data:  // a = dy, b = w
+               if (need[0]) da = conv_map(ConvMap::Forward, c, s[1], g);
+               if (need[1]) db = conv_map(ConvMap::Weight, s[0], c, g);
+               break;
+             case ConvMap::Weight:  // a = dy, b = x
+               if (need[0]) da = conv_map(ConvMap::Forward, s[1], c, g);
+               if (need[1]) db = conv_map(ConvMap::Data, s[0], c, g);
+               break;
+           }
+           return std::vector<Tensor>{da, db};
+         });
+  return y;
+}
+
 Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
                  const ConvOptions& o) {
   const ConvGeometry g = resolve(op, x, w, b, o);
@@ -223,8 +264,13 @@ Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Te
   Tensor y = backend::conv_forward(xc, wc, bc, g);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
   // dx needs only w, dw only x: save just what the wanted gradients use.
-  record(y, op, {x, w, b}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
+  record(y, op, {x, w, b},
+         {need_w ? SavedValue(xc, x) : SavedValue(), need_x ? SavedValue(wc, w) : SavedValue()},
          [g](const Saved& s, const Tensor& dy, const GradMask& need) {
+           if (autograd::creating_graph())
+             return std::vector<Tensor>{need[0] ? conv_map(ConvMap::Data, dy, s[1], g) : Tensor(),
+                                        need[1] ? conv_map(ConvMap::Weight, dy, s[0], g) : Tensor(),
+                                        need[2] ? bias_grad(dy) : Tensor()};
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
                need[0] ? backend::conv_backward_data(dyc, s[1], g) : Tensor(),
@@ -355,8 +401,15 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
   // The bias is added as the data-gradient path writes y (CPU phase_implicit) or in place after.
   Tensor y = backend::conv_backward_data(xc, wc, g, bc);
   const bool need_x = x.requires_grad(), need_w = w.requires_grad();
-  record(y, op, {x, w, b}, {need_w ? xc : Tensor(), need_x ? wc : Tensor()},
+  record(y, op, {x, w, b},
+         {need_w ? SavedValue(xc, x) : SavedValue(), need_x ? SavedValue(wc, w) : SavedValue()},
          [g](const Saved& sv, const Tensor& dy, const GradMask& need) {
+           // y = Data(x, w) of the convolution g: dx = Forward(dy, w), dw = Weight(x, dy).
+           if (autograd::creating_graph())
+             return std::vector<Tensor>{
+                 need[0] ? conv_map(ConvMap::Forward, dy, sv[1], g) : Tensor(),
+                 need[1] ? conv_map(ConvMap::Weight, sv[0], dy, g) : Tensor(),
+                 need[2] ? bias_grad(dy) : Tensor()};
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
                need[0] ? backend::conv_forward(dyc, sv[1], Tensor(), g) : Tensor(),

@@ -9,6 +9,7 @@
 
 #include "core/autograd.h"
 #include "ops/backend.h"
+#include "ops/compare.h"
 #include "ops/detail.h"
 
 namespace convtape {
@@ -26,6 +27,38 @@ void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
   broadcast_shapes(a.shape(), b.shape(), op);
 }
 
+// The fused gradient map grad(dy, v, p0, p1) (v the saved x or y) as ops that record, for a
+// backward with create_graph: the same values, differentiable in dy and v.
+Tensor unary_grad_graph(Binary grad, const Tensor& dy, const Tensor& v, double p0, double p1) {
+  switch (grad) {
+    case Binary::ReluGrad:  // v = x
+      return where(gt(v, 0.0), dy, 0.0);
+    case Binary::LeakyReluGrad:  // v = x
+      return where(gt(v, 0.0), dy, mul(dy, p0));
+    case Binary::SigmoidGrad:  // v = y: dy * y * (1 - y)
+      return mul(dy, mul(v, sub(1.0, v)));
+    case Binary::TanhGrad:  // v = y: dy * (1 - y^2)
+      return mul(dy, sub(1.0, mul(v, v)));
+    case Binary::AbsGrad:  // v = x: dy * sign(x)
+      return mul(dy, sub(gt(v, 0.0), lt(v, 0.0)));
+    case Binary::ClampGrad:  // v = x
+      return where(logical_and(ge(v, p0), le(v, p1)), dy, 0.0);
+    case Binary::SqrtGrad:  // v = y: dy / (2 y)
+      return div(dy, mul(v, 2.0));
+    case Binary::PowScalarGrad:  // v = x: dy * p * x^(p - 1)
+      return p0 == 0.0 ? mul(dy, 0.0) : mul(dy, mul(pow(v, p0 - 1.0), p0));
+    default:
+      CT_FAIL("backward: expected a gradient map of a unary op, got Binary #{}",
+              static_cast<int>(grad));
+  }
+}
+
+// grad(dy, v, p0, p1): the fused kernel for the ordinary backward, ops for create_graph.
+Tensor unary_grad(Binary grad, const Tensor& dy, const Tensor& v, double p0 = 0, double p1 = 0) {
+  return autograd::creating_graph() ? unary_grad_graph(grad, dy, v, p0, p1)
+                                    : backend::binary(grad, dy, v, p0, p1);
+}
+
 // y = op(x, p0, p1) with dx = grad_op(dy, saved (x or y), p0, p1).
 Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, const Tensor& x,
                 double p0 = 0, double p1 = 0) {
@@ -33,7 +66,7 @@ Tensor unary_op(std::string_view name, Unary op, Binary grad, bool save_output, 
   Tensor y = backend::unary(op, x, p0, p1);
   record(y, name, {x}, {save_output ? y : x},
          [grad, p0, p1](const Saved& s, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{backend::binary(grad, dy, s[0], p0, p1)};
+           return std::vector<Tensor>{unary_grad(grad, dy, s[0], p0, p1)};
          });
   return y;
 }
@@ -45,7 +78,13 @@ Tensor linear_unary(std::string_view name, const Tensor& x, Unary fwd, double p,
   check_unary(name, x);
   Tensor y = backend::unary(fwd, x, p);
   record(y, name, {x}, {}, [grad, grad_p](const Saved&, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{grad ? backend::unary(*grad, dy, grad_p) : dy};
+    // The gradient maps here are linear (neg, scaling), so the create_graph form is the same map
+    // as an op: its own backward applies it again.
+    if (!grad) return std::vector<Tensor>{dy};
+    return std::vector<Tensor>{
+        autograd::creating_graph()
+            ? linear_unary("linear_backward", dy, *grad, grad_p, grad, grad_p)
+            : backend::unary(*grad, dy, grad_p)};
   });
   return y;
 }
@@ -68,9 +107,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = backend::binary(Binary::Sub, a, b);
   Shape sa = a.shape(), sb = b.shape();
   record(y, "sub", {a, b}, {}, [sa, sb](const Saved&, const Tensor& dy, const GradMask& need) {
-    return std::vector<Tensor>{
-        need[0] ? detail::sum_to(dy, sa) : Tensor(),
-        need[1] ? detail::sum_to(backend::unary(Unary::Neg, dy), sb) : Tensor()};
+    return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
+                               need[1] ? detail::sum_to(neg(dy), sb) : Tensor()};
   });
   return y;
 }
@@ -80,9 +118,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = backend::binary(Binary::Mul, a, b);
   record(y, "mul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &av = s[0], &bv = s[1];
-    return std::vector<Tensor>{
-        need[0] ? detail::sum_to(backend::binary(Binary::Mul, dy, bv), av.shape()) : Tensor(),
-        need[1] ? detail::sum_to(backend::binary(Binary::Mul, dy, av), bv.shape()) : Tensor()};
+    return std::vector<Tensor>{need[0] ? detail::sum_to(mul(dy, bv), av.shape()) : Tensor(),
+                               need[1] ? detail::sum_to(mul(dy, av), bv.shape()) : Tensor()};
   });
   return y;
 }
@@ -94,13 +131,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
   // da = dy / b, db = -dy * y / b
   record(y, "div", {a, b}, {b, y}, [sa](const Saved& s, const Tensor& dy, const GradMask& need) {
     const Tensor &bv = s[0], &yv = s[1];
-    Tensor dy_over_b = backend::binary(Binary::Div, dy, bv);
+    Tensor dy_over_b = div(dy, bv);
     return std::vector<Tensor>{
         need[0] ? detail::sum_to(dy_over_b, sa) : Tensor(),
-        need[1] ? detail::sum_to(
-                      backend::unary(Unary::Neg, backend::binary(Binary::Mul, dy_over_b, yv)),
-                      bv.shape())
-                : Tensor()};
+        need[1] ? detail::sum_to(neg(mul(dy_over_b, yv)), bv.shape()) : Tensor()};
   });
   return y;
 }
@@ -113,13 +147,11 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     Tensor da, db;
     if (need[0]) {
       // d/da a^b = b * a^(b-1), computed without dividing by a so that a = 0 stays finite.
-      Tensor t = backend::binary(Binary::Pow, av, backend::unary(Unary::AddScalar, bv, -1.0));
-      da = detail::sum_to(backend::binary(Binary::Mul, dy, backend::binary(Binary::Mul, bv, t)),
-                          av.shape());
+      Tensor t = pow(av, add(bv, -1.0));
+      da = detail::sum_to(mul(dy, mul(bv, t)), av.shape());
     }
     if (need[1]) {
-      Tensor t = backend::binary(Binary::Mul, yv, backend::unary(Unary::Log, av));
-      db = detail::sum_to(backend::binary(Binary::Mul, dy, t), bv.shape());
+      db = detail::sum_to(mul(dy, mul(yv, log(av))), bv.shape());
     }
     return std::vector<Tensor>{da, db};
   });
@@ -147,8 +179,7 @@ Tensor div(double a, const Tensor& b) {
   Tensor y = backend::unary(Unary::RDivScalar, b, a);
   // d(a / b) = -y / b
   record(y, "div", {b}, {b, y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    Tensor t = backend::binary(Binary::Div, s[1], s[0]);
-    return std::vector<Tensor>{backend::unary(Unary::Neg, backend::binary(Binary::Mul, dy, t))};
+    return std::vector<Tensor>{neg(mul(dy, div(s[1], s[0])))};
   });
   return y;
 }
@@ -165,7 +196,7 @@ Tensor exp(const Tensor& x) {
   check_unary("exp", x);
   Tensor y = backend::unary(Unary::Exp, x);
   record(y, "exp", {x}, {y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{backend::binary(Binary::Mul, dy, s[0])};
+    return std::vector<Tensor>{mul(dy, s[0])};
   });
   return y;
 }
@@ -174,7 +205,7 @@ Tensor log(const Tensor& x) {
   check_unary("log", x);
   Tensor y = backend::unary(Unary::Log, x);
   record(y, "log", {x}, {x}, [](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{backend::binary(Binary::Div, dy, s[0])};
+    return std::vector<Tensor>{div(dy, s[0])};
   });
   return y;
 }
@@ -207,7 +238,7 @@ Tensor clamp(const Tensor& x, double low, double high) {
                  ? backend::unary(Unary::AddScalar, x, std::numeric_limits<double>::quiet_NaN())
                  : backend::unary(Unary::Clamp, x, std::min(low, high), high);
   record(y, "clamp", {x}, {x}, [low, high](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{backend::binary(Binary::ClampGrad, dy, s[0], low, high)};
+    return std::vector<Tensor>{unary_grad(Binary::ClampGrad, dy, s[0], low, high)};
   });
   return y;
 }

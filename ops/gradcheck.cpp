@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "cuda/cuda.h"
 #include "ops/factory.h"
+#include "ops/shape.h"
 
 namespace convtape {
 
@@ -49,10 +50,14 @@ struct Worst {
   std::string where;
   double analytic = 0.0, numeric = 0.0, tolerance = 0.0;
   bool any_nonzero = false;
-  double max_diff = 0.0;  // largest |analytic - numeric| seen, for the success report
+  std::vector<bool> nonzero;  // per checked input
+  double max_diff = 0.0;      // largest |analytic - numeric| seen, for the success report
 
-  void see(double a, double n, double tol, const std::function<std::string()>& describe) {
-    any_nonzero = any_nonzero || a != 0.0 || n != 0.0;
+  void see(std::size_t input, double a, double n, double tol,
+           const std::function<std::string()>& describe) {
+    const bool nz = a != 0.0 || n != 0.0;
+    any_nonzero = any_nonzero || nz;
+    if (nz) nonzero[input] = true;
     const double d = std::abs(a - n);
     max_diff = std::max(max_diff, d);
     const double ex = std::isnan(d) ? INFINITY : d - tol;
@@ -112,6 +117,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
   };
 
   Worst worst;
+  worst.nonzero.assign(checked.size(), false);
   const bool full = n_out * n_in <= o.max_jacobian_entries;
   if (full) {
     // Analytic Jacobian, one row per output element.
@@ -138,7 +144,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
               (plus[static_cast<std::size_t>(r)] - minus[static_cast<std::size_t>(r)]) /
               (2 * o.eps);
           const double ana = rows[static_cast<std::size_t>(r)][k][static_cast<std::size_t>(j)];
-          worst.see(ana, num, o.atol + o.rtol * std::abs(num), [&] {
+          worst.see(k, ana, num, o.atol + o.rtol * std::abs(num), [&] {
             return fmt::format("input {} (shape {}) element {}, output element {}", checked[k],
                                to_string(x.shape()), unravel(j, x.shape()), unravel(r, y.shape()));
           });
@@ -170,7 +176,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
           num += uv[r] * (plus[r] - minus[r]) / (2 * o.eps);
         const double norm_u = std::sqrt(std::inner_product(uv.begin(), uv.end(), uv.begin(), 0.0));
         const double norm_v = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
-        worst.see(ana, num, o.atol * norm_u * norm_v + o.rtol * std::abs(num), [&] {
+        worst.see(k, ana, num, o.atol * norm_u * norm_v + o.rtol * std::abs(num), [&] {
           return fmt::format("input {} (shape {}), random direction {}", checked[k],
                              to_string(x.shape()), d);
         });
@@ -179,6 +185,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
   }
 
   GradcheckResult result;
+  result.nonzero = worst.nonzero;
   const std::string mode = full
                                ? fmt::format("full Jacobian {} x {}", n_out, n_in)
                                : fmt::format("{} random directions per input", o.random_directions);
@@ -198,6 +205,87 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
                                 worst.max_diff);
   }
   return result;
+}
+
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                              const GradgradcheckOptions& o) {
+  std::vector<Tensor> args;
+  std::vector<std::size_t> diff;  // positions of the inputs that require grad
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (t.defined() && t.requires_grad()) {
+      CT_CHECK(t.dtype() == kFloat64, "gradgradcheck: expected float64 inputs, got {} for input {}",
+               dtype_name(t.dtype()), i);
+      args.push_back(t.detach().clone().requires_grad_(true));
+      diff.push_back(i);
+    } else {
+      args.push_back(t);
+    }
+  }
+  CT_CHECK(!diff.empty(),
+           "gradgradcheck: expected at least one input that requires grad, got none of {}",
+           inputs.size());
+  Tensor y;
+  {
+    GradModeGuard on(true);
+    y = fn(args);
+  }
+  CT_CHECK(y.defined() && y.is_floating_point() && y.requires_grad(),
+           "gradgradcheck: expected a floating-point output that depends on the inputs through "
+           "the tape, got {}",
+           y.defined() ? to_string(y.shape()) : std::string("an undefined tensor"));
+  Generator gen(o.seed ^ 0x9e3779b97f4a7c15ULL);
+  const Tensor v = randn(y.shape(), y.options().requires_grad(false), &gen).requires_grad_(true);
+  args.push_back(v);
+
+  // g(x, v): the flattened gradients of <v, fn(x)>, one tensor. The forward is recorded even when
+  // gradcheck evaluates g without the tape; the graph of g is kept only when the tape is on.
+  const std::size_t n = inputs.size();
+  const GradcheckFn g = [&fn, &diff, n](const std::vector<Tensor>& a) {
+    const bool create = GradMode::is_enabled();
+    GradModeGuard on(true);
+    std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n));
+    const Tensor out = fn(xs);
+    std::vector<Tensor> wrt;
+    for (auto i : diff) wrt.push_back(xs[i]);
+    auto gs = autograd::grad({out}, wrt, {a[n]}, {.create_graph = create, .allow_unused = true});
+    std::vector<Tensor> flat;
+    for (std::size_t k = 0; k < gs.size(); ++k)
+      flat.push_back(gs[k].defined()
+                         ? gs[k].reshape({-1})
+                         : zeros({wrt[k].numel()}, wrt[k].options().requires_grad(false)));
+    GradModeGuard restore(create);
+    return cat(flat, 0);
+  };
+  {
+    // Every gradient must come back on the tape; one that does not was made by a backward
+    // formula that does not record, and its second derivatives would read as zero.
+    GradModeGuard on(true);
+    std::vector<Tensor> wrt;
+    for (auto i : diff) wrt.push_back(args[i]);
+    const auto gs = autograd::grad({fn(std::vector<Tensor>(args.begin(), args.end() - 1))}, wrt,
+                                   {v}, {.create_graph = true, .allow_unused = true});
+    for (std::size_t k = 0; k < gs.size(); ++k)
+      if (gs[k].defined() && !gs[k].requires_grad()) {
+        GradcheckResult r;
+        r.report = fmt::format(
+            "gradgradcheck: failed: the gradient of input {} (shape {}) is not on the tape after "
+            "a backward with create_graph (a backward formula that does not record)",
+            diff[k], to_string(wrt[k].shape()));
+        return r;
+      }
+  }
+  GradcheckResult r = gradcheck(g, args, o);
+  bool curvature = false;
+  for (std::size_t k = 0; k + 1 < r.nonzero.size(); ++k) curvature = curvature || r.nonzero[k];
+  r.report = "gradgradcheck: " + r.report.substr(std::string_view("gradcheck: ").size());
+  if (r.ok && o.require_curvature && !curvature) {
+    r.ok = false;
+    r.report =
+        "gradgradcheck: failed: every second derivative with respect to the inputs is "
+        "zero (require_curvature), so the check proves nothing about them";
+  }
+  return r;
 }
 
 }  // namespace convtape
