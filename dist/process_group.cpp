@@ -591,10 +591,10 @@ Tensor all_reduce_sum(const Tensor& x, ProcessGroup& group) {
     group.all_reduce(y, ReduceOp::Sum);
   }
   ProcessGroup* g = &group;
+  // The sum over ranks is its own adjoint: dx = the sum of dy over ranks, which is this op again
+  // (so that under create_graph the backward records, and its own backward is the same sum).
   record(y, "all_reduce_sum", {x}, {}, [g](const Saved&, const Tensor& dy, const GradMask&) {
-    Tensor dx = dy.clone();
-    g->all_reduce(dx, ReduceOp::Sum);
-    return std::vector<Tensor>{dx};
+    return std::vector<Tensor>{all_reduce_sum(dy, *g)};
   });
   return y;
 }

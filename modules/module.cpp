@@ -162,7 +162,9 @@ Tensor Module::invoke(const std::vector<Tensor>& inputs, Body&& body) {
 
 Tensor Module::after_forward(Tensor y) {
   if (hooks_ && !hooks_->backward.empty() && y.defined() && any_requires_grad({y})) {
-    // An identity node on the output: its backward sees the output's gradient first.
+    // An identity node on the output: its backward sees the output's gradient first, and passes
+    // it on as it is (under create_graph that is the gradient on the tape, so the derivatives
+    // through the module stay differentiable; the hooks see that same tensor).
     std::vector<BackwardHook> hooks;
     for (const auto& [id, hook] : hooks_->backward) hooks.push_back(hook);
     std::weak_ptr<Module> owner = weak_from_this();

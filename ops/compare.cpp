@@ -10,6 +10,7 @@
 #include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
+#include "ops/elementwise.h"
 #include "ops/factory.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -76,6 +77,14 @@ Tensor compare_scalar(std::string_view op, Compare c, const Tensor& a, double b)
 // elsewhere; da = g but 0 where a loses (a < b for maximum), db = g but 0 where b loses.
 std::vector<Tensor> extreme_grads(const Tensor& a, const Tensor& b, const Tensor& dy,
                                   const GradMask& need, bool is_max) {
+  if (autograd::creating_graph()) {
+    // The same selects as ops that record (the masks are constants: comparisons do not record).
+    const Tensor g = where(eq(a, b), mul(dy, 0.5), dy);
+    return {
+        need[0] ? detail::sum_to(where(is_max ? lt(a, b) : gt(a, b), 0.0, g), a.shape()) : Tensor(),
+        need[1] ? detail::sum_to(where(is_max ? gt(a, b) : lt(a, b), 0.0, g), b.shape())
+                : Tensor()};
+  }
   const Tensor zero = full({}, 0.0, dy.options());
   const Tensor g = backend::where(backend::compare(Compare::Eq, a, b),
                                   backend::unary(Unary::MulScalar, dy, 0.5), dy);
@@ -94,6 +103,32 @@ Tensor extreme(std::string_view op, const Tensor& a, const Tensor& b, bool is_ma
   record(y, op, {a, b}, {a, b}, [is_max](const Saved& s, const Tensor& dy, const GradMask& need) {
     return extreme_grads(s[0], s[1], dy, need, is_max);
   });
+  return y;
+}
+
+// topk's gradient as ops that record: src [rows, 1, k] summed into zeros [rows, 1, n] at int64
+// indices [rows, 1, k], and its adjoint, the gather of src [rows, 1, n] at the indices. The
+// gradient of each is the other at the same indices, so every derivative of topk, to any order,
+// is one of the two.
+Tensor row_gather(const Tensor& src, const Tensor& indices);
+
+Tensor row_scatter(const Tensor& src, const Tensor& indices, std::int64_t n) {
+  const Tensor sc = src.contiguous();
+  Tensor y = backend::index_scatter(sc.detach(), indices, Shape{n}, /*accumulate=*/true);
+  record(y, "topk_backward", {sc}, {indices}, [](const Saved& s, const Tensor& g, const GradMask&) {
+    return std::vector<Tensor>{row_gather(g, s[0])};
+  });
+  return y;
+}
+
+Tensor row_gather(const Tensor& src, const Tensor& indices) {
+  const Tensor sc = src.contiguous();
+  Tensor y = backend::index_gather(sc.detach(), indices);
+  const std::int64_t n = src.size(-1);
+  record(y, "topk_backward_backward", {sc}, {indices},
+         [n](const Saved& s, const Tensor& g, const GradMask&) {
+           return std::vector<Tensor>{row_scatter(g, s[0], n)};
+         });
   return y;
 }
 
@@ -162,6 +197,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor y = backend::where(c, a, b);
   const Shape sa = a.shape(), sb = b.shape();
   record(y, op, {a, b}, {c}, [sa, sb](const Saved& s, const Tensor& dy, const GradMask& need) {
+    if (autograd::creating_graph())
+      return std::vector<Tensor>{need[0] ? detail::sum_to(where(s[0], dy, 0.0), sa) : Tensor(),
+                                 need[1] ? detail::sum_to(where(s[0], 0.0, dy), sb) : Tensor()};
     const Tensor zero = full({}, 0.0, dy.options());
     return std::vector<Tensor>{
         need[0] ? detail::sum_to(backend::where(s[0], dy, zero), sa) : Tensor(),
@@ -198,6 +236,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   Tensor y = backend::where(c, v, x);
   const Shape sx = x.shape();
   record(y, op, {x}, {c}, [sx](const Saved& s, const Tensor& dy, const GradMask&) {
+    if (autograd::creating_graph())
+      return std::vector<Tensor>{detail::sum_to(where(s[0], 0.0, dy), sx)};
     return std::vector<Tensor>{
         detail::sum_to(backend::where(s[0], full({}, 0.0, dy.options()), dy), sx)};
   });
@@ -232,7 +272,9 @@ TopkResult topk(const Tensor& x, std::int64_t k, std::int64_t dim, bool largest,
     res.values = empty(out_shape, x.options());
     res.indices = empty(out_shape, TensorOptions(kInt64).device(x.device()));
     record(res.values, op, {x}, {}, [xshape](const Saved&, const Tensor& dy, const GradMask&) {
-      return std::vector<Tensor>{zeros(xshape, dy.options())};
+      // For create_graph the zeros depend on dy (empty, so its sum is 0), to stay on the tape.
+      Tensor g = zeros(xshape, dy.options());
+      return std::vector<Tensor>{autograd::creating_graph() ? add(g, sum(dy)) : g};
     });
     return res;
   }
@@ -259,8 +301,11 @@ TopkResult topk(const Tensor& x, std::int64_t k, std::int64_t dim, bool largest,
          [to_rows, from_rows, xshape, tshape, rows, n, k](const Saved& s, const Tensor& dy,
                                                           const GradMask&) {
            // d x = dy scattered to the indices of each row (distinct, so accumulating adds to 0).
-           const Tensor g = backend::index_scatter(to_rows(dy).reshape({rows, 1, k}),
-                                                   s[0].reshape({rows, 1, k}), Shape{n}, true);
+           const Tensor g =
+               autograd::creating_graph()
+                   ? row_scatter(to_rows(dy).reshape({rows, 1, k}), s[0].reshape({rows, 1, k}), n)
+                   : backend::index_scatter(to_rows(dy).reshape({rows, 1, k}),
+                                            s[0].reshape({rows, 1, k}), Shape{n}, true);
            return std::vector<Tensor>{from_rows(g.reshape(tshape), xshape)};
          });
   return res;

@@ -1,13 +1,16 @@
 // embedding: a gather of weight rows by the flattened indices (backend::index_select), recorded as
 // one node whose backward sums dy's rows into the weight's (backend::index_add) and leaves the
-// padding row at zero. See embedding.h.
+// padding row at zero; for create_graph, the sum is index_add_into_zeros, an op that records.
+// See embedding.h.
 #include "ops/embedding.h"
 
 #include "core/autograd.h"
 #include "core/checked.h"
 #include "ops/backend.h"
+#include "ops/compare.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
+#include "ops/index_add.h"
 #include "ops/shape.h"
 
 namespace convtape {
@@ -50,6 +53,14 @@ Tensor embedding(const Tensor& indices, const Tensor& weight,
                        .detach();
   record(y, "embedding", {weight}, /*saved=*/{idx},
          [v, d, m, pad](const Saved& s, const Tensor& dy, const GradMask&) {
+           if (autograd::creating_graph()) {
+             // The same sum as an op that records (its own gradient gathers the rows again); the
+             // rows of padding indices are dropped first instead of zeroing the row after.
+             Tensor rows = reshape(dy, {m, d});
+             if (pad >= 0)
+               rows = where(reshape(ne(s[0], static_cast<double>(pad)), {m, 1}), rows, 0.0);
+             return std::vector<Tensor>{detail::index_add_into_zeros(rows, 0, s[0], v)};
+           }
            if (m == 0 || d == 0) return std::vector<Tensor>{zeros({v, d}, dy.options())};
            Tensor g = reshape(
                backend::index_add(reshape(dy, {1, m, d}).contiguous(), 1, v, d, s[0]), {v, d});

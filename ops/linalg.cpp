@@ -115,8 +115,18 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor y = product(x2, transpose(wd, 0, 1));
   if (b.defined()) y = backend::binary(Binary::Add, y, b.detach());
   y = reshape(y, y_shape).detach();
-  record(y, op, {x, w, b}, {x2, wd},
-         [rows, out, xs = x.shape()](const Saved& s, const Tensor& dy, const GradMask& need) {
+  // x and w are saved with their history (beside the [rows, in] and detached forms the kernels
+  // read), for a backward with create_graph.
+  record(y, op, {x, w, b}, {SavedValue(x2, x), SavedValue(wd, w)},
+         [rows, in, out, xs = x.shape()](const Saved& s, const Tensor& dy, const GradMask& need) {
+           if (autograd::creating_graph()) {
+             // The same products as matmuls that record (s[0] is x, or x2 when x needs no grad).
+             const Tensor dy2 = reshape(dy, {rows, out});
+             return std::vector<Tensor>{
+                 need[0] ? reshape(matmul(dy2, s[1]), xs) : Tensor(),
+                 need[1] ? matmul(transpose(dy2, 0, 1), reshape(s[0], {rows, in})) : Tensor(),
+                 need[2] ? sum(dy2, {0}) : Tensor()};
+           }
            const Tensor dy2 = reshape(dy.contiguous(), {rows, out});
            return std::vector<Tensor>{need[0] ? reshape(product(dy2, s[1]), xs) : Tensor(),
                                       need[1] ? product(transpose(dy2, 0, 1), s[0]) : Tensor(),

@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/checked.h"
 #include "ops/backend.h"
+#include "ops/compare.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
@@ -124,7 +125,10 @@ Tensor sum_impl(std::string_view op, const Tensor& x, const std::vector<std::int
   record(y, op, {x}, {},
          [keep, in, average, count](const Saved&, const Tensor& dy, const GradMask&) {
            Tensor g = expand(reshape(dy, keep), in);
-           return std::vector<Tensor>{average ? backend::unary(Unary::DivScalar, g, count) : g};
+           if (!average) return std::vector<Tensor>{g};
+           return std::vector<Tensor>{autograd::creating_graph()
+                                          ? div(g, count)
+                                          : backend::unary(Unary::DivScalar, g, count)};
          });
   return y;
 }
@@ -137,8 +141,11 @@ Tensor extreme_impl(std::string_view op, Reduce kind, const Tensor& x,
   const Shape in = x.shape();
   if (p.empty) {  // mid > 0, so the zero is in a kept dim and the result is empty too
     Tensor y = empty(keepdim ? p.keep_shape : p.out_shape, x.options());
-    record(y, op, {x}, {}, [in](const Saved&, const Tensor& dy, const GradMask&) {
-      return std::vector<Tensor>{zeros(in, dy.options())};
+    const Shape keep = p.keep_shape;
+    record(y, op, {x}, {}, [in, keep](const Saved&, const Tensor& dy, const GradMask&) {
+      // x is empty too: for create_graph its (empty) gradient is dy spread over x's shape.
+      return std::vector<Tensor>{autograd::creating_graph() ? expand(reshape(dy, keep), in)
+                                                            : zeros(in, dy.options())};
     });
     return y;
   }
@@ -148,6 +155,14 @@ Tensor extreme_impl(std::string_view op, Reduce kind, const Tensor& x,
   auto plan = std::make_shared<Plan>(p);
   plan->x = Tensor();  // backward needs the layout only
   record(y, op, {x}, {indices}, [plan, in](const Saved& s, const Tensor& dy, const GradMask&) {
+    if (autograd::creating_graph()) {
+      // dy spread over the reduced dims and kept at each slice's extreme element: a select by a
+      // constant mask of x's shape (the saved positions scattered), linear in dy.
+      const Tensor one = full({plan->outer, plan->inner}, 1.0, dy.options());
+      const Tensor mask = unplan(
+          *plan, backend::reduce_scatter(one, s[0], plan->outer, plan->mid, plan->inner), in);
+      return std::vector<Tensor>{where(mask, expand(reshape(dy, plan->keep_shape), in), 0.0)};
+    }
     Tensor g = backend::reduce_scatter(dy.contiguous(), s[0], plan->outer, plan->mid, plan->inner);
     return std::vector<Tensor>{unplan(*plan, g, in)};
   });

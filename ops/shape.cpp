@@ -14,6 +14,7 @@
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
+#include "ops/index_add.h"
 
 namespace convtape {
 
@@ -71,7 +72,45 @@ Tensor scatter_into_zeros(const Tensor& src, const Shape& shape, Region region) 
   return out;
 }
 
+// slice's backward as an op that records: zeros of `shape` with src at slice(d, s, e, step) of
+// them (s and e already clamped). Its gradient is that slice of the output gradient, whose own
+// gradient is this op again, so the pair is closed under differentiation.
+Tensor slice_backward(const Tensor& src, const Shape& shape, std::int64_t d, std::int64_t s,
+                      std::int64_t e, std::int64_t step) {
+  Tensor y =
+      scatter_into_zeros(src, shape, [&](const Tensor& z) { return slice(z, d, s, e, step); });
+  record(y, "slice_backward", {src}, {},
+         [d, s, e, step](const Saved&, const Tensor& g, const GradMask&) {
+           return std::vector<Tensor>{slice(g, d, s, e, step)};
+         });
+  return y;
+}
+
 }  // namespace
+
+namespace detail {
+
+Tensor index_add_into_zeros(const Tensor& src, std::int64_t dim, const Tensor& index,
+                            std::int64_t n) {
+  const std::int64_t d = wrap_dim(dim, src.dim(), "index_add");
+  Shape out = src.shape();
+  out[static_cast<std::size_t>(d)] = n;
+  Tensor y;
+  if (src.numel() == 0) {
+    // Nothing to add (and the [outer, n, inner] split of an empty shape with huge extents beside
+    // its zero would overflow): zeros.
+    y = zeros(out, src.options());
+  } else {
+    const auto sp = split_at(out, d);
+    y = reshape(backend::index_add(src.contiguous(), sp.outer, sp.n, sp.inner, index), out);
+  }
+  record(y, "index_add", {src}, {index}, [d](const Saved& s, const Tensor& g, const GradMask&) {
+    return std::vector<Tensor>{index_select(g, d, s[0])};
+  });
+  return y;
+}
+
+}  // namespace detail
 
 Tensor view(const Tensor& x, const Shape& shape) {
   detail::check_defined("view", x);
@@ -214,8 +253,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   Shape in_shape = x.shape();
   record(y, "slice", {x}, {},
          [in_shape, d, s, e, step](const Saved&, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{scatter_into_zeros(
-               dy, in_shape, [&](const Tensor& z) { return slice(z, d, s, e, step); })};
+           return std::vector<Tensor>{slice_backward(dy, in_shape, d, s, e, step)};
          });
   return y;
 }
@@ -287,26 +325,20 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   Shape out = x.shape();
   out[static_cast<std::size_t>(d)] = idx.numel();
   checked::nbytes(out, dtype_size(x.dtype()), "index_select");
+  // Nothing to gather when x or the index is empty (and the [outer, n, inner] split of an empty
+  // shape with huge extents beside its zero would overflow): an empty result, whose gradient
+  // index_add_into_zeros makes all zeros.
+  Tensor y;
   if (x.numel() == 0 || idx.numel() == 0) {
-    // Nothing to gather (and the [outer, n, inner] split of an empty shape with huge extents
-    // beside its zero would overflow): an empty result whose gradient is all zeros.
-    Tensor y = empty(out, x.options());
-    Shape in_shape = x.shape();
-    record(y, "index_select", {x}, {}, [in_shape](const Saved&, const Tensor& dy, const GradMask&) {
-      return std::vector<Tensor>{zeros(in_shape, dy.options())};
-    });
-    return y;
+    y = empty(out, x.options());
+  } else {
+    const auto sp = detail::split_at(x.shape(), d);
+    y = reshape(backend::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
+            .detach();
   }
-  const auto sp = detail::split_at(x.shape(), d);
-  Tensor y =
-      reshape(backend::index_select(x.detach().contiguous(), sp.outer, sp.n, sp.inner, idx), out)
-          .detach();
-  Shape in_shape = x.shape();
-  record(y, "index_select", {x}, {idx},
-         [in_shape, sp](const Saved& s, const Tensor& dy, const GradMask&) {
-           return std::vector<Tensor>{reshape(
-               backend::index_add(dy.contiguous(), sp.outer, sp.n, sp.inner, s[0]), in_shape)};
-         });
+  record(y, "index_select", {x}, {idx}, [d, n](const Saved& s, const Tensor& dy, const GradMask&) {
+    return std::vector<Tensor>{detail::index_add_into_zeros(dy, d, s[0], n)};
+  });
   return y;
 }
 
