@@ -1,6 +1,7 @@
 // The correlation (cost volume) front end: every argument check of the op, the backend kernels and
 // the tape entry. df1 needs only f2 and df2 only f1, so each is saved only when the other's
-// gradient is wanted.
+// gradient is wanted. A backward with create_graph runs the three bilinear maps as ops that
+// record (corr_map), whose derivatives are again these maps.
 #include "ops/correlation.h"
 
 #include <limits>
@@ -84,6 +85,48 @@ CorrelationGeometry resolve(std::string_view op, const Tensor& f1, const Tensor&
   return g;
 }
 
+// The three bilinear maps of a correlation with geometry g, as one op that records: Forward
+// (f1, f2) -> y, GradF1 (dy, f2) -> df1 and GradF2 (dy, f1) -> df2. GradF1 is the adjoint of
+// Forward in f1 (<c, GradF1(dy, f2)> = <Forward(c, f2), dy>) and GradF2 its adjoint in f2
+// (<c, GradF2(dy, f1)> = <Forward(f1, c), dy>), so with L = <c, map(a, b)>:
+//   Forward (a = f1, b = f2): da = GradF1(c, b),  db = GradF2(c, a);
+//   GradF1 (a = dy, b = f2):  da = Forward(c, b), db = GradF2(a, c);
+//   GradF2 (a = dy, b = f1):  da = Forward(b, c), db = GradF1(a, c).
+// Every derivative of a correlation, to any order, is one of these maps.
+enum class CorrMap { Forward, GradF1, GradF2 };
+
+Tensor corr_map(CorrMap kind, const Tensor& a, const Tensor& b, const CorrelationGeometry& g) {
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const Tensor ad = ac.detach(), bd = bc.detach();
+  Tensor y = kind == CorrMap::Forward  ? backend::correlation_forward(ad, bd, g)
+             : kind == CorrMap::GradF1 ? backend::correlation_backward_f1(ad, bd, g)
+                                       : backend::correlation_backward_f2(ad, bd, g);
+  static constexpr std::string_view names[] = {"correlation_forward", "correlation_backward_f1",
+                                               "correlation_backward_f2"};
+  // da needs b and db needs a: each is saved only when the other's gradient may be wanted.
+  record(y, names[static_cast<int>(kind)], {ac, bc},
+         {b.requires_grad() ? ac : Tensor(), a.requires_grad() ? bc : Tensor()},
+         [kind, g](const Saved& s, const Tensor& c, const GradMask& need) {
+           Tensor da, db;
+           switch (kind) {
+             case CorrMap::Forward:
+               if (need[0]) da = corr_map(CorrMap::GradF1, c, s[1], g);
+               if (need[1]) db = corr_map(CorrMap::GradF2, c, s[0], g);
+               break;
+             case CorrMap::GradF1:
+               if (need[0]) da = corr_map(CorrMap::Forward, c, s[1], g);
+               if (need[1]) db = corr_map(CorrMap::GradF2, s[0], c, g);
+               break;
+             case CorrMap::GradF2:
+               if (need[0]) da = corr_map(CorrMap::Forward, s[1], c, g);
+               if (need[1]) db = corr_map(CorrMap::GradF1, s[0], c, g);
+               break;
+           }
+           return std::vector<Tensor>{da, db};
+         });
+  return y;
+}
+
 }  // namespace
 
 Tensor correlation(const Tensor& f1, const Tensor& f2, const CorrelationOptions& options) {
@@ -93,8 +136,13 @@ Tensor correlation(const Tensor& f1, const Tensor& f2, const CorrelationOptions&
   const Tensor a = f1.detach().contiguous(), b = f2.detach().contiguous();
   Tensor y = backend::correlation_forward(a, b, g);
   const bool need_f1 = f1.requires_grad(), need_f2 = f2.requires_grad();
-  record(y, op, {f1, f2}, {need_f2 ? a : Tensor(), need_f1 ? b : Tensor()},
+  record(y, op, {f1, f2},
+         {need_f2 ? SavedValue(a, f1) : SavedValue(), need_f1 ? SavedValue(b, f2) : SavedValue()},
          [g](const Saved& s, const Tensor& dy, const GradMask& need) {
+           if (autograd::creating_graph())
+             return std::vector<Tensor>{
+                 need[0] ? corr_map(CorrMap::GradF1, dy, s[1], g) : Tensor(),
+                 need[1] ? corr_map(CorrMap::GradF2, dy, s[0], g) : Tensor()};
            const Tensor dyc = dy.contiguous();
            return std::vector<Tensor>{
                need[0] ? backend::correlation_backward_f1(dyc, s[1], g) : Tensor(),

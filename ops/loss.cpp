@@ -4,7 +4,9 @@
 // rows [M, C] (one copy), so that one kernel pair serves every rank. cross_entropy's label
 // smoothing and probability targets are compositions of differentiable ops. The binary
 // cross-entropies compute their forward off the tape and record PyTorch's own gradient formulas
-// (ops/loss.h), which differ from the derivative of the clamped forward at x = 0 or 1.
+// (ops/loss.h), which differ from the derivative of the clamped forward at x = 0 or 1. Every
+// gradient formula is made of ops that record (nll's through nll_map, a gather at the labels and
+// its adjoint), so a backward with create_graph yields gradients that can be differentiated again.
 #include "ops/loss.h"
 
 #include <cmath>
@@ -131,6 +133,32 @@ void check_class_labels(std::string_view op, const Tensor& x, std::string_view w
            to_string(want), what, to_string(x.shape()), to_string(labels.shape()));
 }
 
+// The two linear maps of nll at fixed labels (checked) and weights, as ops that record: Forward,
+// rows [M, C] -> [M], -rows[i, y] * w[y] (y = labels[i]; 0 where y is ignore_index), and its
+// adjoint Adjoint, g [M] -> [M, C], -g[i] * w[y] at (i, y) and 0 elsewhere. Each is the other's
+// gradient: the second derivatives of nll flow through the gather at the labels.
+enum class NllMap { Forward, Adjoint };
+
+Tensor nll_map(NllMap kind, const Tensor& t, const Tensor& labels, const Tensor& weight,
+               std::int64_t ignore_index, std::int64_t classes) {
+  const Tensor tc = t.contiguous();
+  Tensor y;
+  if (kind == NllMap::Forward) {
+    OutOfRange bad;
+    y = backend::nll(tc.detach(), labels, weight, ignore_index, bad);
+  } else {
+    y = backend::nll_backward(tc.detach(), labels, weight, ignore_index, classes);
+  }
+  record(y, kind == NllMap::Forward ? "nll_loss_forward" : "nll_loss_backward", {tc},
+         {labels, weight},
+         [kind, ignore_index, classes](const Saved& s, const Tensor& c, const GradMask&) {
+           return std::vector<Tensor>{
+               nll_map(kind == NllMap::Forward ? NllMap::Adjoint : NllMap::Forward, c, s[0], s[1],
+                       ignore_index, classes)};
+         });
+  return y;
+}
+
 // rows [M, C] (on the tape), labels [M] -> the per-row losses [M], recorded; sample_weights
 // (when non-null) gets the rows' weights, 0 where ignored.
 Tensor nll_rows(const Tensor& rows, const Tensor& labels, const Tensor& weight,
@@ -148,6 +176,9 @@ Tensor nll_rows(const Tensor& rows, const Tensor& labels, const Tensor& weight,
            bad.value, bad.position, ignore_index);
   record(losses, op, {rows}, {lab, w},
          [classes, ignore_index](const Saved& s, const Tensor& g, const GradMask&) {
+           if (autograd::creating_graph())
+             return std::vector<Tensor>{
+                 nll_map(NllMap::Adjoint, g, s[0], s[1], ignore_index, classes)};
            return std::vector<Tensor>{
                backend::nll_backward(g.contiguous(), s[0], s[1], ignore_index, classes)};
          });
@@ -307,7 +338,9 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
     loss = times(
         sub(mul(sub(t, 1.0), clamp(log(sub(1.0, x)), -100.0)), mul(t, clamp(log(x), -100.0))), w);
   }
-  record(loss, op, {input, target}, {x, t, w},
+  // The inputs are saved as they are, so that a backward with create_graph differentiates the
+  // gradient formulas below (ops that record) with respect to them.
+  record(loss, op, {input, target}, {input, target, w},
          [](const Saved& s, const Tensor& g, const GradMask& need) {
            const Tensor& xs = s[0];
            const Tensor& ts = s[1];
@@ -343,7 +376,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                        : add(add(linear, m), lse);
     loss = times(loss, w);
   }
-  record(loss, op, {input, target}, {x, t, w, p},
+  record(loss, op, {input, target}, {input, target, w, p},
          [](const Saved& s, const Tensor& g, const GradMask& need) {
            const Tensor& xs = s[0];
            const Tensor& ts = s[1];

@@ -3,6 +3,9 @@
 // indices of its forward pass, and its gradient scatters dy to them; max_unpool is the same scatter
 // (overwriting) and its gradient the matching gather. Adaptive pooling whose output sizes divide
 // the input is run as the regular pooling with kernel = stride = in / out.
+// Every gradient here is linear in dy: for a backward with create_graph it is made of recorded
+// maps whose own gradients are each other (the scatter-add at fixed indices and the gather at
+// them; average pooling and its adjoint), so every derivative, to any order, is one of them.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -177,6 +180,56 @@ PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
   return g;
 }
 
+// The index maps of max pooling at fixed int64 per-plane indices [N, C, *m], as ops that record:
+// the scatter-add of src [N, C, *m] into zeros [N, C, *plane] and its adjoint, the gather of
+// src [N, C, *plane] at the indices. The gradient of each is the other at the same indices, so the
+// second derivative of a max pooling flows through the argmax of its forward pass.
+Tensor pool_gather(const Tensor& src, const Tensor& indices);
+
+Tensor pool_scatter(const Tensor& src, const Tensor& indices, const Shape& plane) {
+  const Tensor sc = src.contiguous();
+  Tensor y = backend::index_scatter(sc.detach(), indices, plane, /*accumulate=*/true);
+  record(y, "max_pool_backward", {sc}, {indices},
+         [](const Saved& s, const Tensor& c, const GradMask&) {
+           return std::vector<Tensor>{pool_gather(c, s[0])};
+         });
+  return y;
+}
+
+Tensor pool_gather(const Tensor& src, const Tensor& indices) {
+  const Tensor sc = src.contiguous();
+  Tensor y = backend::index_gather(sc.detach(), indices);
+  const Shape plane(src.shape().begin() + 2, src.shape().end());
+  record(y, "max_unpool_backward", {sc}, {indices},
+         [plane](const Saved& s, const Tensor& c, const GradMask&) {
+           return std::vector<Tensor>{pool_scatter(c, s[0], plane)};
+         });
+  return y;
+}
+
+// The linear maps of average pooling with geometry g, as ops that record: the pooling
+// [N, C, *in] -> [N, C, *out] and its adjoint [N, C, *out] -> [N, C, *in], each the other's
+// gradient.
+enum class AvgMap { Forward, Adjoint };
+
+Tensor avg_pool_map(AvgMap kind, const Tensor& t, const PoolGeometry& g) {
+  const Tensor tc = t.contiguous();
+  Tensor y = kind == AvgMap::Forward ? backend::avg_pool_forward(tc.detach(), g)
+                                     : backend::avg_pool_backward(tc.detach(), g);
+  record(y, kind == AvgMap::Forward ? "avg_pool_forward" : "avg_pool_backward", {tc}, {},
+         [kind, g](const Saved&, const Tensor& c, const GradMask&) {
+           return std::vector<Tensor>{
+               avg_pool_map(kind == AvgMap::Forward ? AvgMap::Adjoint : AvgMap::Forward, c, g)};
+         });
+  return y;
+}
+
+// The gradient of a max pooling of an input [N, C, *in] at its saved argmax.
+Tensor max_pool_grad(const Tensor& dy, const Tensor& indices, const PoolGeometry& g) {
+  if (autograd::creating_graph()) return pool_scatter(dy, indices, g.in);
+  return backend::index_scatter(dy.contiguous(), indices, g.in, /*accumulate=*/true);
+}
+
 PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
                               bool want_indices) {
   const PoolGeometry g = resolve(op, x, o, PoolKind::Max);
@@ -185,8 +238,7 @@ PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOp
   PoolResult r = backend::max_pool_forward(xc, g, want_indices || need_grad);
   // The argmax of the forward pass is the gradient's route: saved, not recomputed.
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{
-        backend::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+    return std::vector<Tensor>{max_pool_grad(dy, s[0], g)};
   });
   return {r.values, want_indices ? r.indices : Tensor()};
 }
@@ -196,6 +248,8 @@ Tensor avg_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
   const PoolGeometry g = given ? *given : resolve(op, x, o, PoolKind::Avg);
   Tensor y = backend::avg_pool_forward(x.detach().contiguous(), g);
   record(y, op, {x}, {}, [g](const Saved&, const Tensor& dy, const GradMask&) {
+    if (autograd::creating_graph())
+      return std::vector<Tensor>{avg_pool_map(AvgMap::Adjoint, dy, g)};
     return std::vector<Tensor>{backend::avg_pool_backward(dy.contiguous(), g)};
   });
   return y;
@@ -259,6 +313,7 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
            plane, detail::dims_string(out), bad.value, bad.position);
   Tensor y = backend::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
   record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
+    if (autograd::creating_graph()) return std::vector<Tensor>{pool_gather(dy, sv[0]), Tensor()};
     return std::vector<Tensor>{backend::index_gather(dy.contiguous(), sv[0]), Tensor()};
   });
   return y;
@@ -310,8 +365,7 @@ PoolWithIndices adaptive_max_impl(std::string_view op, const Tensor& x, const Sh
   const bool need_grad = any_requires_grad({x});
   PoolResult r = backend::max_pool_forward(x.detach().contiguous(), g, want_indices || need_grad);
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
-    return std::vector<Tensor>{
-        backend::index_scatter(dy.contiguous(), s[0], g.in, /*accumulate=*/true)};
+    return std::vector<Tensor>{max_pool_grad(dy, s[0], g)};
   });
   return {r.values, want_indices ? r.indices : Tensor()};
 }
