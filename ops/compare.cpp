@@ -12,6 +12,7 @@
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
+#include "ops/index_maps.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 
@@ -103,32 +104,6 @@ Tensor extreme(std::string_view op, const Tensor& a, const Tensor& b, bool is_ma
   record(y, op, {a, b}, {a, b}, [is_max](const Saved& s, const Tensor& dy, const GradMask& need) {
     return extreme_grads(s[0], s[1], dy, need, is_max);
   });
-  return y;
-}
-
-// topk's gradient as ops that record: src [rows, 1, k] summed into zeros [rows, 1, n] at int64
-// indices [rows, 1, k], and its adjoint, the gather of src [rows, 1, n] at the indices. The
-// gradient of each is the other at the same indices, so every derivative of topk, to any order,
-// is one of the two.
-Tensor row_gather(const Tensor& src, const Tensor& indices);
-
-Tensor row_scatter(const Tensor& src, const Tensor& indices, std::int64_t n) {
-  const Tensor sc = src.contiguous();
-  Tensor y = backend::index_scatter(sc.detach(), indices, Shape{n}, /*accumulate=*/true);
-  record(y, "topk_backward", {sc}, {indices}, [](const Saved& s, const Tensor& g, const GradMask&) {
-    return std::vector<Tensor>{row_gather(g, s[0])};
-  });
-  return y;
-}
-
-Tensor row_gather(const Tensor& src, const Tensor& indices) {
-  const Tensor sc = src.contiguous();
-  Tensor y = backend::index_gather(sc.detach(), indices);
-  const std::int64_t n = src.size(-1);
-  record(y, "topk_backward_backward", {sc}, {indices},
-         [n](const Saved& s, const Tensor& g, const GradMask&) {
-           return std::vector<Tensor>{row_scatter(g, s[0], n)};
-         });
   return y;
 }
 
@@ -303,7 +278,8 @@ TopkResult topk(const Tensor& x, std::int64_t k, std::int64_t dim, bool largest,
            // d x = dy scattered to the indices of each row (distinct, so accumulating adds to 0).
            const Tensor g =
                autograd::creating_graph()
-                   ? row_scatter(to_rows(dy).reshape({rows, 1, k}), s[0].reshape({rows, 1, k}), n)
+                   ? detail::plane_scatter(to_rows(dy).reshape({rows, 1, k}),
+                                           s[0].reshape({rows, 1, k}), Shape{n})
                    : backend::index_scatter(to_rows(dy).reshape({rows, 1, k}),
                                             s[0].reshape({rows, 1, k}), Shape{n}, true);
            return std::vector<Tensor>{from_rows(g.reshape(tshape), xshape)};

@@ -10,7 +10,7 @@
 #include "ops/compare.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
-#include "ops/index_add.h"
+#include "ops/index_maps.h"
 #include "ops/shape.h"
 
 namespace convtape {

@@ -19,6 +19,7 @@
 #include "core/checked.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
+#include "ops/index_maps.h"
 
 namespace convtape {
 
@@ -180,33 +181,6 @@ PoolGeometry resolve(std::string_view op, const Tensor& x, const PoolOptions& o,
   return g;
 }
 
-// The index maps of max pooling at fixed int64 per-plane indices [N, C, *m], as ops that record:
-// the scatter-add of src [N, C, *m] into zeros [N, C, *plane] and its adjoint, the gather of
-// src [N, C, *plane] at the indices. The gradient of each is the other at the same indices, so the
-// second derivative of a max pooling flows through the argmax of its forward pass.
-Tensor pool_gather(const Tensor& src, const Tensor& indices);
-
-Tensor pool_scatter(const Tensor& src, const Tensor& indices, const Shape& plane) {
-  const Tensor sc = src.contiguous();
-  Tensor y = backend::index_scatter(sc.detach(), indices, plane, /*accumulate=*/true);
-  record(y, "max_pool_backward", {sc}, {indices},
-         [](const Saved& s, const Tensor& c, const GradMask&) {
-           return std::vector<Tensor>{pool_gather(c, s[0])};
-         });
-  return y;
-}
-
-Tensor pool_gather(const Tensor& src, const Tensor& indices) {
-  const Tensor sc = src.contiguous();
-  Tensor y = backend::index_gather(sc.detach(), indices);
-  const Shape plane(src.shape().begin() + 2, src.shape().end());
-  record(y, "max_unpool_backward", {sc}, {indices},
-         [plane](const Saved& s, const Tensor& c, const GradMask&) {
-           return std::vector<Tensor>{pool_scatter(c, s[0], plane)};
-         });
-  return y;
-}
-
 // The linear maps of average pooling with geometry g, as ops that record: the pooling
 // [N, C, *in] -> [N, C, *out] and its adjoint [N, C, *out] -> [N, C, *in], each the other's
 // gradient.
@@ -226,7 +200,7 @@ Tensor avg_pool_map(AvgMap kind, const Tensor& t, const PoolGeometry& g) {
 
 // The gradient of a max pooling of an input [N, C, *in] at its saved argmax.
 Tensor max_pool_grad(const Tensor& dy, const Tensor& indices, const PoolGeometry& g) {
-  if (autograd::creating_graph()) return pool_scatter(dy, indices, g.in);
+  if (autograd::creating_graph()) return detail::plane_scatter(dy, indices, g.in);
   return backend::index_scatter(dy.contiguous(), indices, g.in, /*accumulate=*/true);
 }
 
@@ -313,7 +287,8 @@ Tensor max_unpool_impl(std::string_view op, const Tensor& x, const Tensor& indic
            plane, detail::dims_string(out), bad.value, bad.position);
   Tensor y = backend::index_scatter(x.detach().contiguous(), ic, out, /*accumulate=*/false);
   record(y, op, {x, indices}, {ic}, [](const Saved& sv, const Tensor& dy, const GradMask&) {
-    if (autograd::creating_graph()) return std::vector<Tensor>{pool_gather(dy, sv[0]), Tensor()};
+    if (autograd::creating_graph())
+      return std::vector<Tensor>{detail::plane_gather(dy, sv[0]), Tensor()};
     return std::vector<Tensor>{backend::index_gather(dy.contiguous(), sv[0]), Tensor()};
   });
   return y;

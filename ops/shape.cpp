@@ -14,7 +14,7 @@
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
-#include "ops/index_add.h"
+#include "ops/index_maps.h"
 
 namespace convtape {
 
@@ -87,30 +87,6 @@ Tensor slice_backward(const Tensor& src, const Shape& shape, std::int64_t d, std
 }
 
 }  // namespace
-
-namespace detail {
-
-Tensor index_add_into_zeros(const Tensor& src, std::int64_t dim, const Tensor& index,
-                            std::int64_t n) {
-  const std::int64_t d = wrap_dim(dim, src.dim(), "index_add");
-  Shape out = src.shape();
-  out[static_cast<std::size_t>(d)] = n;
-  Tensor y;
-  if (src.numel() == 0) {
-    // Nothing to add (and the [outer, n, inner] split of an empty shape with huge extents beside
-    // its zero would overflow): zeros.
-    y = zeros(out, src.options());
-  } else {
-    const auto sp = split_at(out, d);
-    y = reshape(backend::index_add(src.contiguous(), sp.outer, sp.n, sp.inner, index), out);
-  }
-  record(y, "index_add", {src}, {index}, [d](const Saved& s, const Tensor& g, const GradMask&) {
-    return std::vector<Tensor>{index_select(g, d, s[0])};
-  });
-  return y;
-}
-
-}  // namespace detail
 
 Tensor view(const Tensor& x, const Shape& shape) {
   detail::check_defined("view", x);
