@@ -1,5 +1,6 @@
-// The command line the small examples share (segment_shapes, sequence_classifier): --help / -h,
-// --seed S, --epochs N, --threads N, and flags of the example's own through a callback.
+// The command line the small examples share (segment_shapes, sequence_classifier,
+// gradient_penalty): --help / -h, --seed S, --epochs N, --threads N, and flags of the example's
+// own through a callback.
 #pragma once
 
 #include <cstdio>
