@@ -11,6 +11,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -259,6 +260,39 @@ TEST_CASE("correlate and convolve second derivatives", "[gradgrad][signal]") {
           [&](const std::vector<Tensor>& in) { return convolve(in[0], in[1], mode); },
           (std::vector<Tensor>{leaf(a), leaf(b)}), curved());
     }
+  }
+}
+
+TEST_CASE("the d2l corr2d helpers' second derivatives", "[gradgrad][signal]") {
+  using Fn = Tensor (*)(const Tensor&, const Tensor&);
+  const std::vector<std::tuple<const char*, Fn, Shape, Shape>> cases = {
+      {"corr2d", &d2l::corr2d, {4, 5}, {2, 3}},
+      {"corr2d_multi_in", &d2l::corr2d_multi_in, {2, 4, 4}, {2, 2, 2}},
+      {"corr2d_multi_in_out", &d2l::corr2d_multi_in_out, {2, 4, 3}, {3, 2, 2, 2}},
+      {"corr2d_multi_in_out_1x1", &d2l::corr2d_multi_in_out_1x1, {3, 3, 3}, {2, 3, 1, 1}},
+  };
+  for (const auto& [name, fn, xs, ks] : cases) {
+    INFO(name);
+    CT_REQUIRE_GRADGRAD([&](const std::vector<Tensor>& in) { return fn(in[0], in[1]); },
+                        (std::vector<Tensor>{leaf(xs), leaf(ks)}), curved());
+  }
+}
+
+TEST_CASE("dropout masks are constants of the second derivative", "[gradgrad][dropout]") {
+  // A fixed generator draws the same mask on every evaluation, so finite differences see the
+  // function the tape recorded.
+  for (const auto& [name, shape] :
+       std::vector<std::pair<const char*, Shape>>{{"dropout", {4, 5}}, {"feature", {2, 3, 4}}}) {
+    INFO(name);
+    const std::string kind = name;
+    CT_REQUIRE_GRADGRAD(
+        [&](const std::vector<Tensor>& in) {
+          Generator gen(7);
+          const Tensor d = kind == "dropout" ? dropout(in[0], 0.4, true, &gen)
+                                             : feature_dropout(in[0], 0.4, true, &gen);
+          return square(d);
+        },
+        std::vector<Tensor>{leaf(shape)}, curved());
   }
 }
 
