@@ -168,12 +168,9 @@ int main(int argc, char** argv) {
 
   double final_accuracy = 0.0;
   for (long long epoch = 1; epoch <= epochs; ++epoch) {
-    std::vector<std::int64_t> order(static_cast<std::size_t>(n_train));
-    for (std::int64_t i = 0; i < n_train; ++i) order[static_cast<std::size_t>(i)] = i;
-    for (std::int64_t i = n_train - 1; i > 0; --i)
-      std::swap(order[static_cast<std::size_t>(i)],
-                order[static_cast<std::size_t>(train_gen.integer(0, i + 1))]);
-    const Tensor perm = from_vector(order, {n_train});
+    // A fresh order of the training set each epoch: the DataLoader's seeded shuffle.
+    const Tensor perm = from_vector(
+        data::epoch_permutation(n_train, static_cast<std::uint64_t>(seed), epoch), {n_train});
     double loss_sum = 0.0;
     std::int64_t steps = 0;
     for (std::int64_t b = 0; b + batch <= n_train; b += batch) {
