@@ -23,16 +23,11 @@ namespace {
 using namespace convtape;
 using ct_test::GoldenCase;
 
-const Tensor& item(const GoldenCase& c, const std::string& name) {
-  const auto it = c.find(name);
-  if (it == c.end()) throw std::runtime_error("golden case has no tensor " + name);
-  return it->second;
-}
+using ct_test::in;
 
 std::vector<std::int64_t> ints(const GoldenCase& c, const std::string& name) {
   std::vector<std::int64_t> v;
-  for (const double e : item(c, name).to_vector<double>())
-    v.push_back(static_cast<std::int64_t>(e));
+  for (const double e : in(c, name).to_vector<double>()) v.push_back(static_cast<std::int64_t>(e));
   return v;
 }
 
@@ -62,7 +57,7 @@ Op op_of(const std::string& name, const GoldenCase& c, std::vector<std::string>&
         .padding(ints(c, "opt_padding"))
         .dilation(ints(c, "opt_dilation"))
         .groups(one_int(c, "opt_groups"));
-    const std::int64_t rank = item(c, "x").dim() - 2;
+    const std::int64_t rank = in(c, "x").dim() - 2;
     return [o, bias, rank](const std::vector<Tensor>& in) {
       const Tensor b = bias ? in[2] : Tensor();
       return rank == 1   ? conv1d(in[0], in[1], b, o)
@@ -79,7 +74,7 @@ Op op_of(const std::string& name, const GoldenCase& c, std::vector<std::string>&
                                        .output_padding(ints(c, "opt_output_padding"))
                                        .dilation(ints(c, "opt_dilation"))
                                        .groups(one_int(c, "opt_groups"));
-    const std::int64_t rank = item(c, "x").dim() - 2;
+    const std::int64_t rank = in(c, "x").dim() - 2;
     return [o, bias, rank](const std::vector<Tensor>& in) {
       const Tensor b = bias ? in[2] : Tensor();
       return rank == 1   ? conv_transpose1d(in[0], in[1], b, o)
@@ -124,16 +119,16 @@ void check_case(const std::string& name, const GoldenCase& c) {
   std::vector<std::string> names;
   const Op op = op_of(name, c, names);
   std::vector<Tensor> inputs;
-  for (const auto& n : names) inputs.push_back(item(c, n).clone().requires_grad_(true));
-  const Tensor v = item(c, "v").clone().requires_grad_(true);
+  for (const auto& n : names) inputs.push_back(in(c, n).clone().requires_grad_(true));
+  const Tensor v = in(c, "v").clone().requires_grad_(true);
 
   const Tensor out = op(inputs);
-  CHECK(close(out, item(c, "out")));
+  CHECK(close(out, in(c, "out")));
   const auto g = autograd::grad({out}, inputs, {v}, {.create_graph = true});
   REQUIRE(g.size() == names.size());
   bool on_tape = true;
   for (std::size_t i = 0; i < g.size(); ++i) {
-    check_derivative("grad_" + names[i], g[i], item(c, "grad_" + names[i]));
+    check_derivative("grad_" + names[i], g[i], in(c, "grad_" + names[i]));
     INFO("grad_" << names[i] << " must be on the tape after create_graph");
     CHECK(g[i].requires_grad());
     on_tape = on_tape && g[i].requires_grad();
@@ -142,15 +137,15 @@ void check_case(const std::string& name, const GoldenCase& c) {
 
   Tensor s;
   for (std::size_t i = 0; i < g.size(); ++i) {
-    const Tensor term = sum(mul(g[i], item(c, "u_" + names[i])));
+    const Tensor term = sum(mul(g[i], in(c, "u_" + names[i])));
     s = s.defined() ? add(s, term) : term;
   }
   std::vector<Tensor> wrt = inputs;
   wrt.push_back(v);
   const auto h = autograd::grad({s}, wrt, {}, {.allow_unused = true});
   for (std::size_t i = 0; i < names.size(); ++i)
-    check_derivative("gg_" + names[i], h[i], item(c, "gg_" + names[i]));
-  check_derivative("gg_v", h.back(), item(c, "gg_v"));
+    check_derivative("gg_" + names[i], h[i], in(c, "gg_" + names[i]));
+  check_derivative("gg_v", h.back(), in(c, "gg_v"));
 }
 
 void check_file(const std::string& file, std::size_t expected_cases) {

@@ -16,18 +16,14 @@
 namespace {
 
 using namespace convtape;
-using Inputs = std::map<std::string, Tensor>;
+using Inputs = ct_test::GoldenCase;
 
 struct Spec {
   std::vector<std::string> grads;  // inputs that require grad; the file holds grad_<name> for each
   std::function<Tensor(const Inputs&)> fn;
 };
 
-const Tensor& in(const Inputs& inputs, const std::string& name) {
-  const auto it = inputs.find(name);
-  if (it == inputs.end()) throw std::runtime_error("golden case has no input " + name);
-  return it->second;
-}
+using ct_test::in;
 
 // Integer arguments are stored as float values.
 Tensor as_int64(const Inputs& inputs, const std::string& name) {

@@ -35,13 +35,9 @@ Tensor labels_with(const Shape& shape, std::int64_t classes, std::int64_t ignore
 
 // ---------------------------------------------------------------- golden values
 
-using Inputs = std::map<std::string, Tensor>;
+using Inputs = ct_test::GoldenCase;
 
-const Tensor& in(const Inputs& inputs, const std::string& name) {
-  const auto it = inputs.find(name);
-  if (it == inputs.end()) throw std::runtime_error("golden case has no input " + name);
-  return it->second;
-}
+using ct_test::in;
 
 struct Spec {
   std::vector<std::string> grads;  // inputs that require grad; the file has grad_<name> for each

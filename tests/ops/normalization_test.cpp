@@ -17,13 +17,9 @@ namespace {
 using namespace convtape;
 using ct_test::leaf;
 using ct_test::OpCheck;
-using Inputs = std::map<std::string, Tensor>;
+using Inputs = ct_test::GoldenCase;
 
-const Tensor& in(const Inputs& inputs, const std::string& name) {
-  const auto it = inputs.find(name);
-  if (it == inputs.end()) throw std::runtime_error("golden case has no input " + name);
-  return it->second;
-}
+using ct_test::in;
 
 // The differentiable inputs of a case (grad_<name> in the file), its function, and the constants
 // it updates in place (new_<name> in the file). Scalars as in scripts/make_norm_golden.py.

@@ -51,6 +51,12 @@ std::string str(const Pads& p) {
 }
 
 // Format, one tensor per line:  <case> <name> <rank> <dims...> <values...>
+const convtape::Tensor& in(const GoldenCase& c, const std::string& name) {
+  const auto it = c.find(name);
+  if (it == c.end()) throw std::runtime_error("golden case has no tensor " + name);
+  return it->second;
+}
+
 std::map<std::string, GoldenCase> load_golden(const std::string& file) {
   const std::string path = std::string(CT_GOLDEN_DIR) + "/" + file;
   std::ifstream in(path);

@@ -57,5 +57,7 @@ std::string str(const Pads& p);
 // Golden cases: each case maps names ("x", "out", "grad_x", ...) to tensors (float64 values).
 using GoldenCase = std::map<std::string, convtape::Tensor>;
 std::map<std::string, GoldenCase> load_golden(const std::string& file);
+// The tensor `name` of a golden case; throws std::runtime_error naming it when the case has none.
+const convtape::Tensor& in(const GoldenCase& c, const std::string& name);
 
 }  // namespace ct_test
