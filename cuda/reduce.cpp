@@ -8,6 +8,7 @@
 #include "cuda/check.h"
 #include "cuda/cuda.h"
 #include "cuda/device_scope.h"
+#include "cuda/operands.h"
 #include "cuda/reduce_body.h"
 #include "cuda/reduce_launch.h"
 
@@ -31,10 +32,6 @@ void check_sizes(std::int64_t outer, std::int64_t mid, std::int64_t inner) {
   CT_CHECK(outer >= 0 && mid >= 0 && inner >= 0,
            "{}: expected non-negative sizes [outer, mid, inner], got [{}, {}, {}]", kOp, outer, mid,
            inner);
-}
-
-Tensor device_empty(const Shape& shape, DType dtype, Device device) {
-  return empty(shape, TensorOptions(dtype).device(device));
 }
 
 }  // namespace
