@@ -3,6 +3,8 @@
 
 #include <atomic>
 
+#include "core/trace.h"
+
 namespace convtape {
 
 namespace {
@@ -122,6 +124,7 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 
 void record(Tensor& y, std::string_view op, const std::vector<Tensor>& inputs,
             const std::vector<SavedValue>& saved, BackwardFn backward) {
+  trace::report_untraced(op, inputs, y);
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<autograd::Node>();
   node->name = std::string(op);
