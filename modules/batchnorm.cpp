@@ -4,6 +4,7 @@
 #include "modules/batchnorm.h"
 
 #include "core/autograd.h"
+#include "core/trace.h"
 #include "modules/init.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
@@ -51,6 +52,8 @@ void BatchNormNd::reset_parameters() {
 }
 
 Tensor BatchNormNd::forward(const Tensor& x) {
+  // Traced as one op (core/trace.h): the ops it is made of are not reported on their own.
+  trace::OpScope scope;
   const std::int64_t c = options_.num_features();
   CT_CHECK(x.defined(), "{}: expected an input tensor, got an undefined one", name_);
   CT_CHECK(x.dim() >= min_rank_ && x.dim() <= max_rank_, "{}: expected input {}, got {}", name_,
@@ -97,6 +100,14 @@ Tensor BatchNormNd::forward(const Tensor& x) {
   }
   if (options_.affine())
     y = add(mul(y, reshape(weight_, per_channel)), reshape(bias_, per_channel));
+  // Inputs: x, weight, bias (undefined unless affine), running mean and variance (undefined
+  // unless tracked); batch_stats: the batch's statistics normalised (training, or no running
+  // statistics), which onnx/ cannot express.
+  if (scope.recording())
+    scope.emit("batch_norm", {x, weight_, bias_, running_mean_, running_var_}, y,
+               {{"eps", options_.eps()},
+                {"batch_stats", std::int64_t{batch_stats}},
+                {"training", std::int64_t{is_training()}}});
   return y;
 }
 

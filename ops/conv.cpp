@@ -14,6 +14,7 @@
 
 #include "core/autograd.h"
 #include "core/checked.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
@@ -89,9 +90,10 @@ Shape output_shape(std::string_view op, std::int64_t batch, std::int64_t channel
 // operands' dtypes and devices are checked by the caller). Every extent is computed in checked
 // arithmetic: the dilated input (in - 1) * input_dilation + 1, the padded input in' + lo + hi, the
 // dilated kernel, and SAME's padding; the output extent (padded - dilated kernel) / stride + 1 is
-// then at most the padded extent, so it fits too.
+// then at most the padded extent, so it fits too. pad_hi, when given, receives the high padding
+// of every dim (the geometry keeps only the low one), for the trace.
 ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, const Shape* bs,
-                     const ConvOptions& o) {
+                     const ConvOptions& o, Shape* pad_hi = nullptr) {
   check_rank(op, xs, ws, "[K, C/groups, *R]");
   const auto s = static_cast<std::int64_t>(xs.size()) - 2;
   const std::int64_t c = xs[1], k = ws[0], groups = o.groups();
@@ -174,6 +176,7 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
     dilated.push_back(dk);
     fits = fits && *total >= dk;
     g.pad_lo.push_back(lo);
+    if (pad_hi) pad_hi->push_back(hi);
   }
   CT_CHECK(fits,
            "{}: expected a dilated kernel ({}) no larger than the padded input ({}), got weight {} "
@@ -187,10 +190,11 @@ ConvGeometry resolve(std::string_view op, const Shape& xs, const Shape& ws, cons
 }
 
 ConvGeometry resolve(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
-                     const ConvOptions& o) {
+                     const ConvOptions& o, Shape* pad_hi = nullptr) {
   check_operands(op, x, w, b);
   const Shape bshape = b.defined() ? b.shape() : Shape{};
-  const ConvGeometry g = resolve(op, x.shape(), w.shape(), b.defined() ? &bshape : nullptr, o);
+  const ConvGeometry g =
+      resolve(op, x.shape(), w.shape(), b.defined() ? &bshape : nullptr, o, pad_hi);
   checked::nbytes(output_shape(op, g.batch, g.out_channels, g.out), dtype_size(x.dtype()), op);
   return g;
 }
@@ -250,15 +254,9 @@ Tensor conv_map(ConvMap kind, const Tensor& a, const Tensor& b, const ConvGeomet
   return y;
 }
 
-Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
-                 const ConvOptions& o) {
-  const ConvGeometry g = resolve(op, x, w, b, o);
-  detail::check_same_device(op, {x, w, b});
-  if (o.flip_kernel()) {
-    ConvOptions plain = o;
-    plain.flip_kernel(false);
-    return conv_impl(op, x, flip(w, spatial_dims(w.dim())), b, plain);
-  }
+// The forward kernel of the resolved conv g and its tape entry.
+Tensor conv_forward_recorded(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+                             const ConvGeometry& g) {
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
   Tensor y = backend::conv_forward(xc, wc, bc, g);
@@ -277,6 +275,35 @@ Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Te
                need[1] ? backend::conv_backward_weight(dyc, s[0], g) : Tensor(),
                need[2] ? bias_grad(dyc) : Tensor()};
          });
+  return y;
+}
+
+// The trace of a conv (core/trace.h): its resolved geometry, per spatial dim, as onnx/ reads it.
+trace::Attrs conv_attrs(const ConvGeometry& g, const Shape& pad_hi, bool flip_kernel) {
+  return {{"stride", g.stride},
+          {"dilation", g.dilation},
+          {"input_dilation", g.input_dilation},
+          {"pad_lo", g.pad_lo},
+          {"pad_hi", pad_hi},
+          {"groups", g.groups},
+          {"flip_kernel", std::int64_t{flip_kernel}}};
+}
+
+Tensor conv_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
+                 const ConvOptions& o) {
+  trace::OpScope scope;
+  Shape pad_hi;
+  const ConvGeometry g = resolve(op, x, w, b, o, scope.recording() ? &pad_hi : nullptr);
+  detail::check_same_device(op, {x, w, b});
+  Tensor y;
+  if (o.flip_kernel()) {
+    ConvOptions plain = o;
+    plain.flip_kernel(false);
+    y = conv_impl(op, x, flip(w, spatial_dims(w.dim())), b, plain);
+  } else {
+    y = conv_forward_recorded(op, x, w, b, g);
+  }
+  if (scope.recording()) scope.emit(op, {x, w, b}, y, conv_attrs(g, pad_hi, o.flip_kernel()));
   return y;
 }
 
@@ -389,6 +416,7 @@ ConvGeometry resolve_transpose(std::string_view op, const Shape& xs, const Shape
 
 Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w, const Tensor& b,
                            const ConvTransposeOptions& o) {
+  trace::OpScope scope;
   check_operands(op, x, w, b);
   const Shape bias_shape = b.defined() ? b.shape() : Shape{};
   const ConvGeometry g =
@@ -416,6 +444,16 @@ Tensor conv_transpose_impl(std::string_view op, const Tensor& x, const Tensor& w
                need[1] ? backend::conv_backward_weight(sv[0], dyc, g) : Tensor(),
                need[2] ? bias_grad(dyc) : Tensor()};
          });
+  if (scope.recording()) {
+    // g is the transposed convolution's geometry: its low padding is conv_transpose's padding.
+    const auto s = static_cast<std::int64_t>(g.stride.size());
+    scope.emit(op, {x, w, b}, y,
+               {{"stride", g.stride},
+                {"dilation", g.dilation},
+                {"padding", g.pad_lo},
+                {"output_padding", detail::per_dim(op, "output_padding", o.output_padding(), s)},
+                {"groups", g.groups}});
+  }
   return y;
 }
 

@@ -3,6 +3,7 @@
 #include "ops/dropout.h"
 
 #include "core/autograd.h"
+#include "core/trace.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
@@ -27,6 +28,12 @@ Tensor apply_mask(const char* op, const Tensor& x, const Tensor& mask) {
     return std::vector<Tensor>{mul(dy, s[0])};
   });
   return y;
+}
+
+// The trace of a dropout that drew a mask (core/trace.h); one that returned x is no op at all.
+void trace_dropout(trace::OpScope& scope, const char* op, const Tensor& x, const Tensor& y,
+                   double p) {
+  if (scope.recording() && !y.same(x)) scope.emit(op, {x}, y, {{"p", p}});
 }
 
 }  // namespace
@@ -58,7 +65,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   detail::check_floating_same("dropout", {x});
   check_p("dropout", p);
   if (!training || p == 0.0) return x;
-  return apply_mask("dropout", x, dropout_mask(x.shape(), p, x.options(), gen));
+  trace::OpScope scope;
+  Tensor y = apply_mask("dropout", x, dropout_mask(x.shape(), p, x.options(), gen));
+  trace_dropout(scope, "dropout", x, y, p);
+  return y;
 }
 
 namespace {
@@ -89,7 +99,10 @@ Tensor unbatched(const char* op, const Tensor& x, double p, bool training, Gener
 }  // namespace
 
 Tensor feature_dropout(const Tensor& x, double p, bool training, Generator* gen) {
-  return feature_dropout_impl("feature_dropout", x, p, training, gen);
+  trace::OpScope scope;
+  Tensor y = feature_dropout_impl("feature_dropout", x, p, training, gen);
+  trace_dropout(scope, "feature_dropout", x, y, p);
+  return y;
 }
 
 Tensor dropout1d(const Tensor& x, double p, bool training, Generator* gen) {
@@ -97,18 +110,27 @@ Tensor dropout1d(const Tensor& x, double p, bool training, Generator* gen) {
   CT_CHECK(x.dim() == 2 || x.dim() == 3,
            "dropout1d: expected input [N, C, L] or unbatched [C, L] (2 or 3 dims), got {}",
            to_string(x.shape()));
-  return x.dim() == 3 ? feature_dropout_impl("dropout1d", x, p, training, gen)
-                      : unbatched("dropout1d", x, p, training, gen);
+  trace::OpScope scope;
+  Tensor y = x.dim() == 3 ? feature_dropout_impl("dropout1d", x, p, training, gen)
+                          : unbatched("dropout1d", x, p, training, gen);
+  trace_dropout(scope, "dropout1d", x, y, p);
+  return y;
 }
 
 Tensor dropout2d(const Tensor& x, double p, bool training, Generator* gen) {
-  return feature_dropout_impl("dropout2d", x, p, training, gen);
+  trace::OpScope scope;
+  Tensor y = feature_dropout_impl("dropout2d", x, p, training, gen);
+  trace_dropout(scope, "dropout2d", x, y, p);
+  return y;
 }
 
 Tensor dropout3d(const Tensor& x, double p, bool training, Generator* gen) {
   detail::check_defined("dropout3d", x);
-  return x.dim() == 5 ? feature_dropout_impl("dropout3d", x, p, training, gen)
-                      : unbatched("dropout3d", x, p, training, gen);
+  trace::OpScope scope;
+  Tensor y = x.dim() == 5 ? feature_dropout_impl("dropout3d", x, p, training, gen)
+                          : unbatched("dropout3d", x, p, training, gen);
+  trace_dropout(scope, "dropout3d", x, y, p);
+  return y;
 }
 
 }  // namespace convtape

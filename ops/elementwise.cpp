@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/autograd.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/compare.h"
 #include "ops/detail.h"
@@ -92,6 +93,7 @@ Tensor linear_unary(std::string_view name, const Tensor& x, Unary fwd, double p,
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   check_binary("add", a, b);
   Tensor y = backend::binary(Binary::Add, a, b);
   Shape sa = a.shape(), sb = b.shape();
@@ -99,10 +101,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
     return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
                                need[1] ? detail::sum_to(dy, sb) : Tensor()};
   });
+  if (scope.recording()) scope.emit("add", {a, b}, y);
   return y;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   check_binary("sub", a, b);
   Tensor y = backend::binary(Binary::Sub, a, b);
   Shape sa = a.shape(), sb = b.shape();
@@ -110,10 +114,12 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     return std::vector<Tensor>{need[0] ? detail::sum_to(dy, sa) : Tensor(),
                                need[1] ? detail::sum_to(neg(dy), sb) : Tensor()};
   });
+  if (scope.recording()) scope.emit("sub", {a, b}, y);
   return y;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   check_binary("mul", a, b);
   Tensor y = backend::binary(Binary::Mul, a, b);
   record(y, "mul", {a, b}, {a, b}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
@@ -121,10 +127,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     return std::vector<Tensor>{need[0] ? detail::sum_to(mul(dy, bv), av.shape()) : Tensor(),
                                need[1] ? detail::sum_to(mul(dy, av), bv.shape()) : Tensor()};
   });
+  if (scope.recording()) scope.emit("mul", {a, b}, y);
   return y;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   check_binary("div", a, b);
   Tensor y = backend::binary(Binary::Div, a, b);
   Shape sa = a.shape();
@@ -136,10 +144,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
         need[0] ? detail::sum_to(dy_over_b, sa) : Tensor(),
         need[1] ? detail::sum_to(neg(mul(dy_over_b, yv)), bv.shape()) : Tensor()};
   });
+  if (scope.recording()) scope.emit("div", {a, b}, y);
   return y;
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   check_binary("pow", a, b);
   Tensor y = backend::binary(Binary::Pow, a, b);
   record(y, "pow", {a, b}, {a, b, y}, [](const Saved& s, const Tensor& dy, const GradMask& need) {
@@ -155,81 +165,129 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     }
     return std::vector<Tensor>{da, db};
   });
+  if (scope.recording()) scope.emit("pow", {a, b}, y);
   return y;
 }
 
 Tensor add(const Tensor& a, double b) {
-  return linear_unary("add", a, Unary::AddScalar, b);
+  trace::OpScope scope;
+  Tensor y = linear_unary("add", a, Unary::AddScalar, b);
+  if (scope.recording()) scope.emit("add_scalar", {a}, y, {{"scalar", b}});
+  return y;
 }
 Tensor sub(const Tensor& a, double b) {
-  return linear_unary("sub", a, Unary::AddScalar, -b);
+  trace::OpScope scope;
+  Tensor y = linear_unary("sub", a, Unary::AddScalar, -b);
+  if (scope.recording()) scope.emit("sub_scalar", {a}, y, {{"scalar", b}});
+  return y;
 }
 Tensor sub(double a, const Tensor& b) {
-  return linear_unary("sub", b, Unary::RSubScalar, a, Unary::Neg);
+  trace::OpScope scope;
+  Tensor y = linear_unary("sub", b, Unary::RSubScalar, a, Unary::Neg);
+  if (scope.recording()) scope.emit("rsub_scalar", {b}, y, {{"scalar", a}});
+  return y;
 }
 Tensor mul(const Tensor& a, double b) {
-  return linear_unary("mul", a, Unary::MulScalar, b, Unary::MulScalar, b);
+  trace::OpScope scope;
+  Tensor y = linear_unary("mul", a, Unary::MulScalar, b, Unary::MulScalar, b);
+  if (scope.recording()) scope.emit("mul_scalar", {a}, y, {{"scalar", b}});
+  return y;
 }
 Tensor div(const Tensor& a, double b) {
-  return linear_unary("div", a, Unary::DivScalar, b, Unary::DivScalar, b);
+  trace::OpScope scope;
+  Tensor y = linear_unary("div", a, Unary::DivScalar, b, Unary::DivScalar, b);
+  if (scope.recording()) scope.emit("div_scalar", {a}, y, {{"scalar", b}});
+  return y;
 }
 
 Tensor div(double a, const Tensor& b) {
+  trace::OpScope scope;
   check_unary("div", b);
   Tensor y = backend::unary(Unary::RDivScalar, b, a);
   // d(a / b) = -y / b
   record(y, "div", {b}, {b, y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{neg(mul(dy, div(s[1], s[0])))};
   });
+  if (scope.recording()) scope.emit("rdiv_scalar", {b}, y, {{"scalar", a}});
   return y;
 }
 
 Tensor pow(const Tensor& a, double exponent) {
-  return unary_op("pow", Unary::PowScalar, Binary::PowScalarGrad, false, a, exponent);
+  trace::OpScope scope;
+  Tensor y = unary_op("pow", Unary::PowScalar, Binary::PowScalarGrad, false, a, exponent);
+  if (scope.recording()) scope.emit("pow_scalar", {a}, y, {{"scalar", exponent}});
+  return y;
 }
 
 Tensor neg(const Tensor& x) {
-  return linear_unary("neg", x, Unary::Neg, 0.0, Unary::Neg);
+  trace::OpScope scope;
+  Tensor y = linear_unary("neg", x, Unary::Neg, 0.0, Unary::Neg);
+  if (scope.recording()) scope.emit("neg", {x}, y);
+  return y;
 }
 
 Tensor exp(const Tensor& x) {
+  trace::OpScope scope;
   check_unary("exp", x);
   Tensor y = backend::unary(Unary::Exp, x);
   record(y, "exp", {x}, {y}, [](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{mul(dy, s[0])};
   });
+  if (scope.recording()) scope.emit("exp", {x}, y);
   return y;
 }
 
 Tensor log(const Tensor& x) {
+  trace::OpScope scope;
   check_unary("log", x);
   Tensor y = backend::unary(Unary::Log, x);
   record(y, "log", {x}, {x}, [](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{div(dy, s[0])};
   });
+  if (scope.recording()) scope.emit("log", {x}, y);
   return y;
 }
 
 Tensor sqrt(const Tensor& x) {
-  return unary_op("sqrt", Unary::Sqrt, Binary::SqrtGrad, true, x);
+  trace::OpScope scope;
+  Tensor y = unary_op("sqrt", Unary::Sqrt, Binary::SqrtGrad, true, x);
+  if (scope.recording()) scope.emit("sqrt", {x}, y);
+  return y;
 }
 Tensor abs(const Tensor& x) {
-  return unary_op("abs", Unary::Abs, Binary::AbsGrad, false, x);
+  trace::OpScope scope;
+  Tensor y = unary_op("abs", Unary::Abs, Binary::AbsGrad, false, x);
+  if (scope.recording()) scope.emit("abs", {x}, y);
+  return y;
 }
 Tensor relu(const Tensor& x) {
-  return unary_op("relu", Unary::Relu, Binary::ReluGrad, false, x);
+  trace::OpScope scope;
+  Tensor y = unary_op("relu", Unary::Relu, Binary::ReluGrad, false, x);
+  if (scope.recording()) scope.emit("relu", {x}, y);
+  return y;
 }
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
-  return unary_op("leaky_relu", Unary::LeakyRelu, Binary::LeakyReluGrad, false, x, negative_slope);
+  trace::OpScope scope;
+  Tensor y =
+      unary_op("leaky_relu", Unary::LeakyRelu, Binary::LeakyReluGrad, false, x, negative_slope);
+  if (scope.recording()) scope.emit("leaky_relu", {x}, y, {{"negative_slope", negative_slope}});
+  return y;
 }
 Tensor sigmoid(const Tensor& x) {
-  return unary_op("sigmoid", Unary::Sigmoid, Binary::SigmoidGrad, true, x);
+  trace::OpScope scope;
+  Tensor y = unary_op("sigmoid", Unary::Sigmoid, Binary::SigmoidGrad, true, x);
+  if (scope.recording()) scope.emit("sigmoid", {x}, y);
+  return y;
 }
 Tensor tanh(const Tensor& x) {
-  return unary_op("tanh", Unary::Tanh, Binary::TanhGrad, true, x);
+  trace::OpScope scope;
+  Tensor y = unary_op("tanh", Unary::Tanh, Binary::TanhGrad, true, x);
+  if (scope.recording()) scope.emit("tanh", {x}, y);
+  return y;
 }
 
 Tensor clamp(const Tensor& x, double low, double high) {
+  trace::OpScope scope;
   check_unary("clamp", x);
   // PyTorch's min(max(x, low), high): a NaN bound makes every element NaN (x + NaN is NaN for
   // every x, infinities included), low > high makes every non-NaN element high. The gradient mask
@@ -240,6 +298,7 @@ Tensor clamp(const Tensor& x, double low, double high) {
   record(y, "clamp", {x}, {x}, [low, high](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{unary_grad(Binary::ClampGrad, dy, s[0], low, high)};
   });
+  if (scope.recording()) scope.emit("clamp", {x}, y, {{"low", low}, {"high", high}});
   return y;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/checked.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
@@ -76,6 +77,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  trace::OpScope scope;
   detail::check_floating_same("matmul", {a, b});
   detail::check_same_device("matmul", {a, b});
   CT_CHECK(a.dim() >= 1 && b.dim() >= 1,
@@ -86,11 +88,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor y = matmul_batched(a2, b2);
   if (b.dim() == 1) y = squeeze(y, -1);
   if (a.dim() == 1) y = squeeze(y, a.dim() == 1 && b.dim() == 1 ? -1 : -2);
+  if (scope.recording()) scope.emit("matmul", {a, b}, y);
   return y;
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   constexpr std::string_view op = "linear";
+  trace::OpScope scope;
   detail::check_defined(op, x);
   detail::check_defined(op, w, "weight");
   CT_CHECK(w.dim() == 2, "linear: expected a weight [out_features, in_features], got {}",
@@ -104,8 +108,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       op, b.defined() ? std::vector<Tensor>{x, w, b} : std::vector<Tensor>{x, w});
   const std::int64_t in = w.size(1), out = w.size(0);
   if (x.numel() == 0 || in == 0 || out == 0) {  // matmul's rules for empty products
-    const Tensor y = matmul(x, transpose(w, 0, 1));
-    return b.defined() ? add(y, b) : y;
+    const Tensor p = matmul(x, transpose(w, 0, 1));
+    const Tensor y = b.defined() ? add(p, b) : p;
+    if (scope.recording()) scope.emit(op, {x, w, b}, y);
+    return y;
   }
   const std::int64_t rows = x.numel() / in;
   Shape y_shape = x.shape();
@@ -132,6 +138,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                                       need[1] ? product(transpose(dy2, 0, 1), s[0]) : Tensor(),
                                       need[2] ? sum(dy2, {0}) : Tensor()};
          });
+  if (scope.recording()) scope.emit(op, {x, w, b}, y);
   return y;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/autograd.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
@@ -25,6 +26,7 @@ namespace convtape {
 namespace {
 
 Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool log) {
+  trace::OpScope scope;
   detail::check_floating_same(op, {x});
   detail::check_same_device(op, {x});
   const std::int64_t d = wrap_dim(dim, x.dim(), op);
@@ -45,6 +47,7 @@ Tensor softmax_impl(std::string_view op, const Tensor& x, std::int64_t dim, bool
     if (log) return std::vector<Tensor>{sub(dy, mul(exp(yv), sum(dy, {rd}, true)))};
     return std::vector<Tensor>{mul(yv, sub(dy, sum(mul(dy, yv), {rd}, true)))};
   });
+  if (scope.recording()) scope.emit(op, {x}, y, {{"dim", rd}});
   return y;
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/autograd.h"
 #include "core/checked.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/index_maps.h"
@@ -204,8 +205,22 @@ Tensor max_pool_grad(const Tensor& dy, const Tensor& indices, const PoolGeometry
   return backend::index_scatter(dy.contiguous(), indices, g.in, /*accumulate=*/true);
 }
 
+// The trace of a max or average pooling (core/trace.h): its resolved window, per spatial dim.
+trace::Attrs pool_attrs(const PoolGeometry& g, const PoolOptions& o) {
+  trace::Attrs attrs{{"kernel", g.kernel},
+                     {"stride", g.stride},
+                     {"dilation", g.dilation},
+                     {"pad_lo", g.pad_lo},
+                     {"pad_hi", g.pad_hi},
+                     {"ceil_mode", std::int64_t{o.ceil_mode()}},
+                     {"count_include_pad", std::int64_t{g.count_include_pad}}};
+  if (g.divisor_override != 0) attrs.emplace_back("divisor_override", g.divisor_override);
+  return attrs;
+}
+
 PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
                               bool want_indices) {
+  trace::OpScope scope;
   const PoolGeometry g = resolve(op, x, o, PoolKind::Max);
   const Tensor xc = x.detach().contiguous();
   const bool need_grad = any_requires_grad({x});
@@ -214,11 +229,14 @@ PoolWithIndices max_pool_impl(std::string_view op, const Tensor& x, const PoolOp
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{max_pool_grad(dy, s[0], g)};
   });
+  if (scope.recording()) scope.emit(op, {x}, r.values, pool_attrs(g, o));
   return {r.values, want_indices ? r.indices : Tensor()};
 }
 
+// given: the geometry of an adaptive pooling, whose caller traces it.
 Tensor avg_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
                      const PoolGeometry* given = nullptr) {
+  trace::OpScope scope;
   const PoolGeometry g = given ? *given : resolve(op, x, o, PoolKind::Avg);
   Tensor y = backend::avg_pool_forward(x.detach().contiguous(), g);
   record(y, op, {x}, {}, [g](const Saved&, const Tensor& dy, const GradMask&) {
@@ -226,6 +244,7 @@ Tensor avg_pool_impl(std::string_view op, const Tensor& x, const PoolOptions& o,
       return std::vector<Tensor>{avg_pool_map(AvgMap::Adjoint, dy, g)};
     return std::vector<Tensor>{backend::avg_pool_backward(dy.contiguous(), g)};
   });
+  if (scope.recording() && !given) scope.emit(op, {x}, y, pool_attrs(g, o));
   return y;
 }
 
@@ -336,13 +355,24 @@ PoolGeometry resolve_adaptive(std::string_view op, const Tensor& x, const Shape&
 
 PoolWithIndices adaptive_max_impl(std::string_view op, const Tensor& x, const Shape& size,
                                   bool want_indices) {
+  trace::OpScope scope;
   const PoolGeometry g = resolve_adaptive(op, x, size);
   const bool need_grad = any_requires_grad({x});
   PoolResult r = backend::max_pool_forward(x.detach().contiguous(), g, want_indices || need_grad);
   record(r.values, op, {x}, {r.indices}, [g](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{max_pool_grad(dy, s[0], g)};
   });
+  if (scope.recording()) scope.emit(op, {x}, r.values, {{"output_size", g.out}});
   return {r.values, want_indices ? r.indices : Tensor()};
+}
+
+// An adaptive average pooling (global: to size 1) and its trace.
+Tensor adaptive_avg_impl(std::string_view op, const Tensor& x, const Shape& size) {
+  trace::OpScope scope;
+  const PoolGeometry g = resolve_adaptive(op, x, size);
+  Tensor y = avg_pool_impl(op, x, PoolOptions(), &g);
+  if (scope.recording()) scope.emit(op, {x}, y, {{"output_size", g.out}});
+  return y;
 }
 
 }  // namespace
@@ -403,8 +433,7 @@ Tensor max_unpool3d(const Tensor& x, const Tensor& indices, const PoolOptions& o
 }
 
 Tensor adaptive_avg_pool(const Tensor& x, const Shape& output_size) {
-  const PoolGeometry g = resolve_adaptive("adaptive_avg_pool", x, output_size);
-  return avg_pool_impl("adaptive_avg_pool", x, PoolOptions(), &g);
+  return adaptive_avg_impl("adaptive_avg_pool", x, output_size);
 }
 Tensor adaptive_max_pool(const Tensor& x, const Shape& output_size) {
   return adaptive_max_impl("adaptive_max_pool", x, output_size, false).values;
@@ -413,8 +442,7 @@ PoolWithIndices adaptive_max_pool_with_indices(const Tensor& x, const Shape& out
   return adaptive_max_impl("adaptive_max_pool_with_indices", x, output_size, true);
 }
 Tensor global_avg_pool(const Tensor& x) {
-  const PoolGeometry g = resolve_adaptive("global_avg_pool", x, {1});
-  return avg_pool_impl("global_avg_pool", x, PoolOptions(), &g);
+  return adaptive_avg_impl("global_avg_pool", x, {1});
 }
 
 }  // namespace convtape

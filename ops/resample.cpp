@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "core/checked.h"
+#include "core/trace.h"
 #include "ops/detail.h"
 #include "ops/elementwise.h"
 #include "ops/factory.h"
@@ -161,6 +162,7 @@ InterpolateMode interpolate_mode_from_string(std::string_view name, std::string_
 }
 
 Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
+  trace::OpScope scope;
   detail::check_defined(kOp, x);
   detail::check_same_device(kOp, {x});
   const char* mode = interpolate_mode_name(o.mode());
@@ -226,7 +228,15 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
                               : resample_dim<float>(y, 2 + d, in, out, sf, o);
   }
   // Every dim of a linear mode may keep its size: the result is still a new tensor.
-  return y.same(x) ? x.clone() : y;
+  if (y.same(x)) y = x.clone();
+  // scales: the scale factor each dim's source coordinates use (0: in / out, from the sizes).
+  if (scope.recording())
+    scope.emit(kOp, {x}, y,
+               {{"mode", std::string(mode)},
+                {"align_corners", std::int64_t{o.align_corners().value_or(false)}},
+                {"size", out_size},
+                {"scales", scales}});
+  return y;
 }
 
 }  // namespace convtape

@@ -11,6 +11,7 @@
 
 #include "core/autograd.h"
 #include "core/checked.h"
+#include "core/trace.h"
 #include "ops/backend.h"
 #include "ops/detail.h"
 #include "ops/factory.h"
@@ -89,6 +90,7 @@ Tensor slice_backward(const Tensor& src, const Shape& shape, std::int64_t d, std
 }  // namespace
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  trace::OpScope scope;
   detail::check_defined("view", x);
   CT_CHECK(x.is_contiguous(),
            "view: expected a contiguous tensor, got shape {} with strides {} (use reshape)",
@@ -96,10 +98,12 @@ Tensor view(const Tensor& x, const Shape& shape) {
   Shape out = infer_shape("view", shape, x.numel(), x.shape());
   Tensor y = make_view(x, out, contiguous_strides(out), x.offset());
   record_reshape_like(y, "view", x);
+  if (scope.recording()) scope.emit("view", {x}, y, {{"shape", out}});
   return y;
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  trace::OpScope scope;
   detail::check_defined("reshape", x);
   Shape out = infer_shape("reshape", shape, x.numel(), x.shape());
   if (out == x.shape()) return x;
@@ -107,12 +111,18 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
                  ? make_view(x, out, contiguous_strides(out), x.offset())
                  : make_view(x.detach().contiguous(), out, contiguous_strides(out), 0);
   record_reshape_like(y, "reshape", x);
+  if (scope.recording()) scope.emit("reshape", {x}, y, {{"shape", out}});
   return y;
 }
 
 Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
+  trace::OpScope scope;
   detail::check_defined("flatten", x);
-  if (x.dim() == 0) return reshape(x, {1});
+  if (x.dim() == 0) {
+    Tensor y = reshape(x, {1});
+    if (scope.recording()) scope.emit("reshape", {x}, y, {{"shape", Shape{1}}});
+    return y;
+  }
   const std::int64_t s = wrap_dim(start_dim, x.dim(), "flatten");
   const std::int64_t e = wrap_dim(end_dim, x.dim(), "flatten");
   CT_CHECK(s <= e, "flatten: expected start_dim <= end_dim, got {} and {} for shape {}", start_dim,
@@ -127,10 +137,14 @@ Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
            s, e, to_string(merged), to_string(x.shape()));
   out.push_back(*m);
   out.insert(out.end(), x.shape().begin() + e + 1, x.shape().end());
-  return reshape(x, out);
+  Tensor y = reshape(x, out);
+  if (scope.recording() && !y.same(x))
+    scope.emit("flatten", {x}, y, {{"start_dim", s}, {"end_dim", e}});
+  return y;
 }
 
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
+  trace::OpScope scope;
   detail::check_defined("permute", x);
   const std::int64_t r = x.dim();
   CT_CHECK(static_cast<std::int64_t>(dims.size()) == r,
@@ -153,6 +167,7 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
   record(y, "permute", {x}, {}, [inverse](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{permute(dy, inverse)};
   });
+  if (scope.recording()) scope.emit("permute", {x}, y, {{"perm", p}});
   return y;
 }
 
@@ -167,24 +182,36 @@ Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1) {
 }
 
 Tensor squeeze(const Tensor& x) {
+  trace::OpScope scope;
   detail::check_defined("squeeze", x);
   Shape out;
   for (auto d : x.shape())
     if (d != 1) out.push_back(d);
-  return reshape(x, out);
+  Tensor y = reshape(x, out);
+  if (scope.recording() && !y.same(x)) {
+    std::vector<std::int64_t> axes;
+    for (std::int64_t d = 0; d < x.dim(); ++d)
+      if (x.size(d) == 1) axes.push_back(d);
+    scope.emit("squeeze", {x}, y, {{"axes", axes}});
+  }
+  return y;
 }
 
 Tensor squeeze(const Tensor& x, std::int64_t dim) {
+  trace::OpScope scope;
   detail::check_defined("squeeze", x);
   if (x.dim() == 0) return x;
   const std::int64_t d = wrap_dim(dim, x.dim(), "squeeze");
   if (x.size(d) != 1) return x;
   Shape out = x.shape();
   out.erase(out.begin() + d);
-  return reshape(x, out);
+  Tensor y = reshape(x, out);
+  if (scope.recording()) scope.emit("squeeze", {x}, y, {{"axes", std::vector<std::int64_t>{d}}});
+  return y;
 }
 
 Tensor unsqueeze(const Tensor& x, std::int64_t dim) {
+  trace::OpScope scope;
   detail::check_defined("unsqueeze", x);
   const std::int64_t d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape(), strides = x.strides();
@@ -197,11 +224,13 @@ Tensor unsqueeze(const Tensor& x, std::int64_t dim) {
   strides.insert(strides.begin() + d, stride);
   Tensor y = make_view(x, shape, strides, x.offset());
   record_reshape_like(y, "unsqueeze", x);
+  if (scope.recording()) scope.emit("unsqueeze", {x}, y, {{"dim", d}});
   return y;
 }
 
 Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end,
              std::int64_t step) {
+  trace::OpScope scope;
   detail::check_defined("slice", x);
   CT_CHECK(x.dim() > 0, "slice: expected a tensor with at least one dim, got a scalar");
   const std::int64_t d = wrap_dim(dim, x.dim(), "slice");
@@ -231,6 +260,10 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
          [in_shape, d, s, e, step](const Saved&, const Tensor& dy, const GradMask&) {
            return std::vector<Tensor>{slice_backward(dy, in_shape, d, s, e, step)};
          });
+  // Python's start and end as given (ONNX's Slice reads them by the same rules), so that a
+  // slice to the end of a dim stays one whatever the dim's size.
+  if (scope.recording())
+    scope.emit("slice", {x}, y, {{"dim", d}, {"start", start}, {"end", end}, {"step", step}});
   return y;
 }
 
@@ -249,6 +282,7 @@ Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  trace::OpScope scope;
   detail::check_defined("expand", x);
   const auto r = static_cast<std::int64_t>(shape.size());
   CT_CHECK(r >= x.dim(), "expand: expected at least {} dims for input {}, got {}", x.dim(),
@@ -280,10 +314,12 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   record(y, "expand", {x}, {}, [in_shape](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{detail::sum_to(dy.contiguous(), in_shape)};
   });
+  if (scope.recording()) scope.emit("expand", {x}, y, {{"shape", out}});
   return y;
 }
 
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
+  trace::OpScope scope;
   detail::check_defined("index_select", x);
   detail::check_defined("index_select", index, "index");
   detail::check_same_device("index_select", {x, index});
@@ -315,10 +351,12 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   record(y, "index_select", {x}, {idx}, [d, n](const Saved& s, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{detail::index_add_into_zeros(dy, d, s[0], n)};
   });
+  if (scope.recording()) scope.emit("index_select", {x, index}, y, {{"dim", d}});
   return y;
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  trace::OpScope scope;
   CT_CHECK(!tensors.empty(), "cat: expected at least one tensor, got none");
   for (const auto& t : tensors) detail::check_defined("cat", t);
   const Tensor& first = tensors.front();
@@ -359,6 +397,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     }
     return g;
   });
+  if (scope.recording()) scope.emit("cat", tensors, y, {{"dim", d}});
   return y;
 }
 
@@ -426,9 +465,20 @@ std::vector<std::int64_t> pad_source(PadMode mode, std::int64_t n, std::int64_t 
   return src;
 }
 
+// The trace of a pad: the widths flattened (low, high per padded trailing dim), mode and value.
+trace::Attrs pad_attrs(const Widths& widths, PadMode mode, double value) {
+  std::vector<std::int64_t> flat;
+  for (const auto& [l, h] : widths) {
+    flat.push_back(l);
+    flat.push_back(h);
+  }
+  return {{"widths", flat}, {"mode", std::string(pad_mode_name(mode))}, {"value", value}};
+}
+
 }  // namespace
 
 Tensor pad(const Tensor& x, const Widths& widths, double value) {
+  trace::OpScope scope;
   const Shape out = padded_shape(x, widths);
   const auto k = static_cast<std::int64_t>(widths.size());
   std::vector<std::int64_t> lo(static_cast<std::size_t>(x.dim()), 0);
@@ -447,6 +497,7 @@ Tensor pad(const Tensor& x, const Widths& widths, double value) {
   record(y, "pad", {x}, {}, [interior](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{interior(dy).contiguous()};
   });
+  if (scope.recording()) scope.emit("pad", {x}, y, pad_attrs(widths, PadMode::Constant, value));
   return y;
 }
 
@@ -454,6 +505,7 @@ Tensor pad(const Tensor& x, const Widths& widths, double value) {
 // sums the gradient of every copy), so CPU, CUDA and autograd come from index_select.
 Tensor pad(const Tensor& x, const Widths& widths, PadMode mode, double value) {
   if (mode == PadMode::Constant) return pad(x, widths, value);
+  trace::OpScope scope;
   padded_shape(x, widths);
   const char* name = pad_mode_name(mode);
   CT_CHECK(value == 0.0, "pad: expected no value with mode '{}' (value 0), got {}", name, value);
@@ -486,7 +538,9 @@ Tensor pad(const Tensor& x, const Widths& widths, PadMode mode, double value) {
     const Tensor index = from_vector(src, {static_cast<std::int64_t>(src.size())}).to(x.device());
     y = index_select(y.defined() ? y : x, d, index);
   }
-  return y.defined() ? y : x.clone();
+  if (!y.defined()) y = x.clone();
+  if (scope.recording()) scope.emit("pad", {x}, y, pad_attrs(widths, mode, value));
+  return y;
 }
 
 PadMode pad_mode_from_string(std::string_view name, std::string_view op) {
@@ -511,6 +565,7 @@ const char* pad_mode_name(PadMode mode) {
 }
 
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
+  trace::OpScope scope;
   detail::check_defined("flip", x);
   detail::check_same_device("flip", {x});
   Shape strides = x.strides();
@@ -532,6 +587,12 @@ Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims) {
   record(y, "flip", {x}, {}, [dims](const Saved&, const Tensor& dy, const GradMask&) {
     return std::vector<Tensor>{flip(dy, dims)};
   });
+  if (scope.recording()) {
+    std::vector<std::int64_t> flipped;
+    for (std::int64_t d = 0; d < x.dim(); ++d)
+      if (seen[static_cast<std::size_t>(d)]) flipped.push_back(d);
+    scope.emit("flip", {x}, y, {{"dims", flipped}});
+  }
   return y;
 }
 
