@@ -3,12 +3,12 @@
 // The default model is the small CNN of REFERENCE.md:
 //   Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-ReLU-
 //   Linear(128,10)                                                          (421,642 parameters)
-// and --model deep a wider one with batch normalisation and dropout. The learning rate follows a
-// cosine schedule from --lr down to 0 over the run. Each epoch is checkpointed (model, optimizer,
-// epoch and the learning-rate schedule; --resume continues from such a file), its metrics are
-// written to a CSV file, and the first layer's kernels are drawn into a PNG at the end. Every file
-// is written atomically (io::AtomicFile). The flags are parsed and checked in
-// train_fashion_mnist_args.h.
+// and --model deep a wider one with batch normalisation and dropout (both built by
+// fashion_mnist_models.h, which onnx_models shares). The learning rate follows a cosine schedule
+// from --lr down to 0 over the run. Each epoch is checkpointed (model, optimizer, epoch and the
+// learning-rate schedule; --resume continues from such a file), its metrics are written to a CSV
+// file, and the first layer's kernels are drawn into a PNG at the end. Every file is written
+// atomically (io::AtomicFile). The flags are parsed and checked in train_fashion_mnist_args.h.
 // --augment trains on random crops (28 x 28 of the image padded by 1) and horizontal flips, drawn
 // per image from (--seed, epoch, image index), so the same in a resumed or a distributed run (with
 // padding 1 the default 12-epoch schedule ends at 92.64% against 92.21% without augmentation;
@@ -18,6 +18,12 @@
 // batch / N images of every global batch from its shard (data::DistributedSampler), the gradients
 // are averaged by nn::DistributedDataParallel, and rank 0 alone prints and writes the files; the
 // global batch, and so the training, is that of one process.
+// Models in and out: --init-from FILE.safetensors starts from weights saved by
+// io::save_safetensors or by PyTorch's safetensors (the state_dict names of the same
+// nn.Sequential: 0.weight, 0.bias, ...; every name, shape and dtype is checked before anything is
+// loaded) and prints their test accuracy before training; --export FILE.onnx writes the trained
+// model in eval mode as ONNX with a dynamic batch dim (onnx::export_model), in a build with
+// libconvtape_onnx (elsewhere the flag is refused, as --distributed without MPI).
 //   usage: train_fashion_mnist [--help] [options]   (see --help)
 #include <unistd.h>
 
@@ -34,9 +40,13 @@
 #include <string>
 
 #include "convtape.h"
+#include "fashion_mnist_models.h"
 #include "io/file.h"
 #if defined(CT_WITH_DIST)
 #include "dist/ddp.h"
+#endif
+#if defined(CT_WITH_ONNX)
+#include "onnx/export.h"
 #endif
 #include "train_fashion_mnist_args.h"
 
@@ -44,6 +54,7 @@ using namespace convtape;
 
 namespace {
 
+using train_fashion_mnist::make_model;
 using train_fashion_mnist::Settings;
 
 // The rows of an earlier run's metrics file for the epochs before first_epoch (the header line
@@ -63,39 +74,6 @@ std::string kept_csv_rows(const std::string& text, int first_epoch) {
     pos = end;
   }
   return kept;
-}
-
-std::shared_ptr<nn::Sequential> make_model(const std::string& name) {
-  auto m = std::make_shared<nn::Sequential>();
-  if (name == "small") {
-    m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 32, 3).padding(1)));
-    m->push_back(std::make_shared<nn::ReLU>());
-    m->push_back(std::make_shared<nn::MaxPool2d>(2));
-    m->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(32, 64, 3).padding(1)));
-    m->push_back(std::make_shared<nn::ReLU>());
-    m->push_back(std::make_shared<nn::MaxPool2d>(2));
-    m->push_back(std::make_shared<nn::Flatten>());
-    m->push_back(std::make_shared<nn::Linear>(3136, 128));
-    m->push_back(std::make_shared<nn::ReLU>());
-    m->push_back(std::make_shared<nn::Linear>(128, 10));
-    return m;
-  }
-  // deep: two conv blocks of two 3x3 convs each, batch norm, dropout before the classifier.
-  const std::int64_t widths[] = {1, 32, 32, 64, 64};
-  for (int i = 0; i < 4; ++i) {
-    m->push_back(std::make_shared<nn::Conv2d>(
-        nn::Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false)));
-    m->push_back(std::make_shared<nn::BatchNorm2d>(widths[i + 1]));
-    m->push_back(std::make_shared<nn::ReLU>());
-    if (i % 2 == 1) m->push_back(std::make_shared<nn::MaxPool2d>(2));
-  }
-  m->push_back(std::make_shared<nn::Flatten>());
-  m->push_back(std::make_shared<nn::Dropout>(0.3));
-  m->push_back(std::make_shared<nn::Linear>(3136, 256));
-  m->push_back(std::make_shared<nn::ReLU>());
-  m->push_back(std::make_shared<nn::Dropout>(0.3));
-  m->push_back(std::make_shared<nn::Linear>(256, 10));
-  return m;
 }
 
 // A one-line progress bar redrawn in place on a terminal; nothing otherwise (the epoch summary
@@ -174,6 +152,15 @@ int main(int argc, char** argv) {
     return 1;
 #endif
   }
+#if !defined(CT_WITH_ONNX)
+  if (!s.export_path.empty()) {
+    std::fprintf(
+        stderr,
+        "train_fashion_mnist: expected a build with libconvtape_onnx for --export, got one "
+        "without (install Debian's libonnx-dev: scripts/install-deps, then rebuild)\n");
+    return 1;
+  }
+#endif
   const bool lead = rank == 0;  // prints and writes files
   try {
     CT_CHECK(s.batch_size % world == 0,
@@ -222,6 +209,11 @@ int main(int argc, char** argv) {
         data::DataLoaderOptions().batch_size(1000).normalize(norm).num_workers(s.workers));
 
     auto model = make_model(s.model);
+    // Weights from a file (PyTorch's state_dict names), loaded on the CPU, before the model moves.
+    if (!s.init_from.empty()) {
+      const std::size_t n = train_fashion_mnist::load_weights(*model, s.init_from);
+      if (lead) std::printf("loaded %zu tensors from %s\n", n, s.init_from.c_str());
+    }
     model->to(device);
     // What the training steps call: the model, or its data-parallel wrapper.
     std::shared_ptr<nn::Module> net = model;
@@ -281,6 +273,10 @@ int main(int argc, char** argv) {
     if (!s.csv.empty() && first_epoch > 1 && std::filesystem::exists(s.csv)) {
       const std::vector<std::uint8_t> old = io::read_file(s.csv, "train_fashion_mnist");
       csv_rows = kept_csv_rows(std::string(old.begin(), old.end()), first_epoch);
+    }
+    if (!s.init_from.empty()) {  // every rank evaluates, as after each epoch
+      const double loaded_acc = accuracy(*net, test, device);
+      if (lead) std::printf("test accuracy of the loaded weights %.2f%%\n", 100.0 * loaded_acc);
     }
     const bool tty = lead && isatty(fileno(stdout)) != 0;
     double test_acc = 0.0;
@@ -356,6 +352,18 @@ int main(int argc, char** argv) {
       std::printf("first-layer kernels written to %s\n", s.png.c_str());
     }
     if (lead && !s.save.empty()) std::printf("checkpoint written to %s\n", s.save.c_str());
+#if defined(CT_WITH_ONNX)
+    // The trained model in eval mode (Dropout off, BatchNorm on its running statistics), traced on
+    // the CPU with one example image; any batch size runs it.
+    if (lead && !s.export_path.empty()) {
+      model->to(Device::cpu());
+      model->eval();
+      onnx::ExportOptions export_options;
+      export_options.dynamic_batch = true;
+      onnx::export_model(*model, {zeros({1, 1, 28, 28})}, s.export_path, export_options);
+      std::printf("ONNX model written to %s\n", s.export_path.c_str());
+    }
+#endif
     if (lead) std::printf("final test accuracy %.2f%%\n", 100.0 * test_acc);
 #if defined(CT_WITH_DIST)
     if (s.distributed) dist::finalize();

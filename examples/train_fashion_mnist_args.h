@@ -42,6 +42,11 @@ struct Settings {
   // Random crops (28 of the image padded by 1) and horizontal flips of the training images.
   bool augment = false;
   int workers = 0;  // DataLoader worker threads; 0: batches are built in the training thread
+  // The trained model written as ONNX (eval mode, dynamic batch) at the end; empty: none. Needs a
+  // build with libconvtape_onnx.
+  std::string export_path;
+  // Weights (a safetensors file with the model's state_dict names) loaded before training.
+  std::string init_from;
 };
 
 inline std::string usage_text() {
@@ -72,7 +77,13 @@ inline std::string usage_text() {
       "                    by 1 and a random horizontal flip (seeded by --seed, the epoch and the\n"
       "                    image, so a resumed or distributed run sees the same images)\n"
       "  --workers N       data-loading threads that build batches ahead of training, 0 to {}\n"
-      "                    (default {}: in the training thread); the batches are the same\n",
+      "                    (default {}: in the training thread); the batches are the same\n"
+      "  --init-from FILE  start from the weights in a safetensors file (the model's state_dict\n"
+      "                    names, as PyTorch's nn.Sequential gives them: 0.weight, 0.bias, ...);\n"
+      "                    the test accuracy of those weights is printed before training\n"
+      "  --export FILE     write the trained model as ONNX (eval mode, dynamic batch; input\n"
+      "                    [N, 1, 28, 28] normalised images, output [N, 10] logits); needs a\n"
+      "                    build with libconvtape_onnx (Debian's libonnx-dev)\n",
       kMaxEpochs, d.epochs, kMaxBatchSize, d.batch_size, d.lr, d.momentum, d.seed, kMaxThreads,
       d.data, d.save, d.csv, d.png, d.bucket_mb, kMaxWorkers, d.workers);
 }
@@ -184,6 +195,18 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
       s.csv = v;
     } else if (a == "--png") {
       s.png = v;
+    } else if (a == "--export") {
+      s.export_path = v;
+      if (v.empty()) {
+        error = "train_fashion_mnist: expected a file name after --export, got ''";
+        ok = false;
+      }
+    } else if (a == "--init-from") {
+      s.init_from = v;
+      if (v.empty()) {
+        error = "train_fashion_mnist: expected a file name after --init-from, got ''";
+        ok = false;
+      }
     } else if (a == "--limit") {
       ok = detail::parse_integer<std::int64_t>(a, v, 1, kMaxBatchSize, s.limit, error);
     } else if (a == "--workers") {
@@ -198,6 +221,11 @@ inline ParseResult parse_args(int argc, const char* const* argv) {
     }
     if (!ok) return r;
   }
+  if (!s.init_from.empty() && !s.resume.empty())
+    error = fmt::format(
+        "train_fashion_mnist: expected at most one of --init-from and --resume (the checkpoint "
+        "holds the model's weights), got both: '{}' and '{}'",
+        s.init_from, s.resume);
   return r;
 }
 

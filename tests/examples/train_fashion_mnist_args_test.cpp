@@ -1,10 +1,15 @@
 // train_fashion_mnist's command line: every numeric flag is parsed in full and range-checked
 // (non-positive --threads, a NaN --lr, "12abc" are errors naming the flag and the text), and the
 // epoch count of a checkpoint is checked as the stored double before it becomes an int.
+// --init-from's loader (fashion_mnist_models.h) refuses a file whose names, shapes or dtypes are
+// not the model's, naming the file and the entries.
 #include <limits>
 #include <vector>
 
+#include "examples/fashion_mnist_models.h"
 #include "examples/train_fashion_mnist_args.h"
+#include "io/file_helpers.h"
+#include "io/safetensors.h"
 #include "support/test_util.h"
 
 using namespace convtape;
@@ -158,4 +163,91 @@ TEST_CASE("--augment takes no value; --workers takes a thread count from 0", "[e
   const std::string usage = train_fashion_mnist::usage_text();
   CHECK(usage.find("--augment") != std::string::npos);
   CHECK(usage.find("--workers N") != std::string::npos);
+}
+
+TEST_CASE("--export and --init-from take a file name; --init-from excludes --resume",
+          "[examples]") {
+  const ParseResult defaults = parse({});
+  CHECK(defaults.settings.export_path.empty());
+  CHECK(defaults.settings.init_from.empty());
+  const ParseResult r =
+      parse({"--export", "m.onnx", "--init-from", "w.safetensors", "--epochs", "1"});
+  REQUIRE(r.error.empty());
+  CHECK(r.settings.export_path == "m.onnx");
+  CHECK(r.settings.init_from == "w.safetensors");
+  CHECK(r.settings.epochs == 1);
+  CHECK(error_of({"--export", ""}) ==
+        "train_fashion_mnist: expected a file name after --export, got ''");
+  CHECK(error_of({"--init-from", ""}) ==
+        "train_fashion_mnist: expected a file name after --init-from, got ''");
+  CHECK(error_of({"--export"}) == "train_fashion_mnist: --export needs a value (try --help)");
+  CHECK(error_of({"--init-from", "w.safetensors", "--resume", "a.ckpt"}) ==
+        "train_fashion_mnist: expected at most one of --init-from and --resume (the checkpoint "
+        "holds the model's weights), got both: 'w.safetensors' and 'a.ckpt'");
+  CHECK(parse({"--resume", "a.ckpt", "--export", "m.onnx"}).error.empty());
+  const std::string usage = train_fashion_mnist::usage_text();
+  CHECK(usage.find("--export FILE") != std::string::npos);
+  CHECK(usage.find("--init-from FILE") != std::string::npos);
+}
+
+TEST_CASE("the two models have PyTorch's state_dict names; others are refused", "[examples]") {
+  const auto small = train_fashion_mnist::make_model("small");
+  CHECK(small->num_parameters() == 421642);
+  const auto deep = train_fashion_mnist::make_model("deep");
+  std::vector<std::string> names;
+  for (const auto& [name, t] : deep->state_dict()) names.push_back(name);
+  REQUIRE(names.size() >= 7);
+  CHECK(names[0] == "0.weight");
+  CHECK(names[1] == "1.weight");
+  CHECK(names[2] == "1.bias");
+  CHECK(names[3] == "1.running_mean");
+  CHECK(names[4] == "1.running_var");
+  CHECK(names[5] == "1.num_batches_tracked");
+  CHECK(names.back() == "19.bias");
+  CT_REQUIRE_ERROR(train_fashion_mnist::make_model("wide"),
+                   "make_model: expected the model name small or deep, got 'wide'");
+}
+
+TEST_CASE("--init-from loads a safetensors file into the model and refuses a mismatch",
+          "[examples]") {
+  ct_test::TempDir dir;
+  manual_seed(3);
+  const auto source = train_fashion_mnist::make_model("small");
+  const std::string good = dir.file("small.safetensors");
+  io::save_safetensors(*source, good);
+  const auto target = train_fashion_mnist::make_model("small");
+  CHECK(train_fashion_mnist::load_weights(*target, good) == 8);
+  const StateDict a = source->state_dict(), b = target->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(ct_test::equal(a[i].second, b[i].second));
+  }
+  // The small model's weights are not the deep model's: every difference is named.
+  const auto deep = train_fashion_mnist::make_model("deep");
+  StateDict before;  // copies: state_dict() shares the module's storage
+  for (const auto& [name, t] : deep->state_dict()) before.emplace_back(name, t.clone());
+  try {
+    train_fashion_mnist::load_weights(*deep, good);
+    FAIL("expected load_weights to refuse the small model's file for the deep model");
+  } catch (const Error& e) {
+    const std::string m = e.message();
+    CHECK(m.starts_with("train_fashion_mnist: --init-from " + good + ": load_state_dict: "));
+    CHECK(m.find("expected an entry for 1.running_mean, got none (missing)") != std::string::npos);
+    CHECK(m.find("got unexpected 0.bias") != std::string::npos);
+  }
+  // Nothing was written: the deep model keeps its weights.
+  const StateDict after = deep->state_dict();
+  for (std::size_t i = 0; i < before.size(); ++i)
+    CHECK(ct_test::equal(before[i].second, after[i].second));
+  // A shape that differs is named with both shapes.
+  StateDict wrong = source->state_dict();
+  wrong[0].second = zeros({16, 1, 3, 3});
+  const std::string bad = dir.file("bad.safetensors");
+  io::save_safetensors(wrong, bad);
+  CT_REQUIRE_ERROR(train_fashion_mnist::load_weights(*target, bad),
+                   "expected 0.weight of shape [32, 1, 3, 3], got [16, 1, 3, 3]");
+  // A file that is not there is the reader's error, naming it.
+  CT_REQUIRE_ERROR(train_fashion_mnist::load_weights(*target, dir.file("none.safetensors")),
+                   "none.safetensors");
 }
