@@ -35,17 +35,7 @@ GradgradcheckOptions curved() {
     REQUIRE(ct_gg_.ok);                                                 \
   } while (0)
 
-// A float64 leaf whose values are distinct and at least 0.1 apart (no ties for max pooling, even
-// after the finite-difference steps), in a seeded shuffled order.
-Tensor distinct(const Shape& shape, std::uint32_t seed) {
-  const std::int64_t n = numel(shape);
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i)
-    v[static_cast<std::size_t>(i)] = 0.1 * static_cast<double>(i - n / 2) + 0.05;
-  std::mt19937 gen(seed);
-  std::shuffle(v.begin(), v.end(), gen);
-  return tensor(v, shape, kFloat64).requires_grad_(true);
-}
+using ct_test::distinct;
 
 Tensor square(const Tensor& t) {
   return mul(t, t);

@@ -157,25 +157,13 @@ void check(const std::string& name, const Fn& f, const std::vector<Tensor>& inpu
   compare(got, want);
 }
 
-Tensor leaf(const Shape& shape, double low = -1.0, double high = 1.0) {
-  return uniform(shape, low, high, kFloat64).requires_grad_(true);
-}
+using ct_test::leaf;
 
 Tensor constant(const Shape& shape, double low = -1.0, double high = 1.0) {
   return uniform(shape, low, high, kFloat64);
 }
 
-// A float64 leaf of distinct values at least 0.1 apart (no ties for max pooling or topk), in a
-// seeded order.
-Tensor distinct(const Shape& shape, std::uint32_t seed) {
-  const std::int64_t n = numel(shape);
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i)
-    v[static_cast<std::size_t>(i)] = 0.1 * static_cast<double>(i - n / 2) + 0.05;
-  std::mt19937 gen(seed);
-  std::shuffle(v.begin(), v.end(), gen);
-  return tensor(v, shape, kFloat64).requires_grad_(true);
-}
+using ct_test::distinct;
 
 Tensor i64(const std::vector<std::int64_t>& v, const Shape& shape) {
   return from_vector(v, shape);

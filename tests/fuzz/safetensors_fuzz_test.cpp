@@ -27,6 +27,7 @@
 #include "fuzz/fuzz_input.h"
 #include "io/file_helpers.h"
 #include "io/safetensors.h"
+#include "support/test_util.h"
 #include "tests/fuzz/replay.h"
 
 namespace {
@@ -76,11 +77,7 @@ std::string refusal_kind(const std::string& message) {
   return kind;
 }
 
-bool bits_equal(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  const std::size_t n = static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype());
-  return n == 0 || std::memcmp(a.contiguous().raw_data(), b.contiguous().raw_data(), n) == 0;
-}
+using ct_test::bits_equal;
 
 bool same(const io::Safetensors& a, const io::Safetensors& b) {
   if (a.metadata != b.metadata || a.tensors.size() != b.tensors.size()) return false;

@@ -27,22 +27,8 @@ using convtape::io::save_checkpoint;
 
 namespace {
 
-// Same name, dtype, shape and bytes (NaN payloads and the sign of zero included).
-bool bits_equal(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  const Tensor ca = a.contiguous(), cb = b.contiguous();
-  const std::size_t n = static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype());
-  return n == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), n) == 0;
-}
-
-void require_same(const StateDict& a, const StateDict& b) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO("entry " << i << " \"" << a[i].first << "\"");
-    CHECK(a[i].first == b[i].first);
-    CHECK(bits_equal(a[i].second, b[i].second));
-  }
-}
+using ct_test::bits_equal;
+using ct_test::require_same;
 
 std::uint32_t get_u32(const std::vector<std::uint8_t>& b, std::size_t at) {
   std::uint32_t v = 0;

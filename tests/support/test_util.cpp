@@ -1,8 +1,11 @@
 // Test helpers: comparisons with readable failure output and the golden-file parser.
 #include "test_util.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 namespace ct_test {
@@ -11,6 +14,32 @@ using namespace convtape;
 
 Tensor leaf(const Shape& shape, double low, double high) {
   return uniform(shape, low, high, kFloat64).requires_grad_(true);
+}
+
+Tensor distinct(const Shape& shape, std::uint32_t seed) {
+  const std::int64_t n = numel(shape);
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    v[static_cast<std::size_t>(i)] = 0.1 * static_cast<double>(i - n / 2) + 0.05;
+  std::mt19937 gen(seed);
+  std::shuffle(v.begin(), v.end(), gen);
+  return tensor(v, shape, kFloat64).requires_grad_(true);
+}
+
+bool bits_equal(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  const std::size_t n = static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype());
+  return n == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), n) == 0;
+}
+
+void require_same(const StateDict& a, const StateDict& b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("entry " << i << " \"" << a[i].first << "\"");
+    CHECK(a[i].first == b[i].first);
+    CHECK(bits_equal(a[i].second, b[i].second));
+  }
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {

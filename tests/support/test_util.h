@@ -41,6 +41,14 @@ class ErrorContains : public Catch::MatcherBase<convtape::Error> {
 
 // A float64 leaf with values from the default generator, requiring grad.
 convtape::Tensor leaf(const convtape::Shape& shape, double low = -1.0, double high = 1.0);
+// A float64 leaf of distinct values at least 0.1 apart (no ties for max pooling or topk, even after
+// finite-difference steps), in an order shuffled by seed; requires grad.
+convtape::Tensor distinct(const convtape::Shape& shape, std::uint32_t seed);
+
+// Same dtype, shape and bytes (NaN payloads and the sign of zero included).
+bool bits_equal(const convtape::Tensor& a, const convtape::Tensor& b);
+// Same names in the same order, each tensor bits_equal (Catch2 assertions, one per entry).
+void require_same(const convtape::StateDict& a, const convtape::StateDict& b);
 
 // Elementwise |a - b| <= atol + rtol * |b|; the first mismatch is reported through INFO.
 bool allclose(const convtape::Tensor& a, const convtape::Tensor& b, double rtol = 1e-4,
