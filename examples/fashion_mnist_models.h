@@ -1,11 +1,9 @@
 // The two models of train_fashion_mnist (--model small | deep), in a header of their own so that
 // onnx_models exports the same networks. Both take [N, 1, 28, 28] images and give [N, 10] logits;
 // their state_dict names are those of the same nn.Sequential in PyTorch ("0.weight",
-// "1.running_mean",
-// ...), so weights move between the two as they are.
+// "1.running_mean", ...), so weights move between the two as they are.
 //   small  Conv(1,32,3,p1)-ReLU-MaxPool2-Conv(32,64,3,p1)-ReLU-MaxPool2-Flatten-Linear(3136,128)-
-//          ReLU-Linear(128,10)                                  (REFERENCE.md's CNN, 421,642
-//          params)
+//          ReLU-Linear(128,10) (REFERENCE.md's CNN, 421,642 params; the benchmarks time it too)
 //   deep   two blocks of two 3x3 convs (no bias) each followed by BatchNorm2d and ReLU, a max pool
 //          after each block, then Flatten-Dropout(0.3)-Linear(3136,256)-ReLU-Dropout(0.3)-
 //          Linear(256,10)
